@@ -1,0 +1,212 @@
+//! The schema of one branch: every node, generic, profile and template after processing, with
+//! the operations that load schema files into it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::error::SchemaError;
+use super::file::{Origin, SchemaFile};
+use super::kinds::State;
+use super::model::{ModelCategory, ModelSchema};
+use super::process::{self, ProcessOptions};
+
+/// The processed schema of one branch. Cheap to clone: models are shared until modified.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaBranch {
+    models: IndexMap<String, Arc<ModelSchema>>,
+    pub(crate) origins: HashMap<String, Origin>,
+}
+
+impl SchemaBranch {
+    /// An empty schema.
+    pub fn new() -> Self {
+        SchemaBranch::default()
+    }
+
+    /// The model of `kind`, whatever its category.
+    pub fn get(&self, kind: &str) -> Option<&ModelSchema> {
+        self.models.get(kind).map(Arc::as_ref)
+    }
+
+    /// The shared handle of the model of `kind`.
+    pub fn get_shared(&self, kind: &str) -> Option<Arc<ModelSchema>> {
+        self.models.get(kind).cloned()
+    }
+
+    /// Whether a model of `kind` exists.
+    pub fn has(&self, kind: &str) -> bool {
+        self.models.contains_key(kind)
+    }
+
+    /// Every model, in load order.
+    pub fn models(&self) -> impl Iterator<Item = &ModelSchema> {
+        self.models.values().map(Arc::as_ref)
+    }
+
+    /// The models of one category, in load order.
+    pub fn models_of(&self, category: ModelCategory) -> impl Iterator<Item = &ModelSchema> {
+        self.models().filter(move |m| m.category == category)
+    }
+
+    /// Kinds of one category, in load order.
+    pub fn kinds_of(&self, category: ModelCategory) -> Vec<String> {
+        self.models_of(category).map(ModelSchema::kind).collect()
+    }
+
+    /// Number of models of each category: (nodes, generics, profiles, templates).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let count = |c| self.models_of(c).count();
+        (
+            count(ModelCategory::Node),
+            count(ModelCategory::Generic),
+            count(ModelCategory::Profile),
+            count(ModelCategory::Template),
+        )
+    }
+
+    /// Inserts or replaces a model.
+    pub fn set(&mut self, model: ModelSchema) {
+        let kind = model.kind();
+        match self.models.get_mut(&kind) {
+            Some(slot) => *slot = Arc::new(model),
+            None => {
+                self.models.insert(kind, Arc::new(model));
+            }
+        }
+    }
+
+    /// Removes the model of `kind`; returns it when it existed.
+    pub fn remove(&mut self, kind: &str) -> Option<Arc<ModelSchema>> {
+        self.origins.remove(kind);
+        self.models.shift_remove(kind)
+    }
+
+    /// A mutable handle on the model of `kind`, copied first if shared.
+    pub(crate) fn get_mut(&mut self, kind: &str) -> Option<&mut ModelSchema> {
+        self.models.get_mut(kind).map(Arc::make_mut)
+    }
+
+    /// Loads the models of `file` into this schema without processing it, as upstream does:
+    /// a model whose kind exists is merged into the existing one (see
+    /// [`ModelSchema`](super::ModelSchema) update rules), a new kind is added, a model with
+    /// `state: absent` is removed, and extensions add attributes and relationships to existing
+    /// nodes.
+    pub fn load(&mut self, file: &SchemaFile) -> Result<(), Vec<SchemaError>> {
+        let mut errors = Vec::new();
+        for origin in &file.origins {
+            self.origins.insert(origin.kind.clone(), origin.clone());
+        }
+        for model in file.nodes.iter().chain(&file.generics) {
+            let kind = model.kind();
+            let existing_category = self.models.get(&kind).map(|m| m.category);
+            match self.models.get_mut(&kind) {
+                Some(_) if existing_category != Some(model.category) => {
+                    let what = |c: Option<ModelCategory>| {
+                        if c == Some(ModelCategory::Generic) {
+                            "generic"
+                        } else {
+                            "node"
+                        }
+                    };
+                    let message = format!(
+                        "`{kind}` already exists as a {}; rename it or remove the existing one first",
+                        what(existing_category)
+                    );
+                    errors.push(self.located(&kind, None, "name", message));
+                }
+                Some(existing) => Arc::make_mut(existing).update_from(model),
+                None if model.state == State::Absent => {}
+                None => {
+                    let mut model = model.clone();
+                    model.clear_empty_text();
+                    self.models.insert(kind, Arc::new(model));
+                }
+            }
+        }
+        let absent: Vec<String> = self
+            .models
+            .iter()
+            .filter(|(_, m)| m.state == State::Absent)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for kind in absent {
+            self.remove(&kind);
+        }
+        for (index, extension) in file.extensions.iter().enumerate() {
+            let Some(existing) = self.models.get_mut(&extension.kind) else {
+                errors.push(SchemaError::new(
+                    file.source.as_deref(),
+                    format!("extensions.nodes[{index}].kind"),
+                    format!(
+                        "`{}` cannot be extended: no such node or generic exists",
+                        extension.kind
+                    ),
+                ));
+                continue;
+            };
+            let mut patch = ModelSchema::clone(existing);
+            patch.attributes = extension.attributes.clone();
+            patch.relationships = extension.relationships.clone();
+            Arc::make_mut(existing).update_from(&patch);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Runs the processing pipeline (generated relationships, inheritance, hierarchy,
+    /// profiles, templates, defaults) and validates the result.
+    pub fn process(&mut self, options: &ProcessOptions) -> Result<(), Vec<SchemaError>> {
+        process::run(self, options)
+    }
+
+    /// Loads `file` into a copy of this schema and processes it; this schema is unchanged when
+    /// anything fails.
+    pub fn with_file(
+        &self,
+        file: &SchemaFile,
+        options: &ProcessOptions,
+    ) -> Result<SchemaBranch, Vec<SchemaError>> {
+        let mut candidate = self.clone();
+        candidate.load(file)?;
+        candidate.process(options)?;
+        Ok(candidate)
+    }
+
+    /// Builds a [`SchemaError`] for `kind` (and one of its fields), located in the file the
+    /// element came from when known.
+    pub(crate) fn located(
+        &self,
+        kind: &str,
+        field: Option<&str>,
+        property: &str,
+        message: String,
+    ) -> SchemaError {
+        let Some(origin) = self.origins.get(kind) else {
+            let path = match field {
+                Some(field) => format!("{kind}.{field}"),
+                None => kind.to_string(),
+            };
+            return SchemaError::new(None, path, message);
+        };
+        let mut path = origin.path.clone();
+        if let Some(field) = field {
+            if let Some(i) = origin.attributes.iter().position(|a| a == field) {
+                path.push_str(&format!(".attributes[{i}]"));
+            } else if let Some(i) = origin.relationships.iter().position(|r| r == field) {
+                path.push_str(&format!(".relationships[{i}]"));
+            } else {
+                path.push_str(&format!(".{field}"));
+            }
+        }
+        if !property.is_empty() {
+            path.push('.');
+            path.push_str(property);
+        }
+        SchemaError::new(origin.file.as_deref(), path, format!("{kind}: {message}"))
+    }
+}

@@ -1,0 +1,111 @@
+//! The HTTP application: routes, shared state and the JSON error envelope.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::config::Settings;
+
+/// State shared by every request handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// The loaded configuration.
+    pub settings: Settings,
+    /// Identifier of this deployment, stable across restarts of the same data directory.
+    pub deployment_id: String,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// State for a server that is not ready yet; call [`AppState::mark_ready`] once every
+    /// dependency is up.
+    pub fn new(settings: Settings, deployment_id: String) -> Arc<Self> {
+        Arc::new(AppState {
+            settings,
+            deployment_id,
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the server ready to serve traffic.
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the server is ready to serve traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The version this server reports in `/api/info` and `InfrahubInfo`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Builds the router with every route of the server.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/info", get(info))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!({"deployment_id": state.deployment_id, "version": VERSION}))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_ready() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is starting").into_response()
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for `{}`", uri.path()),
+    )
+    .into_response()
+}
+
+/// An error answered in upstream's REST envelope:
+/// `{"data": null, "errors": [{"message": ..., "extensions": {"code": <status>}}]}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an HTTP status and a message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "data": null,
+            "errors": [{"message": self.message, "extensions": {"code": self.status.as_u16()}}],
+        });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,310 @@
+//! Small sections: `main`, `api`, `git`, `http`, `dev`, `miscellaneous`,
+//! `experimental_features` and `policy`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// `[main]`: general server behaviour. Environment prefix `INFRAHUB_`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MainSettings {
+    /// Directory holding the embedded database, the local object store and other state of the
+    /// embedded deployment (our addition). Default `./infrahub-data`; env `INFRAHUB_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// Path of the pre-built documentation search index. Default
+    /// `/opt/infrahub/docs/build/search-index.json`; env `INFRAHUB_DOCS_INDEX_PATH`.
+    pub docs_index_path: PathBuf,
+    /// Address other Infrahub components use to reach this server. Default unset; env
+    /// `INFRAHUB_INTERNAL_ADDRESS`.
+    pub internal_address: Option<String>,
+    /// Whether anonymous users may read data. Default `true`; env
+    /// `INFRAHUB_ALLOW_ANONYMOUS_ACCESS`.
+    pub allow_anonymous_access: bool,
+    /// Role whose permissions anonymous users get. Default `Anonymous User`; env
+    /// `INFRAHUB_ANONYMOUS_ACCESS_ROLE`.
+    pub anonymous_access_role: String,
+    /// Disables anonymous usage reporting. Default `false`; env `INFRAHUB_TELEMETRY_OPTOUT`.
+    pub telemetry_optout: bool,
+    /// Where usage reports are sent. Default `https://telemetry.opsmill.cloud/infrahub`; env
+    /// `INFRAHUB_TELEMETRY_ENDPOINT`.
+    pub telemetry_endpoint: String,
+    /// Permission backends, consulted in order. Default
+    /// `["infrahub.permissions.LocalPermissionBackend"]`; env `INFRAHUB_PERMISSION_BACKENDS`.
+    pub permission_backends: Vec<String>,
+    /// Public URL of this server, needed by some SSO setups. Default unset; env
+    /// `INFRAHUB_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// Strict schema validation; when `false`, `human_friendly_id` need not be unique. Default
+    /// `true`; env `INFRAHUB_SCHEMA_STRICT_MODE`.
+    pub schema_strict_mode: bool,
+}
+
+impl Default for MainSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./infrahub-data"),
+            docs_index_path: PathBuf::from("/opt/infrahub/docs/build/search-index.json"),
+            internal_address: None,
+            allow_anonymous_access: true,
+            anonymous_access_role: "Anonymous User".to_owned(),
+            telemetry_optout: false,
+            telemetry_endpoint: "https://telemetry.opsmill.cloud/infrahub".to_owned(),
+            permission_backends: strings(&["infrahub.permissions.LocalPermissionBackend"]),
+            public_url: None,
+            schema_strict_mode: true,
+        }
+    }
+}
+
+/// `[api]`: cross-origin (CORS) rules of the HTTP API. Environment prefix `INFRAHUB_API_`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Origins allowed to make cross-site requests. Default `[]`; env
+    /// `INFRAHUB_API_CORS_ALLOW_ORIGINS`.
+    pub cors_allow_origins: Vec<String>,
+    /// HTTP methods allowed in cross-site requests. Default
+    /// `["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]`; env
+    /// `INFRAHUB_API_CORS_ALLOW_METHODS`.
+    pub cors_allow_methods: Vec<String>,
+    /// Non-standard headers allowed in cross-site requests. Default `["accept",
+    /// "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"]`; env
+    /// `INFRAHUB_API_CORS_ALLOW_HEADERS`.
+    pub cors_allow_headers: Vec<String>,
+    /// Whether cookies may accompany cross-site requests. Default `true`; env
+    /// `INFRAHUB_API_CORS_ALLOW_CREDENTIALS`.
+    pub cors_allow_credentials: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            cors_allow_origins: Vec::new(),
+            cors_allow_methods: strings(&["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]),
+            cors_allow_headers: strings(&[
+                "accept",
+                "authorization",
+                "content-type",
+                "user-agent",
+                "x-csrftoken",
+                "x-requested-with",
+            ]),
+            cors_allow_credentials: true,
+        }
+    }
+}
+
+/// `[git]`: Git repository handling. Environment prefix `INFRAHUB_GIT_`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitSettings {
+    /// Directory where repositories are cloned. Default `repositories`; env
+    /// `INFRAHUB_GIT_REPOSITORIES_DIRECTORY`.
+    pub repositories_directory: PathBuf,
+    /// Seconds between repository synchronizations (deprecated upstream, unused). Default `10`;
+    /// env `INFRAHUB_GIT_SYNC_INTERVAL`.
+    pub sync_interval: u64,
+    /// Domains whose HTTP URLs get `.git` appended. Default `["github.com", "gitlab.com"]`; env
+    /// `INFRAHUB_GIT_APPEND_GIT_SUFFIX`.
+    pub append_git_suffix: Vec<String>,
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        Self {
+            repositories_directory: PathBuf::from("repositories"),
+            sync_interval: 10,
+            append_git_suffix: strings(&["github.com", "gitlab.com"]),
+        }
+    }
+}
+
+/// `[http]`: outgoing HTTP requests (webhooks, SSO providers). Environment prefix
+/// `INFRAHUB_HTTP_`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Connection timeout in seconds. Default `10`; env `INFRAHUB_HTTP_TIMEOUT`.
+    pub timeout: u64,
+    /// Skips verification of server certificates. Default `false`; env
+    /// `INFRAHUB_HTTP_TLS_INSECURE`.
+    pub tls_insecure: bool,
+    /// Custom CA bundle in PEM format, as a file path or inline PEM text. Default unset; env
+    /// `INFRAHUB_HTTP_TLS_CA_BUNDLE`.
+    pub tls_ca_bundle: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            timeout: 10,
+            tls_insecure: false,
+            tls_ca_bundle: None,
+        }
+    }
+}
+
+/// `[dev]`: switches for local development only. Environment prefix `INFRAHUB_DEV_`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevelopmentSettings {
+    /// Lets the frontend perform the SSO redirection. Default `false`; env
+    /// `INFRAHUB_DEV_FRONTEND_REDIRECT_SSO`.
+    pub frontend_redirect_sso: bool,
+    /// Accepts enterprise settings without enabling the features. Default `false`; env
+    /// `INFRAHUB_DEV_ALLOW_ENTERPRISE_CONFIGURATION`.
+    pub allow_enterprise_configuration: bool,
+}
+
+/// `[miscellaneous]`: assorted tuning knobs. Environment prefix `INFRAHUB_MISC_`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MiscellaneousSettings {
+    /// Logs details of every database query. Default `false`; env
+    /// `INFRAHUB_MISC_PRINT_QUERY_DETAILS`.
+    pub print_query_details: bool,
+    /// Starts the background runner with the server. Default `true`; env
+    /// `INFRAHUB_MISC_START_BACKGROUND_RUNNER`.
+    pub start_background_runner: bool,
+    /// Longest time a validator may run, in seconds. Default `1800`; env
+    /// `INFRAHUB_MISC_MAXIMUM_VALIDATOR_EXECUTION_TIME`.
+    pub maximum_validator_execution_time: u64,
+    /// Delay added to every API request, in seconds (for testing). Default `0`; env
+    /// `INFRAHUB_MISC_RESPONSE_DELAY`.
+    pub response_delay: u64,
+}
+
+impl Default for MiscellaneousSettings {
+    fn default() -> Self {
+        Self {
+            print_query_details: false,
+            start_background_runner: true,
+            maximum_validator_execution_time: 1800,
+            response_delay: 0,
+        }
+    }
+}
+
+/// `[experimental_features]`: opt-in features. Environment prefix `INFRAHUB_EXPERIMENTAL_`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExperimentalFeaturesSettings {
+    /// Exposes dropdown and enum attributes as GraphQL enums. Default `false`; env
+    /// `INFRAHUB_EXPERIMENTAL_GRAPHQL_ENUMS`.
+    pub graphql_enums: bool,
+    /// Deprecated upstream and without effect. Default `false`; env
+    /// `INFRAHUB_EXPERIMENTAL_VALUE_DB_INDEX`.
+    pub value_db_index: bool,
+}
+
+/// `[policy]`: proposed change policies (enterprise features upstream). Environment prefix
+/// `INFRAHUB_POLICY_`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Approvals a proposed change needs before it can be merged. Default `0`; env
+    /// `INFRAHUB_POLICY_REQUIRED_PROPOSED_CHANGE_APPROVALS`.
+    pub required_proposed_change_approvals: u64,
+    /// Whether new changes on a proposed change branch revoke its approvals. Default `false`;
+    /// env `INFRAHUB_POLICY_REVOKE_PROPOSED_CHANGE_APPROVALS`.
+    pub revoke_proposed_change_approvals: bool,
+}
+
+/// An enterprise feature turned on by the policy settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnterpriseFeature {
+    /// Proposed changes need approvals (`policy.required_proposed_change_approvals` > 0).
+    ProposedChangeRequireApproval,
+    /// Changes revoke approvals (`policy.revoke_proposed_change_approvals`).
+    RevokeProposedChangeApprovals,
+}
+
+impl EnterpriseFeature {
+    /// Returns the upstream name of the feature (`proposed_change_require_approval`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProposedChangeRequireApproval => "proposed_change_require_approval",
+            Self::RevokeProposedChangeApprovals => "revoke_proposed_change_approvals",
+        }
+    }
+}
+
+impl PolicySettings {
+    /// Returns the enterprise features these settings turn on.
+    pub fn enterprise_features(&self) -> Vec<EnterpriseFeature> {
+        let mut features = Vec::new();
+        if self.required_proposed_change_approvals > 0 {
+            features.push(EnterpriseFeature::ProposedChangeRequireApproval);
+        }
+        if self.revoke_proposed_change_approvals {
+            features.push(EnterpriseFeature::RevokeProposedChangeApprovals);
+        }
+        features
+    }
+}
+
+/// Owned copies of string literals, for list defaults.
+pub(crate) fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|value| (*value).to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_defaults_match_upstream() {
+        let main = MainSettings::default();
+        assert!(main.allow_anonymous_access);
+        assert_eq!(main.anonymous_access_role, "Anonymous User");
+        assert!(!main.telemetry_optout);
+        assert_eq!(
+            main.permission_backends,
+            ["infrahub.permissions.LocalPermissionBackend"]
+        );
+        assert!(main.schema_strict_mode);
+        assert_eq!(main.internal_address, None);
+        assert_eq!(main.public_url, None);
+        assert_eq!(main.data_dir, PathBuf::from("./infrahub-data"));
+    }
+
+    #[test]
+    fn api_git_http_misc_defaults_match_upstream() {
+        let api = ApiSettings::default();
+        assert!(api.cors_allow_origins.is_empty());
+        assert_eq!(api.cors_allow_methods.len(), 6);
+        assert_eq!(api.cors_allow_headers[1], "authorization");
+        assert!(api.cors_allow_credentials);
+        let git = GitSettings::default();
+        assert_eq!(git.repositories_directory, PathBuf::from("repositories"));
+        assert_eq!(git.sync_interval, 10);
+        assert_eq!(git.append_git_suffix, ["github.com", "gitlab.com"]);
+        assert_eq!(HttpSettings::default().timeout, 10);
+        let misc = MiscellaneousSettings::default();
+        assert_eq!(misc.maximum_validator_execution_time, 1800);
+        assert!(misc.start_background_runner);
+        assert_eq!(misc.response_delay, 0);
+    }
+
+    #[test]
+    fn policy_turns_on_enterprise_features() {
+        assert!(PolicySettings::default().enterprise_features().is_empty());
+        let policy = PolicySettings {
+            required_proposed_change_approvals: 2,
+            revoke_proposed_change_approvals: true,
+        };
+        assert_eq!(
+            policy.enterprise_features(),
+            [
+                EnterpriseFeature::ProposedChangeRequireApproval,
+                EnterpriseFeature::RevokeProposedChangeApprovals
+            ]
+        );
+        assert_eq!(
+            EnterpriseFeature::RevokeProposedChangeApprovals.as_str(),
+            "revoke_proposed_change_approvals"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! The `infrahub` command.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use infrahub_server::config::Settings;
+
+/// Infrahub: infrastructure data management with branches, diffs and time travel.
+#[derive(Debug, Parser)]
+#[command(name = "infrahub", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+    /// Work with schema files offline.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Validate schema files on top of the built-in schema; print a summary, or with `--json`
+    /// the processed schema as `GET /api/schema` serves it.
+    Check {
+        /// Print the processed schema as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Schema files (YAML or JSON), loaded together.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Start the server (embedded storage, bus and cache unless configured otherwise).
+    Start {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        listen: IpAddr,
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Configuration file (default: `INFRAHUB_CONFIG`, else none).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server {
+            command:
+                ServerCommand::Start {
+                    listen,
+                    port,
+                    config,
+                },
+        } => start(listen, port, config),
+        Command::Schema {
+            command: SchemaCommand::Check { json, files },
+        } => schema_check(json, &files),
+    }
+}
+
+fn schema_check(json: bool, paths: &[PathBuf]) -> anyhow::Result<()> {
+    use infrahub_core::schema::{
+        ProcessOptions, SchemaError, SchemaFile, check_namespaces, core_schema,
+    };
+    let render = |errors: Vec<SchemaError>| {
+        anyhow::anyhow!(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    let options = ProcessOptions::default();
+    let mut files = Vec::new();
+    for path in paths {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.display().to_string();
+        let file = SchemaFile::from_yaml(&text, Some(&name)).map_err(render)?;
+        check_namespaces(&file).map_err(render)?;
+        files.push(file);
+    }
+    let merged = SchemaFile::merge(files).map_err(render)?;
+    let schema = core_schema(&options)
+        .and_then(|core| core.with_file(&merged, &options))
+        .map_err(render)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&schema.api_json(None))?);
+    } else {
+        let (nodes, generics, profiles, templates) = schema.counts();
+        println!(
+            "schema is valid: {nodes} nodes, {generics} generics, {profiles} profiles, {templates} templates"
+        );
+        println!("hash: {}", schema.hash());
+    }
+    Ok(())
+}
+
+fn start(listen: IpAddr, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INFRAHUB_LOG_FILTER")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    let settings = Settings::load(config.as_deref(), &env).context("invalid configuration")?;
+    tracing::debug!(settings = %settings.redacted_json(), "configuration loaded");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = infrahub_server::bind(SocketAddr::new(listen, port)).await?;
+        infrahub_server::serve(settings, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
