@@ -177,6 +177,28 @@ impl SchemaBranch {
         Ok(candidate)
     }
 
+    /// Builds a [`SchemaError`] for the `index`-th element of `collection` (`attributes` or
+    /// `relationships`) of `kind`, as written in its file.
+    pub(crate) fn located_element(
+        &self,
+        kind: &str,
+        collection: &str,
+        index: usize,
+        property: &str,
+        message: String,
+    ) -> SchemaError {
+        let (file, base) = match self.origins.get(kind) {
+            Some(origin) => (origin.file.as_deref(), origin.path.clone()),
+            None => (None, kind.to_string()),
+        };
+        let mut path = format!("{base}.{collection}[{index}]");
+        if !property.is_empty() {
+            path.push('.');
+            path.push_str(property);
+        }
+        SchemaError::new(file, path, format!("{kind}: {message}"))
+    }
+
     /// Builds a [`SchemaError`] for `kind` (and one of its fields), located in the file the
     /// element came from when known.
     pub(crate) fn located(
@@ -187,11 +209,15 @@ impl SchemaBranch {
         message: String,
     ) -> SchemaError {
         let Some(origin) = self.origins.get(kind) else {
-            let path = match field {
+            let mut path = match field {
                 Some(field) => format!("{kind}.{field}"),
                 None => kind.to_string(),
             };
-            return SchemaError::new(None, path, message);
+            if !property.is_empty() {
+                path.push('.');
+                path.push_str(property);
+            }
+            return SchemaError::new(None, path, format!("{kind}: {message}"));
         };
         let mut path = origin.path.clone();
         if let Some(field) = field {

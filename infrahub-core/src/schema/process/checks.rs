@@ -26,9 +26,21 @@ pub(super) fn names(
     for model in schema.models() {
         let kind = model.kind();
         let mut seen = BTreeSet::new();
-        for name in model.attribute_names().chain(model.relationship_names()) {
+        let fields = model
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| ("attributes", i, a.name.as_str()))
+            .chain(
+                model
+                    .relationships
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| ("relationships", i, r.name.as_str())),
+            );
+        for (collection, index, name) in fields {
             if !seen.insert(name) {
-                errors.push(schema.located(&kind, Some(name), "name", format!("`{name}` is defined more than once; attribute and relationship names must be unique within a model")));
+                errors.push(schema.located_element(&kind, collection, index, "name", format!("`{name}` is defined more than once; attribute and relationship names must be unique within a model")));
             }
         }
         for attr in &model.attributes {
@@ -101,11 +113,16 @@ pub(super) fn validate(
     required_relationships(schema, errors);
 }
 
+/// Models written by users or the built-in schema, not generated from other models.
+fn is_authored(model: &ModelSchema) -> bool {
+    model.is_node() || (model.is_generic() && model.namespace != "Template")
+}
+
 fn peers(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
-    for model in schema.models_of(ModelCategory::Node) {
+    for model in schema.models().filter(|m| is_authored(m)) {
         let kind = model.kind();
-        for rel in &model.relationships {
-            if rel.peer == GENERIC_GROUP {
+        for rel in model.relationships.iter().filter(|r| !r.inherited) {
+            if rel.peer == GENERIC_GROUP || rel.inherited {
                 continue;
             }
             let Some(peer) = schema.get(&rel.peer).filter(|p| p.state != State::Absent) else {
@@ -146,9 +163,9 @@ fn peers(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
 }
 
 fn computed_attributes(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
-    for model in schema.models_of(ModelCategory::Node) {
+    for model in schema.models().filter(|m| is_authored(m)) {
         let kind = model.kind();
-        for attr in &model.attributes {
+        for attr in model.attributes.iter().filter(|a| !a.inherited) {
             let Some(computed) = &attr.computed_attribute else {
                 continue;
             };
@@ -237,9 +254,9 @@ fn computed_attributes(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
 }
 
 fn parameters(schema: &SchemaBranch, options: &ProcessOptions, errors: &mut Vec<SchemaError>) {
-    for model in schema.models() {
+    for model in schema.models().filter(|m| is_authored(m)) {
         let kind = model.kind();
-        for attr in &model.attributes {
+        for attr in model.attributes.iter().filter(|a| !a.inherited) {
             let mut report = |property: &str, message: String| {
                 errors.push(schema.located(&kind, Some(&attr.name), property, message))
             };
@@ -339,33 +356,47 @@ fn default_values(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
 }
 
 fn counts(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
-    for model in schema.models() {
+    for model in schema.models().filter(|m| is_authored(m)) {
         let kind = model.kind();
-        for rel in &model.relationships {
-            let mut report = |message: String| {
-                errors.push(schema.located(&kind, Some(&rel.name), "max_count", message))
+        for rel in model.relationships.iter().filter(|r| !r.inherited) {
+            let mut report = |property: &str, message: String| {
+                errors.push(schema.located(&kind, Some(&rel.name), property, message))
             };
             match rel.cardinality {
                 Cardinality::One => {
                     if !rel.optional && (rel.min_count != 1 || rel.max_count != 1) {
-                        report(format!(
-                            "relationship `{}` has cardinality one, so min_count and max_count must be 1",
-                            rel.name
-                        ));
+                        let property = if rel.min_count != 1 {
+                            "min_count"
+                        } else {
+                            "max_count"
+                        };
+                        report(
+                            property,
+                            format!(
+                                "relationship `{}` has cardinality one, so min_count and max_count must be 1",
+                                rel.name
+                            ),
+                        );
                     }
                 }
                 Cardinality::Many => {
                     if rel.max_count != 0 && rel.min_count > rel.max_count {
-                        report(format!(
-                            "relationship `{}`: min_count ({}) must not exceed max_count ({})",
-                            rel.name, rel.min_count, rel.max_count
-                        ));
+                        report(
+                            "min_count",
+                            format!(
+                                "relationship `{}`: min_count ({}) must not exceed max_count ({})",
+                                rel.name, rel.min_count, rel.max_count
+                            ),
+                        );
                     }
                     if rel.max_count == 1 {
-                        report(format!(
-                            "relationship `{}` has cardinality many, so max_count must be 0 (no limit) or more than 1",
-                            rel.name
-                        ));
+                        report(
+                            "max_count",
+                            format!(
+                                "relationship `{}` has cardinality many, so max_count must be 0 (no limit) or more than 1",
+                                rel.name
+                            ),
+                        );
                     }
                 }
             }
@@ -546,7 +577,7 @@ fn is_unique_combination(model: &ModelSchema, paths: &[String]) -> bool {
     if paths.iter().any(|p| {
         model
             .unique_attributes()
-            .any(|u| p.starts_with(u.name.as_str()))
+            .any(|u| p.split("__").next() == Some(u.name.as_str()))
     }) {
         return true;
     }
@@ -641,26 +672,26 @@ fn parents_and_components(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) 
                     ));
                 }
             }
-            many => errors.push(
-                schema.located(
-                    &kind,
-                    None,
-                    "relationships",
-                    format!(
+            many => errors.push(schema.located(
+                &kind,
+                None,
+                "relationships",
+                format!(
                         "only one relationship of kind Parent is allowed, found {}",
                         many.iter()
                             .map(|r| r.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                ),
-            ),
+            )),
         }
     }
     if let Some(cycle) = find_cycle(&depends) {
-        errors.push(SchemaError::new(
+        let first = cycle.first().cloned().unwrap_or_default();
+        errors.push(schema.located(
+            &first,
             None,
-            "",
+            "relationships",
             format!(
                 "parents and components form a cycle: {}",
                 cycle.join(" -> ")

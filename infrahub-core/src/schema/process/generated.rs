@@ -459,6 +459,8 @@ pub(super) fn template_relationship(schema: &mut SchemaBranch) {
         wanted.cardinality = Cardinality::One;
         wanted.branch = Some(BranchSupport::Aware);
         wanted.order_weight = Some(1);
+        wanted.min_count = 0;
+        wanted.max_count = 1;
         let Some(model) = schema.get_mut(&kind) else {
             continue;
         };
@@ -470,6 +472,8 @@ pub(super) fn template_relationship(schema: &mut SchemaBranch) {
                 rel.cardinality = wanted.cardinality;
                 rel.branch = wanted.branch;
                 rel.order_weight = wanted.order_weight;
+                rel.min_count = wanted.min_count;
+                rel.max_count = wanted.max_count;
             }
             None => model.relationships.push(wanted),
         }

@@ -23,10 +23,19 @@ pub(super) fn inheritance(schema: &mut SchemaBranch, errors: &mut Vec<SchemaErro
                 .or_default()
                 .push(kind.clone());
         }
-        if node.inherit_from.is_empty() {
+        let hierarchy_missing = node.hierarchy.as_ref().is_some_and(|h| {
+            !h.is_empty()
+                && !node.inherit_from.contains(h)
+                && schema.get(h).is_some_and(ModelSchema::is_generic)
+        });
+        if node.inherit_from.is_empty() && !hierarchy_missing {
             continue;
         }
         let mut node = node.clone();
+        // A node in a hierarchy inherits the hierarchy generic even when it does not list it.
+        if let Some(hierarchy) = node.hierarchy.clone().filter(|_| hierarchy_missing) {
+            node.inherit_from.push(hierarchy);
+        }
         if node.inherit_from.iter().any(|g| g == IP_PREFIX)
             && node.inherit_from.iter().any(|g| g == IP_ADDRESS)
         {
