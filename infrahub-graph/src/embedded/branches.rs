@@ -1,0 +1,679 @@
+//! Branch operations: create, update, delete, merge, rebase; change enumeration and history.
+
+use std::collections::BTreeSet;
+
+use crate::branch::{BranchRecord, CreateBranchOptions, Epoch, GLOBAL_BRANCH};
+use crate::change::{Change, SlotProperty};
+use crate::changeset::Op;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{
+    AttributeValue, LinkProperties, NodeId, Scope, Slot, Status, Version, VersionData,
+};
+use crate::time::Timestamp;
+
+use super::codec::decode;
+use super::keys::{
+    self, BN_DEFAULT, change_key, decode_reverse_link, decode_slot, link_slot, prefix_end,
+    slot_key, split_version_key, value_key, version_key,
+};
+use super::read::BranchNames;
+use super::registry::{Registry, StoredBranch};
+use super::tables::{Kv, Pending, Table};
+use super::view::{ViewSpec, Winner, resolve};
+use super::write::{WriteContext, Writer};
+
+const NEXT_BRANCH: &[u8] = b"next_branch";
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, message)
+}
+
+/// Creates a branch record; the first branch must be the default branch.
+pub(crate) fn create(
+    kv: &dyn Kv,
+    registry: &Registry,
+    name: &str,
+    options: CreateBranchOptions,
+    at: Timestamp,
+) -> Result<(Pending, StoredBranch)> {
+    if name.is_empty() || name.contains('\0') || name == GLOBAL_BRANCH {
+        return Err(invalid(format!("`{name}` cannot be used as a branch name")));
+    }
+    if registry.get(name).is_ok() {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("branch `{name}` already exists"),
+        ));
+    }
+    let mut pending = Pending::default();
+    let number = if registry.is_empty() {
+        if !options.is_default {
+            return Err(invalid("the first branch must be the default branch"));
+        }
+        BN_DEFAULT
+    } else {
+        if options.is_default {
+            return Err(invalid(format!(
+                "the default branch is already `{}`",
+                registry.default_name().unwrap_or_default()
+            )));
+        }
+        let next = kv
+            .get(Table::Meta, NEXT_BRANCH)?
+            .and_then(|b| b.try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(BN_DEFAULT + 1);
+        pending.put(
+            Table::Meta,
+            NEXT_BRANCH.to_vec(),
+            (next + 1).to_be_bytes().to_vec(),
+        );
+        next
+    };
+    let record = BranchRecord {
+        name: name.to_string(),
+        id: uuid::Uuid::now_v7(),
+        is_default: number == BN_DEFAULT,
+        created_at: at,
+        branched_from: at,
+        epochs: if number == BN_DEFAULT {
+            Vec::new()
+        } else {
+            vec![Epoch {
+                start: at,
+                branched_from: at,
+            }]
+        },
+        properties: options.properties,
+    };
+    let stored = StoredBranch { number, record };
+    pending.put(
+        Table::Branches,
+        name.as_bytes().to_vec(),
+        encode_branch(&stored)?,
+    );
+    Ok((pending, stored))
+}
+
+pub(crate) fn encode_branch(branch: &StoredBranch) -> Result<Vec<u8>> {
+    serde_json::to_vec(branch).map_err(|e| Error::storage("encoding a branch record", e))
+}
+
+pub(crate) fn decode_branch(bytes: &[u8]) -> Result<StoredBranch> {
+    serde_json::from_slice(bytes).map_err(|e| Error::storage("decoding a branch record", e))
+}
+
+/// Removes every version, change, counter and index entry written on a branch, and the branch.
+pub(crate) fn delete(kv: &dyn Kv, registry: &Registry, name: &str) -> Result<Pending> {
+    let branch = registry.get(name)?;
+    if branch.number == BN_DEFAULT {
+        return Err(invalid(format!(
+            "the default branch `{name}` cannot be deleted"
+        )));
+    }
+    let number = branch.number;
+    let mut pending = Pending::default();
+    let prefix = number.to_be_bytes();
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    kv.scan(
+        Table::Changes,
+        &prefix,
+        &prefix_end(&prefix),
+        false,
+        &mut |key, note| {
+            entries.push((key.to_vec(), note.to_vec()));
+            true
+        },
+    )?;
+    for (key, note) in entries {
+        let at = Timestamp::from_key(
+            key[4..12]
+                .try_into()
+                .map_err(|_| invalid("corrupt change key"))?,
+        );
+        let slot = &key[12..];
+        let version = version_key(slot, number, at);
+        if !note.is_empty()
+            && let (Some(bytes), Some(Slot::Attribute { node, name })) =
+                (kv.get(Table::Versions, &version)?, decode_slot(slot))
+            && let (Ok(stored), Ok(kind)) = (decode(&bytes), std::str::from_utf8(&note))
+            && let VersionData::Attribute(value) = stored.data
+        {
+            pending.remove(
+                Table::Values,
+                value_key(kind, &name, &value.value, node, number, at),
+            );
+        }
+        pending.remove(Table::Versions, version);
+        pending.remove(Table::Changes, key);
+    }
+    let mut counters = Vec::new();
+    kv.scan(
+        Table::Counts,
+        &prefix,
+        &prefix_end(&prefix),
+        false,
+        &mut |key, _| {
+            counters.push(key.to_vec());
+            true
+        },
+    )?;
+    for key in counters {
+        pending.remove(Table::Counts, key);
+    }
+    pending.remove(Table::Branches, name.as_bytes().to_vec());
+    Ok(pending)
+}
+
+/// Slots written on `branch` with a timestamp at or after `since`, in slot order.
+fn changed_slots(kv: &dyn Kv, branch: u32, since: Timestamp) -> Result<BTreeSet<Vec<u8>>> {
+    let start = change_key(branch, since, &[]);
+    let end = prefix_end(&branch.to_be_bytes());
+    let mut slots = BTreeSet::new();
+    kv.scan(Table::Changes, &start, &end, false, &mut |key, _| {
+        slots.insert(key[12..].to_vec());
+        true
+    })?;
+    Ok(slots)
+}
+
+/// Every change on `branch` with `from < at <= to`.
+pub(crate) fn changes(
+    kv: &dyn Kv,
+    registry: &Registry,
+    name: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<Change>> {
+    let branch = registry.get(name)?;
+    let number = branch.number;
+    let start = change_key(number, from.plus_micros(1), &[]);
+    let end = if to == Timestamp::MAX {
+        prefix_end(&number.to_be_bytes())
+    } else {
+        change_key(number, to.plus_micros(1), &[])
+    };
+    let mut entries: Vec<(Timestamp, Vec<u8>)> = Vec::new();
+    kv.scan(Table::Changes, &start, &end, false, &mut |key, _| {
+        if let Ok(bytes) = key[4..12].try_into() {
+            entries.push((Timestamp::from_key(bytes), key[12..].to_vec()));
+        }
+        true
+    })?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (at, slot_bytes) in entries {
+        let Some(slot) = decode_slot(&slot_bytes) else {
+            continue;
+        };
+        let Some(bytes) = kv.get(Table::Versions, &version_key(&slot_bytes, number, at))? else {
+            continue;
+        };
+        let stored = decode(&bytes)?;
+        let before_view =
+            registry.view(&crate::branch::BranchView::at(name, at.plus_micros(-1)))?;
+        let before = resolve(kv, &before_view, &slot_bytes)?.map(|w| to_version(registry, &w));
+        out.push(Change {
+            slot,
+            before,
+            after: Version {
+                branch: name.to_string(),
+                at,
+                status: stored.status,
+                local: stored.local,
+                data: stored.data,
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn to_version(names: &dyn BranchNames, winner: &Winner) -> Version {
+    Version {
+        branch: names.branch_name(winner.branch),
+        at: winner.at,
+        status: winner.stored.status,
+        local: winner.stored.local,
+        data: winner.stored.data.clone(),
+    }
+}
+
+/// Every version of every slot of a node, oldest first.
+pub(crate) fn history(
+    kv: &dyn Kv,
+    names: &dyn BranchNames,
+    id: NodeId,
+) -> Result<Vec<(Slot, Version)>> {
+    let mut out = Vec::new();
+    let mut collect = |key: &[u8], value: &[u8]| -> Result<()> {
+        if let (Some((slot, branch, at)), Ok(stored)) = (split_version_key(key), decode(value))
+            && let Some(slot) = decode_slot(slot)
+        {
+            out.push((
+                slot,
+                Version {
+                    branch: names.branch_name(branch),
+                    at,
+                    status: stored.status,
+                    local: stored.local,
+                    data: stored.data,
+                },
+            ));
+        }
+        Ok(())
+    };
+    let prefix = id.as_bytes().to_vec();
+    let mut failure = None;
+    kv.scan(
+        Table::Versions,
+        &prefix,
+        &prefix_end(&prefix),
+        false,
+        &mut |key, value| {
+            if let Err(err) = collect(key, value) {
+                failure = Some(err);
+                return false;
+            }
+            true
+        },
+    )?;
+    let mut incoming = Vec::new();
+    kv.scan(
+        Table::LinksTo,
+        &prefix,
+        &prefix_end(&prefix),
+        false,
+        &mut |key, _| {
+            if let Some(link) = decode_reverse_link(key) {
+                incoming.push(link);
+            }
+            true
+        },
+    )?;
+    for (identifier, from) in incoming {
+        let slot = link_slot(&identifier, from, id);
+        kv.scan(
+            Table::Versions,
+            &slot,
+            &prefix_end(&slot),
+            false,
+            &mut |key, value| {
+                if let Err(err) = collect(key, value) {
+                    failure = Some(err);
+                    return false;
+                }
+                true
+            },
+        )?;
+    }
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    out.sort_by(|a, b| a.1.at.cmp(&b.1.at).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+fn keeps(choices: &[(Slot, SlotProperty)], slot: &Slot, property: SlotProperty) -> bool {
+    choices.iter().any(|(s, p)| s == slot && *p == property)
+}
+
+/// `onto` with every property the branch changed relative to `base` (except those in
+/// `keep`), for attributes.
+fn merge_attribute(
+    base: Option<&AttributeValue>,
+    branch: &AttributeValue,
+    onto: Option<&AttributeValue>,
+    slot: &Slot,
+    keep: &[(Slot, SlotProperty)],
+) -> AttributeValue {
+    let mut out = onto.or(base).cloned().unwrap_or_else(|| branch.clone());
+    let take = |property: SlotProperty, differs: bool| {
+        (base.is_none() || differs) && !keeps(keep, slot, property)
+    };
+    if take(
+        SlotProperty::Value,
+        base.is_some_and(|b| b.value != branch.value || b.is_default != branch.is_default),
+    ) {
+        out.value = branch.value.clone();
+        out.is_default = branch.is_default;
+    }
+    if take(
+        SlotProperty::IsProtected,
+        base.is_some_and(|b| b.is_protected != branch.is_protected),
+    ) {
+        out.is_protected = branch.is_protected;
+    }
+    if take(
+        SlotProperty::IsVisible,
+        base.is_some_and(|b| b.is_visible != branch.is_visible),
+    ) {
+        out.is_visible = branch.is_visible;
+    }
+    if take(
+        SlotProperty::Source,
+        base.is_some_and(|b| b.source != branch.source),
+    ) {
+        out.source = branch.source;
+    }
+    if take(
+        SlotProperty::Owner,
+        base.is_some_and(|b| b.owner != branch.owner),
+    ) {
+        out.owner = branch.owner;
+    }
+    out
+}
+
+/// The same for link properties.
+fn merge_link(
+    base: Option<&LinkProperties>,
+    branch: &LinkProperties,
+    onto: Option<&LinkProperties>,
+    slot: &Slot,
+    keep: &[(Slot, SlotProperty)],
+) -> LinkProperties {
+    let mut out = onto.or(base).cloned().unwrap_or_else(|| branch.clone());
+    let take = |property: SlotProperty, differs: bool| {
+        (base.is_none() || differs) && !keeps(keep, slot, property)
+    };
+    if take(
+        SlotProperty::IsProtected,
+        base.is_some_and(|b| b.is_protected != branch.is_protected),
+    ) {
+        out.is_protected = branch.is_protected;
+    }
+    if take(
+        SlotProperty::IsVisible,
+        base.is_some_and(|b| b.is_visible != branch.is_visible),
+    ) {
+        out.is_visible = branch.is_visible;
+    }
+    if take(
+        SlotProperty::Source,
+        base.is_some_and(|b| b.source != branch.source),
+    ) {
+        out.source = branch.source;
+    }
+    if take(
+        SlotProperty::Owner,
+        base.is_some_and(|b| b.owner != branch.owner),
+    ) {
+        out.owner = branch.owner;
+    }
+    out.hierarchy = branch.hierarchy.clone().or(out.hierarchy);
+    out
+}
+
+fn attribute_of(winner: Option<&Winner>) -> Option<&AttributeValue> {
+    match winner.map(|w| (&w.stored.data, w.stored.is_active())) {
+        Some((VersionData::Attribute(value), true)) => Some(value),
+        _ => None,
+    }
+}
+
+fn link_of(winner: Option<&Winner>) -> Option<&LinkProperties> {
+    match winner.map(|w| (&w.stored.data, w.stored.is_active())) {
+        Some((VersionData::Link(props), true)) => Some(props),
+        _ => None,
+    }
+}
+
+/// Operations replaying a branch's changes of one epoch onto `target` (the default branch for
+/// a merge, the branch's new epoch for a rebase), property by property, in an order that
+/// creates nodes before their data and deletes them last.
+fn replay_ops(
+    kv: &dyn Kv,
+    branch_view: &ViewSpec,
+    base_view: &ViewSpec,
+    target_view: &ViewSpec,
+    slots: &BTreeSet<Vec<u8>>,
+    skip: &[(Slot, SlotProperty)],
+    include_local: bool,
+) -> Result<Vec<Op>> {
+    let mut creates = Vec::new();
+    let mut data = Vec::new();
+    let mut deletes = Vec::new();
+    for slot_bytes in slots {
+        let Some(slot) = decode_slot(slot_bytes) else {
+            continue;
+        };
+        let Some(branch) = resolve(kv, branch_view, slot_bytes)? else {
+            continue;
+        };
+        if branch.branch != branch_view.branch || (branch.stored.local && !include_local) {
+            continue;
+        }
+        let scope = if branch.stored.local {
+            Scope::Local
+        } else {
+            Scope::Branch
+        };
+        let base = resolve(kv, base_view, slot_bytes)?;
+        let target = resolve(kv, target_view, slot_bytes)?;
+        let base_active = base.as_ref().is_some_and(|w| w.stored.is_active());
+        let target_active = target.as_ref().is_some_and(|w| w.stored.is_active());
+        if keeps(skip, &slot, SlotProperty::Existence) {
+            continue;
+        }
+        match (&slot, &branch.stored.data, branch.stored.status) {
+            (Slot::Node { id }, VersionData::Node { kind, labels }, Status::Active) => {
+                let base_kind = base
+                    .as_ref()
+                    .filter(|w| w.stored.is_active())
+                    .map(|w| &w.stored.data);
+                if !target_active {
+                    if !base_active {
+                        creates.push(Op::CreateNode {
+                            id: *id,
+                            kind: kind.clone(),
+                            labels: labels.clone(),
+                            scope,
+                        });
+                    }
+                } else if base_kind != Some(&branch.stored.data) {
+                    creates.push(Op::ChangeKind {
+                        id: *id,
+                        kind: kind.clone(),
+                        labels: labels.clone(),
+                        scope,
+                    });
+                }
+            }
+            (Slot::Node { id }, _, Status::Deleted) if base_active && target_active => {
+                deletes.push(Op::DeleteNode { id: *id, scope });
+            }
+            (Slot::Attribute { node, name }, VersionData::Attribute(value), Status::Active) => {
+                let merged = merge_attribute(
+                    attribute_of(base.as_ref()),
+                    value,
+                    attribute_of(target.as_ref()),
+                    &slot,
+                    skip,
+                );
+                if attribute_of(target.as_ref()) != Some(&merged) {
+                    data.push(Op::SetAttribute {
+                        node: *node,
+                        name: name.clone(),
+                        value: merged,
+                        scope,
+                        indexed: branch.stored.indexed,
+                    });
+                }
+            }
+            (Slot::Attribute { node, name }, _, Status::Deleted)
+                if base_active && target_active =>
+            {
+                data.push(Op::RemoveAttribute {
+                    node: *node,
+                    name: name.clone(),
+                    scope,
+                });
+            }
+            (
+                Slot::Link {
+                    identifier,
+                    from,
+                    to,
+                },
+                VersionData::Link(props),
+                Status::Active,
+            ) => {
+                let merged = merge_link(
+                    link_of(base.as_ref()),
+                    props,
+                    link_of(target.as_ref()),
+                    &slot,
+                    skip,
+                );
+                if link_of(target.as_ref()) != Some(&merged) {
+                    data.push(Op::SetLink {
+                        identifier: identifier.clone(),
+                        from: *from,
+                        to: *to,
+                        properties: merged,
+                        scope,
+                    });
+                }
+            }
+            (
+                Slot::Link {
+                    identifier,
+                    from,
+                    to,
+                },
+                _,
+                Status::Deleted,
+            ) if base_active && target_active => {
+                data.push(Op::RemoveLink {
+                    identifier: identifier.clone(),
+                    from: *from,
+                    to: *to,
+                    scope,
+                });
+            }
+            _ => {}
+        }
+    }
+    creates.extend(data);
+    creates.extend(deletes);
+    Ok(creates)
+}
+
+/// Applies replayed operations; data of nodes that no longer exist on the target is skipped,
+/// links to them are refused.
+fn apply_replay(writer: &mut Writer<'_>, ops: &[Op]) -> Result<usize> {
+    let mut applied = 0;
+    for op in ops {
+        match writer.apply(op) {
+            Ok(()) => applied += 1,
+            Err(err) if err.kind() == ErrorKind::NotFound => match op {
+                Op::SetLink {
+                    identifier,
+                    from,
+                    to,
+                    ..
+                } => {
+                    return Err(Error::new(
+                        ErrorKind::ConditionFailed,
+                        format!(
+                            "cannot apply the `{identifier}` link {from} -> {to}: one of its nodes was deleted on the default branch"
+                        ),
+                    ));
+                }
+                _ => continue,
+            },
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(applied)
+}
+
+/// Merges a branch into the default branch at `at`.
+pub(crate) fn merge(
+    kv: &dyn Kv,
+    registry: &Registry,
+    name: &str,
+    keep_default: &[(Slot, SlotProperty)],
+    at: Timestamp,
+) -> Result<(Pending, StoredBranch, usize)> {
+    let branch = registry.get(name)?.clone();
+    if branch.number == BN_DEFAULT {
+        return Err(invalid("the default branch cannot be merged into itself"));
+    }
+    let epoch = branch.record.current_epoch();
+    let default_name = registry.default_name().unwrap_or("main").to_string();
+    let branch_view = registry.write_view(name)?;
+    let base_view = ViewSpec::default_branch(&default_name, epoch.branched_from);
+    let target_view = ViewSpec::default_branch(&default_name, Timestamp::MAX);
+    let slots = changed_slots(kv, branch.number, epoch.start)?;
+    let ops = replay_ops(
+        kv,
+        &branch_view,
+        &base_view,
+        &target_view,
+        &slots,
+        keep_default,
+        false,
+    )?;
+    let context = WriteContext {
+        view: target_view,
+        at,
+    };
+    let mut writer = Writer::new(kv, &context);
+    let applied = apply_replay(&mut writer, &ops)?;
+    let mut pending = writer.finish()?;
+    let mut updated = branch;
+    updated.record.branched_from = at;
+    updated.record.epochs.push(Epoch {
+        start: at,
+        branched_from: at,
+    });
+    pending.put(
+        Table::Branches,
+        name.as_bytes().to_vec(),
+        encode_branch(&updated)?,
+    );
+    Ok((pending, updated, applied))
+}
+
+/// Rebases a branch onto the default branch as of `at`, carrying its changes forward.
+pub(crate) fn rebase(
+    kv: &dyn Kv,
+    registry: &Registry,
+    name: &str,
+    drop: &[(Slot, SlotProperty)],
+    at: Timestamp,
+) -> Result<(Pending, StoredBranch, usize)> {
+    let branch = registry.get(name)?.clone();
+    if branch.number == BN_DEFAULT {
+        return Err(invalid("the default branch cannot be rebased"));
+    }
+    let epoch = branch.record.current_epoch();
+    let default_name = registry.default_name().unwrap_or("main").to_string();
+    let old_view = registry.write_view(name)?;
+    let base_view = ViewSpec::default_branch(&default_name, epoch.branched_from);
+    let new_view = ViewSpec {
+        branch: branch.number,
+        name: name.to_string(),
+        at: Timestamp::MAX,
+        epoch_start: at,
+        default_at: at,
+    };
+    let slots = changed_slots(kv, branch.number, epoch.start)?;
+    let ops = replay_ops(kv, &old_view, &base_view, &new_view, &slots, drop, true)?;
+    let context = WriteContext { view: new_view, at };
+    let mut writer = Writer::new(kv, &context);
+    let applied = apply_replay(&mut writer, &ops)?;
+    let mut pending = writer.finish()?;
+    let mut updated = branch;
+    updated.record.branched_from = at;
+    updated.record.epochs.push(Epoch {
+        start: at,
+        branched_from: at,
+    });
+    pending.put(
+        Table::Branches,
+        name.as_bytes().to_vec(),
+        encode_branch(&updated)?,
+    );
+    let _ = (slot_key, keys::BN_GLOBAL);
+    Ok((pending, updated, applied))
+}

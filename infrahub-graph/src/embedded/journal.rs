@@ -1,0 +1,196 @@
+//! The write-ahead journal: every batch of committed writes is appended and synced here before
+//! it is applied to the database with a fast, non-durable commit. A periodic durable checkpoint
+//! of the database empties the journal. After a crash, the journal records newer than the last
+//! checkpoint are applied again; a torn record at the end is ignored (it was never
+//! acknowledged).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+use super::tables::Table;
+
+/// One write of a journal record: table, key, and new value (`None` removes).
+pub(crate) type JournalWrite = (Table, Vec<u8>, Option<Vec<u8>>);
+
+/// A journal record: its sequence number and writes.
+pub(crate) type JournalRecord = (u64, Vec<JournalWrite>);
+
+/// The journal file.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    file: File,
+    path: PathBuf,
+    size: u64,
+}
+
+fn io(context: &str, path: &Path, err: std::io::Error) -> Error {
+    Error::storage(format!("{context} `{}`", path.display()), err)
+}
+
+impl Journal {
+    /// Opens (or creates) the journal and returns the records it holds, oldest first.
+    pub(crate) fn open(path: &Path) -> Result<(Journal, Vec<JournalRecord>)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| io("opening journal", path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io("reading journal", path, e))?;
+        let mut records = Vec::new();
+        let mut at = 0usize;
+        while let Some((seq, writes, next)) = decode_record(&bytes, at) {
+            records.push((seq, writes));
+            at = next;
+        }
+        // Drop a torn tail so that new records follow the last complete one.
+        file.set_len(at as u64)
+            .map_err(|e| io("truncating journal", path, e))?;
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| io("seeking journal", path, e))?;
+        Ok((
+            Journal {
+                file,
+                path: path.to_path_buf(),
+                size: at as u64,
+            },
+            records,
+        ))
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub(crate) fn append(&mut self, seq: u64, writes: &[JournalWrite]) -> Result<()> {
+        let record = encode_record(seq, writes);
+        self.file
+            .write_all(&record)
+            .map_err(|e| io("writing journal", &self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| io("syncing journal", &self.path, e))?;
+        self.size += record.len() as u64;
+        Ok(())
+    }
+
+    /// Empties the journal once its records are durable in the database.
+    pub(crate) fn reset(&mut self) -> Result<()> {
+        self.file
+            .set_len(0)
+            .map_err(|e| io("truncating journal", &self.path, e))?;
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| io("seeking journal", &self.path, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| io("syncing journal", &self.path, e))?;
+        self.size = 0;
+        Ok(())
+    }
+
+    /// Bytes in the journal.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+fn encode_record(seq: u64, writes: &[JournalWrite]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&seq.to_le_bytes());
+    payload.extend_from_slice(&(writes.len() as u32).to_le_bytes());
+    for (table, key, value) in writes {
+        payload.push(table.index() as u8);
+        payload.push(u8::from(value.is_some()));
+        payload.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        payload.extend_from_slice(key);
+        if let Some(value) = value {
+            payload.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            payload.extend_from_slice(value);
+        }
+    }
+    let mut record = Vec::with_capacity(payload.len() + 8);
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    record
+}
+
+fn read_u32(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let value = u32::from_le_bytes(bytes.get(*at..*at + 4)?.try_into().ok()?);
+    *at += 4;
+    Some(value)
+}
+
+fn decode_record(bytes: &[u8], start: usize) -> Option<(u64, Vec<JournalWrite>, usize)> {
+    let mut at = start;
+    let length = read_u32(bytes, &mut at)? as usize;
+    let checksum = read_u32(bytes, &mut at)?;
+    let payload = bytes.get(at..at.checked_add(length)?)?;
+    if crc32fast::hash(payload) != checksum {
+        return None;
+    }
+    let next = at + length;
+    let mut p = 0usize;
+    let seq = u64::from_le_bytes(payload.get(0..8)?.try_into().ok()?);
+    p += 8;
+    let count = read_u32(payload, &mut p)?;
+    let mut writes = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let table = Table::from_index(*payload.get(p)?)?;
+        let present = *payload.get(p + 1)? == 1;
+        p += 2;
+        let key_length = read_u32(payload, &mut p)? as usize;
+        let key = payload.get(p..p + key_length)?.to_vec();
+        p += key_length;
+        let value = if present {
+            let value_length = read_u32(payload, &mut p)? as usize;
+            let value = payload.get(p..p + value_length)?.to_vec();
+            p += value_length;
+            Some(value)
+        } else {
+            None
+        };
+        writes.push((table, key, value));
+    }
+    Some((seq, writes, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopen_and_torn_tails_are_dropped() {
+        let path = std::env::temp_dir().join(format!("journal-test-{}", uuid::Uuid::new_v4()));
+        let writes = vec![
+            (Table::Versions, vec![1, 2], Some(vec![3])),
+            (Table::Labels, vec![4], None),
+        ];
+        {
+            let (mut journal, existing) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(existing.is_empty());
+            journal.append(1, &writes).unwrap_or_else(|e| panic!("{e}"));
+            journal.append(2, &writes).unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Simulate a torn write: half a record at the end.
+        let mut bytes = std::fs::read(&path).unwrap_or_default();
+        let half = encode_record(3, &writes);
+        bytes.extend_from_slice(&half[..half.len() / 2]);
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (mut journal, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            records.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(records[0].1, writes);
+        journal.append(3, &writes).unwrap_or_else(|e| panic!("{e}"));
+        drop(journal);
+        let (_, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(records.len(), 3);
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,576 @@
+//! The embedded backend: an in-process, durable store built on `redb` with a write-ahead
+//! journal. See `docs/adr/0001-embedded-store.md` for the design and its measurements.
+
+mod branches;
+mod codec;
+mod counters;
+mod journal;
+mod keys;
+mod query;
+mod read;
+mod registry;
+mod tables;
+mod view;
+mod write;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::oneshot;
+
+use crate::branch::{BranchRecord, BranchView, CreateBranchOptions};
+use crate::change::{BranchOperation, Change, MergeOptions, RebaseOptions};
+use crate::changeset::{Changeset, Commit};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{NodeData, NodeId, Slot, Version};
+use crate::query::{NodeQuery, QueryResult, Selection};
+use crate::store::GraphStore;
+use crate::time::Timestamp;
+
+use registry::Registry;
+use tables::{ALL_TABLES, Table, Tables, storage};
+use writer::{Command, JOURNAL_SEQ, LAST_TS, WriterState, apply_pending, open_write_tables};
+
+/// Options of the embedded backend.
+#[derive(Clone, Debug)]
+pub struct EmbeddedGraphOptions {
+    /// Page cache of the database, in bytes (default 256 MiB).
+    pub cache_size: usize,
+}
+
+impl Default for EmbeddedGraphOptions {
+    fn default() -> Self {
+        EmbeddedGraphOptions {
+            cache_size: 256 << 20,
+        }
+    }
+}
+
+/// The embedded graph store.
+///
+/// Writes go through one writer thread that groups concurrent changesets into one
+/// transaction and one journal sync; an acknowledged changeset is on disk. Reads use
+/// snapshots and never wait for the writer.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use infrahub_graph::{
+///     AttributeValue, BranchView, Changeset, CreateBranchOptions, EmbeddedGraph, GraphStore, Op, Scope, Selection,
+///     new_node_id,
+/// };
+///
+/// let store = EmbeddedGraph::in_memory().unwrap();
+/// store.create_branch("main", CreateBranchOptions { is_default: true, ..Default::default() }).await.unwrap();
+/// let id = new_node_id();
+/// let mut changeset = Changeset::new("main");
+/// changeset.push(Op::CreateNode { id, kind: "InfraSite".into(), labels: vec![], scope: Scope::Branch });
+/// changeset.push(Op::SetAttribute {
+///     node: id,
+///     name: "name".into(),
+///     value: AttributeValue::new("paris".into()),
+///     scope: Scope::Branch,
+///     indexed: true,
+/// });
+/// store.commit(changeset).await.unwrap();
+/// let nodes = store.get_nodes(&BranchView::now("main"), &[id], &Selection::all_attributes()).await.unwrap();
+/// assert_eq!(nodes[0].attributes["name"].value.value, "paris");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct EmbeddedGraph {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    registry: Arc<RwLock<Registry>>,
+    commands: Mutex<Sender<Command>>,
+    last_ts: Arc<AtomicI64>,
+    location: String,
+}
+
+impl std::fmt::Debug for EmbeddedGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedGraph")
+            .field("location", &self.inner.location)
+            .finish()
+    }
+}
+
+type ReadTables = Tables<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
+
+impl EmbeddedGraph {
+    /// Opens (or creates) a store in directory `path`. Writes not yet checkpointed into the
+    /// database are replayed from the journal; nothing else is scanned.
+    pub fn open(path: &Path, options: EmbeddedGraphOptions) -> Result<Self> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| Error::storage(format!("creating `{}`", path.display()), e))?;
+        let db = Database::builder()
+            .set_cache_size(options.cache_size)
+            .create(path.join("graph.redb"))
+            .map_err(|e| storage("opening the database", e))?;
+        let (journal, records) = journal::Journal::open(&path.join("graph.journal"))?;
+        Self::start(db, Some((journal, records)), path.display().to_string())
+    }
+
+    /// A store kept in memory only (tests and throwaway use).
+    pub fn in_memory() -> Result<Self> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| storage("creating an in-memory database", e))?;
+        Self::start(db, None, "memory".to_string())
+    }
+
+    fn start(
+        db: Database,
+        journal: Option<(journal::Journal, Vec<journal::JournalRecord>)>,
+        location: String,
+    ) -> Result<Self> {
+        let db = Arc::new(db);
+        // Create the tables, and replay journal records newer than the last checkpoint.
+        let (journal, seq) = {
+            let txn = db
+                .begin_write()
+                .map_err(|e| storage("starting a write", e))?;
+            let mut seq = 0;
+            let journal = {
+                let mut tables = open_write_tables(&txn)?;
+                if let Some(bytes) = tables.get_raw(Table::Meta, JOURNAL_SEQ)? {
+                    seq = bytes.try_into().map(u64::from_be_bytes).unwrap_or(0);
+                }
+                match journal {
+                    Some((journal, records)) => {
+                        let mut replayed = 0usize;
+                        for (record_seq, writes) in records {
+                            if record_seq <= seq {
+                                continue;
+                            }
+                            let mut pending = tables::Pending::default();
+                            for (table, key, value) in writes {
+                                match value {
+                                    Some(value) => pending.put(table, key, value),
+                                    None => pending.remove(table, key),
+                                }
+                            }
+                            apply_pending(&mut tables, pending, &mut Vec::new())?;
+                            seq = record_seq;
+                            replayed += 1;
+                        }
+                        if replayed > 0 {
+                            tracing::info!(
+                                replayed,
+                                "replayed journal records of the embedded store"
+                            );
+                        }
+                        Some(journal)
+                    }
+                    None => None,
+                }
+            };
+            txn.commit().map_err(|e| storage("committing", e))?;
+            (journal, seq)
+        };
+        let mut journal = journal;
+        if let Some(journal) = &mut journal {
+            journal.reset()?;
+        }
+        let (registry, last_ts) = {
+            let read = db.begin_read().map_err(|e| storage("starting a read", e))?;
+            let branches = read
+                .open_table(Table::Branches.definition())
+                .map_err(|e| storage("opening branches", e))?;
+            let mut registry = Registry::default();
+            for entry in branches
+                .iter()
+                .map_err(|e| storage("reading branches", e))?
+            {
+                let (_, value) = entry.map_err(|e| storage("reading branches", e))?;
+                registry.insert(branches::decode_branch(value.value())?);
+            }
+            let meta = read
+                .open_table(Table::Meta.definition())
+                .map_err(|e| storage("opening meta", e))?;
+            let last_ts = meta
+                .get(LAST_TS)
+                .map_err(|e| storage("reading meta", e))?
+                .and_then(|v| v.value().try_into().ok().map(i64::from_be_bytes))
+                .unwrap_or(i64::MIN);
+            (registry, last_ts)
+        };
+        let registry = Arc::new(RwLock::new(registry));
+        let last_ts = Arc::new(AtomicI64::new(last_ts));
+        let (sender, receiver) = channel();
+        let state = WriterState {
+            db: Arc::clone(&db),
+            journal,
+            registry: Arc::clone(&registry),
+            last_ts: Arc::clone(&last_ts),
+            last_assigned: last_ts.load(Ordering::Acquire),
+            seq,
+            last_checkpoint: Instant::now(),
+        };
+        std::thread::Builder::new()
+            .name("infrahub-graph-writer".into())
+            .spawn(move || state.run(receiver))
+            .map_err(|e| Error::storage("starting the writer thread", e))?;
+        Ok(EmbeddedGraph {
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                commands: Mutex::new(sender),
+                last_ts,
+                location,
+            }),
+        })
+    }
+
+    fn registry(&self) -> Result<Registry> {
+        self.inner
+            .registry
+            .read()
+            .map(|r| r.clone())
+            .map_err(|_| Error::new(ErrorKind::Storage, "branch registry poisoned"))
+    }
+
+    fn read_tables(&self) -> Result<ReadTables> {
+        let txn = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| storage("starting a read", e))?;
+        let mut tables = Vec::with_capacity(ALL_TABLES.len());
+        for table in ALL_TABLES {
+            tables.push(
+                txn.open_table(table.definition())
+                    .map_err(|e| storage("opening a table", e))?,
+            );
+        }
+        Ok(Tables::new(tables))
+    }
+
+    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let commands = self
+                .inner
+                .commands
+                .lock()
+                .map_err(|_| Error::new(ErrorKind::Storage, "writer channel poisoned"))?;
+            commands.send(make(reply)).map_err(|_| {
+                Error::new(ErrorKind::Storage, "the embedded store writer has stopped")
+            })?;
+        }
+        answer.await.map_err(|_| {
+            Error::new(
+                ErrorKind::Storage,
+                "the embedded store writer dropped a request",
+            )
+        })?
+    }
+
+    /// Runs a read on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&ReadTables, &Registry) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let registry = store.registry()?;
+            let tables = store.read_tables()?;
+            work(&tables, &registry)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Storage, format!("read task failed: {e}")))?
+    }
+
+    /// Reads nodes by id on the calling thread (a few microseconds per node).
+    pub fn get_nodes_blocking(
+        &self,
+        view: &BranchView,
+        ids: &[NodeId],
+        select: &Selection,
+    ) -> Result<Vec<NodeData>> {
+        let registry = self.registry()?;
+        let spec = registry.view(view)?;
+        let tables = self.read_tables()?;
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(node) = read::load_node(&tables, &spec, &registry, *id, select)? {
+                nodes.push(node);
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// Runs a query on the calling thread.
+    pub fn query_blocking(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
+        let registry = self.registry()?;
+        let spec = registry.view(view)?;
+        let tables = self.read_tables()?;
+        query::run(&tables, &spec, &registry, query)
+    }
+
+    /// Counts on the calling thread.
+    pub fn count_blocking(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
+        let registry = self.registry()?;
+        let spec = registry.view(view)?;
+        let tables = self.read_tables()?;
+        query::count(&tables, &spec, query)
+    }
+
+    /// Enumerates changes on the calling thread.
+    pub fn changes_blocking(
+        &self,
+        branch: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Change>> {
+        let registry = self.registry()?;
+        let tables = self.read_tables()?;
+        branches::changes(&tables, &registry, branch, from, to)
+    }
+}
+
+impl<T: ReadableTable<&'static [u8], &'static [u8]>> Tables<T> {
+    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        tables::Kv::get(self, table, key)
+    }
+}
+
+#[async_trait]
+impl GraphStore for EmbeddedGraph {
+    async fn create_branch(
+        &self,
+        name: &str,
+        options: CreateBranchOptions,
+    ) -> Result<BranchRecord> {
+        let name = name.to_string();
+        self.send(|reply| Command::CreateBranch(name, options, reply))
+            .await
+    }
+
+    async fn get_branch(&self, name: &str) -> Result<BranchRecord> {
+        Ok(self.registry()?.get(name)?.record.clone())
+    }
+
+    async fn list_branches(&self) -> Result<Vec<BranchRecord>> {
+        Ok(self.registry()?.list())
+    }
+
+    async fn update_branch(
+        &self,
+        name: &str,
+        properties: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<BranchRecord> {
+        let name = name.to_string();
+        self.send(|reply| Command::UpdateBranch(name, properties, reply))
+            .await
+    }
+
+    async fn delete_branch(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.send(|reply| Command::DeleteBranch(name, reply)).await
+    }
+
+    async fn commit(&self, changeset: Changeset) -> Result<Commit> {
+        self.send(|reply| Command::Commit(changeset, reply)).await
+    }
+
+    async fn get_nodes(
+        &self,
+        view: &BranchView,
+        ids: &[NodeId],
+        select: &Selection,
+    ) -> Result<Vec<NodeData>> {
+        // Small reads are cheaper inline than on a blocking thread.
+        if ids.len() <= 16 {
+            return self.get_nodes_blocking(view, ids, select);
+        }
+        let (view, ids, select) = (view.clone(), ids.to_vec(), select.clone());
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.get_nodes_blocking(&view, &ids, &select))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Storage, format!("read task failed: {e}")))?
+    }
+
+    async fn query(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
+        let (view, query) = (view.clone(), query.clone());
+        self.read(move |tables, registry| {
+            query::run(tables, &registry.view(&view)?, registry, &query)
+        })
+        .await
+    }
+
+    async fn count(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
+        let (view, query) = (view.clone(), query.clone());
+        self.read(move |tables, registry| query::count(tables, &registry.view(&view)?, &query))
+            .await
+    }
+
+    async fn changes(&self, branch: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Change>> {
+        let branch = branch.to_string();
+        self.read(move |tables, registry| branches::changes(tables, registry, &branch, from, to))
+            .await
+    }
+
+    async fn history(&self, id: NodeId) -> Result<Vec<(Slot, Version)>> {
+        self.read(move |tables, registry| branches::history(tables, registry, id))
+            .await
+    }
+
+    async fn merge_branch(&self, branch: &str, options: MergeOptions) -> Result<BranchOperation> {
+        let branch = branch.to_string();
+        self.send(|reply| Command::Merge(branch, options, reply))
+            .await
+    }
+
+    async fn rebase_branch(&self, branch: &str, options: RebaseOptions) -> Result<BranchOperation> {
+        let branch = branch.to_string();
+        self.send(|reply| Command::Rebase(branch, options, reply))
+            .await
+    }
+
+    async fn last_commit(&self) -> Result<Timestamp> {
+        Ok(Timestamp::from_micros(
+            self.inner.last_ts.load(Ordering::Acquire),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod conformance_tests {
+    //! The conformance suite, run against the in-memory embedded store.
+
+    use std::sync::Arc;
+
+    use super::EmbeddedGraph;
+    use crate::conformance;
+    use crate::store::GraphStore;
+
+    fn store() -> Arc<dyn GraphStore> {
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("in-memory store: {e}")))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn default_branch_first() {
+        conformance::default_branch_first(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn branch_lifecycle() {
+        conformance::branch_lifecycle(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn branch_deletion() {
+        conformance::branch_deletion(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn branch_isolation() {
+        conformance::branch_isolation(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn time_travel() {
+        conformance::time_travel(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn branch_shadowing() {
+        conformance::branch_shadowing(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delete_and_recreate() {
+        conformance::delete_and_recreate(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn change_kind() {
+        conformance::change_kind(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn global_data() {
+        conformance::global_data(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_data_not_merged() {
+        conformance::local_data_not_merged(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merge_results() {
+        conformance::merge_results(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rebase_results() {
+        conformance::rebase_results(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn change_enumeration() {
+        conformance::change_enumeration(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn history() {
+        conformance::history(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn query_filters() {
+        conformance::query_filters(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn query_ordering() {
+        conformance::query_ordering(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn query_pagination() {
+        conformance::query_pagination(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn selections() {
+        conformance::selections(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn link_sides() {
+        conformance::link_sides(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn atomicity() {
+        conformance::atomicity(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conditions() {
+        conformance::conditions(store().as_ref()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_and_readers() {
+        conformance::concurrent_writers_and_readers(store()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_unique_creates() {
+        conformance::concurrent_unique_creates(store()).await;
+    }
+}

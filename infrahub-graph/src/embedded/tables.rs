@@ -1,0 +1,328 @@
+//! The tables of the embedded store and a small key-value access layer over them, shared by
+//! read transactions, the write transaction, and the write overlay of a changeset being
+//! validated.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use redb::{ReadableTable, TableDefinition};
+
+use crate::error::{Error, Result};
+
+type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+/// The tables, in a fixed order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Table {
+    /// Store metadata: clock, branch numbers, journal position.
+    Meta,
+    /// Branch records by name.
+    Branches,
+    /// Every version of every slot: `slot ‖ branch ‖ ts`.
+    Versions,
+    /// Reverse link index: `to ‖ identifier ‖ from`.
+    LinksTo,
+    /// Label index: `label ‖ node`.
+    Labels,
+    /// Kinds carrying a label: `label ‖ kind`.
+    LabelKinds,
+    /// Attribute value index: `kind ‖ attribute ‖ value ‖ node ‖ branch ‖ ts`.
+    Values,
+    /// Change log: `branch ‖ ts ‖ slot`.
+    Changes,
+    /// Node counters: `label ‖ branch ‖ ts` → count.
+    Counts,
+}
+
+pub(crate) const ALL_TABLES: [Table; 9] = [
+    Table::Meta,
+    Table::Branches,
+    Table::Versions,
+    Table::LinksTo,
+    Table::Labels,
+    Table::LabelKinds,
+    Table::Values,
+    Table::Changes,
+    Table::Counts,
+];
+
+impl Table {
+    pub(crate) fn definition(self) -> Def {
+        TableDefinition::new(match self {
+            Table::Meta => "meta",
+            Table::Branches => "branches",
+            Table::Versions => "versions",
+            Table::LinksTo => "links_to",
+            Table::Labels => "labels",
+            Table::LabelKinds => "label_kinds",
+            Table::Values => "values",
+            Table::Changes => "changes",
+            Table::Counts => "counts",
+        })
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn from_index(index: u8) -> Option<Table> {
+        ALL_TABLES.get(index as usize).copied()
+    }
+}
+
+pub(crate) fn storage(context: &str, err: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::storage(context.to_string(), err)
+}
+
+/// Read access to the tables.
+pub(crate) trait Kv {
+    /// The value under `key`.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Visits the entries with `start <= key < end` in key order (reversed if asked) until
+    /// `visit` returns `false`.
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()>;
+}
+
+/// Opened tables of one redb transaction.
+pub(crate) struct Tables<T> {
+    tables: Vec<T>,
+}
+
+impl<T> Tables<T> {
+    pub(crate) fn new(tables: Vec<T>) -> Self {
+        Tables { tables }
+    }
+
+    pub(crate) fn table_mut(&mut self, table: Table) -> &mut T {
+        &mut self.tables[table.index()]
+    }
+}
+
+impl<T: ReadableTable<&'static [u8], &'static [u8]>> Kv for Tables<T> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let found = self.tables[table.index()]
+            .get(key)
+            .map_err(|e| storage("reading", e))?;
+        Ok(found.map(|guard| guard.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        let range = self.tables[table.index()]
+            .range::<&[u8]>(start..end)
+            .map_err(|e| storage("scanning", e))?;
+        if reverse {
+            for entry in range.rev() {
+                let (key, value) = entry.map_err(|e| storage("scanning", e))?;
+                if !visit(key.value(), value.value()) {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                let (key, value) = entry.map_err(|e| storage("scanning", e))?;
+                if !visit(key.value(), value.value()) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes made by a changeset that is being validated, layered over the committed state.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    /// `(table, key)` → new value, or `None` for a removal.
+    entries: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl Pending {
+    pub(crate) fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.entries.insert((table, key), Some(value));
+    }
+
+    pub(crate) fn remove(&mut self, table: Table, key: Vec<u8>) {
+        self.entries.insert((table, key), None);
+    }
+
+    /// Every pending write, in table and key order.
+    pub(crate) fn into_writes(self) -> impl Iterator<Item = (Table, Vec<u8>, Option<Vec<u8>>)> {
+        self.entries
+            .into_iter()
+            .map(|((table, key), value)| (table, key, value))
+    }
+}
+
+/// The committed state seen through pending writes.
+pub(crate) struct Overlay<'a> {
+    pub(crate) base: &'a dyn Kv,
+    pub(crate) pending: &'a Pending,
+}
+
+impl Kv for Overlay<'_> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.pending.entries.get(&(table, key.to_vec())) {
+            Some(value) => Ok(value.clone()),
+            None => self.base.get(table, key),
+        }
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        let lower = Bound::Included((table, start.to_vec()));
+        let upper = Bound::Excluded((table, end.to_vec()));
+        let overlay: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+            .pending
+            .entries
+            .range((lower, upper))
+            .map(|((_, k), v)| (k, v))
+            .collect();
+        if overlay.is_empty() {
+            return self.base.scan(table, start, end, reverse, visit);
+        }
+        let mut overlay: Vec<_> = overlay;
+        if reverse {
+            overlay.reverse();
+        }
+        let mut next = 0;
+        let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
+        let mut stopped = false;
+        self.base
+            .scan(table, start, end, reverse, &mut |key, value| {
+                while next < overlay.len() && before(overlay[next].0, key) {
+                    let (k, v) = overlay[next];
+                    next += 1;
+                    if let Some(v) = v
+                        && !visit(k, v)
+                    {
+                        stopped = true;
+                        return false;
+                    }
+                }
+                if next < overlay.len() && overlay[next].0.as_slice() == key {
+                    let (k, v) = overlay[next];
+                    next += 1;
+                    return match v {
+                        Some(v) => {
+                            let more = visit(k, v);
+                            stopped = !more;
+                            more
+                        }
+                        None => true,
+                    };
+                }
+                let more = visit(key, value);
+                stopped = !more;
+                more
+            })?;
+        if !stopped {
+            while next < overlay.len() {
+                let (k, v) = overlay[next];
+                next += 1;
+                if let Some(v) = v
+                    && !visit(k, v)
+                {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl Kv for Fixed {
+        fn get(&self, _: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(key).cloned())
+        }
+
+        fn scan(
+            &self,
+            _: Table,
+            start: &[u8],
+            end: &[u8],
+            reverse: bool,
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<()> {
+            let items: Vec<_> = self.0.range(start.to_vec()..end.to_vec()).collect();
+            let iter: Box<dyn Iterator<Item = _>> = if reverse {
+                Box::new(items.into_iter().rev())
+            } else {
+                Box::new(items.into_iter())
+            };
+            for (k, v) in iter {
+                if !visit(k, v) {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn keys(kv: &dyn Kv, reverse: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = kv.scan(Table::Versions, &[0], &[100], reverse, &mut |k, _| {
+            out.push(k[0]);
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn overlay_merges_puts_and_removals_in_both_directions() {
+        let base = Fixed(
+            [1u8, 3, 5, 7]
+                .iter()
+                .map(|k| (vec![*k], vec![*k]))
+                .collect(),
+        );
+        let mut pending = Pending::default();
+        pending.put(Table::Versions, vec![4], vec![4]);
+        pending.remove(Table::Versions, vec![5]);
+        pending.put(Table::Versions, vec![9], vec![9]);
+        pending.put(Table::Labels, vec![2], vec![2]);
+        let overlay = Overlay {
+            base: &base,
+            pending: &pending,
+        };
+        assert_eq!(keys(&overlay, false), vec![1, 3, 4, 7, 9]);
+        assert_eq!(keys(&overlay, true), vec![9, 7, 4, 3, 1]);
+        assert_eq!(overlay.get(Table::Versions, &[5]).ok().flatten(), None);
+        assert_eq!(
+            overlay.get(Table::Versions, &[4]).ok().flatten(),
+            Some(vec![4])
+        );
+    }
+}

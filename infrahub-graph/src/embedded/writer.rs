@@ -1,0 +1,380 @@
+//! The writer thread: the only place that writes. It takes commands in batches, applies each
+//! changeset in its own validation step, journals the batch with one sync, commits it to the
+//! database, then answers every caller (group commit).
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use redb::{Database, Durability, WriteTransaction};
+use tokio::sync::oneshot;
+
+use crate::branch::{BranchRecord, CreateBranchOptions};
+use crate::change::{BranchOperation, MergeOptions, RebaseOptions};
+use crate::changeset::{Changeset, Commit};
+use crate::error::{Error, ErrorKind, Result};
+use crate::time::Timestamp;
+
+use super::branches;
+use super::journal::{Journal, JournalWrite};
+use super::registry::{Registry, StoredBranch};
+use super::tables::{ALL_TABLES, Pending, Table, Tables, storage};
+use super::write::{WriteContext, apply_changeset};
+
+pub(crate) const LAST_TS: &[u8] = b"last_ts";
+pub(crate) const JOURNAL_SEQ: &[u8] = b"journal_seq";
+
+/// Most changesets applied in one database transaction.
+const MAX_BATCH: usize = 512;
+/// Journal size that triggers a durable checkpoint.
+const CHECKPOINT_BYTES: u64 = 32 << 20;
+/// Longest time between durable checkpoints while writes happen.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Work for the writer.
+pub(crate) enum Command {
+    Commit(Changeset, oneshot::Sender<Result<Commit>>),
+    CreateBranch(
+        String,
+        CreateBranchOptions,
+        oneshot::Sender<Result<BranchRecord>>,
+    ),
+    UpdateBranch(
+        String,
+        serde_json::Map<String, serde_json::Value>,
+        oneshot::Sender<Result<BranchRecord>>,
+    ),
+    DeleteBranch(String, oneshot::Sender<Result<()>>),
+    Merge(
+        String,
+        MergeOptions,
+        oneshot::Sender<Result<BranchOperation>>,
+    ),
+    Rebase(
+        String,
+        RebaseOptions,
+        oneshot::Sender<Result<BranchOperation>>,
+    ),
+}
+
+/// State owned by the writer thread.
+pub(crate) struct WriterState {
+    pub(crate) db: Arc<Database>,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) registry: Arc<RwLock<Registry>>,
+    /// Latest timestamp of a visible commit, shared with readers.
+    pub(crate) last_ts: Arc<std::sync::atomic::AtomicI64>,
+    /// Latest timestamp handed out (commits that failed included).
+    pub(crate) last_assigned: i64,
+    pub(crate) seq: u64,
+    pub(crate) last_checkpoint: Instant,
+}
+
+type WriteTables<'txn> = Tables<redb::Table<'txn, &'static [u8], &'static [u8]>>;
+
+pub(crate) fn open_write_tables(txn: &WriteTransaction) -> Result<WriteTables<'_>> {
+    let mut tables = Vec::with_capacity(ALL_TABLES.len());
+    for table in ALL_TABLES {
+        tables.push(
+            txn.open_table(table.definition())
+                .map_err(|e| storage("opening a table", e))?,
+        );
+    }
+    Ok(Tables::new(tables))
+}
+
+/// Writes pending entries into the transaction's tables and records them for the journal.
+pub(crate) fn apply_pending(
+    tables: &mut WriteTables<'_>,
+    pending: Pending,
+    journal: &mut Vec<JournalWrite>,
+) -> Result<()> {
+    for (table, key, value) in pending.into_writes() {
+        let handle = tables.table_mut(table);
+        match &value {
+            Some(value) => {
+                handle
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(|e| storage("writing", e))?;
+            }
+            None => {
+                handle
+                    .remove(key.as_slice())
+                    .map_err(|e| storage("writing", e))?;
+            }
+        }
+        journal.push((table, key, value));
+    }
+    Ok(())
+}
+
+enum Reply {
+    Commit(oneshot::Sender<Result<Commit>>, Result<Commit>),
+    Branch(oneshot::Sender<Result<BranchRecord>>, Result<BranchRecord>),
+    Unit(oneshot::Sender<Result<()>>, Result<()>),
+    Operation(
+        oneshot::Sender<Result<BranchOperation>>,
+        Result<BranchOperation>,
+    ),
+}
+
+impl Reply {
+    fn fail(self, error: &Error) -> Reply {
+        let copy = || Error::new(error.kind(), error.to_string());
+        match self {
+            Reply::Commit(tx, _) => Reply::Commit(tx, Err(copy())),
+            Reply::Branch(tx, _) => Reply::Branch(tx, Err(copy())),
+            Reply::Unit(tx, _) => Reply::Unit(tx, Err(copy())),
+            Reply::Operation(tx, _) => Reply::Operation(tx, Err(copy())),
+        }
+    }
+
+    fn send(self) {
+        match self {
+            Reply::Commit(tx, result) => drop(tx.send(result)),
+            Reply::Branch(tx, result) => drop(tx.send(result)),
+            Reply::Unit(tx, result) => drop(tx.send(result)),
+            Reply::Operation(tx, result) => drop(tx.send(result)),
+        }
+    }
+}
+
+/// Registry changes that take effect once the batch is committed.
+enum RegistryChange {
+    Put(StoredBranch),
+    Remove(String),
+}
+
+impl WriterState {
+    fn next_ts(&mut self) -> Timestamp {
+        let next = Timestamp::now()
+            .as_micros()
+            .max(self.last_assigned.saturating_add(1));
+        self.last_assigned = next;
+        Timestamp::from_micros(next)
+    }
+
+    /// Runs until every sender is gone, then checkpoints.
+    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+        loop {
+            let first = match commands.recv_timeout(CHECKPOINT_INTERVAL) {
+                Ok(command) => command,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.checkpoint_if_needed(true);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match commands.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+            self.checkpoint_if_needed(false);
+        }
+        if let Err(err) = self.checkpoint() {
+            tracing::error!(error = %err, "final checkpoint of the embedded store failed");
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Command>) {
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut changes = Vec::new();
+        let outcome = self.process_in_transaction(batch, &mut replies, &mut changes);
+        match outcome {
+            Ok(visible) => {
+                if let Some(visible) = visible {
+                    self.last_ts
+                        .fetch_max(visible.as_micros(), std::sync::atomic::Ordering::AcqRel);
+                }
+                if let Ok(mut registry) = self.registry.write() {
+                    for change in changes {
+                        match change {
+                            RegistryChange::Put(branch) => registry.insert(branch),
+                            RegistryChange::Remove(name) => registry.remove(&name),
+                        }
+                    }
+                }
+                replies.into_iter().for_each(Reply::send);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "embedded store write failed");
+                replies
+                    .into_iter()
+                    .map(|r| r.fail(&err))
+                    .for_each(Reply::send);
+            }
+        }
+    }
+
+    /// Applies a batch in one transaction; returns the latest timestamp it made visible.
+    fn process_in_transaction(
+        &mut self,
+        batch: Vec<Command>,
+        replies: &mut Vec<Reply>,
+        changes: &mut Vec<RegistryChange>,
+    ) -> Result<Option<Timestamp>> {
+        let mut visible = None;
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| storage("starting a write", e))?;
+        if self.journal.is_some() {
+            txn.set_durability(Durability::None)
+                .map_err(|e| storage("setting durability", e))?;
+        }
+        let mut journal_writes = Vec::new();
+        {
+            let mut tables = open_write_tables(&txn)?;
+            // Branch changes of earlier commands of the batch are visible to later ones.
+            let mut registry = self
+                .registry
+                .read()
+                .map_err(|_| Error::new(ErrorKind::Storage, "branch registry poisoned"))?
+                .clone();
+            for command in batch {
+                let at = self.next_ts();
+                match command {
+                    Command::Commit(changeset, reply) => {
+                        let result = registry.write_view(&changeset.branch).and_then(|view| {
+                            apply_changeset(&tables, &WriteContext { view, at }, &changeset)
+                        });
+                        match result {
+                            Ok(pending) => {
+                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                replies.push(Reply::Commit(reply, Ok(Commit { at })));
+                                visible = Some(at);
+                            }
+                            Err(err) => replies.push(Reply::Commit(reply, Err(err))),
+                        }
+                    }
+                    Command::CreateBranch(name, options, reply) => {
+                        match branches::create(&tables, &registry, &name, options, at) {
+                            Ok((pending, stored)) => {
+                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                registry.insert(stored.clone());
+                                replies.push(Reply::Branch(reply, Ok(stored.record.clone())));
+                                changes.push(RegistryChange::Put(stored));
+                            }
+                            Err(err) => replies.push(Reply::Branch(reply, Err(err))),
+                        }
+                    }
+                    Command::UpdateBranch(name, properties, reply) => {
+                        let result = registry.get(&name).cloned().and_then(|mut stored| {
+                            stored.record.properties = properties;
+                            let mut pending = Pending::default();
+                            pending.put(
+                                Table::Branches,
+                                name.as_bytes().to_vec(),
+                                branches::encode_branch(&stored)?,
+                            );
+                            Ok((pending, stored))
+                        });
+                        match result {
+                            Ok((pending, stored)) => {
+                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                registry.insert(stored.clone());
+                                replies.push(Reply::Branch(reply, Ok(stored.record.clone())));
+                                changes.push(RegistryChange::Put(stored));
+                            }
+                            Err(err) => replies.push(Reply::Branch(reply, Err(err))),
+                        }
+                    }
+                    Command::DeleteBranch(name, reply) => {
+                        match branches::delete(&tables, &registry, &name) {
+                            Ok(pending) => {
+                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                registry.remove(&name);
+                                replies.push(Reply::Unit(reply, Ok(())));
+                                changes.push(RegistryChange::Remove(name));
+                            }
+                            Err(err) => replies.push(Reply::Unit(reply, Err(err))),
+                        }
+                    }
+                    Command::Merge(name, options, reply) => {
+                        match branches::merge(&tables, &registry, &name, &options.keep_default, at)
+                        {
+                            Ok((pending, stored, writes)) => {
+                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                registry.insert(stored.clone());
+                                changes.push(RegistryChange::Put(stored));
+                                replies.push(Reply::Operation(
+                                    reply,
+                                    Ok(BranchOperation { at, writes }),
+                                ));
+                                visible = Some(at);
+                            }
+                            Err(err) => replies.push(Reply::Operation(reply, Err(err))),
+                        }
+                    }
+                    Command::Rebase(name, options, reply) => {
+                        match branches::rebase(&tables, &registry, &name, &options.drop, at) {
+                            Ok((pending, stored, writes)) => {
+                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                registry.insert(stored.clone());
+                                changes.push(RegistryChange::Put(stored));
+                                replies.push(Reply::Operation(
+                                    reply,
+                                    Ok(BranchOperation { at, writes }),
+                                ));
+                                visible = Some(at);
+                            }
+                            Err(err) => replies.push(Reply::Operation(reply, Err(err))),
+                        }
+                    }
+                }
+            }
+            let mut meta = Pending::default();
+            meta.put(
+                Table::Meta,
+                LAST_TS.to_vec(),
+                self.last_assigned.to_be_bytes().to_vec(),
+            );
+            if !journal_writes.is_empty() {
+                self.seq += 1;
+                meta.put(
+                    Table::Meta,
+                    JOURNAL_SEQ.to_vec(),
+                    self.seq.to_be_bytes().to_vec(),
+                );
+            }
+            apply_pending(&mut tables, meta, &mut journal_writes)?;
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.append(self.seq, &journal_writes)?;
+        }
+        txn.commit().map_err(|e| storage("committing", e))?;
+        Ok(visible)
+    }
+
+    fn checkpoint_if_needed(&mut self, idle: bool) {
+        let Some(journal) = &self.journal else { return };
+        let due = journal.size() >= CHECKPOINT_BYTES
+            || (journal.size() > 0
+                && (idle || self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL));
+        if due && let Err(err) = self.checkpoint() {
+            tracing::error!(error = %err, "checkpoint of the embedded store failed");
+        }
+    }
+
+    /// Makes every committed write durable in the database and empties the journal.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| storage("starting a checkpoint", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| storage("setting durability", e))?;
+        txn.commit()
+            .map_err(|e| storage("committing a checkpoint", e))?;
+        journal.reset()?;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+}
