@@ -138,7 +138,7 @@ fn verify(dir: &Path, acknowledged: &BTreeMap<NodeId, (u64, Option<NodeId>)>) ->
     };
     let query = NodeQuery {
         labels: vec![KIND.into()],
-        select: select,
+        select,
         count: true,
         ..NodeQuery::default()
     };
