@@ -17,6 +17,9 @@ use infrahub_graph::{
 };
 use serde_json::json;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KINDS: [&str; 5] = [
     "BenchSite",
     "BenchDevice",

@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 
 use super::codec::decode;
 use super::keys::{
-    self, BN_DEFAULT, change_key, decode_reverse_link, decode_slot, link_slot, prefix_end,
+    self, BN_DEFAULT, change_key, decode_changes, decode_reverse_link, decode_slot, link_slot, prefix_end,
     slot_key, split_version_key, value_key, version_key,
 };
 use super::read::BranchNames;
@@ -114,36 +114,24 @@ pub(crate) fn delete(kv: &dyn Kv, registry: &Registry, name: &str) -> Result<Pen
     let mut pending = Pending::default();
     let prefix = number.to_be_bytes();
     let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    kv.scan(
-        Table::Changes,
-        &prefix,
-        &prefix_end(&prefix),
-        false,
-        &mut |key, note| {
-            entries.push((key.to_vec(), note.to_vec()));
-            true
-        },
-    )?;
-    for (key, note) in entries {
-        let at = Timestamp::from_key(
-            key[4..12]
-                .try_into()
-                .map_err(|_| invalid("corrupt change key"))?,
-        );
-        let slot = &key[12..];
-        let version = version_key(slot, number, at);
-        if !note.is_empty()
-            && let (Some(bytes), Some(Slot::Attribute { node, name })) =
-                (kv.get(Table::Versions, &version)?, decode_slot(slot))
-            && let (Ok(stored), Ok(kind)) = (decode(&bytes), std::str::from_utf8(&note))
-            && let VersionData::Attribute(value) = stored.data
-        {
-            pending.remove(
-                Table::Values,
-                value_key(kind, &name, &value.value, node, number, at),
-            );
+    kv.scan(Table::Changes, &prefix, &prefix_end(&prefix), false, &mut |key, value| {
+        entries.push((key.to_vec(), value.to_vec()));
+        true
+    })?;
+    for (key, value) in entries {
+        let at = Timestamp::from_key(key[4..12].try_into().map_err(|_| invalid("corrupt change key"))?);
+        for (slot, note) in decode_changes(&value) {
+            let version = version_key(slot, number, at);
+            if !note.is_empty()
+                && let (Some(bytes), Some(Slot::Attribute { node, name })) =
+                    (kv.get(Table::Versions, &version)?, decode_slot(slot))
+                && let (Ok(stored), Ok(kind)) = (decode(&bytes), std::str::from_utf8(note))
+                && let VersionData::Attribute(value) = stored.data
+            {
+                pending.remove(Table::Values, value_key(kind, &name, &value.value, node, number, at));
+            }
+            pending.remove(Table::Versions, version);
         }
-        pending.remove(Table::Versions, version);
         pending.remove(Table::Changes, key);
     }
     let mut counters = Vec::new();
@@ -166,11 +154,13 @@ pub(crate) fn delete(kv: &dyn Kv, registry: &Registry, name: &str) -> Result<Pen
 
 /// Slots written on `branch` with a timestamp at or after `since`, in slot order.
 fn changed_slots(kv: &dyn Kv, branch: u32, since: Timestamp) -> Result<BTreeSet<Vec<u8>>> {
-    let start = change_key(branch, since, &[]);
+    let start = change_key(branch, since);
     let end = prefix_end(&branch.to_be_bytes());
     let mut slots = BTreeSet::new();
-    kv.scan(Table::Changes, &start, &end, false, &mut |key, _| {
-        slots.insert(key[12..].to_vec());
+    kv.scan(Table::Changes, &start, &end, false, &mut |_, value| {
+        for (slot, _) in decode_changes(value) {
+            slots.insert(slot.to_vec());
+        }
         true
     })?;
     Ok(slots)
@@ -186,16 +176,15 @@ pub(crate) fn changes(
 ) -> Result<Vec<Change>> {
     let branch = registry.get(name)?;
     let number = branch.number;
-    let start = change_key(number, from.plus_micros(1), &[]);
-    let end = if to == Timestamp::MAX {
-        prefix_end(&number.to_be_bytes())
-    } else {
-        change_key(number, to.plus_micros(1), &[])
-    };
+    let start = change_key(number, from.plus_micros(1));
+    let end = if to == Timestamp::MAX { prefix_end(&number.to_be_bytes()) } else { change_key(number, to.plus_micros(1)) };
     let mut entries: Vec<(Timestamp, Vec<u8>)> = Vec::new();
-    kv.scan(Table::Changes, &start, &end, false, &mut |key, _| {
+    kv.scan(Table::Changes, &start, &end, false, &mut |key, value| {
         if let Ok(bytes) = key[4..12].try_into() {
-            entries.push((Timestamp::from_key(bytes), key[12..].to_vec()));
+            let at = Timestamp::from_key(bytes);
+            for (slot, _) in decode_changes(value) {
+                entries.push((at, slot.to_vec()));
+            }
         }
         true
     })?;

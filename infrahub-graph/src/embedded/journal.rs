@@ -1,11 +1,17 @@
-//! The write-ahead journal: every batch of committed writes is appended and synced here before
+//! The write-ahead journal: every batch of committed writes is written and synced here before
 //! it is applied to the database with a fast, non-durable commit. A periodic durable checkpoint
 //! of the database empties the journal. After a crash, the journal records newer than the last
 //! checkpoint are applied again; a torn record at the end is ignored (it was never
 //! acknowledged).
+//!
+//! The file is preallocated (zero-filled) so that syncing a record flushes data only, not the
+//! file size. Records carry consecutive sequence numbers; after a reset the file is rewritten
+//! from the start, and reading stops at the first record that is torn, zeroed, or older than
+//! its predecessor.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -23,8 +29,14 @@ pub(crate) type JournalRecord = (u64, Vec<JournalWrite>);
 pub(crate) struct Journal {
     file: File,
     path: PathBuf,
+    /// Bytes of valid records from the start of the file.
     size: u64,
+    /// Preallocated length of the file.
+    capacity: u64,
 }
+
+/// Size the journal is preallocated to (it grows past it if a checkpoint is late).
+const PREALLOCATED: u64 = 16 << 20;
 
 fn io(context: &str, path: &Path, err: std::io::Error) -> Error {
     Error::storage(format!("{context} `{}`", path.display()), err)
@@ -41,58 +53,70 @@ impl Journal {
             .open(path)
             .map_err(|e| io("opening journal", path, e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| io("reading journal", path, e))?;
-        let mut records = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| io("reading journal", path, e))?;
+        let mut records: Vec<JournalRecord> = Vec::new();
         let mut at = 0usize;
         while let Some((seq, writes, next)) = decode_record(&bytes, at) {
+            if records.last().is_some_and(|(previous, _)| seq != previous + 1) {
+                break;
+            }
             records.push((seq, writes));
             at = next;
         }
-        // Drop a torn tail so that new records follow the last complete one.
-        file.set_len(at as u64)
-            .map_err(|e| io("truncating journal", path, e))?;
-        file.seek(SeekFrom::End(0))
-            .map_err(|e| io("seeking journal", path, e))?;
-        Ok((
-            Journal {
-                file,
-                path: path.to_path_buf(),
-                size: at as u64,
-            },
-            records,
-        ))
+        let mut journal = Journal { file, path: path.to_path_buf(), size: at as u64, capacity: bytes.len() as u64 };
+        if journal.capacity < PREALLOCATED {
+            journal.preallocate()?;
+        }
+        Ok((journal, records))
     }
 
-    /// Appends a record and waits until it is on disk.
+    /// Zero-fills the file up to [`PREALLOCATED`] bytes.
+    fn preallocate(&mut self) -> Result<()> {
+        let zeros = vec![0u8; 1 << 20];
+        let mut offset = self.capacity;
+        while offset < PREALLOCATED {
+            let length = zeros.len().min((PREALLOCATED - offset) as usize);
+            self.file
+                .write_all_at(&zeros[..length], offset)
+                .map_err(|e| io("preallocating journal", &self.path, e))?;
+            offset += length as u64;
+        }
+        self.file.sync_all().map_err(|e| io("syncing journal", &self.path, e))?;
+        self.capacity = offset;
+        Ok(())
+    }
+
+    /// Writes a record after the previous ones and waits until it is on disk.
     pub(crate) fn append(&mut self, seq: u64, writes: &[JournalWrite]) -> Result<()> {
-        let record = encode_record(seq, writes);
+        let mut buffer = encode_record(seq, writes);
+        let record_length = buffer.len() as u64;
+        // A zeroed header after the record marks the end for readers, even over old records.
+        buffer.extend_from_slice(&[0u8; 8]);
         self.file
-            .write_all(&record)
+            .write_all_at(&buffer, self.size)
             .map_err(|e| io("writing journal", &self.path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| io("syncing journal", &self.path, e))?;
-        self.size += record.len() as u64;
+        if self.size + buffer.len() as u64 > self.capacity {
+            // The file grew: its size must be synced too.
+            self.capacity = self.size + buffer.len() as u64;
+            self.file.sync_all().map_err(|e| io("syncing journal", &self.path, e))?;
+        } else {
+            self.file.sync_data().map_err(|e| io("syncing journal", &self.path, e))?;
+        }
+        self.size += record_length;
         Ok(())
     }
 
     /// Empties the journal once its records are durable in the database.
     pub(crate) fn reset(&mut self) -> Result<()> {
         self.file
-            .set_len(0)
-            .map_err(|e| io("truncating journal", &self.path, e))?;
-        self.file
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| io("seeking journal", &self.path, e))?;
-        self.file
-            .sync_all()
-            .map_err(|e| io("syncing journal", &self.path, e))?;
+            .write_all_at(&[0u8; 8], 0)
+            .map_err(|e| io("resetting journal", &self.path, e))?;
+        self.file.sync_data().map_err(|e| io("syncing journal", &self.path, e))?;
         self.size = 0;
         Ok(())
     }
 
-    /// Bytes in the journal.
+    /// Bytes of records in the journal.
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -176,10 +200,11 @@ mod tests {
             journal.append(1, &writes).unwrap_or_else(|e| panic!("{e}"));
             journal.append(2, &writes).unwrap_or_else(|e| panic!("{e}"));
         }
-        // Simulate a torn write: half a record at the end.
+        // Simulate a torn write: half a record after the last one.
         let mut bytes = std::fs::read(&path).unwrap_or_default();
+        let end = encode_record(1, &writes).len() * 2;
         let half = encode_record(3, &writes);
-        bytes.extend_from_slice(&half[..half.len() / 2]);
+        bytes[end..end + half.len() / 2].copy_from_slice(&half[..half.len() / 2]);
         std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let (mut journal, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -189,8 +214,14 @@ mod tests {
         assert_eq!(records[0].1, writes);
         journal.append(3, &writes).unwrap_or_else(|e| panic!("{e}"));
         drop(journal);
-        let (_, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (mut journal, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(records.len(), 3);
+        // After a reset, new records overwrite old ones and the old ones are not read back.
+        journal.reset().unwrap_or_else(|e| panic!("{e}"));
+        journal.append(4, &writes).unwrap_or_else(|e| panic!("{e}"));
+        drop(journal);
+        let (_, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(records.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![4]);
         let _ = std::fs::remove_file(&path);
     }
 }

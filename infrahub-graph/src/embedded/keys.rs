@@ -206,13 +206,42 @@ pub(crate) fn split_value_tail(tail: &[u8]) -> Option<(&[u8], NodeId)> {
     Some((&tail[..node_start], node))
 }
 
-/// `branch ‖ ts ‖ slot`: the change log.
-pub(crate) fn change_key(branch: u32, at: Timestamp, slot: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(12 + slot.len());
+/// `branch ‖ ts`: the change log entry of one changeset on one branch.
+pub(crate) fn change_key(branch: u32, at: Timestamp) -> Vec<u8> {
+    let mut key = Vec::with_capacity(12);
     key.extend_from_slice(&branch.to_be_bytes());
     key.extend_from_slice(&at.to_key());
-    key.extend_from_slice(slot);
     key
+}
+
+/// Packs the slots a changeset wrote on one branch, each with its note (the kind a value was
+/// indexed under, or empty).
+pub(crate) fn encode_changes<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (slot, note) in entries {
+        out.extend_from_slice(&(slot.len() as u16).to_be_bytes());
+        out.extend_from_slice(slot);
+        out.extend_from_slice(&(note.len() as u16).to_be_bytes());
+        out.extend_from_slice(note);
+    }
+    out
+}
+
+/// Unpacks [`encode_changes`].
+pub(crate) fn decode_changes(bytes: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let take = |at: &mut usize| -> Option<&[u8]> {
+        let length = u16::from_be_bytes(bytes.get(*at..*at + 2)?.try_into().ok()?) as usize;
+        let part = bytes.get(*at + 2..*at + 2 + length)?;
+        *at += 2 + length;
+        Some(part)
+    };
+    while at < bytes.len() {
+        let (Some(slot), Some(note)) = (take(&mut at), take(&mut at)) else { break };
+        out.push((slot, note));
+    }
+    out
 }
 
 /// `branch ‖ label ‖ 0 ‖ ts`: node counters.

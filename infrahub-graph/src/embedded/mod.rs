@@ -216,6 +216,7 @@ impl EmbeddedGraph {
             last_assigned: last_ts.load(Ordering::Acquire),
             seq,
             last_checkpoint: Instant::now(),
+            recent_batches: std::collections::VecDeque::new(),
         };
         std::thread::Builder::new()
             .name("infrahub-graph-writer".into())

@@ -2,7 +2,7 @@
 //! the changeset's own earlier writes) and turned into pending table writes; nothing reaches
 //! the tables unless the whole changeset and its conditions pass.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 use super::codec::encode;
 use super::counters::CountDeltas;
 use super::keys::{
-    self, BN_GLOBAL, all_links_prefix, attribute_slot, change_key, decode_reverse_link,
+    self, BN_GLOBAL, all_links_prefix, attribute_slot, change_key, decode_reverse_link, encode_changes,
     decode_slot, label_key, label_kind_key, link_slot, node_data_range, node_slot, prefix_end,
     reverse_link_key, value_key,
 };
@@ -47,6 +47,8 @@ pub(crate) struct Writer<'a> {
     counts: CountDeltas,
     /// Nodes looked up or written by this changeset: kind and labels, or `None` if absent.
     nodes: HashMap<NodeId, Option<(String, Vec<String>)>>,
+    /// Slots written, by branch, with their change-log note.
+    changes: BTreeMap<(u32, Vec<u8>), Vec<u8>>,
 }
 
 impl<'a> Writer<'a> {
@@ -57,6 +59,7 @@ impl<'a> Writer<'a> {
             pending: Pending::default(),
             counts: CountDeltas::default(),
             nodes: HashMap::new(),
+            changes: BTreeMap::new(),
         }
     }
 
@@ -97,16 +100,22 @@ impl<'a> Writer<'a> {
             keys::version_key(slot, branch, at),
             version,
         );
-        let note = indexed_kind
-            .map(|k| k.as_bytes().to_vec())
-            .unwrap_or_default();
-        self.pending
-            .put(Table::Changes, change_key(branch, at, slot), note);
+        let note = indexed_kind.map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+        self.changes.insert((branch, slot.to_vec()), note);
     }
 
     fn index_value(&mut self, kind: &str, name: &str, value: &Value, node: NodeId, branch: u32) {
         let key = value_key(kind, name, value, node, branch, self.context.at);
         self.pending.put(Table::Values, key, Vec::new());
+    }
+
+    /// Records that `kind` carries `label`, unless already known.
+    fn note_label_kind(&mut self, label: &str, kind: &str) -> Result<()> {
+        let key = label_kind_key(label, kind);
+        if self.kv().get(Table::LabelKinds, &key)?.is_none() {
+            self.pending.put(Table::LabelKinds, key, Vec::new());
+        }
+        Ok(())
     }
 
     /// Kind and labels of a node visible in the branch, from this changeset's cache.
@@ -175,8 +184,7 @@ impl<'a> Writer<'a> {
                 for label in &all_labels {
                     self.pending
                         .put(Table::Labels, label_key(label, *id), Vec::new());
-                    self.pending
-                        .put(Table::LabelKinds, label_kind_key(label, kind), Vec::new());
+                    self.note_label_kind(label, kind)?;
                 }
                 self.counts.add(&all_labels, branch, 1);
                 self.nodes.insert(*id, Some((kind.clone(), all_labels)));
@@ -220,8 +228,7 @@ impl<'a> Writer<'a> {
                 for label in &all_labels {
                     self.pending
                         .put(Table::Labels, label_key(label, *id), Vec::new());
-                    self.pending
-                        .put(Table::LabelKinds, label_kind_key(label, kind), Vec::new());
+                    self.note_label_kind(label, kind)?;
                 }
                 self.counts.add(&old_labels, branch, -1);
                 self.counts.add(&all_labels, branch, 1);
@@ -469,6 +476,14 @@ impl<'a> Writer<'a> {
     /// Finishes the changeset: writes counters and returns the pending writes.
     pub(crate) fn finish(mut self) -> Result<Pending> {
         let counts = std::mem::take(&mut self.counts);
+        let changes = std::mem::take(&mut self.changes);
+        let mut by_branch: BTreeMap<u32, Vec<(&[u8], &[u8])>> = BTreeMap::new();
+        for ((branch, slot), note) in &changes {
+            by_branch.entry(*branch).or_default().push((slot, note));
+        }
+        for (branch, entries) in by_branch {
+            self.pending.put(Table::Changes, change_key(branch, self.context.at), encode_changes(entries.into_iter()));
+        }
         let mut counter_writes = Pending::default();
         counts.write(
             &self.kv(),

@@ -28,6 +28,10 @@ pub(crate) const JOURNAL_SEQ: &[u8] = b"journal_seq";
 const MAX_BATCH: usize = 512;
 /// Journal size that triggers a durable checkpoint.
 const CHECKPOINT_BYTES: u64 = 32 << 20;
+/// Number of batch sizes remembered to guess the concurrency.
+const RECENT_BATCHES: usize = 16;
+/// Longest wait for more changesets when recent batches had several.
+const LINGER: Duration = Duration::from_micros(300);
 /// Longest time between durable checkpoints while writes happen.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -68,6 +72,8 @@ pub(crate) struct WriterState {
     pub(crate) last_assigned: i64,
     pub(crate) seq: u64,
     pub(crate) last_checkpoint: Instant,
+    /// Sizes of the latest batches: a hint of how many callers write concurrently.
+    pub(crate) recent_batches: std::collections::VecDeque<usize>,
 }
 
 type WriteTables<'txn> = Tables<redb::Table<'txn, &'static [u8], &'static [u8]>>;
@@ -166,12 +172,28 @@ impl WriterState {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match commands.try_recv() {
+            let linger_until = Instant::now() + LINGER;
+            loop {
+                while batch.len() < MAX_BATCH {
+                    match commands.try_recv() {
+                        Ok(command) => batch.push(command),
+                        Err(_) => break,
+                    }
+                }
+                // Under concurrent load, wait briefly for the callers just answered to send
+                // their next changeset, so that they share this batch's sync.
+                if batch.len() >= self.recent_batches.iter().copied().max().unwrap_or(1) || batch.len() >= MAX_BATCH || Instant::now() >= linger_until {
+                    break;
+                }
+                match commands.recv_timeout(linger_until.saturating_duration_since(Instant::now())) {
                     Ok(command) => batch.push(command),
                     Err(_) => break,
                 }
             }
+            if self.recent_batches.len() == RECENT_BATCHES {
+                self.recent_batches.pop_front();
+            }
+            self.recent_batches.push_back(batch.len());
             self.process(batch);
             self.checkpoint_if_needed(false);
         }
