@@ -14,6 +14,13 @@ pub enum ErrorKind {
     NotFound,
     /// Input data breaks a rule.
     Validation,
+    /// A uniqueness constraint would be broken.
+    Uniqueness,
+    /// The operation conflicts with other data (a node still required elsewhere, a merge
+    /// conflict).
+    Conflict,
+    /// The storage backend failed.
+    Storage,
     /// An internal invariant does not hold; a bug.
     Internal,
 }
@@ -83,6 +90,19 @@ impl Error {
     /// For [`ErrorKind::InvalidSchema`], each problem with its file and element path.
     pub fn schema_errors(&self) -> &[SchemaError] {
         &self.schema_errors
+    }
+}
+
+impl From<infrahub_graph::Error> for Error {
+    fn from(error: infrahub_graph::Error) -> Self {
+        let kind = match error.kind() {
+            infrahub_graph::ErrorKind::NotFound => ErrorKind::NotFound,
+            infrahub_graph::ErrorKind::AlreadyExists
+            | infrahub_graph::ErrorKind::ConditionFailed => ErrorKind::Conflict,
+            infrahub_graph::ErrorKind::InvalidInput => ErrorKind::Validation,
+            _ => ErrorKind::Storage,
+        };
+        Error::new(kind, error.to_string()).with_source(error)
     }
 }
 

@@ -8,6 +8,39 @@ use serde_json::Value;
 
 use crate::schema::{AttributeKind, AttributeSchema};
 
+/// Checks `value` against `attribute` and returns the form it is stored in: IP networks and
+/// hosts with their prefix length (`10.0.0.1` becomes `10.0.0.1/32`, IPv6 compressed), MAC
+/// addresses as upper-case EUI-48/EUI-64 with dashes, numbers given as whole floats as
+/// integers. Passwords of kind `HashedPassword` are hashed by the caller, not here.
+pub fn canonicalize(attribute: &AttributeSchema, value: &Value) -> Result<Value, String> {
+    check_value(attribute, value)?;
+    let Some(text) = value.as_str() else {
+        return Ok(value.clone());
+    };
+    Ok(match attribute.kind {
+        AttributeKind::IpNetwork => {
+            let (address, prefix) = parse_ip_network(text)?;
+            Value::String(format!("{address}/{prefix}"))
+        }
+        AttributeKind::IpHost => {
+            let (address, prefix) = parse_ip_interface(text)?;
+            Value::String(format!("{address}/{prefix}"))
+        }
+        AttributeKind::MacAddress => {
+            let bytes =
+                parse_mac(text).ok_or_else(|| format!("`{text}` is not a valid MAC address"))?;
+            Value::String(
+                bytes
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join("-"),
+            )
+        }
+        _ => value.clone(),
+    })
+}
+
 /// Checks `value` against `attribute`; the error says what is wrong and what is allowed.
 /// `null` is accepted here: whether a value is required is decided by the caller.
 pub fn check_value(attribute: &AttributeSchema, value: &Value) -> Result<(), String> {
@@ -31,7 +64,11 @@ fn check_format(kind: AttributeKind, value: &Value) -> Result<(), String> {
             expect_str(kind, value).map(|_| ())
         }
         K::Number | K::NumberPool | K::Bandwidth => match value {
-            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(()),
+            Value::Number(n)
+                if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
+            {
+                Ok(())
+            }
             _ => Err(format!(
                 "{value} is not a valid {kind}: an integer is expected"
             )),
@@ -342,6 +379,28 @@ mod tests {
         );
         assert!(check_value(&attr(AttributeKind::DateTime), &json!("yesterday")).is_err());
         assert!(check_value(&attr(AttributeKind::Color), &json!("#ff00aa")).is_ok());
+    }
+
+    #[test]
+    fn values_are_stored_in_canonical_forms() {
+        let canonical = |kind, v: Value| canonicalize(&attr(kind), &v).unwrap_or(Value::Null);
+        assert_eq!(
+            canonical(AttributeKind::IpHost, json!("10.0.0.1")),
+            json!("10.0.0.1/32")
+        );
+        assert_eq!(
+            canonical(AttributeKind::IpHost, json!("10.0.0.1/255.255.255.0")),
+            json!("10.0.0.1/24")
+        );
+        assert_eq!(
+            canonical(AttributeKind::IpNetwork, json!("2001:0db8:0000::/32")),
+            json!("2001:db8::/32")
+        );
+        assert_eq!(
+            canonical(AttributeKind::MacAddress, json!("001b.2c3d.4e5f")),
+            json!("00-1B-2C-3D-4E-5F")
+        );
+        assert_eq!(canonical(AttributeKind::Text, json!("x")), json!("x"));
     }
 
     #[test]

@@ -66,11 +66,13 @@ impl Timestamp {
     }
 
     /// The big-endian, order-preserving byte form used in keys.
+    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     pub(crate) fn to_key(self) -> [u8; 8] {
         ((self.0 as u64) ^ (1 << 63)).to_be_bytes()
     }
 
     /// Reverses [`Timestamp::to_key`].
+    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     pub(crate) fn from_key(bytes: [u8; 8]) -> Self {
         Timestamp((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
     }

@@ -236,3 +236,85 @@ impl SchemaBranch {
         SchemaError::new(origin.file.as_deref(), path, format!("{kind}: {message}"))
     }
 }
+
+/// One model in a stored snapshot, with its category.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotEntry {
+    category: ModelCategory,
+    #[serde(flatten)]
+    model: ModelSchema,
+}
+
+impl SchemaBranch {
+    /// The processed schema as one JSON document, for storage.
+    pub fn to_snapshot(&self) -> serde_json::Value {
+        let entries: Vec<SnapshotEntry> = self
+            .models()
+            .map(|model| SnapshotEntry {
+                category: model.category,
+                model: model.clone(),
+            })
+            .collect();
+        serde_json::to_value(entries).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Rebuilds a processed schema from [`SchemaBranch::to_snapshot`].
+    pub fn from_snapshot(snapshot: &serde_json::Value) -> Result<SchemaBranch, String> {
+        let entries: Vec<SnapshotEntry> = serde_json::from_value(snapshot.clone())
+            .map_err(|e| format!("stored schema is unreadable: {e}"))?;
+        let mut schema = SchemaBranch::new();
+        for SnapshotEntry {
+            category,
+            mut model,
+        } in entries
+        {
+            model.category = category;
+            schema.set(model);
+        }
+        Ok(schema)
+    }
+
+    /// Gives an identifier to every model, attribute and relationship that has none, as
+    /// persisting a schema does; identifiers let later loads recognise renamed elements.
+    pub fn assign_ids(&mut self) {
+        let kinds: Vec<String> = self.models.keys().cloned().collect();
+        for kind in kinds {
+            let needs = self.get(&kind).is_some_and(|m| {
+                m.id.is_none()
+                    || m.attributes.iter().any(|a| a.id.is_none())
+                    || m.relationships.iter().any(|r| r.id.is_none())
+            });
+            if !needs {
+                continue;
+            }
+            if let Some(model) = self.get_mut(&kind) {
+                let new_id = || Some(uuid::Uuid::now_v7().to_string());
+                if model.id.is_none() {
+                    model.id = new_id();
+                }
+                for attribute in model.attributes.iter_mut().filter(|a| a.id.is_none()) {
+                    attribute.id = new_id();
+                }
+                for relationship in model.relationships.iter_mut().filter(|r| r.id.is_none()) {
+                    relationship.id = new_id();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::super::{ProcessOptions, core_schema};
+
+    #[test]
+    fn snapshots_round_trip_with_the_same_hash() {
+        let mut schema = core_schema(&ProcessOptions::default()).unwrap_or_default();
+        schema.assign_ids();
+        let restored =
+            super::SchemaBranch::from_snapshot(&schema.to_snapshot()).unwrap_or_default();
+        assert_eq!(restored.hash(), schema.hash());
+        assert_eq!(restored.counts(), schema.counts());
+        assert!(restored.get("CoreAccount").is_some_and(|m| m.id.is_some()));
+    }
+}

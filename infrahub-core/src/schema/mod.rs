@@ -68,6 +68,7 @@ pub use kinds::{
 };
 pub use model::{ModelCategory, ModelSchema};
 pub use process::ProcessOptions;
+pub use relationship::RelationshipSchema;
 
 /// Checks that no model of `file` uses a restricted namespace (`Core`, `Infrahub`, ...), as
 /// upstream requires of every user-supplied schema.

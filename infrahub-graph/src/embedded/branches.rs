@@ -13,8 +13,8 @@ use crate::time::Timestamp;
 
 use super::codec::decode;
 use super::keys::{
-    self, BN_DEFAULT, change_key, decode_changes, decode_reverse_link, decode_slot, link_slot, prefix_end,
-    slot_key, split_version_key, value_key, version_key,
+    self, BN_DEFAULT, change_key, decode_changes, decode_reverse_link, decode_slot, link_slot,
+    prefix_end, slot_key, split_version_key, value_key, version_key,
 };
 use super::read::BranchNames;
 use super::registry::{Registry, StoredBranch};
@@ -114,12 +114,22 @@ pub(crate) fn delete(kv: &dyn Kv, registry: &Registry, name: &str) -> Result<Pen
     let mut pending = Pending::default();
     let prefix = number.to_be_bytes();
     let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    kv.scan(Table::Changes, &prefix, &prefix_end(&prefix), false, &mut |key, value| {
-        entries.push((key.to_vec(), value.to_vec()));
-        true
-    })?;
+    kv.scan(
+        Table::Changes,
+        &prefix,
+        &prefix_end(&prefix),
+        false,
+        &mut |key, value| {
+            entries.push((key.to_vec(), value.to_vec()));
+            true
+        },
+    )?;
     for (key, value) in entries {
-        let at = Timestamp::from_key(key[4..12].try_into().map_err(|_| invalid("corrupt change key"))?);
+        let at = Timestamp::from_key(
+            key[4..12]
+                .try_into()
+                .map_err(|_| invalid("corrupt change key"))?,
+        );
         for (slot, note) in decode_changes(&value) {
             let version = version_key(slot, number, at);
             if !note.is_empty()
@@ -128,7 +138,10 @@ pub(crate) fn delete(kv: &dyn Kv, registry: &Registry, name: &str) -> Result<Pen
                 && let (Ok(stored), Ok(kind)) = (decode(&bytes), std::str::from_utf8(note))
                 && let VersionData::Attribute(value) = stored.data
             {
-                pending.remove(Table::Values, value_key(kind, &name, &value.value, node, number, at));
+                pending.remove(
+                    Table::Values,
+                    value_key(kind, &name, &value.value, node, number, at),
+                );
             }
             pending.remove(Table::Versions, version);
         }
@@ -177,7 +190,11 @@ pub(crate) fn changes(
     let branch = registry.get(name)?;
     let number = branch.number;
     let start = change_key(number, from.plus_micros(1));
-    let end = if to == Timestamp::MAX { prefix_end(&number.to_be_bytes()) } else { change_key(number, to.plus_micros(1)) };
+    let end = if to == Timestamp::MAX {
+        prefix_end(&number.to_be_bytes())
+    } else {
+        change_key(number, to.plus_micros(1))
+    };
     let mut entries: Vec<(Timestamp, Vec<u8>)> = Vec::new();
     kv.scan(Table::Changes, &start, &end, false, &mut |key, value| {
         if let Ok(bytes) = key[4..12].try_into() {

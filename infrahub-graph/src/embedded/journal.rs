@@ -53,17 +53,26 @@ impl Journal {
             .open(path)
             .map_err(|e| io("opening journal", path, e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| io("reading journal", path, e))?;
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io("reading journal", path, e))?;
         let mut records: Vec<JournalRecord> = Vec::new();
         let mut at = 0usize;
         while let Some((seq, writes, next)) = decode_record(&bytes, at) {
-            if records.last().is_some_and(|(previous, _)| seq != previous + 1) {
+            if records
+                .last()
+                .is_some_and(|(previous, _)| seq != previous + 1)
+            {
                 break;
             }
             records.push((seq, writes));
             at = next;
         }
-        let mut journal = Journal { file, path: path.to_path_buf(), size: at as u64, capacity: bytes.len() as u64 };
+        let mut journal = Journal {
+            file,
+            path: path.to_path_buf(),
+            size: at as u64,
+            capacity: bytes.len() as u64,
+        };
         if journal.capacity < PREALLOCATED {
             journal.preallocate()?;
         }
@@ -81,7 +90,9 @@ impl Journal {
                 .map_err(|e| io("preallocating journal", &self.path, e))?;
             offset += length as u64;
         }
-        self.file.sync_all().map_err(|e| io("syncing journal", &self.path, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| io("syncing journal", &self.path, e))?;
         self.capacity = offset;
         Ok(())
     }
@@ -98,9 +109,13 @@ impl Journal {
         if self.size + buffer.len() as u64 > self.capacity {
             // The file grew: its size must be synced too.
             self.capacity = self.size + buffer.len() as u64;
-            self.file.sync_all().map_err(|e| io("syncing journal", &self.path, e))?;
+            self.file
+                .sync_all()
+                .map_err(|e| io("syncing journal", &self.path, e))?;
         } else {
-            self.file.sync_data().map_err(|e| io("syncing journal", &self.path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| io("syncing journal", &self.path, e))?;
         }
         self.size += record_length;
         Ok(())
@@ -111,7 +126,9 @@ impl Journal {
         self.file
             .write_all_at(&[0u8; 8], 0)
             .map_err(|e| io("resetting journal", &self.path, e))?;
-        self.file.sync_data().map_err(|e| io("syncing journal", &self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| io("syncing journal", &self.path, e))?;
         self.size = 0;
         Ok(())
     }

@@ -238,7 +238,9 @@ pub(crate) fn decode_changes(bytes: &[u8]) -> Vec<(&[u8], &[u8])> {
         Some(part)
     };
     while at < bytes.len() {
-        let (Some(slot), Some(note)) = (take(&mut at), take(&mut at)) else { break };
+        let (Some(slot), Some(note)) = (take(&mut at), take(&mut at)) else {
+            break;
+        };
         out.push((slot, note));
     }
     out

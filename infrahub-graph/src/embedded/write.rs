@@ -14,9 +14,9 @@ use crate::time::Timestamp;
 use super::codec::encode;
 use super::counters::CountDeltas;
 use super::keys::{
-    self, BN_GLOBAL, all_links_prefix, attribute_slot, change_key, decode_reverse_link, encode_changes,
-    decode_slot, label_key, label_kind_key, link_slot, node_data_range, node_slot, prefix_end,
-    reverse_link_key, value_key,
+    self, BN_GLOBAL, all_links_prefix, attribute_slot, change_key, decode_reverse_link,
+    decode_slot, encode_changes, label_key, label_kind_key, link_slot, node_data_range, node_slot,
+    prefix_end, reverse_link_key, value_key,
 };
 use super::read::{links_of, node_core, node_existence};
 use super::tables::{Kv, Overlay, Pending, Table};
@@ -100,7 +100,9 @@ impl<'a> Writer<'a> {
             keys::version_key(slot, branch, at),
             version,
         );
-        let note = indexed_kind.map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+        let note = indexed_kind
+            .map(|k| k.as_bytes().to_vec())
+            .unwrap_or_default();
         self.changes.insert((branch, slot.to_vec()), note);
     }
 
@@ -477,12 +479,18 @@ impl<'a> Writer<'a> {
     pub(crate) fn finish(mut self) -> Result<Pending> {
         let counts = std::mem::take(&mut self.counts);
         let changes = std::mem::take(&mut self.changes);
-        let mut by_branch: BTreeMap<u32, Vec<(&[u8], &[u8])>> = BTreeMap::new();
+        // Per branch: (slot, note) pairs.
+        type Entries<'e> = Vec<(&'e [u8], &'e [u8])>;
+        let mut by_branch: BTreeMap<u32, Entries<'_>> = BTreeMap::new();
         for ((branch, slot), note) in &changes {
             by_branch.entry(*branch).or_default().push((slot, note));
         }
         for (branch, entries) in by_branch {
-            self.pending.put(Table::Changes, change_key(branch, self.context.at), encode_changes(entries.into_iter()));
+            self.pending.put(
+                Table::Changes,
+                change_key(branch, self.context.at),
+                encode_changes(entries.into_iter()),
+            );
         }
         let mut counter_writes = Pending::default();
         counts.write(

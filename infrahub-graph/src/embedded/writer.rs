@@ -182,10 +182,14 @@ impl WriterState {
                 }
                 // Under concurrent load, wait briefly for the callers just answered to send
                 // their next changeset, so that they share this batch's sync.
-                if batch.len() >= self.recent_batches.iter().copied().max().unwrap_or(1) || batch.len() >= MAX_BATCH || Instant::now() >= linger_until {
+                if batch.len() >= self.recent_batches.iter().copied().max().unwrap_or(1)
+                    || batch.len() >= MAX_BATCH
+                    || Instant::now() >= linger_until
+                {
                     break;
                 }
-                match commands.recv_timeout(linger_until.saturating_duration_since(Instant::now())) {
+                match commands.recv_timeout(linger_until.saturating_duration_since(Instant::now()))
+                {
                     Ok(command) => batch.push(command),
                     Err(_) => break,
                 }

@@ -1,0 +1,348 @@
+//! Query arguments as upstream names them (`name__value`, `site__ids`, `any__value`, ...)
+//! turned into store filters.
+
+use std::collections::BTreeMap;
+
+use infrahub_graph::{BranchView, Filter, Match, NodeId, NodeQuery, OrderBy, Property};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{ModelSchema, SchemaBranch};
+
+use super::Engine;
+use super::links;
+use super::node::Node;
+use super::read::Fields;
+
+/// Arguments of a list query, as the GraphQL and REST layers receive them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryArgs {
+    /// Filters by argument name (`ids`, `hfid`, `name__value`, `site__ids`, `any__value`, ...).
+    pub filters: BTreeMap<String, Value>,
+    /// `partial_match`: string equality filters match substrings, ignoring case.
+    pub partial_match: bool,
+    /// Number of matches to skip.
+    pub offset: usize,
+    /// Largest number of nodes to return (capped by `query_size_limit`).
+    pub limit: Option<usize>,
+    /// `order: {disable: true}`: no ordering (stable id order).
+    pub order_disabled: bool,
+    /// Whether to compute the total.
+    pub count: bool,
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::Validation, message)
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+fn as_ids(name: &str, value: &Value) -> Result<Vec<NodeId>> {
+    as_list(value)
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .and_then(|s| s.parse::<NodeId>().ok())
+                .ok_or_else(|| invalid(format!("`{name}` expects node ids, got {v}")))
+        })
+        .collect()
+}
+
+fn as_bool(name: &str, value: &Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| invalid(format!("`{name}` expects true or false, got {value}")))
+}
+
+/// Turns upstream-style arguments into store filters for nodes of `model`.
+pub fn parse_filters(
+    schema: &SchemaBranch,
+    model: &ModelSchema,
+    args: &BTreeMap<String, Value>,
+    partial_match: bool,
+) -> Result<Vec<Filter>> {
+    let mut filters = Vec::new();
+    for (name, value) in args {
+        if value.is_null() && !name.ends_with("__isnull") {
+            continue;
+        }
+        filters.push(parse_one(schema, model, name, value, partial_match)?);
+    }
+    Ok(filters)
+}
+
+fn value_match(value: &Value, partial_match: bool) -> Match {
+    match value {
+        Value::String(text) if partial_match => Match::Contains(text.clone()),
+        other => Match::Equals(other.clone()),
+    }
+}
+
+fn parse_one(
+    schema: &SchemaBranch,
+    model: &ModelSchema,
+    name: &str,
+    value: &Value,
+    partial_match: bool,
+) -> Result<Filter> {
+    if name == "ids" {
+        return Ok(Filter::Ids(as_ids(name, value)?));
+    }
+    let parts: Vec<&str> = name.split("__").collect();
+    let kind = model.kind();
+    let unknown = || invalid(format!("`{name}` is not a filter of {kind}"));
+    if parts[0] == "any" {
+        return match parts.get(1) {
+            Some(&"value") => Ok(Filter::AnyAttribute {
+                matches: value_match(value, partial_match),
+            }),
+            Some(&"values") => Ok(Filter::AnyAttribute {
+                matches: Match::In(as_list(value)),
+            }),
+            _ => Err(unknown()),
+        };
+    }
+    if let Some(attribute) = model.attribute(parts[0]) {
+        let name = attribute.name.clone();
+        return match &parts[1..] {
+            ["value"] => Ok(Filter::Attribute {
+                name,
+                property: Property::Value,
+                matches: value_match(value, partial_match),
+            }),
+            ["values"] => Ok(Filter::Attribute {
+                name,
+                property: Property::Value,
+                matches: Match::In(as_list(value)),
+            }),
+            ["isnull"] => Ok(Filter::Attribute {
+                name,
+                property: Property::Value,
+                matches: Match::IsNull(as_bool(parts[0], value)?),
+            }),
+            ["is_protected"] => Ok(Filter::Attribute {
+                name,
+                property: Property::IsProtected,
+                matches: Match::Equals(Value::Bool(as_bool(parts[0], value)?)),
+            }),
+            ["is_visible"] => Ok(Filter::Attribute {
+                name,
+                property: Property::IsVisible,
+                matches: Match::Equals(Value::Bool(as_bool(parts[0], value)?)),
+            }),
+            ["source", "id"] => Ok(Filter::Attribute {
+                name,
+                property: Property::Source,
+                matches: Match::Equals(value.clone()),
+            }),
+            ["owner", "id"] => Ok(Filter::Attribute {
+                name,
+                property: Property::Owner,
+                matches: Match::Equals(value.clone()),
+            }),
+            _ => Err(unknown()),
+        };
+    }
+    if let Some(relationship) = model.relationship(parts[0]) {
+        let identifier = relationship.identifier().to_string();
+        let side = links::side(relationship);
+        return match &parts[1..] {
+            ["ids"] => Ok(Filter::Linked {
+                identifier,
+                side,
+                peers: as_ids(name, value)?,
+            }),
+            ["isnull"] => Ok(Filter::LinkIsNull {
+                identifier,
+                side,
+                is_null: as_bool(name, value)?,
+            }),
+            rest if !rest.is_empty() => {
+                let peer = schema.get(&relationship.peer).ok_or_else(unknown)?;
+                let inner = rest.join("__");
+                let peer_filter = parse_one(schema, peer, &inner, value, partial_match)?;
+                Ok(Filter::Peer {
+                    identifier,
+                    side,
+                    peer_labels: vec![relationship.peer.clone()],
+                    peer_filters: vec![peer_filter],
+                })
+            }
+            _ => Err(unknown()),
+        };
+    }
+    Err(unknown())
+}
+
+/// Filters that find nodes of `model` by human-friendly id.
+pub(crate) fn hfid_filters(
+    schema: &SchemaBranch,
+    model: &ModelSchema,
+    hfid: &[String],
+) -> Result<Vec<Filter>> {
+    let paths = model
+        .human_friendly_id
+        .as_ref()
+        .ok_or_else(|| invalid(format!("{} has no human-friendly id", model.kind())))?;
+    if paths.len() != hfid.len() {
+        return Err(invalid(format!(
+            "the human-friendly id of {} has {} parts ({}), {} given",
+            model.kind(),
+            paths.len(),
+            paths.join(", "),
+            hfid.len()
+        )));
+    }
+    paths
+        .iter()
+        .zip(hfid)
+        .map(|(path, part)| {
+            let attribute_kind = path_attribute(schema, model, path);
+            parse_one(
+                schema,
+                model,
+                path,
+                &typed_part(part, attribute_kind),
+                false,
+            )
+        })
+        .collect()
+}
+
+/// The attribute a path ends on (on the node or one hop away).
+fn path_attribute<'a>(
+    schema: &'a SchemaBranch,
+    model: &'a ModelSchema,
+    path: &str,
+) -> Option<&'a crate::schema::AttributeSchema> {
+    let parts: Vec<&str> = path.split("__").collect();
+    if let Some(attribute) = model.attribute(parts[0]) {
+        return Some(attribute);
+    }
+    let relationship = model.relationship(parts[0])?;
+    schema.get(&relationship.peer)?.attribute(parts.get(1)?)
+}
+
+/// An hfid part (always text) as the value type of its attribute.
+fn typed_part(part: &str, attribute: Option<&crate::schema::AttributeSchema>) -> Value {
+    use crate::schema::AttributeKind as K;
+    match attribute.map(|a| a.kind) {
+        Some(K::Number | K::Bandwidth | K::NumberPool) => part
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(part.into())),
+        Some(K::Boolean | K::Checkbox) => part
+            .parse::<bool>()
+            .map(Value::Bool)
+            .unwrap_or_else(|_| Value::String(part.into())),
+        Some(kind @ (K::IpHost | K::IpNetwork | K::MacAddress)) => {
+            let mut probe = crate::schema::AttributeSchema::new("part", kind);
+            probe.optional = true;
+            crate::value::canonicalize(&probe, &Value::String(part.into()))
+                .unwrap_or_else(|_| Value::String(part.into()))
+        }
+        _ => Value::String(part.into()),
+    }
+}
+
+/// The ordering of `model`'s `order_by` that the store can apply (attribute paths).
+fn ordering(model: &ModelSchema) -> Vec<OrderBy> {
+    let mut order = Vec::new();
+    for path in model.order_by.iter().flatten() {
+        let (path, descending) = match (path.strip_suffix("__desc"), path.strip_suffix("__asc")) {
+            (Some(p), _) => (p, true),
+            (_, Some(p)) => (p, false),
+            _ => (path.as_str(), false),
+        };
+        let parts: Vec<&str> = path.split("__").collect();
+        match (model.attribute(parts[0]), parts.get(1)) {
+            (Some(attribute), Some(&"value") | None) => order.push(OrderBy {
+                attribute: attribute.name.clone(),
+                descending,
+            }),
+            // Orderings through relationships or attribute properties stop here: the rest of
+            // the list is ordered by id.
+            _ => break,
+        }
+    }
+    order
+}
+
+impl Engine {
+    /// Lists nodes of `kind` (a node, profile, template or generic kind) through `view`;
+    /// returns the page and the total number of matches.
+    pub async fn query(
+        &self,
+        view: &BranchView,
+        kind: &str,
+        args: &QueryArgs,
+        fields: &Fields,
+    ) -> Result<(Vec<Node>, u64)> {
+        let schema = self.schema_for(view).await?;
+        let model = schema.get(kind).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("kind `{kind}` not found on branch `{}`", view.branch),
+            )
+        })?;
+        let mut filters = Vec::new();
+        let mut plain = args.filters.clone();
+        if let Some(hfid) = plain.remove("hfid") {
+            let parts: Vec<String> = as_list(&hfid).iter().map(super::read::value_text).collect();
+            if !parts.is_empty() {
+                filters.extend(hfid_filters(&schema, model, &parts)?);
+            }
+        }
+        filters.extend(parse_filters(&schema, model, &plain, args.partial_match)?);
+        let limit = args
+            .limit
+            .unwrap_or(self.options().query_size_limit)
+            .min(self.options().query_size_limit);
+        let query = NodeQuery {
+            labels: vec![kind.to_string()],
+            filters,
+            order: if args.order_disabled {
+                Vec::new()
+            } else {
+                ordering(model)
+            },
+            offset: args.offset,
+            limit: Some(limit),
+            select: Default::default(),
+            count: args.count,
+        };
+        self.run_query(view, &schema, model, query, fields).await
+    }
+
+    /// Counts nodes of `kind` matching `args` through `view`.
+    pub async fn count(&self, view: &BranchView, kind: &str, args: &QueryArgs) -> Result<u64> {
+        let schema = self.schema_for(view).await?;
+        let model = schema.get(kind).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("kind `{kind}` not found on branch `{}`", view.branch),
+            )
+        })?;
+        let mut filters = Vec::new();
+        let mut plain = args.filters.clone();
+        if let Some(hfid) = plain.remove("hfid") {
+            let parts: Vec<String> = as_list(&hfid).iter().map(super::read::value_text).collect();
+            if !parts.is_empty() {
+                filters.extend(hfid_filters(&schema, model, &parts)?);
+            }
+        }
+        filters.extend(parse_filters(&schema, model, &plain, args.partial_match)?);
+        let query = NodeQuery {
+            labels: vec![kind.to_string()],
+            filters,
+            ..NodeQuery::default()
+        };
+        Ok(self.store().count(view, &query).await?)
+    }
+}

@@ -1,0 +1,311 @@
+//! The node engine: creates, reads, queries, updates, upserts and deletes nodes of any kind of
+//! a branch's schema, enforcing every rule of the schema, and keeps each branch's schema in
+//! the graph store so that it branches and travels in time with the data.
+
+mod events;
+mod filters;
+mod input;
+mod links;
+mod mutate;
+mod node;
+mod read;
+mod schema_load;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use infrahub_graph::{
+    AttributeValue, BranchView, Changeset, CreateBranchOptions, GraphStore, NodeId, Op, Scope,
+    Selection, Timestamp,
+};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{ProcessOptions, SchemaBranch, core_schema};
+
+pub use events::{AttributeChange, Event, NodeEvent, RelationshipChange};
+pub use filters::{QueryArgs, parse_filters};
+pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+pub use mutate::Mutation;
+pub use node::{Attribute, Node, Peer};
+pub use read::Fields;
+pub use schema_load::SchemaLoad;
+
+/// Identifier of the store node that holds each branch's processed schema.
+pub(crate) const SCHEMA_NODE: NodeId =
+    uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_5343_4845_4d41);
+/// Kind of that node (not a schema kind: never listed by queries).
+pub(crate) const SCHEMA_NODE_KIND: &str = "InternalSchemaSnapshot";
+const SCHEMA_ATTRIBUTE: &str = "snapshot";
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Name of the default branch (`initial.default_branch`).
+    pub default_branch: String,
+    /// Password of the initial `admin` account (`initial.admin_password`).
+    pub admin_password: Option<String>,
+    /// API token of the initial `admin` account (`initial.admin_token`).
+    pub admin_token: Option<String>,
+    /// Schema strict mode (`main.schema_strict_mode`).
+    pub strict_mode: bool,
+    /// Largest page a query returns (`database.query_size_limit`).
+    pub query_size_limit: usize,
+    /// bcrypt cost for hashed passwords.
+    pub bcrypt_cost: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            default_branch: "main".into(),
+            admin_password: Some("infrahub".into()),
+            admin_token: None,
+            strict_mode: true,
+            query_size_limit: 5000,
+            bcrypt_cost: bcrypt::DEFAULT_COST,
+        }
+    }
+}
+
+/// The node engine over a graph store.
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<dyn GraphStore>,
+    options: EngineOptions,
+    schemas: RwLock<HashMap<String, Arc<SchemaBranch>>>,
+    /// Past schemas by (branch, version timestamp), for time-travel reads.
+    past_schemas: RwLock<HashMap<(String, Timestamp), Arc<SchemaBranch>>>,
+    /// Serialises schema loads.
+    schema_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Opens the engine on `store`. An empty store is initialised: default branch, built-in
+    /// schema, the `admin` account (with `options.admin_password` and `options.admin_token`)
+    /// and the default IP namespace. Otherwise each branch's schema is loaded from the store.
+    pub async fn open(store: Arc<dyn GraphStore>, options: EngineOptions) -> Result<Engine> {
+        let engine = Engine {
+            store,
+            options,
+            schemas: RwLock::new(HashMap::new()),
+            past_schemas: RwLock::new(HashMap::new()),
+            schema_lock: tokio::sync::Mutex::new(()),
+        };
+        let branches = engine.store.list_branches().await?;
+        if branches.is_empty() {
+            engine.initialise().await?;
+        } else {
+            for branch in branches {
+                let schema = engine.read_schema(&BranchView::now(&branch.name)).await?;
+                engine.set_schema(&branch.name, schema);
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The graph store.
+    pub fn store(&self) -> &Arc<dyn GraphStore> {
+        &self.store
+    }
+
+    /// The engine's settings.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Name of the default branch.
+    pub fn default_branch(&self) -> &str {
+        &self.options.default_branch
+    }
+
+    pub(crate) fn process_options(&self) -> ProcessOptions {
+        ProcessOptions {
+            strict_mode: self.options.strict_mode,
+        }
+    }
+
+    /// The current schema of `branch`.
+    pub fn schema(&self, branch: &str) -> Result<Arc<SchemaBranch>> {
+        self.schemas
+            .read()
+            .map_err(|_| Error::new(ErrorKind::Internal, "schema registry poisoned"))?
+            .get(branch)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("branch `{branch}` not found")))
+    }
+
+    /// The schema a read through `view` uses: the branch's schema at that instant.
+    pub async fn schema_for(&self, view: &BranchView) -> Result<Arc<SchemaBranch>> {
+        let current = self.schema(&view.branch)?;
+        let Some(at) = view.at else {
+            return Ok(current);
+        };
+        let nodes = self
+            .store
+            .get_nodes(view, &[SCHEMA_NODE], &Selection::nothing())
+            .await?;
+        let Some(snapshot) = nodes.first() else {
+            return Ok(current);
+        };
+        let version = snapshot.updated_at;
+        let latest = self
+            .store
+            .get_nodes(
+                &BranchView::now(&view.branch),
+                &[SCHEMA_NODE],
+                &Selection::nothing(),
+            )
+            .await?;
+        if latest.first().is_some_and(|n| n.updated_at == version) {
+            return Ok(current);
+        }
+        let key = (view.branch.clone(), version);
+        if let Some(found) = self
+            .past_schemas
+            .read()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(found);
+        }
+        let schema = Arc::new(self.read_schema(&BranchView::at(&view.branch, at)).await?);
+        if let Ok(mut cache) = self.past_schemas.write() {
+            cache.insert(key, Arc::clone(&schema));
+        }
+        Ok(schema)
+    }
+
+    pub(crate) fn set_schema(&self, branch: &str, schema: SchemaBranch) {
+        if let Ok(mut schemas) = self.schemas.write() {
+            schemas.insert(branch.to_string(), Arc::new(schema));
+        }
+    }
+
+    async fn read_schema(&self, view: &BranchView) -> Result<SchemaBranch> {
+        let select = Selection {
+            attributes: Some(vec![SCHEMA_ATTRIBUTE.to_string()]),
+            links: Vec::new(),
+        };
+        let nodes = self.store.get_nodes(view, &[SCHEMA_NODE], &select).await?;
+        let snapshot = nodes
+            .first()
+            .and_then(|n| n.attributes.get(SCHEMA_ATTRIBUTE))
+            .map(|a| a.value.value.clone())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("branch `{}` has no stored schema", view.branch),
+                )
+            })?;
+        SchemaBranch::from_snapshot(&snapshot).map_err(|e| Error::new(ErrorKind::Internal, e))
+    }
+
+    /// Writes a branch's schema snapshot in the changeset being built.
+    pub(crate) fn schema_ops(schema: &SchemaBranch, create: bool) -> Vec<Op> {
+        let mut ops = Vec::new();
+        if create {
+            ops.push(Op::CreateNode {
+                id: SCHEMA_NODE,
+                kind: SCHEMA_NODE_KIND.into(),
+                labels: vec![SCHEMA_NODE_KIND.into()],
+                scope: Scope::Branch,
+            });
+        }
+        ops.push(Op::SetAttribute {
+            node: SCHEMA_NODE,
+            name: SCHEMA_ATTRIBUTE.into(),
+            value: AttributeValue::new(schema.to_snapshot()),
+            scope: Scope::Branch,
+            indexed: false,
+        });
+        ops
+    }
+
+    async fn initialise(&self) -> Result<()> {
+        let main = self.options.default_branch.clone();
+        self.store
+            .create_branch(
+                &main,
+                CreateBranchOptions {
+                    is_default: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut schema = core_schema(&self.process_options()).map_err(Error::invalid_schema)?;
+        schema.assign_ids();
+        let mut changeset = Changeset::new(&main);
+        changeset.ops = Engine::schema_ops(&schema, true);
+        self.store.commit(changeset).await?;
+        self.set_schema(&main, schema);
+        self.create_initial_data(&main).await
+    }
+
+    async fn create_initial_data(&self, branch: &str) -> Result<()> {
+        let text = |v: &str| AttributeInput::value(Value::String(v.to_string()));
+        let mut account = NodeInput::default();
+        account.attributes.insert("name".into(), text("admin"));
+        account.attributes.insert("label".into(), text("Admin"));
+        account
+            .attributes
+            .insert("account_type".into(), text("User"));
+        account.attributes.insert("status".into(), text("active"));
+        if let Some(password) = &self.options.admin_password {
+            account.attributes.insert("password".into(), text(password));
+        }
+        let admin = self.create(branch, "CoreAccount", account).await?;
+        if let Some(token) = &self.options.admin_token {
+            let mut input = NodeInput::default();
+            input.attributes.insert("name".into(), text("admin token"));
+            input.attributes.insert("token".into(), text(token));
+            input.relationships.insert(
+                "account".into(),
+                RelationshipInput::One(Some(PeerInput::id(admin.node.id.to_string()))),
+            );
+            self.create(branch, "InternalAccountToken", input).await?;
+        }
+        let mut permission = NodeInput::default();
+        permission
+            .attributes
+            .insert("action".into(), text("super_admin"));
+        permission
+            .attributes
+            .insert("decision".into(), AttributeInput::value(Value::from(6)));
+        permission
+            .attributes
+            .insert("description".into(), text("Allow everything"));
+        let permission = self
+            .create(branch, "CoreGlobalPermission", permission)
+            .await?;
+        let mut role = NodeInput::default();
+        role.attributes
+            .insert("name".into(), text("Super Administrator"));
+        role.relationships.insert(
+            "permissions".into(),
+            RelationshipInput::Many(vec![PeerInput::id(permission.node.id.to_string())]),
+        );
+        let role = self.create(branch, "CoreAccountRole", role).await?;
+        let mut group = NodeInput::default();
+        group
+            .attributes
+            .insert("name".into(), text("Super Administrators"));
+        group.relationships.insert(
+            "roles".into(),
+            RelationshipInput::Many(vec![PeerInput::id(role.node.id.to_string())]),
+        );
+        group.relationships.insert(
+            "members".into(),
+            RelationshipInput::Many(vec![PeerInput::id(admin.node.id.to_string())]),
+        );
+        self.create(branch, "CoreAccountGroup", group).await?;
+        let mut namespace = NodeInput::default();
+        namespace.attributes.insert("name".into(), text("default"));
+        namespace
+            .attributes
+            .insert("default".into(), AttributeInput::value(Value::Bool(true)));
+        self.create_as(branch, "IpamNamespace", namespace, true)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,410 @@
+//! Reading nodes: selections, human-friendly ids, display labels, profile values.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use infrahub_graph::{BranchView, NodeData, NodeId, NodeQuery, Selection};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{Cardinality, ModelSchema, SchemaBranch};
+
+use super::Engine;
+use super::links;
+use super::node::{Attribute, Node, Peer};
+
+/// What to read of each node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    /// Attributes to read: `None` for all.
+    pub attributes: Option<Vec<String>>,
+    /// Relationships to read, by name.
+    pub relationships: Vec<String>,
+}
+
+impl Fields {
+    /// Every attribute and every relationship of `model`.
+    pub fn everything(model: &ModelSchema) -> Fields {
+        Fields {
+            attributes: None,
+            relationships: model.relationships.iter().map(|r| r.name.clone()).collect(),
+        }
+    }
+
+    /// Only the node itself (id, kind, hfid, display label).
+    pub fn minimal() -> Fields {
+        Fields {
+            attributes: Some(Vec::new()),
+            relationships: Vec::new(),
+        }
+    }
+}
+
+/// A path like `name__value` or `site__name__value` split into (relationship, attribute).
+fn split_path(model: &ModelSchema, path: &str) -> Option<(Option<String>, String)> {
+    let parts: Vec<&str> = path.split("__").collect();
+    if model.relationship(parts[0]).is_some() {
+        return Some((Some(parts[0].to_string()), (*parts.get(1)?).to_string()));
+    }
+    model
+        .attribute(parts[0])
+        .map(|_| (None, parts[0].to_string()))
+}
+
+/// Paths the display label of `model` uses.
+fn display_paths(model: &ModelSchema) -> Vec<String> {
+    if let Some(label) = &model.display_label {
+        if label.contains("{{") || label.contains("{%") {
+            let environment = minijinja::Environment::new();
+            return environment
+                .template_from_str(label)
+                .map(|t| t.undeclared_variables(false).into_iter().collect())
+                .unwrap_or_default();
+        }
+        return vec![label.clone()];
+    }
+    model.display_labels.clone().unwrap_or_default()
+}
+
+/// Text form of a value for human-friendly ids and display labels.
+pub(crate) fn value_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Engine {
+    /// The store selection that reads `fields` of nodes of `model`, plus what their
+    /// human-friendly id and display label need.
+    fn graph_selection(
+        &self,
+        schema: &SchemaBranch,
+        model: &ModelSchema,
+        fields: &Fields,
+    ) -> Selection {
+        let mut attributes: Option<BTreeSet<String>> = fields
+            .attributes
+            .as_ref()
+            .map(|a| a.iter().cloned().collect());
+        let mut relationships: BTreeSet<String> = fields.relationships.iter().cloned().collect();
+        let mut helper_paths: Vec<String> = model.human_friendly_id.clone().unwrap_or_default();
+        helper_paths.extend(display_paths(model));
+        for path in helper_paths {
+            if let Some((relationship, attribute)) = split_path(model, &path) {
+                match relationship {
+                    Some(name) => {
+                        relationships.insert(name);
+                    }
+                    None => {
+                        if let Some(set) = attributes.as_mut() {
+                            set.insert(attribute);
+                        }
+                    }
+                }
+            }
+        }
+        let _ = schema;
+        Selection {
+            attributes: attributes.map(|a| a.into_iter().collect()),
+            links: relationships
+                .iter()
+                .filter_map(|name| model.relationship(name))
+                .map(links::selection)
+                .collect(),
+        }
+    }
+
+    /// Reads nodes by id through `view`; ids not visible, or not of `kind` (a node kind or a
+    /// generic they implement), are left out.
+    pub async fn get(
+        &self,
+        view: &BranchView,
+        kind: &str,
+        ids: &[NodeId],
+        fields: &Fields,
+    ) -> Result<Vec<Node>> {
+        let schema = self.schema_for(view).await?;
+        let model = schema.get(kind).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("kind `{kind}` not found on branch `{}`", view.branch),
+            )
+        })?;
+        let selection = self.graph_selection(&schema, model, fields);
+        let data = self.store().get_nodes(view, ids, &selection).await?;
+        let data: Vec<NodeData> = data
+            .into_iter()
+            .filter(|n| n.labels.iter().any(|l| l == kind))
+            .collect();
+        self.to_nodes(view, &schema, data, fields).await
+    }
+
+    /// Reads any nodes by id through `view`, whatever their kind, with `fields` applied to each
+    /// kind (fields a kind does not have are ignored).
+    pub async fn get_any(
+        &self,
+        view: &BranchView,
+        ids: &[NodeId],
+        fields: &Fields,
+    ) -> Result<Vec<Node>> {
+        let schema = self.schema_for(view).await?;
+        // One read to learn the kinds, then one read per kind with its selection.
+        let existence = self
+            .store()
+            .get_nodes(view, ids, &Selection::nothing())
+            .await?;
+        let mut by_kind: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
+        for node in existence {
+            by_kind.entry(node.kind).or_default().push(node.id);
+        }
+        let mut found: HashMap<NodeId, Node> = HashMap::new();
+        for (kind, kind_ids) in by_kind {
+            let Some(model) = schema.get(&kind) else {
+                continue;
+            };
+            let kind_fields = Fields {
+                attributes: fields.attributes.as_ref().map(|a| {
+                    a.iter()
+                        .filter(|n| model.attribute(n).is_some())
+                        .cloned()
+                        .collect()
+                }),
+                relationships: fields
+                    .relationships
+                    .iter()
+                    .filter(|n| model.relationship(n).is_some())
+                    .cloned()
+                    .collect(),
+            };
+            let selection = self.graph_selection(&schema, model, &kind_fields);
+            let data = self.store().get_nodes(view, &kind_ids, &selection).await?;
+            for node in self.to_nodes(view, &schema, data, &kind_fields).await? {
+                found.insert(node.id, node);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// Runs a store query of nodes of `kind` and converts the page.
+    pub(crate) async fn run_query(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        model: &ModelSchema,
+        mut query: NodeQuery,
+        fields: &Fields,
+    ) -> Result<(Vec<Node>, u64)> {
+        query.select = self.graph_selection(schema, model, fields);
+        let result = self.store().query(view, &query).await?;
+        let nodes = self.to_nodes(view, schema, result.nodes, fields).await?;
+        Ok((nodes, result.total.unwrap_or_default()))
+    }
+
+    /// Converts store nodes into engine nodes: attributes with defaults for unset ones, peers,
+    /// human-friendly ids and display labels (peer values read in one batch).
+    pub(crate) async fn to_nodes(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        data: Vec<NodeData>,
+        fields: &Fields,
+    ) -> Result<Vec<Node>> {
+        // Peer attributes needed by human-friendly ids and display labels.
+        let mut peer_needs: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
+        for node in &data {
+            let Some(model) = schema.get(&node.kind) else {
+                continue;
+            };
+            let mut paths = model.human_friendly_id.clone().unwrap_or_default();
+            paths.extend(display_paths(model));
+            for path in paths {
+                if let Some((Some(relationship), attribute)) = split_path(model, &path)
+                    && let Some(rel) = model.relationship(&relationship)
+                {
+                    let identifier = rel.identifier();
+                    for link in node.links.iter().filter(|l| l.identifier == identifier) {
+                        peer_needs
+                            .entry(link.peer)
+                            .or_default()
+                            .insert(attribute.clone());
+                    }
+                }
+            }
+        }
+        let mut peer_values: HashMap<NodeId, BTreeMap<String, Value>> = HashMap::new();
+        if !peer_needs.is_empty() {
+            let names: BTreeSet<String> = peer_needs.values().flatten().cloned().collect();
+            let ids: Vec<NodeId> = peer_needs.keys().copied().collect();
+            let selection = Selection {
+                attributes: Some(names.into_iter().collect()),
+                links: Vec::new(),
+            };
+            for peer in self.store().get_nodes(view, &ids, &selection).await? {
+                peer_values.insert(
+                    peer.id,
+                    peer.attributes
+                        .into_iter()
+                        .map(|(k, v)| (k, v.value.value))
+                        .collect(),
+                );
+            }
+        }
+        let mut nodes = Vec::with_capacity(data.len());
+        for node in data {
+            let Some(model) = schema.get(&node.kind) else {
+                continue;
+            };
+            nodes.push(build_node(model, node, fields, &peer_values));
+        }
+        Ok(nodes)
+    }
+}
+
+fn build_node(
+    model: &ModelSchema,
+    data: NodeData,
+    fields: &Fields,
+    peer_values: &HashMap<NodeId, BTreeMap<String, Value>>,
+) -> Node {
+    let value_of = |path: &str| -> Value {
+        match split_path(model, path) {
+            Some((None, attribute)) => data
+                .attributes
+                .get(&attribute)
+                .map(|a| a.value.value.clone())
+                .unwrap_or(Value::Null),
+            Some((Some(relationship), attribute)) => model
+                .relationship(&relationship)
+                .and_then(|rel| data.links.iter().find(|l| l.identifier == rel.identifier()))
+                .and_then(|link| peer_values.get(&link.peer))
+                .and_then(|values| values.get(&attribute).cloned())
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        }
+    };
+    let hfid = model
+        .human_friendly_id
+        .as_ref()
+        .map(|paths| paths.iter().map(|p| value_text(&value_of(p))).collect());
+    let display_label = render_display_label(model, &data, &value_of);
+    let mut attributes = BTreeMap::new();
+    for attribute in &model.attributes {
+        let wanted = fields
+            .attributes
+            .as_ref()
+            .is_none_or(|list| list.contains(&attribute.name));
+        if !wanted {
+            continue;
+        }
+        let stored = data.attributes.get(&attribute.name);
+        attributes.insert(
+            attribute.name.clone(),
+            match stored {
+                Some(state) => Attribute {
+                    value: state.value.value.clone(),
+                    is_default: state.value.is_default,
+                    is_from_profile: false,
+                    is_protected: state.value.is_protected,
+                    is_visible: state.value.is_visible,
+                    source: state.value.source,
+                    owner: state.value.owner,
+                    updated_at: Some(state.updated_at),
+                },
+                None => Attribute {
+                    value: attribute.default_value.clone().unwrap_or(Value::Null),
+                    is_default: attribute.default_value.is_some(),
+                    is_from_profile: false,
+                    is_protected: false,
+                    is_visible: true,
+                    source: None,
+                    owner: None,
+                    updated_at: None,
+                },
+            },
+        );
+    }
+    let mut relationships = BTreeMap::new();
+    for name in &fields.relationships {
+        let Some(relationship) = model.relationship(name) else {
+            continue;
+        };
+        let identifier = relationship.identifier();
+        let side = links::side(relationship);
+        let mut peers: Vec<Peer> = data
+            .links
+            .iter()
+            .filter(|l| {
+                l.identifier == identifier
+                    && (side == infrahub_graph::Side::Either || l.side == side)
+            })
+            .map(|l| Peer {
+                id: l.peer,
+                is_protected: l.properties.is_protected,
+                is_visible: l.properties.is_visible,
+                source: l.properties.source,
+                owner: l.properties.owner,
+                updated_at: l.updated_at,
+            })
+            .collect();
+        peers.sort_by_key(|p| p.id);
+        peers.dedup_by_key(|p| p.id);
+        if relationship.cardinality == Cardinality::One {
+            peers.truncate(1);
+        }
+        relationships.insert(name.clone(), peers);
+    }
+    Node {
+        id: data.id,
+        kind: data.kind,
+        hfid,
+        display_label,
+        updated_at: data.updated_at,
+        attributes,
+        relationships,
+    }
+}
+
+fn render_display_label(
+    model: &ModelSchema,
+    data: &NodeData,
+    value_of: &dyn Fn(&str) -> Value,
+) -> String {
+    let fallback = || format!("{}(ID: {})", data.kind, data.id);
+    if let Some(label) = &model.display_label {
+        if label.contains("{{") || label.contains("{%") {
+            let environment = minijinja::Environment::new();
+            let Ok(template) = environment.template_from_str(label) else {
+                return fallback();
+            };
+            let context: BTreeMap<String, Value> = template
+                .undeclared_variables(false)
+                .into_iter()
+                .map(|v| {
+                    let value = value_of(&v);
+                    (v, value)
+                })
+                .collect();
+            return template
+                .render(minijinja::Value::from(minijinja::value::Serde(&context)))
+                .unwrap_or_else(|_| fallback());
+        }
+        let text = value_text(&value_of(label));
+        return if text.is_empty() { fallback() } else { text };
+    }
+    match &model.display_labels {
+        Some(paths) if !paths.is_empty() => {
+            let parts: Vec<String> = paths
+                .iter()
+                .map(|p| value_text(&value_of(p)))
+                .filter(|t| !t.is_empty())
+                .collect();
+            if parts.is_empty() {
+                fallback()
+            } else {
+                parts.join(" ")
+            }
+        }
+        _ => fallback(),
+    }
+}

@@ -1,0 +1,756 @@
+//! The node engine on the in-memory embedded store: every rule users rely on.
+
+use std::sync::Arc;
+
+use infrahub_core::ErrorKind;
+use infrahub_core::engine::{
+    AttributeInput, Engine, EngineOptions, Fields, NodeInput, NodeRef, PeerInput, QueryArgs,
+    RelationshipInput,
+};
+use infrahub_core::schema::SchemaFile;
+use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore};
+use serde_json::{Value, json};
+
+const SCHEMA: &str = r#"
+version: "1.0"
+generics:
+  - name: Interface
+    namespace: Infra
+    human_friendly_id: [device__name__value, name__value]
+    display_label: "{{ device__name__value }} {{ name__value }}"
+    uniqueness_constraints:
+      - [device, name__value]
+    attributes:
+      - {name: name, kind: Text}
+      - {name: mtu, kind: Number, default_value: 1500, parameters: {min_value: 576, max_value: 9216}}
+    relationships:
+      - {name: device, peer: InfraDevice, kind: Parent, cardinality: one, optional: false}
+nodes:
+  - name: Site
+    namespace: Infra
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+      - {name: description, kind: Text, optional: true}
+    relationships:
+      - {name: devices, peer: InfraDevice, cardinality: many}
+  - name: Device
+    namespace: Infra
+    human_friendly_id: [name__value]
+    display_label: name__value
+    order_by: [name__value]
+    attributes:
+      - {name: name, kind: Text, unique: true, regex: "^[a-z0-9-]+$"}
+      - {name: role, kind: Dropdown, optional: true, choices: [{name: edge}, {name: core}]}
+      - {name: address, kind: IPHost, optional: true}
+    relationships:
+      - {name: site, peer: InfraSite, cardinality: one, optional: false}
+      - {name: interfaces, peer: InfraInterface, kind: Component, cardinality: many}
+      - {name: tags, peer: BuiltinTag, cardinality: many}
+  - name: Port
+    namespace: Infra
+    inherit_from: [InfraInterface]
+"#;
+
+async fn engine() -> Arc<Engine> {
+    let store: Arc<dyn GraphStore> =
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let options = EngineOptions {
+        admin_token: Some("06438eb2-8019-4776-878c-0941b1f1d1ec".into()),
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(store, options)
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    let file = SchemaFile::from_yaml(SCHEMA, Some("infra.yml")).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("load: {e}"));
+    Arc::new(engine)
+}
+
+fn text(v: &str) -> AttributeInput {
+    AttributeInput::value(Value::String(v.into()))
+}
+
+fn input(attributes: &[(&str, Value)]) -> NodeInput {
+    let mut input = NodeInput::default();
+    for (name, value) in attributes {
+        input
+            .attributes
+            .insert((*name).into(), AttributeInput::value(value.clone()));
+    }
+    input
+}
+
+async fn site(engine: &Engine, name: &str) -> String {
+    engine
+        .create("main", "InfraSite", input(&[("name", json!(name))]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id
+        .to_string()
+}
+
+async fn device(
+    engine: &Engine,
+    name: &str,
+    site_id: &str,
+) -> infrahub_core::Result<infrahub_core::engine::Mutation> {
+    let mut data = input(&[("name", json!(name))]);
+    data.relationships.insert(
+        "site".into(),
+        RelationshipInput::One(Some(PeerInput::id(site_id))),
+    );
+    engine.create("main", "InfraDevice", data).await
+}
+
+fn main_view() -> BranchView {
+    BranchView::now("main")
+}
+
+#[tokio::test]
+async fn initial_data_and_schema_are_installed() {
+    let engine = engine().await;
+    let args = QueryArgs {
+        filters: [("name__value".to_string(), json!("admin"))].into(),
+        count: true,
+        ..Default::default()
+    };
+    let (accounts, total) = engine
+        .query(&main_view(), "CoreAccount", &args, &Fields::minimal())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(total, 1);
+    assert_eq!(accounts[0].display_label, "Admin");
+    let full = engine
+        .get(
+            &main_view(),
+            "CoreAccount",
+            &[accounts[0].id],
+            &Fields::everything(
+                engine
+                    .schema("main")
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .get("CoreAccount")
+                    .unwrap_or_else(|| panic!()),
+            ),
+        )
+        .await
+        .unwrap_or_default();
+    let hash = full[0]
+        .value("password")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(hash.starts_with("$2"), "password is stored hashed");
+    assert!(Engine::verify_password(&hash, "infrahub"));
+    let tokens = engine
+        .query(
+            &main_view(),
+            "InternalAccountToken",
+            &QueryArgs {
+                count: true,
+                ..Default::default()
+            },
+            &Fields::everything(
+                engine
+                    .schema("main")
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .get("InternalAccountToken")
+                    .unwrap_or_else(|| panic!()),
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tokens.1, 1);
+    assert_eq!(tokens.0[0].peers("account")[0].id, accounts[0].id);
+    let (namespaces, _) = engine
+        .query(
+            &main_view(),
+            "IpamNamespace",
+            &QueryArgs::default(),
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_default();
+    assert_eq!(namespaces.len(), 1);
+}
+
+#[tokio::test]
+async fn create_get_and_read_back_with_defaults_hfid_and_display_label() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let created = device(&engine, "r1", &paris)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(created.created);
+    assert_eq!(created.node.hfid, Some(vec!["r1".to_string()]));
+    assert_eq!(created.node.display_label, "r1");
+    assert_eq!(created.node.peers("site")[0].id.to_string(), paris);
+    assert_eq!(created.events.len(), 1);
+
+    let mut port = input(&[("name", json!("eth0"))]);
+    port.relationships.insert(
+        "device".into(),
+        RelationshipInput::One(Some(PeerInput::hfid(vec!["r1".into()]))),
+    );
+    let port = engine
+        .create("main", "InfraPort", port)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(port.node.value("mtu"), &json!(1500), "default value stored");
+    assert!(port.node.attributes["mtu"].is_default);
+    assert_eq!(
+        port.node.hfid,
+        Some(vec!["r1".to_string(), "eth0".to_string()])
+    );
+    assert_eq!(port.node.display_label, "r1 eth0");
+
+    // The site sees the device through the shared identifier.
+    let schema = engine.schema("main").unwrap_or_else(|e| panic!("{e}"));
+    let site_model = schema.get("InfraSite").unwrap_or_else(|| panic!());
+    let sites = engine
+        .get(
+            &main_view(),
+            "InfraSite",
+            &[paris.parse().unwrap_or_default()],
+            &Fields::everything(site_model),
+        )
+        .await
+        .unwrap_or_default();
+    assert_eq!(sites[0].peers("devices")[0].id, created.node.id);
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_and_nothing_is_written() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let before = engine
+        .count(&main_view(), "InfraDevice", &QueryArgs::default())
+        .await
+        .unwrap_or_default();
+    let cases: Vec<(NodeInput, &str)> = vec![
+        (
+            input(&[("name", json!("R1!"))]),
+            "must match the regular expression",
+        ),
+        (
+            input(&[("name", json!("r2")), ("role", json!("access"))]),
+            "is not a valid choice",
+        ),
+        (
+            input(&[("name", json!("r3")), ("address", json!("10.0.0.300"))]),
+            "is not a valid IP host",
+        ),
+        (input(&[("name", json!(5))]), "is not a valid Text"),
+        (
+            input(&[("nonsense", json!(5))]),
+            "is not an attribute of InfraDevice",
+        ),
+    ];
+    for (mut data, expected) in cases {
+        data.relationships.insert(
+            "site".into(),
+            RelationshipInput::One(Some(PeerInput::id(&paris))),
+        );
+        let err = engine
+            .create("main", "InfraDevice", data)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    // Missing mandatory relationship and attribute.
+    let err = engine
+        .create("main", "InfraDevice", input(&[("name", json!("r9"))]))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert!(
+        err.to_string()
+            .contains("site is mandatory for InfraDevice"),
+        "{err}"
+    );
+    let err = device(&engine, "r10", "not-a-site")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let mut no_name = NodeInput::default();
+    no_name.relationships.insert(
+        "site".into(),
+        RelationshipInput::One(Some(PeerInput::id(&paris))),
+    );
+    let err = engine
+        .create("main", "InfraDevice", no_name)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert!(
+        err.to_string()
+            .contains("name is mandatory for InfraDevice"),
+        "{err}"
+    );
+    let mut bad_peer = input(&[("name", json!("r11"))]);
+    let tag = engine
+        .create("main", "BuiltinTag", input(&[("name", json!("blue"))]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    bad_peer.relationships.insert(
+        "site".into(),
+        RelationshipInput::One(Some(PeerInput::id(tag.node.id.to_string()))),
+    );
+    let err = engine
+        .create("main", "InfraDevice", bad_peer)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert!(
+        err.to_string().contains("only accepts InfraSite peers"),
+        "{err}"
+    );
+    let after = engine
+        .count(&main_view(), "InfraDevice", &QueryArgs::default())
+        .await
+        .unwrap_or_default();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn uniqueness_is_enforced_including_composite_constraints() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    device(&engine, "r1", &paris)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = device(&engine, "r1", &paris)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert_eq!(err.kind(), ErrorKind::Uniqueness, "{err}");
+    assert!(err.to_string().contains("name"), "{err}");
+    let mut port = input(&[("name", json!("eth0"))]);
+    port.relationships.insert(
+        "device".into(),
+        RelationshipInput::One(Some(PeerInput::hfid(vec!["r1".into()]))),
+    );
+    engine
+        .create("main", "InfraPort", port.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = engine
+        .create("main", "InfraPort", port)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert_eq!(err.kind(), ErrorKind::Uniqueness, "{err}");
+}
+
+#[tokio::test]
+async fn sixteen_racing_creates_of_the_same_unique_name_let_exactly_one_win() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let engine = Arc::clone(&engine);
+        let paris = paris.clone();
+        tasks.push(tokio::spawn(async move {
+            device(&engine, "race", &paris).await.map(|_| ())
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap_or_else(|e| panic!("{e}")) {
+            Ok(()) => wins += 1,
+            Err(err) => assert_eq!(err.kind(), ErrorKind::Uniqueness, "{err}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn update_replaces_many_relationships_and_keeps_other_fields() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let created = device(&engine, "r1", &paris)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tags = Vec::new();
+    for name in ["a", "b", "c"] {
+        tags.push(
+            engine
+                .create("main", "BuiltinTag", input(&[("name", json!(name))]))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .node
+                .id
+                .to_string(),
+        );
+    }
+    let mut update = NodeInput {
+        id: Some(created.node.id.to_string()),
+        ..Default::default()
+    };
+    update.relationships.insert(
+        "tags".into(),
+        RelationshipInput::Many(vec![PeerInput::id(&tags[0]), PeerInput::id(&tags[1])]),
+    );
+    update.attributes.insert("role".into(), text("edge"));
+    let updated = engine
+        .update("main", "InfraDevice", update)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(updated.node.peers("tags").len(), 2);
+    assert_eq!(updated.node.value("name"), &json!("r1"));
+    let mut replace = NodeInput {
+        hfid: Some(vec!["r1".into()]),
+        ..Default::default()
+    };
+    replace.relationships.insert(
+        "tags".into(),
+        RelationshipInput::Many(vec![PeerInput::id(&tags[2])]),
+    );
+    let replaced = engine
+        .update("main", "InfraDevice", replace)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<String> = replaced
+        .node
+        .peers("tags")
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
+    assert_eq!(ids, vec![tags[2].clone()]);
+    assert_eq!(replaced.node.value("role"), &json!("edge"));
+    // Incremental membership.
+    engine
+        .relationship_change(
+            "main",
+            &created.node.id.to_string(),
+            "tags",
+            &[PeerInput::id(&tags[0])],
+            true,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .relationship_change(
+            "main",
+            &created.node.id.to_string(),
+            "tags",
+            &[PeerInput::id(&tags[2])],
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let schema = engine.schema("main").unwrap_or_else(|e| panic!("{e}"));
+    let model = schema.get("InfraDevice").unwrap_or_else(|| panic!());
+    let now = engine
+        .get(
+            &main_view(),
+            "InfraDevice",
+            &[created.node.id],
+            &Fields::everything(model),
+        )
+        .await
+        .unwrap_or_default();
+    let ids: Vec<String> = now[0]
+        .peers("tags")
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
+    assert_eq!(ids, vec![tags[0].clone()]);
+}
+
+#[tokio::test]
+async fn upsert_finds_by_hfid_and_creates_otherwise() {
+    let engine = engine().await;
+    let first = engine
+        .upsert(
+            "main",
+            "BuiltinTag",
+            input(&[("name", json!("red")), ("description", json!("one"))]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(first.created);
+    let second = engine
+        .upsert(
+            "main",
+            "BuiltinTag",
+            input(&[("name", json!("red")), ("description", json!("two"))]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!second.created);
+    assert_eq!(second.node.id, first.node.id);
+    assert_eq!(second.node.value("description"), &json!("two"));
+}
+
+#[tokio::test]
+async fn queries_filter_order_paginate_and_count() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let london = site(&engine, "london").await;
+    for i in 0..30 {
+        device(
+            &engine,
+            &format!("d{i:02}"),
+            if i % 3 == 0 { &london } else { &paris },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let view = main_view();
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let args = QueryArgs {
+            offset,
+            limit: Some(7),
+            count: true,
+            ..Default::default()
+        };
+        let (page, total) = engine
+            .query(&view, "InfraDevice", &args, &Fields::minimal())
+            .await
+            .unwrap_or_default();
+        assert_eq!(total, 30);
+        if page.is_empty() {
+            break;
+        }
+        all.extend(
+            page.into_iter()
+                .map(|n| n.hfid.unwrap_or_default()[0].clone()),
+        );
+        offset += 7;
+    }
+    let expected: Vec<String> = (0..30).map(|i| format!("d{i:02}")).collect();
+    assert_eq!(
+        all, expected,
+        "ordered by the schema's order_by, every node once"
+    );
+    let by_site = QueryArgs {
+        filters: [("site__name__value".to_string(), json!("london"))].into(),
+        count: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        engine
+            .query(&view, "InfraDevice", &by_site, &Fields::minimal())
+            .await
+            .unwrap_or_default()
+            .1,
+        10
+    );
+    let by_ids = QueryArgs {
+        filters: [("site__ids".to_string(), json!([paris]))].into(),
+        count: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        engine
+            .query(&view, "InfraDevice", &by_ids, &Fields::minimal())
+            .await
+            .unwrap_or_default()
+            .1,
+        20
+    );
+    let partial = QueryArgs {
+        filters: [("name__value".to_string(), json!("D1"))].into(),
+        partial_match: true,
+        count: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        engine
+            .query(&view, "InfraDevice", &partial, &Fields::minimal())
+            .await
+            .unwrap_or_default()
+            .1,
+        10
+    );
+    let hfid = QueryArgs {
+        filters: [("hfid".to_string(), json!(["d05"]))].into(),
+        count: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        engine
+            .query(&view, "InfraDevice", &hfid, &Fields::minimal())
+            .await
+            .unwrap_or_default()
+            .1,
+        1
+    );
+    let any = QueryArgs {
+        filters: [("any__value".to_string(), json!("d07"))].into(),
+        count: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        engine
+            .query(&view, "InfraDevice", &any, &Fields::minimal())
+            .await
+            .unwrap_or_default()
+            .1,
+        1
+    );
+    let generic = engine
+        .query(
+            &view,
+            "InfraInterface",
+            &QueryArgs {
+                count: true,
+                ..Default::default()
+            },
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_default();
+    assert_eq!(generic.1, 0);
+    let bad = QueryArgs {
+        filters: [("colour__value".to_string(), json!("x"))].into(),
+        ..Default::default()
+    };
+    assert!(
+        engine
+            .query(&view, "InfraDevice", &bad, &Fields::minimal())
+            .await
+            .is_err_and(|e| e.to_string().contains("not a filter"))
+    );
+}
+
+#[tokio::test]
+async fn deletes_refuse_required_nodes_and_cascade_components() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let r1 = device(&engine, "r1", &paris)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut port = input(&[("name", json!("eth0"))]);
+    port.relationships.insert(
+        "device".into(),
+        RelationshipInput::One(Some(PeerInput::id(r1.node.id.to_string()))),
+    );
+    engine
+        .create("main", "InfraPort", port)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = engine
+        .delete(
+            "main",
+            "InfraSite",
+            &NodeRef {
+                id: Some(paris.clone()),
+                hfid: None,
+            },
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!());
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.to_string().contains("requires it"), "{err}");
+    let events = engine
+        .delete(
+            "main",
+            "InfraDevice",
+            &NodeRef {
+                id: None,
+                hfid: Some(vec!["r1".into()]),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.len(), 2, "the device and its component port");
+    assert_eq!(
+        engine
+            .count(&main_view(), "InfraPort", &QueryArgs::default())
+            .await
+            .unwrap_or_default(),
+        0
+    );
+    engine
+        .delete(
+            "main",
+            "InfraSite",
+            &NodeRef {
+                id: Some(paris),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn reads_travel_in_time() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let r1 = device(&engine, "r1", &paris)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t1 = r1.at.unwrap_or_default();
+    let mut update = NodeInput {
+        id: Some(r1.node.id.to_string()),
+        ..Default::default()
+    };
+    update.attributes.insert("role".into(), text("core"));
+    let t2 = engine
+        .update("main", "InfraDevice", update)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .at
+        .unwrap_or_default();
+    engine
+        .delete(
+            "main",
+            "InfraDevice",
+            &NodeRef {
+                id: Some(r1.node.id.to_string()),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let at = |t| BranchView::at("main", t);
+    let fields = Fields {
+        attributes: Some(vec!["role".into()]),
+        relationships: Vec::new(),
+    };
+    let before = engine
+        .get(&at(t1), "InfraDevice", &[r1.node.id], &fields)
+        .await
+        .unwrap_or_default();
+    assert_eq!(before[0].value("role"), &Value::Null);
+    let during = engine
+        .get(&at(t2), "InfraDevice", &[r1.node.id], &fields)
+        .await
+        .unwrap_or_default();
+    assert_eq!(during[0].value("role"), &json!("core"));
+    assert!(
+        engine
+            .get(&main_view(), "InfraDevice", &[r1.node.id], &fields)
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn loading_the_same_schema_again_is_a_no_op() {
+    let engine = engine().await;
+    let file = SchemaFile::from_yaml(SCHEMA, Some("infra.yml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let again = engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!again.schema_updated);
+    assert_eq!(again.hash, again.previous_hash);
+}
