@@ -1,7 +1,6 @@
 //! The HTTP application: routes, shared state and the JSON error envelope.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
 use axum::Router;
@@ -11,39 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::config::Settings;
-
-/// State shared by every request handler.
-#[derive(Debug)]
-pub struct AppState {
-    /// The loaded configuration.
-    pub settings: Settings,
-    /// Identifier of this deployment, stable across restarts of the same data directory.
-    pub deployment_id: String,
-    ready: AtomicBool,
-}
-
-impl AppState {
-    /// State for a server that is not ready yet; call [`AppState::mark_ready`] once every
-    /// dependency is up.
-    pub fn new(settings: Settings, deployment_id: String) -> Arc<Self> {
-        Arc::new(AppState {
-            settings,
-            deployment_id,
-            ready: AtomicBool::new(false),
-        })
-    }
-
-    /// Marks the server ready to serve traffic.
-    pub fn mark_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-    }
-
-    /// Whether the server is ready to serve traffic.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-}
+pub use crate::state::AppState;
 
 /// The version this server reports in `/api/info` and `InfrahubInfo`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -54,6 +21,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/info", get(info))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .merge(crate::graphql::routes())
         .fallback(not_found)
         .with_state(state)
 }

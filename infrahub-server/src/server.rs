@@ -23,6 +23,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// A backend could not be opened or initialised.
+    #[error("{0}")]
+    Backend(String),
     /// The listening socket could not be bound or served.
     #[error("listening on {address}: {source}")]
     Listen {
@@ -54,6 +57,97 @@ pub fn deployment_id(data_dir: &Path) -> Result<String, ServeError> {
     }
 }
 
+/// Opens the graph store, the engine and the object store the configuration names.
+pub async fn build_state(
+    settings: Settings,
+    deployment_id: String,
+) -> Result<Arc<AppState>, ServeError> {
+    use crate::config::{DatabaseType, StorageDriver};
+    let data_dir = settings.main.data_dir.clone();
+    let graph_config = match settings.database.db_type {
+        DatabaseType::Embedded => infrahub_graph::GraphConfig::Embedded {
+            path: data_dir.join("graph"),
+        },
+        other => {
+            return Err(ServeError::Backend(format!(
+                "database.db_type = {} needs the Bolt graph backend, which this build does not include yet; use `embedded`",
+                other.as_str()
+            )));
+        }
+    };
+    let store = infrahub_graph::connect(&graph_config)
+        .await
+        .map_err(|e| ServeError::Backend(format!("graph store: {e}")))?;
+    let options = infrahub_core::engine::EngineOptions {
+        default_branch: settings.initial.default_branch.clone(),
+        admin_password: Some(settings.initial.admin_password.expose().to_string()),
+        admin_token: settings
+            .initial
+            .admin_token
+            .as_ref()
+            .map(|t| t.expose().to_string()),
+        strict_mode: settings.main.schema_strict_mode,
+        query_size_limit: settings.database.query_size_limit as usize,
+        ..Default::default()
+    };
+    let engine = infrahub_core::engine::Engine::open(store, options)
+        .await
+        .map_err(|e| ServeError::Backend(format!("engine: {e}")))?;
+    let objects: Arc<dyn object_store::ObjectStore> = match settings.storage.driver {
+        StorageDriver::Local => {
+            let path = settings.storage_local_path();
+            std::fs::create_dir_all(&path).map_err(|source| ServeError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(&path).map_err(|e| {
+                    ServeError::Backend(format!("object store at {}: {e}", path.display()))
+                })?,
+            )
+        }
+        other => {
+            return Err(ServeError::Backend(format!(
+                "storage.driver = {} is not supported by this build yet; use `local`",
+                other.as_str()
+            )));
+        }
+    };
+    let jwt_secret = match &settings.security.secret_key {
+        Some(key) => key.expose().as_bytes().to_vec(),
+        None => secret_from_data_dir(&data_dir)?,
+    };
+    Ok(AppState::new(
+        settings,
+        deployment_id,
+        Arc::new(engine),
+        jwt_secret,
+        objects,
+    ))
+}
+
+/// The signing key kept in the data directory, created on first start, for deployments that
+/// set no `security.secret_key`.
+fn secret_from_data_dir(data_dir: &Path) -> Result<Vec<u8>, ServeError> {
+    let io = |source| ServeError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    let file = data_dir.join("secret_key");
+    if let Ok(text) = std::fs::read_to_string(&file)
+        && text.trim().len() >= 32
+    {
+        return Ok(text.trim().as_bytes().to_vec());
+    }
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::write(&file, &key).map_err(io)?;
+    Ok(key.into_bytes())
+}
+
 /// Binds `address`.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(address)
@@ -76,7 +170,7 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let state = AppState::new(settings, deployment_id);
+    let state = build_state(settings, deployment_id).await?;
     let app = router(Arc::clone(&state));
     state.mark_ready();
     tracing::info!(%address, "infrahub server ready");

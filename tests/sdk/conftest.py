@@ -39,3 +39,111 @@ def library() -> Path:
 
 def run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+ADMIN_TOKEN = "06438eb2-8019-4776-878c-0941b1f1d1ec"
+ADMIN_PASSWORD = "infrahub"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running `infrahub server start` process on a free port with its own data directory."""
+
+    def __init__(self, binary: Path, data_dir: Path) -> None:
+        import time
+        import urllib.request
+
+        self.port = free_port()
+        self.address = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        env = dict(os.environ)
+        env.update(
+            {
+                "INFRAHUB_DATA_DIR": str(data_dir),
+                "INFRAHUB_INITIAL_ADMIN_TOKEN": ADMIN_TOKEN,
+                "INFRAHUB_INITIAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "INFRAHUB_LOG_LEVEL": "warning",
+            }
+        )
+        for key in ("INFRAHUB_ADDRESS", "INFRAHUB_API_TOKEN", "INFRAHUB_USERNAME", "INFRAHUB_PASSWORD"):
+            env.pop(key, None)
+        self.log = open(data_dir.parent / f"server-{self.port}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(  # noqa: S603
+            [str(binary), "server", "start", "--listen", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.address}/ready", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server(infrahub_bin: Path, tmp_path_factory: pytest.TempPathFactory):
+    instance = Server(infrahub_bin, tmp_path_factory.mktemp("data"))
+    yield instance
+    instance.stop()
+
+
+def make_client(address: str, **config: object):
+    from infrahub_sdk import Config, InfrahubClientSync
+
+    return InfrahubClientSync(config=Config(address=address, **config))
+
+
+@pytest.fixture(scope="session")
+def client(server: Server):
+    return make_client(server.address, api_token=ADMIN_TOKEN)
+
+
+def load_yaml(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def base_schema(client, library: Path) -> dict:
+    """The schema-library base loaded once per session; returns the load response."""
+    schemas = [load_yaml(p) for p in sorted((library / "base").glob("*.yml"))]
+    response = client.schema.load(schemas=schemas)
+    assert not response.errors, response.errors
+    return {"schemas": schemas, "response": response}
+
+
+def ctl(server: Server, *args: str, cwd: Path | None = None, token: str = ADMIN_TOKEN) -> subprocess.CompletedProcess[str]:
+    """Runs `infrahubctl` against the server as a user would."""
+    import sys
+
+    env = dict(os.environ)
+    env.update({"INFRAHUB_ADDRESS": server.address, "INFRAHUB_API_TOKEN": token})
+    env.pop("INFRAHUB_USERNAME", None)
+    env.pop("INFRAHUB_PASSWORD", None)
+    binary = Path(sys.executable).parent / "infrahubctl"
+    return subprocess.run(  # noqa: S603
+        [str(binary), *args], capture_output=True, text=True, timeout=300, check=False, env=env, cwd=cwd
+    )

@@ -154,13 +154,26 @@ impl Engine {
             .store()
             .get_nodes(view, ids, &Selection::nothing())
             .await?;
-        let mut by_kind: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
-        for node in existence {
-            by_kind.entry(node.kind).or_default().push(node.id);
+        let kinds: Vec<(NodeId, String)> = existence.into_iter().map(|n| (n.id, n.kind)).collect();
+        self.load_by_kind(view, &schema, &kinds, fields).await
+    }
+
+    /// Reads nodes whose kinds are known, with `fields` applied to each kind; keeps the order
+    /// of `nodes`.
+    async fn load_by_kind(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        nodes: &[(NodeId, String)],
+        fields: &Fields,
+    ) -> Result<Vec<Node>> {
+        let mut by_kind: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
+        for (id, kind) in nodes {
+            by_kind.entry(kind.as_str()).or_default().push(*id);
         }
         let mut found: HashMap<NodeId, Node> = HashMap::new();
         for (kind, kind_ids) in by_kind {
-            let Some(model) = schema.get(&kind) else {
+            let Some(model) = schema.get(kind) else {
                 continue;
             };
             let kind_fields = Fields {
@@ -177,13 +190,16 @@ impl Engine {
                     .cloned()
                     .collect(),
             };
-            let selection = self.graph_selection(&schema, model, &kind_fields);
+            let selection = self.graph_selection(schema, model, &kind_fields);
             let data = self.store().get_nodes(view, &kind_ids, &selection).await?;
-            for node in self.to_nodes(view, &schema, data, &kind_fields).await? {
+            for node in self.to_nodes(view, schema, data, &kind_fields).await? {
                 found.insert(node.id, node);
             }
         }
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        Ok(nodes
+            .iter()
+            .filter_map(|(id, _)| found.remove(id))
+            .collect())
     }
 
     /// Runs a store query of nodes of `kind` and converts the page.
@@ -195,6 +211,16 @@ impl Engine {
         mut query: NodeQuery,
         fields: &Fields,
     ) -> Result<(Vec<Node>, u64)> {
+        if model.is_generic() {
+            // Nodes of several kinds: each kind reads its own fields, human-friendly id and
+            // display label.
+            query.select = Selection::nothing();
+            let result = self.store().query(view, &query).await?;
+            let kinds: Vec<(NodeId, String)> =
+                result.nodes.into_iter().map(|n| (n.id, n.kind)).collect();
+            let nodes = self.load_by_kind(view, schema, &kinds, fields).await?;
+            return Ok((nodes, result.total.unwrap_or_default()));
+        }
         query.select = self.graph_selection(schema, model, fields);
         let result = self.store().query(view, &query).await?;
         let nodes = self.to_nodes(view, schema, result.nodes, fields).await?;

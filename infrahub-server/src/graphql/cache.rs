@@ -1,0 +1,103 @@
+//! Generated GraphQL schemas, shared by every branch (and instant) whose schema is the same.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use async_graphql::dynamic::Schema;
+use infrahub_core::schema::SchemaBranch;
+
+/// How many generated schemas are kept; older ones are rebuilt on demand.
+const CAPACITY: usize = 16;
+
+#[derive(Default)]
+struct Entries {
+    /// Generated schemas by schema hash, with a use counter for eviction.
+    by_hash: HashMap<String, (Arc<Schema>, u64)>,
+    /// Schema hash of each branch schema object seen, so that the hash is computed once.
+    by_object: Vec<(Weak<SchemaBranch>, String)>,
+    clock: u64,
+}
+
+/// Generated schemas by branch schema hash.
+#[derive(Default)]
+pub struct SchemaCache {
+    entries: Mutex<Entries>,
+    /// Held while a schema is generated, so that concurrent requests build it once.
+    building: Mutex<()>,
+}
+
+impl std::fmt::Debug for SchemaCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.entries.lock().map(|e| e.by_hash.len()).unwrap_or(0);
+        f.debug_struct("SchemaCache")
+            .field("schemas", &count)
+            .finish()
+    }
+}
+
+impl SchemaCache {
+    /// The GraphQL schema generated from `schema`, built on first use.
+    pub fn get(&self, schema: &Arc<SchemaBranch>) -> Result<Arc<Schema>, String> {
+        let known_hash = {
+            let mut entries = self.lock()?;
+            entries.clock += 1;
+            let clock = entries.clock;
+            let hash = entries
+                .by_object
+                .iter()
+                .find(|(weak, _)| weak.upgrade().is_some_and(|s| Arc::ptr_eq(&s, schema)))
+                .map(|(_, hash)| hash.clone());
+            if let Some(hash) = &hash
+                && let Some((generated, used)) = entries.by_hash.get_mut(hash)
+            {
+                *used = clock;
+                return Ok(Arc::clone(generated));
+            }
+            hash
+        };
+        let hash = known_hash.unwrap_or_else(|| schema.hash());
+        {
+            let mut entries = self.lock()?;
+            entries
+                .by_object
+                .retain(|(weak, _)| weak.strong_count() > 0);
+            entries
+                .by_object
+                .push((Arc::downgrade(schema), hash.clone()));
+            let clock = entries.clock;
+            if let Some((generated, used)) = entries.by_hash.get_mut(&hash) {
+                *used = clock;
+                return Ok(Arc::clone(generated));
+            }
+        }
+        let _building = self
+            .building
+            .lock()
+            .map_err(|_| "GraphQL schema cache poisoned".to_string())?;
+        if let Some((generated, _)) = self.lock()?.by_hash.get(&hash) {
+            return Ok(Arc::clone(generated));
+        }
+        let generated = Arc::new(super::build::schema(schema)?);
+        let mut entries = self.lock()?;
+        if entries.by_hash.len() >= CAPACITY
+            && let Some(oldest) = entries
+                .by_hash
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(h, _)| h.clone())
+        {
+            entries.by_hash.remove(&oldest);
+        }
+        let clock = entries.clock;
+        entries
+            .by_hash
+            .insert(hash, (Arc::clone(&generated), clock));
+        Ok(generated)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, String> {
+        self.entries
+            .lock()
+            .map_err(|_| "GraphQL schema cache poisoned".to_string())
+    }
+}

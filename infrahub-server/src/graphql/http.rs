@@ -1,0 +1,125 @@
+//! The GraphQL routes: `POST /graphql`, `POST /graphql/{branch}` (the branch may contain `/`,
+//! percent-encoded or not), `?at=` time travel, and `GET /schema.graphql?branch=`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::{GraphqlRequest, run};
+use crate::app::ApiError;
+use crate::state::AppState;
+
+/// The GraphQL routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/graphql", post(default_branch))
+        .route("/graphql/", post(default_branch))
+        .route("/graphql/{*branch}", post(on_branch))
+        .route("/schema.graphql", get(sdl))
+}
+
+async fn default_branch(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let branch = state.engine.default_branch().to_string();
+    handle(state, branch, params, headers, body).await
+}
+
+async fn on_branch(
+    State(state): State<Arc<AppState>>,
+    Path(branch): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, branch, params, headers, body).await
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    branch: String,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let account = match crate::auth::authenticate(&state, &headers).await {
+        Ok(account) => account,
+        Err(error) => return error.into_response(),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let request = if content_type.starts_with("multipart/form-data") {
+        match async_graphql::http::receive_body(
+            Some(content_type),
+            futures::io::Cursor::new(body.to_vec()),
+            async_graphql::http::MultipartOptions::default(),
+        )
+        .await
+        {
+            Ok(request) => request,
+            Err(error) => {
+                return ApiError::new(StatusCode::BAD_REQUEST, error.to_string()).into_response();
+            }
+        }
+    } else {
+        let parsed: GraphqlRequest = match serde_json::from_slice(&body) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body must be a JSON object with a `query`: {error}"),
+                )
+                .into_response();
+            }
+        };
+        parsed.into_request()
+    };
+    match run(
+        &state,
+        &branch,
+        params.get("at").map(String::as_str),
+        request,
+        account,
+    )
+    .await
+    {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn sdl(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let branch = params
+        .get("branch")
+        .cloned()
+        .unwrap_or_else(|| state.engine.default_branch().to_string());
+    let Ok(schema) = state.engine.schema(&branch) else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Branch: {branch} not found."),
+        )
+        .into_response();
+    };
+    match state.graphql.get(&schema) {
+        Ok(generated) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            generated.sdl(),
+        )
+            .into_response(),
+        Err(error) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
+    }
+}

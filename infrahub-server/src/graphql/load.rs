@@ -1,0 +1,253 @@
+//! Planning what to read from the fields a document selects, and reading it level by level:
+//! one batch of store reads per relationship (and per lineage) selected, whatever the number of
+//! nodes, and nothing that is not selected.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_graphql::SelectionField;
+use infrahub_core::engine::{Fields, Node};
+use infrahub_core::schema::{ModelSchema, SchemaBranch};
+use infrahub_graph::NodeId;
+
+use super::RequestContext;
+use super::values::Level;
+
+/// Fields every node type has that need no attribute or relationship.
+const NODE_FIELDS: &[&str] = &["id", "hfid", "display_label", "__typename", "_updated_at"];
+
+/// The models whose fields a value of `kind` can have: the kind, and every kind using it when
+/// it is a generic.
+pub(crate) fn candidates<'s>(schema: &'s SchemaBranch, kind: &str) -> Vec<&'s ModelSchema> {
+    let Some(model) = schema.get(kind) else {
+        return Vec::new();
+    };
+    let mut models = vec![model];
+    if model.is_generic() {
+        models.extend(model.used_by.iter().filter_map(|k| schema.get(k)));
+    }
+    models
+}
+
+/// What to read of the nodes at one place of a document.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Attributes selected.
+    pub(crate) attributes: BTreeSet<String>,
+    /// Relationships selected: `Some` when their peers are selected too.
+    pub(crate) relationships: BTreeMap<String, Option<Plan>>,
+    /// What is selected of lineage sources and owners.
+    pub(crate) lineage: Option<Box<Plan>>,
+}
+
+impl Plan {
+    /// The plan for nodes of `kind` whose selection is the children of `fields`.
+    pub(crate) fn for_selection<'a>(
+        schema: &SchemaBranch,
+        kind: &str,
+        fields: impl IntoIterator<Item = SelectionField<'a>>,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        let models = candidates(schema, kind);
+        for field in fields {
+            plan.add_children(schema, &models, field);
+        }
+        plan
+    }
+
+    /// Adds what `field`'s selection set selects of nodes of `models`.
+    fn add_children(
+        &mut self,
+        schema: &SchemaBranch,
+        models: &[&ModelSchema],
+        field: SelectionField<'_>,
+    ) {
+        for child in field.selection_set() {
+            self.add_field(schema, models, child);
+        }
+    }
+
+    fn add_field(
+        &mut self,
+        schema: &SchemaBranch,
+        models: &[&ModelSchema],
+        field: SelectionField<'_>,
+    ) {
+        let name = field.name();
+        if NODE_FIELDS.contains(&name) {
+            return;
+        }
+        if models.iter().any(|m| m.attribute(name).is_some()) {
+            self.attributes.insert(name.to_string());
+            for property in field.selection_set() {
+                if matches!(property.name(), "source" | "owner") {
+                    self.lineage_plan(schema).add_children(
+                        schema,
+                        &lineage_models(schema),
+                        property,
+                    );
+                }
+            }
+        }
+        let Some(relationship) = models.iter().find_map(|m| m.relationship(name)) else {
+            return;
+        };
+        let peers = candidates(schema, &relationship.peer);
+        let mut peer_plan: Option<Plan> = None;
+        // Nested filters compare peer attributes: read them.
+        if let Ok(arguments) = field.arguments() {
+            for (argument, _) in arguments {
+                if let Some((attribute, _)) = argument.as_str().split_once("__")
+                    && peers.iter().any(|m| m.attribute(attribute).is_some())
+                {
+                    peer_plan
+                        .get_or_insert_with(Plan::default)
+                        .attributes
+                        .insert(attribute.to_string());
+                }
+            }
+        }
+        for part in field.selection_set() {
+            match part.name() {
+                "node" => peer_plan
+                    .get_or_insert_with(Plan::default)
+                    .add_children(schema, &peers, part),
+                "properties" => self.add_link_lineage(schema, part),
+                "edges" => {
+                    for edge_part in part.selection_set() {
+                        match edge_part.name() {
+                            "node" => peer_plan
+                                .get_or_insert_with(Plan::default)
+                                .add_children(schema, &peers, edge_part),
+                            "properties" => self.add_link_lineage(schema, edge_part),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let entry = self.relationships.entry(name.to_string()).or_default();
+        if let Some(plan) = peer_plan {
+            match entry {
+                Some(existing) => existing.merge(plan),
+                None => *entry = Some(plan),
+            }
+        }
+    }
+
+    fn add_link_lineage(&mut self, schema: &SchemaBranch, properties: SelectionField<'_>) {
+        for property in properties.selection_set() {
+            if matches!(property.name(), "source" | "owner") {
+                self.lineage_plan(schema)
+                    .add_children(schema, &lineage_models(schema), property);
+            }
+        }
+    }
+
+    fn lineage_plan(&mut self, _schema: &SchemaBranch) -> &mut Plan {
+        self.lineage.get_or_insert_with(Box::default)
+    }
+
+    fn merge(&mut self, other: Plan) {
+        self.attributes.extend(other.attributes);
+        for (name, plan) in other.relationships {
+            let entry = self.relationships.entry(name).or_default();
+            match (entry.as_mut(), plan) {
+                (Some(existing), Some(plan)) => existing.merge(plan),
+                (None, Some(plan)) => *entry = Some(plan),
+                (_, None) => {}
+            }
+        }
+        if let Some(lineage) = other.lineage {
+            match self.lineage.as_mut() {
+                Some(existing) => existing.merge(*lineage),
+                None => self.lineage = Some(lineage),
+            }
+        }
+    }
+
+    /// The engine fields this plan reads.
+    pub(crate) fn fields(&self) -> Fields {
+        Fields {
+            attributes: Some(self.attributes.iter().cloned().collect()),
+            relationships: self.relationships.keys().cloned().collect(),
+        }
+    }
+}
+
+/// Every kind a lineage source or owner can be.
+fn lineage_models(schema: &SchemaBranch) -> Vec<&ModelSchema> {
+    let mut models = candidates(schema, infrahub_core::schema::LINEAGE_SOURCE);
+    models.extend(candidates(schema, infrahub_core::schema::LINEAGE_OWNER));
+    models
+}
+
+/// Loads what `plan` selects below `nodes` (which were read with `plan.fields()`), one batch
+/// per relationship and lineage, and returns their level.
+pub(crate) async fn load(
+    context: &RequestContext,
+    nodes: Vec<Node>,
+    plan: &Plan,
+) -> infrahub_core::Result<Arc<Level>> {
+    let mut relationships = HashMap::new();
+    for (name, peer_plan) in &plan.relationships {
+        let Some(peer_plan) = peer_plan else {
+            continue;
+        };
+        let mut seen = BTreeSet::new();
+        let ids: Vec<NodeId> = nodes
+            .iter()
+            .flat_map(|n| n.peers(name).iter().map(|p| p.id))
+            .filter(|id| seen.insert(*id))
+            .collect();
+        let peers = if ids.is_empty() {
+            Vec::new()
+        } else {
+            context
+                .state
+                .engine
+                .get_any(&context.view, &ids, &peer_plan.fields())
+                .await?
+        };
+        let level = Box::pin(load(context, peers, peer_plan)).await?;
+        relationships.insert(name.clone(), level);
+    }
+    let lineage = match &plan.lineage {
+        Some(lineage_plan) => {
+            let mut seen = BTreeSet::new();
+            let mut ids = Vec::new();
+            for node in &nodes {
+                for name in &plan.attributes {
+                    if let Some(attribute) = node.attributes.get(name) {
+                        ids.extend(attribute.source);
+                        ids.extend(attribute.owner);
+                    }
+                }
+                for name in plan.relationships.keys() {
+                    for peer in node.peers(name) {
+                        ids.extend(peer.source);
+                        ids.extend(peer.owner);
+                    }
+                }
+            }
+            ids.retain(|id| seen.insert(*id));
+            let found = if ids.is_empty() {
+                Vec::new()
+            } else {
+                context
+                    .state
+                    .engine
+                    .get_any(&context.view, &ids, &lineage_plan.fields())
+                    .await?
+            };
+            Some(Box::pin(load(context, found, lineage_plan)).await?)
+        }
+        None => None,
+    };
+    Ok(Arc::new(Level {
+        nodes: nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect(),
+        relationships,
+        lineage,
+    }))
+}

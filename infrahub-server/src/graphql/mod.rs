@@ -1,0 +1,172 @@
+//! The GraphQL API: a schema generated from each branch's schema (cached by schema hash),
+//! queries that load exactly what the document selects in a bounded number of store reads,
+//! and the mutations the SDK sends.
+//!
+//! Layout:
+//! - [`cache`]: generated schemas by branch schema;
+//! - `build`: the generated types (objects, interfaces, inputs, root fields);
+//! - `load`: planning reads from the selection and loading nodes level by level;
+//! - `values`: the objects resolvers hand to each other;
+//! - `mutation`: mutation inputs and resolvers;
+//! - `fixed`: fields that do not depend on the schema (`InfrahubInfo`, `Branch`, ...);
+//! - `http`: the axum routes.
+
+mod build;
+pub mod cache;
+mod derived;
+mod expand;
+mod fixed;
+mod http;
+mod load;
+mod mutation;
+mod values;
+
+use std::sync::Arc;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{ServerError, Variables};
+use axum::http::StatusCode;
+use infrahub_graph::{BranchView, Timestamp};
+use serde_json::{Value, json};
+
+use crate::account::Account;
+use crate::app::ApiError;
+use crate::state::AppState;
+
+pub use cache::SchemaCache;
+pub use http::routes;
+
+/// A GraphQL request body.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct GraphqlRequest {
+    /// The document.
+    #[serde(default)]
+    pub query: String,
+    /// Variables, by name.
+    #[serde(default)]
+    pub variables: Option<Value>,
+    /// The operation to run when the document holds several.
+    #[serde(default, rename = "operationName")]
+    pub operation_name: Option<String>,
+}
+
+/// What every resolver of one request shares.
+pub(crate) struct RequestContext {
+    /// The server state.
+    pub state: Arc<AppState>,
+    /// Branch and instant the request reads.
+    pub view: BranchView,
+    /// The schema of that branch at that instant.
+    pub schema: Arc<infrahub_core::schema::SchemaBranch>,
+    /// The account the request acts as.
+    pub account: Option<Account>,
+}
+
+/// Runs a GraphQL request on `branch`, reading as of `at` (an ISO-8601 or relative time;
+/// ignored for mutations) as `account`, and returns the response body
+/// `{"data": ..., "errors": [...]}`.
+///
+/// Errors: an unknown branch (404), an invalid `at` (400), a mutation without an account
+/// (401). Errors inside the document (syntax, validation, resolvers) are part of the body.
+pub async fn execute(
+    state: &Arc<AppState>,
+    branch: &str,
+    at: Option<&str>,
+    request: GraphqlRequest,
+    account: Option<Account>,
+) -> Result<Value, ApiError> {
+    run(state, branch, at, request.into_request(), account).await
+}
+
+impl GraphqlRequest {
+    /// The request as the GraphQL engine takes it.
+    pub(crate) fn into_request(self) -> async_graphql::Request {
+        let mut request = async_graphql::Request::new(self.query);
+        if let Some(name) = self.operation_name.filter(|n| !n.is_empty()) {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = self.variables.filter(|v| !v.is_null()) {
+            request = request.variables(Variables::from_json(variables));
+        }
+        request
+    }
+}
+
+/// Runs a parsed-from-HTTP request (JSON or multipart with uploads); see [`execute`].
+pub(crate) async fn run(
+    state: &Arc<AppState>,
+    branch: &str,
+    at: Option<&str>,
+    mut gql: async_graphql::Request,
+    account: Option<Account>,
+) -> Result<Value, ApiError> {
+    let engine = &state.engine;
+    if engine.schema(branch).is_err() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Branch: {branch} not found."),
+        ));
+    }
+    let operation_name = gql.operation_name.clone();
+    let operation = match gql.parsed_query() {
+        Ok(document) => operation_type(document, operation_name.as_deref()),
+        Err(error) => return Ok(errors_body(vec![error])),
+    };
+    let is_mutation = operation == Some(OperationType::Mutation);
+    if is_mutation && account.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication is required to perform this operation",
+        ));
+    }
+    let view = match at.filter(|a| !a.is_empty() && !is_mutation) {
+        Some(text) => {
+            let at = Timestamp::parse(text).map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at` value: {e}"))
+            })?;
+            BranchView::at(branch, at)
+        }
+        None => BranchView::now(branch),
+    };
+    let schema = engine
+        .schema_for(&view)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Err(error) = expand::apply(&mut gql, &schema) {
+        return Ok(errors_body(vec![error]));
+    }
+    let generated = state
+        .graphql
+        .get(&schema)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let context = RequestContext {
+        state: Arc::clone(state),
+        view,
+        schema,
+        account,
+    };
+    let response = generated.execute(gql.data(context)).await;
+    serde_json::to_value(&response)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The response body for errors raised before execution.
+fn errors_body(errors: Vec<ServerError>) -> Value {
+    json!({"data": null, "errors": errors})
+}
+
+/// The type of the operation a request runs, if it can be told.
+fn operation_type(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<OperationType> {
+    use async_graphql::parser::types::DocumentOperations;
+    match &document.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match name {
+            Some(name) => ops.get(name).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
+    }
+}

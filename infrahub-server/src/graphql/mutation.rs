@@ -1,0 +1,475 @@
+//! Node mutations: `<Kind>Create`, `<Kind>Update`, `<Kind>Upsert`, `<Kind>Delete`, and
+//! `RelationshipAdd` / `RelationshipRemove`, with upstream's input shapes.
+
+use async_graphql::Error;
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
+    SchemaBuilder, TypeRef,
+};
+use infrahub_core::engine::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+use infrahub_core::schema::{Cardinality, ModelSchema, SchemaBranch};
+use serde_json::{Map, Value};
+
+use super::build::{
+    BIG_INT, GENERIC_SCALAR, attribute_types, engine_error, has_type, node_ref, parent,
+    read_selected, ready, request, to_json,
+};
+use super::values::MutationValue;
+
+/// Inputs and outputs every schema has.
+pub(crate) fn register_common(mut builder: SchemaBuilder) -> SchemaBuilder {
+    builder = builder.register(
+        InputObject::new("GenericPoolInput")
+            .field(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING)))
+            .field(InputValue::new(
+                "identifier",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(InputValue::new("data", TypeRef::named(GENERIC_SCALAR))),
+    );
+    let bases = [
+        ("TextAttribute", TypeRef::STRING, false),
+        ("NumberAttribute", BIG_INT, true),
+        ("CheckboxAttribute", TypeRef::BOOLEAN, false),
+        ("ListAttribute", GENERIC_SCALAR, false),
+        ("JSONAttribute", GENERIC_SCALAR, false),
+        ("AnyAttribute", GENERIC_SCALAR, false),
+    ];
+    for (base, value_type, pool) in bases {
+        for update in [false, true] {
+            let name = format!("{base}{}", if update { "Update" } else { "Create" });
+            let mut input = InputObject::new(name);
+            if update {
+                input = input.field(InputValue::new(
+                    "is_default",
+                    TypeRef::named(TypeRef::BOOLEAN),
+                ));
+            }
+            input = input
+                .field(InputValue::new(
+                    "is_visible",
+                    TypeRef::named(TypeRef::BOOLEAN),
+                ))
+                .field(InputValue::new(
+                    "is_protected",
+                    TypeRef::named(TypeRef::BOOLEAN),
+                ))
+                .field(InputValue::new("source", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new("owner", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new("value", TypeRef::named(value_type)));
+            if pool {
+                input = input.field(InputValue::new(
+                    "from_pool",
+                    TypeRef::named("GenericPoolInput"),
+                ));
+            }
+            builder = builder.register(input);
+        }
+    }
+    builder
+        .register(
+            InputObject::new("RelatedNodeInput")
+                .field(InputValue::new("id", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new(
+                    "hfid",
+                    TypeRef::named_list(TypeRef::STRING),
+                ))
+                .field(InputValue::new("kind", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new(
+                    "from_pool",
+                    TypeRef::named("GenericPoolInput"),
+                ))
+                .field(InputValue::new(
+                    "_relation__is_visible",
+                    TypeRef::named(TypeRef::BOOLEAN),
+                ))
+                .field(InputValue::new(
+                    "_relation__is_protected",
+                    TypeRef::named(TypeRef::BOOLEAN),
+                ))
+                .field(InputValue::new(
+                    "_relation__owner",
+                    TypeRef::named(TypeRef::STRING),
+                ))
+                .field(InputValue::new(
+                    "_relation__source",
+                    TypeRef::named(TypeRef::STRING),
+                )),
+        )
+        .register(
+            InputObject::new("DeleteInput")
+                .field(InputValue::new("id", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new(
+                    "hfid",
+                    TypeRef::named_list(TypeRef::STRING),
+                )),
+        )
+        .register(
+            InputObject::new("ContextAccountInput")
+                .description("The account a mutation acts on behalf of.")
+                .field(InputValue::new("id", TypeRef::named_nn(TypeRef::STRING))),
+        )
+        .register(InputObject::new("ContextInput").field(InputValue::new(
+            "account",
+            TypeRef::named("ContextAccountInput"),
+        )))
+        .register(
+            InputObject::new("RelationshipNodesInput")
+                .field(InputValue::new("id", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new("name", TypeRef::named(TypeRef::STRING)))
+                .field(InputValue::new(
+                    "nodes",
+                    TypeRef::named_list("RelatedNodeInput"),
+                )),
+        )
+        .register(ok_object("RelationshipAdd"))
+        .register(ok_object("RelationshipRemove"))
+}
+
+/// An output type with only `ok`.
+pub(crate) fn ok_object(name: &str) -> Object {
+    Object::new(name).field(Field::new("ok", TypeRef::named(TypeRef::BOOLEAN), |ctx| {
+        ready(parent::<MutationValue>(&ctx).map(|m| Some(FieldValue::value(m.ok))))
+    }))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Create,
+    Update,
+    Upsert,
+    Delete,
+}
+
+impl Operation {
+    fn suffix(self) -> &'static str {
+        match self {
+            Operation::Create => "Create",
+            Operation::Update => "Update",
+            Operation::Upsert => "Upsert",
+            Operation::Delete => "Delete",
+        }
+    }
+}
+
+/// The input type of `operation` on `model`.
+fn input_type(schema: &SchemaBranch, model: &ModelSchema, operation: Operation) -> InputObject {
+    let kind = model.kind();
+    let update = operation != Operation::Create;
+    let mut input = InputObject::new(format!("{kind}{}Input", operation.suffix()))
+        .field(InputValue::new("id", TypeRef::named(TypeRef::STRING)));
+    if update {
+        input = input.field(InputValue::new(
+            "hfid",
+            TypeRef::named_list(TypeRef::STRING),
+        ));
+    }
+    for attribute in model.attributes.iter().filter(|a| !a.read_only) {
+        let (_, base, _) = attribute_types(attribute.kind);
+        let mut field = InputValue::new(
+            &attribute.name,
+            TypeRef::named(format!(
+                "{base}{}",
+                if update { "Update" } else { "Create" }
+            )),
+        );
+        if let Some(text) = &attribute.description {
+            field = field.description(text);
+        }
+        input = input.field(field);
+    }
+    for relationship in model.relationships.iter().filter(|r| !r.read_only) {
+        if !has_type(schema, &relationship.peer) {
+            continue;
+        }
+        let ty = if relationship.cardinality == Cardinality::One {
+            TypeRef::named("RelatedNodeInput")
+        } else {
+            TypeRef::named_list("RelatedNodeInput")
+        };
+        input = input.field(InputValue::new(&relationship.name, ty));
+    }
+    input
+}
+
+/// Registers the mutations of `model` and their types.
+pub(crate) fn register(
+    schema: &SchemaBranch,
+    model: &ModelSchema,
+    mut builder: SchemaBuilder,
+    mut mutation: Object,
+) -> (SchemaBuilder, Object) {
+    let kind = model.kind();
+    let operations: &[Operation] = if model.is_generic() {
+        if model.attributes.is_empty() && model.relationships.is_empty() {
+            &[]
+        } else {
+            &[Operation::Update]
+        }
+    } else {
+        &[
+            Operation::Create,
+            Operation::Update,
+            Operation::Upsert,
+            Operation::Delete,
+        ]
+    };
+    for &operation in operations {
+        let name = format!("{kind}{}", operation.suffix());
+        let mut output =
+            Object::new(&name).field(Field::new("ok", TypeRef::named(TypeRef::BOOLEAN), |ctx| {
+                ready(parent::<MutationValue>(&ctx).map(|m| Some(FieldValue::value(m.ok))))
+            }));
+        if let Some(text) = &model.description {
+            output = output.description(text);
+        }
+        let data_type = if operation == Operation::Delete {
+            "DeleteInput".to_string()
+        } else {
+            builder = builder.register(input_type(schema, model, operation));
+            format!("{kind}{}Input", operation.suffix())
+        };
+        if operation != Operation::Delete {
+            let interface = model.is_generic();
+            output = output.field(Field::new("object", TypeRef::named(&kind), move |ctx| {
+                ready(
+                    parent::<MutationValue>(&ctx)
+                        .map(|m| m.object.as_ref().map(|n| node_ref(n, interface))),
+                )
+            }));
+        }
+        builder = builder.register(output);
+        let resolver_kind = kind.clone();
+        let mut field = Field::new(&name, TypeRef::named(&name), move |ctx| {
+            let kind = resolver_kind.clone();
+            FieldFuture::new(async move { mutate(ctx, kind, operation).await })
+        })
+        .argument(InputValue::new("context", TypeRef::named("ContextInput")))
+        .argument(InputValue::new("data", TypeRef::named_nn(data_type)));
+        if let Some(text) = &model.description {
+            field = field.description(text);
+        }
+        mutation = mutation.field(field);
+    }
+    (builder, mutation)
+}
+
+/// `RelationshipAdd` and `RelationshipRemove`.
+pub(crate) fn relationship_fields(mutation: Object) -> Object {
+    let field = |name: &'static str, add: bool| {
+        Field::new(name, TypeRef::named(name), move |ctx| {
+            FieldFuture::new(async move { relationship_change(ctx, add).await })
+        })
+        .argument(InputValue::new("context", TypeRef::named("ContextInput")))
+        .argument(InputValue::new(
+            "data",
+            TypeRef::named_nn("RelationshipNodesInput"),
+        ))
+    };
+    mutation
+        .field(field("RelationshipAdd", true))
+        .field(field("RelationshipRemove", false))
+}
+
+async fn relationship_change<'a>(
+    ctx: ResolverContext<'a>,
+    add: bool,
+) -> Result<Option<FieldValue<'a>>, Error> {
+    let request = request(&ctx)?;
+    let data = to_json(ctx.args.try_get("data")?.as_value());
+    let text = |name: &str| data.get(name).and_then(Value::as_str).map(str::to_string);
+    let id = text("id").ok_or_else(|| Error::new("`data.id` is required"))?;
+    let name = text("name").ok_or_else(|| Error::new("`data.name` is required"))?;
+    let peers = match data.get("nodes") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(peer_input)
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    request
+        .state
+        .engine
+        .relationship_change(&request.view.branch, &id, &name, &peers, add)
+        .await
+        .map_err(engine_error)?;
+    Ok(Some(FieldValue::owned_any(MutationValue {
+        ok: true,
+        object: None,
+    })))
+}
+
+async fn mutate<'a>(
+    ctx: ResolverContext<'a>,
+    kind: String,
+    operation: Operation,
+) -> Result<Option<FieldValue<'a>>, Error> {
+    let request = request(&ctx)?;
+    let data = to_json(ctx.args.try_get("data")?.as_value());
+    let Value::Object(data) = data else {
+        return Err(Error::new("`data` must be an object"));
+    };
+    let engine = &request.state.engine;
+    let branch = request.view.branch.as_str();
+    if operation == Operation::Delete {
+        let reference = NodeRef {
+            id: data.get("id").and_then(Value::as_str).map(str::to_string),
+            hfid: string_list(data.get("hfid"), "hfid")?,
+        };
+        if reference.id.is_none() && reference.hfid.is_none() {
+            return Err(Error::new(format!(
+                "a delete of {kind} needs an `id` or an `hfid`"
+            )));
+        }
+        engine
+            .delete(branch, &kind, &reference)
+            .await
+            .map_err(engine_error)?;
+        return Ok(Some(FieldValue::owned_any(MutationValue {
+            ok: true,
+            object: None,
+        })));
+    }
+    let model = request
+        .schema
+        .get(&kind)
+        .ok_or_else(|| Error::new(format!("kind `{kind}` not found")))?;
+    let input = node_input(model, &data)?;
+    let result = match operation {
+        Operation::Create => engine.create(branch, &kind, input).await,
+        Operation::Update => engine.update(branch, &kind, input).await,
+        _ => engine.upsert(branch, &kind, input).await,
+    }
+    .map_err(engine_error)?;
+    let look = ctx.look_ahead();
+    let object = look.field("object");
+    let object = if object.exists() {
+        read_selected(request, &kind, &[result.node.id], object.selection_fields())
+            .await?
+            .into_iter()
+            .next()
+    } else {
+        None
+    };
+    Ok(Some(FieldValue::owned_any(MutationValue {
+        ok: true,
+        object,
+    })))
+}
+
+fn string_list(value: Option<&Value>, field: &str) -> Result<Option<Vec<String>>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(Error::new(format!(
+                    "`{field}` must be a list of strings, got {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(Error::new(format!(
+            "`{field}` must be a list of strings, got {other}"
+        ))),
+    }
+}
+
+fn optional_text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn optional_bool(map: &Map<String, Value>, key: &str) -> Option<bool> {
+    map.get(key).and_then(Value::as_bool)
+}
+
+/// A `RelatedNodeInput` as an engine peer input.
+fn peer_input(value: &Value) -> Result<PeerInput, Error> {
+    let Value::Object(map) = value else {
+        return Err(Error::new(format!(
+            "a related node must be an object, got {value}"
+        )));
+    };
+    if map.get("from_pool").is_some_and(|p| !p.is_null()) {
+        return Err(Error::new(
+            "allocating a peer from a resource pool (`from_pool`) is not supported by this server yet",
+        ));
+    }
+    Ok(PeerInput {
+        id: optional_text(map, "id"),
+        hfid: string_list(map.get("hfid"), "hfid")?,
+        kind: optional_text(map, "kind"),
+        is_protected: optional_bool(map, "_relation__is_protected"),
+        is_visible: optional_bool(map, "_relation__is_visible"),
+        source: optional_text(map, "_relation__source"),
+        owner: optional_text(map, "_relation__owner"),
+    })
+}
+
+/// A mutation's `data` as an engine node input.
+fn node_input(model: &ModelSchema, data: &Map<String, Value>) -> Result<NodeInput, Error> {
+    let mut input = NodeInput {
+        id: optional_text(data, "id"),
+        hfid: string_list(data.get("hfid"), "hfid")?,
+        ..NodeInput::default()
+    };
+    for (name, value) in data {
+        if name == "id" || name == "hfid" {
+            continue;
+        }
+        if model.attribute(name).is_some() {
+            let Value::Object(fields) = value else {
+                if value.is_null() {
+                    continue;
+                }
+                return Err(Error::new(format!(
+                    "`{name}` must be an object like {{value: ...}}"
+                )));
+            };
+            if fields.get("from_pool").is_some_and(|p| !p.is_null()) {
+                return Err(Error::new(format!(
+                    "`{name}`: allocating a value from a number pool (`from_pool`) is not supported by this server yet"
+                )));
+            }
+            input.attributes.insert(
+                name.clone(),
+                AttributeInput {
+                    value: fields.get("value").cloned(),
+                    is_protected: optional_bool(fields, "is_protected"),
+                    is_visible: optional_bool(fields, "is_visible"),
+                    source: optional_text(fields, "source"),
+                    owner: optional_text(fields, "owner"),
+                    is_default: optional_bool(fields, "is_default"),
+                },
+            );
+        } else if let Some(relationship) = model.relationship(name) {
+            let relationship_input = if relationship.cardinality == Cardinality::One {
+                match value {
+                    Value::Null => RelationshipInput::One(None),
+                    other => RelationshipInput::One(Some(peer_input(other)?)),
+                }
+            } else {
+                match value {
+                    Value::Null => RelationshipInput::Many(Vec::new()),
+                    Value::Array(items) => RelationshipInput::Many(
+                        items
+                            .iter()
+                            .filter(|v| !v.is_null())
+                            .map(peer_input)
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    other => RelationshipInput::Many(vec![peer_input(other)?]),
+                }
+            };
+            input.relationships.insert(name.clone(), relationship_input);
+        } else {
+            return Err(Error::new(format!(
+                "`{name}` is not a field of {}",
+                model.kind()
+            )));
+        }
+    }
+    Ok(input)
+}

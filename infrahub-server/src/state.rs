@@ -1,0 +1,60 @@
+//! State shared by every request handler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use infrahub_core::engine::Engine;
+use object_store::ObjectStore;
+
+use crate::config::Settings;
+use crate::graphql::SchemaCache;
+
+/// What request handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The loaded configuration.
+    pub settings: Settings,
+    /// Identifier of this deployment, stable across restarts of the same data directory.
+    pub deployment_id: String,
+    /// The node engine.
+    pub engine: Arc<Engine>,
+    /// Key signing access and refresh tokens (HS256).
+    pub jwt_secret: Vec<u8>,
+    /// Object store for artifacts and uploaded files.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Generated GraphQL schemas by branch schema hash.
+    pub graphql: SchemaCache,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// State for a server that is not ready yet; call [`AppState::mark_ready`] once every
+    /// dependency is up.
+    pub fn new(
+        settings: Settings,
+        deployment_id: String,
+        engine: Arc<Engine>,
+        jwt_secret: Vec<u8>,
+        objects: Arc<dyn ObjectStore>,
+    ) -> Arc<Self> {
+        Arc::new(AppState {
+            settings,
+            deployment_id,
+            engine,
+            jwt_secret,
+            objects,
+            graphql: SchemaCache::default(),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the server ready to serve traffic.
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the server is ready to serve traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}

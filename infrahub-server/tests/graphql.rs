@@ -1,0 +1,706 @@
+//! The GraphQL API through the HTTP router: shapes the SDK parses, errors, time travel, and the
+//! guarantee that a query reads a bounded number of times from the store whatever the number
+//! of nodes it returns, and never reads attributes the document does not select.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use infrahub_core::engine::{Engine, EngineOptions};
+use infrahub_core::schema::SchemaFile;
+use infrahub_graph::{
+    BranchOperation, BranchRecord, BranchView, Change, Changeset, Commit, CreateBranchOptions,
+    EmbeddedGraph, GraphStore, MergeOptions, NodeData, NodeId, NodeQuery, QueryResult,
+    RebaseOptions, Selection, Slot, Timestamp, Version,
+};
+use infrahub_server::AppState;
+use infrahub_server::config::Settings;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const TOKEN: &str = "06438eb2-8019-4776-878c-0941b1f1d1ec";
+
+const SCHEMA: &str = r##"
+version: "1.0"
+generics:
+  - name: Equipment
+    namespace: Test
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+nodes:
+  - name: Site
+    namespace: Test
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+      - {name: description, kind: Text, optional: true}
+    relationships:
+      - {name: devices, peer: TestDevice, cardinality: many}
+  - name: Device
+    namespace: Test
+    inherit_from: [TestEquipment]
+    order_by: [name__value]
+    attributes:
+      - {name: description, kind: Text, optional: true}
+      - {name: role, kind: Dropdown, optional: true, choices: [{name: edge, label: Edge, color: "#ff0000"}, {name: core}]}
+      - {name: address, kind: IPHost, optional: true}
+      - {name: asn, kind: Number, optional: true}
+    relationships:
+      - {name: site, peer: TestSite, cardinality: one, optional: false}
+      - {name: tags, peer: BuiltinTag, cardinality: many}
+  - name: Cable
+    namespace: Test
+    inherit_from: [TestEquipment]
+"##;
+
+/// A store that counts reads and records which attributes reads asked for.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn GraphStore>,
+    reads: AtomicUsize,
+    attributes: Mutex<Vec<String>>,
+}
+
+impl CountingStore {
+    fn note(&self, select: &Selection) {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if let (Some(names), Ok(mut seen)) = (&select.attributes, self.attributes.lock()) {
+            seen.extend(names.iter().cloned());
+        }
+    }
+
+    fn reset(&self) {
+        self.reads.store(0, Ordering::SeqCst);
+        if let Ok(mut seen) = self.attributes.lock() {
+            seen.clear();
+        }
+    }
+}
+
+#[async_trait]
+impl GraphStore for CountingStore {
+    async fn create_branch(
+        &self,
+        name: &str,
+        options: CreateBranchOptions,
+    ) -> infrahub_graph::Result<BranchRecord> {
+        self.inner.create_branch(name, options).await
+    }
+    async fn get_branch(&self, name: &str) -> infrahub_graph::Result<BranchRecord> {
+        self.inner.get_branch(name).await
+    }
+    async fn list_branches(&self) -> infrahub_graph::Result<Vec<BranchRecord>> {
+        self.inner.list_branches().await
+    }
+    async fn update_branch(
+        &self,
+        name: &str,
+        properties: serde_json::Map<String, Value>,
+    ) -> infrahub_graph::Result<BranchRecord> {
+        self.inner.update_branch(name, properties).await
+    }
+    async fn delete_branch(&self, name: &str) -> infrahub_graph::Result<()> {
+        self.inner.delete_branch(name).await
+    }
+    async fn commit(&self, changeset: Changeset) -> infrahub_graph::Result<Commit> {
+        self.inner.commit(changeset).await
+    }
+    async fn get_nodes(
+        &self,
+        view: &BranchView,
+        ids: &[NodeId],
+        select: &Selection,
+    ) -> infrahub_graph::Result<Vec<NodeData>> {
+        self.note(select);
+        self.inner.get_nodes(view, ids, select).await
+    }
+    async fn query(
+        &self,
+        view: &BranchView,
+        query: &NodeQuery,
+    ) -> infrahub_graph::Result<QueryResult> {
+        self.note(&query.select);
+        self.inner.query(view, query).await
+    }
+    async fn count(&self, view: &BranchView, query: &NodeQuery) -> infrahub_graph::Result<u64> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.count(view, query).await
+    }
+    async fn changes(
+        &self,
+        branch: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> infrahub_graph::Result<Vec<Change>> {
+        self.inner.changes(branch, from, to).await
+    }
+    async fn history(&self, id: NodeId) -> infrahub_graph::Result<Vec<(Slot, Version)>> {
+        self.inner.history(id).await
+    }
+    async fn merge_branch(
+        &self,
+        branch: &str,
+        options: MergeOptions,
+    ) -> infrahub_graph::Result<BranchOperation> {
+        self.inner.merge_branch(branch, options).await
+    }
+    async fn rebase_branch(
+        &self,
+        branch: &str,
+        options: RebaseOptions,
+    ) -> infrahub_graph::Result<BranchOperation> {
+        self.inner.rebase_branch(branch, options).await
+    }
+    async fn last_commit(&self) -> infrahub_graph::Result<Timestamp> {
+        self.inner.last_commit().await
+    }
+}
+
+struct Harness {
+    app: axum::Router,
+    store: Arc<CountingStore>,
+}
+
+async fn harness() -> Harness {
+    let inner: Arc<dyn GraphStore> =
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let store = Arc::new(CountingStore {
+        inner,
+        reads: AtomicUsize::new(0),
+        attributes: Mutex::new(Vec::new()),
+    });
+    let options = EngineOptions {
+        admin_token: Some(TOKEN.into()),
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let dyn_store: Arc<dyn GraphStore> = store.clone();
+    let engine = Engine::open(dyn_store, options)
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    let file = SchemaFile::from_yaml(SCHEMA, Some("test.yml")).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("load: {e}"));
+    let state = AppState::new(
+        Settings::default(),
+        "deployment".into(),
+        Arc::new(engine),
+        b"0123456789abcdef0123456789abcdef".to_vec(),
+        Arc::new(object_store::memory::InMemory::new()),
+    );
+    state.mark_ready();
+    Harness {
+        app: infrahub_server::app::router(state),
+        store,
+    }
+}
+
+impl Harness {
+    async fn post(&self, path: &str, query: &str, authenticated: bool) -> (StatusCode, Value) {
+        self.post_json(path, json!({ "query": query }), authenticated)
+            .await
+    }
+
+    async fn post_json(&self, path: &str, body: Value, authenticated: bool) -> (StatusCode, Value) {
+        let mut request = Request::post(path).header("content-type", "application/json");
+        if authenticated {
+            request = request.header("X-INFRAHUB-KEY", TOKEN);
+        }
+        let request = request
+            .body(Body::from(body.to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+
+    async fn gql(&self, query: &str) -> Value {
+        let (status, body) = self.post("/graphql/main", query, true).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+
+    async fn create(&self, kind: &str, data: &str) -> String {
+        let data = self
+            .gql(&format!(
+                "mutation {{ {kind}Create(data: {data}) {{ ok object {{ id }} }} }}"
+            ))
+            .await;
+        data[format!("{kind}Create")]["object"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {data}"))
+            .to_string()
+    }
+
+    /// A site with `devices` devices, each with two tags.
+    async fn populate(&self, devices: usize, prefix: &str) {
+        let site = self
+            .create(
+                "TestSite",
+                &format!("{{name: {{value: \"{prefix}-site\"}}}}"),
+            )
+            .await;
+        let red = self
+            .create(
+                "BuiltinTag",
+                &format!("{{name: {{value: \"{prefix}-red\"}}}}"),
+            )
+            .await;
+        let blue = self
+            .create(
+                "BuiltinTag",
+                &format!("{{name: {{value: \"{prefix}-blue\"}}}}"),
+            )
+            .await;
+        for index in 0..devices {
+            self.create(
+                "TestDevice",
+                &format!(
+                    "{{name: {{value: \"{prefix}-dev-{index:03}\"}}, description: {{value: \"d\"}}, site: {{id: \"{site}\"}}, tags: [{{id: \"{red}\"}}, {{id: \"{blue}\"}}]}}"
+                ),
+            )
+            .await;
+        }
+    }
+}
+
+const NESTED_QUERY: &str = r#"query ($prefix: String) {
+  TestDevice(name__value: $prefix, partial_match: true) {
+    count
+    edges { node { id __typename name { value }
+      site { node { id display_label name { value } } properties { is_protected } }
+      tags { count edges { node { id hfid name { value } } } }
+    } }
+  }
+}"#;
+
+async fn nested_reads(harness: &Harness, prefix: &str) -> (usize, Value) {
+    harness.store.reset();
+    let (status, body) = harness
+        .post_json(
+            "/graphql/main",
+            json!({"query": NESTED_QUERY, "variables": {"prefix": prefix}}),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("errors").is_none(), "{body}");
+    (harness.store.reads.load(Ordering::SeqCst), body)
+}
+
+#[tokio::test]
+async fn reads_are_bounded_whatever_the_number_of_nodes() {
+    let harness = harness().await;
+    harness.populate(3, "small").await;
+    harness.populate(40, "large").await;
+    let (small_reads, small) = nested_reads(&harness, "small-dev").await;
+    let (large_reads, large) = nested_reads(&harness, "large-dev").await;
+    assert_eq!(small["data"]["TestDevice"]["count"], json!(3));
+    assert_eq!(large["data"]["TestDevice"]["count"], json!(40));
+    let first = &large["data"]["TestDevice"]["edges"][0]["node"];
+    assert_eq!(first["site"]["node"]["name"]["value"], json!("large-site"));
+    assert_eq!(first["tags"]["count"], json!(2));
+    assert_eq!(
+        small_reads, large_reads,
+        "reads grew with the number of nodes"
+    );
+    assert!(large_reads <= 8, "{large_reads} reads for one query");
+}
+
+#[tokio::test]
+async fn unselected_attributes_are_not_read() {
+    let harness = harness().await;
+    harness.populate(2, "sel").await;
+    let (_, _) = nested_reads(&harness, "sel-dev").await;
+    let seen = harness
+        .store
+        .attributes
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    assert!(seen.iter().any(|a| a == "name"));
+    assert!(
+        !seen.iter().any(|a| a == "description"),
+        "description was read: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn node_query_shapes() {
+    let harness = harness().await;
+    harness.populate(2, "shape").await;
+    let data = harness
+        .gql(
+            r#"{ TestDevice(offset: 1, limit: 5) { count edges { node { id hfid display_label _updated_at __typename
+                 role { value label color } address { value ip prefixlen netmask }
+                 asn { value is_default } } } } }"#,
+        )
+        .await;
+    let page = &data["TestDevice"];
+    assert_eq!(page["count"], json!(2));
+    let edges = page["edges"].as_array().cloned().unwrap_or_default();
+    assert_eq!(edges.len(), 1);
+    let node = &edges[0]["node"];
+    assert_eq!(node["hfid"], json!(["shape-dev-001"]));
+    assert_eq!(node["__typename"], json!("TestDevice"));
+    assert_eq!(node["asn"], json!({"value": null, "is_default": false}));
+
+    let update = harness
+        .gql(&format!(
+            r#"mutation {{ TestDeviceUpdate(data: {{id: "{}", role: {{value: "edge"}}, address: {{value: "10.0.0.1/24"}}, asn: {{value: 65001}}}}) {{ ok object {{ role {{ value label color }} address {{ ip prefixlen netmask }} asn {{ value }} }} }} }}"#,
+            node["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    let object = &update["TestDeviceUpdate"]["object"];
+    assert_eq!(
+        object["role"],
+        json!({"value": "edge", "label": "Edge", "color": "#ff0000"})
+    );
+    assert_eq!(
+        object["address"],
+        json!({"ip": "10.0.0.1", "prefixlen": 24, "netmask": "255.255.255.0"})
+    );
+    assert_eq!(object["asn"]["value"], json!(65001));
+
+    // Beyond the end: empty edges, the total still right.
+    let data = harness
+        .gql("{ TestDevice(offset: 10, limit: 5) { count edges { node { id } } } }")
+        .await;
+    assert_eq!(data["TestDevice"], json!({"count": 2, "edges": []}));
+}
+
+#[tokio::test]
+async fn generic_queries_answer_concrete_types() {
+    let harness = harness().await;
+    harness.populate(1, "gen").await;
+    harness
+        .create("TestCable", r#"{name: {value: "gen-cable"}}"#)
+        .await;
+    let data = harness
+        .gql(
+            r#"{ TestEquipment(name__value: "gen", partial_match: true) { count edges { node { __typename name { value }
+                 ... on TestDevice { __alias__TestDevice__site: site { node { display_label } } } } } } }"#,
+        )
+        .await;
+    let mut kinds: Vec<String> = data["TestEquipment"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            e["node"]["__typename"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["TestCable", "TestDevice"]);
+    let device = data["TestEquipment"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e["node"]["__typename"] == json!("TestDevice"))
+        .unwrap_or_default();
+    assert_eq!(
+        device["node"]["__alias__TestDevice__site"]["node"]["display_label"],
+        json!("gen-site")
+    );
+}
+
+#[tokio::test]
+async fn errors_are_json() {
+    let harness = harness().await;
+    let (status, body) = harness
+        .post("/graphql/nope", "{ TestDevice { count } }", true)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nope"))
+    );
+
+    let (status, body) = harness
+        .post("/graphql/feature%2Fx", "{ TestDevice { count } }", true)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("feature/x")),
+        "{body}"
+    );
+
+    let (status, body) = harness
+        .post("/graphql/main", "{ TestDevice { count ", true)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["errors"][0]["message"].is_string());
+    assert!(body["errors"][0]["locations"].is_array());
+
+    let (status, body) = harness
+        .post("/graphql/main", "{ NoSuchKind { count } }", true)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NoSuchKind"))
+    );
+
+    // Mutations need an account.
+    let (status, body) = harness
+        .post(
+            "/graphql/main",
+            r#"mutation { BuiltinTagCreate(data: {name: {value: "x"}}) { ok } }"#,
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["errors"][0]["message"].is_string());
+
+    // Bad values name the field and change nothing.
+    let (_, body) = harness
+        .post(
+            "/graphql/main",
+            r#"mutation { TestSiteCreate(data: {description: {value: "no name"}}) { ok } }"#,
+            true,
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("name")),
+        "{body}"
+    );
+    let data = harness.gql("{ TestSite { count } }").await;
+    assert_eq!(data["TestSite"]["count"], json!(0));
+}
+
+#[tokio::test]
+async fn time_travel_reads_the_past() {
+    let harness = harness().await;
+    let id = harness
+        .create(
+            "TestSite",
+            r#"{name: {value: "tt"}, description: {value: "before"}}"#,
+        )
+        .await;
+    let before = Timestamp::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    harness
+        .gql(&format!(
+            r#"mutation {{ TestSiteUpdate(data: {{id: "{id}", description: {{value: "after"}}}}) {{ ok }} }}"#
+        ))
+        .await;
+    let query = "{ TestSite { edges { node { description { value } } } } }";
+    let now = harness.gql(query).await;
+    assert_eq!(
+        now["TestSite"]["edges"][0]["node"]["description"]["value"],
+        json!("after")
+    );
+    let at = before.to_string().replace(':', "%3A");
+    let (status, past) = harness
+        .post(&format!("/graphql/main?at={at}"), query, false)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{past}");
+    assert_eq!(
+        past["data"]["TestSite"]["edges"][0]["node"]["description"]["value"],
+        json!("before")
+    );
+}
+
+#[tokio::test]
+async fn relationship_add_remove_and_relationship_query() {
+    let harness = harness().await;
+    let site = harness
+        .create("TestSite", r#"{name: {value: "rel"}}"#)
+        .await;
+    let tag = harness
+        .create("BuiltinTag", r#"{name: {value: "t1"}}"#)
+        .await;
+    let device = harness
+        .create(
+            "TestDevice",
+            &format!(r#"{{name: {{value: "rel-dev"}}, site: {{id: "{site}"}}}}"#),
+        )
+        .await;
+    harness
+        .gql(&format!(
+            r#"mutation {{ RelationshipAdd(data: {{id: "{device}", name: "tags", nodes: [{{id: "{tag}"}}]}}) {{ ok }} }}"#
+        ))
+        .await;
+    let data = harness
+        .gql(&format!(
+            r#"{{ TestDevice(ids: ["{device}"]) {{ edges {{ node {{ tags {{ count }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        data["TestDevice"]["edges"][0]["node"]["tags"]["count"],
+        json!(1)
+    );
+    let data = harness
+        .gql(&format!(
+            r#"{{ TestSite(ids: ["{site}"]) {{ edges {{ node {{ devices {{ edges {{ node {{ id }} }} }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        data["TestSite"]["edges"][0]["node"]["devices"]["edges"][0]["node"]["id"],
+        json!(device)
+    );
+    let identifier = "testdevice__testsite";
+    let data = harness
+        .gql(&format!(
+            r#"{{ Relationship(ids: ["{identifier}"]) {{ count edges {{ node {{ identifier peers {{ id kind }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(data["Relationship"]["count"], json!(1), "{data}");
+    harness
+        .gql(&format!(
+            r#"mutation {{ RelationshipRemove(data: {{id: "{device}", name: "tags", nodes: [{{id: "{tag}"}}]}}) {{ ok }} }}"#
+        ))
+        .await;
+    let data = harness
+        .gql(&format!(
+            r#"{{ TestDevice(ids: ["{device}"]) {{ edges {{ node {{ tags {{ count }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        data["TestDevice"]["edges"][0]["node"]["tags"]["count"],
+        json!(0)
+    );
+}
+
+#[tokio::test]
+async fn fixed_fields_and_expand() {
+    let harness = harness().await;
+    harness.create("TestSite", r#"{name: {value: "fx"}}"#).await;
+    let data = harness
+        .gql(
+            "{ InfrahubInfo { version deployment_id } InfrahubStatus { summary { schema_hash_synced } }
+               Branch { id name is_default status graph_version sync_with_git has_schema_changes branched_from }
+               AccountProfile { id display_label __typename name { value } } }",
+        )
+        .await;
+    assert_eq!(data["InfrahubInfo"]["deployment_id"], json!("deployment"));
+    assert_eq!(
+        data["InfrahubStatus"]["summary"]["schema_hash_synced"],
+        json!(true)
+    );
+    assert_eq!(data["Branch"][0]["name"], json!("main"));
+    assert_eq!(data["Branch"][0]["status"], json!("OPEN"));
+    assert_eq!(data["AccountProfile"]["name"]["value"], json!("admin"));
+    assert_eq!(data["AccountProfile"]["__typename"], json!("CoreAccount"));
+
+    let data = harness
+        .gql(
+            "{ TestSite { edges { node @expand(exclude: [\"description\"]) { display_label } } } }",
+        )
+        .await;
+    let node = &data["TestSite"]["edges"][0]["node"];
+    assert_eq!(node["__typename"], json!("TestSite"));
+    assert!(node["id"].is_string());
+    assert_eq!(node["name"]["value"], json!("fx"));
+    assert!(node.get("description").is_none());
+
+    let (_, body) = harness
+        .post(
+            "/graphql/main",
+            r#"mutation { BranchCreate(data: {name: "b1"}) { ok } }"#,
+            true,
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not supported"))
+    );
+}
+
+#[tokio::test]
+async fn account_tokens() {
+    let harness = harness().await;
+    let data = harness
+        .gql(r#"mutation { InfrahubAccountTokenCreate(data: {name: "ci"}) { ok object { id token { value } } } }"#)
+        .await;
+    let token = data["InfrahubAccountTokenCreate"]["object"]["token"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let id = data["InfrahubAccountTokenCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(token.len(), 36);
+    let data = harness
+        .gql("{ InfrahubAccountToken { count edges { node { id name } } } }")
+        .await;
+    let names: Vec<Value> = data["InfrahubAccountToken"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e["node"]["name"].clone())
+        .collect();
+    assert!(names.contains(&json!("ci")), "{data}");
+    // The token value is never listed.
+    assert!(!data.to_string().contains(&token));
+    harness
+        .gql(&format!(
+            r#"mutation {{ InfrahubAccountTokenDelete(data: {{id: "{id}"}}) {{ ok }} }}"#
+        ))
+        .await;
+    let data = harness.gql("{ InfrahubAccountToken { count } }").await;
+    assert_eq!(data["InfrahubAccountToken"]["count"], json!(1));
+}
+
+#[tokio::test]
+async fn sdl_is_served() {
+    let harness = harness().await;
+    let response = harness
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/schema.graphql?branch=main")
+                .body(Body::empty())
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&bytes);
+    for needle in [
+        "type TestDevice implements",
+        "interface TestEquipment",
+        "type PaginatedTestDevice",
+        "type NestedEdgedTestSite",
+        "input TestDeviceCreateInput",
+        "scalar GenericScalar",
+        "scalar DateTime",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}`");
+    }
+}
