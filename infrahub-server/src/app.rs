@@ -22,6 +22,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .merge(crate::graphql::routes())
+        .merge(crate::rest::routes())
         .fallback(not_found)
         .with_state(state)
 }

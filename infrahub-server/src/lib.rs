@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod graphql;
+pub mod rest;
 mod server;
 mod state;
 

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use infrahub_core::engine::Engine;
 use object_store::ObjectStore;
 
+use crate::auth::AuthCache;
 use crate::config::Settings;
 use crate::graphql::SchemaCache;
+use crate::rest::SchemaDocCache;
 
 /// What request handlers share.
 #[derive(Debug)]
@@ -24,6 +26,10 @@ pub struct AppState {
     pub objects: Arc<dyn ObjectStore>,
     /// Generated GraphQL schemas by branch schema hash.
     pub graphql: SchemaCache,
+    /// Credentials checked recently (API tokens and accounts), see [`AuthCache`].
+    pub auth_cache: AuthCache,
+    /// Rendered `/api/schema` documents by branch, see [`SchemaDocCache`].
+    pub schema_docs: SchemaDocCache,
     ready: AtomicBool,
 }
 
@@ -44,6 +50,8 @@ impl AppState {
             jwt_secret,
             objects,
             graphql: SchemaCache::default(),
+            auth_cache: AuthCache::default(),
+            schema_docs: SchemaDocCache::default(),
             ready: AtomicBool::new(false),
         })
     }

@@ -9,10 +9,9 @@ from conftest import ADMIN_PASSWORD, make_client
 
 
 def test_token_auth(server, client) -> None:
-    info = client.get_server_information() if hasattr(client, "get_server_information") else None
-    assert client.get_version()
-    if info is not None:
-        assert info["deployment_id"]
+    info = client.get_server_information()
+    assert info.deployment_id
+    assert client.get_version() == info.version
     user = client.get_user()
     assert user["AccountProfile"]["name"]["value"] == "admin"
 

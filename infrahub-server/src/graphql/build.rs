@@ -1172,3 +1172,19 @@ pub(crate) async fn read_selected<'a>(
         .map_err(engine_error)?;
     Ok(ids.iter().filter_map(|id| level.value(*id)).collect())
 }
+
+/// Resolver values for nodes already read with every field (mutation results), loading what
+/// the selection under `fields` needs below them.
+pub(crate) async fn complete_selected<'a>(
+    request: &RequestContext,
+    kind: &str,
+    nodes: Vec<infrahub_core::engine::Node>,
+    fields: Vec<async_graphql::SelectionField<'a>>,
+) -> Result<Vec<NodeValue>, Error> {
+    let plan = Plan::for_selection(&request.schema, kind, fields);
+    let ids: Vec<_> = nodes.iter().map(|n| n.id).collect();
+    let level = load::load(request, nodes, &plan)
+        .await
+        .map_err(engine_error)?;
+    Ok(ids.iter().filter_map(|id| level.value(*id)).collect())
+}

@@ -77,7 +77,13 @@ impl SchemaCache {
         if let Some((generated, _)) = self.lock()?.by_hash.get(&hash) {
             return Ok(Arc::clone(generated));
         }
+        let started = std::time::Instant::now();
         let generated = Arc::new(super::build::schema(schema)?);
+        tracing::info!(
+            hash = %hash,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "generated the GraphQL schema"
+        );
         let mut entries = self.lock()?;
         if entries.by_hash.len() >= CAPACITY
             && let Some(oldest) = entries

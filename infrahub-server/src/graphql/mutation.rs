@@ -11,8 +11,8 @@ use infrahub_core::schema::{Cardinality, ModelSchema, SchemaBranch};
 use serde_json::{Map, Value};
 
 use super::build::{
-    BIG_INT, GENERIC_SCALAR, attribute_types, engine_error, has_type, node_ref, parent,
-    read_selected, ready, request, to_json,
+    BIG_INT, GENERIC_SCALAR, attribute_types, complete_selected, engine_error, has_type, node_ref,
+    parent, ready, request, to_json,
 };
 use super::values::MutationValue;
 
@@ -344,7 +344,7 @@ async fn mutate<'a>(
     let look = ctx.look_ahead();
     let object = look.field("object");
     let object = if object.exists() {
-        read_selected(request, &kind, &[result.node.id], object.selection_fields())
+        complete_selected(request, &kind, vec![result.node], object.selection_fields())
             .await?
             .into_iter()
             .next()

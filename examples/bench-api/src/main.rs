@@ -1,0 +1,337 @@
+//! A load generator for the Infrahub API: starts `infrahub server start` on a fresh data
+//! directory (or drives a running server) and measures, over HTTP as clients see it:
+//!
+//! - start to ready (process start to `GET /ready` answering 200);
+//! - schema load of two small kinds (`POST /api/schema/load`);
+//! - 1,000 creates sequentially, then 1,000 with 8 concurrent clients (throughput, p50/p95/max);
+//! - one query returning the 1,000 nodes with one attribute;
+//! - paging through them 100 at a time;
+//! - 1,000 lookups by unique name (p50/p95);
+//! - the server's resident memory after the run.
+//!
+//! ```text
+//! cargo build --release -p infrahub-server -p example-bench-api
+//! target/release/example-bench-api [--bin target/release/infrahub] [--address http://host:port --token T]
+//! ```
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "06438eb2-8019-4776-878c-0941b1f1d1ec";
+
+const SCHEMA: &str = r#"{"schemas": [{"version": "1.0", "nodes": [
+  {"name": "Site", "namespace": "Bench", "human_friendly_id": ["name__value"], "display_label": "name__value",
+   "attributes": [{"name": "name", "kind": "Text", "unique": true}, {"name": "city", "kind": "Text", "optional": true}]},
+  {"name": "Device", "namespace": "Bench", "human_friendly_id": ["name__value"], "display_label": "name__value",
+   "order_by": ["name__value"],
+   "attributes": [{"name": "name", "kind": "Text", "unique": true}, {"name": "serial", "kind": "Text", "optional": true},
+                  {"name": "rack_unit", "kind": "Number", "optional": true}],
+   "relationships": [{"name": "site", "peer": "BenchSite", "cardinality": "one", "optional": true}]}
+]}]}"#;
+
+/// One keep-alive HTTP/1.1 connection.
+struct Client {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+    token: String,
+}
+
+impl Client {
+    async fn connect(address: &str, token: &str) -> anyhow::Result<Client> {
+        let host = address
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let stream = tokio::net::TcpStream::connect(&host).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Client {
+            sender,
+            host,
+            token: token.to_string(),
+        })
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host)
+            .header("content-type", "application/json")
+            .header("x-infrahub-key", &self.token)
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "response to {path} is not JSON: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })?
+        };
+        Ok((status, value))
+    }
+
+    async fn graphql(&mut self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let (status, value) = self.send("POST", "/graphql/main", Some(body)).await?;
+        if status != 200 || value.get("errors").is_some() {
+            bail!("GraphQL answered {status}: {value}");
+        }
+        Ok(value["data"].clone())
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, total: Duration, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    let count = latencies.len();
+    println!(
+        "{label}: {count} in {:.1} ms = {:.0}/s; p50 {:.3} ms, p95 {:.3} ms, max {:.3} ms",
+        ms(total),
+        count as f64 / total.as_secs_f64(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.95)),
+        ms(latencies.last().copied().unwrap_or_default()),
+    );
+}
+
+const CREATE: &str = "mutation ($name: String!, $serial: String!) { BenchDeviceCreate(data: {name: {value: $name}, serial: {value: $serial}, rack_unit: {value: 42}}) { ok object { id } } }";
+const CREATE_SITE: &str = "mutation ($name: String!) { BenchSiteCreate(data: {name: {value: $name}, city: {value: \"Paris\"}}) { ok object { id } } }";
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+struct Server {
+    child: Child,
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+async fn start_server(binary: &str) -> anyhow::Result<(Server, String, Duration)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let data_dir = std::env::temp_dir().join(format!("infrahub-bench-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["server", "start", "--port", &port.to_string()])
+        .env("INFRAHUB_DATA_DIR", &data_dir)
+        .env("INFRAHUB_INITIAL_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {binary}"))?;
+    let server = Server { child, data_dir };
+    let address = format!("http://127.0.0.1:{port}");
+    loop {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the server did not become ready");
+        }
+        if let Ok(mut client) = Client::connect(&address, TOKEN).await
+            && let Ok((200, _)) = client.send("GET", "/ready", None).await
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok((server, address, started.elapsed()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut binary = std::env::current_exe()?
+        .with_file_name("infrahub")
+        .display()
+        .to_string();
+    let mut address: Option<String> = None;
+    let mut token = TOKEN.to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bin" => binary = args.next().context("--bin needs a path")?,
+            "--address" => address = Some(args.next().context("--address needs a URL")?),
+            "--token" => token = args.next().context("--token needs a value")?,
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    let (server, address) = match address {
+        Some(address) => (None, address),
+        None => {
+            let (server, address, ready) = start_server(&binary).await?;
+            println!("start to ready: {:.1} ms", ms(ready));
+            (Some(server), address)
+        }
+    };
+    let mut client = Client::connect(&address, &token).await?;
+    let run = std::process::id();
+
+    let started = Instant::now();
+    let (status, body) = client
+        .send(
+            "POST",
+            "/api/schema/load?branch=main",
+            Some(SCHEMA.to_string()),
+        )
+        .await?;
+    if status != 200 {
+        bail!("schema load answered {status}: {body}");
+    }
+    println!("schema load (2 kinds): {:.1} ms", ms(started.elapsed()));
+    // The first query of a new schema generates its GraphQL schema: measure it apart.
+    let started = Instant::now();
+    client
+        .graphql("{ BenchDevice { count } }", json!({}))
+        .await?;
+    println!(
+        "first query after the schema load: {:.1} ms",
+        ms(started.elapsed())
+    );
+
+    // Sequential creates.
+    let mut latencies = Vec::with_capacity(1000);
+    let started = Instant::now();
+    for index in 0..1000 {
+        let begin = Instant::now();
+        client
+            .graphql(
+                CREATE,
+                json!({"name": format!("dev-{run}-{index:04}"), "serial": format!("SN{index:06}")}),
+            )
+            .await?;
+        latencies.push(begin.elapsed());
+    }
+    report("creates, sequential", started.elapsed(), latencies);
+
+    // Concurrent creates: 8 clients, 125 each.
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let address = address.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(&address, &token).await?;
+            let mut latencies = Vec::with_capacity(125);
+            for index in 0..125 {
+                let begin = Instant::now();
+                client
+                    .graphql(
+                        CREATE_SITE,
+                        json!({"name": format!("site-{run}-{worker}-{index:03}")}),
+                    )
+                    .await?;
+                latencies.push(begin.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(1000);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    report("creates, 8 clients", started.elapsed(), latencies);
+
+    // One query returning the 1,000 devices with one attribute.
+    let query_all = "{ BenchDevice(limit: 1000) { count edges { node { name { value } } } } }";
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let begin = Instant::now();
+        let data = client.graphql(query_all, json!({})).await?;
+        times.push(begin.elapsed());
+        let returned = data["BenchDevice"]["edges"].as_array().map_or(0, Vec::len);
+        if returned != 1000 {
+            bail!("the query returned {returned} devices");
+        }
+    }
+    times.sort();
+    println!(
+        "query 1,000 nodes with one attribute: p50 {:.2} ms, min {:.2} ms (20 runs)",
+        ms(percentile(&times, 0.5)),
+        ms(times[0])
+    );
+
+    // Paging by 100.
+    let page = "query ($offset: Int!, $limit: Int!) { BenchDevice(offset: $offset, limit: $limit) { count edges { node { id name { value } serial { value } } } } }";
+    let started = Instant::now();
+    let mut seen = 0;
+    for offset in (0..1000).step_by(100) {
+        let data = client
+            .graphql(page, json!({"offset": offset, "limit": 100}))
+            .await?;
+        seen += data["BenchDevice"]["edges"].as_array().map_or(0, Vec::len);
+    }
+    if seen != 1000 {
+        bail!("paging saw {seen} devices");
+    }
+    println!(
+        "paginate 1,000 by 100: {:.1} ms for 10 pages",
+        ms(started.elapsed())
+    );
+
+    // Lookups by unique name.
+    let lookup = "query ($name: String!) { BenchDevice(name__value: $name) { edges { node { id name { value } } } } }";
+    let mut latencies = Vec::with_capacity(1000);
+    let started = Instant::now();
+    for index in 0..1000 {
+        let name = format!("dev-{run}-{:04}", (index * 7919) % 1000);
+        let begin = Instant::now();
+        let data = client.graphql(lookup, json!({"name": name})).await?;
+        latencies.push(begin.elapsed());
+        if data["BenchDevice"]["edges"].as_array().map_or(0, Vec::len) != 1 {
+            bail!("lookup of {name} did not find it");
+        }
+    }
+    report("lookup by unique name", started.elapsed(), latencies);
+
+    if let Some(server) = &server
+        && let Some(rss) = rss_kib(server.child.id())
+    {
+        println!("server RSS after the run: {:.1} MiB", rss as f64 / 1024.0);
+    }
+    Ok(())
+}

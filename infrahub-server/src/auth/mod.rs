@@ -1,0 +1,335 @@
+//! Authentication: which account a request acts as.
+//!
+//! Requests prove who they are the way upstream Infrahub accepts it, checked in this order:
+//!
+//! 1. `X-INFRAHUB-KEY: <token>`: an API token, the `token` of an `InternalAccountToken` node of
+//!    the default branch whose `expiration`, when set, is in the future;
+//! 2. `Authorization: Bearer <jwt>`, or else the `access_token` cookie: an access token issued
+//!    by `POST /api/auth/login` or `/api/auth/refresh` (see [`jwt`]).
+//!
+//! Either way the account must exist and have status `active`. A request without credentials
+//! is anonymous; the [`Caller`] and [`Authenticated`] extractors apply the anonymous-access
+//! rule. Credentials that were checked are remembered for [`AUTH_CACHE_TTL`] (see
+//! [`AuthCache`]), so a client hammering the server with one API token costs no database read
+//! per request.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # async fn example(state: std::sync::Arc<infrahub_server::app::AppState>) -> Result<(), infrahub_server::app::ApiError> {
+//! use axum::http::HeaderMap;
+//! use infrahub_server::auth::{authenticate, login};
+//!
+//! let tokens = login(&state, "admin", "infrahub").await?;
+//! let mut headers = HeaderMap::new();
+//! headers.insert(
+//!     "authorization",
+//!     format!("Bearer {}", tokens.access_token).parse().expect("ASCII token"),
+//! );
+//! let account = authenticate(&state, &headers).await?.expect("authenticated");
+//! assert_eq!(account.name, "admin");
+//! # Ok(())
+//! # }
+//! ```
+
+mod cache;
+mod extract;
+pub mod jwt;
+mod permissions;
+mod session;
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use infrahub_core::engine::{Fields, QueryArgs};
+use infrahub_graph::{BranchView, NodeId, Timestamp};
+use serde_json::Value;
+
+use crate::account::{Account, AuthMethod};
+use crate::app::ApiError;
+use crate::state::AppState;
+
+pub use cache::{AUTH_CACHE_TTL, AuthCache};
+pub use extract::{Authenticated, Caller};
+pub use jwt::{Claims, EXPIRED_SIGNATURE, TokenType, decode_token, encode_token};
+pub use permissions::{decision, has_global_permission, require_global_permission};
+pub use session::{TokenPair, login, logout, refresh};
+
+use cache::{AccountEntry, TokenEntry};
+use jwt::{unauthorized, unix_now};
+
+/// Header carrying an API token.
+pub const API_KEY_HEADER: &str = "x-infrahub-key";
+/// Cookie carrying the access token in browsers.
+pub const ACCESS_TOKEN_COOKIE: &str = "access_token";
+/// Cookie carrying the refresh token in browsers.
+pub const REFRESH_TOKEN_COOKIE: &str = "refresh_token";
+
+/// Kind of the nodes holding API tokens.
+const ACCOUNT_TOKEN_KIND: &str = "InternalAccountToken";
+/// Kind every account inherits.
+const ACCOUNT_KIND: &str = "CoreGenericAccount";
+
+/// Finds the account `headers` authenticate as: an API token in `X-INFRAHUB-KEY`, else an
+/// access token in `Authorization: Bearer` or the `access_token` cookie. `Ok(None)` when the
+/// request carries no credentials.
+///
+/// # Errors
+///
+/// A 401 [`ApiError`] when credentials are present but not valid: `Expired Signature` for an
+/// expired access token, `Invalid token` for an unknown or expired API token or a malformed
+/// JWT, `This account has been deactivated` for an account whose status is not `active`. A 500
+/// when the database cannot be read.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Account>, ApiError> {
+    if let Some(token) = api_key(headers)? {
+        let entry = api_token(state, token).await?;
+        let account = active_account(state, &entry.account_id).await?;
+        return Ok(Some(Account {
+            id: entry.account_id,
+            name: account.name,
+            method: AuthMethod::ApiToken,
+        }));
+    }
+    if let Some(token) = access_token(headers) {
+        let claims = decode_token(&state.jwt_secret, &token, TokenType::Access)?;
+        let account = active_account(state, &claims.sub).await?;
+        return Ok(Some(Account {
+            id: claims.sub,
+            name: account.name,
+            method: AuthMethod::AccessToken,
+        }));
+    }
+    Ok(None)
+}
+
+/// The API token in `X-INFRAHUB-KEY`, if any; an empty header counts as absent.
+fn api_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(API_KEY_HEADER) {
+        None => Ok(None),
+        Some(value) => match value.to_str() {
+            Ok("") => Ok(None),
+            Ok(token) => Ok(Some(token)),
+            Err(_) => Err(unauthorized("Invalid token")),
+        },
+    }
+}
+
+/// The credentials of `Authorization: Bearer <credentials>`, if the header uses that scheme.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    let credentials = credentials.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_string())
+        .filter(|value| !value.is_empty())
+}
+
+/// The access token of a request: `Authorization: Bearer`, else the `access_token` cookie.
+pub(crate) fn access_token(headers: &HeaderMap) -> Option<String> {
+    bearer_token(headers)
+        .map(str::to_string)
+        .or_else(|| cookie(headers, ACCESS_TOKEN_COOKIE))
+}
+
+/// A 500 error for a database read or write the authentication layer could not do.
+pub(crate) fn storage_error(error: infrahub_core::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("cannot check credentials: {error}"),
+    )
+}
+
+/// The view of the default branch, where accounts and tokens live.
+pub(crate) fn default_view(state: &AppState) -> BranchView {
+    BranchView::now(state.engine.default_branch())
+}
+
+/// Resolves an API token to its account and expiry, from the cache or the database.
+async fn api_token(state: &AppState, token: &str) -> Result<TokenEntry, ApiError> {
+    let entry = match state.auth_cache.token(token) {
+        Some(entry) => entry,
+        None => {
+            let entry = lookup_token(state, token)
+                .await?
+                .ok_or_else(|| unauthorized("Invalid token"))?;
+            state.auth_cache.store_token(token, entry.clone());
+            entry
+        }
+    };
+    if entry.expires_at.is_some_and(|expiry| expiry <= unix_now()) {
+        return Err(unauthorized("Invalid token"));
+    }
+    Ok(entry)
+}
+
+async fn lookup_token(state: &AppState, token: &str) -> Result<Option<TokenEntry>, ApiError> {
+    let args = QueryArgs {
+        filters: BTreeMap::from([("token__value".to_string(), Value::from(token))]),
+        limit: Some(1),
+        ..QueryArgs::default()
+    };
+    let fields = Fields {
+        attributes: Some(vec!["expiration".to_string()]),
+        relationships: vec!["account".to_string()],
+    };
+    let (nodes, _) = state
+        .engine
+        .query(&default_view(state), ACCOUNT_TOKEN_KIND, &args, &fields)
+        .await
+        .map_err(storage_error)?;
+    let Some(node) = nodes.first() else {
+        return Ok(None);
+    };
+    let Some(account) = node.peers("account").first() else {
+        return Ok(None);
+    };
+    let expires_at = match node.value("expiration") {
+        Value::Null => None,
+        // An expiry that cannot be read is treated as past: the token is refused.
+        Value::String(text) => Some(
+            Timestamp::parse(text)
+                .map(|at| at.as_micros().div_euclid(1_000_000))
+                .unwrap_or(i64::MIN),
+        ),
+        _ => Some(i64::MIN),
+    };
+    Ok(Some(TokenEntry {
+        account_id: account.id.to_string(),
+        expires_at,
+    }))
+}
+
+/// The name and status of account `account_id`, from the cache or the database; refuses
+/// accounts that do not exist or are not active.
+pub(crate) async fn active_account(
+    state: &AppState,
+    account_id: &str,
+) -> Result<AccountEntry, ApiError> {
+    let entry = match state.auth_cache.account(account_id) {
+        Some(entry) => entry,
+        None => {
+            let entry = lookup_account(state, account_id).await?;
+            state.auth_cache.store_account(account_id, entry.clone());
+            entry
+        }
+    };
+    if !entry.active {
+        return Err(unauthorized("This account has been deactivated"));
+    }
+    Ok(entry)
+}
+
+async fn lookup_account(state: &AppState, account_id: &str) -> Result<AccountEntry, ApiError> {
+    let id: NodeId = account_id
+        .parse()
+        .map_err(|_| unauthorized("Invalid token"))?;
+    let fields = Fields {
+        attributes: Some(vec!["name".to_string(), "status".to_string()]),
+        relationships: Vec::new(),
+    };
+    let nodes = state
+        .engine
+        .get(&default_view(state), ACCOUNT_KIND, &[id], &fields)
+        .await
+        .map_err(storage_error)?;
+    let node = nodes.first().ok_or_else(|| {
+        unauthorized(format!(
+            "account `{account_id}` of this token no longer exists"
+        ))
+    })?;
+    Ok(AccountEntry {
+        name: node.value("name").as_str().unwrap_or_default().to_string(),
+        active: is_active(node.value("status")),
+    })
+}
+
+/// Whether an account `status` value allows signing in.
+pub(crate) fn is_active(status: &Value) -> bool {
+    status.as_str() == Some("active")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_credentials_are_read_like_fastapi() {
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer abc")])),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "bearer  abc ")])),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn cookies_are_found_among_several() {
+        let map = headers(&[
+            ("cookie", "theme=dark; access_token=a.b.c"),
+            ("cookie", "refresh_token=\"r.s.t\""),
+        ]);
+        assert_eq!(cookie(&map, ACCESS_TOKEN_COOKIE).as_deref(), Some("a.b.c"));
+        assert_eq!(cookie(&map, REFRESH_TOKEN_COOKIE).as_deref(), Some("r.s.t"));
+        assert_eq!(cookie(&map, "missing"), None);
+        // The header wins over the cookie.
+        let both = headers(&[
+            ("cookie", "access_token=cookie"),
+            ("authorization", "Bearer header"),
+        ]);
+        assert_eq!(access_token(&both).as_deref(), Some("header"));
+    }
+
+    #[test]
+    fn an_empty_api_key_header_is_no_credential() {
+        assert!(matches!(
+            api_key(&headers(&[("x-infrahub-key", "")])),
+            Ok(None)
+        ));
+        assert!(matches!(
+            api_key(&headers(&[("X-INFRAHUB-KEY", "tok")])),
+            Ok(Some("tok"))
+        ));
+    }
+
+    #[test]
+    fn only_active_accounts_may_sign_in() {
+        assert!(is_active(&Value::from("active")));
+        assert!(!is_active(&Value::from("inactive")));
+        assert!(!is_active(&Value::Null));
+    }
+}

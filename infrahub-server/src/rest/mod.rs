@@ -1,0 +1,118 @@
+//! The REST API under `/api`, with upstream Infrahub's paths, shapes and status codes.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /api/auth/login`, `/refresh`, `/logout` | tokens, see [`crate::auth`] |
+//! | `GET /api/config` | public configuration |
+//! | `GET /api/menu?branch=` | navigation menu |
+//! | `GET /api/schema?branch=&namespaces=` | the branch's schema; 400 for an unknown branch |
+//! | `GET /api/schema/summary?branch=` | schema hashes |
+//! | `GET /api/schema/{kind}?branch=` | one model; 422 for an unknown kind |
+//! | `POST /api/schema/load?branch=` | load schema files: `{hash, previous_hash, diff, schema_updated}` |
+//! | `POST /api/schema/check?branch=` | 202 `{diff}`, or 422 |
+//! | `GET`, `POST /api/query/{query_id}?branch=&at=` | run a stored `CoreGraphQLQuery` |
+//! | `POST /api/storage/upload/content`, `/upload/file` | `{identifier, checksum}` |
+//! | `GET /api/storage/object/{identifier}` | stored content |
+//! | `GET /api/openapi.json` | OpenAPI description of these routes |
+//!
+//! Failures use upstream's envelope `{"data": null, "errors": [{"message", "extensions":
+//! {"code"}}]}`; requests of the wrong shape get FastAPI's 422 `{"detail": [...]}`. Reads
+//! (`GET`) are open to anonymous callers when `main.allow_anonymous_access` is on (the
+//! default); every other method needs credentials. `/api/config`, `/api/openapi.json` and the
+//! auth endpoints are always public.
+
+mod auth;
+mod body;
+mod config;
+mod error;
+mod menu;
+mod openapi;
+mod query;
+mod schema;
+mod storage;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use infrahub_core::schema::SchemaBranch;
+
+pub use error::RestError;
+pub use schema::SchemaDocCache;
+
+use crate::app::{ApiError, AppState};
+use body::Params;
+use error::branch_not_found;
+
+/// Largest body accepted by schema loads and uploads (other routes keep axum's 2 MiB).
+pub const LARGE_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The REST routes; merge them into the application router.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn example(state: std::sync::Arc<infrahub_server::app::AppState>) {
+/// let app: axum::Router = axum::Router::new()
+///     .merge(infrahub_server::rest::routes())
+///     .with_state(state);
+/// # }
+/// ```
+pub fn routes() -> Router<Arc<AppState>> {
+    let large = || DefaultBodyLimit::max(LARGE_BODY_LIMIT);
+    Router::new()
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/config", get(config::get_config))
+        .route("/api/menu", get(menu::get_menu))
+        .route("/api/schema", get(schema::get_schema))
+        .route("/api/schema/summary", get(schema::summary))
+        .route("/api/schema/load", post(schema::load).layer(large()))
+        .route("/api/schema/check", post(schema::check).layer(large()))
+        .route("/api/schema/{schema_kind}", get(schema::get_kind))
+        .route(
+            "/api/query/{query_id}",
+            get(query::get_query).post(query::post_query),
+        )
+        .route("/api/storage/object/{identifier}", get(storage::get_object))
+        .route(
+            "/api/storage/upload/content",
+            post(storage::upload_content).layer(large()),
+        )
+        .route(
+            "/api/storage/upload/file",
+            post(storage::upload_file).layer(large()),
+        )
+        .route("/api/openapi.json", get(openapi::get_openapi))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A known path asked with a method it does not serve: 405 in the JSON envelope.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on `{}`", uri.path()),
+    )
+}
+
+/// The branch a request names in `?branch=` (the default branch when absent or empty) and
+/// its current schema; 400 when there is no such branch.
+pub(crate) fn branch_schema(
+    state: &AppState,
+    params: &Params,
+) -> Result<(String, Arc<SchemaBranch>), RestError> {
+    let branch = params
+        .get("branch")
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| state.engine.default_branch())
+        .to_string();
+    match state.engine.schema(&branch) {
+        Ok(schema) => Ok((branch, schema)),
+        Err(error) if error.kind() == infrahub_core::ErrorKind::NotFound => {
+            Err(branch_not_found(&branch).into())
+        }
+        Err(error) => Err(error::engine_error(&error).into()),
+    }
+}

@@ -1,0 +1,170 @@
+//! `GET|POST /api/query/{query_id}`: runs a stored `CoreGraphQLQuery`, found by id or name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use infrahub_core::engine::{Fields, QueryArgs};
+use infrahub_graph::{BranchView, NodeId, Timestamp};
+use serde_json::{Map, Value, json};
+
+use super::body::{BodyFields, JsonBody, Params};
+use super::branch_schema;
+use super::error::{RestError, engine_error};
+use crate::account::Account;
+use crate::app::{ApiError, AppState};
+use crate::auth::Caller;
+use crate::graphql::{self, GraphqlRequest};
+
+/// Kind of the stored queries.
+const QUERY_KIND: &str = "CoreGraphQLQuery";
+/// Query-string parameters that are not variables of the query.
+const RESERVED: [&str; 4] = ["branch", "at", "update_group", "subscribers"];
+
+/// `GET /api/query/{query_id}?branch=&at=&<variable>=<value>...`: every parameter that is not
+/// `branch`, `at`, `update_group` or `subscribers` is passed as a string variable.
+pub(super) async fn get_query(
+    State(state): State<Arc<AppState>>,
+    Caller(account): Caller,
+    Path(query_id): Path<String>,
+    params: Params,
+) -> Result<Response, RestError> {
+    let mut variables = Map::new();
+    for (name, value) in &params.0 {
+        if !RESERVED.contains(&name.as_str()) {
+            variables.insert(name.clone(), Value::String(value.clone()));
+        }
+    }
+    run(&state, account, &query_id, &params, variables).await
+}
+
+/// `POST /api/query/{query_id}?branch=&at=` with an optional `{"variables": {...}}` body.
+pub(super) async fn post_query(
+    State(state): State<Arc<AppState>>,
+    Caller(account): Caller,
+    Path(query_id): Path<String>,
+    params: Params,
+    JsonBody(body): JsonBody,
+) -> Result<Response, RestError> {
+    let mut fields = BodyFields::new(body.as_ref(), false);
+    let variables = fields.optional_object("variables").cloned();
+    fields.finish()?;
+    run(
+        &state,
+        account,
+        &query_id,
+        &params,
+        variables.unwrap_or_default(),
+    )
+    .await
+}
+
+async fn run(
+    state: &Arc<AppState>,
+    account: Option<Account>,
+    query_id: &str,
+    params: &Params,
+    variables: Map<String, Value>,
+) -> Result<Response, RestError> {
+    let (branch, _) = branch_schema(state, params)?;
+    if params.flag("update_group")? {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "update_group=true is not supported by this server yet: it cannot record the nodes a query returns in a CoreGraphQLQueryGroup; run the query with update_group=false",
+        )
+        .into());
+    }
+    let at = params.get("at").filter(|text| !text.is_empty());
+    let view = match at {
+        None => BranchView::now(&branch),
+        Some(text) => BranchView::at(
+            &branch,
+            Timestamp::parse(text).map_err(|error| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {error}"))
+            })?,
+        ),
+    };
+    let (name, document) = find_query(state, &view, query_id).await?;
+    let request = GraphqlRequest {
+        query: document,
+        variables: Some(Value::Object(variables)),
+        operation_name: None,
+    };
+    let response = graphql::execute(state, &branch, at, request, account).await?;
+    let errors = response
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|errors| !errors.is_empty());
+    if let Some(errors) = errors {
+        // Upstream answers failed stored queries with 502 and names the query in each message.
+        let errors: Vec<Value> = errors
+            .iter()
+            .map(|error| {
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                json!({
+                    "message": format!("GraphQLQuery {name}: {message}"),
+                    "path": error.get("path").cloned().unwrap_or(Value::Null),
+                    "locations": error.get("locations").cloned().unwrap_or(json!([])),
+                    "extensions": {"code": StatusCode::BAD_GATEWAY.as_u16()},
+                })
+            })
+            .collect();
+        let body = json!({"data": null, "errors": errors});
+        return Ok((StatusCode::BAD_GATEWAY, Json(body)).into_response());
+    }
+    let data = match response.get("data") {
+        Some(Value::Null) | None => json!({}),
+        Some(data) => data.clone(),
+    };
+    Ok(Json(json!({ "data": data })).into_response())
+}
+
+/// The name and document of the stored query `query_id` (an id, else a name) through `view`.
+async fn find_query(
+    state: &AppState,
+    view: &BranchView,
+    query_id: &str,
+) -> Result<(String, String), RestError> {
+    let fields = Fields {
+        attributes: Some(vec!["name".to_string(), "query".to_string()]),
+        relationships: Vec::new(),
+    };
+    let mut found = Vec::new();
+    if let Ok(id) = query_id.parse::<NodeId>() {
+        found = state
+            .engine
+            .get(view, QUERY_KIND, &[id], &fields)
+            .await
+            .map_err(|error| engine_error(&error))?;
+    }
+    if found.is_empty() {
+        let args = QueryArgs {
+            filters: BTreeMap::from([("name__value".to_string(), Value::from(query_id))]),
+            limit: Some(1),
+            ..QueryArgs::default()
+        };
+        found = state
+            .engine
+            .query(view, QUERY_KIND, &args, &fields)
+            .await
+            .map_err(|error| engine_error(&error))?
+            .0;
+    }
+    let node = found.first().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "GraphQL query `{query_id}` not found on branch `{}`",
+                view.branch
+            ),
+        )
+    })?;
+    let text = |name: &str| node.value(name).as_str().unwrap_or_default().to_string();
+    Ok((text("name"), text("query")))
+}
