@@ -174,6 +174,12 @@ pub async fn serve(
     let app = router(Arc::clone(&state));
     state.mark_ready();
     tracing::info!(%address, "infrahub server ready");
+    // Answers are small and written at once: do not hold them back waiting for ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

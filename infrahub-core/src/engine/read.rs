@@ -276,44 +276,141 @@ impl Engine {
                 );
             }
         }
+        let mut plans: HashMap<String, LabelPlan> = HashMap::new();
         let mut nodes = Vec::with_capacity(data.len());
         for node in data {
             let Some(model) = schema.get(&node.kind) else {
                 continue;
             };
-            nodes.push(build_node(model, node, fields, &peer_values));
+            let plan = plans
+                .entry(node.kind.clone())
+                .or_insert_with(|| LabelPlan::new(model));
+            nodes.push(build_node(model, plan, node, fields, &peer_values));
         }
         Ok(nodes)
     }
 }
 
+/// Where a human-friendly id or display label part comes from.
+enum PathRef {
+    /// An attribute of the node.
+    Attribute(String),
+    /// An attribute of the peer through a relationship (by identifier).
+    Peer {
+        identifier: String,
+        attribute: String,
+    },
+    /// A path the model does not have.
+    Missing,
+}
+
+impl PathRef {
+    fn new(model: &ModelSchema, path: &str) -> PathRef {
+        match split_path(model, path) {
+            Some((None, attribute)) => PathRef::Attribute(attribute),
+            Some((Some(relationship), attribute)) => match model.relationship(&relationship) {
+                Some(rel) => PathRef::Peer {
+                    identifier: rel.identifier().to_string(),
+                    attribute,
+                },
+                None => PathRef::Missing,
+            },
+            None => PathRef::Missing,
+        }
+    }
+}
+
+/// How a display label is made.
+enum DisplayPlan {
+    /// A Jinja2 template and the path of each of its variables.
+    Template(Box<minijinja::Environment<'static>>, Vec<(String, PathRef)>),
+    /// One path (`display_label: name__value`).
+    Path(PathRef),
+    /// Paths joined with spaces (`display_labels`).
+    Paths(Vec<PathRef>),
+    /// `<Kind>(ID: <id>)`.
+    Fallback,
+}
+
+/// The human-friendly id and display label recipe of one kind, worked out once per batch of
+/// nodes of that kind.
+struct LabelPlan {
+    hfid: Option<Vec<PathRef>>,
+    display: DisplayPlan,
+}
+
+impl LabelPlan {
+    fn new(model: &ModelSchema) -> LabelPlan {
+        let hfid = model
+            .human_friendly_id
+            .as_ref()
+            .map(|paths| paths.iter().map(|p| PathRef::new(model, p)).collect());
+        let display = match (&model.display_label, &model.display_labels) {
+            (Some(label), _) if label.contains("{{") || label.contains("{%") => {
+                let mut environment = minijinja::Environment::new();
+                match environment.add_template_owned("label", label.clone()) {
+                    Ok(()) => {
+                        let variables: Vec<(String, PathRef)> = environment
+                            .get_template("label")
+                            .map(|t| {
+                                t.undeclared_variables(false)
+                                    .into_iter()
+                                    .collect::<Vec<_>>()
+                            })
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|v| {
+                                let path = PathRef::new(model, &v);
+                                (v, path)
+                            })
+                            .collect();
+                        DisplayPlan::Template(Box::new(environment), variables)
+                    }
+                    Err(_) => DisplayPlan::Fallback,
+                }
+            }
+            (Some(label), _) => DisplayPlan::Path(PathRef::new(model, label)),
+            (None, Some(paths)) if !paths.is_empty() => {
+                DisplayPlan::Paths(paths.iter().map(|p| PathRef::new(model, p)).collect())
+            }
+            _ => DisplayPlan::Fallback,
+        };
+        LabelPlan { hfid, display }
+    }
+}
+
 fn build_node(
     model: &ModelSchema,
+    plan: &LabelPlan,
     data: NodeData,
     fields: &Fields,
     peer_values: &HashMap<NodeId, BTreeMap<String, Value>>,
 ) -> Node {
-    let value_of = |path: &str| -> Value {
-        match split_path(model, path) {
-            Some((None, attribute)) => data
+    let value_of = |path: &PathRef| -> Value {
+        match path {
+            PathRef::Attribute(attribute) => data
                 .attributes
-                .get(&attribute)
+                .get(attribute)
                 .map(|a| a.value.value.clone())
                 .unwrap_or(Value::Null),
-            Some((Some(relationship), attribute)) => model
-                .relationship(&relationship)
-                .and_then(|rel| data.links.iter().find(|l| l.identifier == rel.identifier()))
+            PathRef::Peer {
+                identifier,
+                attribute,
+            } => data
+                .links
+                .iter()
+                .find(|l| &l.identifier == identifier)
                 .and_then(|link| peer_values.get(&link.peer))
-                .and_then(|values| values.get(&attribute).cloned())
+                .and_then(|values| values.get(attribute).cloned())
                 .unwrap_or(Value::Null),
-            None => Value::Null,
+            PathRef::Missing => Value::Null,
         }
     };
-    let hfid = model
-        .human_friendly_id
+    let hfid = plan
+        .hfid
         .as_ref()
         .map(|paths| paths.iter().map(|p| value_text(&value_of(p))).collect());
-    let display_label = render_display_label(model, &data, &value_of);
+    let display_label = render_display_label(plan, &data, &value_of);
     let mut attributes = BTreeMap::new();
     for attribute in &model.attributes {
         let wanted = fields
@@ -392,34 +489,29 @@ fn build_node(
 }
 
 fn render_display_label(
-    model: &ModelSchema,
+    plan: &LabelPlan,
     data: &NodeData,
-    value_of: &dyn Fn(&str) -> Value,
+    value_of: &dyn Fn(&PathRef) -> Value,
 ) -> String {
     let fallback = || format!("{}(ID: {})", data.kind, data.id);
-    if let Some(label) = &model.display_label {
-        if label.contains("{{") || label.contains("{%") {
-            let environment = minijinja::Environment::new();
-            let Ok(template) = environment.template_from_str(label) else {
+    match &plan.display {
+        DisplayPlan::Template(environment, variables) => {
+            let Ok(template) = environment.get_template("label") else {
                 return fallback();
             };
-            let context: BTreeMap<String, Value> = template
-                .undeclared_variables(false)
-                .into_iter()
-                .map(|v| {
-                    let value = value_of(&v);
-                    (v, value)
-                })
+            let context: BTreeMap<&str, Value> = variables
+                .iter()
+                .map(|(name, path)| (name.as_str(), value_of(path)))
                 .collect();
-            return template
+            template
                 .render(minijinja::Value::from(minijinja::value::Serde(&context)))
-                .unwrap_or_else(|_| fallback());
+                .unwrap_or_else(|_| fallback())
         }
-        let text = value_text(&value_of(label));
-        return if text.is_empty() { fallback() } else { text };
-    }
-    match &model.display_labels {
-        Some(paths) if !paths.is_empty() => {
+        DisplayPlan::Path(path) => {
+            let text = value_text(&value_of(path));
+            if text.is_empty() { fallback() } else { text }
+        }
+        DisplayPlan::Paths(paths) => {
             let parts: Vec<String> = paths
                 .iter()
                 .map(|p| value_text(&value_of(p)))
@@ -431,6 +523,6 @@ fn render_display_label(
                 parts.join(" ")
             }
         }
-        _ => fallback(),
+        DisplayPlan::Fallback => fallback(),
     }
 }

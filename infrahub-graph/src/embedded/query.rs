@@ -469,6 +469,7 @@ pub(crate) fn run(
     let must_see_all = query.count && !counted;
     let mut ordered: Vec<NodeId> = Vec::new();
     let mut cores: Vec<(NodeId, NodeCore)> = Vec::new();
+    let mut kept: std::collections::HashMap<NodeId, NodeCore> = std::collections::HashMap::new();
     let mut total: u64 = 0;
     let selective = candidates(kv, view, query)?;
     if query.order.is_empty() {
@@ -506,13 +507,18 @@ pub(crate) fn run(
             view,
             query,
             if must_see_all { usize::MAX } else { wanted },
+            counted,
             &mut ordered,
+            &mut kept,
         )?;
     }
     let page: Vec<NodeId> = ordered.into_iter().skip(offset).take(limit).collect();
     let mut nodes: Vec<NodeData> = Vec::with_capacity(page.len());
     for id in page {
-        if let Some(node) = load_node(kv, view, names, id, &query.select)? {
+        // Cores read while ordering already hold what the selection needs.
+        if let Some(core) = kept.remove(&id) {
+            nodes.push(node_from_core(kv, view, names, id, core, &query.select)?);
+        } else if let Some(node) = load_node(kv, view, names, id, &query.select)? {
             nodes.push(node);
         }
     }
@@ -594,16 +600,20 @@ fn index_in_order(
 /// ordering attribute so that an ascending read can stop once `wanted` nodes are known; nodes
 /// without a value (null or no attribute) sort last ascending and first descending. Returns the
 /// number of matches seen.
+#[allow(clippy::too_many_arguments)]
 fn ordered_by_index(
     kv: &dyn Kv,
     view: &ViewSpec,
     query: &NodeQuery,
     wanted: usize,
+    counted: bool,
     ordered: &mut Vec<NodeId>,
+    kept: &mut std::collections::HashMap<NodeId, NodeCore>,
 ) -> Result<u64> {
     let first = &query.order[0];
     let rest = &query.order[1..];
     let kinds = kinds_of_labels(kv, &query.labels)?;
+    let needed = needed_attributes(query);
     let mut seen: BTreeSet<NodeId> = BTreeSet::new();
     let mut total = 0u64;
     let mut group_value: Option<Vec<u8>> = None;
@@ -630,7 +640,7 @@ fn ordered_by_index(
             if seen.contains(&node) {
                 return Ok(true);
             }
-            let Some(core) = node_core(kv, view, node)? else {
+            let Some(core) = node_core_of(kv, view, node, needed.as_deref())? else {
                 return Ok(true);
             };
             if !core.labels.iter().any(|l| query.labels.contains(l)) {
@@ -649,12 +659,20 @@ fn ordered_by_index(
             if passes(kv, view, &core, node, &query.filters)? {
                 total += 1;
                 group.push((sort_key(&core, rest), node));
+                if kept.len() < wanted {
+                    kept.insert(node, core);
+                }
             }
             Ok(true)
         },
     )?;
     flush(&mut group, &mut valued);
     if !exhausted {
+        ordered.extend(valued);
+        return Ok(total);
+    }
+    // Without filters the counters tell whether any match has no value.
+    if counted && super::counters::read(kv, view, &query.labels[0])? == total {
         ordered.extend(valued);
         return Ok(total);
     }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{GraphqlRequest, run};
+use super::{GraphqlRequest, run_raw};
 use crate::app::ApiError;
 use crate::state::AppState;
 
@@ -85,7 +85,7 @@ async fn handle(
         };
         parsed.into_request()
     };
-    match run(
+    match run_raw(
         &state,
         &branch,
         params.get("at").map(String::as_str),

@@ -97,9 +97,40 @@ pub(crate) async fn run(
     state: &Arc<AppState>,
     branch: &str,
     at: Option<&str>,
-    mut gql: async_graphql::Request,
+    gql: async_graphql::Request,
     account: Option<Account>,
 ) -> Result<Value, ApiError> {
+    let response = run_raw(state, branch, at, gql, account).await?;
+    serde_json::to_value(&response)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// A response body: the engine's response, or errors raised before execution.
+pub(crate) enum Answer {
+    /// The result of executing the document.
+    Executed(async_graphql::Response),
+    /// The document could not be parsed or rewritten.
+    Rejected(Vec<ServerError>),
+}
+
+impl serde::Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Answer::Executed(response) => response.serialize(serializer),
+            Answer::Rejected(errors) => errors_body(errors.clone()).serialize(serializer),
+        }
+    }
+}
+
+/// Like [`run`], without building a JSON tree of the answer (serialized straight to bytes by
+/// the HTTP layer).
+pub(crate) async fn run_raw(
+    state: &Arc<AppState>,
+    branch: &str,
+    at: Option<&str>,
+    mut gql: async_graphql::Request,
+    account: Option<Account>,
+) -> Result<Answer, ApiError> {
     let engine = &state.engine;
     if engine.schema(branch).is_err() {
         return Err(ApiError::new(
@@ -110,7 +141,7 @@ pub(crate) async fn run(
     let operation_name = gql.operation_name.clone();
     let operation = match gql.parsed_query() {
         Ok(document) => operation_type(document, operation_name.as_deref()),
-        Err(error) => return Ok(errors_body(vec![error])),
+        Err(error) => return Ok(Answer::Rejected(vec![error])),
     };
     let is_mutation = operation == Some(OperationType::Mutation);
     if is_mutation && account.is_none() {
@@ -133,7 +164,7 @@ pub(crate) async fn run(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     if let Err(error) = expand::apply(&mut gql, &schema) {
-        return Ok(errors_body(vec![error]));
+        return Ok(Answer::Rejected(vec![error]));
     }
     let generated = state
         .graphql
@@ -145,9 +176,7 @@ pub(crate) async fn run(
         schema,
         account,
     };
-    let response = generated.execute(gql.data(context)).await;
-    serde_json::to_value(&response)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    Ok(Answer::Executed(generated.execute(gql.data(context)).await))
 }
 
 /// The response body for errors raised before execution.
