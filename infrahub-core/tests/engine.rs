@@ -142,6 +142,24 @@ async fn initial_data_and_schema_are_installed() {
         )
         .await
         .unwrap_or_default();
+    // The first start stores a placeholder and hashes the password afterwards.
+    assert_ne!(full[0].value("password"), &json!("infrahub"));
+    engine.settle().await.unwrap_or_else(|e| panic!("{e}"));
+    let full = engine
+        .get(
+            &main_view(),
+            "CoreAccount",
+            &[accounts[0].id],
+            &Fields::everything(
+                engine
+                    .schema("main")
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .get("CoreAccount")
+                    .unwrap_or_else(|| panic!()),
+            ),
+        )
+        .await
+        .unwrap_or_default();
     let hash = full[0]
         .value("password")
         .as_str()
@@ -753,4 +771,70 @@ async fn loading_the_same_schema_again_is_a_no_op() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!again.schema_updated);
     assert_eq!(again.hash, again.previous_hash);
+}
+
+#[tokio::test]
+async fn an_interrupted_first_start_still_stores_the_admin_password() {
+    let dir = std::env::temp_dir().join(format!("infrahub-engine-settle-{}", uuid_suffix()));
+    let options = || EngineOptions {
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    {
+        let store: Arc<dyn GraphStore> = Arc::new(
+            EmbeddedGraph::open(&dir, Default::default()).unwrap_or_else(|e| panic!("{e}")),
+        );
+        // First start: the engine returns before hashing; stop before `settle`.
+        Engine::open(store, options())
+            .await
+            .unwrap_or_else(|e| panic!("open: {e}"));
+    }
+    // The writer thread releases the database shortly after the last handle is dropped.
+    let mut reopened = None;
+    for _ in 0..100 {
+        match EmbeddedGraph::open(&dir, Default::default()) {
+            Ok(store) => {
+                reopened = Some(store);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let store: Arc<dyn GraphStore> =
+        Arc::new(reopened.unwrap_or_else(|| panic!("the store did not reopen")));
+    let engine = Engine::open(store, options())
+        .await
+        .unwrap_or_else(|e| panic!("reopen: {e}"));
+    engine
+        .settle()
+        .await
+        .unwrap_or_else(|e| panic!("settle: {e}"));
+    let mut args = QueryArgs::default();
+    args.filters.insert("name__value".into(), json!("admin"));
+    let fields = Fields {
+        attributes: Some(vec!["password".into()]),
+        relationships: Vec::new(),
+    };
+    let (accounts, _) = engine
+        .query(&main_view(), "CoreAccount", &args, &fields)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hash = accounts[0]
+        .value("password")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(Engine::verify_password(&hash, "infrahub"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn uuid_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
 }

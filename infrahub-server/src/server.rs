@@ -117,10 +117,13 @@ pub async fn build_state(
         Some(key) => key.expose().as_bytes().to_vec(),
         None => secret_from_data_dir(&data_dir)?,
     };
+    let engine = Arc::new(engine);
+    // A first start hashes the initial admin password after the server is ready.
+    engine.settle_in_background();
     Ok(AppState::new(
         settings,
         deployment_id,
-        Arc::new(engine),
+        engine,
         jwt_secret,
         objects,
     ))

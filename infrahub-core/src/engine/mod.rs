@@ -78,7 +78,28 @@ pub struct Engine {
     past_schemas: RwLock<HashMap<(String, Timestamp), Arc<SchemaBranch>>>,
     /// Serialises schema loads.
     schema_lock: tokio::sync::Mutex<()>,
+    /// The initial admin password, hashed after the first start returned (see [`Engine::settle`]).
+    pending_password: tokio::sync::Mutex<Option<PendingPassword>>,
 }
+
+/// A password to hash and store on an account.
+struct PendingPassword {
+    account: NodeId,
+    password: String,
+}
+
+impl std::fmt::Debug for PendingPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingPassword")
+            .field("account", &self.account)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Stored as the initial admin's password until its hash is computed: a value no password
+/// verifies against.
+const PENDING_HASH: &str = "$2b$pending-initial-password";
 
 impl Engine {
     /// Opens the engine on `store`. An empty store is initialised: default branch, built-in
@@ -91,6 +112,7 @@ impl Engine {
             schemas: RwLock::new(HashMap::new()),
             past_schemas: RwLock::new(HashMap::new()),
             schema_lock: tokio::sync::Mutex::new(()),
+            pending_password: tokio::sync::Mutex::new(None),
         };
         let branches = engine.store.list_branches().await?;
         if branches.is_empty() {
@@ -100,8 +122,63 @@ impl Engine {
                 let schema = engine.read_schema(&BranchView::now(&branch.name)).await?;
                 engine.set_schema(&branch.name, schema);
             }
+            engine.find_pending_password().await?;
         }
         Ok(engine)
+    }
+
+    /// Finishes what the first start left to do: hashing the initial admin password (bcrypt
+    /// takes a quarter of a second, so the first start does not wait for it). Password checks
+    /// call this first; it returns at once when nothing is pending.
+    pub async fn settle(&self) -> Result<()> {
+        let mut pending = self.pending_password.lock().await;
+        let Some(work) = pending.as_ref() else {
+            return Ok(());
+        };
+        let hash = mutate::hash_password(work.password.clone(), self.options.bcrypt_cost).await?;
+        let mut input = NodeInput {
+            id: Some(work.account.to_string()),
+            ..NodeInput::default()
+        };
+        input.attributes.insert(
+            "password".into(),
+            AttributeInput::value(Value::String(hash)),
+        );
+        self.update(&self.options.default_branch, "CoreAccount", input)
+            .await?;
+        *pending = None;
+        Ok(())
+    }
+
+    /// Runs [`Engine::settle`] in the background.
+    pub fn settle_in_background(self: &Arc<Self>) {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(error) = engine.settle().await {
+                tracing::error!(%error, "storing the initial admin password failed");
+            }
+        });
+    }
+
+    /// After a first start interrupted before the admin password was stored, finds the
+    /// admin account still holding the placeholder.
+    async fn find_pending_password(&self) -> Result<()> {
+        let Some(password) = self.options.admin_password.clone() else {
+            return Ok(());
+        };
+        let mut args = QueryArgs::default();
+        args.filters
+            .insert("password__value".into(), Value::String(PENDING_HASH.into()));
+        let fields = Fields::minimal();
+        let view = BranchView::now(&self.options.default_branch);
+        let (found, _) = self.query(&view, "CoreAccount", &args, &fields).await?;
+        if let Some(account) = found.first() {
+            *self.pending_password.lock().await = Some(PendingPassword {
+                account: account.id,
+                password,
+            });
+        }
+        Ok(())
     }
 
     /// The graph store.
@@ -251,10 +328,19 @@ impl Engine {
             .attributes
             .insert("account_type".into(), text("User"));
         account.attributes.insert("status".into(), text("active"));
-        if let Some(password) = &self.options.admin_password {
-            account.attributes.insert("password".into(), text(password));
+        if self.options.admin_password.is_some() {
+            // Hashed by `settle`, after the first start returned.
+            account
+                .attributes
+                .insert("password".into(), text(PENDING_HASH));
         }
         let admin = self.create(branch, "CoreAccount", account).await?;
+        if let Some(password) = self.options.admin_password.clone() {
+            *self.pending_password.lock().await = Some(PendingPassword {
+                account: admin.node.id,
+                password,
+            });
+        }
         if let Some(token) = &self.options.admin_token {
             let mut input = NodeInput::default();
             input.attributes.insert("name".into(), text("admin token"));

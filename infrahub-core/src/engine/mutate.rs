@@ -52,6 +52,15 @@ fn optional_id(field: &str, text: &Option<String>) -> Result<Option<NodeId>> {
         .transpose()
 }
 
+/// Hashes a password with bcrypt on a blocking thread (it takes a quarter of a second at the
+/// default cost).
+pub(crate) async fn hash_password(password: String, cost: u32) -> Result<String> {
+    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing a password: {e}")))?
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing a password: {e}")))
+}
+
 /// The attributes of a node as they will be after the write, for uniqueness conditions.
 type Values = BTreeMap<String, Value>;
 /// The peers of each relationship after the write.
@@ -229,7 +238,7 @@ impl Engine {
     }
 
     /// The value an attribute is stored with: validated, canonical, passwords hashed.
-    fn stored_value(
+    async fn stored_value(
         &self,
         model: &ModelSchema,
         attribute: &AttributeSchema,
@@ -250,9 +259,9 @@ impl Engine {
             && let Some(text) = canonical.as_str()
             && !text.starts_with("$2")
         {
-            let hashed = bcrypt::hash(text, self.options().bcrypt_cost)
-                .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing a password: {e}")))?;
-            return Ok(Value::String(hashed));
+            return Ok(Value::String(
+                hash_password(text.to_string(), self.options().bcrypt_cost).await?,
+            ));
         }
         Ok(canonical)
     }
@@ -544,7 +553,7 @@ impl Engine {
                     model.kind()
                 )));
             }
-            let value = self.stored_value(model, attribute, &raw)?;
+            let value = self.stored_value(model, attribute, &raw).await?;
             let defaults = AttributeInput::default();
             let given = given.unwrap_or(&defaults);
             let stored = AttributeValue {
@@ -724,7 +733,7 @@ impl Engine {
                 )
             } else {
                 match &given.value {
-                    Some(raw) => (self.stored_value(model, attribute, raw)?, false),
+                    Some(raw) => (self.stored_value(model, attribute, raw).await?, false),
                     None => (before.value.clone(), before.is_default),
                 }
             };

@@ -44,6 +44,8 @@ pub async fn login(
     username: &str,
     password: &str,
 ) -> Result<TokenPair, ApiError> {
+    // The initial admin password may still be hashing after a first start.
+    state.engine.settle().await.map_err(storage_error)?;
     let args = QueryArgs {
         filters: BTreeMap::from([("name__value".to_string(), Value::from(username))]),
         limit: Some(1),
