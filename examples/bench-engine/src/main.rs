@@ -1,21 +1,23 @@
-//! Measures the node engine on the durable embedded store, without HTTP or GraphQL:
-//! 1,000 creates in sequence, 8,000 creates from 8 tasks, lookups by human-friendly id, and a
-//! list of 1,000 nodes with one attribute.
+//! Measures the node engine on the durable embedded store, without HTTP or GraphQL, with
+//! 100,000 nodes loaded through the engine: creates (validated, uniqueness-checked) from 8 tasks
+//! and in sequence, get by id, get by human-friendly id, a list of 1,000 nodes with three
+//! attributes and one relationship, and loading the schema library's base files.
 //!
 //! ```text
 //! cargo build --release -p example-bench-engine
-//! target/release/example-bench-engine [data-dir]
+//! target/release/example-bench-engine [nodes] [schema-library-dir]
 //! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infrahub_core::engine::{
-    AttributeInput, Engine, EngineOptions, Fields, NodeInput, NodeRef, QueryArgs,
+    AttributeInput, Engine, EngineOptions, Fields, NodeInput, PeerInput, QueryArgs,
+    RelationshipInput,
 };
 use infrahub_core::schema::SchemaFile;
-use infrahub_graph::{BranchView, EmbeddedGraph, EmbeddedGraphOptions, GraphStore};
-use serde_json::Value;
+use infrahub_graph::{BranchView, EmbeddedGraph, EmbeddedGraphOptions, GraphStore, NodeId};
+use serde_json::{Value, json};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -23,6 +25,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SCHEMA: &str = r#"
 version: "1.0"
 nodes:
+  - name: Site
+    namespace: Bench
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
   - name: Device
     namespace: Bench
     human_friendly_id: [name__value]
@@ -32,20 +40,25 @@ nodes:
       - {name: name, kind: Text, unique: true}
       - {name: serial, kind: Text, optional: true}
       - {name: rack_unit, kind: Number, optional: true}
+    relationships:
+      - {name: site, peer: BenchSite, cardinality: one, optional: true}
 "#;
 
-fn device(name: String) -> NodeInput {
+fn device(name: String, site: NodeId) -> NodeInput {
     let mut input = NodeInput::default();
     input
         .attributes
         .insert("name".into(), AttributeInput::value(Value::String(name)));
-    input.attributes.insert(
-        "serial".into(),
-        AttributeInput::value(Value::String("SN1".into())),
-    );
     input
         .attributes
-        .insert("rack_unit".into(), AttributeInput::value(Value::from(42)));
+        .insert("serial".into(), AttributeInput::value(json!("SN1")));
+    input
+        .attributes
+        .insert("rack_unit".into(), AttributeInput::value(json!(42)));
+    input.relationships.insert(
+        "site".into(),
+        RelationshipInput::One(Some(PeerInput::id(site.to_string()))),
+    );
     input
 }
 
@@ -61,55 +74,66 @@ fn summary(label: &str, count: usize, total: Duration, mut latencies: Vec<Durati
     );
 }
 
+fn options() -> EngineOptions {
+    EngineOptions {
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let nodes: usize = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(100_000);
+    let library = args
+        .next()
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("infrahub-bench-engine-{}", std::process::id()))
-        });
+        .unwrap_or_else(|| "../shared/data/schema-library".into());
+    let dir = std::env::temp_dir().join(format!("infrahub-bench-engine-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store: Arc<dyn GraphStore> =
         Arc::new(EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())?);
-    let options = EngineOptions {
-        bcrypt_cost: 4,
-        ..EngineOptions::default()
-    };
     let started = Instant::now();
-    let engine = Arc::new(Engine::open(store, options).await?);
+    let engine = Arc::new(Engine::open(store, options()).await?);
     println!(
-        "open (fresh, core schema and initial data): {:.1} ms",
+        "open (fresh: core schema and initial data): {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
     let file =
         SchemaFile::from_yaml(SCHEMA, Some("bench.yml")).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     engine.load_schema("main", vec![file], false).await?;
-
-    let mut latencies = Vec::new();
-    let started = Instant::now();
-    for index in 0..1000 {
-        let begin = Instant::now();
-        engine
-            .create("main", "BenchDevice", device(format!("seq-{index:05}")))
-            .await?;
-        latencies.push(begin.elapsed());
+    let mut sites = Vec::new();
+    for index in 0..100 {
+        let mut input = NodeInput::default();
+        input.attributes.insert(
+            "name".into(),
+            AttributeInput::value(json!(format!("site-{index:03}"))),
+        );
+        sites.push(engine.create("main", "BenchSite", input).await?.node.id);
     }
-    summary("create, sequential", 1000, started.elapsed(), latencies);
+    let sites = Arc::new(sites);
 
+    // Load through the engine from 8 tasks.
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let per_task = nodes / 8;
     for task in 0..8 {
         let engine = Arc::clone(&engine);
+        let sites = Arc::clone(&sites);
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            for index in 0..1000 {
+            let mut latencies = Vec::with_capacity(per_task);
+            for index in 0..per_task {
                 let begin = Instant::now();
+                let site = sites[index % sites.len()];
                 engine
                     .create(
                         "main",
                         "BenchDevice",
-                        device(format!("par-{task}-{index:05}")),
+                        device(format!("dev-{task}-{index:06}"), site),
                     )
                     .await?;
                 latencies.push(begin.elapsed());
@@ -121,109 +145,136 @@ async fn main() -> anyhow::Result<()> {
     for task in tasks {
         latencies.extend(task.await??);
     }
-    summary("create, 8 tasks", 8000, started.elapsed(), latencies);
+    summary(
+        "create, 8 tasks (loading)",
+        per_task * 8,
+        started.elapsed(),
+        latencies,
+    );
 
-    let view = BranchView::now("main");
     let mut latencies = Vec::new();
+    let mut created = Vec::new();
     let started = Instant::now();
     for index in 0..1000 {
         let begin = Instant::now();
-        let reference = NodeRef {
-            id: None,
-            hfid: Some(vec![format!("seq-{:05}", (index * 7919) % 1000)]),
-        };
-        engine.resolve(&view, "BenchDevice", &reference).await?;
+        let site = sites[index % sites.len()];
+        let done = engine
+            .create(
+                "main",
+                "BenchDevice",
+                device(format!("seq-{index:05}"), site),
+            )
+            .await?;
         latencies.push(begin.elapsed());
+        created.push(done.node.id);
     }
-    summary("resolve by hfid", 1000, started.elapsed(), latencies);
+    summary(
+        "create, sequential (on top)",
+        1000,
+        started.elapsed(),
+        latencies,
+    );
+
+    let view = BranchView::now("main");
+    let three = Fields {
+        attributes: Some(vec!["name".into(), "serial".into(), "rack_unit".into()]),
+        relationships: Vec::new(),
+    };
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for index in 0..1000 {
+        let id = created[(index * 7919) % created.len()];
+        let begin = Instant::now();
+        let found = engine.get(&view, "BenchDevice", &[id], &three).await?;
+        latencies.push(begin.elapsed());
+        anyhow::ensure!(found.len() == 1, "get by id missed");
+    }
+    summary(
+        "get by id, 3 attributes",
+        1000,
+        started.elapsed(),
+        latencies,
+    );
 
     let mut latencies = Vec::new();
     let started = Instant::now();
-    let fields = Fields {
-        attributes: Some(vec!["name".into()]),
-        relationships: Vec::new(),
-    };
-    for _ in 0..20 {
+    for index in 0..1000 {
+        let mut args = QueryArgs::default();
+        args.filters.insert(
+            "hfid".into(),
+            json!([format!("seq-{:05}", (index * 7919) % 1000)]),
+        );
         let begin = Instant::now();
+        let (found, _) = engine.query(&view, "BenchDevice", &args, &three).await?;
+        latencies.push(begin.elapsed());
+        anyhow::ensure!(found.len() == 1, "get by hfid missed");
+    }
+    summary(
+        "get by hfid, 3 attributes",
+        1000,
+        started.elapsed(),
+        latencies,
+    );
+
+    let list_fields = Fields {
+        attributes: Some(vec!["name".into(), "serial".into(), "rack_unit".into()]),
+        relationships: vec!["site".into()],
+    };
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for page in 0..20 {
         let args = QueryArgs {
+            offset: page * 1000,
             limit: Some(1000),
             count: true,
             ..QueryArgs::default()
         };
-        let (nodes, _) = engine.query(&view, "BenchDevice", &args, &fields).await?;
-        assert_eq!(nodes.len(), 1000);
+        let begin = Instant::now();
+        let (found, total) = engine
+            .query(&view, "BenchDevice", &args, &list_fields)
+            .await?;
         latencies.push(begin.elapsed());
+        anyhow::ensure!(found.len() == 1000 && total as usize == per_task * 8 + 1000);
     }
     summary(
-        "list 1,000 with one attribute",
+        "list 1,000 (ordered, 3 attributes and a relationship, with count)",
         20,
         started.elapsed(),
         latencies,
     );
+    drop(engine);
 
-    // The same list straight from the store, to tell storage from node building.
-    let mut latencies = Vec::new();
-    let started = Instant::now();
-    for _ in 0..20 {
+    // Schema library base files into a fresh engine.
+    let base: Vec<std::path::PathBuf> = {
+        let mut files: Vec<_> = std::fs::read_dir(library.join("base"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+            .collect();
+        files.sort();
+        files
+    };
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let store: Arc<dyn GraphStore> = Arc::new(EmbeddedGraph::in_memory()?);
+        let engine = Engine::open(store, options()).await?;
+        let files = base
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p)?;
+                SchemaFile::from_yaml(&text, Some(&p.display().to_string()))
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let begin = Instant::now();
-        let query = infrahub_graph::NodeQuery {
-            labels: vec!["BenchDevice".into()],
-            order: vec![infrahub_graph::OrderBy {
-                attribute: "name".into(),
-                descending: false,
-            }],
-            limit: Some(1000),
-            count: true,
-            select: infrahub_graph::Selection {
-                attributes: Some(vec!["name".into()]),
-                links: Vec::new(),
-            },
-            ..infrahub_graph::NodeQuery::default()
-        };
-        let result = engine.store().query(&view, &query).await?;
-        assert_eq!(result.nodes.len(), 1000);
-        latencies.push(begin.elapsed());
+        engine.load_schema("main", files, false).await?;
+        samples.push(begin.elapsed());
     }
-    summary(
-        "store query 1,000 ordered, one attribute",
-        20,
-        started.elapsed(),
-        latencies,
+    samples.sort();
+    println!(
+        "schema load, schema-library base ({} files) into a fresh engine: median {:.1} ms",
+        base.len(),
+        samples[samples.len() / 2].as_secs_f64() * 1e3
     );
-    let mut latencies = Vec::new();
-    let started = Instant::now();
-    for _ in 0..20 {
-        let begin = Instant::now();
-        let query = infrahub_graph::NodeQuery {
-            labels: vec!["BenchDevice".into()],
-            limit: Some(1000),
-            select: infrahub_graph::Selection {
-                attributes: Some(vec!["name".into()]),
-                links: Vec::new(),
-            },
-            ..infrahub_graph::NodeQuery::default()
-        };
-        let result = engine.store().query(&view, &query).await?;
-        assert_eq!(result.nodes.len(), 1000);
-        latencies.push(begin.elapsed());
-    }
-    summary(
-        "store query 1,000 unordered, one attribute, no count",
-        20,
-        started.elapsed(),
-        latencies,
-    );
-    if std::env::var_os("BENCH_PROFILE_LIST").is_some() {
-        // A long loop of the list alone, to profile it.
-        for _ in 0..500 {
-            let args = QueryArgs {
-                limit: Some(1000),
-                count: true,
-                ..QueryArgs::default()
-            };
-            engine.query(&view, "BenchDevice", &args, &fields).await?;
-        }
-    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
