@@ -838,3 +838,204 @@ fn uuid_suffix() -> String {
             .unwrap_or(0)
     )
 }
+
+#[tokio::test]
+async fn profiles_supply_values_left_at_their_default() {
+    let engine = engine().await;
+    let site_id = site(&engine, "prof-site").await;
+    let profile = |name: &str, priority: i64, role: Option<&str>| {
+        let mut data = input(&[
+            ("profile_name", json!(name)),
+            ("profile_priority", json!(priority)),
+        ]);
+        if let Some(role) = role {
+            data.attributes
+                .insert("role".into(), AttributeInput::value(json!(role)));
+        }
+        data
+    };
+    let low = engine
+        .create(
+            "main",
+            "ProfileInfraDevice",
+            profile("low", 10, Some("edge")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let high = engine
+        .create(
+            "main",
+            "ProfileInfraDevice",
+            profile("high", 500, Some("core")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let with_profiles = |name: &str, role: Option<&str>| {
+        let mut data = input(&[("name", json!(name))]);
+        if let Some(role) = role {
+            data.attributes
+                .insert("role".into(), AttributeInput::value(json!(role)));
+        }
+        data.relationships.insert(
+            "site".into(),
+            RelationshipInput::One(Some(PeerInput::id(site_id.clone()))),
+        );
+        data.relationships.insert(
+            "profiles".into(),
+            RelationshipInput::Many(vec![
+                PeerInput::id(high.to_string()),
+                PeerInput::id(low.to_string()),
+            ]),
+        );
+        data
+    };
+    let from_profile = engine
+        .create("main", "InfraDevice", with_profiles("prof-1", None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    let role = &from_profile.attributes["role"];
+    assert_eq!(role.value, json!("edge"), "the lowest priority wins");
+    assert!(role.is_from_profile);
+    assert!(!role.is_default);
+    assert_eq!(role.source, Some(low));
+    let explicit = engine
+        .create("main", "InfraDevice", with_profiles("prof-2", Some("core")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    assert_eq!(explicit.attributes["role"].value, json!("core"));
+    assert!(!explicit.attributes["role"].is_from_profile);
+
+    // Changing the profile changes what the node reads.
+    let mut change = NodeInput {
+        id: Some(low.to_string()),
+        ..NodeInput::default()
+    };
+    change
+        .attributes
+        .insert("role".into(), AttributeInput::value(Value::Null));
+    engine
+        .update("main", "ProfileInfraDevice", change)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fields = Fields {
+        attributes: Some(vec!["role".into()]),
+        relationships: Vec::new(),
+    };
+    let read = engine
+        .get(&main_view(), "InfraDevice", &[from_profile.id], &fields)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read[0].attributes["role"].value, json!("core"));
+    assert_eq!(read[0].attributes["role"].source, Some(high));
+}
+
+#[tokio::test]
+async fn common_parent_requires_peers_under_the_same_parent() {
+    let engine = engine().await;
+    let extension = SchemaFile::from_yaml(
+        r#"
+version: "1.0"
+extensions:
+  nodes:
+    - kind: InfraPort
+      relationships:
+        - {name: bundle, peer: InfraPort, cardinality: one, optional: true, common_parent: device, identifier: port__bundle}
+"#,
+        Some("bundle.yml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![extension], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let site_id = site(&engine, "cp-site").await;
+    let d1 = device(&engine, "cp-d1", &site_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id
+        .to_string();
+    let d2 = device(&engine, "cp-d2", &site_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id
+        .to_string();
+    let port = |name: &str, device: &str, bundle: Option<String>| {
+        let mut data = input(&[("name", json!(name))]);
+        data.relationships.insert(
+            "device".into(),
+            RelationshipInput::One(Some(PeerInput::id(device))),
+        );
+        if let Some(bundle) = bundle {
+            data.relationships.insert(
+                "bundle".into(),
+                RelationshipInput::One(Some(PeerInput::id(bundle))),
+            );
+        }
+        data
+    };
+    let p1 = engine
+        .create("main", "InfraPort", port("eth1", &d1, None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id
+        .to_string();
+    let other = engine
+        .create("main", "InfraPort", port("eth1", &d2, None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id
+        .to_string();
+    // Same device: accepted.
+    engine
+        .create("main", "InfraPort", port("eth2", &d1, Some(p1.clone())))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Another device's port: refused, and nothing is written.
+    let error = engine
+        .create("main", "InfraPort", port("eth3", &d1, Some(other.clone())))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a peer under another device should be refused"));
+    assert_eq!(error.kind(), ErrorKind::Validation);
+    assert!(
+        error.message().contains("same device"),
+        "{}",
+        error.message()
+    );
+    let mut args = QueryArgs::default();
+    args.filters.insert("name__value".into(), json!("eth3"));
+    let (found, _) = engine
+        .query(&main_view(), "InfraPort", &args, &Fields::minimal())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(found.is_empty());
+    // Updates are checked too.
+    let mut change = NodeInput {
+        id: Some(p1),
+        ..NodeInput::default()
+    };
+    change.relationships.insert(
+        "bundle".into(),
+        RelationshipInput::One(Some(PeerInput::id(other))),
+    );
+    let error = engine
+        .update("main", "InfraPort", change)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an update to a peer under another device should be refused"));
+    assert!(
+        error.message().contains("same device"),
+        "{}",
+        error.message()
+    );
+}

@@ -361,7 +361,7 @@ async fn node_query_shapes() {
     let node = &edges[0]["node"];
     assert_eq!(node["hfid"], json!(["shape-dev-001"]));
     assert_eq!(node["__typename"], json!("TestDevice"));
-    assert_eq!(node["asn"], json!({"value": null, "is_default": false}));
+    assert_eq!(node["asn"], json!({"value": null, "is_default": true}));
 
     let update = harness
         .gql(&format!(

@@ -250,7 +250,9 @@ async fn main() -> anyhow::Result<()> {
             ..QueryArgs::default()
         };
         let begin = Instant::now();
-        let (found, _) = engine.query(&view, "BenchDevice", &args, &list_fields).await?;
+        let (found, _) = engine
+            .query(&view, "BenchDevice", &args, &list_fields)
+            .await?;
         latencies.push(begin.elapsed());
         anyhow::ensure!(found.len() == 1000);
         println!(

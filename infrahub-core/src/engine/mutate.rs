@@ -537,14 +537,17 @@ impl Engine {
                     model.kind()
                 )));
             }
+            // A value not given is the default (null when the schema has none), which a
+            // profile may supply at read time.
             let (raw, is_default) = match explicit {
                 Some(value) => (value, false),
-                None => match &attribute.default_value {
-                    Some(default) if given.and_then(|g| g.is_default).is_none_or(|d| d) => {
-                        (default.clone(), true)
+                None => {
+                    let wants_default = given.and_then(|g| g.is_default).is_none_or(|d| d);
+                    match &attribute.default_value {
+                        Some(default) if wants_default => (default.clone(), true),
+                        _ => (Value::Null, wants_default),
                     }
-                    _ => (Value::Null, false),
-                },
+                }
             };
             if raw.is_null() && !attribute.optional && !attribute.read_only {
                 return Err(validation(format!(
@@ -631,6 +634,9 @@ impl Engine {
                 resolved.into_iter().map(|(p, _)| p).collect(),
             );
         }
+        let every: BTreeSet<String> = model.relationships.iter().map(|r| r.name.clone()).collect();
+        self.check_common_parents(&view, model, &peers, &every)
+            .await?;
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
@@ -651,6 +657,55 @@ impl Engine {
             events: vec![event],
             at: Some(at),
         })
+    }
+
+    /// `common_parent`: the peers of such a relationship must have, through the named
+    /// relationship, the same parent as the node has through its Parent relationship. Checked
+    /// when either side is among `changed`.
+    async fn check_common_parents(
+        &self,
+        view: &BranchView,
+        model: &ModelSchema,
+        peers: &PeerSets,
+        changed: &BTreeSet<String>,
+    ) -> Result<()> {
+        let Some(parent) = model
+            .relationships
+            .iter()
+            .find(|r| r.kind == crate::schema::RelationshipKind::Parent)
+        else {
+            return Ok(());
+        };
+        let own_parent = peers.get(&parent.name).and_then(|p| p.first()).copied();
+        for relationship in &model.relationships {
+            let Some(common) = &relationship.common_parent else {
+                continue;
+            };
+            if !changed.contains(&relationship.name) && !changed.contains(&parent.name) {
+                continue;
+            }
+            let Some(related) = peers.get(&relationship.name).filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            let fields = Fields {
+                attributes: Some(Vec::new()),
+                relationships: vec![common.clone()],
+            };
+            for peer in self.get_any(view, related, &fields).await? {
+                let theirs = peer.peers(common).first().map(|p| p.id);
+                if theirs != own_parent {
+                    return Err(validation(format!(
+                        "{}: {} must have the same {common} as this {} ({}); it has {}",
+                        relationship.name,
+                        peer.display_label,
+                        model.kind(),
+                        own_parent.map_or_else(|| "none".to_string(), |p| p.to_string()),
+                        theirs.map_or_else(|| "none".to_string(), |p| p.to_string()),
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Internal kinds (tokens, refresh tokens) whose read-only fields the engine itself sets.
@@ -873,6 +928,9 @@ impl Engine {
                 }
             }
         }
+        let changed: BTreeSet<String> = input.relationships.keys().cloned().collect();
+        self.check_common_parents(&view, model, &peers, &changed)
+            .await?;
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));

@@ -39,6 +39,35 @@ impl Fields {
     }
 }
 
+/// The relationship through which nodes take attribute values from profiles.
+const PROFILES: &str = "profiles";
+
+/// The attributes of profiles, by profile id, with the profiles' priorities.
+#[derive(Default)]
+struct ProfileValues {
+    /// (priority, profile id) -> attribute values, for the profiles of a batch.
+    profiles: HashMap<NodeId, (i64, BTreeMap<String, Value>)>,
+}
+
+impl ProfileValues {
+    /// The value `attribute` takes from the profiles in `ids`: the first non-null one by
+    /// priority (lowest first), then id.
+    fn value_for(&self, ids: &[NodeId], attribute: &str) -> Option<(NodeId, Value)> {
+        let mut ordered: Vec<(i64, NodeId)> = ids
+            .iter()
+            .filter_map(|id| self.profiles.get(id).map(|(p, _)| (*p, *id)))
+            .collect();
+        ordered.sort();
+        ordered.into_iter().find_map(|(_, id)| {
+            self.profiles
+                .get(&id)
+                .and_then(|(_, values)| values.get(attribute))
+                .filter(|v| !v.is_null())
+                .map(|v| (id, v.clone()))
+        })
+    }
+}
+
 /// A path like `name__value` or `site__name__value` split into (relationship, attribute).
 fn split_path(model: &ModelSchema, path: &str) -> Option<(Option<String>, String)> {
     let parts: Vec<&str> = path.split("__").collect();
@@ -105,6 +134,11 @@ impl Engine {
             }
         }
         let _ = schema;
+        // Profiles supply values of attributes left at their default.
+        let reads_attributes = attributes.as_ref().is_none_or(|a| !a.is_empty());
+        if reads_attributes && model.relationship(PROFILES).is_some() {
+            relationships.insert(PROFILES.to_string());
+        }
         Selection {
             attributes: attributes.map(|a| a.into_iter().collect()),
             links: relationships
@@ -276,6 +310,7 @@ impl Engine {
                 );
             }
         }
+        let profile_values = self.profile_values(view, schema, &data).await?;
         let mut plans: HashMap<String, LabelPlan> = HashMap::new();
         let mut nodes = Vec::with_capacity(data.len());
         for node in data {
@@ -285,9 +320,70 @@ impl Engine {
             let plan = plans
                 .entry(node.kind.clone())
                 .or_insert_with(|| LabelPlan::new(model));
-            nodes.push(build_node(model, plan, node, fields, &peer_values));
+            nodes.push(build_node(
+                model,
+                plan,
+                node,
+                fields,
+                &peer_values,
+                &profile_values,
+            ));
         }
         Ok(nodes)
+    }
+
+    /// Reads, in one batch, the attribute values of the profiles linked to `data`'s nodes.
+    async fn profile_values(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        data: &[NodeData],
+    ) -> Result<ProfileValues> {
+        let mut ids: BTreeSet<NodeId> = BTreeSet::new();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for node in data {
+            let Some(relationship) = schema
+                .get(&node.kind)
+                .and_then(|m| m.relationship(PROFILES))
+            else {
+                continue;
+            };
+            let identifier = relationship.identifier();
+            let before = ids.len();
+            ids.extend(
+                node.links
+                    .iter()
+                    .filter(|l| l.identifier == identifier)
+                    .map(|l| l.peer),
+            );
+            if ids.len() > before {
+                names.extend(node.attributes.keys().cloned());
+            }
+        }
+        if ids.is_empty() {
+            return Ok(ProfileValues::default());
+        }
+        names.insert("profile_priority".into());
+        let selection = Selection {
+            attributes: Some(names.into_iter().collect()),
+            links: Vec::new(),
+        };
+        let ids: Vec<NodeId> = ids.into_iter().collect();
+        let mut values = ProfileValues::default();
+        for profile in self.store().get_nodes(view, &ids, &selection).await? {
+            let priority = profile
+                .attributes
+                .get("profile_priority")
+                .and_then(|a| a.value.value.as_i64())
+                .unwrap_or(i64::MAX);
+            let attributes = profile
+                .attributes
+                .into_iter()
+                .map(|(k, v)| (k, v.value.value))
+                .collect();
+            values.profiles.insert(profile.id, (priority, attributes));
+        }
+        Ok(values)
     }
 }
 
@@ -385,7 +481,19 @@ fn build_node(
     data: NodeData,
     fields: &Fields,
     peer_values: &HashMap<NodeId, BTreeMap<String, Value>>,
+    profile_values: &ProfileValues,
 ) -> Node {
+    let profile_ids: Vec<NodeId> = match model.relationship(PROFILES) {
+        Some(relationship) if !profile_values.profiles.is_empty() => {
+            let identifier = relationship.identifier();
+            data.links
+                .iter()
+                .filter(|l| l.identifier == identifier)
+                .map(|l| l.peer)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     let value_of = |path: &PathRef| -> Value {
         match path {
             PathRef::Attribute(attribute) => data
@@ -421,31 +529,41 @@ fn build_node(
             continue;
         }
         let stored = data.attributes.get(&attribute.name);
-        attributes.insert(
-            attribute.name.clone(),
-            match stored {
-                Some(state) => Attribute {
-                    value: state.value.value.clone(),
-                    is_default: state.value.is_default,
-                    is_from_profile: false,
-                    is_protected: state.value.is_protected,
-                    is_visible: state.value.is_visible,
-                    source: state.value.source,
-                    owner: state.value.owner,
-                    updated_at: Some(state.updated_at),
-                },
-                None => Attribute {
-                    value: attribute.default_value.clone().unwrap_or(Value::Null),
-                    is_default: attribute.default_value.is_some(),
-                    is_from_profile: false,
-                    is_protected: false,
-                    is_visible: true,
-                    source: None,
-                    owner: None,
-                    updated_at: None,
-                },
+        let mut value = match stored {
+            Some(state) => Attribute {
+                value: state.value.value.clone(),
+                is_default: state.value.is_default,
+                is_from_profile: false,
+                is_protected: state.value.is_protected,
+                is_visible: state.value.is_visible,
+                source: state.value.source,
+                owner: state.value.owner,
+                updated_at: Some(state.updated_at),
             },
-        );
+            None => Attribute {
+                value: attribute.default_value.clone().unwrap_or(Value::Null),
+                is_default: true,
+                is_from_profile: false,
+                is_protected: false,
+                is_visible: true,
+                source: None,
+                owner: None,
+                updated_at: None,
+            },
+        };
+        // A value left at its default comes from the node's profiles, the one with the lowest
+        // priority first.
+        if value.is_default
+            && !profile_ids.is_empty()
+            && let Some((profile, from_profile)) =
+                profile_values.value_for(&profile_ids, &attribute.name)
+        {
+            value.value = from_profile;
+            value.is_default = false;
+            value.is_from_profile = true;
+            value.source = Some(profile);
+        }
+        attributes.insert(attribute.name.clone(), value);
     }
     let mut relationships = BTreeMap::new();
     for name in &fields.relationships {
