@@ -704,3 +704,63 @@ async fn sdl_is_served() {
         assert!(text.contains(needle), "missing `{needle}`");
     }
 }
+
+#[tokio::test]
+async fn hierarchies_answer_ancestors_and_descendants() {
+    let harness = harness().await;
+    let schema = json!({"schemas": [{"version": "1.0",
+    "generics": [{"name": "Generic", "namespace": "Loc", "hierarchical": true,
+        "human_friendly_id": ["name__value"], "display_label": "name__value",
+        "attributes": [{"name": "name", "kind": "Text", "unique": true}]}],
+    "nodes": [
+        {"name": "Region", "namespace": "Loc", "inherit_from": ["LocGeneric"], "parent": "", "children": "LocCountry"},
+        {"name": "Country", "namespace": "Loc", "inherit_from": ["LocGeneric"], "parent": "LocRegion", "children": "LocCity"},
+        {"name": "City", "namespace": "Loc", "inherit_from": ["LocGeneric"], "parent": "LocCountry", "children": ""}
+    ]}]});
+    let (status, body) = harness
+        .post_json("/api/schema/load?branch=main", schema, true)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let region = harness
+        .create("LocRegion", r#"{name: {value: "europe"}}"#)
+        .await;
+    let country = harness
+        .create(
+            "LocCountry",
+            &format!(r#"{{name: {{value: "france"}}, parent: {{id: "{region}"}}}}"#),
+        )
+        .await;
+    for city in ["paris", "lyon"] {
+        harness
+            .create(
+                "LocCity",
+                &format!(r#"{{name: {{value: "{city}"}}, parent: {{id: "{country}"}}}}"#),
+            )
+            .await;
+    }
+    let data = harness
+        .gql(
+            r#"{ LocCity(name__value: "paris") { edges { node { name { value }
+                 ancestors { count edges { node { __typename name { value } } } } } } } }"#,
+        )
+        .await;
+    let ancestors = &data["LocCity"]["edges"][0]["node"]["ancestors"];
+    assert_eq!(ancestors["count"], json!(2), "{data}");
+    assert_eq!(
+        ancestors["edges"][0]["node"]["__typename"],
+        json!("LocCountry")
+    );
+    assert_eq!(
+        ancestors["edges"][1]["node"]["name"]["value"],
+        json!("europe")
+    );
+    let data = harness
+        .gql(
+            r#"{ LocRegion { edges { node { descendants { count edges { node { __typename } } }
+                 cities: descendants(name__value: "lyon") { count } } } } }"#,
+        )
+        .await;
+    let node = &data["LocRegion"]["edges"][0]["node"];
+    assert_eq!(node["descendants"]["count"], json!(3), "{data}");
+    assert_eq!(node["cities"]["count"], json!(1));
+}

@@ -28,7 +28,7 @@ pub use filters::{QueryArgs, parse_filters};
 pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
 pub use mutate::Mutation;
 pub use node::{Attribute, Node, Peer};
-pub use read::Fields;
+pub use read::{Fields, HierarchyWalk};
 pub use schema_load::SchemaLoad;
 
 /// Identifier of the store node that holds each branch's processed schema.

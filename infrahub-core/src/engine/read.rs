@@ -644,3 +644,64 @@ fn render_display_label(
         DisplayPlan::Fallback => fallback(),
     }
 }
+
+/// Which way a hierarchy walk goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HierarchyWalk {
+    /// Parents, grandparents, ...: nearest first.
+    Ancestors,
+    /// Children, grandchildren, ...: breadth first.
+    Descendants,
+}
+
+/// Deepest hierarchy a walk follows (a guard against cycles in corrupted data).
+const MAX_HIERARCHY_DEPTH: usize = 128;
+
+impl Engine {
+    /// The ancestors or descendants of each of `ids` in their hierarchy, read level by level
+    /// (one batch per level, whatever the number of nodes).
+    pub async fn hierarchy(
+        &self,
+        view: &BranchView,
+        ids: &[NodeId],
+        walk: HierarchyWalk,
+    ) -> Result<HashMap<NodeId, Vec<NodeId>>> {
+        let relationship = match walk {
+            HierarchyWalk::Ancestors => "parent",
+            HierarchyWalk::Descendants => "children",
+        };
+        let fields = Fields {
+            attributes: Some(Vec::new()),
+            relationships: vec![relationship.to_string()],
+        };
+        let mut found: HashMap<NodeId, Vec<NodeId>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        let mut seen: HashMap<NodeId, BTreeSet<NodeId>> =
+            ids.iter().map(|id| (*id, BTreeSet::from([*id]))).collect();
+        let mut frontier: Vec<(NodeId, NodeId)> = ids.iter().map(|id| (*id, *id)).collect();
+        for _ in 0..MAX_HIERARCHY_DEPTH {
+            if frontier.is_empty() {
+                break;
+            }
+            let mut wanted: Vec<NodeId> = frontier.iter().map(|(_, n)| *n).collect();
+            wanted.sort();
+            wanted.dedup();
+            let nodes = self.get_any(view, &wanted, &fields).await?;
+            let peers: HashMap<NodeId, Vec<NodeId>> = nodes
+                .iter()
+                .map(|n| (n.id, n.peers(relationship).iter().map(|p| p.id).collect()))
+                .collect();
+            let mut next = Vec::new();
+            for (root, node) in frontier {
+                for peer in peers.get(&node).into_iter().flatten() {
+                    if seen.entry(root).or_default().insert(*peer) {
+                        found.entry(root).or_default().push(*peer);
+                        next.push((root, *peer));
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(found)
+    }
+}

@@ -11,10 +11,10 @@ use async_graphql::dynamic::{
     ResolverContext, Scalar, Schema, SchemaBuilder, TypeRef,
 };
 use async_graphql::{Error, Name, Value as GqlValue};
-use infrahub_core::engine::QueryArgs;
+use infrahub_core::engine::{Peer, QueryArgs};
 use infrahub_core::schema::{
     AttributeKind, AttributeSchema, Cardinality, LINEAGE_OWNER, LINEAGE_SOURCE, ModelSchema,
-    RelationshipKind, RelationshipSchema, SchemaBranch,
+    RelationshipKind, SchemaBranch,
 };
 use serde_json::Value;
 
@@ -166,6 +166,12 @@ pub(crate) fn schema(schema: &SchemaBranch) -> Result<Schema, String> {
                     .is_some_and(|theirs| theirs.is_satisfied_by(own))
                 {
                     object = object.implement(generic);
+                } else if model.inherit_from.contains(&generic) {
+                    tracing::warn!(
+                        kind = %kind,
+                        generic = %generic,
+                        "the kind's fields differ from its generic's: its GraphQL type does not implement the generic's interface"
+                    );
                 }
             }
             builder = builder.register(object);
@@ -197,6 +203,33 @@ fn implemented(schema: &SchemaBranch, model: &ModelSchema) -> BTreeSet<String> {
         }
     }
     generics
+}
+
+/// Pairs (kind, generic it inherits from) whose GraphQL object cannot implement the generic's
+/// interface because their fields differ.
+#[cfg(test)]
+pub(crate) fn implementation_gaps(schema: &SchemaBranch) -> Vec<(String, String)> {
+    let models: Vec<&ModelSchema> = schema.models().filter(|m| is_exposed(m)).collect();
+    let signatures: BTreeMap<String, Signature> = models
+        .iter()
+        .map(|m| (m.kind(), signature(schema, m)))
+        .collect();
+    let mut gaps = Vec::new();
+    for model in models.iter().filter(|m| !m.is_generic()) {
+        let own = &signatures[&model.kind()];
+        // Generics that only list the kind in `used_by` (like `CoreNode` for groups, which have
+        // no group memberships) are implemented when the fields allow it.
+        for generic in implemented(schema, model) {
+            if model.inherit_from.contains(&generic)
+                && !signatures
+                    .get(&generic)
+                    .is_some_and(|theirs| theirs.is_satisfied_by(own))
+            {
+                gaps.push((model.kind(), generic));
+            }
+        }
+    }
+    gaps
 }
 
 /// Field types and argument names of a kind, to check that an object can implement a
@@ -685,7 +718,16 @@ enum Resolver {
     UpdatedAt,
     Attribute(String),
     One(String),
-    Many { name: String, peer: String },
+    Many {
+        name: String,
+        peer: String,
+    },
+    /// A hierarchy field a level of the hierarchy does not have (`parent` at the top,
+    /// `children` at the bottom): always empty.
+    Absent {
+        many: bool,
+        peer: String,
+    },
 }
 
 impl NodeField {
@@ -758,6 +800,14 @@ fn resolve_node_field<'a>(ctx: ResolverContext<'a>, resolver: &Resolver) -> Fiel
         Resolver::Many { name, peer } => {
             ready(nested_page(&ctx, node, name, peer).map(|p| Some(FieldValue::owned_any(p))))
         }
+        Resolver::Absent { many: false, .. } => FieldFuture::Value(None),
+        Resolver::Absent { many: true, peer } => {
+            FieldFuture::Value(Some(FieldValue::owned_any(NestedPageValue {
+                kind: peer.clone(),
+                count: 0,
+                edges: Vec::new(),
+            })))
+        }
     }
 }
 
@@ -784,8 +834,29 @@ fn nested_page(
             other => tests.push((other.to_string(), value)),
         }
     }
+    let walked: Vec<Peer>;
+    let listed: &[Peer] = match node.level.hierarchy.get(name) {
+        Some(found) => {
+            // Hierarchy walks have no link of their own: plain properties.
+            walked = found
+                .get(&node.node.id)
+                .into_iter()
+                .flatten()
+                .map(|id| Peer {
+                    id: *id,
+                    is_protected: false,
+                    is_visible: true,
+                    source: None,
+                    owner: None,
+                    updated_at: node.node.updated_at,
+                })
+                .collect();
+            &walked
+        }
+        None => node.node.peers(name),
+    };
     let mut edges = Vec::new();
-    for peer in node.node.peers(name) {
+    for peer in listed {
         let peer_node = level.and_then(|l| l.value(peer.id));
         let mut keep = true;
         for (argument, expected) in &tests {
@@ -907,11 +978,63 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
             resolver: Resolver::Attribute(attribute.name.clone()),
         });
     }
+    if let Some(hierarchy) = super::load::hierarchy_kind(model).filter(|k| has_type(schema, k)) {
+        // Every level has `parent` and `children`, as the hierarchy's generic does.
+        for (name, many) in [("parent", false), ("children", true)] {
+            if model.relationship(name).is_none() {
+                fields.push(NodeField {
+                    name: name.to_string(),
+                    ty: if many {
+                        TypeRef::named_nn(format!("NestedPaginated{hierarchy}"))
+                    } else {
+                        TypeRef::named(format!("NestedEdged{hierarchy}"))
+                    },
+                    description: None,
+                    arguments: if many {
+                        nested_arguments(schema, &hierarchy)
+                    } else {
+                        Vec::new()
+                    },
+                    resolver: Resolver::Absent {
+                        many,
+                        peer: hierarchy.clone(),
+                    },
+                });
+            }
+        }
+        for name in super::load::HIERARCHY_FIELDS {
+            let mut arguments = vec![
+                ("offset".to_string(), TypeRef::named(TypeRef::INT)),
+                ("limit".to_string(), TypeRef::named(TypeRef::INT)),
+                ("ids".to_string(), TypeRef::named_list(TypeRef::ID)),
+            ];
+            if let Some(peer) = schema.get(&hierarchy) {
+                for attribute in &peer.attributes {
+                    arguments.extend(attribute_filters(attribute, "", false, true));
+                }
+            }
+            fields.push(NodeField {
+                name: name.to_string(),
+                ty: TypeRef::named_nn(format!("NestedPaginated{hierarchy}")),
+                description: None,
+                arguments,
+                resolver: Resolver::Many {
+                    name: name.to_string(),
+                    peer: hierarchy.clone(),
+                },
+            });
+        }
+    }
     for relationship in &model.relationships {
-        if !has_type(schema, &relationship.peer) {
+        // Hierarchy links are typed with the hierarchy's generic, so that every level of the
+        // hierarchy can implement it.
+        let peer = match &relationship.hierarchical {
+            Some(hierarchy) if relationship.kind == RelationshipKind::Hierarchy => hierarchy,
+            _ => &relationship.peer,
+        };
+        if !has_type(schema, peer) {
             continue;
         }
-        let peer = &relationship.peer;
         if relationship.cardinality == Cardinality::One {
             fields.push(NodeField {
                 name: relationship.name.clone(),
@@ -925,7 +1048,7 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
                 name: relationship.name.clone(),
                 ty: TypeRef::named_nn(format!("NestedPaginated{peer}")),
                 description: relationship.description.clone(),
-                arguments: nested_arguments(schema, relationship),
+                arguments: nested_arguments(schema, peer),
                 resolver: Resolver::Many {
                     name: relationship.name.clone(),
                     peer: peer.clone(),
@@ -937,17 +1060,14 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
 }
 
 /// Arguments of a cardinality-many relationship field.
-fn nested_arguments(
-    schema: &SchemaBranch,
-    relationship: &RelationshipSchema,
-) -> Vec<(String, TypeRef)> {
+fn nested_arguments(schema: &SchemaBranch, peer: &str) -> Vec<(String, TypeRef)> {
     let mut arguments = vec![
         ("offset".to_string(), TypeRef::named(TypeRef::INT)),
         ("limit".to_string(), TypeRef::named(TypeRef::INT)),
         ("order".to_string(), TypeRef::named("OrderInput")),
         ("ids".to_string(), TypeRef::named_list(TypeRef::ID)),
     ];
-    if let Some(peer) = schema.get(&relationship.peer) {
+    if let Some(peer) = schema.get(peer) {
         for attribute in &peer.attributes {
             arguments.extend(attribute_filters(attribute, "", false, true));
         }
@@ -1187,4 +1307,53 @@ pub(crate) async fn complete_selected<'a>(
         .await
         .map_err(engine_error)?;
     Ok(ids.iter().filter_map(|id| level.value(*id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use infrahub_core::schema::{ProcessOptions, SchemaFile, core_schema};
+
+    use super::*;
+
+    fn library_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(library_files(&path));
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// Every kind of the core schema and the whole schema library implements the interfaces of
+    /// its generics, and the schema builds.
+    #[test]
+    fn every_kind_implements_its_generics() {
+        let library =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/schema-library");
+        let mut files: Vec<SchemaFile> = Vec::new();
+        for dir in ["base", "extensions"] {
+            for path in library_files(&library.join(dir)) {
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+                files.push(
+                    SchemaFile::from_yaml(&text, Some(&path.display().to_string()))
+                        .unwrap_or_else(|e| panic!("{e:?}")),
+                );
+            }
+        }
+        let options = ProcessOptions::default();
+        let mut branch = core_schema(&options).unwrap_or_else(|e| panic!("{e:?}"));
+        let merged = SchemaFile::merge(files).unwrap_or_else(|e| panic!("{e:?}"));
+        branch = branch
+            .with_file(&merged, &options)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(implementation_gaps(&branch), Vec::<(String, String)>::new());
+        schema(&branch).unwrap_or_else(|e| panic!("{e}"));
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_graphql::SelectionField;
-use infrahub_core::engine::{Fields, Node};
+use infrahub_core::engine::{Fields, HierarchyWalk, Node};
 use infrahub_core::schema::{ModelSchema, SchemaBranch};
 use infrahub_graph::NodeId;
 
@@ -15,6 +15,18 @@ use super::values::Level;
 
 /// Fields every node type has that need no attribute or relationship.
 const NODE_FIELDS: &[&str] = &["id", "hfid", "display_label", "__typename", "_updated_at"];
+
+/// Fields of hierarchical kinds computed by walking the hierarchy.
+pub(crate) const HIERARCHY_FIELDS: [&str; 2] = ["ancestors", "descendants"];
+
+/// The kind of the hierarchy `model` belongs to, if any.
+pub(crate) fn hierarchy_kind(model: &ModelSchema) -> Option<String> {
+    match &model.hierarchy {
+        Some(kind) if !kind.is_empty() => Some(kind.clone()),
+        _ if model.hierarchical => Some(model.kind()),
+        _ => None,
+    }
+}
 
 /// The models whose fields a value of `kind` can have: the kind, and every kind using it when
 /// it is a generic.
@@ -89,10 +101,18 @@ impl Plan {
                 }
             }
         }
-        let Some(relationship) = models.iter().find_map(|m| m.relationship(name)) else {
+        let peer_kind = if HIERARCHY_FIELDS.contains(&name) {
+            models.iter().find_map(|m| hierarchy_kind(m))
+        } else {
+            models
+                .iter()
+                .find_map(|m| m.relationship(name))
+                .map(|r| r.peer.clone())
+        };
+        let Some(peer_kind) = peer_kind else {
             return;
         };
-        let peers = candidates(schema, &relationship.peer);
+        let peers = candidates(schema, &peer_kind);
         let mut peer_plan: Option<Plan> = None;
         // Nested filters compare peer attributes: read them.
         if let Ok(arguments) = field.arguments() {
@@ -171,7 +191,12 @@ impl Plan {
     pub(crate) fn fields(&self) -> Fields {
         Fields {
             attributes: Some(self.attributes.iter().cloned().collect()),
-            relationships: self.relationships.keys().cloned().collect(),
+            relationships: self
+                .relationships
+                .keys()
+                .filter(|name| !HIERARCHY_FIELDS.contains(&name.as_str()))
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -191,16 +216,39 @@ pub(crate) async fn load(
     plan: &Plan,
 ) -> infrahub_core::Result<Arc<Level>> {
     let mut relationships = HashMap::new();
+    let mut hierarchy = HashMap::new();
     for (name, peer_plan) in &plan.relationships {
+        let walked = match name.as_str() {
+            "ancestors" => Some(HierarchyWalk::Ancestors),
+            "descendants" => Some(HierarchyWalk::Descendants),
+            _ => None,
+        };
+        if let Some(walk) = walked {
+            let ids: Vec<NodeId> = nodes.iter().map(|n| n.id).collect();
+            let found = context
+                .state
+                .engine
+                .hierarchy(&context.view, &ids, walk)
+                .await?;
+            hierarchy.insert(name.clone(), found);
+        }
         let Some(peer_plan) = peer_plan else {
             continue;
         };
         let mut seen = BTreeSet::new();
-        let ids: Vec<NodeId> = nodes
-            .iter()
-            .flat_map(|n| n.peers(name).iter().map(|p| p.id))
-            .filter(|id| seen.insert(*id))
-            .collect();
+        let ids: Vec<NodeId> = match hierarchy.get(name) {
+            Some(found) => found
+                .values()
+                .flatten()
+                .copied()
+                .filter(|id| seen.insert(*id))
+                .collect(),
+            None => nodes
+                .iter()
+                .flat_map(|n| n.peers(name).iter().map(|p| p.id))
+                .filter(|id| seen.insert(*id))
+                .collect(),
+        };
         let peers = if ids.is_empty() {
             Vec::new()
         } else {
@@ -249,5 +297,6 @@ pub(crate) async fn load(
         nodes: nodes.into_iter().map(|n| (n.id, Arc::new(n))).collect(),
         relationships,
         lineage,
+        hierarchy,
     }))
 }

@@ -16,6 +16,8 @@ pub(crate) struct Level {
     pub(crate) relationships: HashMap<String, Arc<Level>>,
     /// Lineage sources and owners of the attributes and links selected at this place.
     pub(crate) lineage: Option<Arc<Level>>,
+    /// Ancestors and descendants (by field name) of each node of this level, nearest first.
+    pub(crate) hierarchy: HashMap<String, HashMap<NodeId, Vec<NodeId>>>,
 }
 
 impl Level {
