@@ -622,18 +622,73 @@ async fn fixed_fields_and_expand() {
     assert!(node["id"].is_string());
     assert_eq!(node["name"]["value"], json!("fx"));
     assert!(node.get("description").is_none());
+}
 
+#[tokio::test]
+async fn branches_through_graphql() {
+    let harness = harness().await;
+    let data = harness
+        .gql(
+            r#"mutation { BranchCreate(wait_until_completion: true, data: {name: "feature/x", description: "work", sync_with_git: false}) {
+                 ok object { id name description origin_branch branched_from is_default sync_with_git has_schema_changes graph_version status } } }"#,
+        )
+        .await;
+    let object = &data["BranchCreate"]["object"];
+    assert_eq!(object["name"], json!("feature/x"));
+    assert_eq!(object["status"], json!("OPEN"));
+    assert_eq!(object["is_default"], json!(false));
+    // A node created on the branch is invisible on main until the merge.
+    let (status, body) = harness
+        .post(
+            "/graphql/feature%2Fx",
+            r#"mutation { TestSiteCreate(data: {name: {value: "branch-site"}}) { ok object { id } } }"#,
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let count = |data: &Value| data["TestSite"]["count"].clone();
+    assert_eq!(
+        count(&harness.gql("{ TestSite { count } }").await),
+        json!(0)
+    );
+    let (_, on_branch) = harness
+        .post("/graphql/feature%2Fx", "{ TestSite { count } }", true)
+        .await;
+    assert_eq!(count(&on_branch["data"]), json!(1));
+    let data = harness
+        .gql(r#"{ Branch { name } one: Branch(name: "feature/x") { name description } }"#)
+        .await;
+    assert_eq!(data["Branch"].as_array().map(Vec::len), Some(2));
+    assert_eq!(data["one"][0]["description"], json!("work"));
+    harness
+        .gql(r#"mutation { BranchValidate(data: {name: "feature/x"}) { ok } }"#)
+        .await;
+    harness
+        .gql(r#"mutation { BranchMerge(data: {name: "feature/x"}) { ok object { name status } } }"#)
+        .await;
+    assert_eq!(
+        count(&harness.gql("{ TestSite { count } }").await),
+        json!(1)
+    );
+    harness
+        .gql(r#"mutation { BranchDelete(data: {name: "feature/x"}) { ok } }"#)
+        .await;
+    let data = harness.gql("{ Branch { name } }").await;
+    assert_eq!(data["Branch"], json!([{"name": "main"}]));
+    // Bad names are refused with the reason.
     let (_, body) = harness
         .post(
             "/graphql/main",
-            r#"mutation { BranchCreate(data: {name: "b1"}) { ok } }"#,
+            r#"mutation { BranchCreate(data: {name: "a b"}) { ok } }"#,
             true,
         )
         .await;
     assert!(
         body["errors"][0]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("not supported"))
+            .is_some_and(|m| m.contains("invalid")),
+        "{body}"
     );
 }
 

@@ -30,6 +30,38 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// A branch was created.
+    #[serde(rename = "infrahub.branch.created")]
+    BranchCreated {
+        /// Branch.
+        branch: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// A branch was deleted.
+    #[serde(rename = "infrahub.branch.deleted")]
+    BranchDeleted {
+        /// Branch.
+        branch: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// A branch was merged into the default branch.
+    #[serde(rename = "infrahub.branch.merged")]
+    BranchMerged {
+        /// Branch.
+        branch: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// A branch was rebased onto the default branch.
+    #[serde(rename = "infrahub.branch.rebased")]
+    BranchRebased {
+        /// Branch.
+        branch: String,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl Event {
@@ -40,6 +72,10 @@ impl Event {
             Event::NodeUpdated(_) => "infrahub.node.updated",
             Event::NodeDeleted(_) => "infrahub.node.deleted",
             Event::SchemaUpdated { .. } => "infrahub.schema.updated",
+            Event::BranchCreated { .. } => "infrahub.branch.created",
+            Event::BranchDeleted { .. } => "infrahub.branch.deleted",
+            Event::BranchMerged { .. } => "infrahub.branch.merged",
+            Event::BranchRebased { .. } => "infrahub.branch.rebased",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! a branch's schema, enforcing every rule of the schema, and keeps each branch's schema in
 //! the graph store so that it branches and travels in time with the data.
 
+mod branches;
 mod events;
 mod filters;
 mod input;
@@ -23,6 +24,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{ProcessOptions, SchemaBranch, core_schema};
 
+pub use branches::{BranchCreate, BranchInfo, Conflict, validate_branch_name};
 pub use events::{AttributeChange, Event, NodeEvent, RelationshipChange};
 pub use filters::{QueryArgs, parse_filters};
 pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
@@ -80,6 +82,8 @@ pub struct Engine {
     schema_lock: tokio::sync::Mutex<()>,
     /// The initial admin password, hashed after the first start returned (see [`Engine::settle`]).
     pending_password: tokio::sync::Mutex<Option<PendingPassword>>,
+    /// One lock per branch, held by merges, rebases and deletes.
+    branch_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A password to hash and store on an account.
@@ -113,6 +117,7 @@ impl Engine {
             past_schemas: RwLock::new(HashMap::new()),
             schema_lock: tokio::sync::Mutex::new(()),
             pending_password: tokio::sync::Mutex::new(None),
+            branch_locks: std::sync::Mutex::new(HashMap::new()),
         };
         let branches = engine.store.list_branches().await?;
         if branches.is_empty() {
@@ -251,6 +256,12 @@ impl Engine {
             cache.insert(key, Arc::clone(&schema));
         }
         Ok(schema)
+    }
+
+    pub(crate) fn forget_schema(&self, branch: &str) {
+        if let Ok(mut schemas) = self.schemas.write() {
+            schemas.remove(branch);
+        }
     }
 
     pub(crate) fn set_schema(&self, branch: &str, schema: SchemaBranch) {

@@ -152,6 +152,7 @@ impl Engine {
         changeset.ops.extend(Engine::schema_ops(&candidate, false));
         let at = self.store().commit(changeset).await?.at;
         self.set_schema(branch, candidate);
+        self.mark_schema_changed(branch).await?;
         let events = vec![Event::SchemaUpdated {
             branch: branch.to_string(),
             hash: hash.clone(),

@@ -10,16 +10,17 @@ use async_graphql::dynamic::{
 };
 use async_graphql::{Error, Name, Value as GqlValue};
 use infrahub_core::engine::{
-    AttributeInput, Fields, NodeInput, NodeRef, PeerInput, QueryArgs, RelationshipInput,
+    AttributeInput, BranchCreate, BranchInfo, Fields, NodeInput, NodeRef, PeerInput, QueryArgs,
+    RelationshipInput,
 };
 use infrahub_core::schema::SchemaBranch;
-use infrahub_graph::{BranchRecord, BranchView, NodeId};
+use infrahub_graph::{BranchView, NodeId};
 use serde_json::{Value, json};
 
 use super::build::{
     engine_error, has_type, node_field_value, read_selected, ready, request, to_gql, to_json,
 };
-use super::mutation::{ok_object, relationship_fields};
+use super::mutation::relationship_fields;
 
 /// Kind of the current account's generic.
 const GENERIC_ACCOUNT: &str = "CoreGenericAccount";
@@ -386,7 +387,10 @@ fn register_branch_mutations(
                     TypeRef::named(TypeRef::BOOLEAN),
                 )),
         )
-        .register(ok_object("BranchUpdate"));
+        .register(value_object(
+            "BranchUpdate",
+            &[("ok", TypeRef::named(TypeRef::BOOLEAN))],
+        ));
     for name in [
         "BranchCreate",
         "BranchMerge",
@@ -403,11 +407,9 @@ fn register_branch_mutations(
         }
         builder = builder.register(value_object(name, &fields));
     }
-    let unsupported = |name: &'static str, input: &str, waits: bool| {
-        let mut field = Field::new(name, TypeRef::named(name), move |_| {
-            ready(Err(Error::new(format!(
-                "{name} is not supported by this server yet: branch operations arrive in a later release"
-            ))))
+    let operation = |name: &'static str, input: &str, waits: bool| {
+        let mut field = Field::new(name, TypeRef::named(name), move |ctx| {
+            FieldFuture::new(async move { branch_operation(ctx, name).await })
         })
         .argument(InputValue::new("context", TypeRef::named("ContextInput")))
         .argument(InputValue::new("data", TypeRef::named_nn(input)));
@@ -421,56 +423,107 @@ fn register_branch_mutations(
     };
     mutation = mutation
         .field(
-            unsupported("BranchCreate", "BranchCreateInput", true).argument(InputValue::new(
+            operation("BranchCreate", "BranchCreateInput", true).argument(InputValue::new(
                 "background_execution",
                 TypeRef::named(TypeRef::BOOLEAN),
             )),
         )
-        .field(unsupported("BranchDelete", "BranchNameInput", true))
-        .field(unsupported("BranchRebase", "BranchNameInput", true))
-        .field(unsupported("BranchMerge", "BranchNameInput", true))
-        .field(unsupported("BranchValidate", "BranchNameInput", true))
-        .field(unsupported("BranchUpdate", "BranchUpdateInput", false));
+        .field(operation("BranchDelete", "BranchNameInput", true))
+        .field(operation("BranchRebase", "BranchNameInput", true))
+        .field(operation("BranchMerge", "BranchNameInput", true))
+        .field(operation("BranchValidate", "BranchNameInput", true))
+        .field(operation("BranchUpdate", "BranchUpdateInput", false));
     (builder, query, mutation)
 }
 
 /// A branch record in the `Branch` type's shape.
-pub(crate) fn branch_value(record: &BranchRecord) -> GqlValue {
-    let property = |name: &str| record.properties.get(name).cloned().unwrap_or(Value::Null);
-    let text_or_null = |value: Value| match value {
-        Value::String(s) => GqlValue::String(s),
-        _ => GqlValue::Null,
-    };
-    let status = match property("status") {
-        Value::String(s) => s,
-        _ => "OPEN".to_string(),
-    };
+pub(crate) fn branch_value(branch: &BranchInfo) -> GqlValue {
     object_value(vec![
-        ("id", GqlValue::String(record.id.to_string())),
-        ("name", GqlValue::String(record.name.clone())),
-        ("description", text_or_null(property("description"))),
-        ("origin_branch", text_or_null(property("origin_branch"))),
+        ("id", GqlValue::String(branch.id.clone())),
+        ("name", GqlValue::String(branch.name.clone())),
+        ("description", GqlValue::String(branch.description.clone())),
+        (
+            "origin_branch",
+            GqlValue::String(branch.origin_branch.clone()),
+        ),
         (
             "branched_from",
-            GqlValue::String(record.branched_from.to_string()),
+            GqlValue::String(branch.branched_from.to_string()),
         ),
         (
             "created_at",
-            GqlValue::String(record.created_at.to_string()),
+            GqlValue::String(branch.created_at.to_string()),
         ),
-        (
-            "sync_with_git",
-            GqlValue::Boolean(property("sync_with_git").as_bool().unwrap_or(false)),
-        ),
-        ("is_default", GqlValue::Boolean(record.is_default)),
+        ("sync_with_git", GqlValue::Boolean(branch.sync_with_git)),
+        ("is_default", GqlValue::Boolean(branch.is_default)),
         ("is_isolated", GqlValue::Boolean(true)),
         (
             "has_schema_changes",
-            GqlValue::Boolean(property("has_schema_changes").as_bool().unwrap_or(false)),
+            GqlValue::Boolean(branch.has_schema_changes),
         ),
-        ("graph_version", to_gql(&property("graph_version"))),
-        ("status", GqlValue::String(status)),
+        (
+            "graph_version",
+            branch.graph_version.map_or(GqlValue::Null, GqlValue::from),
+        ),
+        ("status", GqlValue::String(branch.status.clone())),
     ])
+}
+
+/// Runs a branch mutation; the operation is complete when it answers (`task` is null).
+async fn branch_operation<'a>(
+    ctx: ResolverContext<'a>,
+    name: &'static str,
+) -> Result<Option<FieldValue<'a>>, Error> {
+    let request = request(&ctx)?;
+    account_of(&ctx)?;
+    let engine = &request.state.engine;
+    let data = to_json(ctx.args.try_get("data")?.as_value());
+    let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_string);
+    let branch = text("name").ok_or_else(|| Error::new("`data.name` is required"))?;
+    let object = match name {
+        "BranchCreate" => {
+            let (info, _events) = engine
+                .create_branch(BranchCreate {
+                    name: branch,
+                    description: text("description"),
+                    sync_with_git: data.get("sync_with_git").and_then(Value::as_bool),
+                })
+                .await
+                .map_err(engine_error)?;
+            Some(info)
+        }
+        "BranchDelete" => {
+            engine.delete_branch(&branch).await.map_err(engine_error)?;
+            None
+        }
+        "BranchMerge" => Some(engine.merge_branch(&branch).await.map_err(engine_error)?.0),
+        "BranchRebase" => Some(engine.rebase_branch(&branch).await.map_err(engine_error)?.0),
+        "BranchValidate" => {
+            let conflicts = engine
+                .branch_conflicts(&branch)
+                .await
+                .map_err(engine_error)?;
+            if !conflicts.is_empty() {
+                return Err(Error::new(format!(
+                    "Branch {branch} has {} conflict(s) with the default branch",
+                    conflicts.len()
+                )));
+            }
+            Some(engine.branch(&branch).await.map_err(engine_error)?)
+        }
+        _ => {
+            engine
+                .update_branch(&branch, text("description"))
+                .await
+                .map_err(engine_error)?;
+            None
+        }
+    };
+    let mut answer = vec![("ok", GqlValue::Boolean(true))];
+    if let Some(info) = object {
+        answer.push(("object", branch_value(&info)));
+    }
+    Ok(Some(FieldValue::value(object_value(answer))))
 }
 
 async fn branches<'a>(ctx: ResolverContext<'a>) -> Result<Option<FieldValue<'a>>, Error> {
@@ -486,23 +539,20 @@ async fn branches<'a>(ctx: ResolverContext<'a>) -> Result<Option<FieldValue<'a>>
         .args
         .get("name")
         .and_then(|v| v.string().ok().map(str::to_string));
-    let mut records = request
+    let branches = request
         .state
         .engine
-        .store()
-        .list_branches()
+        .branches()
         .await
-        .map_err(|e| Error::new(e.to_string()))?;
-    records.retain(|r| r.name != infrahub_graph::GLOBAL_BRANCH);
-    records.sort_by(|a, b| b.is_default.cmp(&a.is_default).then(a.name.cmp(&b.name)));
-    let list: Vec<FieldValue<'a>> = records
+        .map_err(engine_error)?;
+    let list: Vec<FieldValue<'a>> = branches
         .iter()
-        .filter(|r| name.as_ref().is_none_or(|n| *n == r.name))
-        .filter(|r| {
+        .filter(|b| name.as_ref().is_none_or(|n| *n == b.name))
+        .filter(|b| {
             ids.as_ref()
-                .is_none_or(|ids| ids.is_empty() || ids.contains(&r.id.to_string()))
+                .is_none_or(|ids| ids.is_empty() || ids.contains(&b.id))
         })
-        .map(|r| FieldValue::value(branch_value(r)))
+        .map(|b| FieldValue::value(branch_value(b)))
         .collect();
     Ok(Some(FieldValue::list(list)))
 }

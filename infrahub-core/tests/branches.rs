@@ -1,0 +1,354 @@
+//! Branches through the engine: isolation, schema per branch, conflicts, merge, rebase, delete.
+
+use std::sync::Arc;
+
+use infrahub_core::ErrorKind;
+use infrahub_core::engine::{
+    AttributeInput, BranchCreate, Engine, EngineOptions, Fields, NodeInput, QueryArgs,
+    validate_branch_name,
+};
+use infrahub_core::schema::SchemaFile;
+use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, Timestamp};
+use serde_json::{Value, json};
+
+const SCHEMA: &str = r#"
+version: "1.0"
+nodes:
+  - name: Site
+    namespace: Infra
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+      - {name: city, kind: Text, optional: true}
+"#;
+
+async fn engine() -> Engine {
+    let store: Arc<dyn GraphStore> =
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let engine = Engine::open(
+        store,
+        EngineOptions {
+            bcrypt_cost: 4,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let file = SchemaFile::from_yaml(SCHEMA, Some("infra.yml")).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+}
+
+async fn branch(engine: &Engine, name: &str) {
+    engine
+        .create_branch(BranchCreate {
+            name: name.into(),
+            description: Some("test".into()),
+            sync_with_git: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn create_site(engine: &Engine, branch: &str, name: &str, city: &str) -> String {
+    let mut input = NodeInput::default();
+    input
+        .attributes
+        .insert("name".into(), AttributeInput::value(json!(name)));
+    input
+        .attributes
+        .insert("city".into(), AttributeInput::value(json!(city)));
+    engine
+        .create(branch, "InfraSite", input)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id
+        .to_string()
+}
+
+async fn set_city(
+    engine: &Engine,
+    branch: &str,
+    id: &str,
+    city: &str,
+) -> infrahub_core::Result<()> {
+    let mut input = NodeInput {
+        id: Some(id.into()),
+        ..NodeInput::default()
+    };
+    input
+        .attributes
+        .insert("city".into(), AttributeInput::value(json!(city)));
+    engine.update(branch, "InfraSite", input).await.map(|_| ())
+}
+
+async fn cities(engine: &Engine, view: &BranchView) -> Vec<(String, Value)> {
+    let fields = Fields {
+        attributes: Some(vec!["name".into(), "city".into()]),
+        relationships: Vec::new(),
+    };
+    let (nodes, _) = engine
+        .query(view, "InfraSite", &QueryArgs::default(), &fields)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut found: Vec<(String, Value)> = nodes
+        .into_iter()
+        .map(|n| {
+            (
+                n.value("name").as_str().unwrap_or_default().to_string(),
+                n.value("city").clone(),
+            )
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[test]
+fn branch_names_follow_git_ref_rules() {
+    for good in ["feature-1", "feature/x", "a.b_c", "rel-2024.1"] {
+        assert!(validate_branch_name(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "ab", "-global-", "/start", "end/", "a..b", "a//b", "a b", "a~b", "a^b", "a:b", "a?b",
+        "a*b", "a[b", "a\\b", "a@{b", "x.lock", "dot.", "a/.b",
+    ] {
+        let error = validate_branch_name(bad)
+            .err()
+            .unwrap_or_else(|| panic!("{bad} accepted"));
+        assert_eq!(error.kind(), ErrorKind::Validation);
+    }
+    assert!(validate_branch_name(&"x".repeat(251)).is_err());
+}
+
+#[tokio::test]
+async fn changes_stay_on_their_branch_until_merged() {
+    let engine = engine().await;
+    let paris = create_site(&engine, "main", "paris", "Paris").await;
+    branch(&engine, "feature/x").await;
+    let info = engine
+        .branch("feature/x")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(info.status, "OPEN");
+    assert!(!info.is_default);
+    create_site(&engine, "feature/x", "lyon", "Lyon").await;
+    set_city(&engine, "feature/x", &paris, "Paris 75")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let main = BranchView::now("main");
+    let feature = BranchView::now("feature/x");
+    assert_eq!(
+        cities(&engine, &main).await,
+        vec![("paris".into(), json!("Paris"))]
+    );
+    assert_eq!(
+        cities(&engine, &feature).await,
+        vec![
+            ("lyon".into(), json!("Lyon")),
+            ("paris".into(), json!("Paris 75"))
+        ]
+    );
+    let before_merge = Timestamp::now();
+    let (_, events) = engine
+        .merge_branch("feature/x")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events[0].name(), "infrahub.branch.merged");
+    assert_eq!(
+        cities(&engine, &main).await,
+        vec![
+            ("lyon".into(), json!("Lyon")),
+            ("paris".into(), json!("Paris 75"))
+        ]
+    );
+    // Time travel before the merge still sees the old default branch.
+    assert_eq!(
+        cities(&engine, &BranchView::at("main", before_merge)).await,
+        vec![("paris".into(), json!("Paris"))]
+    );
+}
+
+#[tokio::test]
+async fn conflicts_block_merge_and_rebase_and_change_nothing() {
+    let engine = engine().await;
+    let paris = create_site(&engine, "main", "paris", "Paris").await;
+    branch(&engine, "conflict").await;
+    set_city(&engine, "conflict", &paris, "Branch city")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set_city(&engine, "main", &paris, "Main city")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let conflicts = engine
+        .branch_conflicts("conflict")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let error = engine
+        .merge_branch("conflict")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("merged"));
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    let error = engine
+        .rebase_branch("conflict")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("rebased"));
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        cities(&engine, &BranchView::now("main")).await,
+        vec![("paris".into(), json!("Main city"))]
+    );
+    assert_eq!(
+        cities(&engine, &BranchView::now("conflict")).await,
+        vec![("paris".into(), json!("Branch city"))]
+    );
+    // The same value on both sides is no conflict.
+    set_city(&engine, "conflict", &paris, "Main city")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        engine
+            .branch_conflicts("conflict")
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rebase_picks_up_default_branch_changes() {
+    let engine = engine().await;
+    branch(&engine, "rebase-me").await;
+    create_site(&engine, "main", "nice", "Nice").await;
+    create_site(&engine, "rebase-me", "lille", "Lille").await;
+    assert_eq!(
+        cities(&engine, &BranchView::now("rebase-me")).await.len(),
+        1
+    );
+    let before = engine
+        .branch("rebase-me")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (after, _) = engine
+        .rebase_branch("rebase-me")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(after.branched_from > before.branched_from);
+    assert_eq!(
+        cities(&engine, &BranchView::now("rebase-me")).await.len(),
+        2
+    );
+    assert_eq!(cities(&engine, &BranchView::now("main")).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_branch_schema_stays_on_the_branch_until_merged() {
+    let engine = engine().await;
+    branch(&engine, "schema-change").await;
+    let rack = SchemaFile::from_yaml(
+        r#"
+version: "1.0"
+nodes:
+  - name: Rack
+    namespace: Infra
+    attributes:
+      - {name: name, kind: Text}
+"#,
+        Some("rack.yml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("schema-change", vec![rack], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        engine
+            .schema("schema-change")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .has("InfraRack")
+    );
+    assert!(
+        !engine
+            .schema("main")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .has("InfraRack")
+    );
+    assert!(
+        engine
+            .branch("schema-change")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .has_schema_changes
+    );
+    let mut rack = NodeInput::default();
+    rack.attributes
+        .insert("name".into(), AttributeInput::value(json!("r1")));
+    engine
+        .create("schema-change", "InfraRack", rack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .merge_branch("schema-change")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        engine
+            .schema("main")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .has("InfraRack")
+    );
+    let (racks, _) = engine
+        .query(
+            &BranchView::now("main"),
+            "InfraRack",
+            &QueryArgs::default(),
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(racks.len(), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_branch_removes_its_data() {
+    let engine = engine().await;
+    branch(&engine, "throwaway").await;
+    create_site(&engine, "throwaway", "brest", "Brest").await;
+    engine
+        .delete_branch("throwaway")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(engine.branch("throwaway").await.is_err());
+    assert!(engine.schema("throwaway").is_err());
+    assert!(cities(&engine, &BranchView::now("main")).await.is_empty());
+    // The name can be used again, empty.
+    branch(&engine, "throwaway").await;
+    assert!(
+        cities(&engine, &BranchView::now("throwaway"))
+            .await
+            .is_empty()
+    );
+    let error = engine
+        .delete_branch("main")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("deleted main"));
+    assert_eq!(error.kind(), ErrorKind::Validation);
+    let names: Vec<String> = engine
+        .branches()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["main", "throwaway"]);
+}

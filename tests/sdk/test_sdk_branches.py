@@ -1,0 +1,62 @@
+"""Branches as SDK users and infrahubctl drive them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from infrahub_sdk.exceptions import BranchNotFoundError, GraphQLError
+
+from conftest import ctl
+
+
+def test_branch_lifecycle_with_the_sdk(client, base_schema) -> None:
+    name = f"feature/{uuid.uuid4().hex[:6]}"
+    created = client.branch.create(branch_name=name, description="sdk test", sync_with_git=False)
+    assert created.name == name
+    assert name in client.branch.all()
+    assert client.branch.get(branch_name=name).description == "sdk test"
+
+    maker = client.create("OrganizationManufacturer", name=f"branch-maker-{uuid.uuid4().hex[:6]}", branch=name)
+    maker.save()
+    # Invisible on main until the merge.
+    assert client.count("OrganizationManufacturer", name__value=maker.name.value) == 0
+    assert client.count("OrganizationManufacturer", name__value=maker.name.value, branch=name) == 1
+
+    client.branch.rebase(branch_name=name)
+    client.branch.merge(branch_name=name)
+    assert client.count("OrganizationManufacturer", name__value=maker.name.value) == 1
+
+    client.branch.delete(branch_name=name)
+    with pytest.raises(BranchNotFoundError):
+        client.branch.get(branch_name=name)
+
+
+def test_conflicting_changes_block_the_merge(client, base_schema) -> None:
+    name = f"conflict-{uuid.uuid4().hex[:6]}"
+    maker = client.create("OrganizationManufacturer", name=f"c-maker-{uuid.uuid4().hex[:6]}", description="base")
+    maker.save()
+    client.branch.create(branch_name=name, sync_with_git=False)
+    on_branch = client.get("OrganizationManufacturer", id=maker.id, branch=name)
+    on_branch.description.value = "branch"
+    on_branch.save()
+    on_main = client.get("OrganizationManufacturer", id=maker.id)
+    on_main.description.value = "main"
+    on_main.save()
+    with pytest.raises(GraphQLError):
+        client.branch.merge(branch_name=name)
+    assert client.get("OrganizationManufacturer", id=maker.id).description.value == "main"
+
+
+def test_branches_with_infrahubctl(server, base_schema) -> None:
+    name = f"ctl-{uuid.uuid4().hex[:6]}"
+    result = ctl(server, "branch", "create", name, "--description", "from infrahubctl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = ctl(server, "branch", "list")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert name in result.stdout
+    result = ctl(server, "branch", "merge", name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = ctl(server, "branch", "delete", name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert name not in ctl(server, "branch", "list").stdout
