@@ -352,3 +352,144 @@ async fn deleting_a_branch_removes_its_data() {
         .collect();
     assert_eq!(names, ["main", "throwaway"]);
 }
+
+#[tokio::test]
+async fn diffs_show_what_the_branch_changed() {
+    let engine = engine().await;
+    let paris = create_site(&engine, "main", "paris", "Paris").await;
+    let nice = create_site(&engine, "main", "nice", "Nice").await;
+    branch(&engine, "diff-me").await;
+    create_site(&engine, "diff-me", "lyon", "Lyon").await;
+    set_city(&engine, "diff-me", &paris, "Paris 75")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .delete(
+            "diff-me",
+            "InfraSite",
+            &infrahub_core::engine::NodeRef {
+                id: Some(nice.clone()),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tree = engine
+        .diff_tree("diff-me", None, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no diff"));
+    assert_eq!(
+        (tree.num_added, tree.num_updated, tree.num_removed),
+        (1, 1, 1),
+        "{tree:#?}"
+    );
+    let node = |label: &str| {
+        tree.nodes
+            .iter()
+            .find(|n| n.label == label)
+            .unwrap_or_else(|| panic!("{label} missing from {tree:#?}"))
+    };
+    let updated = node("paris");
+    assert_eq!(updated.kind, "InfraSite");
+    let city = updated
+        .attributes
+        .iter()
+        .find(|a| a.name == "city")
+        .unwrap_or_else(|| panic!("no city change"));
+    assert_eq!(city.properties[0].property_type, "HAS_VALUE");
+    assert_eq!(city.properties[0].previous_value.as_deref(), Some("Paris"));
+    assert_eq!(city.properties[0].new_value.as_deref(), Some("Paris 75"));
+    assert_eq!(
+        serde_json::to_value(node("lyon").status).unwrap_or_default(),
+        json!("ADDED")
+    );
+    assert_eq!(
+        serde_json::to_value(node("nice").status).unwrap_or_default(),
+        json!("REMOVED")
+    );
+    // A named diff needs DiffUpdate first.
+    assert!(
+        engine
+            .diff_tree("diff-me", Some("review"), None, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+    engine
+        .update_diff("diff-me", Some("review"), None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let named = engine
+        .diff_tree("diff-me", Some("review"), None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no named diff"));
+    assert_eq!(named.name.as_deref(), Some("review"));
+    assert_eq!(named.nodes.len(), 3);
+}
+
+#[tokio::test]
+async fn resolved_conflicts_let_the_merge_through_with_the_chosen_side() {
+    let engine = engine().await;
+    let paris = create_site(&engine, "main", "paris", "Paris").await;
+    let nice = create_site(&engine, "main", "nice", "Nice").await;
+    branch(&engine, "resolve").await;
+    set_city(&engine, "resolve", &paris, "branch paris")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set_city(&engine, "main", &paris, "main paris")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set_city(&engine, "resolve", &nice, "branch nice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set_city(&engine, "main", &nice, "main nice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tree = engine
+        .diff_tree("resolve", None, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no diff"));
+    assert_eq!(tree.num_conflicts, 2);
+    let conflict_on = |label: &str| {
+        tree.nodes
+            .iter()
+            .find(|n| n.label.contains(label))
+            .and_then(|n| n.attributes.iter().find(|a| a.name == "city"))
+            .and_then(|a| a.conflict.clone())
+            .unwrap_or_else(|| panic!("no conflict on {label}: {tree:#?}"))
+    };
+    let on_paris = conflict_on("paris");
+    assert_eq!(on_paris.base_branch_value.as_deref(), Some("main paris"));
+    assert_eq!(on_paris.diff_branch_value.as_deref(), Some("branch paris"));
+    engine
+        .resolve_conflict("resolve", &on_paris.uuid, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // One conflict left: still refused.
+    assert!(engine.merge_branch("resolve").await.is_err());
+    let on_nice = conflict_on("nice");
+    engine
+        .resolve_conflict("resolve", &on_nice.uuid, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .merge_branch("resolve")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cities(&engine, &BranchView::now("main")).await,
+        vec![
+            ("nice".into(), json!("branch nice")),
+            ("paris".into(), json!("main paris"))
+        ]
+    );
+    let error = engine
+        .resolve_conflict("resolve", "00000000-0000-0000-0000-000000000000", true)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("resolved an unknown conflict"));
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+}

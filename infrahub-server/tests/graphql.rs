@@ -819,3 +819,70 @@ async fn hierarchies_answer_ancestors_and_descendants() {
     assert_eq!(node["descendants"]["count"], json!(3), "{data}");
     assert_eq!(node["cities"]["count"], json!(1));
 }
+
+#[tokio::test]
+async fn diff_conflicts_are_resolved_through_graphql() {
+    let harness = harness().await;
+    let site = harness
+        .create(
+            "TestSite",
+            r#"{name: {value: "c-site"}, description: {value: "base"}}"#,
+        )
+        .await;
+    harness
+        .gql(r#"mutation { BranchCreate(data: {name: "conflicted"}) { ok } }"#)
+        .await;
+    let update = |value: &str| {
+        format!(
+            r#"mutation {{ TestSiteUpdate(data: {{id: "{site}", description: {{value: "{value}"}}}}) {{ ok }} }}"#
+        )
+    };
+    let (_, body) = harness
+        .post("/graphql/conflicted", &update("branch"), true)
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    harness.gql(&update("main")).await;
+    let (_, body) = harness
+        .post(
+            "/graphql/conflicted",
+            r#"{ DiffTree(branch: "conflicted", filters: {status: {includes: [UPDATED]}}) { num_conflicts
+                 nodes { uuid status contains_conflict attributes { name conflict { uuid base_branch_value diff_branch_value selected_branch } } } } }"#,
+            true,
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let tree = &body["data"]["DiffTree"];
+    assert_eq!(tree["num_conflicts"], json!(1), "{body}");
+    let conflict = tree["nodes"][0]["attributes"][0]["conflict"].clone();
+    assert_eq!(conflict["base_branch_value"], json!("main"));
+    assert_eq!(conflict["diff_branch_value"], json!("branch"));
+    let (_, body) = harness
+        .post(
+            "/graphql/main",
+            r#"mutation { BranchMerge(data: {name: "conflicted"}) { ok } }"#,
+            true,
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("conflict")),
+        "{body}"
+    );
+    harness
+        .gql(&format!(
+            r#"mutation {{ ResolveDiffConflict(data: {{conflict_id: "{}", selected_branch: DIFF_BRANCH}}) {{ ok }} }}"#,
+            conflict["uuid"].as_str().unwrap_or_default()
+        ))
+        .await;
+    harness
+        .gql(r#"mutation { BranchMerge(data: {name: "conflicted"}) { ok } }"#)
+        .await;
+    let data = harness
+        .gql("{ TestSite { edges { node { description { value } } } } }")
+        .await;
+    assert_eq!(
+        data["TestSite"]["edges"][0]["node"]["description"]["value"],
+        json!("branch")
+    );
+}

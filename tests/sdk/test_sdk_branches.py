@@ -60,3 +60,30 @@ def test_branches_with_infrahubctl(server, base_schema) -> None:
     result = ctl(server, "branch", "delete", name)
     assert result.returncode == 0, result.stdout + result.stderr
     assert name not in ctl(server, "branch", "list").stdout
+
+
+def test_diff_of_a_branch(client, base_schema) -> None:
+    from datetime import datetime, timezone
+
+    name = f"diff-{uuid.uuid4().hex[:6]}"
+    existing = client.create("OrganizationManufacturer", name=f"d-maker-{uuid.uuid4().hex[:6]}", description="old")
+    existing.save()
+    client.branch.create(branch_name=name, sync_with_git=False)
+    start = datetime.now(timezone.utc)
+    added = client.create("OrganizationManufacturer", name=f"d-new-{uuid.uuid4().hex[:6]}", branch=name)
+    added.save()
+    changed = client.get("OrganizationManufacturer", id=existing.id, branch=name)
+    changed.description.value = "new"
+    changed.save()
+
+    summary = client.get_diff_summary(branch=name)
+    by_id = {node["id"]: node for node in summary}
+    assert by_id[added.id]["action"] == "ADDED"
+    assert by_id[existing.id]["action"] == "UPDATED"
+    assert any(e["name"] == "description" for e in by_id[existing.id]["elements"])
+
+    assert client.create_diff(branch=name, name="review", from_time=start, to_time=datetime.now(timezone.utc))
+    tree = client.get_diff_tree(branch=name, name="review")
+    assert tree is not None
+    assert tree["num_added"] == 1 and tree["num_updated"] == 1
+    client.branch.delete(branch_name=name)

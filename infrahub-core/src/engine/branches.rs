@@ -299,19 +299,18 @@ impl Engine {
         let _guard = self.branch_lock(name).await;
         let _schema = self.schema_lock.lock().await;
         self.branch(name).await?;
-        let conflicts = self.branch_conflicts(name).await?;
-        if !conflicts.is_empty() {
-            return Err(conflict_error(name, "merged", &conflicts));
-        }
+        let keep_default = self.resolved_conflicts(name, "merged").await?;
         let operation = self
             .store()
-            .merge_branch(name, MergeOptions::default())
+            .merge_branch(name, MergeOptions { keep_default })
             .await?;
         self.reload_schema(self.default_branch()).await?;
         self.reload_schema(name).await?;
         let record = self.store().get_branch(name).await?;
         let mut properties = record.properties.clone();
         properties.insert("has_schema_changes".into(), Value::Bool(false));
+        properties.remove("conflict_choices");
+        properties.remove("diffs");
         let record = self.store().update_branch(name, properties).await?;
         Ok((
             self.branch_info(&record),
@@ -334,16 +333,16 @@ impl Engine {
         let _guard = self.branch_lock(name).await;
         let _schema = self.schema_lock.lock().await;
         self.branch(name).await?;
-        let conflicts = self.branch_conflicts(name).await?;
-        if !conflicts.is_empty() {
-            return Err(conflict_error(name, "rebased", &conflicts));
-        }
+        let drop = self.resolved_conflicts(name, "rebased").await?;
         let operation = self
             .store()
-            .rebase_branch(name, RebaseOptions::default())
+            .rebase_branch(name, RebaseOptions { drop })
             .await?;
         self.reload_schema(name).await?;
         let record = self.store().get_branch(name).await?;
+        let mut properties = record.properties.clone();
+        properties.remove("conflict_choices");
+        let record = self.store().update_branch(name, properties).await?;
         Ok((
             self.branch_info(&record),
             vec![Event::BranchRebased {
@@ -351,6 +350,36 @@ impl Engine {
                 at: operation.at,
             }],
         ))
+    }
+
+    /// The conflicts of `name`, all resolved, as the slots where the default branch's version
+    /// wins; an error naming the unresolved ones otherwise.
+    async fn resolved_conflicts(
+        &self,
+        name: &str,
+        action: &str,
+    ) -> Result<Vec<(Slot, infrahub_graph::SlotProperty)>> {
+        let conflicts = self.branch_conflicts(name).await?;
+        let choices = self.conflict_choices(name).await?;
+        let mut unresolved = Vec::new();
+        let mut keep_default = Vec::new();
+        for conflict in conflicts {
+            match choices
+                .get(&super::diff::conflict_id(name, &conflict.slot))
+                .and_then(Value::as_str)
+            {
+                Some("BASE_BRANCH") => {
+                    keep_default.push((conflict.slot, infrahub_graph::SlotProperty::Existence));
+                }
+                Some("DIFF_BRANCH") => {}
+                _ => unresolved.push(conflict),
+            }
+        }
+        if unresolved.is_empty() {
+            Ok(keep_default)
+        } else {
+            Err(conflict_error(name, action, &unresolved))
+        }
     }
 
     /// Records that a branch's schema now differs from the default branch's.

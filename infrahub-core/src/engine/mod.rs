@@ -3,6 +3,7 @@
 //! the graph store so that it branches and travels in time with the data.
 
 mod branches;
+mod diff;
 mod events;
 mod filters;
 mod input;
@@ -25,6 +26,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{ProcessOptions, SchemaBranch, core_schema};
 
 pub use branches::{BranchCreate, BranchInfo, Conflict, validate_branch_name};
+pub use diff::{
+    ConflictDetails, DiffAction, DiffAttribute, DiffNode, DiffProperty, DiffRelationship,
+    DiffSingleRelationship, DiffTree,
+};
 pub use events::{AttributeChange, Event, NodeEvent, RelationshipChange};
 pub use filters::{QueryArgs, parse_filters};
 pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
