@@ -493,3 +493,92 @@ async fn resolved_conflicts_let_the_merge_through_with_the_chosen_side() {
         .unwrap_or_else(|| panic!("resolved an unknown conflict"));
     assert_eq!(error.kind(), ErrorKind::NotFound);
 }
+
+#[tokio::test]
+async fn merges_carry_deletes_and_relationship_changes() {
+    let engine = engine().await;
+    let extension = SchemaFile::from_yaml(
+        r#"
+version: "1.0"
+nodes:
+  - name: Rack
+    namespace: Infra
+    human_friendly_id: [name__value]
+    attributes:
+      - {name: name, kind: Text, unique: true}
+    relationships:
+      - {name: site, peer: InfraSite, cardinality: one, optional: true}
+"#,
+        Some("rack.yml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![extension], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let paris = create_site(&engine, "main", "paris", "Paris").await;
+    let doomed = create_site(&engine, "main", "doomed", "Nowhere").await;
+    let mut rack = NodeInput::default();
+    rack.attributes
+        .insert("name".into(), AttributeInput::value(json!("r1")));
+    let rack = engine
+        .create("main", "InfraRack", rack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    branch(&engine, "links").await;
+    let mut link = NodeInput {
+        id: Some(rack.to_string()),
+        ..NodeInput::default()
+    };
+    link.relationships.insert(
+        "site".into(),
+        infrahub_core::engine::RelationshipInput::One(Some(infrahub_core::engine::PeerInput::id(
+            paris.clone(),
+        ))),
+    );
+    engine
+        .update("links", "InfraRack", link)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .delete(
+            "links",
+            "InfraSite",
+            &infrahub_core::engine::NodeRef {
+                id: Some(doomed),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fields = Fields {
+        attributes: Some(Vec::new()),
+        relationships: vec!["site".into()],
+    };
+    let main = BranchView::now("main");
+    let read = |view: BranchView| {
+        let engine = &engine;
+        let fields = fields.clone();
+        async move {
+            engine
+                .get(&view, "InfraRack", &[rack], &fields)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))[0]
+                .peers("site")
+                .len()
+        }
+    };
+    assert_eq!(read(main.clone()).await, 0);
+    assert_eq!(cities(&engine, &main).await.len(), 2);
+    engine
+        .merge_branch("links")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read(main.clone()).await, 1);
+    assert_eq!(
+        cities(&engine, &main).await,
+        vec![("paris".into(), json!("Paris"))]
+    );
+}

@@ -55,6 +55,8 @@ def test_branches_with_infrahubctl(server, base_schema) -> None:
     result = ctl(server, "branch", "list")
     assert result.returncode == 0, result.stdout + result.stderr
     assert name in result.stdout
+    result = ctl(server, "branch", "rebase", name)
+    assert result.returncode == 0, result.stdout + result.stderr
     result = ctl(server, "branch", "merge", name)
     assert result.returncode == 0, result.stdout + result.stderr
     result = ctl(server, "branch", "delete", name)

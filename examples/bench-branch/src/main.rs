@@ -19,8 +19,7 @@ use infrahub_core::engine::{
 };
 use infrahub_core::schema::SchemaFile;
 use infrahub_graph::{
-    AttributeValue, Changeset, EmbeddedGraph, EmbeddedGraphOptions, GraphStore, NodeId, Op,
-    Scope,
+    AttributeValue, Changeset, EmbeddedGraph, EmbeddedGraphOptions, GraphStore, NodeId, Op, Scope,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -156,11 +155,17 @@ async fn changes(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let nodes: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(100_000);
+    let nodes: usize = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let dir = args
         .next()
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("infrahub-bench-branch-{}", std::process::id())));
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("infrahub-bench-branch-{}", std::process::id()))
+        });
     let _ = std::fs::remove_dir_all(&dir);
     let store: Arc<dyn GraphStore> =
         Arc::new(EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())?);
@@ -173,7 +178,8 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let file = SchemaFile::from_yaml(SCHEMA, Some("bench.yml")).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let file =
+        SchemaFile::from_yaml(SCHEMA, Some("bench.yml")).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     engine.load_schema("main", vec![file], false).await?;
     let labels = engine
         .schema("main")?
@@ -182,7 +188,12 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default();
     let mut site = NodeInput::default();
     site.attributes.insert("name".into(), text("site-1"));
-    let site = engine.create("main", "BenchSite", site).await?.node.id.to_string();
+    let site = engine
+        .create("main", "BenchSite", site)
+        .await?
+        .node
+        .id
+        .to_string();
     let devices = bulk_load(&store, &labels, nodes).await?;
 
     let create = |name: &str| BranchCreate {
@@ -196,7 +207,10 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     changes(&engine, "bench-branch", &devices, &site, 0).await?;
-    println!("1,000 changes on the branch: {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "1,000 changes on the branch: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let mut samples = Vec::new();
     let mut size = 0;
@@ -244,7 +258,10 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(body.get("errors").is_none(), "{body}");
     }
     samples.sort();
-    println!("DiffTree query over HTTP routing: median {:.1} ms", ms(samples[2]));
+    println!(
+        "DiffTree query over HTTP routing: median {:.1} ms",
+        ms(samples[2])
+    );
 
     let started = Instant::now();
     engine.merge_branch("bench-branch").await?;
@@ -262,7 +279,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let started = Instant::now();
     engine.rebase_branch("bench-rebase").await?;
-    println!("rebase (1,000 changes on the branch): {:.1} ms", ms(started.elapsed()));
+    println!(
+        "rebase (1,000 changes on the branch): {:.1} ms",
+        ms(started.elapsed())
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
