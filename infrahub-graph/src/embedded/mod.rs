@@ -92,9 +92,26 @@ pub struct EmbeddedGraph {
 struct Inner {
     db: Arc<Database>,
     registry: Arc<RwLock<Registry>>,
-    commands: Mutex<Sender<Command>>,
+    commands: Mutex<Option<Sender<Command>>>,
+    /// The writer thread, joined on drop so that the database is closed when the last handle
+    /// goes (a new handle on the same directory can open it right after).
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     last_ts: Arc<AtomicI64>,
     location: String,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut commands) = self.commands.lock() {
+            commands.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the embedded store writer thread panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for EmbeddedGraph {
@@ -218,7 +235,7 @@ impl EmbeddedGraph {
             last_checkpoint: Instant::now(),
             recent_batches: std::collections::VecDeque::new(),
         };
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("infrahub-graph-writer".into())
             .spawn(move || state.run(receiver))
             .map_err(|e| Error::storage("starting the writer thread", e))?;
@@ -226,7 +243,8 @@ impl EmbeddedGraph {
             inner: Arc::new(Inner {
                 db,
                 registry,
-                commands: Mutex::new(sender),
+                commands: Mutex::new(Some(sender)),
+                writer: Mutex::new(Some(writer)),
                 last_ts,
                 location,
             }),
@@ -265,9 +283,13 @@ impl EmbeddedGraph {
                 .commands
                 .lock()
                 .map_err(|_| Error::new(ErrorKind::Storage, "writer channel poisoned"))?;
-            commands.send(make(reply)).map_err(|_| {
-                Error::new(ErrorKind::Storage, "the embedded store writer has stopped")
-            })?;
+            commands
+                .as_ref()
+                .ok_or_else(|| Error::new(ErrorKind::Storage, "the embedded store is closed"))?
+                .send(make(reply))
+                .map_err(|_| {
+                    Error::new(ErrorKind::Storage, "the embedded store writer has stopped")
+                })?;
         }
         answer.await.map_err(|_| {
             Error::new(
