@@ -30,10 +30,10 @@ timed "doc tests" cargo test --workspace --doc
 timed "build binaries" cargo build --workspace --bins
 
 VENV=$ROOT/.build/venv
-if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import infrahub_sdk' 2>/dev/null; then
+if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import infrahub_sdk, moto, boto3' 2>/dev/null; then
   timed "python venv" bash -c "rm -rf '$VENV' && ${INFRAHUB_PYTHON:-python3} -m venv '$VENV' \
     && '$VENV/bin/pip' install --quiet --upgrade pip \
-    && '$VENV/bin/pip' install --quiet 'infrahub-sdk[ctl]' pytest"
+    && '$VENV/bin/pip' install --quiet 'infrahub-sdk[ctl]' pytest 'moto[server]'"
 fi
 export INFRAHUB_BIN_DIR=$TARGET_DIR/debug
 timed "sdk compatibility suite" "$VENV/bin/pytest" -q tests/sdk

@@ -106,12 +106,7 @@ pub async fn build_state(
                 })?,
             )
         }
-        other => {
-            return Err(ServeError::Backend(format!(
-                "storage.driver = {} is not supported by this build yet; use `local`",
-                other.as_str()
-            )));
-        }
+        StorageDriver::S3 => s3_store(&settings.storage.s3)?,
     };
     let jwt_secret = match &settings.security.secret_key {
         Some(key) => key.expose().as_bytes().to_vec(),
@@ -127,6 +122,42 @@ pub async fn build_state(
         jwt_secret,
         objects,
     ))
+}
+
+/// The S3-compatible bucket store of `[storage.s3]`. Settings not given there come from the
+/// usual `AWS_*` environment variables (region, session token, ...).
+fn s3_store(
+    settings: &crate::config::S3StorageSettings,
+) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
+    use object_store::aws::AmazonS3Builder;
+    if settings.bucket_name.is_empty() {
+        return Err(ServeError::Backend(
+            "storage.driver = s3 needs storage.s3.bucket_name (INFRAHUB_STORAGE_BUCKET_NAME)".into(),
+        ));
+    }
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&settings.bucket_name);
+    let key_id = settings.access_key_id.expose();
+    if !key_id.is_empty() {
+        builder = builder
+            .with_access_key_id(key_id)
+            .with_secret_access_key(settings.secret_access_key.expose());
+    }
+    if !settings.endpoint_url.is_empty() {
+        let endpoint = if settings.endpoint_url.contains("://") {
+            settings.endpoint_url.clone()
+        } else {
+            let scheme = if settings.use_ssl { "https" } else { "http" };
+            format!("{scheme}://{}", settings.endpoint_url)
+        };
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    let store = builder
+        .build()
+        .map_err(|e| ServeError::Backend(format!("S3 object store: {e}")))?;
+    Ok(Arc::new(store))
 }
 
 /// The signing key kept in the data directory, created on first start, for deployments that

@@ -56,7 +56,7 @@ def free_port() -> int:
 class Server:
     """A running `infrahub server start` process on a free port with its own data directory."""
 
-    def __init__(self, binary: Path, data_dir: Path) -> None:
+    def __init__(self, binary: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         import time
         import urllib.request
 
@@ -74,6 +74,7 @@ class Server:
         )
         for key in ("INFRAHUB_ADDRESS", "INFRAHUB_API_TOKEN", "INFRAHUB_USERNAME", "INFRAHUB_PASSWORD"):
             env.pop(key, None)
+        env.update(extra_env or {})
         self.log = open(data_dir.parent / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603
             [str(binary), "server", "start", "--listen", "127.0.0.1", "--port", str(self.port)],
