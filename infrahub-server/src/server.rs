@@ -132,7 +132,8 @@ fn s3_store(
     use object_store::aws::AmazonS3Builder;
     if settings.bucket_name.is_empty() {
         return Err(ServeError::Backend(
-            "storage.driver = s3 needs storage.s3.bucket_name (INFRAHUB_STORAGE_BUCKET_NAME)".into(),
+            "storage.driver = s3 needs storage.s3.bucket_name (INFRAHUB_STORAGE_BUCKET_NAME)"
+                .into(),
         ));
     }
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(&settings.bucket_name);
