@@ -93,6 +93,8 @@ struct Inner {
     db: Arc<Database>,
     registry: Arc<RwLock<Registry>>,
     commands: Mutex<Option<Sender<Command>>>,
+    /// Writes acknowledged but not yet in the database (see [`tables::Memtable`]).
+    memtable: Arc<RwLock<Arc<tables::Memtable>>>,
     /// The writer thread, joined on drop so that the database is closed when the last handle
     /// goes (a new handle on the same directory can open it right after).
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -123,6 +125,32 @@ impl std::fmt::Debug for EmbeddedGraph {
 }
 
 type ReadTables = Tables<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
+
+/// What a read sees: the database at one instant under the writes acknowledged but not yet
+/// moved into it.
+pub(crate) struct Snapshot {
+    memtable: Arc<tables::Memtable>,
+    tables: ReadTables,
+}
+
+impl tables::Kv for Snapshot {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.memtable.over(&self.tables).get(table, key)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        self.memtable
+            .over(&self.tables)
+            .scan(table, start, end, reverse, visit)
+    }
+}
 
 impl EmbeddedGraph {
     /// Opens (or creates) a store in directory `path`. Writes not yet checkpointed into the
@@ -225,7 +253,12 @@ impl EmbeddedGraph {
         let registry = Arc::new(RwLock::new(registry));
         let last_ts = Arc::new(AtomicI64::new(last_ts));
         let (sender, receiver) = channel();
+        let memtable = Arc::new(RwLock::new(Arc::new(tables::Memtable::default())));
         let state = WriterState {
+            memtable: Arc::clone(&memtable),
+            current: Arc::new(tables::Memtable::default()),
+            memtable_since: None,
+            base: None,
             db: Arc::clone(&db),
             journal,
             registry: Arc::clone(&registry),
@@ -244,6 +277,7 @@ impl EmbeddedGraph {
                 db,
                 registry,
                 commands: Mutex::new(Some(sender)),
+                memtable,
                 writer: Mutex::new(Some(writer)),
                 last_ts,
                 location,
@@ -257,6 +291,20 @@ impl EmbeddedGraph {
             .read()
             .map(|r| r.clone())
             .map_err(|_| Error::new(ErrorKind::Storage, "branch registry poisoned"))
+    }
+
+    /// A consistent view for one read: the memtable taken while the database snapshot opens,
+    /// so that a flush in between shows its writes either in the memtable or in the database.
+    fn snapshot(&self) -> Result<Snapshot> {
+        let guard = self
+            .inner
+            .memtable
+            .read()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
+        let memtable = Arc::clone(&guard);
+        let tables = self.read_tables()?;
+        drop(guard);
+        Ok(Snapshot { memtable, tables })
     }
 
     fn read_tables(&self) -> Result<ReadTables> {
@@ -302,12 +350,12 @@ impl EmbeddedGraph {
     /// Runs a read on a blocking thread.
     async fn read<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&ReadTables, &Registry) -> Result<T> + Send + 'static,
+        work: impl FnOnce(&Snapshot, &Registry) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let registry = store.registry()?;
-            let tables = store.read_tables()?;
+            let tables = store.snapshot()?;
             work(&tables, &registry)
         })
         .await
@@ -323,7 +371,7 @@ impl EmbeddedGraph {
     ) -> Result<Vec<NodeData>> {
         let registry = self.registry()?;
         let spec = registry.view(view)?;
-        let tables = self.read_tables()?;
+        let tables = self.snapshot()?;
         let mut nodes = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(node) = read::load_node(&tables, &spec, &registry, *id, select)? {
@@ -337,7 +385,7 @@ impl EmbeddedGraph {
     pub fn query_blocking(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
         let registry = self.registry()?;
         let spec = registry.view(view)?;
-        let tables = self.read_tables()?;
+        let tables = self.snapshot()?;
         query::run(&tables, &spec, &registry, query)
     }
 
@@ -345,7 +393,7 @@ impl EmbeddedGraph {
     pub fn count_blocking(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
         let registry = self.registry()?;
         let spec = registry.view(view)?;
-        let tables = self.read_tables()?;
+        let tables = self.snapshot()?;
         query::count(&tables, &spec, query)
     }
 
@@ -357,7 +405,7 @@ impl EmbeddedGraph {
         to: Timestamp,
     ) -> Result<Vec<Change>> {
         let registry = self.registry()?;
-        let tables = self.read_tables()?;
+        let tables = self.snapshot()?;
         branches::changes(&tables, &registry, branch, from, to)
     }
 }
@@ -595,5 +643,120 @@ mod conformance_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_unique_creates() {
         conformance::concurrent_unique_creates(store()).await;
+    }
+}
+
+#[cfg(test)]
+mod memtable_tests {
+    //! Acknowledged writes live in the memtable until the writer moves them into the database:
+    //! reads see them the same way before and after, and across a reopen.
+
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::{EmbeddedGraph, EmbeddedGraphOptions};
+    use crate::branch::{BranchView, CreateBranchOptions};
+    use crate::changeset::{Changeset, Op};
+    use crate::model::{AttributeValue, NodeId, Scope};
+    use crate::query::{Filter, Match, NodeQuery, Property, Selection};
+    use crate::store::GraphStore;
+
+    async fn values(store: &EmbeddedGraph, ids: &[NodeId]) -> Vec<serde_json::Value> {
+        store
+            .get_nodes(&BranchView::now("main"), ids, &Selection::all_attributes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|n| n.attributes["number"].value.value.clone())
+            .collect()
+    }
+
+    async fn found(store: &EmbeddedGraph, number: u64) -> usize {
+        let query = NodeQuery {
+            labels: vec!["Thing".into()],
+            filters: vec![Filter::Attribute {
+                name: "number".into(),
+                property: Property::Value,
+                matches: Match::Equals(json!(number)),
+            }],
+            ..NodeQuery::default()
+        };
+        store
+            .query(&BranchView::now("main"), &query)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .nodes
+            .len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_read_the_same_before_and_after_moving_into_the_database_and_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("infrahub-memtable-{}", NodeId::now_v7()));
+        let ids: Vec<NodeId> = (0..40).map(|_| NodeId::now_v7()).collect();
+        {
+            let store = EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .create_branch(
+                    "main",
+                    CreateBranchOptions {
+                        is_default: true,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            for (number, id) in ids.iter().enumerate() {
+                let mut changeset = Changeset::new("main");
+                changeset.push(Op::CreateNode {
+                    id: *id,
+                    kind: "Thing".into(),
+                    labels: vec!["Thing".into()],
+                    scope: Scope::Branch,
+                });
+                changeset.push(Op::SetAttribute {
+                    node: *id,
+                    name: "number".into(),
+                    value: AttributeValue::new(json!(number)),
+                    scope: Scope::Branch,
+                    indexed: true,
+                });
+                store
+                    .commit(changeset)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                // Read right after each acknowledgement, while the write is in the memtable.
+                assert_eq!(values(&store, &[*id]).await, vec![json!(number)]);
+            }
+            // Overwrite one value, then let the writer move everything into the database.
+            let mut changeset = Changeset::new("main");
+            changeset.push(Op::SetAttribute {
+                node: ids[3],
+                name: "number".into(),
+                value: AttributeValue::new(json!(1000)),
+                scope: Scope::Branch,
+                indexed: true,
+            });
+            store
+                .commit(changeset)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let before = values(&store, &ids).await;
+            assert_eq!(found(&store, 1000).await, 1);
+            assert_eq!(found(&store, 3).await, 0);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(values(&store, &ids).await, before);
+            assert_eq!(found(&store, 1000).await, 1);
+            assert_eq!(found(&store, 3).await, 0);
+        }
+        let store = EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let after = values(&store, &ids).await;
+        assert_eq!(after.len(), 40);
+        assert_eq!(after[3], json!(1000));
+        assert_eq!(found(&store, 39).await, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

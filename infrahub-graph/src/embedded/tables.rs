@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -163,6 +164,28 @@ impl Pending {
         self.entries.insert((table, key), None);
     }
 
+    /// Number of writes.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no write.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds a write (replacing an earlier one of the same key).
+    pub(crate) fn set(&mut self, table: Table, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.entries.insert((table, key), value);
+    }
+
+    /// Every write, in table and key order, without consuming them.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Table, &[u8], Option<&[u8]>)> {
+        self.entries
+            .iter()
+            .map(|((table, key), value)| (*table, key.as_slice(), value.as_deref()))
+    }
+
     /// Every pending write, in table and key order.
     pub(crate) fn into_writes(self) -> impl Iterator<Item = (Table, Vec<u8>, Option<Vec<u8>>)> {
         self.entries
@@ -257,6 +280,118 @@ impl Kv for Overlay<'_> {
     }
 }
 
+/// Writes acknowledged (and journaled) but not yet in the database, in layers, newest last.
+/// Readers see them over the database; the writer moves them into the database in one
+/// transaction from time to time, so that a lone writer does not pay for a database
+/// transaction per changeset.
+#[derive(Debug, Default)]
+pub(crate) struct Memtable {
+    layers: Vec<Arc<Pending>>,
+    entries: usize,
+}
+
+impl Memtable {
+    /// This memtable with one more layer on top.
+    pub(crate) fn with_layer(&self, layer: Pending) -> Memtable {
+        let mut layers = self.layers.clone();
+        let entries = self.entries + layer.len();
+        if !layer.is_empty() {
+            layers.push(Arc::new(layer));
+        }
+        Memtable { layers, entries }
+    }
+
+    /// Number of writes held (a key written twice counts twice).
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Number of layers.
+    pub(crate) fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The layers, oldest first.
+    pub(crate) fn layers(&self) -> &[Arc<Pending>] {
+        &self.layers
+    }
+
+    /// The memtable seen over `base`.
+    pub(crate) fn over<'a>(&'a self, base: &'a dyn Kv) -> MemView<'a> {
+        MemView {
+            layers: &self.layers,
+            base,
+        }
+    }
+}
+
+/// A base seen through memtable layers.
+pub(crate) struct MemView<'a> {
+    layers: &'a [Arc<Pending>],
+    base: &'a dyn Kv,
+}
+
+impl Kv for MemView<'_> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let wanted = (table, key.to_vec());
+        for layer in self.layers.iter().rev() {
+            if let Some(value) = layer.entries.get(&wanted) {
+                return Ok(value.clone());
+            }
+        }
+        self.base.get(table, key)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        if self.layers.is_empty() || start >= end {
+            return self.base.scan(table, start, end, reverse, visit);
+        }
+        let lower = (table, start.to_vec());
+        let upper = (table, end.to_vec());
+        let range = || (Bound::Included(&lower), Bound::Excluded(&upper));
+        let touched: Vec<&Arc<Pending>> = self
+            .layers
+            .iter()
+            .filter(|layer| {
+                layer
+                    .entries
+                    .range::<(Table, Vec<u8>), _>(range())
+                    .next()
+                    .is_some()
+            })
+            .collect();
+        if touched.is_empty() {
+            return self.base.scan(table, start, end, reverse, visit);
+        }
+        if let [only] = touched.as_slice() {
+            return Overlay {
+                base: self.base,
+                pending: only,
+            }
+            .scan(table, start, end, reverse, visit);
+        }
+        // The layers' writes in the range, the newest winning, laid over the base.
+        let mut merged = Pending::default();
+        for layer in touched {
+            for (key, value) in layer.entries.range::<(Table, Vec<u8>), _>(range()) {
+                merged.entries.insert(key.clone(), value.clone());
+            }
+        }
+        Overlay {
+            base: self.base,
+            pending: &merged,
+        }
+        .scan(table, start, end, reverse, visit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +458,37 @@ mod tests {
         assert_eq!(
             overlay.get(Table::Versions, &[4]).ok().flatten(),
             Some(vec![4])
+        );
+    }
+
+    #[test]
+    fn memtable_layers_win_newest_first() {
+        let base = Fixed(
+            [1u8, 3, 5, 7]
+                .iter()
+                .map(|k| (vec![*k], vec![*k]))
+                .collect(),
+        );
+        let mut first = Pending::default();
+        first.put(Table::Versions, vec![4], vec![40]);
+        first.remove(Table::Versions, vec![3]);
+        let mut second = Pending::default();
+        second.put(Table::Versions, vec![3], vec![30]);
+        second.remove(Table::Versions, vec![4]);
+        second.put(Table::Versions, vec![8], vec![80]);
+        let memtable = Memtable::default().with_layer(first).with_layer(second);
+        assert_eq!((memtable.depth(), memtable.entries()), (2, 5));
+        let view = memtable.over(&base);
+        assert_eq!(keys(&view, false), vec![1, 3, 5, 7, 8]);
+        assert_eq!(keys(&view, true), vec![8, 7, 5, 3, 1]);
+        assert_eq!(
+            view.get(Table::Versions, &[3]).ok().flatten(),
+            Some(vec![30])
+        );
+        assert_eq!(view.get(Table::Versions, &[4]).ok().flatten(), None);
+        assert_eq!(
+            view.get(Table::Versions, &[5]).ok().flatten(),
+            Some(vec![5])
         );
     }
 }

@@ -18,7 +18,7 @@ use crate::time::Timestamp;
 use super::branches;
 use super::journal::{Journal, JournalWrite};
 use super::registry::{Registry, StoredBranch};
-use super::tables::{ALL_TABLES, Pending, Table, Tables, storage};
+use super::tables::{ALL_TABLES, Memtable, Overlay, Pending, Table, Tables, storage};
 use super::write::{WriteContext, apply_changeset};
 
 pub(crate) const LAST_TS: &[u8] = b"last_ts";
@@ -34,6 +34,14 @@ const RECENT_BATCHES: usize = 16;
 const LINGER: Duration = Duration::from_micros(300);
 /// Longest time between durable checkpoints while writes happen.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+/// Memtable size (writes) that triggers moving it into the database.
+const FLUSH_ENTRIES: usize = 2048;
+/// Memtable depth (batches) that triggers moving it into the database.
+const FLUSH_LAYERS: usize = 8;
+/// Longest time a write stays in the memtable while writes keep coming.
+const FLUSH_AGE: Duration = Duration::from_millis(50);
+/// Idle time after which the memtable is moved into the database.
+const FLUSH_IDLE: Duration = Duration::from_millis(5);
 
 /// Work for the writer.
 pub(crate) enum Command {
@@ -74,6 +82,39 @@ pub(crate) struct WriterState {
     pub(crate) last_checkpoint: Instant,
     /// Sizes of the latest batches: a hint of how many callers write concurrently.
     pub(crate) recent_batches: std::collections::VecDeque<usize>,
+    /// Acknowledged writes not yet in the database, shared with readers.
+    pub(crate) memtable: Arc<RwLock<Arc<Memtable>>>,
+    /// The writer's copy of the memtable.
+    pub(crate) current: Arc<Memtable>,
+    /// When the oldest write of the memtable was made.
+    pub(crate) memtable_since: Option<Instant>,
+    /// A read snapshot of the database, kept between flushes.
+    pub(crate) base: Option<ReadTables>,
+}
+
+/// Opened tables of a read transaction.
+pub(crate) type ReadTables = Tables<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
+
+/// Opens every table in a read transaction of `db`.
+pub(crate) fn open_read_tables(db: &Database) -> Result<ReadTables> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read().map_err(|e| storage("starting a read", e))?;
+    let mut tables = Vec::with_capacity(ALL_TABLES.len());
+    for table in ALL_TABLES {
+        tables.push(
+            txn.open_table(table.definition())
+                .map_err(|e| storage("opening a table", e))?,
+        );
+    }
+    Ok(Tables::new(tables))
+}
+
+/// Adds a command's writes to the batch and to the journal record.
+fn absorb(batch: &mut Pending, pending: Pending, journal: &mut Vec<JournalWrite>) {
+    for (table, key, value) in pending.into_writes() {
+        journal.push((table, key.clone(), value.clone()));
+        batch.set(table, key, value);
+    }
 }
 
 type WriteTables<'txn> = Tables<redb::Table<'txn, &'static [u8], &'static [u8]>>;
@@ -163,10 +204,20 @@ impl WriterState {
     /// Runs until every sender is gone, then checkpoints.
     pub(crate) fn run(mut self, commands: Receiver<Command>) {
         loop {
-            let first = match commands.recv_timeout(CHECKPOINT_INTERVAL) {
+            let waiting = self.current.entries() > 0;
+            let timeout = if waiting {
+                FLUSH_IDLE
+            } else {
+                CHECKPOINT_INTERVAL
+            };
+            let first = match commands.recv_timeout(timeout) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
-                    self.checkpoint_if_needed(true);
+                    if waiting {
+                        self.flush_or_log();
+                    } else {
+                        self.checkpoint_if_needed(true);
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -199,6 +250,15 @@ impl WriterState {
             }
             self.recent_batches.push_back(batch.len());
             self.process(batch);
+            let old = self
+                .memtable_since
+                .is_some_and(|since| since.elapsed() >= FLUSH_AGE);
+            if old
+                || self.current.entries() >= FLUSH_ENTRIES
+                || self.current.depth() >= FLUSH_LAYERS
+            {
+                self.flush_or_log();
+            }
             self.checkpoint_if_needed(false);
         }
         if let Err(err) = self.checkpoint() {
@@ -244,17 +304,15 @@ impl WriterState {
         changes: &mut Vec<RegistryChange>,
     ) -> Result<Option<Timestamp>> {
         let mut visible = None;
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(|e| storage("starting a write", e))?;
-        if self.journal.is_some() {
-            txn.set_durability(Durability::None)
-                .map_err(|e| storage("setting durability", e))?;
-        }
+        let base = match self.base.take() {
+            Some(base) => base,
+            None => open_read_tables(&self.db)?,
+        };
+        let memtable = Arc::clone(&self.current);
         let mut journal_writes = Vec::new();
+        let mut batch_writes = Pending::default();
         {
-            let mut tables = open_write_tables(&txn)?;
+            let committed = memtable.over(&base);
             // Branch changes of earlier commands of the batch are visible to later ones.
             let mut registry = self
                 .registry
@@ -266,11 +324,15 @@ impl WriterState {
                 match command {
                     Command::Commit(changeset, reply) => {
                         let result = registry.write_view(&changeset.branch).and_then(|view| {
+                            let tables = Overlay {
+                                base: &committed,
+                                pending: &batch_writes,
+                            };
                             apply_changeset(&tables, &WriteContext { view, at }, &changeset)
                         });
                         match result {
                             Ok(pending) => {
-                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                absorb(&mut batch_writes, pending, &mut journal_writes);
                                 replies.push(Reply::Commit(reply, Ok(Commit { at })));
                                 visible = Some(at);
                             }
@@ -278,9 +340,13 @@ impl WriterState {
                         }
                     }
                     Command::CreateBranch(name, options, reply) => {
+                        let tables = Overlay {
+                            base: &committed,
+                            pending: &batch_writes,
+                        };
                         match branches::create(&tables, &registry, &name, options, at) {
                             Ok((pending, stored)) => {
-                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                absorb(&mut batch_writes, pending, &mut journal_writes);
                                 registry.insert(stored.clone());
                                 replies.push(Reply::Branch(reply, Ok(stored.record.clone())));
                                 changes.push(RegistryChange::Put(stored));
@@ -301,7 +367,7 @@ impl WriterState {
                         });
                         match result {
                             Ok((pending, stored)) => {
-                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                absorb(&mut batch_writes, pending, &mut journal_writes);
                                 registry.insert(stored.clone());
                                 replies.push(Reply::Branch(reply, Ok(stored.record.clone())));
                                 changes.push(RegistryChange::Put(stored));
@@ -310,9 +376,13 @@ impl WriterState {
                         }
                     }
                     Command::DeleteBranch(name, reply) => {
+                        let tables = Overlay {
+                            base: &committed,
+                            pending: &batch_writes,
+                        };
                         match branches::delete(&tables, &registry, &name) {
                             Ok(pending) => {
-                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                absorb(&mut batch_writes, pending, &mut journal_writes);
                                 registry.remove(&name);
                                 replies.push(Reply::Unit(reply, Ok(())));
                                 changes.push(RegistryChange::Remove(name));
@@ -321,10 +391,14 @@ impl WriterState {
                         }
                     }
                     Command::Merge(name, options, reply) => {
+                        let tables = Overlay {
+                            base: &committed,
+                            pending: &batch_writes,
+                        };
                         match branches::merge(&tables, &registry, &name, &options.keep_default, at)
                         {
                             Ok((pending, stored, writes)) => {
-                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                absorb(&mut batch_writes, pending, &mut journal_writes);
                                 registry.insert(stored.clone());
                                 changes.push(RegistryChange::Put(stored));
                                 replies.push(Reply::Operation(
@@ -337,9 +411,13 @@ impl WriterState {
                         }
                     }
                     Command::Rebase(name, options, reply) => {
+                        let tables = Overlay {
+                            base: &committed,
+                            pending: &batch_writes,
+                        };
                         match branches::rebase(&tables, &registry, &name, &options.drop, at) {
                             Ok((pending, stored, writes)) => {
-                                apply_pending(&mut tables, pending, &mut journal_writes)?;
+                                absorb(&mut batch_writes, pending, &mut journal_writes);
                                 registry.insert(stored.clone());
                                 changes.push(RegistryChange::Put(stored));
                                 replies.push(Reply::Operation(
@@ -367,12 +445,20 @@ impl WriterState {
                     self.seq.to_be_bytes().to_vec(),
                 );
             }
-            apply_pending(&mut tables, meta, &mut journal_writes)?;
+            absorb(&mut batch_writes, meta, &mut journal_writes);
         }
+        self.base = Some(base);
         if let Some(journal) = &mut self.journal {
             journal.append(self.seq, &journal_writes)?;
         }
-        txn.commit().map_err(|e| storage("committing", e))?;
+        // Acknowledged: visible to readers from now on.
+        let next = Arc::new(memtable.with_layer(batch_writes));
+        *self
+            .memtable
+            .write()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))? = Arc::clone(&next);
+        self.current = next;
+        self.memtable_since.get_or_insert_with(Instant::now);
         Ok(visible)
     }
 
@@ -386,8 +472,62 @@ impl WriterState {
         }
     }
 
+    fn flush_or_log(&mut self) {
+        if let Err(err) = self.flush() {
+            tracing::error!(error = %err, "moving the memtable into the embedded store failed");
+        }
+    }
+
+    /// Moves the memtable into the database in one transaction (durable through the journal
+    /// until the next checkpoint), then empties it.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.current.depth() == 0 {
+            self.memtable_since = None;
+            return Ok(());
+        }
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| storage("starting a write", e))?;
+        if self.journal.is_some() {
+            txn.set_durability(Durability::None)
+                .map_err(|e| storage("setting durability", e))?;
+        }
+        {
+            let mut tables = open_write_tables(&txn)?;
+            for layer in self.current.layers() {
+                for (table, key, value) in layer.iter() {
+                    let handle = tables.table_mut(table);
+                    match value {
+                        Some(value) => {
+                            handle
+                                .insert(key, value)
+                                .map_err(|e| storage("writing", e))?;
+                        }
+                        None => {
+                            handle.remove(key).map_err(|e| storage("writing", e))?;
+                        }
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(|e| storage("committing", e))?;
+        // Readers that took the old memtable see the same writes in the database: publish the
+        // empty one only now.
+        let empty = Arc::new(Memtable::default());
+        *self
+            .memtable
+            .write()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))? = Arc::clone(&empty);
+        self.current = empty;
+        self.base = None;
+        self.memtable_since = None;
+        Ok(())
+    }
+
     /// Makes every committed write durable in the database and empties the journal.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        self.flush()?;
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
