@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-use super::tables::Table;
+use super::tables::{Pending, Table};
 
 /// One write of a journal record: table, key, and new value (`None` removes).
 pub(crate) type JournalWrite = (Table, Vec<u8>, Option<Vec<u8>>);
@@ -98,7 +98,7 @@ impl Journal {
     }
 
     /// Writes a record after the previous ones and waits until it is on disk.
-    pub(crate) fn append(&mut self, seq: u64, writes: &[JournalWrite]) -> Result<()> {
+    pub(crate) fn append(&mut self, seq: u64, writes: &Pending) -> Result<()> {
         let mut buffer = encode_record(seq, writes);
         let record_length = buffer.len() as u64;
         // A zeroed header after the record marks the end for readers, even over old records.
@@ -139,11 +139,11 @@ impl Journal {
     }
 }
 
-fn encode_record(seq: u64, writes: &[JournalWrite]) -> Vec<u8> {
+fn encode_record(seq: u64, writes: &Pending) -> Vec<u8> {
     let mut payload = Vec::new();
     payload.extend_from_slice(&seq.to_le_bytes());
     payload.extend_from_slice(&(writes.len() as u32).to_le_bytes());
-    for (table, key, value) in writes {
+    for (table, key, value) in writes.iter() {
         payload.push(table.index() as u8);
         payload.push(u8::from(value.is_some()));
         payload.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -207,10 +207,14 @@ mod tests {
     #[test]
     fn records_survive_reopen_and_torn_tails_are_dropped() {
         let path = std::env::temp_dir().join(format!("journal-test-{}", uuid::Uuid::new_v4()));
-        let writes = vec![
+        let expected: Vec<JournalWrite> = vec![
             (Table::Versions, vec![1, 2], Some(vec![3])),
             (Table::Labels, vec![4], None),
         ];
+        let mut writes = Pending::default();
+        for (table, key, value) in expected.clone() {
+            writes.set(table, key, value);
+        }
         {
             let (mut journal, existing) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));
             assert!(existing.is_empty());
@@ -228,7 +232,7 @@ mod tests {
             records.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             vec![1, 2]
         );
-        assert_eq!(records[0].1, writes);
+        assert_eq!(records[0].1, expected);
         journal.append(3, &writes).unwrap_or_else(|e| panic!("{e}"));
         drop(journal);
         let (mut journal, records) = Journal::open(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -109,10 +109,9 @@ pub(crate) fn open_read_tables(db: &Database) -> Result<ReadTables> {
     Ok(Tables::new(tables))
 }
 
-/// Adds a command's writes to the batch and to the journal record.
-fn absorb(batch: &mut Pending, pending: Pending, journal: &mut Vec<JournalWrite>) {
+/// Adds a command's writes to the batch (the batch is also the journal record).
+fn absorb(batch: &mut Pending, pending: Pending) {
     for (table, key, value) in pending.into_writes() {
-        journal.push((table, key.clone(), value.clone()));
         batch.set(table, key, value);
     }
 }
@@ -309,7 +308,6 @@ impl WriterState {
             None => open_read_tables(&self.db)?,
         };
         let memtable = Arc::clone(&self.current);
-        let mut journal_writes = Vec::new();
         let mut batch_writes = Pending::default();
         {
             let committed = memtable.over(&base);
@@ -332,7 +330,7 @@ impl WriterState {
                         });
                         match result {
                             Ok(pending) => {
-                                absorb(&mut batch_writes, pending, &mut journal_writes);
+                                absorb(&mut batch_writes, pending);
                                 replies.push(Reply::Commit(reply, Ok(Commit { at })));
                                 visible = Some(at);
                             }
@@ -346,7 +344,7 @@ impl WriterState {
                         };
                         match branches::create(&tables, &registry, &name, options, at) {
                             Ok((pending, stored)) => {
-                                absorb(&mut batch_writes, pending, &mut journal_writes);
+                                absorb(&mut batch_writes, pending);
                                 registry.insert(stored.clone());
                                 replies.push(Reply::Branch(reply, Ok(stored.record.clone())));
                                 changes.push(RegistryChange::Put(stored));
@@ -367,7 +365,7 @@ impl WriterState {
                         });
                         match result {
                             Ok((pending, stored)) => {
-                                absorb(&mut batch_writes, pending, &mut journal_writes);
+                                absorb(&mut batch_writes, pending);
                                 registry.insert(stored.clone());
                                 replies.push(Reply::Branch(reply, Ok(stored.record.clone())));
                                 changes.push(RegistryChange::Put(stored));
@@ -382,7 +380,7 @@ impl WriterState {
                         };
                         match branches::delete(&tables, &registry, &name) {
                             Ok(pending) => {
-                                absorb(&mut batch_writes, pending, &mut journal_writes);
+                                absorb(&mut batch_writes, pending);
                                 registry.remove(&name);
                                 replies.push(Reply::Unit(reply, Ok(())));
                                 changes.push(RegistryChange::Remove(name));
@@ -398,7 +396,7 @@ impl WriterState {
                         match branches::merge(&tables, &registry, &name, &options.keep_default, at)
                         {
                             Ok((pending, stored, writes)) => {
-                                absorb(&mut batch_writes, pending, &mut journal_writes);
+                                absorb(&mut batch_writes, pending);
                                 registry.insert(stored.clone());
                                 changes.push(RegistryChange::Put(stored));
                                 replies.push(Reply::Operation(
@@ -417,7 +415,7 @@ impl WriterState {
                         };
                         match branches::rebase(&tables, &registry, &name, &options.drop, at) {
                             Ok((pending, stored, writes)) => {
-                                absorb(&mut batch_writes, pending, &mut journal_writes);
+                                absorb(&mut batch_writes, pending);
                                 registry.insert(stored.clone());
                                 changes.push(RegistryChange::Put(stored));
                                 replies.push(Reply::Operation(
@@ -437,7 +435,7 @@ impl WriterState {
                 LAST_TS.to_vec(),
                 self.last_assigned.to_be_bytes().to_vec(),
             );
-            if !journal_writes.is_empty() {
+            if !batch_writes.is_empty() {
                 self.seq += 1;
                 meta.put(
                     Table::Meta,
@@ -445,11 +443,11 @@ impl WriterState {
                     self.seq.to_be_bytes().to_vec(),
                 );
             }
-            absorb(&mut batch_writes, meta, &mut journal_writes);
+            absorb(&mut batch_writes, meta);
         }
         self.base = Some(base);
         if let Some(journal) = &mut self.journal {
-            journal.append(self.seq, &journal_writes)?;
+            journal.append(self.seq, &batch_writes)?;
         }
         // Acknowledged: visible to readers from now on.
         let next = Arc::new(memtable.with_layer(batch_writes));
