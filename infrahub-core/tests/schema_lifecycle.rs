@@ -465,3 +465,26 @@ async fn the_schema_library_base_then_each_extension_load_and_reload_as_no_ops()
     );
     assert_eq!(loaded.len(), total);
 }
+
+#[tokio::test]
+async fn loaded_nodes_are_in_the_menu_unless_they_say_otherwise() {
+    let engine = engine().await;
+    load(
+        &engine,
+        r#"
+version: "1.0"
+nodes:
+  - name: Hidden
+    namespace: Infra
+    include_in_menu: false
+    attributes:
+      - {name: name, kind: Text}
+"#,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let schema = engine.schema("main").unwrap_or_else(|e| panic!("{e}"));
+    let menu = |kind: &str| schema.get(kind).and_then(|m| m.include_in_menu);
+    assert_eq!(menu("InfraSite"), Some(true));
+    assert_eq!(menu("InfraHidden"), Some(false));
+}

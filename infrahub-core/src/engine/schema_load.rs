@@ -98,6 +98,10 @@ impl Engine {
         }
         let current = self.schema(branch)?;
         let mut merged = SchemaFile::merge(files).map_err(Error::invalid_schema)?;
+        // As upstream, user nodes that do not say otherwise are shown in the menu.
+        for node in &mut merged.nodes {
+            node.include_in_menu.get_or_insert(true);
+        }
         let renames = find_renames(&current, &mut merged);
         let mut base = (*current).clone();
         for (old, new) in &renames.kinds {
