@@ -201,6 +201,13 @@ nodes:
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(outcome.schema_updated);
     assert!(outcome.diff.added.contains_key("InfraRack"));
+    // Generics only gaining a user (`used_by`) are not reported as changed.
+    assert!(
+        !outcome.diff.changed.contains_key("CoreNode"),
+        "{:?}",
+        outcome.diff.changed.keys()
+    );
+    assert!(!outcome.diff.changed.contains_key("CoreProfile"));
     let after = engine.schema("main").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(after.hash(), before);
     assert!(!after.has("InfraRack"));

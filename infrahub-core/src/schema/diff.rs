@@ -163,6 +163,10 @@ pub fn diff_models(old: &ModelSchema, new: &ModelSchema) -> ElementDiff {
             _ => Vec::new(),
         }
     };
+    // `used_by` follows the nodes that inherit a generic: as upstream, it is not a change of
+    // the generic itself.
+    take(&mut old_value, "used_by");
+    take(&mut new_value, "used_by");
     let old_attributes = take(&mut old_value, "attributes");
     let new_attributes = take(&mut new_value, "attributes");
     let old_relationships = take(&mut old_value, "relationships");
