@@ -4,6 +4,7 @@
 mod branches;
 mod codec;
 mod counters;
+mod flusher;
 mod journal;
 mod keys;
 mod query;
@@ -94,7 +95,7 @@ struct Inner {
     registry: Arc<RwLock<Registry>>,
     commands: Mutex<Option<Sender<Command>>>,
     /// Writes acknowledged but not yet in the database (see [`tables::Memtable`]).
-    memtable: Arc<RwLock<Arc<tables::Memtable>>>,
+    memtable: Arc<flusher::Shared>,
     /// The writer thread, joined on drop so that the database is closed when the last handle
     /// goes (a new handle on the same directory can open it right after).
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -253,11 +254,21 @@ impl EmbeddedGraph {
         let registry = Arc::new(RwLock::new(registry));
         let last_ts = Arc::new(AtomicI64::new(last_ts));
         let (sender, receiver) = channel();
-        let memtable = Arc::new(RwLock::new(Arc::new(tables::Memtable::default())));
+        let memtable = Arc::new(flusher::Shared::default());
+        let (flush_requests, flush_receiver) = channel();
+        let flusher_state = flusher::Flusher {
+            db: Arc::clone(&db),
+            shared: Arc::clone(&memtable),
+            journaled: journal.is_some(),
+        };
+        let flusher = std::thread::Builder::new()
+            .name("infrahub-graph-flusher".into())
+            .spawn(move || flusher_state.run(flush_receiver))
+            .map_err(|e| Error::storage("starting the flusher thread", e))?;
         let state = WriterState {
-            memtable: Arc::clone(&memtable),
-            current: Arc::new(tables::Memtable::default()),
-            memtable_since: None,
+            shared: Arc::clone(&memtable),
+            flush_requests: Some(flush_requests),
+            flusher: Some(flusher),
             base: None,
             db: Arc::clone(&db),
             journal,
@@ -298,6 +309,7 @@ impl EmbeddedGraph {
     fn snapshot(&self) -> Result<Snapshot> {
         let guard = self
             .inner
+            .memtable
             .memtable
             .read()
             .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;

@@ -281,24 +281,69 @@ impl Kv for Overlay<'_> {
 }
 
 /// Writes acknowledged (and journaled) but not yet in the database, in layers, newest last.
-/// Readers see them over the database; the writer moves them into the database in one
+/// Readers see them over the database; a flusher moves them into the database in one
 /// transaction from time to time, so that a lone writer does not pay for a database
 /// transaction per changeset.
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    layers: Vec<Arc<Pending>>,
+    layers: Vec<Layer>,
+    layers_only: Vec<Arc<Pending>>,
     entries: usize,
+    next_id: u64,
+}
+
+/// One batch of writes in a memtable.
+#[derive(Debug, Clone)]
+struct Layer {
+    id: u64,
+    made: std::time::Instant,
 }
 
 impl Memtable {
     /// This memtable with one more layer on top.
     pub(crate) fn with_layer(&self, layer: Pending) -> Memtable {
-        let mut layers = self.layers.clone();
-        let entries = self.entries + layer.len();
+        let mut next = Memtable {
+            layers: self.layers.clone(),
+            layers_only: self.layers_only.clone(),
+            entries: self.entries,
+            next_id: self.next_id,
+        };
         if !layer.is_empty() {
-            layers.push(Arc::new(layer));
+            next.entries += layer.len();
+            next.layers.push(Layer {
+                id: next.next_id,
+                made: std::time::Instant::now(),
+            });
+            next.layers_only.push(Arc::new(layer));
+            next.next_id += 1;
         }
-        Memtable { layers, entries }
+        next
+    }
+
+    /// This memtable without its layers up to `id` (moved into the database).
+    pub(crate) fn without_through(&self, id: u64) -> Memtable {
+        let keep = self
+            .layers
+            .iter()
+            .position(|l| l.id > id)
+            .unwrap_or(self.layers.len());
+        let layers_only: Vec<Arc<Pending>> = self.layers_only[keep..].to_vec();
+        Memtable {
+            entries: layers_only.iter().map(|l| l.len()).sum(),
+            layers: self.layers[keep..].to_vec(),
+            layers_only,
+            next_id: self.next_id,
+        }
+    }
+
+    /// Id of the newest layer, if any.
+    pub(crate) fn last_id(&self) -> Option<u64> {
+        self.layers.last().map(|l| l.id)
+    }
+
+    /// Age of the oldest layer.
+    pub(crate) fn age(&self) -> Option<std::time::Duration> {
+        self.layers.first().map(|l| l.made.elapsed())
     }
 
     /// Number of writes held (a key written twice counts twice).
@@ -313,13 +358,13 @@ impl Memtable {
 
     /// The layers, oldest first.
     pub(crate) fn layers(&self) -> &[Arc<Pending>] {
-        &self.layers
+        &self.layers_only
     }
 
     /// The memtable seen over `base`.
     pub(crate) fn over<'a>(&'a self, base: &'a dyn Kv) -> MemView<'a> {
         MemView {
-            layers: &self.layers,
+            layers: &self.layers_only,
             base,
         }
     }
@@ -478,6 +523,13 @@ mod tests {
         second.put(Table::Versions, vec![8], vec![80]);
         let memtable = Memtable::default().with_layer(first).with_layer(second);
         assert_eq!((memtable.depth(), memtable.entries()), (2, 5));
+        assert_eq!(memtable.last_id(), Some(1));
+        let rest = memtable.without_through(0);
+        assert_eq!(
+            (rest.depth(), rest.entries(), rest.last_id()),
+            (1, 3, Some(1))
+        );
+        assert_eq!(rest.with_layer(Pending::default()).depth(), 1);
         let view = memtable.over(&base);
         assert_eq!(keys(&view, false), vec![1, 3, 5, 7, 8]);
         assert_eq!(keys(&view, true), vec![8, 7, 5, 3, 1]);

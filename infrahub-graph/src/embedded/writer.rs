@@ -2,11 +2,12 @@
 //! changeset in its own validation step, journals the batch with one sync, commits it to the
 //! database, then answers every caller (group commit).
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, WriteTransaction};
 use tokio::sync::oneshot;
 
 use crate::branch::{BranchRecord, CreateBranchOptions};
@@ -16,6 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::time::Timestamp;
 
 use super::branches;
+use super::flusher::{FlushRequest, Shared};
 use super::journal::{Journal, JournalWrite};
 use super::registry::{Registry, StoredBranch};
 use super::tables::{ALL_TABLES, Memtable, Overlay, Pending, Table, Tables, storage};
@@ -40,8 +42,8 @@ const FLUSH_ENTRIES: usize = 2048;
 const FLUSH_LAYERS: usize = 8;
 /// Longest time a write stays in the memtable while writes keep coming.
 const FLUSH_AGE: Duration = Duration::from_millis(50);
-/// Idle time after which the memtable is moved into the database.
-const FLUSH_IDLE: Duration = Duration::from_millis(5);
+/// Memtable depth at which the writer waits for the flusher.
+const MAX_LAYERS: usize = 4 * FLUSH_LAYERS;
 
 /// Work for the writer.
 pub(crate) enum Command {
@@ -82,14 +84,14 @@ pub(crate) struct WriterState {
     pub(crate) last_checkpoint: Instant,
     /// Sizes of the latest batches: a hint of how many callers write concurrently.
     pub(crate) recent_batches: std::collections::VecDeque<usize>,
-    /// Acknowledged writes not yet in the database, shared with readers.
-    pub(crate) memtable: Arc<RwLock<Arc<Memtable>>>,
-    /// The writer's copy of the memtable.
-    pub(crate) current: Arc<Memtable>,
-    /// When the oldest write of the memtable was made.
-    pub(crate) memtable_since: Option<Instant>,
-    /// A read snapshot of the database, kept between flushes.
-    pub(crate) base: Option<ReadTables>,
+    /// The memtable, shared with readers and the flusher.
+    pub(crate) shared: Arc<Shared>,
+    /// Requests to the flusher thread.
+    pub(crate) flush_requests: Option<std::sync::mpsc::Sender<FlushRequest>>,
+    /// The flusher thread, joined when the writer stops.
+    pub(crate) flusher: Option<std::thread::JoinHandle<()>>,
+    /// A read snapshot of the database and the flush generation it matches.
+    pub(crate) base: Option<(u64, ReadTables)>,
 }
 
 /// Opened tables of a read transaction.
@@ -203,20 +205,10 @@ impl WriterState {
     /// Runs until every sender is gone, then checkpoints.
     pub(crate) fn run(mut self, commands: Receiver<Command>) {
         loop {
-            let waiting = self.current.entries() > 0;
-            let timeout = if waiting {
-                FLUSH_IDLE
-            } else {
-                CHECKPOINT_INTERVAL
-            };
-            let first = match commands.recv_timeout(timeout) {
+            let first = match commands.recv_timeout(CHECKPOINT_INTERVAL) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
-                    if waiting {
-                        self.flush_or_log();
-                    } else {
-                        self.checkpoint_if_needed(true);
-                    }
+                    self.checkpoint_if_needed(true);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -249,19 +241,17 @@ impl WriterState {
             }
             self.recent_batches.push_back(batch.len());
             self.process(batch);
-            let old = self
-                .memtable_since
-                .is_some_and(|since| since.elapsed() >= FLUSH_AGE);
-            if old
-                || self.current.entries() >= FLUSH_ENTRIES
-                || self.current.depth() >= FLUSH_LAYERS
-            {
-                self.flush_or_log();
-            }
+            self.request_flush_if_needed();
             self.checkpoint_if_needed(false);
         }
         if let Err(err) = self.checkpoint() {
             tracing::error!(error = %err, "final checkpoint of the embedded store failed");
+        }
+        self.flush_requests = None;
+        if let Some(flusher) = self.flusher.take()
+            && flusher.join().is_err()
+        {
+            tracing::error!("the embedded store flusher thread panicked");
         }
     }
 
@@ -303,11 +293,7 @@ impl WriterState {
         changes: &mut Vec<RegistryChange>,
     ) -> Result<Option<Timestamp>> {
         let mut visible = None;
-        let base = match self.base.take() {
-            Some(base) => base,
-            None => open_read_tables(&self.db)?,
-        };
-        let memtable = Arc::clone(&self.current);
+        let (memtable, generation, base) = self.view_for_batch()?;
         let mut batch_writes = Pending::default();
         {
             let committed = memtable.over(&base);
@@ -445,18 +431,18 @@ impl WriterState {
             }
             absorb(&mut batch_writes, meta);
         }
-        self.base = Some(base);
+        self.base = Some((generation, base));
         if let Some(journal) = &mut self.journal {
             journal.append(self.seq, &batch_writes)?;
         }
-        // Acknowledged: visible to readers from now on.
-        let next = Arc::new(memtable.with_layer(batch_writes));
-        *self
+        // Acknowledged: visible to readers from now on. The layer goes on top of the memtable
+        // as it is now (the flusher may have moved older layers into the database).
+        let mut shared = self
+            .shared
             .memtable
             .write()
-            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))? = Arc::clone(&next);
-        self.current = next;
-        self.memtable_since.get_or_insert_with(Instant::now);
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
+        *shared = Arc::new(shared.with_layer(batch_writes));
         Ok(visible)
     }
 
@@ -470,73 +456,61 @@ impl WriterState {
         }
     }
 
-    fn flush_or_log(&mut self) {
-        if let Err(err) = self.flush() {
-            tracing::error!(error = %err, "moving the memtable into the embedded store failed");
-        }
+    /// The memtable and a matching database snapshot for validating a batch: the cached
+    /// snapshot while no layer left the memtable since it was opened, a new one otherwise.
+    fn view_for_batch(&mut self) -> Result<(Arc<Memtable>, u64, ReadTables)> {
+        let guard = self
+            .shared
+            .memtable
+            .read()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        let memtable = Arc::clone(&guard);
+        let base = match self.base.take() {
+            Some((cached, base)) if cached == generation => base,
+            _ => open_read_tables(&self.db)?,
+        };
+        drop(guard);
+        Ok((memtable, generation, base))
     }
 
-    /// Moves the memtable into the database in one transaction (durable through the journal
-    /// until the next checkpoint), then empties it.
-    pub(crate) fn flush(&mut self) -> Result<()> {
-        if self.current.depth() == 0 {
-            self.memtable_since = None;
-            return Ok(());
+    /// Asks the flusher to move the memtable into the database when it is large or old, and
+    /// waits for it when it is far behind.
+    fn request_flush_if_needed(&mut self) {
+        let Ok(memtable) = self.shared.memtable() else {
+            return;
+        };
+        let due = memtable.entries() >= FLUSH_ENTRIES
+            || memtable.depth() >= FLUSH_LAYERS
+            || memtable.age().is_some_and(|age| age >= FLUSH_AGE);
+        if due && let Some(requests) = &self.flush_requests {
+            let _ = requests.send(FlushRequest::Flush);
         }
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(|e| storage("starting a write", e))?;
-        if self.journal.is_some() {
-            txn.set_durability(Durability::None)
-                .map_err(|e| storage("setting durability", e))?;
-        }
+        while !self.shared.failing.load(Ordering::Acquire)
+            && self
+                .shared
+                .memtable()
+                .is_ok_and(|m| m.depth() >= MAX_LAYERS)
         {
-            let mut tables = open_write_tables(&txn)?;
-            for layer in self.current.layers() {
-                for (table, key, value) in layer.iter() {
-                    let handle = tables.table_mut(table);
-                    match value {
-                        Some(value) => {
-                            handle
-                                .insert(key, value)
-                                .map_err(|e| storage("writing", e))?;
-                        }
-                        None => {
-                            handle.remove(key).map_err(|e| storage("writing", e))?;
-                        }
-                    }
-                }
-            }
+            std::thread::sleep(Duration::from_micros(200));
         }
-        txn.commit().map_err(|e| storage("committing", e))?;
-        // Readers that took the old memtable see the same writes in the database: publish the
-        // empty one only now.
-        let empty = Arc::new(Memtable::default());
-        *self
-            .memtable
-            .write()
-            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))? = Arc::clone(&empty);
-        self.current = empty;
-        self.base = None;
-        self.memtable_since = None;
-        Ok(())
     }
 
     /// Makes every committed write durable in the database and empties the journal.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
-        self.flush()?;
+        // The flusher moves the memtable into the database and makes it durable; no batch
+        // runs meanwhile, so the journal holds nothing newer afterwards.
+        if let Some(requests) = &self.flush_requests {
+            let (reply, done) = std::sync::mpsc::sync_channel(1);
+            requests
+                .send(FlushRequest::Checkpoint(reply))
+                .map_err(|_| Error::new(ErrorKind::Storage, "the flusher has stopped"))?;
+            done.recv()
+                .map_err(|_| Error::new(ErrorKind::Storage, "the flusher has stopped"))??;
+        }
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
-        let mut txn = self
-            .db
-            .begin_write()
-            .map_err(|e| storage("starting a checkpoint", e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| storage("setting durability", e))?;
-        txn.commit()
-            .map_err(|e| storage("committing a checkpoint", e))?;
         journal.reset()?;
         self.last_checkpoint = Instant::now();
         Ok(())

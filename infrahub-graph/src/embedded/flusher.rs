@@ -1,0 +1,148 @@
+//! The flusher thread: moves memtable layers into the database, and makes the database durable
+//! at checkpoints, while the writer thread goes on validating and journaling changesets.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use redb::{Database, Durability};
+
+use crate::error::{Error, ErrorKind, Result};
+
+use super::tables::{Memtable, storage};
+use super::writer::open_write_tables;
+
+/// Idle time after which a non-empty memtable is moved into the database.
+const FLUSH_IDLE: Duration = Duration::from_millis(5);
+
+/// What the writer, the flusher and readers share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Acknowledged writes not yet in the database.
+    pub(crate) memtable: RwLock<Arc<Memtable>>,
+    /// Bumped, under the memtable's write lock, each time layers move into the database.
+    pub(crate) generation: AtomicU64,
+    /// Whether the latest attempt to move the memtable into the database failed (the writer
+    /// then stops waiting for the flusher; the journal keeps the writes durable).
+    pub(crate) failing: AtomicBool,
+}
+
+impl Shared {
+    /// The current memtable.
+    pub(crate) fn memtable(&self) -> Result<Arc<Memtable>> {
+        self.memtable
+            .read()
+            .map(|m| Arc::clone(&m))
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))
+    }
+}
+
+/// Work for the flusher.
+pub(crate) enum FlushRequest {
+    /// Move the memtable into the database now.
+    Flush,
+    /// Move the memtable into the database, then make the database durable.
+    Checkpoint(SyncSender<Result<()>>),
+}
+
+/// The flusher's state.
+pub(crate) struct Flusher {
+    pub(crate) db: Arc<Database>,
+    pub(crate) shared: Arc<Shared>,
+    /// Whether a journal makes writes durable (database commits are then not synced).
+    pub(crate) journaled: bool,
+}
+
+impl Flusher {
+    /// Runs until the writer drops its sender.
+    pub(crate) fn run(self, requests: Receiver<FlushRequest>) {
+        loop {
+            let pending = self
+                .shared
+                .memtable()
+                .map(|m| m.depth() > 0)
+                .unwrap_or(false);
+            let timeout = if pending {
+                FLUSH_IDLE
+            } else {
+                Duration::from_secs(3600)
+            };
+            match requests.recv_timeout(timeout) {
+                Ok(FlushRequest::Flush) | Err(RecvTimeoutError::Timeout) => {
+                    let result = self.flush();
+                    self.shared
+                        .failing
+                        .store(result.is_err(), Ordering::Release);
+                    if let Err(err) = result {
+                        tracing::error!(error = %err, "moving the memtable into the embedded store failed");
+                    }
+                }
+                Ok(FlushRequest::Checkpoint(reply)) => {
+                    let _ = reply.send(self.flush().and_then(|()| self.make_durable()));
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    /// Moves every layer of the memtable into the database in one transaction, then removes
+    /// them from the memtable. Readers that took the memtable before see the same writes in
+    /// the database: the layers leave the memtable only after the commit.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let snapshot = self.shared.memtable()?;
+        let Some(last) = snapshot.last_id() else {
+            return Ok(());
+        };
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| storage("starting a write", e))?;
+        if self.journaled {
+            txn.set_durability(Durability::None)
+                .map_err(|e| storage("setting durability", e))?;
+        }
+        {
+            let mut tables = open_write_tables(&txn)?;
+            for layer in snapshot.layers() {
+                for (table, key, value) in layer.iter() {
+                    let handle = tables.table_mut(table);
+                    match value {
+                        Some(value) => {
+                            handle
+                                .insert(key, value)
+                                .map_err(|e| storage("writing", e))?;
+                        }
+                        None => {
+                            handle.remove(key).map_err(|e| storage("writing", e))?;
+                        }
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(|e| storage("committing", e))?;
+        let mut memtable = self
+            .shared
+            .memtable
+            .write()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
+        *memtable = Arc::new(memtable.without_through(last));
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Commits an empty durable transaction: every earlier commit becomes durable.
+    fn make_durable(&self) -> Result<()> {
+        if !self.journaled {
+            return Ok(());
+        }
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| storage("starting a checkpoint", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| storage("setting durability", e))?;
+        txn.commit()
+            .map_err(|e| storage("committing a checkpoint", e))
+    }
+}
