@@ -13,7 +13,8 @@ use crate::error::{Error, ErrorKind, Result};
 use super::tables::{Memtable, storage};
 use super::writer::open_write_tables;
 
-/// Idle time after which a non-empty memtable is moved into the database.
+/// Tick of the idle check: a memtable whose newest layer stayed the same over a whole tick is
+/// moved into the database (so writes wait at most about two ticks once writing stops).
 const FLUSH_IDLE: Duration = Duration::from_millis(5);
 
 /// What the writer, the flusher and readers share.
@@ -40,6 +41,8 @@ impl Shared {
 
 /// Work for the flusher.
 pub(crate) enum FlushRequest {
+    /// The memtable was empty and holds writes now: watch it for idleness.
+    Wake,
     /// Move the memtable into the database now.
     Flush,
     /// Move the memtable into the database, then make the database durable.
@@ -57,32 +60,47 @@ pub(crate) struct Flusher {
 impl Flusher {
     /// Runs until the writer drops its sender.
     pub(crate) fn run(self, requests: Receiver<FlushRequest>) {
+        // The newest layer seen at the previous idle tick: a memtable whose newest layer did
+        // not change over one tick has had no writes for that long.
+        let mut seen: Option<u64> = None;
         loop {
-            let pending = self
-                .shared
-                .memtable()
-                .map(|m| m.depth() > 0)
-                .unwrap_or(false);
-            let timeout = if pending {
+            let newest = self.shared.memtable().ok().and_then(|m| m.last_id());
+            let timeout = if newest.is_some() {
                 FLUSH_IDLE
             } else {
                 Duration::from_secs(3600)
             };
             match requests.recv_timeout(timeout) {
-                Ok(FlushRequest::Flush) | Err(RecvTimeoutError::Timeout) => {
-                    let result = self.flush();
-                    self.shared
-                        .failing
-                        .store(result.is_err(), Ordering::Release);
-                    if let Err(err) = result {
-                        tracing::error!(error = %err, "moving the memtable into the embedded store failed");
+                Ok(FlushRequest::Wake) => {}
+                Ok(FlushRequest::Flush) => self.flush_or_log(),
+                Err(RecvTimeoutError::Timeout) => {
+                    let newest = self.shared.memtable().ok().and_then(|m| m.last_id());
+                    if newest == seen {
+                        self.flush_or_log();
+                        seen = None;
+                    } else {
+                        seen = newest;
                     }
                 }
                 Ok(FlushRequest::Checkpoint(reply)) => {
-                    let _ = reply.send(self.flush().and_then(|()| self.make_durable()));
+                    let result = self.flush().and_then(|()| self.make_durable());
+                    self.shared
+                        .failing
+                        .store(result.is_err(), Ordering::Release);
+                    let _ = reply.send(result);
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+        }
+    }
+
+    fn flush_or_log(&self) {
+        let result = self.flush();
+        self.shared
+            .failing
+            .store(result.is_err(), Ordering::Release);
+        if let Err(err) = result {
+            tracing::error!(error = %err, "moving the memtable into the embedded store failed");
         }
     }
 

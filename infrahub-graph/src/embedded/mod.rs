@@ -702,6 +702,26 @@ mod memtable_tests {
             .len()
     }
 
+    /// Waits until the flusher, by itself, has moved the memtable into the database: well before
+    /// the 2 s checkpoint would.
+    async fn wait_until_flushed(store: &EmbeddedGraph) {
+        let waited = std::time::Instant::now();
+        while store
+            .inner
+            .memtable
+            .memtable()
+            .map(|m| m.depth())
+            .unwrap_or(0)
+            > 0
+        {
+            assert!(
+                waited.elapsed() < Duration::from_secs(1),
+                "the memtable was not moved into the database after writes stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_read_the_same_before_and_after_moving_into_the_database_and_a_reopen() {
         let dir = std::env::temp_dir().join(format!("infrahub-memtable-{}", NodeId::now_v7()));
@@ -741,7 +761,10 @@ mod memtable_tests {
                 // Read right after each acknowledgement, while the write is in the memtable.
                 assert_eq!(values(&store, &[*id]).await, vec![json!(number)]);
             }
-            // Overwrite one value, then let the writer move everything into the database.
+            // A lone write after the memtable was emptied is moved into the database too.
+            wait_until_flushed(&store).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Overwrite one value, then let the flusher move it into the database.
             let mut changeset = Changeset::new("main");
             changeset.push(Op::SetAttribute {
                 node: ids[3],
@@ -757,7 +780,22 @@ mod memtable_tests {
             let before = values(&store, &ids).await;
             assert_eq!(found(&store, 1000).await, 1);
             assert_eq!(found(&store, 3).await, 0);
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Once writing stops, the flusher moves the memtable into the database by itself.
+            let waited = std::time::Instant::now();
+            while store
+                .inner
+                .memtable
+                .memtable()
+                .map(|m| m.depth())
+                .unwrap_or(0)
+                > 0
+            {
+                assert!(
+                    waited.elapsed() < Duration::from_secs(1),
+                    "the memtable was not moved into the database after writes stopped"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             assert_eq!(values(&store, &ids).await, before);
             assert_eq!(found(&store, 1000).await, 1);
             assert_eq!(found(&store, 3).await, 0);

@@ -483,8 +483,12 @@ impl WriterState {
         let due = memtable.entries() >= FLUSH_ENTRIES
             || memtable.depth() >= FLUSH_LAYERS
             || memtable.age().is_some_and(|age| age >= FLUSH_AGE);
-        if due && let Some(requests) = &self.flush_requests {
-            let _ = requests.send(FlushRequest::Flush);
+        if let Some(requests) = &self.flush_requests {
+            if due {
+                let _ = requests.send(FlushRequest::Flush);
+            } else if memtable.depth() == 1 {
+                let _ = requests.send(FlushRequest::Wake);
+            }
         }
         while !self.shared.failing.load(Ordering::Acquire)
             && self
