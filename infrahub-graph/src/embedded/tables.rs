@@ -437,39 +437,42 @@ impl Kv for MemView<'_> {
     }
 }
 
+/// A fixed key-value set for tests (one table).
+#[cfg(test)]
+pub(crate) struct Fixed(pub(crate) BTreeMap<Vec<u8>, Vec<u8>>);
+
+#[cfg(test)]
+impl Kv for Fixed {
+    fn get(&self, _: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        _: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let items: Vec<_> = self.0.range(start.to_vec()..end.to_vec()).collect();
+        let iter: Box<dyn Iterator<Item = _>> = if reverse {
+            Box::new(items.into_iter().rev())
+        } else {
+            Box::new(items.into_iter())
+        };
+        for (k, v) in iter {
+            if !visit(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Fixed(BTreeMap<Vec<u8>, Vec<u8>>);
-
-    impl Kv for Fixed {
-        fn get(&self, _: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-            Ok(self.0.get(key).cloned())
-        }
-
-        fn scan(
-            &self,
-            _: Table,
-            start: &[u8],
-            end: &[u8],
-            reverse: bool,
-            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-        ) -> Result<()> {
-            let items: Vec<_> = self.0.range(start.to_vec()..end.to_vec()).collect();
-            let iter: Box<dyn Iterator<Item = _>> = if reverse {
-                Box::new(items.into_iter().rev())
-            } else {
-                Box::new(items.into_iter())
-            };
-            for (k, v) in iter {
-                if !visit(k, v) {
-                    break;
-                }
-            }
-            Ok(())
-        }
-    }
 
     fn keys(kv: &dyn Kv, reverse: bool) -> Vec<u8> {
         let mut out = Vec::new();

@@ -59,42 +59,104 @@ impl ViewSpec {
     }
 }
 
+/// Older default-branch versions a shared scan walks past before the global branch gets a scan
+/// of its own.
+const SHARED_SCAN_SKIPS: usize = 4;
+
+/// A candidate winner: rank, branch number and encoded version.
+type Best = Option<((u8, Timestamp), u32, Vec<u8>)>;
+
+/// Keeps the newest version of `branch` in `[lower, upper]` that `view` sees, if it outranks
+/// `best`.
+fn consider(
+    kv: &dyn Kv,
+    view: &ViewSpec,
+    slot: &[u8],
+    best: &mut Best,
+    branch: u32,
+    upper: Timestamp,
+    lower: Timestamp,
+) -> Result<()> {
+    if upper < lower {
+        return Ok(());
+    }
+    let start = version_key(slot, branch, lower);
+    let end = if upper == Timestamp::MAX {
+        version_key(slot, branch + 1, Timestamp::MIN)
+    } else {
+        version_key(slot, branch, upper.plus_micros(1))
+    };
+    kv.scan(Table::Versions, &start, &end, true, &mut |key, value| {
+        if let Some((_, bn, at)) = split_version_key(key)
+            && let Some(rank) = view.rank(bn, at)
+        {
+            if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
+                *best = Some((rank, bn, value.to_vec()));
+            }
+            return false;
+        }
+        true
+    })
+}
+
 /// The winning version of the slot `slot` for `view`, active or not.
 pub(crate) fn resolve(kv: &dyn Kv, view: &ViewSpec, slot: &[u8]) -> Result<Option<Winner>> {
-    let mut best: Option<((u8, Timestamp), u32, Vec<u8>)> = None;
-    let mut consider = |branch: u32, upper: Timestamp, lower: Timestamp| -> Result<()> {
-        if upper < lower {
-            return Ok(());
-        }
-        let start = version_key(slot, branch, lower);
-        let end = version_key(slot, branch, upper.plus_micros(1).max(upper));
-        let inclusive_end = if upper == Timestamp::MAX {
-            version_key(slot, branch + 1, Timestamp::MIN)
-        } else {
-            end
-        };
-        kv.scan(
-            Table::Versions,
-            &start,
-            &inclusive_end,
-            true,
-            &mut |key, value| {
-                if let Some((_, bn, at)) = split_version_key(key)
-                    && let Some(rank) = view.rank(bn, at)
-                {
-                    if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
-                        best = Some((rank, bn, value.to_vec()));
-                    }
-                    return false;
-                }
-                true
-            },
-        )
+    let mut best: Best = None;
+    // The global and default branches (numbers 0 and 1) in one reverse scan: the default
+    // branch's versions newest first, then the global ones. Most slots live on one of the two
+    // with a short history; a slot with a long default-branch history gets its own global scan
+    // rather than a walk through all of it.
+    const _: () = assert!(BN_DEFAULT == BN_GLOBAL + 1);
+    let start = version_key(slot, BN_GLOBAL, Timestamp::MIN);
+    let end = if view.default_at == Timestamp::MAX {
+        version_key(slot, BN_DEFAULT + 1, Timestamp::MIN)
+    } else {
+        version_key(slot, BN_DEFAULT, view.default_at.plus_micros(1))
     };
-    consider(BN_GLOBAL, view.at, Timestamp::MIN)?;
-    consider(BN_DEFAULT, view.default_at, Timestamp::MIN)?;
+    let mut default_found = false;
+    let mut older_defaults = 0;
+    kv.scan(Table::Versions, &start, &end, true, &mut |key, value| {
+        let Some((_, bn, at)) = split_version_key(key) else {
+            return true;
+        };
+        if bn == BN_DEFAULT && default_found {
+            older_defaults += 1;
+            return older_defaults <= SHARED_SCAN_SKIPS;
+        }
+        let Some(rank) = view.rank(bn, at) else {
+            return true;
+        };
+        if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
+            best = Some((rank, bn, value.to_vec()));
+        }
+        // The newest visible global version ends the scan; the default branch's is kept
+        // while the global versions after it are looked at.
+        if bn == BN_DEFAULT {
+            default_found = true;
+        }
+        bn == BN_DEFAULT
+    })?;
+    if older_defaults > SHARED_SCAN_SKIPS {
+        consider(
+            kv,
+            view,
+            slot,
+            &mut best,
+            BN_GLOBAL,
+            view.at,
+            Timestamp::MIN,
+        )?;
+    }
     if !view.is_default() {
-        consider(view.branch, view.at, view.epoch_start)?;
+        consider(
+            kv,
+            view,
+            slot,
+            &mut best,
+            view.branch,
+            view.at,
+            view.epoch_start,
+        )?;
     }
     match best {
         Some(((_, at), branch, bytes)) => Ok(Some(Winner {
@@ -178,5 +240,101 @@ pub(crate) fn scan_winners_of(
     match failure {
         Some(err) => Err(err),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::embedded::codec::encode;
+    use crate::embedded::keys::attribute_slot;
+    use crate::embedded::tables::Fixed;
+    use crate::model::{AttributeValue, NodeId, Status, VersionData};
+
+    /// A slot with versions `(branch, micros, value)`.
+    fn slot_with(versions: &[(u32, i64, i64)]) -> (Vec<u8>, Fixed) {
+        let slot = attribute_slot(NodeId::now_v7(), "name");
+        let mut map = BTreeMap::new();
+        for (branch, micros, value) in versions {
+            let data = VersionData::Attribute(AttributeValue::new(json!(value)));
+            map.insert(
+                version_key(&slot, *branch, Timestamp::from_micros(*micros)),
+                encode(Status::Active, false, false, &data),
+            );
+        }
+        (slot, Fixed(map))
+    }
+
+    fn value_seen(kv: &Fixed, slot: &[u8], view: &ViewSpec) -> Option<serde_json::Value> {
+        let winner = resolve(kv, view, slot).unwrap_or_else(|e| panic!("{e}"))?;
+        match winner.stored.data {
+            VersionData::Attribute(value) => Some(value.value),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn branch_view(at: i64, default_at: i64) -> ViewSpec {
+        ViewSpec {
+            branch: 7,
+            name: "b".into(),
+            at: Timestamp::from_micros(at),
+            epoch_start: Timestamp::MIN,
+            default_at: Timestamp::from_micros(default_at),
+        }
+    }
+
+    #[test]
+    fn global_and_default_versions_compete_by_time_whatever_the_history_length() {
+        let now = ViewSpec::default_branch("main", Timestamp::MAX);
+        let at = |micros| ViewSpec::default_branch("main", Timestamp::from_micros(micros));
+        // Short and long default-branch histories (the long one takes the separate global
+        // scan), with a global version older, newer, or absent.
+        for history in [1_i64, 3, 12] {
+            let defaults: Vec<(u32, i64, i64)> =
+                (1..=history).map(|t| (BN_DEFAULT, t * 10, t)).collect();
+            let (slot, kv) = slot_with(&defaults);
+            assert_eq!(value_seen(&kv, &slot, &now), Some(json!(history)));
+            assert_eq!(value_seen(&kv, &slot, &at(10)), Some(json!(1)));
+            assert_eq!(value_seen(&kv, &slot, &at(5)), None);
+
+            let mut with_old_global = defaults.clone();
+            with_old_global.push((BN_GLOBAL, 5, 500));
+            let (slot, kv) = slot_with(&with_old_global);
+            assert_eq!(value_seen(&kv, &slot, &now), Some(json!(history)));
+            assert_eq!(value_seen(&kv, &slot, &at(7)), Some(json!(500)));
+
+            let mut with_new_global = defaults.clone();
+            with_new_global.push((BN_GLOBAL, 1000, 900));
+            let (slot, kv) = slot_with(&with_new_global);
+            assert_eq!(value_seen(&kv, &slot, &now), Some(json!(900)));
+            assert_eq!(value_seen(&kv, &slot, &at(999)), Some(json!(history)));
+            // A branch reading the default branch at an earlier instant still sees global
+            // versions up to its own instant.
+            assert_eq!(
+                value_seen(&kv, &slot, &branch_view(2000, 15)),
+                Some(json!(900))
+            );
+            assert_eq!(
+                value_seen(&kv, &slot, &branch_view(999, 15)),
+                Some(json!(1))
+            );
+        }
+    }
+
+    #[test]
+    fn branch_versions_outrank_default_and_global_ones() {
+        let (slot, kv) = slot_with(&[(BN_DEFAULT, 10, 1), (BN_GLOBAL, 30, 3), (7, 20, 2)]);
+        assert_eq!(
+            value_seen(&kv, &slot, &branch_view(100, 100)),
+            Some(json!(2))
+        );
+        assert_eq!(
+            value_seen(&kv, &slot, &branch_view(15, 100)),
+            Some(json!(1))
+        );
     }
 }
