@@ -8,7 +8,7 @@ use object_store::ObjectStore;
 
 use crate::auth::AuthCache;
 use crate::config::Settings;
-use crate::graphql::SchemaCache;
+use crate::graphql::{QueryCache, SchemaCache};
 use crate::rest::SchemaDocCache;
 
 /// What request handlers share.
@@ -26,6 +26,8 @@ pub struct AppState {
     pub objects: Arc<dyn ObjectStore>,
     /// Generated GraphQL schemas by branch schema hash.
     pub graphql: SchemaCache,
+    /// Parsed GraphQL documents by query text.
+    pub queries: QueryCache,
     /// Credentials checked recently (API tokens and accounts), see [`AuthCache`].
     pub auth_cache: AuthCache,
     /// Rendered `/api/schema` documents by branch, see [`SchemaDocCache`].
@@ -50,6 +52,7 @@ impl AppState {
             jwt_secret,
             objects,
             graphql: SchemaCache::default(),
+            queries: QueryCache::default(),
             auth_cache: AuthCache::default(),
             schema_docs: SchemaDocCache::default(),
             ready: AtomicBool::new(false),

@@ -19,6 +19,7 @@ mod fixed;
 mod http;
 mod load;
 mod mutation;
+pub mod parsed;
 mod values;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::state::AppState;
 
 pub use cache::SchemaCache;
 pub use http::routes;
+pub use parsed::QueryCache;
 
 /// A GraphQL request body.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -139,6 +141,7 @@ pub(crate) async fn run_raw(
         ));
     }
     let operation_name = gql.operation_name.clone();
+    state.queries.prepare(&mut gql);
     let operation = match gql.parsed_query() {
         Ok(document) => operation_type(document, operation_name.as_deref()),
         Err(error) => return Ok(Answer::Rejected(vec![error])),

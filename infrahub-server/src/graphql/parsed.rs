@@ -1,0 +1,100 @@
+//! Parsed GraphQL documents by query text: clients send the same few queries over and over
+//! (the SDK's mutations and lookups differ only in their variables), and parsing a document
+//! costs more than copying a parsed one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_graphql::parser::types::ExecutableDocument;
+
+/// How many documents are kept; the cache starts over when it is full.
+const CAPACITY: usize = 512;
+/// Longer query texts are parsed every time (a cache of them would hold too much memory).
+const MAX_QUERY_LEN: usize = 32 * 1024;
+
+/// Parsed documents by query text.
+#[derive(Default)]
+pub struct QueryCache {
+    documents: Mutex<HashMap<String, ExecutableDocument>>,
+}
+
+impl std::fmt::Debug for QueryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.documents.lock().map(|d| d.len()).unwrap_or(0);
+        f.debug_struct("QueryCache")
+            .field("documents", &count)
+            .finish()
+    }
+}
+
+impl QueryCache {
+    /// Gives `request` its parsed document, from the cache when the same text was parsed
+    /// before; a text that does not parse is left for the request to report.
+    pub fn prepare(&self, request: &mut async_graphql::Request) {
+        if request.query.len() > MAX_QUERY_LEN {
+            return;
+        }
+        if let Some(document) = self
+            .documents
+            .lock()
+            .ok()
+            .and_then(|documents| documents.get(&request.query).cloned())
+        {
+            request.set_parsed_query(document);
+            return;
+        }
+        let Ok(document) = request.parsed_query().cloned() else {
+            return;
+        };
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= CAPACITY {
+                documents.clear();
+            }
+            documents.insert(request.query.clone(), document);
+        }
+    }
+
+    /// Number of documents held.
+    pub fn len(&self) -> usize {
+        self.documents.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// Whether no document is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_is_parsed_once_and_bad_text_is_left_for_the_request() {
+        let cache = QueryCache::default();
+        let query = "query ($n: String!) { BenchDevice(name__value: $n) { count } }";
+        let mut first = async_graphql::Request::new(query);
+        cache.prepare(&mut first);
+        assert_eq!(cache.len(), 1);
+        let mut second = async_graphql::Request::new(query);
+        cache.prepare(&mut second);
+        assert_eq!(cache.len(), 1);
+        let parsed = |request: &mut async_graphql::Request| {
+            format!(
+                "{:?}",
+                request.parsed_query().map(|d| d.operations.iter().count())
+            )
+        };
+        assert_eq!(parsed(&mut first), parsed(&mut second));
+
+        let mut broken = async_graphql::Request::new("{ BenchDevice { ");
+        cache.prepare(&mut broken);
+        assert_eq!(cache.len(), 1);
+        assert!(broken.parsed_query().is_err());
+
+        for index in 0..CAPACITY + 1 {
+            cache.prepare(&mut async_graphql::Request::new(format!("{{ a{index} }}")));
+        }
+        assert!(cache.len() <= CAPACITY);
+    }
+}
