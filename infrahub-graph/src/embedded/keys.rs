@@ -72,6 +72,26 @@ pub(crate) fn all_links_prefix(from: NodeId) -> Vec<u8> {
     key
 }
 
+/// The range of a node's existence, attribute and outgoing link slots.
+pub(crate) fn node_and_links_range(id: NodeId) -> (Vec<u8>, Vec<u8>) {
+    let mut start = Vec::with_capacity(17);
+    start.extend_from_slice(id.as_bytes());
+    start.push(SLOT_NODE);
+    let mut end = start.clone();
+    end[16] = SLOT_LINK + 1;
+    (start, end)
+}
+
+/// The identifier of a link slot key, or `None` for another slot.
+pub(crate) fn link_identifier(slot: &[u8]) -> Option<&[u8]> {
+    if *slot.get(16)? != SLOT_LINK {
+        return None;
+    }
+    let rest = slot.get(17..)?;
+    let zero = rest.iter().position(|b| *b == 0)?;
+    Some(&rest[..zero])
+}
+
 /// Prefix of the existence and attribute slots of a node.
 pub(crate) fn node_data_range(id: NodeId) -> (Vec<u8>, Vec<u8>) {
     let mut start = Vec::with_capacity(17);

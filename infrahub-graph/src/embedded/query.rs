@@ -11,7 +11,8 @@ use crate::query::{Filter, Match, NodeQuery, OrderBy, Property, QueryResult};
 
 use super::keys::{encode_value, label_prefix, prefix_end, split_value_tail, value_prefix};
 use super::read::{
-    BranchNames, NodeCore, links_of, load_node, node_core, node_core_of, node_from_core,
+    BranchNames, NodeCore, links_of, load_node, node_core, node_core_with_links, node_from_core,
+    outgoing_identifiers,
 };
 use super::tables::{Kv, Table};
 use super::view::ViewSpec;
@@ -362,8 +363,10 @@ fn for_each_match(
     visit: &mut dyn FnMut(NodeId, NodeCore) -> Result<bool>,
 ) -> Result<()> {
     let needed = needed_attributes(query);
+    let identifiers = outgoing_identifiers(&query.select);
     let mut check = |id: NodeId| -> Result<bool> {
-        let Some(core) = node_core_of(kv, view, id, needed.as_deref())? else {
+        let Some(core) = node_core_with_links(kv, view, id, needed.as_deref(), &identifiers)?
+        else {
             return Ok(true);
         };
         if !core.labels.iter().any(|l| query.labels.contains(l)) {
@@ -614,6 +617,7 @@ fn ordered_by_index(
     let rest = &query.order[1..];
     let kinds = kinds_of_labels(kv, &query.labels)?;
     let needed = needed_attributes(query);
+    let identifiers = outgoing_identifiers(&query.select);
     let mut seen: BTreeSet<NodeId> = BTreeSet::new();
     let mut total = 0u64;
     let mut group_value: Option<Vec<u8>> = None;
@@ -640,7 +644,8 @@ fn ordered_by_index(
             if seen.contains(&node) {
                 return Ok(true);
             }
-            let Some(core) = node_core_of(kv, view, node, needed.as_deref())? else {
+            let Some(core) = node_core_with_links(kv, view, node, needed.as_deref(), &identifiers)?
+            else {
                 return Ok(true);
             };
             if !core.labels.iter().any(|l| query.labels.contains(l)) {

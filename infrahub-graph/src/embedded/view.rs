@@ -182,16 +182,28 @@ pub(crate) fn scan_winners(
     end: &[u8],
     visit: &mut dyn FnMut(&[u8], Winner) -> Result<bool>,
 ) -> Result<()> {
-    scan_winners_of(kv, view, start, end, &|_| true, visit)
+    scan_winners_of(kv, view, start, end, &mut |_| Want::Take, visit)
 }
 
-/// Like [`scan_winners`], skipping (without decoding) the slots `wanted` rejects.
+/// What [`scan_winners_of`] does with a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Resolve the slot and report its winner.
+    Take,
+    /// Pass over the slot's versions without decoding them.
+    Skip,
+    /// End the scan before this slot.
+    Stop,
+}
+
+/// Like [`scan_winners`], passing over (without decoding) the slots `wanted` skips and ending
+/// the scan at the first slot it stops at.
 pub(crate) fn scan_winners_of(
     kv: &dyn Kv,
     view: &ViewSpec,
     start: &[u8],
     end: &[u8],
-    wanted: &dyn Fn(&[u8]) -> bool,
+    wanted: &mut dyn FnMut(&[u8]) -> Want,
     visit: &mut dyn FnMut(&[u8], Winner) -> Result<bool>,
 ) -> Result<()> {
     let mut skipping = false;
@@ -221,8 +233,14 @@ pub(crate) fn scan_winners_of(
                 return false;
             }
             current.clear();
+            match wanted(slot) {
+                Want::Stop => {
+                    stopped = true;
+                    return false;
+                }
+                want => skipping = want == Want::Skip,
+            }
             current.extend_from_slice(slot);
-            skipping = !wanted(slot);
         }
         if skipping {
             return true;
