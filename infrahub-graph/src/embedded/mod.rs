@@ -702,6 +702,20 @@ mod memtable_tests {
             .len()
     }
 
+    /// Creates the default branch `main`.
+    pub(super) async fn create_main(store: &EmbeddedGraph) {
+        store
+            .create_branch(
+                "main",
+                CreateBranchOptions {
+                    is_default: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// Waits until the flusher, by itself, has moved the memtable into the database: well before
     /// the 2 s checkpoint would.
     async fn wait_until_flushed(store: &EmbeddedGraph) {
@@ -729,16 +743,7 @@ mod memtable_tests {
         {
             let store = EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())
                 .unwrap_or_else(|e| panic!("{e}"));
-            store
-                .create_branch(
-                    "main",
-                    CreateBranchOptions {
-                        is_default: true,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            create_main(&store).await;
             for (number, id) in ids.iter().enumerate() {
                 let mut changeset = Changeset::new("main");
                 changeset.push(Op::CreateNode {
@@ -781,21 +786,7 @@ mod memtable_tests {
             assert_eq!(found(&store, 1000).await, 1);
             assert_eq!(found(&store, 3).await, 0);
             // Once writing stops, the flusher moves the memtable into the database by itself.
-            let waited = std::time::Instant::now();
-            while store
-                .inner
-                .memtable
-                .memtable()
-                .map(|m| m.depth())
-                .unwrap_or(0)
-                > 0
-            {
-                assert!(
-                    waited.elapsed() < Duration::from_secs(1),
-                    "the memtable was not moved into the database after writes stopped"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            wait_until_flushed(&store).await;
             assert_eq!(values(&store, &ids).await, before);
             assert_eq!(found(&store, 1000).await, 1);
             assert_eq!(found(&store, 3).await, 0);
@@ -818,7 +809,7 @@ mod combined_scan_tests {
     //! paths must answer the same.
 
     use super::EmbeddedGraph;
-    use crate::branch::{BranchView, CreateBranchOptions};
+    use crate::branch::BranchView;
     use crate::changeset::{Changeset, Op};
     use crate::model::{LinkProperties, NodeId, Scope, Side};
     use crate::query::{Filter, LinkSelection, NodeQuery, Selection};
@@ -895,16 +886,7 @@ mod combined_scan_tests {
     #[tokio::test]
     async fn selected_links_read_with_the_node_match_separate_scans() {
         let store = EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}"));
-        store
-            .create_branch(
-                "main",
-                CreateBranchOptions {
-                    is_default: true,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        super::memtable_tests::create_main(&store).await;
         let hub = NodeId::now_v7();
         let inbound = NodeId::now_v7();
         let peers_a: Vec<NodeId> = (0..40).map(|_| NodeId::now_v7()).collect();
