@@ -11,7 +11,7 @@ use redb::{Database, Durability};
 use crate::error::{Error, ErrorKind, Result};
 
 use super::tables::{Memtable, storage};
-use super::writer::open_write_tables;
+use super::writer::{ReadTables, open_write_tables};
 
 /// Tick of the idle check: a memtable whose newest layer stayed the same over a whole tick is
 /// moved into the database (so writes wait at most about two ticks once writing stops).
@@ -24,6 +24,10 @@ pub(crate) struct Shared {
     pub(crate) memtable: RwLock<Arc<Memtable>>,
     /// Bumped, under the memtable's write lock, each time layers move into the database.
     pub(crate) generation: AtomicU64,
+    /// The database snapshot readers share, with the generation it was opened at (see
+    /// `EmbeddedGraph::snapshot`); dropped at each move so that no old read transaction
+    /// outlives it for long.
+    pub(crate) tables: std::sync::Mutex<Option<(u64, Arc<ReadTables>)>>,
     /// Whether the latest attempt to move the memtable into the database failed (the writer
     /// then stops waiting for the flusher; the journal keeps the writes durable).
     pub(crate) failing: AtomicBool,
@@ -146,6 +150,9 @@ impl Flusher {
             .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
         *memtable = Arc::new(memtable.without_through(last));
         self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut tables) = self.shared.tables.lock() {
+            *tables = None;
+        }
         Ok(())
     }
 

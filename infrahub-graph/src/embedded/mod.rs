@@ -131,12 +131,12 @@ type ReadTables = Tables<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
 /// moved into it.
 pub(crate) struct Snapshot {
     memtable: Arc<tables::Memtable>,
-    tables: ReadTables,
+    tables: Arc<ReadTables>,
 }
 
 impl tables::Kv for Snapshot {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.memtable.over(&self.tables).get(table, key)
+        self.memtable.over(&*self.tables).get(table, key)
     }
 
     fn scan(
@@ -148,7 +148,7 @@ impl tables::Kv for Snapshot {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         self.memtable
-            .over(&self.tables)
+            .over(&*self.tables)
             .scan(table, start, end, reverse, visit)
     }
 }
@@ -306,15 +306,38 @@ impl EmbeddedGraph {
 
     /// A consistent view for one read: the memtable taken while the database snapshot opens,
     /// so that a flush in between shows its writes either in the memtable or in the database.
+    ///
+    /// Opening a database snapshot (a read transaction and its tables) costs more than most
+    /// reads, so reads share one until the flusher next moves layers into the database: while
+    /// the flush generation stays the same, no layer left the memtable, and the memtable taken
+    /// now holds every write the shared snapshot lacks.
     fn snapshot(&self) -> Result<Snapshot> {
-        let guard = self
-            .inner
-            .memtable
+        let shared = &self.inner.memtable;
+        let guard = shared
             .memtable
             .read()
             .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
         let memtable = Arc::clone(&guard);
-        let tables = self.read_tables()?;
+        let generation = shared.generation.load(std::sync::atomic::Ordering::Acquire);
+        let cached = shared
+            .tables
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Storage, "snapshot cache poisoned"))?
+            .as_ref()
+            .filter(|(at, _)| *at == generation)
+            .map(|(_, tables)| Arc::clone(tables));
+        let tables = match cached {
+            Some(tables) => tables,
+            None => {
+                let tables = Arc::new(self.read_tables()?);
+                *shared
+                    .tables
+                    .lock()
+                    .map_err(|_| Error::new(ErrorKind::Storage, "snapshot cache poisoned"))? =
+                    Some((generation, Arc::clone(&tables)));
+                tables
+            }
+        };
         drop(guard);
         Ok(Snapshot { memtable, tables })
     }
@@ -797,6 +820,105 @@ mod memtable_tests {
         assert_eq!(after.len(), 40);
         assert_eq!(after[3], json!(1000));
         assert_eq!(found(&store, 39).await, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod shared_snapshot_tests {
+    //! Reads share one database snapshot until the flusher moves layers into the database:
+    //! every acknowledged write must stay visible to reads that start after it, across moves.
+
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::EmbeddedGraph;
+    use crate::branch::BranchView;
+    use crate::changeset::{Changeset, Op};
+    use crate::model::{AttributeValue, NodeId, Scope};
+    use crate::query::{NodeQuery, Selection};
+    use crate::store::GraphStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_writes_stay_visible_across_moves_into_the_database() {
+        let dir = std::env::temp_dir().join(format!("infrahub-shared-{}", NodeId::now_v7()));
+        let store = Arc::new(
+            EmbeddedGraph::open(&dir, super::EmbeddedGraphOptions::default())
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        super::memtable_tests::create_main(&store).await;
+        let main = BranchView::now("main");
+        let count_all = NodeQuery {
+            labels: vec!["Thing".into()],
+            ..NodeQuery::default()
+        };
+        // A reader counting all the time: counts never go down.
+        let reader = {
+            let store = Arc::clone(&store);
+            let (main, query) = (main.clone(), count_all.clone());
+            tokio::spawn(async move {
+                let mut last = 0;
+                for _ in 0..400 {
+                    let now = store
+                        .count(&main, &query)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    assert!(now >= last, "a count went from {last} to {now}");
+                    last = now;
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let mut writers = Vec::new();
+        for writer in 0..2 {
+            let store = Arc::clone(&store);
+            let main = main.clone();
+            writers.push(tokio::spawn(async move {
+                for index in 0..150 {
+                    let id = NodeId::now_v7();
+                    let mut changeset = Changeset::new("main");
+                    changeset.push(Op::CreateNode {
+                        id,
+                        kind: "Thing".into(),
+                        labels: vec!["Thing".into()],
+                        scope: Scope::Branch,
+                    });
+                    changeset.push(Op::SetAttribute {
+                        node: id,
+                        name: "number".into(),
+                        value: AttributeValue::new(json!(writer * 1000 + index)),
+                        scope: Scope::Branch,
+                        indexed: true,
+                    });
+                    store
+                        .commit(changeset)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let read = store
+                        .get_nodes(&main, &[id], &Selection::all_attributes())
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(read.len(), 1, "node {index} of writer {writer} not visible");
+                    assert_eq!(
+                        read[0].attributes["number"].value.value,
+                        json!(writer * 1000 + index)
+                    );
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        reader.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store
+                .count(&main, &count_all)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            300
+        );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -97,6 +97,14 @@ pub(crate) struct Tables<T> {
     tables: Vec<T>,
 }
 
+impl<T> std::fmt::Debug for Tables<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables")
+            .field("tables", &self.tables.len())
+            .finish()
+    }
+}
+
 impl<T> Tables<T> {
     pub(crate) fn new(tables: Vec<T>) -> Self {
         Tables { tables }
