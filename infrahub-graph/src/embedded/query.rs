@@ -362,6 +362,18 @@ fn for_each_match(
     query: &NodeQuery,
     visit: &mut dyn FnMut(NodeId, NodeCore) -> Result<bool>,
 ) -> Result<()> {
+    for_each_match_among(kv, view, query, None, visit)
+}
+
+/// Like [`for_each_match`], with the query's candidates already looked up (`Some(None)`: the
+/// query has no selective filter).
+fn for_each_match_among(
+    kv: &dyn Kv,
+    view: &ViewSpec,
+    query: &NodeQuery,
+    candidates_known: Option<Option<BTreeSet<NodeId>>>,
+    visit: &mut dyn FnMut(NodeId, NodeCore) -> Result<bool>,
+) -> Result<()> {
     let needed = needed_attributes(query);
     let identifiers = outgoing_identifiers(&query.select);
     let mut check = |id: NodeId| -> Result<bool> {
@@ -377,7 +389,7 @@ fn for_each_match(
         }
         visit(id, core)
     };
-    match candidates(kv, view, query)? {
+    match candidates_known.map_or_else(|| candidates(kv, view, query), Ok)? {
         Some(ids) => {
             for id in ids {
                 if !check(id)? {
@@ -456,6 +468,9 @@ fn compare_keys(a: &[Value], b: &[Value], order: &[OrderBy]) -> std::cmp::Orderi
     std::cmp::Ordering::Equal
 }
 
+/// Largest candidate set whose node cores an ordered query keeps for its page.
+const KEEP_CORES: usize = 1024;
+
 /// Runs a list query.
 pub(crate) fn run(
     kv: &dyn Kv,
@@ -476,7 +491,7 @@ pub(crate) fn run(
     let mut total: u64 = 0;
     let selective = candidates(kv, view, query)?;
     if query.order.is_empty() {
-        for_each_match(kv, view, query, &mut |id, core| {
+        for_each_match_among(kv, view, query, Some(selective), &mut |id, core| {
             let position = total as usize;
             total += 1;
             if position >= offset && cores.len() < limit {
@@ -495,11 +510,16 @@ pub(crate) fn run(
         };
         return Ok(QueryResult { nodes, total });
     }
-    if selective.is_some() {
+    if let Some(ids) = selective {
+        // A few candidates keep their cores for the page; many are read again once ordered.
+        let keep_cores = ids.len() <= KEEP_CORES;
         let mut keyed: Vec<(Vec<Value>, NodeId)> = Vec::new();
-        for_each_match(kv, view, query, &mut |id, core| {
+        for_each_match_among(kv, view, query, Some(Some(ids)), &mut |id, core| {
             total += 1;
             keyed.push((sort_key(&core, &query.order), id));
+            if keep_cores {
+                kept.insert(id, core);
+            }
             Ok(true)
         })?;
         keyed.sort_by(|(a, ida), (b, idb)| compare_keys(a, b, &query.order).then(ida.cmp(idb)));
