@@ -272,23 +272,32 @@ impl Engine {
     ) -> Result<Vec<Node>> {
         // Peer attributes needed by human-friendly ids and display labels.
         let mut peer_needs: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
+        // (relationship identifier, peer attribute) pairs, worked out once per kind.
+        let mut peer_paths_of: HashMap<&str, Vec<(String, String)>> = HashMap::new();
         for node in &data {
-            let Some(model) = schema.get(&node.kind) else {
-                continue;
-            };
-            let mut paths = model.human_friendly_id.clone().unwrap_or_default();
-            paths.extend(display_paths(model));
-            for path in paths {
-                if let Some((Some(relationship), attribute)) = split_path(model, &path)
-                    && let Some(rel) = model.relationship(&relationship)
-                {
-                    let identifier = rel.identifier();
-                    for link in node.links.iter().filter(|l| l.identifier == identifier) {
-                        peer_needs
-                            .entry(link.peer)
-                            .or_default()
-                            .insert(attribute.clone());
-                    }
+            if !peer_paths_of.contains_key(node.kind.as_str()) {
+                let Some(model) = schema.get(&node.kind) else {
+                    continue;
+                };
+                let mut paths = model.human_friendly_id.clone().unwrap_or_default();
+                paths.extend(display_paths(model));
+                let pairs = paths
+                    .iter()
+                    .filter_map(|path| match split_path(model, path) {
+                        Some((Some(relationship), attribute)) => model
+                            .relationship(&relationship)
+                            .map(|rel| (rel.identifier().to_string(), attribute)),
+                        _ => None,
+                    })
+                    .collect();
+                peer_paths_of.insert(node.kind.as_str(), pairs);
+            }
+            for (identifier, attribute) in &peer_paths_of[node.kind.as_str()] {
+                for link in node.links.iter().filter(|l| &l.identifier == identifier) {
+                    peer_needs
+                        .entry(link.peer)
+                        .or_default()
+                        .insert(attribute.clone());
                 }
             }
         }
@@ -311,15 +320,28 @@ impl Engine {
             }
         }
         let profile_values = self.profile_values(view, schema, &data).await?;
-        let mut plans: HashMap<String, LabelPlan> = HashMap::new();
+        // Model and label plan by kind; lists hold few kinds (mostly one), so a short list
+        // searched from the kind of the previous node beats hashing every node's kind.
+        let mut plans: Vec<(String, &ModelSchema, LabelPlan)> = Vec::new();
         let mut nodes = Vec::with_capacity(data.len());
+        let mut current = 0;
         for node in data {
-            let Some(model) = schema.get(&node.kind) else {
-                continue;
-            };
-            let plan = plans
-                .entry(node.kind.clone())
-                .or_insert_with(|| LabelPlan::new(model));
+            if plans
+                .get(current)
+                .is_none_or(|(kind, _, _)| *kind != node.kind)
+            {
+                match plans.iter().position(|(kind, _, _)| *kind == node.kind) {
+                    Some(index) => current = index,
+                    None => {
+                        let Some(model) = schema.get(&node.kind) else {
+                            continue;
+                        };
+                        plans.push((node.kind.clone(), model, LabelPlan::new(model)));
+                        current = plans.len() - 1;
+                    }
+                }
+            }
+            let (_, model, plan) = &plans[current];
             nodes.push(build_node(
                 model,
                 plan,
