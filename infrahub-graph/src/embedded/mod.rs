@@ -38,6 +38,9 @@ use registry::Registry;
 use tables::{ALL_TABLES, Table, Tables, storage};
 use writer::{Command, JOURNAL_SEQ, LAST_TS, WriterState, apply_pending, open_write_tables};
 
+/// Most candidates a lookup may have to run on the calling thread.
+const INLINE_LOOKUP: usize = 16;
+
 /// Options of the embedded backend.
 #[derive(Clone, Debug)]
 pub struct EmbeddedGraphOptions {
@@ -508,6 +511,15 @@ impl GraphStore for EmbeddedGraph {
     }
 
     async fn query(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
+        // A lookup with few candidates (by id, hfid or unique value) takes microseconds: it
+        // runs on the calling thread, where a hand-off to a blocking thread would cost more.
+        {
+            let tables = self.snapshot()?;
+            if query::is_small_lookup(&tables, query, INLINE_LOOKUP)? {
+                let registry = self.registry()?;
+                return query::run(&tables, &registry.view(view)?, &registry, query);
+            }
+        }
         let (view, query) = (view.clone(), query.clone());
         self.read(move |tables, registry| {
             query::run(tables, &registry.view(&view)?, registry, &query)
@@ -921,6 +933,91 @@ mod shared_snapshot_tests {
         );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod inline_lookup_tests {
+    //! Which queries run on the calling thread: lookups with few candidates only.
+
+    use serde_json::json;
+
+    use super::{EmbeddedGraph, INLINE_LOOKUP, query::is_small_lookup};
+    use crate::branch::BranchView;
+    use crate::changeset::{Changeset, Op};
+    use crate::model::{AttributeValue, NodeId, Scope};
+    use crate::query::{Filter, Match, NodeQuery, Property};
+    use crate::store::GraphStore;
+
+    #[tokio::test]
+    async fn only_lookups_with_few_candidates_run_inline() {
+        let store = EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        super::memtable_tests::create_main(&store).await;
+        let ids: Vec<NodeId> = (0..INLINE_LOOKUP + 2).map(|_| NodeId::now_v7()).collect();
+        let mut changeset = Changeset::new("main");
+        for (index, id) in ids.iter().enumerate() {
+            changeset.push(Op::CreateNode {
+                id: *id,
+                kind: "Thing".into(),
+                labels: vec!["Thing".into()],
+                scope: Scope::Branch,
+            });
+            // Every node but the first holds the common value.
+            changeset.push(Op::SetAttribute {
+                node: *id,
+                name: "group".into(),
+                value: AttributeValue::new(json!(if index == 0 { "rare" } else { "common" })),
+                scope: Scope::Branch,
+                indexed: true,
+            });
+        }
+        store
+            .commit(changeset)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let by_value = |value: &str| NodeQuery {
+            labels: vec!["Thing".into()],
+            filters: vec![Filter::Attribute {
+                name: "group".into(),
+                property: Property::Value,
+                matches: Match::Equals(json!(value)),
+            }],
+            ..NodeQuery::default()
+        };
+        let by_ids = |count: usize| NodeQuery {
+            labels: vec!["Thing".into()],
+            filters: vec![Filter::Ids(ids[..count].to_vec())],
+            ..NodeQuery::default()
+        };
+        let snapshot = store.snapshot().unwrap_or_else(|e| panic!("{e}"));
+        let small = |query: &NodeQuery| {
+            is_small_lookup(&snapshot, query, INLINE_LOOKUP).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(small(&by_value("rare")));
+        assert!(!small(&by_value("common")));
+        assert!(small(&by_ids(INLINE_LOOKUP)));
+        assert!(!small(&by_ids(INLINE_LOOKUP + 1)));
+        assert!(!small(&NodeQuery {
+            labels: vec!["Thing".into()],
+            ..NodeQuery::default()
+        }));
+        // Both paths answer the same.
+        let main = BranchView::now("main");
+        let found = |query: NodeQuery| {
+            let store = store.clone();
+            let main = main.clone();
+            async move {
+                store
+                    .query(&main, &query)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .nodes
+                    .len()
+            }
+        };
+        assert_eq!(found(by_value("rare")).await, 1);
+        assert_eq!(found(by_value("common")).await, INLINE_LOOKUP + 1);
+        assert_eq!(found(by_ids(3)).await, 3);
     }
 }
 

@@ -71,6 +71,46 @@ fn nodes_with_value(
     Ok(found)
 }
 
+/// Whether `query` is a lookup with at most `cap` candidates (by id, or by an attribute value
+/// that few nodes ever held), found without reading more than `cap + 1` index entries.
+pub(crate) fn is_small_lookup(kv: &dyn Kv, query: &NodeQuery, cap: usize) -> Result<bool> {
+    for filter in &query.filters {
+        if let Filter::Ids(ids) = filter {
+            return Ok(ids.len() <= cap);
+        }
+    }
+    for filter in &query.filters {
+        if let Filter::Attribute {
+            name,
+            property: Property::Value,
+            matches: Match::Equals(value),
+        } = filter
+            && !value.is_null()
+        {
+            let mut seen = 0usize;
+            for kind in kinds_of_labels(kv, &query.labels)? {
+                let mut prefix = value_prefix(&kind, name);
+                encode_value(value, &mut prefix);
+                kv.scan(
+                    Table::Values,
+                    &prefix,
+                    &prefix_end(&prefix),
+                    false,
+                    &mut |_, _| {
+                        seen += 1;
+                        seen <= cap
+                    },
+                )?;
+                if seen > cap {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Nodes carrying one of `labels` whose attribute `name` ever held `value` (to be verified).
 pub(crate) fn nodes_with_value_for_labels(
     kv: &dyn Kv,
