@@ -52,6 +52,25 @@ fn nodes_with_value(
     value: &Value,
 ) -> Result<BTreeSet<NodeId>> {
     let mut found = BTreeSet::new();
+    value_entries(kv, kinds, name, value, &mut |tail| {
+        if let Some((_, node)) = split_value_tail(tail) {
+            found.insert(node);
+        }
+        true
+    })?;
+    Ok(found)
+}
+
+/// Visits the value-index entries of `kinds` whose attribute `name` held `value` (each entry's
+/// key after the value), until `visit` returns `false`; returns whether it did.
+fn value_entries(
+    kv: &dyn Kv,
+    kinds: &[String],
+    name: &str,
+    value: &Value,
+    visit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<bool> {
+    let mut stopped = false;
     for kind in kinds {
         let mut prefix = value_prefix(kind, name);
         encode_value(value, &mut prefix);
@@ -61,14 +80,15 @@ fn nodes_with_value(
             &prefix_end(&prefix),
             false,
             &mut |key, _| {
-                if let Some((_, node)) = split_value_tail(&key[prefix.len()..]) {
-                    found.insert(node);
-                }
-                true
+                stopped = !visit(&key[prefix.len()..]);
+                !stopped
             },
         )?;
+        if stopped {
+            return Ok(true);
+        }
     }
-    Ok(found)
+    Ok(false)
 }
 
 /// Whether `query` is a lookup with at most `cap` candidates (by id, or by an attribute value
@@ -88,24 +108,12 @@ pub(crate) fn is_small_lookup(kv: &dyn Kv, query: &NodeQuery, cap: usize) -> Res
             && !value.is_null()
         {
             let mut seen = 0usize;
-            for kind in kinds_of_labels(kv, &query.labels)? {
-                let mut prefix = value_prefix(&kind, name);
-                encode_value(value, &mut prefix);
-                kv.scan(
-                    Table::Values,
-                    &prefix,
-                    &prefix_end(&prefix),
-                    false,
-                    &mut |_, _| {
-                        seen += 1;
-                        seen <= cap
-                    },
-                )?;
-                if seen > cap {
-                    return Ok(false);
-                }
-            }
-            return Ok(true);
+            let kinds = kinds_of_labels(kv, &query.labels)?;
+            let stopped = value_entries(kv, &kinds, name, value, &mut |_| {
+                seen += 1;
+                seen <= cap
+            })?;
+            return Ok(!stopped);
         }
     }
     Ok(false)
