@@ -528,6 +528,17 @@ impl GraphStore for EmbeddedGraph {
     }
 
     async fn count(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
+        // Counts of one label without filters come from the counters, and small lookups are
+        // quick: both run on the calling thread, like small queries.
+        {
+            let tables = self.snapshot()?;
+            if (query.filters.is_empty() && query.labels.len() == 1)
+                || query::is_small_lookup(&tables, query, INLINE_LOOKUP)?
+            {
+                let registry = self.registry()?;
+                return query::count(&tables, &registry.view(view)?, query);
+            }
+        }
         let (view, query) = (view.clone(), query.clone());
         self.read(move |tables, registry| query::count(tables, &registry.view(&view)?, &query))
             .await
@@ -1018,6 +1029,24 @@ mod inline_lookup_tests {
         assert_eq!(found(by_value("rare")).await, 1);
         assert_eq!(found(by_value("common")).await, INLINE_LOOKUP + 1);
         assert_eq!(found(by_ids(3)).await, 3);
+        // Counts: from the counters, a small lookup, and a larger filter.
+        let count = |query: NodeQuery| {
+            let store = store.clone();
+            let main = main.clone();
+            async move {
+                store
+                    .count(&main, &query)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        };
+        let all = NodeQuery {
+            labels: vec!["Thing".into()],
+            ..NodeQuery::default()
+        };
+        assert_eq!(count(all).await, INLINE_LOOKUP as u64 + 2);
+        assert_eq!(count(by_value("rare")).await, 1);
+        assert_eq!(count(by_value("common")).await, INLINE_LOOKUP as u64 + 1);
     }
 }
 
