@@ -11,7 +11,7 @@ use redb::{Database, Durability};
 use crate::error::{Error, ErrorKind, Result};
 
 use super::tables::{Memtable, storage};
-use super::writer::{ReadTables, open_write_tables};
+use super::writer::{ReadTables, open_read_tables, open_write_tables, write_entry};
 
 /// Tick of the idle check: a memtable whose newest layer stayed the same over a whole tick is
 /// moved into the database (so writes wait at most about two ticks once writing stops).
@@ -24,8 +24,8 @@ pub(crate) struct Shared {
     pub(crate) memtable: RwLock<Arc<Memtable>>,
     /// Bumped, under the memtable's write lock, each time layers move into the database.
     pub(crate) generation: AtomicU64,
-    /// The database snapshot readers share, with the generation it was opened at (see
-    /// `EmbeddedGraph::snapshot`); dropped at each move so that no old read transaction
+    /// The database snapshot readers and the writer share, with the generation it was opened
+    /// at (see [`Shared::view`]); dropped at each move so that no old read transaction
     /// outlives it for long.
     pub(crate) tables: std::sync::Mutex<Option<(u64, Arc<ReadTables>)>>,
     /// Whether the latest attempt to move the memtable into the database failed (the writer
@@ -34,6 +34,38 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A consistent view: the memtable, taken while the database snapshot is looked up or
+    /// opened, so that a move in between shows its writes either in the memtable or in the
+    /// database.
+    ///
+    /// Opening a database snapshot (a read transaction and its tables) costs more than most
+    /// reads, so readers and the writer share one until the flusher next moves layers into the
+    /// database: while the generation stays the same no layer left the memtable, and the
+    /// memtable taken now holds every write the shared snapshot lacks.
+    pub(crate) fn view(&self, db: &Database) -> Result<(Arc<Memtable>, Arc<ReadTables>)> {
+        let guard = self
+            .memtable
+            .read()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
+        let memtable = Arc::clone(&guard);
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut cached = self
+            .tables
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Storage, "snapshot cache poisoned"))?;
+        let tables = match cached.as_ref() {
+            Some((at, tables)) if *at == generation => Arc::clone(tables),
+            _ => {
+                let tables = Arc::new(open_read_tables(db)?);
+                *cached = Some((generation, Arc::clone(&tables)));
+                tables
+            }
+        };
+        drop(cached);
+        drop(guard);
+        Ok((memtable, tables))
+    }
+
     /// The current memtable.
     pub(crate) fn memtable(&self) -> Result<Arc<Memtable>> {
         self.memtable
@@ -128,17 +160,7 @@ impl Flusher {
             let mut tables = open_write_tables(&txn)?;
             for layer in snapshot.layers() {
                 for (table, key, value) in layer.iter() {
-                    let handle = tables.table_mut(table);
-                    match value {
-                        Some(value) => {
-                            handle
-                                .insert(key, value)
-                                .map_err(|e| storage("writing", e))?;
-                        }
-                        None => {
-                            handle.remove(key).map_err(|e| storage("writing", e))?;
-                        }
-                    }
+                    write_entry(&mut tables, table, key, value)?;
                 }
             }
         }

@@ -35,7 +35,7 @@ use crate::store::GraphStore;
 use crate::time::Timestamp;
 
 use registry::Registry;
-use tables::{ALL_TABLES, Table, Tables, storage};
+use tables::{Table, Tables, storage};
 use writer::{Command, JOURNAL_SEQ, LAST_TS, WriterState, apply_pending, open_write_tables};
 
 /// Most candidates a lookup may have to run on the calling thread.
@@ -272,7 +272,6 @@ impl EmbeddedGraph {
             shared: Arc::clone(&memtable),
             flush_requests: Some(flush_requests),
             flusher: Some(flusher),
-            base: None,
             db: Arc::clone(&db),
             journal,
             registry: Arc::clone(&registry),
@@ -307,58 +306,10 @@ impl EmbeddedGraph {
             .map_err(|_| Error::new(ErrorKind::Storage, "branch registry poisoned"))
     }
 
-    /// A consistent view for one read: the memtable taken while the database snapshot opens,
-    /// so that a flush in between shows its writes either in the memtable or in the database.
-    ///
-    /// Opening a database snapshot (a read transaction and its tables) costs more than most
-    /// reads, so reads share one until the flusher next moves layers into the database: while
-    /// the flush generation stays the same, no layer left the memtable, and the memtable taken
-    /// now holds every write the shared snapshot lacks.
+    /// A consistent view for one read (see [`flusher::Shared::view`]).
     fn snapshot(&self) -> Result<Snapshot> {
-        let shared = &self.inner.memtable;
-        let guard = shared
-            .memtable
-            .read()
-            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
-        let memtable = Arc::clone(&guard);
-        let generation = shared.generation.load(std::sync::atomic::Ordering::Acquire);
-        let cached = shared
-            .tables
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Storage, "snapshot cache poisoned"))?
-            .as_ref()
-            .filter(|(at, _)| *at == generation)
-            .map(|(_, tables)| Arc::clone(tables));
-        let tables = match cached {
-            Some(tables) => tables,
-            None => {
-                let tables = Arc::new(self.read_tables()?);
-                *shared
-                    .tables
-                    .lock()
-                    .map_err(|_| Error::new(ErrorKind::Storage, "snapshot cache poisoned"))? =
-                    Some((generation, Arc::clone(&tables)));
-                tables
-            }
-        };
-        drop(guard);
+        let (memtable, tables) = self.inner.memtable.view(&self.inner.db)?;
         Ok(Snapshot { memtable, tables })
-    }
-
-    fn read_tables(&self) -> Result<ReadTables> {
-        let txn = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| storage("starting a read", e))?;
-        let mut tables = Vec::with_capacity(ALL_TABLES.len());
-        for table in ALL_TABLES {
-            tables.push(
-                txn.open_table(table.definition())
-                    .map_err(|e| storage("opening a table", e))?,
-            );
-        }
-        Ok(Tables::new(tables))
     }
 
     async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {

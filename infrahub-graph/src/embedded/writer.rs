@@ -20,7 +20,7 @@ use super::branches;
 use super::flusher::{FlushRequest, Shared};
 use super::journal::{Journal, JournalWrite};
 use super::registry::{Registry, StoredBranch};
-use super::tables::{ALL_TABLES, Memtable, Overlay, Pending, Table, Tables, storage};
+use super::tables::{ALL_TABLES, Overlay, Pending, Table, Tables, storage};
 use super::write::{WriteContext, apply_changeset};
 
 pub(crate) const LAST_TS: &[u8] = b"last_ts";
@@ -90,8 +90,6 @@ pub(crate) struct WriterState {
     pub(crate) flush_requests: Option<std::sync::mpsc::Sender<FlushRequest>>,
     /// The flusher thread, joined when the writer stops.
     pub(crate) flusher: Option<std::thread::JoinHandle<()>>,
-    /// A read snapshot of the database and the flush generation it matches.
-    pub(crate) base: Option<(u64, ReadTables)>,
 }
 
 /// Opened tables of a read transaction.
@@ -138,22 +136,25 @@ pub(crate) fn apply_pending(
     journal: &mut Vec<JournalWrite>,
 ) -> Result<()> {
     for (table, key, value) in pending.into_writes() {
-        let handle = tables.table_mut(table);
-        match &value {
-            Some(value) => {
-                handle
-                    .insert(key.as_slice(), value.as_slice())
-                    .map_err(|e| storage("writing", e))?;
-            }
-            None => {
-                handle
-                    .remove(key.as_slice())
-                    .map_err(|e| storage("writing", e))?;
-            }
-        }
+        write_entry(tables, table, &key, value.as_deref())?;
         journal.push((table, key, value));
     }
     Ok(())
+}
+
+/// Writes one entry into the transaction's tables (`None` removes the key).
+pub(crate) fn write_entry(
+    tables: &mut WriteTables<'_>,
+    table: Table,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<()> {
+    let handle = tables.table_mut(table);
+    match value {
+        Some(value) => handle.insert(key, value).map(drop),
+        None => handle.remove(key).map(drop),
+    }
+    .map_err(|e| storage("writing", e))
 }
 
 enum Reply {
@@ -293,10 +294,10 @@ impl WriterState {
         changes: &mut Vec<RegistryChange>,
     ) -> Result<Option<Timestamp>> {
         let mut visible = None;
-        let (memtable, generation, base) = self.view_for_batch()?;
+        let (memtable, base) = self.shared.view(&self.db)?;
         let mut batch_writes = Pending::default();
         {
-            let committed = memtable.over(&base);
+            let committed = memtable.over(&*base);
             // Branch changes of earlier commands of the batch are visible to later ones.
             let mut registry = self
                 .registry
@@ -431,7 +432,6 @@ impl WriterState {
             }
             absorb(&mut batch_writes, meta);
         }
-        self.base = Some((generation, base));
         if let Some(journal) = &mut self.journal {
             journal.append(self.seq, &batch_writes)?;
         }
@@ -454,24 +454,6 @@ impl WriterState {
         if due && let Err(err) = self.checkpoint() {
             tracing::error!(error = %err, "checkpoint of the embedded store failed");
         }
-    }
-
-    /// The memtable and a matching database snapshot for validating a batch: the cached
-    /// snapshot while no layer left the memtable since it was opened, a new one otherwise.
-    fn view_for_batch(&mut self) -> Result<(Arc<Memtable>, u64, ReadTables)> {
-        let guard = self
-            .shared
-            .memtable
-            .read()
-            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
-        let generation = self.shared.generation.load(Ordering::Acquire);
-        let memtable = Arc::clone(&guard);
-        let base = match self.base.take() {
-            Some((cached, base)) if cached == generation => base,
-            _ => open_read_tables(&self.db)?,
-        };
-        drop(guard);
-        Ok((memtable, generation, base))
     }
 
     /// Asks the flusher to move the memtable into the database when it is large or old, and
