@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use infrahub_core::ErrorKind;
 use infrahub_core::engine::{
-    AttributeInput, Engine, EngineOptions, Fields, NodeInput, NodeRef, PeerInput, QueryArgs,
-    RelationshipInput,
+    Attribute, AttributeInput, Engine, EngineOptions, Event, Fields, NodeInput, NodeRef, PeerInput,
+    QueryArgs, RelationshipInput,
 };
 use infrahub_core::schema::SchemaFile;
-use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore};
+use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, Timestamp};
 use serde_json::{Value, json};
 
 const SCHEMA: &str = r#"
@@ -933,6 +933,204 @@ async fn profiles_supply_values_left_at_their_default() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(read[0].attributes["role"].value, json!("core"));
     assert_eq!(read[0].attributes["role"].source, Some(high));
+    assert!(read[0].attributes["role"].is_from_profile);
+}
+
+/// Reads the role of `id` on main, now or at `at`.
+async fn role_of(engine: &Engine, id: infrahub_graph::NodeId, at: Option<Timestamp>) -> Attribute {
+    let view = match at {
+        Some(at) => BranchView::at("main", at),
+        None => main_view(),
+    };
+    let fields = Fields {
+        attributes: Some(vec!["role".into()]),
+        relationships: Vec::new(),
+    };
+    engine
+        .get(&view, "InfraDevice", &[id], &fields)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0)
+        .attributes
+        .remove("role")
+        .unwrap_or_else(|| panic!("role not read"))
+}
+
+#[tokio::test]
+async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
+    let engine = engine().await;
+    let site_id = site(&engine, "mat-site").await;
+    let make_profile = |name: &str, priority: i64, role: &str| {
+        let mut data = input(&[
+            ("profile_name", json!(name)),
+            ("profile_priority", json!(priority)),
+        ]);
+        data.attributes
+            .insert("role".into(), AttributeInput::value(json!(role)));
+        data
+    };
+    let edge = engine
+        .create(
+            "main",
+            "ProfileInfraDevice",
+            make_profile("mat-edge", 10, "edge"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let device = |name: &str| {
+        let mut data = input(&[("name", json!(name))]);
+        data.relationships.insert(
+            "site".into(),
+            RelationshipInput::One(Some(PeerInput::id(site_id.clone()))),
+        );
+        data.relationships.insert(
+            "profiles".into(),
+            RelationshipInput::Many(vec![PeerInput::id(edge.to_string())]),
+        );
+        data
+    };
+    let created = engine
+        .create("main", "InfraDevice", device("mat-1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let node = created.node.id;
+    let created_at = created.at.unwrap_or_else(|| panic!("committed"));
+    let edge_filter = |role: &str| QueryArgs {
+        filters: [("role__value".to_string(), json!(role))].into(),
+        count: true,
+        ..Default::default()
+    };
+    // Filters see the value the profile gave.
+    let (found, _) = engine
+        .query(
+            &main_view(),
+            "InfraDevice",
+            &edge_filter("edge"),
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.iter().map(|n| n.id).collect::<Vec<_>>(), vec![node]);
+
+    // Changing the profile changes the node, with an event for it.
+    let mut change = NodeInput {
+        id: Some(edge.to_string()),
+        ..NodeInput::default()
+    };
+    change
+        .attributes
+        .insert("role".into(), AttributeInput::value(json!("core")));
+    let updated = engine
+        .update("main", "ProfileInfraDevice", change)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        updated.events.iter().any(|e| matches!(e,
+            Event::NodeUpdated(n) if n.node_id == node
+                && n.attributes["role"].value == json!("core")
+                && n.attributes["role"].value_previous == json!("edge"))),
+        "an update event for the node: {:?}",
+        updated.events
+    );
+    assert_eq!(role_of(&engine, node, None).await.value, json!("core"));
+    assert_eq!(
+        role_of(&engine, node, Some(created_at)).await.value,
+        json!("edge"),
+        "the past keeps the value the profile gave then"
+    );
+    let (found, _) = engine
+        .query(
+            &main_view(),
+            "InfraDevice",
+            &edge_filter("edge"),
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(found.is_empty());
+
+    // An explicit value is the user's; going back to the default follows the profile again.
+    let mut explicit = NodeInput {
+        id: Some(node.to_string()),
+        ..NodeInput::default()
+    };
+    explicit
+        .attributes
+        .insert("role".into(), AttributeInput::value(json!("core")));
+    engine
+        .update("main", "InfraDevice", explicit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let role = role_of(&engine, node, None).await;
+    assert!(!role.is_from_profile && !role.is_default);
+    assert_eq!(role.source, None, "the profile is no longer its source");
+    let mut reset = NodeInput {
+        id: Some(node.to_string()),
+        ..NodeInput::default()
+    };
+    reset.attributes.insert(
+        "role".into(),
+        AttributeInput {
+            is_default: Some(true),
+            ..AttributeInput::default()
+        },
+    );
+    engine
+        .update("main", "InfraDevice", reset)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let role = role_of(&engine, node, None).await;
+    assert!(role.is_from_profile);
+    assert_eq!((role.value, role.source), (json!("core"), Some(edge)));
+
+    // Unlinking the profile takes its value away; linking it again brings it back.
+    let events = engine
+        .relationship_change(
+            "main",
+            &node.to_string(),
+            "profiles",
+            &[PeerInput::id(edge.to_string())],
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        events.len(),
+        2,
+        "the link change and the value change: {events:?}"
+    );
+    let role = role_of(&engine, node, None).await;
+    assert!(role.is_default && !role.is_from_profile);
+    assert_eq!((role.value, role.source), (Value::Null, None));
+    engine
+        .relationship_change(
+            "main",
+            &edge.to_string(),
+            "related_nodes",
+            &[PeerInput::id(node.to_string())],
+            true,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(role_of(&engine, node, None).await.value, json!("core"));
+
+    // Deleting the profile takes its value away too.
+    engine
+        .delete(
+            "main",
+            "ProfileInfraDevice",
+            &NodeRef {
+                id: Some(edge.to_string()),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let role = role_of(&engine, node, None).await;
+    assert!(role.is_default && !role.is_from_profile);
+    assert_eq!(role.value, Value::Null);
 }
 
 #[tokio::test]

@@ -60,6 +60,10 @@ pub struct AttributeValue {
     /// The node that owns the value (lineage owner).
     #[serde(default)]
     pub owner: Option<NodeId>,
+    /// Whether the value was copied from a profile of the node (then `source` is that
+    /// profile).
+    #[serde(default)]
+    pub is_from_profile: bool,
 }
 
 fn yes() -> bool {
@@ -76,6 +80,7 @@ impl AttributeValue {
             is_visible: true,
             source: None,
             owner: None,
+            is_from_profile: false,
         }
     }
 }

@@ -10,6 +10,7 @@ mod input;
 mod links;
 mod mutate;
 mod node;
+mod profiles;
 mod read;
 mod schema_load;
 

@@ -21,6 +21,7 @@ use super::filters::hfid_filters;
 use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
 use super::links;
 use super::node::Node;
+use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, is_profile};
 use super::read::Fields;
 
 /// The outcome of a create, update or upsert.
@@ -537,8 +538,8 @@ impl Engine {
                     model.kind()
                 )));
             }
-            // A value not given is the default (null when the schema has none), which a
-            // profile may supply at read time.
+            // A value not given is the default (null when the schema has none), which the
+            // node's profiles may replace below.
             let (raw, is_default) = match explicit {
                 Some(value) => (value, false),
                 None => {
@@ -566,6 +567,7 @@ impl Engine {
                 is_visible: given.is_visible.unwrap_or(true),
                 source: optional_id("source", &given.source)?,
                 owner: optional_id("owner", &given.owner)?,
+                is_from_profile: false,
             };
             ops.push(Op::SetAttribute {
                 node: id,
@@ -637,12 +639,27 @@ impl Engine {
         let every: BTreeSet<String> = model.relationships.iter().map(|r| r.name.clone()).collect();
         self.check_common_parents(&view, model, &peers, &every)
             .await?;
+        let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
+        self.apply_profiles(
+            &view,
+            PendingWrite {
+                id,
+                model,
+                current: None,
+                profiles: &profiles,
+                ops: &mut ops,
+                values: &mut values,
+                changes: &mut changes,
+            },
+        )
+        .await?;
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         let at = self.commit_checked(changeset).await?;
         let node = self.read_back(branch, model, id).await?;
-        let event = Event::NodeCreated(NodeEvent {
+        let mut events = Vec::new();
+        events.push(Event::NodeCreated(NodeEvent {
             branch: branch.to_string(),
             kind: model.kind(),
             node_id: id,
@@ -650,11 +667,18 @@ impl Engine {
             display_label: node.display_label.clone(),
             attributes: changes,
             relationships: relationship_changes,
-        });
+        }));
+        if is_profile(model) {
+            let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
+            events.extend(
+                self.refresh_profiles(branch, &schema, &users.collect())
+                    .await?,
+            );
+        }
         Ok(Mutation {
             node,
             created: true,
-            events: vec![event],
+            events,
             at: Some(at),
         })
     }
@@ -781,16 +805,31 @@ impl Engine {
                     model.kind()
                 )));
             }
-            let (value, is_default) = if given.is_default == Some(true) {
+            let (value, is_default, is_from_profile) = if given.is_default == Some(true) {
                 (
                     attribute.default_value.clone().unwrap_or(Value::Null),
-                    attribute.default_value.is_some(),
+                    true,
+                    false,
                 )
             } else {
                 match &given.value {
-                    Some(raw) => (self.stored_value(model, attribute, raw).await?, false),
-                    None => (before.value.clone(), before.is_default),
+                    Some(raw) => (
+                        self.stored_value(model, attribute, raw).await?,
+                        false,
+                        false,
+                    ),
+                    None => (
+                        before.value.clone(),
+                        before.is_default,
+                        before.is_from_profile,
+                    ),
                 }
+            };
+            // A value that stops following its profile stops naming it as its source.
+            let inherited_source = if before.is_from_profile && !is_from_profile {
+                None
+            } else {
+                before.source
             };
             if value.is_null() && !attribute.optional && !attribute.read_only {
                 return Err(validation(format!(
@@ -803,10 +842,13 @@ impl Engine {
                 is_default,
                 is_protected: given.is_protected.unwrap_or(before.is_protected),
                 is_visible: given.is_visible.unwrap_or(before.is_visible),
-                source: optional_id("source", &given.source)?.or(before.source),
+                source: optional_id("source", &given.source)?.or(inherited_source),
                 owner: optional_id("owner", &given.owner)?.or(before.owner),
+                is_from_profile,
             };
             let unchanged = stored.value == before.value
+                && stored.is_default == before.is_default
+                && stored.is_from_profile == before.is_from_profile
                 && stored.is_protected == before.is_protected
                 && stored.is_visible == before.is_visible
                 && stored.source == before.source
@@ -900,6 +942,20 @@ impl Engine {
             }
             peers.insert(name.clone(), after.into_iter().collect());
         }
+        let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
+        self.apply_profiles(
+            &view,
+            PendingWrite {
+                id,
+                model,
+                current: Some(&current),
+                profiles: &profiles,
+                ops: &mut ops,
+                values: &mut values,
+                changes: &mut changes,
+            },
+        )
+        .await?;
         if ops.is_empty() {
             return Ok(Mutation {
                 node: current,
@@ -936,7 +992,7 @@ impl Engine {
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         let at = self.commit_checked(changeset).await?;
         let node = self.read_back(branch, model, id).await?;
-        let event = Event::NodeUpdated(NodeEvent {
+        let mut events = vec![Event::NodeUpdated(NodeEvent {
             branch: branch.to_string(),
             kind: model.kind(),
             node_id: id,
@@ -944,11 +1000,23 @@ impl Engine {
             display_label: node.display_label.clone(),
             attributes: changes,
             relationships: relationship_changes,
-        });
+        })];
+        if is_profile(model) {
+            // The nodes that used the profile and those that use it now.
+            let users = current
+                .peers(RELATED_NODES)
+                .iter()
+                .map(|p| p.id)
+                .chain(peers.get(RELATED_NODES).into_iter().flatten().copied());
+            events.extend(
+                self.refresh_profiles(branch, &schema, &users.collect())
+                    .await?,
+            );
+        }
         Ok(Mutation {
             node,
             created: false,
-            events: vec![event],
+            events,
             at: Some(at),
         })
     }
@@ -1160,7 +1228,15 @@ impl Engine {
             changeset.push(Op::DeleteNode { id: node.id, scope });
         }
         let at = self.commit_checked(changeset).await?;
-        Ok(doomed
+        // Nodes that used a deleted profile lose the values it gave them.
+        let users: BTreeSet<NodeId> = doomed
+            .values()
+            .filter(|node| schema.get(&node.kind).is_some_and(is_profile))
+            .flat_map(|node| node.peers(RELATED_NODES).iter().map(|p| p.id))
+            .filter(|id| !doomed.contains_key(id))
+            .collect();
+        let refreshed = self.refresh_profiles(branch, &schema, &users).await?;
+        let mut events: Vec<Event> = doomed
             .into_values()
             .map(|node| {
                 Event::NodeDeleted(NodeEvent {
@@ -1200,7 +1276,9 @@ impl Engine {
                         .collect(),
                 })
             })
-            .collect())
+            .collect();
+        events.extend(refreshed);
+        Ok(events)
     }
 
     /// Adds peers to (`add = true`) or removes peers from a cardinality-many relationship of a
@@ -1282,9 +1360,23 @@ impl Engine {
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         let at = self.commit_checked(changeset).await?;
+        // Linking or unlinking profiles changes the values the nodes take from them.
+        let users: BTreeSet<NodeId> = if name == PROFILES {
+            BTreeSet::from([id])
+        } else if is_profile(model) && name == RELATED_NODES {
+            change
+                .added
+                .iter()
+                .chain(&change.removed)
+                .copied()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let refreshed = self.refresh_profiles(branch, &schema, &users).await?;
         let mut relationships = BTreeMap::new();
         relationships.insert(name.to_string(), change);
-        Ok(vec![Event::NodeUpdated(NodeEvent {
+        let mut events = vec![Event::NodeUpdated(NodeEvent {
             branch: branch.to_string(),
             kind,
             node_id: id,
@@ -1292,7 +1384,9 @@ impl Engine {
             display_label: current.display_label,
             attributes: BTreeMap::new(),
             relationships,
-        })])
+        })];
+        events.extend(refreshed);
+        Ok(events)
     }
 
     /// Checks a password against an account's stored hash.

@@ -1,4 +1,4 @@
-//! Reading nodes: selections, human-friendly ids, display labels, profile values.
+//! Reading nodes: selections, human-friendly ids, display labels.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -36,35 +36,6 @@ impl Fields {
             attributes: Some(Vec::new()),
             relationships: Vec::new(),
         }
-    }
-}
-
-/// The relationship through which nodes take attribute values from profiles.
-const PROFILES: &str = "profiles";
-
-/// The attributes of profiles, by profile id, with the profiles' priorities.
-#[derive(Default)]
-struct ProfileValues {
-    /// (priority, profile id) -> attribute values, for the profiles of a batch.
-    profiles: HashMap<NodeId, (i64, BTreeMap<String, Value>)>,
-}
-
-impl ProfileValues {
-    /// The value `attribute` takes from the profiles in `ids`: the first non-null one by
-    /// priority (lowest first), then id.
-    fn value_for(&self, ids: &[NodeId], attribute: &str) -> Option<(NodeId, Value)> {
-        let mut ordered: Vec<(i64, NodeId)> = ids
-            .iter()
-            .filter_map(|id| self.profiles.get(id).map(|(p, _)| (*p, *id)))
-            .collect();
-        ordered.sort();
-        ordered.into_iter().find_map(|(_, id)| {
-            self.profiles
-                .get(&id)
-                .and_then(|(_, values)| values.get(attribute))
-                .filter(|v| !v.is_null())
-                .map(|v| (id, v.clone()))
-        })
     }
 }
 
@@ -106,12 +77,7 @@ pub(crate) fn value_text(value: &Value) -> String {
 impl Engine {
     /// The store selection that reads `fields` of nodes of `model`, plus what their
     /// human-friendly id and display label need.
-    fn graph_selection(
-        &self,
-        schema: &SchemaBranch,
-        model: &ModelSchema,
-        fields: &Fields,
-    ) -> Selection {
+    fn graph_selection(&self, model: &ModelSchema, fields: &Fields) -> Selection {
         let mut attributes: Option<BTreeSet<String>> = fields
             .attributes
             .as_ref()
@@ -132,12 +98,6 @@ impl Engine {
                     }
                 }
             }
-        }
-        let _ = schema;
-        // Profiles supply values of attributes left at their default.
-        let reads_attributes = attributes.as_ref().is_none_or(|a| !a.is_empty());
-        if reads_attributes && model.relationship(PROFILES).is_some() {
-            relationships.insert(PROFILES.to_string());
         }
         Selection {
             attributes: attributes.map(|a| a.into_iter().collect()),
@@ -165,7 +125,7 @@ impl Engine {
                 format!("kind `{kind}` not found on branch `{}`", view.branch),
             )
         })?;
-        let selection = self.graph_selection(&schema, model, fields);
+        let selection = self.graph_selection(model, fields);
         let data = self.store().get_nodes(view, ids, &selection).await?;
         let data: Vec<NodeData> = data
             .into_iter()
@@ -224,7 +184,7 @@ impl Engine {
                     .cloned()
                     .collect(),
             };
-            let selection = self.graph_selection(schema, model, &kind_fields);
+            let selection = self.graph_selection(model, &kind_fields);
             let data = self.store().get_nodes(view, &kind_ids, &selection).await?;
             for node in self.to_nodes(view, schema, data, &kind_fields).await? {
                 found.insert(node.id, node);
@@ -255,7 +215,7 @@ impl Engine {
             let nodes = self.load_by_kind(view, schema, &kinds, fields).await?;
             return Ok((nodes, result.total.unwrap_or_default()));
         }
-        query.select = self.graph_selection(schema, model, fields);
+        query.select = self.graph_selection(model, fields);
         let result = self.store().query(view, &query).await?;
         let nodes = self.to_nodes(view, schema, result.nodes, fields).await?;
         Ok((nodes, result.total.unwrap_or_default()))
@@ -319,7 +279,6 @@ impl Engine {
                 );
             }
         }
-        let profile_values = self.profile_values(view, schema, &data).await?;
         // Model and label plan by kind; lists hold few kinds (mostly one), so a short list
         // searched from the kind of the previous node beats hashing every node's kind.
         let mut plans: Vec<(String, &ModelSchema, LabelPlan)> = Vec::new();
@@ -342,70 +301,9 @@ impl Engine {
                 }
             }
             let (_, model, plan) = &plans[current];
-            nodes.push(build_node(
-                model,
-                plan,
-                node,
-                fields,
-                &peer_values,
-                &profile_values,
-            ));
+            nodes.push(build_node(model, plan, node, fields, &peer_values));
         }
         Ok(nodes)
-    }
-
-    /// Reads, in one batch, the attribute values of the profiles linked to `data`'s nodes.
-    async fn profile_values(
-        &self,
-        view: &BranchView,
-        schema: &SchemaBranch,
-        data: &[NodeData],
-    ) -> Result<ProfileValues> {
-        let mut ids: BTreeSet<NodeId> = BTreeSet::new();
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        for node in data {
-            let Some(relationship) = schema
-                .get(&node.kind)
-                .and_then(|m| m.relationship(PROFILES))
-            else {
-                continue;
-            };
-            let identifier = relationship.identifier();
-            let before = ids.len();
-            ids.extend(
-                node.links
-                    .iter()
-                    .filter(|l| l.identifier == identifier)
-                    .map(|l| l.peer),
-            );
-            if ids.len() > before {
-                names.extend(node.attributes.keys().cloned());
-            }
-        }
-        if ids.is_empty() {
-            return Ok(ProfileValues::default());
-        }
-        names.insert("profile_priority".into());
-        let selection = Selection {
-            attributes: Some(names.into_iter().collect()),
-            links: Vec::new(),
-        };
-        let ids: Vec<NodeId> = ids.into_iter().collect();
-        let mut values = ProfileValues::default();
-        for profile in self.store().get_nodes(view, &ids, &selection).await? {
-            let priority = profile
-                .attributes
-                .get("profile_priority")
-                .and_then(|a| a.value.value.as_i64())
-                .unwrap_or(i64::MAX);
-            let attributes = profile
-                .attributes
-                .into_iter()
-                .map(|(k, v)| (k, v.value.value))
-                .collect();
-            values.profiles.insert(profile.id, (priority, attributes));
-        }
-        Ok(values)
     }
 }
 
@@ -503,19 +401,7 @@ fn build_node(
     data: NodeData,
     fields: &Fields,
     peer_values: &HashMap<NodeId, BTreeMap<String, Value>>,
-    profile_values: &ProfileValues,
 ) -> Node {
-    let profile_ids: Vec<NodeId> = match model.relationship(PROFILES) {
-        Some(relationship) if !profile_values.profiles.is_empty() => {
-            let identifier = relationship.identifier();
-            data.links
-                .iter()
-                .filter(|l| l.identifier == identifier)
-                .map(|l| l.peer)
-                .collect()
-        }
-        _ => Vec::new(),
-    };
     let value_of = |path: &PathRef| -> Value {
         match path {
             PathRef::Attribute(attribute) => data
@@ -551,11 +437,11 @@ fn build_node(
             continue;
         }
         let stored = data.attributes.get(&attribute.name);
-        let mut value = match stored {
+        let value = match stored {
             Some(state) => Attribute {
                 value: state.value.value.clone(),
                 is_default: state.value.is_default,
-                is_from_profile: false,
+                is_from_profile: state.value.is_from_profile,
                 is_protected: state.value.is_protected,
                 is_visible: state.value.is_visible,
                 source: state.value.source,
@@ -573,18 +459,6 @@ fn build_node(
                 updated_at: None,
             },
         };
-        // A value left at its default comes from the node's profiles, the one with the lowest
-        // priority first.
-        if value.is_default
-            && !profile_ids.is_empty()
-            && let Some((profile, from_profile)) =
-                profile_values.value_for(&profile_ids, &attribute.name)
-        {
-            value.value = from_profile;
-            value.is_default = false;
-            value.is_from_profile = true;
-            value.source = Some(profile);
-        }
         attributes.insert(attribute.name.clone(), value);
     }
     let mut relationships = BTreeMap::new();

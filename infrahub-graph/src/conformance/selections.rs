@@ -52,6 +52,7 @@ pub async fn selections(store: &dyn GraphStore) {
         is_visible: false,
         source: Some(out_peer),
         owner: Some(in_peer),
+        is_from_profile: true,
     };
     let updated = commit(
         store,

@@ -336,10 +336,15 @@ fn merge_attribute(
     };
     if take(
         SlotProperty::Value,
-        base.is_some_and(|b| b.value != branch.value || b.is_default != branch.is_default),
+        base.is_some_and(|b| {
+            b.value != branch.value
+                || b.is_default != branch.is_default
+                || b.is_from_profile != branch.is_from_profile
+        }),
     ) {
         out.value = branch.value.clone();
         out.is_default = branch.is_default;
+        out.is_from_profile = branch.is_from_profile;
     }
     if take(
         SlotProperty::IsProtected,

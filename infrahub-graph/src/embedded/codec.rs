@@ -60,7 +60,8 @@ pub(crate) fn encode(status: Status, local: bool, indexed: bool, data: &VersionD
                 | u8::from(value.is_visible) << 2
                 | u8::from(value.source.is_some()) << 3
                 | u8::from(value.owner.is_some()) << 4
-                | u8::from(indexed) << 5;
+                | u8::from(indexed) << 5
+                | u8::from(value.is_from_profile) << 6;
             out.push(bits);
             push_uuid(&mut out, value.source);
             push_uuid(&mut out, value.owner);
@@ -134,6 +135,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Stored> {
                 is_visible: bits & 4 != 0,
                 source,
                 owner,
+                is_from_profile: bits & 64 != 0,
             })
         }
         DATA_LINK => {
@@ -188,6 +190,7 @@ mod tests {
                     is_visible: true,
                     source: Some(Uuid::now_v7()),
                     owner: None,
+                    is_from_profile: true,
                 }),
             ),
             (
