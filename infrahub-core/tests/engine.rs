@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use infrahub_core::ErrorKind;
 use infrahub_core::engine::{
-    Attribute, AttributeInput, Engine, EngineOptions, Event, Fields, NodeInput, NodeRef, PeerInput,
-    QueryArgs, RelationshipInput,
+    Attribute, AttributeInput, Engine, EngineOptions, Event, Fields, Node, NodeInput, NodeRef,
+    PeerInput, QueryArgs, RelationshipInput,
 };
 use infrahub_core::schema::SchemaFile;
 use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, Timestamp};
@@ -1236,4 +1236,82 @@ extensions:
         "{}",
         error.message()
     );
+}
+
+#[tokio::test]
+async fn a_created_node_is_returned_exactly_as_a_read_gives_it() {
+    let engine = engine().await;
+    let site_id = site(&engine, "same-site").await;
+    let tag = engine
+        .create("main", "BuiltinTag", input(&[("name", json!("same-tag"))]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let profile = engine
+        .create(
+            "main",
+            "ProfileInfraDevice",
+            input(&[("profile_name", json!("same")), ("role", json!("edge"))]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let mut data = input(&[("name", json!("same-1")), ("address", json!("10.0.0.1/24"))]);
+    if let Some(name) = data.attributes.get_mut("name") {
+        name.is_protected = Some(true);
+    }
+    data.relationships.insert(
+        "site".into(),
+        RelationshipInput::One(Some(PeerInput::id(site_id))),
+    );
+    data.relationships.insert(
+        "tags".into(),
+        RelationshipInput::Many(vec![PeerInput::id(tag.to_string())]),
+    );
+    data.relationships.insert(
+        "profiles".into(),
+        RelationshipInput::Many(vec![PeerInput::id(profile.to_string())]),
+    );
+    let device = engine
+        .create("main", "InfraDevice", data)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    let schema = engine.schema("main").unwrap_or_else(|e| panic!("{e}"));
+    let same_as_read = |kind: &'static str, created: Node| {
+        let engine = engine.clone();
+        let schema = schema.clone();
+        async move {
+            let model = schema.get(kind).unwrap_or_else(|| panic!("{kind}"));
+            let read = engine
+                .get(
+                    &main_view(),
+                    kind,
+                    &[created.id],
+                    &Fields::everything(model),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(read.first(), Some(&created), "{kind}");
+        }
+    };
+    same_as_read("InfraDevice", device.clone()).await;
+    let mut port = input(&[("name", json!("eth0")), ("mtu", json!(9000))]);
+    port.relationships.insert(
+        "device".into(),
+        RelationshipInput::One(Some(PeerInput::id(device.id.to_string()))),
+    );
+    let port = engine
+        .create("main", "InfraPort", port)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    assert_eq!(
+        port.hfid,
+        Some(vec!["same-1".to_string(), "eth0".to_string()])
+    );
+    assert_eq!(port.display_label, "same-1 eth0");
+    same_as_read("InfraPort", port).await;
 }

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use infrahub_graph::{
-    AttributeValue, BranchView, Changeset, Condition, Filter, LinkProperties, LinkSelection,
-    NodeId, NodeQuery, Op, Selection, Side, Timestamp, UniqueField, new_node_id,
+    AttributeState, AttributeValue, BranchView, Changeset, Condition, Filter, LinkProperties,
+    LinkSelection, LinkState, NodeData, NodeId, NodeQuery, Op, Selection, Side, Timestamp,
+    UniqueField, new_node_id,
 };
 use serde_json::Value;
 
@@ -67,6 +68,13 @@ type Values = BTreeMap<String, Value>;
 /// The peers of each relationship after the write.
 type PeerSets = BTreeMap<String, Vec<NodeId>>;
 
+/// A relationship peer as given, resolved to a node of an accepted kind.
+struct ResolvedPeer {
+    id: NodeId,
+    kind: String,
+    input: PeerInput,
+}
+
 impl Engine {
     /// Finds the node `reference` designates among nodes of `kind`: by id, by a value of the
     /// kind's `default_filter` when the id is not a UUID, or by human-friendly id.
@@ -91,6 +99,7 @@ impl Engine {
             reference.hfid.as_deref(),
         )
         .await?
+        .map(|(id, _)| id)
         .ok_or_else(|| {
             let what = reference
                 .id
@@ -104,6 +113,8 @@ impl Engine {
         })
     }
 
+    /// The node of `model`'s kind (or a kind using it) that `id` or `hfid` designates, with
+    /// its concrete kind.
     async fn resolve_in(
         &self,
         view: &BranchView,
@@ -111,7 +122,7 @@ impl Engine {
         model: &ModelSchema,
         id: Option<&str>,
         hfid: Option<&[String]>,
-    ) -> Result<Option<NodeId>> {
+    ) -> Result<Option<(NodeId, String)>> {
         let kind = model.kind();
         let find = |filters: Vec<Filter>| NodeQuery {
             labels: vec![kind.clone()],
@@ -129,7 +140,7 @@ impl Engine {
                 return Ok(found
                     .into_iter()
                     .find(|n| n.labels.contains(&kind))
-                    .map(|n| n.id));
+                    .map(|n| (n.id, n.kind)));
             }
             let Some(filter) = &model.default_filter else {
                 return Ok(None);
@@ -137,19 +148,18 @@ impl Engine {
             let mut args = BTreeMap::new();
             args.insert(filter.clone(), Value::String(id.to_string()));
             let filters = super::filters::parse_filters(schema, model, &args, false)?;
-            let result = self.store().query(view, &find(filters)).await?;
-            return Ok(if result.nodes.len() == 1 {
-                Some(result.nodes[0].id)
-            } else {
-                None
+            let mut result = self.store().query(view, &find(filters)).await?;
+            return Ok(match result.nodes.pop() {
+                Some(node) if result.nodes.is_empty() => Some((node.id, node.kind)),
+                _ => None,
             });
         }
         if let Some(hfid) = hfid {
             let filters = hfid_filters(schema, model, hfid)?;
-            let result = self.store().query(view, &find(filters)).await?;
+            let mut result = self.store().query(view, &find(filters)).await?;
             return match result.nodes.len() {
                 0 => Ok(None),
-                1 => Ok(Some(result.nodes[0].id)),
+                1 => Ok(result.nodes.pop().map(|n| (n.id, n.kind))),
                 _ => Err(Error::new(
                     ErrorKind::Conflict,
                     format!("more than one {kind} has the human-friendly id {hfid:?}"),
@@ -213,20 +223,12 @@ impl Engine {
                 other.kind
             )));
         }
-        let id = found.ok_or_else(|| {
+        let (id, kind) = found.ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
                 format!("Unable to find the node {what} / {lookup_kind} in the database."),
             )
         })?;
-        let existence = self
-            .store()
-            .get_nodes(view, &[id], &Selection::nothing())
-            .await?;
-        let kind = existence
-            .first()
-            .map(|n| n.kind.clone())
-            .unwrap_or_default();
         if !links::accepts(schema, relationship, &kind) {
             return Err(validation(format!(
                 "`{}` of {} only accepts {} peers, {what} is a {kind}",
@@ -295,7 +297,7 @@ impl Engine {
         model: &ModelSchema,
         relationship: &RelationshipSchema,
         given: &RelationshipInput,
-    ) -> Result<Vec<(NodeId, PeerInput)>> {
+    ) -> Result<Vec<ResolvedPeer>> {
         let inputs: Vec<&PeerInput> = match given {
             RelationshipInput::One(Some(peer)) => vec![peer],
             RelationshipInput::One(None) => Vec::new(),
@@ -309,13 +311,17 @@ impl Engine {
                 inputs.len()
             )));
         }
-        let mut resolved: Vec<(NodeId, PeerInput)> = Vec::new();
+        let mut resolved: Vec<ResolvedPeer> = Vec::new();
         for peer in inputs {
-            let (id, _) = self
+            let (id, kind) = self
                 .resolve_peer(view, schema, model, relationship, peer)
                 .await?;
-            if !resolved.iter().any(|(existing, _)| *existing == id) {
-                resolved.push((id, peer.clone()));
+            if !resolved.iter().any(|r| r.id == id) {
+                resolved.push(ResolvedPeer {
+                    id,
+                    kind,
+                    input: peer.clone(),
+                });
             }
         }
         Ok(resolved)
@@ -374,17 +380,13 @@ impl Engine {
     async fn detach_single_peer(
         &self,
         view: &BranchView,
-        schema: &SchemaBranch,
         relationship: &RelationshipSchema,
         node: NodeId,
         peer: NodeId,
+        peer_model: Option<&ModelSchema>,
         ops: &mut Vec<Op>,
     ) -> Result<()> {
-        let existence = self
-            .store()
-            .get_nodes(view, &[peer], &Selection::nothing())
-            .await?;
-        let Some(peer_model) = existence.first().and_then(|n| schema.get(&n.kind)) else {
+        let Some(peer_model) = peer_model else {
             return Ok(());
         };
         let Some(reverse) = links::reverse(relationship, peer_model) else {
@@ -610,15 +612,22 @@ impl Engine {
             {
                 Engine::check_counts(model, relationship, resolved.len())?;
             }
-            for (peer, peer_input) in &resolved {
-                self.detach_single_peer(&view, &schema, relationship, id, *peer, &mut ops)
-                    .await?;
-                let (from, to) = links::ends(relationship, id, *peer);
+            for peer in &resolved {
+                self.detach_single_peer(
+                    &view,
+                    relationship,
+                    id,
+                    peer.id,
+                    schema.get(&peer.kind),
+                    &mut ops,
+                )
+                .await?;
+                let (from, to) = links::ends(relationship, id, peer.id);
                 ops.push(Op::SetLink {
                     identifier: relationship.identifier().to_string(),
                     from,
                     to,
-                    properties: Engine::link_properties(relationship, peer_input, None)?,
+                    properties: Engine::link_properties(relationship, &peer.input, None)?,
                     scope: links::scope(relationship.branch),
                 });
             }
@@ -626,14 +635,14 @@ impl Engine {
                 relationship_changes.insert(
                     relationship.name.clone(),
                     RelationshipChange {
-                        added: resolved.iter().map(|(p, _)| *p).collect(),
+                        added: resolved.iter().map(|p| p.id).collect(),
                         removed: Vec::new(),
                     },
                 );
             }
             peers.insert(
                 relationship.name.clone(),
-                resolved.into_iter().map(|(p, _)| p).collect(),
+                resolved.into_iter().map(|p| p.id).collect(),
             );
         }
         let every: BTreeSet<String> = model.relationships.iter().map(|r| r.name.clone()).collect();
@@ -653,11 +662,18 @@ impl Engine {
             },
         )
         .await?;
+        let mut written = written_node(id, branch, &ops);
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         let at = self.commit_checked(changeset).await?;
-        let node = self.read_back(branch, model, id).await?;
+        stamp(&mut written, at);
+        // A new node is exactly what was written: no need to read it back.
+        let node = self
+            .to_nodes(&view, &schema, vec![written], &Fields::everything(model))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?;
         let mut events = Vec::new();
         events.push(Event::NodeCreated(NodeEvent {
             branch: branch.to_string(),
@@ -897,7 +913,7 @@ impl Engine {
                 .await?;
             Engine::check_counts(model, relationship, resolved.len())?;
             let before: Vec<&super::node::Peer> = current.peers(name).iter().collect();
-            let after: BTreeSet<NodeId> = resolved.iter().map(|(p, _)| *p).collect();
+            let after: BTreeSet<NodeId> = resolved.iter().map(|p| p.id).collect();
             let mut change = RelationshipChange::default();
             for old in &before {
                 if !after.contains(&old.id) {
@@ -911,9 +927,9 @@ impl Engine {
                     change.removed.push(old.id);
                 }
             }
-            for (peer, peer_input) in &resolved {
-                let existing = before.iter().find(|p| p.id == *peer).copied();
-                let properties = Engine::link_properties(relationship, peer_input, existing)?;
+            for peer in &resolved {
+                let existing = before.iter().find(|p| p.id == peer.id).copied();
+                let properties = Engine::link_properties(relationship, &peer.input, existing)?;
                 let same = existing.is_some_and(|e| {
                     e.is_protected == properties.is_protected
                         && e.is_visible == properties.is_visible
@@ -924,11 +940,18 @@ impl Engine {
                     continue;
                 }
                 if existing.is_none() {
-                    self.detach_single_peer(&view, &schema, relationship, id, *peer, &mut ops)
-                        .await?;
-                    change.added.push(*peer);
+                    self.detach_single_peer(
+                        &view,
+                        relationship,
+                        id,
+                        peer.id,
+                        schema.get(&peer.kind),
+                        &mut ops,
+                    )
+                    .await?;
+                    change.added.push(peer.id);
                 }
-                let (from, to) = links::ends(relationship, id, *peer);
+                let (from, to) = links::ends(relationship, id, peer.id);
                 ops.push(Op::SetLink {
                     identifier: relationship.identifier().to_string(),
                     from,
@@ -1046,7 +1069,7 @@ impl Engine {
             };
         }
         if let Some(hfid) = &input.hfid {
-            if let Some(id) = self
+            if let Some((id, _)) = self
                 .resolve_in(&view, &schema, model, None, Some(hfid))
                 .await?
             {
@@ -1321,15 +1344,22 @@ impl Engine {
         let mut change = RelationshipChange::default();
         let mut count = present.len();
         for peer in peers {
-            let (peer_id, _) = self
+            let (peer_id, peer_kind) = self
                 .resolve_peer(&view, &schema, model, relationship, peer)
                 .await?;
             let (from, to) = links::ends(relationship, id, peer_id);
             let scope = links::scope(relationship.branch);
             match (add, present.contains(&peer_id)) {
                 (true, false) => {
-                    self.detach_single_peer(&view, &schema, relationship, id, peer_id, &mut ops)
-                        .await?;
+                    self.detach_single_peer(
+                        &view,
+                        relationship,
+                        id,
+                        peer_id,
+                        schema.get(&peer_kind),
+                        &mut ops,
+                    )
+                    .await?;
                     ops.push(Op::SetLink {
                         identifier: relationship.identifier().to_string(),
                         from,
@@ -1395,5 +1425,72 @@ impl Engine {
     }
 }
 
-#[allow(dead_code)]
-fn unused(_: Side) {}
+/// The store's view of the node `id` a create's `ops` write, timestamps aside.
+fn written_node(id: NodeId, branch: &str, ops: &[Op]) -> NodeData {
+    let mut node = NodeData {
+        id,
+        kind: String::new(),
+        labels: Vec::new(),
+        branch: branch.to_string(),
+        created_at: Timestamp::MIN,
+        updated_at: Timestamp::MIN,
+        attributes: BTreeMap::new(),
+        links: Vec::new(),
+    };
+    for op in ops {
+        match op {
+            Op::CreateNode {
+                id: created,
+                kind,
+                labels,
+                ..
+            } if *created == id => {
+                node.kind.clone_from(kind);
+                node.labels.clone_from(labels);
+            }
+            Op::SetAttribute {
+                node: target,
+                name,
+                value,
+                ..
+            } if *target == id => {
+                node.attributes.insert(
+                    name.clone(),
+                    AttributeState {
+                        value: value.clone(),
+                        updated_at: Timestamp::MIN,
+                        branch: branch.to_string(),
+                    },
+                );
+            }
+            Op::SetLink {
+                identifier,
+                from,
+                to,
+                properties,
+                ..
+            } if *from == id || *to == id => node.links.push(LinkState {
+                identifier: identifier.clone(),
+                peer: if *from == id { *to } else { *from },
+                side: if *from == id { Side::From } else { Side::To },
+                properties: properties.clone(),
+                updated_at: Timestamp::MIN,
+                branch: branch.to_string(),
+            }),
+            _ => {}
+        }
+    }
+    node
+}
+
+/// Gives everything in `node` the commit time `at`.
+fn stamp(node: &mut NodeData, at: Timestamp) {
+    node.created_at = at;
+    node.updated_at = at;
+    for attribute in node.attributes.values_mut() {
+        attribute.updated_at = at;
+    }
+    for link in &mut node.links {
+        link.updated_at = at;
+    }
+}
