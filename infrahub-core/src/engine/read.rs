@@ -6,7 +6,7 @@ use infrahub_graph::{BranchView, NodeData, NodeId, NodeQuery, Selection};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::schema::{Cardinality, ModelSchema, SchemaBranch};
+use crate::schema::{AttributeSchema, Cardinality, ModelSchema, RelationshipSchema, SchemaBranch};
 
 use super::Engine;
 use super::links;
@@ -281,7 +281,7 @@ impl Engine {
         }
         // Model and label plan by kind; lists hold few kinds (mostly one), so a short list
         // searched from the kind of the previous node beats hashing every node's kind.
-        let mut plans: Vec<(String, &ModelSchema, LabelPlan)> = Vec::new();
+        let mut plans: Vec<(String, LabelPlan, FieldPlan<'_>)> = Vec::new();
         let mut nodes = Vec::with_capacity(data.len());
         let mut current = 0;
         for node in data {
@@ -295,13 +295,17 @@ impl Engine {
                         let Some(model) = schema.get(&node.kind) else {
                             continue;
                         };
-                        plans.push((node.kind.clone(), model, LabelPlan::new(model)));
+                        plans.push((
+                            node.kind.clone(),
+                            LabelPlan::new(model),
+                            FieldPlan::new(model, fields),
+                        ));
                         current = plans.len() - 1;
                     }
                 }
             }
-            let (_, model, plan) = &plans[current];
-            nodes.push(build_node(model, plan, node, fields, &peer_values));
+            let (_, labels, field_plan) = &plans[current];
+            nodes.push(build_node(labels, field_plan, node, &peer_values));
         }
         Ok(nodes)
     }
@@ -395,85 +399,135 @@ impl LabelPlan {
     }
 }
 
+/// What a read keeps of nodes of one kind: the attributes asked for and the relationships
+/// asked for, with their link identifiers and sides, worked out once per batch.
+struct FieldPlan<'a> {
+    attributes: Vec<&'a AttributeSchema>,
+    relationships: Vec<(&'a str, &'a RelationshipSchema, infrahub_graph::Side)>,
+}
+
+impl<'a> FieldPlan<'a> {
+    fn new(model: &'a ModelSchema, fields: &'a Fields) -> FieldPlan<'a> {
+        let attributes = model
+            .attributes
+            .iter()
+            .filter(|a| {
+                fields
+                    .attributes
+                    .as_ref()
+                    .is_none_or(|list| list.contains(&a.name))
+            })
+            .collect();
+        let relationships = fields
+            .relationships
+            .iter()
+            .filter_map(|name| {
+                model
+                    .relationship(name)
+                    .map(|r| (name.as_str(), r, links::side(r)))
+            })
+            .collect();
+        FieldPlan {
+            attributes,
+            relationships,
+        }
+    }
+
+    /// Whether the stored attribute `name` is asked for.
+    fn wants(&self, name: &str) -> bool {
+        self.attributes.iter().any(|a| a.name == name)
+    }
+}
+
+/// The value a human-friendly id or display label path designates, borrowed from the node or
+/// from its peers' values.
+fn path_value<'v>(
+    path: &PathRef,
+    data: &'v NodeData,
+    peer_values: &'v HashMap<NodeId, BTreeMap<String, Value>>,
+) -> Option<&'v Value> {
+    match path {
+        PathRef::Attribute(attribute) => data.attributes.get(attribute).map(|a| &a.value.value),
+        PathRef::Peer {
+            identifier,
+            attribute,
+        } => data
+            .links
+            .iter()
+            .find(|l| &l.identifier == identifier)
+            .and_then(|link| peer_values.get(&link.peer))
+            .and_then(|values| values.get(attribute)),
+        PathRef::Missing => None,
+    }
+}
+
 fn build_node(
-    model: &ModelSchema,
     plan: &LabelPlan,
-    data: NodeData,
-    fields: &Fields,
+    fields: &FieldPlan<'_>,
+    mut data: NodeData,
     peer_values: &HashMap<NodeId, BTreeMap<String, Value>>,
 ) -> Node {
-    let value_of = |path: &PathRef| -> Value {
-        match path {
-            PathRef::Attribute(attribute) => data
-                .attributes
-                .get(attribute)
-                .map(|a| a.value.value.clone())
-                .unwrap_or(Value::Null),
-            PathRef::Peer {
-                identifier,
-                attribute,
-            } => data
-                .links
-                .iter()
-                .find(|l| &l.identifier == identifier)
-                .and_then(|link| peer_values.get(&link.peer))
-                .and_then(|values| values.get(attribute).cloned())
-                .unwrap_or(Value::Null),
-            PathRef::Missing => Value::Null,
-        }
-    };
+    let text_of =
+        |path: &PathRef| path_value(path, &data, peer_values).map_or_else(String::new, value_text);
     let hfid = plan
         .hfid
         .as_ref()
-        .map(|paths| paths.iter().map(|p| value_text(&value_of(p))).collect());
-    let display_label = render_display_label(plan, &data, &value_of);
-    let mut attributes = BTreeMap::new();
-    for attribute in &model.attributes {
-        let wanted = fields
-            .attributes
-            .as_ref()
-            .is_none_or(|list| list.contains(&attribute.name));
-        if !wanted {
+        .map(|paths| paths.iter().map(text_of).collect());
+    let display_label = render_display_label(plan, &data, peer_values);
+    // The node is consumed: stored values move into the result instead of being copied, in
+    // name order so that the map is built in one pass.
+    let stored = std::mem::take(&mut data.attributes);
+    let mut kept: Vec<(String, Attribute)> = Vec::with_capacity(fields.attributes.len());
+    for (name, state) in stored {
+        if !fields.wants(&name) {
             continue;
         }
-        let stored = data.attributes.get(&attribute.name);
-        let value = match stored {
-            Some(state) => Attribute {
-                value: state.value.value.clone(),
-                is_default: state.value.is_default,
-                is_from_profile: state.value.is_from_profile,
-                is_protected: state.value.is_protected,
-                is_visible: state.value.is_visible,
-                source: state.value.source,
-                owner: state.value.owner,
+        let value = state.value;
+        kept.push((
+            name,
+            Attribute {
+                value: value.value,
+                is_default: value.is_default,
+                is_from_profile: value.is_from_profile,
+                is_protected: value.is_protected,
+                is_visible: value.is_visible,
+                source: value.source,
+                owner: value.owner,
                 updated_at: Some(state.updated_at),
             },
-            None => Attribute {
-                value: attribute.default_value.clone().unwrap_or(Value::Null),
-                is_default: true,
-                is_from_profile: false,
-                is_protected: false,
-                is_visible: true,
-                source: None,
-                owner: None,
-                updated_at: None,
-            },
-        };
-        attributes.insert(attribute.name.clone(), value);
+        ));
     }
+    if kept.len() < fields.attributes.len() {
+        // Attributes never written take their schema default.
+        for attribute in &fields.attributes {
+            if kept.iter().any(|(name, _)| *name == attribute.name) {
+                continue;
+            }
+            kept.push((
+                attribute.name.clone(),
+                Attribute {
+                    value: attribute.default_value.clone().unwrap_or(Value::Null),
+                    is_default: true,
+                    is_from_profile: false,
+                    is_protected: false,
+                    is_visible: true,
+                    source: None,
+                    owner: None,
+                    updated_at: None,
+                },
+            ));
+        }
+    }
+    let attributes: BTreeMap<String, Attribute> = kept.into_iter().collect();
     let mut relationships = BTreeMap::new();
-    for name in &fields.relationships {
-        let Some(relationship) = model.relationship(name) else {
-            continue;
-        };
+    for (name, relationship, side) in &fields.relationships {
         let identifier = relationship.identifier();
-        let side = links::side(relationship);
         let mut peers: Vec<Peer> = data
             .links
             .iter()
             .filter(|l| {
                 l.identifier == identifier
-                    && (side == infrahub_graph::Side::Either || l.side == side)
+                    && (*side == infrahub_graph::Side::Either || l.side == *side)
             })
             .map(|l| Peer {
                 id: l.peer,
@@ -484,12 +538,14 @@ fn build_node(
                 updated_at: l.updated_at,
             })
             .collect();
-        peers.sort_by_key(|p| p.id);
-        peers.dedup_by_key(|p| p.id);
+        if peers.len() > 1 {
+            peers.sort_by_key(|p| p.id);
+            peers.dedup_by_key(|p| p.id);
+        }
         if relationship.cardinality == Cardinality::One {
             peers.truncate(1);
         }
-        relationships.insert(name.clone(), peers);
+        relationships.insert((*name).to_string(), peers);
     }
     Node {
         id: data.id,
@@ -505,30 +561,37 @@ fn build_node(
 fn render_display_label(
     plan: &LabelPlan,
     data: &NodeData,
-    value_of: &dyn Fn(&PathRef) -> Value,
+    peer_values: &HashMap<NodeId, BTreeMap<String, Value>>,
 ) -> String {
     let fallback = || format!("{}(ID: {})", data.kind, data.id);
+    let text_of =
+        |path: &PathRef| path_value(path, data, peer_values).map_or_else(String::new, value_text);
     match &plan.display {
         DisplayPlan::Template(environment, variables) => {
             let Ok(template) = environment.get_template("label") else {
                 return fallback();
             };
-            let context: BTreeMap<&str, Value> = variables
+            let context: BTreeMap<&str, &Value> = variables
                 .iter()
-                .map(|(name, path)| (name.as_str(), value_of(path)))
+                .map(|(name, path)| {
+                    (
+                        name.as_str(),
+                        path_value(path, data, peer_values).unwrap_or(&Value::Null),
+                    )
+                })
                 .collect();
             template
                 .render(minijinja::Value::from(minijinja::value::Serde(&context)))
                 .unwrap_or_else(|_| fallback())
         }
         DisplayPlan::Path(path) => {
-            let text = value_text(&value_of(path));
+            let text = text_of(path);
             if text.is_empty() { fallback() } else { text }
         }
         DisplayPlan::Paths(paths) => {
             let parts: Vec<String> = paths
                 .iter()
-                .map(|p| value_text(&value_of(p)))
+                .map(text_of)
                 .filter(|t| !t.is_empty())
                 .collect();
             if parts.is_empty() {
