@@ -1313,5 +1313,75 @@ async fn a_created_node_is_returned_exactly_as_a_read_gives_it() {
         Some(vec!["same-1".to_string(), "eth0".to_string()])
     );
     assert_eq!(port.display_label, "same-1 eth0");
-    same_as_read("InfraPort", port).await;
+    same_as_read("InfraPort", port.clone()).await;
+
+    // An update returns the node as a read gives it too: changed and kept attributes, a
+    // replaced peer set, a removed profile (its value goes back to the default).
+    let mut change = NodeInput {
+        id: Some(device.id.to_string()),
+        ..NodeInput::default()
+    };
+    change.attributes.insert(
+        "address".into(),
+        AttributeInput::value(json!("10.0.0.2/24")),
+    );
+    change
+        .relationships
+        .insert("tags".into(), RelationshipInput::Many(Vec::new()));
+    change
+        .relationships
+        .insert("profiles".into(), RelationshipInput::Many(Vec::new()));
+    let updated = engine
+        .update("main", "InfraDevice", change)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    assert!(updated.peers("tags").is_empty());
+    assert_eq!(updated.value("role"), &Value::Null);
+    assert_eq!(
+        updated.peers("interfaces").len(),
+        1,
+        "links from other nodes are kept"
+    );
+    same_as_read("InfraDevice", updated).await;
+    let mut rename = NodeInput {
+        id: Some(port.id.to_string()),
+        ..NodeInput::default()
+    };
+    rename
+        .attributes
+        .insert("name".into(), AttributeInput::value(json!("eth1")));
+    let renamed = engine
+        .update("main", "InfraPort", rename)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    assert_eq!(renamed.display_label, "same-1 eth1");
+    same_as_read("InfraPort", renamed).await;
+
+    // An update that only removes a link: the node's last change is what a read says.
+    engine
+        .relationship_change(
+            "main",
+            &device.id.to_string(),
+            "tags",
+            &[PeerInput::id(tag.to_string())],
+            true,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut detach = NodeInput {
+        id: Some(device.id.to_string()),
+        ..NodeInput::default()
+    };
+    detach
+        .relationships
+        .insert("tags".into(), RelationshipInput::Many(Vec::new()));
+    let detached = engine
+        .update("main", "InfraDevice", detach)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node;
+    assert!(detached.peers("tags").is_empty());
+    same_as_read("InfraDevice", detached).await;
 }

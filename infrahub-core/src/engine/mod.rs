@@ -13,6 +13,7 @@ mod node;
 mod profiles;
 mod read;
 mod schema_load;
+mod written;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

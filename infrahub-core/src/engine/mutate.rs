@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use infrahub_graph::{
-    AttributeState, AttributeValue, BranchView, Changeset, Condition, Filter, LinkProperties,
-    LinkSelection, LinkState, NodeData, NodeId, NodeQuery, Op, Selection, Side, Timestamp,
-    UniqueField, new_node_id,
+    AttributeValue, BranchView, Changeset, Condition, Filter, LinkProperties, LinkSelection,
+    NodeId, NodeQuery, Op, Selection, Timestamp, UniqueField, new_node_id,
 };
 use serde_json::Value;
 
@@ -24,6 +23,7 @@ use super::links;
 use super::node::Node;
 use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, is_profile};
 use super::read::Fields;
+use super::written;
 
 /// The outcome of a create, update or upsert.
 #[derive(Clone, Debug, PartialEq)]
@@ -662,12 +662,13 @@ impl Engine {
             },
         )
         .await?;
-        let mut written = written_node(id, branch, &ops);
+        let mut written = written::empty(id, branch);
+        written::overlay(&mut written, branch, &ops);
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         let at = self.commit_checked(changeset).await?;
-        stamp(&mut written, at);
+        written::stamp(&mut written, at);
         // A new node is exactly what was written: no need to read it back.
         let node = self
             .to_nodes(&view, &schema, vec![written], &Fields::everything(model))
@@ -800,7 +801,17 @@ impl Engine {
             .get(&kind)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("kind `{kind}` not found")))?;
         Engine::check_attribute_names(model, &input)?;
-        let current = self.read_back(branch, model, id).await?;
+        // The stored node is kept: the node after the write is this with the write laid over.
+        let everything = Fields::everything(model);
+        let mut stored = self
+            .read_data(&view, model, id, &everything)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("node {id} not found")))?;
+        let current = self
+            .to_nodes(&view, &schema, vec![stored.clone()], &everything)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("node {id} not found")))?;
         let mut ops = Vec::new();
         let mut values: Values = current
             .attributes
@@ -1010,11 +1021,17 @@ impl Engine {
         let changed: BTreeSet<String> = input.relationships.keys().cloned().collect();
         self.check_common_parents(&view, model, &peers, &changed)
             .await?;
+        written::overlay(&mut stored, branch, &ops);
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         let at = self.commit_checked(changeset).await?;
-        let node = self.read_back(branch, model, id).await?;
+        written::stamp(&mut stored, at);
+        let node = self
+            .to_nodes(&view, &schema, vec![stored], &everything)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?;
         let mut events = vec![Event::NodeUpdated(NodeEvent {
             branch: branch.to_string(),
             kind: model.kind(),
@@ -1422,75 +1439,5 @@ impl Engine {
     /// Checks a password against an account's stored hash.
     pub fn verify_password(stored_hash: &str, password: &str) -> bool {
         bcrypt::verify(password, stored_hash).unwrap_or(false)
-    }
-}
-
-/// The store's view of the node `id` a create's `ops` write, timestamps aside.
-fn written_node(id: NodeId, branch: &str, ops: &[Op]) -> NodeData {
-    let mut node = NodeData {
-        id,
-        kind: String::new(),
-        labels: Vec::new(),
-        branch: branch.to_string(),
-        created_at: Timestamp::MIN,
-        updated_at: Timestamp::MIN,
-        attributes: BTreeMap::new(),
-        links: Vec::new(),
-    };
-    for op in ops {
-        match op {
-            Op::CreateNode {
-                id: created,
-                kind,
-                labels,
-                ..
-            } if *created == id => {
-                node.kind.clone_from(kind);
-                node.labels.clone_from(labels);
-            }
-            Op::SetAttribute {
-                node: target,
-                name,
-                value,
-                ..
-            } if *target == id => {
-                node.attributes.insert(
-                    name.clone(),
-                    AttributeState {
-                        value: value.clone(),
-                        updated_at: Timestamp::MIN,
-                        branch: branch.to_string(),
-                    },
-                );
-            }
-            Op::SetLink {
-                identifier,
-                from,
-                to,
-                properties,
-                ..
-            } if *from == id || *to == id => node.links.push(LinkState {
-                identifier: identifier.clone(),
-                peer: if *from == id { *to } else { *from },
-                side: if *from == id { Side::From } else { Side::To },
-                properties: properties.clone(),
-                updated_at: Timestamp::MIN,
-                branch: branch.to_string(),
-            }),
-            _ => {}
-        }
-    }
-    node
-}
-
-/// Gives everything in `node` the commit time `at`.
-fn stamp(node: &mut NodeData, at: Timestamp) {
-    node.created_at = at;
-    node.updated_at = at;
-    for attribute in node.attributes.values_mut() {
-        attribute.updated_at = at;
-    }
-    for link in &mut node.links {
-        link.updated_at = at;
     }
 }

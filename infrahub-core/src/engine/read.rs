@@ -109,6 +109,19 @@ impl Engine {
         }
     }
 
+    /// The stored form of node `id` of `model`, with what `fields` and its human-friendly id
+    /// and display label need (`None` if it is not visible).
+    pub(crate) async fn read_data(
+        &self,
+        view: &BranchView,
+        model: &ModelSchema,
+        id: NodeId,
+        fields: &Fields,
+    ) -> Result<Option<NodeData>> {
+        let selection = self.graph_selection(model, fields);
+        Ok(self.store().get_nodes(view, &[id], &selection).await?.pop())
+    }
+
     /// Reads nodes by id through `view`; ids not visible, or not of `kind` (a node kind or a
     /// generic they implement), are left out.
     pub async fn get(
