@@ -886,3 +886,64 @@ async fn diff_conflicts_are_resolved_through_graphql() {
         json!("branch")
     );
 }
+
+#[tokio::test]
+async fn a_validated_document_is_still_checked_against_each_requests_variables() {
+    let harness = harness().await;
+    harness.populate(3, "val").await;
+    let query = "query Page($offset: Int!, $limit: Int!) { TestDevice(offset: $offset, limit: $limit) { count edges { node { id } } } }";
+    let page = |offset: Value, limit: Value| json!({"query": query, "variables": {"offset": offset, "limit": limit}});
+    // The same document twice: the second run skips the rules and answers the same way.
+    for _ in 0..2 {
+        let (status, body) = harness
+            .post_json("/graphql/main", page(json!(1), json!(1)), true)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"]["TestDevice"]["count"], json!(3), "{body}");
+        assert_eq!(
+            body["data"]["TestDevice"]["edges"].as_array().map(Vec::len),
+            Some(1)
+        );
+    }
+    // Values the declared types refuse are still reported, whatever passed before.
+    for (offset, limit) in [(json!("1"), json!(1)), (json!(1), json!(true))] {
+        let (_, body) = harness
+            .post_json("/graphql/main", page(offset.clone(), limit.clone()), true)
+            .await;
+        assert!(
+            body["errors"][0]["message"].is_string() && body["data"].is_null(),
+            "offset {offset}, limit {limit}: {body}"
+        );
+    }
+    let lookup = "query Find($name: String!) { TestDevice(name__value: $name) { count } }";
+    let find = |name: Value| json!({"query": lookup, "variables": {"name": name}});
+    for _ in 0..2 {
+        let (_, body) = harness
+            .post_json("/graphql/main", find(json!("no-such-device")), true)
+            .await;
+        assert_eq!(body["data"]["TestDevice"]["count"], json!(0), "{body}");
+    }
+    let (_, body) = harness
+        .post_json("/graphql/main", find(json!(7)), true)
+        .await;
+    assert!(
+        body["errors"][0]["message"].is_string(),
+        "a number for a String! variable: {body}"
+    );
+    // A document that fails validation fails every time.
+    for _ in 0..2 {
+        let (_, body) = harness
+            .post(
+                "/graphql/main",
+                "query { TestDevice { edges { node { no_such_field } } } }",
+                true,
+            )
+            .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no_such_field")),
+            "{body}"
+        );
+    }
+}

@@ -183,6 +183,7 @@ pub(crate) fn schema(schema: &SchemaBranch) -> Result<Schema, String> {
     builder
         .register(query)
         .register(mutation)
+        .extension(super::validated::ValidatedDocuments::default())
         .finish()
         .map_err(|e| format!("generating the GraphQL schema failed: {e}"))
 }

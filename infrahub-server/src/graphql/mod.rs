@@ -20,6 +20,7 @@ mod http;
 mod load;
 mod mutation;
 pub mod parsed;
+mod validated;
 mod values;
 
 use std::sync::Arc;

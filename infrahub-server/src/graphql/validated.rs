@@ -1,0 +1,213 @@
+//! Documents already validated against a GraphQL schema. Clients send the same documents over
+//! and over with other variables (the SDK pages with `$offset`/`$limit` and sends text values
+//! as `String!` variables), and the rules of GraphQL validation depend only on the schema and
+//! the document, except for the values of the variables. So once a document passed validation,
+//! later requests with it skip the rules when every variable is of a built-in scalar type (or
+//! `GenericScalar`, or lists of them) and its value is valid for that type, which is checked
+//! here with the scalar types' own parsing. Anything else is validated as usual.
+//!
+//! The cache is an extension of one generated schema, so it never outlives the schema it
+//! validated against.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
+};
+use async_graphql::parser::types::{BaseType, ExecutableDocument, Type};
+use async_graphql::{InputType, Request, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Name, Value as ConstValue};
+
+use super::build::GENERIC_SCALAR;
+
+/// How many documents are remembered; the cache starts over when it is full.
+const CAPACITY: usize = 512;
+
+/// A document and the operation of it a request runs.
+type Key = (String, Option<String>);
+
+/// The validated documents of one schema (an [`ExtensionFactory`] to install on it).
+#[derive(Clone, Default)]
+pub(crate) struct ValidatedDocuments {
+    passed: Arc<Mutex<HashMap<Key, ValidationResult>>>,
+}
+
+impl ExtensionFactory for ValidatedDocuments {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestValidation {
+            passed: Arc::clone(&self.passed),
+            request: Mutex::new(None),
+        })
+    }
+}
+
+/// What one request learned before validation: its key, and whether its variables allow the
+/// rules to be skipped.
+struct Pending {
+    key: Key,
+    simple_variables: bool,
+}
+
+/// The extension instance of one request.
+struct RequestValidation {
+    passed: Arc<Mutex<HashMap<Key, ValidationResult>>>,
+    request: Mutex<Option<Pending>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for RequestValidation {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = next.run(ctx, request).await?;
+        if let Ok(mut pending) = self.request.lock() {
+            *pending = Some(Pending {
+                key: (request.query.clone(), request.operation_name.clone()),
+                simple_variables: false,
+            });
+        }
+        Ok(request)
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        if let Ok(mut pending) = self.request.lock()
+            && let Some(pending) = pending.as_mut()
+        {
+            pending.simple_variables = variables_are_simple(&document, variables);
+        }
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let pending = self.request.lock().ok().and_then(|mut p| p.take());
+        let Some(pending) = pending.filter(|p| p.simple_variables) else {
+            return next.run(ctx).await;
+        };
+        if let Some(result) = self
+            .passed
+            .lock()
+            .ok()
+            .and_then(|passed| passed.get(&pending.key).copied())
+        {
+            return Ok(result);
+        }
+        let result = next.run(ctx).await?;
+        if let Ok(mut passed) = self.passed.lock() {
+            if passed.len() >= CAPACITY {
+                passed.clear();
+            }
+            passed.insert(pending.key, result);
+        }
+        Ok(result)
+    }
+}
+
+/// Whether every variable every operation of `document` declares has a built-in scalar type
+/// (or `GenericScalar`, or lists of them) and a value, given or default, valid for it.
+fn variables_are_simple(document: &ExecutableDocument, variables: &Variables) -> bool {
+    document.operations.iter().all(|(_, operation)| {
+        operation
+            .node
+            .variable_definitions
+            .iter()
+            .all(|definition| {
+                let definition = &definition.node;
+                let value = variables
+                    .get(&definition.name.node)
+                    .cloned()
+                    .or_else(|| definition.default_value().cloned());
+                value_fits(&definition.var_type.node, value.as_ref())
+            })
+    })
+}
+
+/// Whether `value` (absent: `None`) is valid for a variable of type `ty`.
+fn value_fits(ty: &Type, value: Option<&ConstValue>) -> bool {
+    let value = match value {
+        None | Some(ConstValue::Null) => return ty.nullable,
+        Some(value) => value,
+    };
+    match &ty.base {
+        BaseType::List(item) => match value {
+            ConstValue::List(items) => items.iter().all(|v| value_fits(item, Some(v))),
+            single => value_fits(item, Some(single)),
+        },
+        BaseType::Named(name) => scalar_fits(name, value),
+    }
+}
+
+/// Whether `value` is valid for the scalar `name`, as the scalar's own parsing says; other
+/// types (enums, input objects, custom scalars with rules) are never taken as simple.
+fn scalar_fits(name: &Name, value: &ConstValue) -> bool {
+    let value = Some(value.clone());
+    match name.as_str() {
+        "Int" => <i32 as InputType>::parse(value).is_ok(),
+        "Float" => <f64 as InputType>::parse(value).is_ok(),
+        "String" => <String as InputType>::parse(value).is_ok(),
+        "Boolean" => <bool as InputType>::parse(value).is_ok(),
+        "ID" => <async_graphql::ID as InputType>::parse(value).is_ok(),
+        other => other == GENERIC_SCALAR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::parse_query;
+    use serde_json::json;
+
+    fn simple(query: &str, variables: serde_json::Value) -> bool {
+        let document = parse_query(query).unwrap_or_else(|e| panic!("{e}"));
+        variables_are_simple(&document, &Variables::from_json(variables))
+    }
+
+    #[test]
+    fn scalar_variables_with_valid_values_are_simple() {
+        let query = "query Q($offset: Int!, $limit: Int!, $name: String, $ids: [String!]!, \
+                     $any: GenericScalar) { a }";
+        assert!(simple(
+            query,
+            json!({"offset": 0, "limit": 50, "ids": ["a", "b"], "any": {"x": [1]}})
+        ));
+        assert!(simple(query, json!({"offset": 0, "limit": 50, "ids": "a"})));
+        assert!(simple("{ a }", json!({})));
+    }
+
+    #[test]
+    fn wrong_missing_or_complex_variables_are_not() {
+        let query = "query Q($offset: Int!, $name: String!) { a }";
+        assert!(!simple(query, json!({"offset": "0", "name": "x"})));
+        assert!(!simple(query, json!({"offset": 1u64 << 40, "name": "x"})));
+        assert!(!simple(query, json!({"offset": 0})));
+        assert!(!simple(query, json!({"offset": 0, "name": null})));
+        assert!(!simple(
+            "query Q($ids: [String!]!) { a }",
+            json!({"ids": ["a", null]})
+        ));
+        assert!(!simple(
+            "query Q($at: DateTime) { a }",
+            json!({"at": "2020-01-01T00:00:00Z"})
+        ));
+        assert!(!simple(
+            "mutation M($data: InfraDeviceCreateInput!) { a }",
+            json!({"data": {}})
+        ));
+        assert!(simple("query Q($limit: Int = 10) { a }", json!({})));
+    }
+}
