@@ -997,22 +997,25 @@ async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
         .unwrap_or_else(|e| panic!("{e}"));
     let node = created.node.id;
     let created_at = created.at.unwrap_or_else(|| panic!("committed"));
-    let edge_filter = |role: &str| QueryArgs {
-        filters: [("role__value".to_string(), json!(role))].into(),
-        count: true,
-        ..Default::default()
+    let with_role = |role: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let args = QueryArgs {
+                filters: [("role__value".to_string(), json!(role))].into(),
+                ..Default::default()
+            };
+            engine
+                .query(&main_view(), "InfraDevice", &args, &Fields::minimal())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .0
+                .iter()
+                .map(|n| n.id)
+                .collect::<Vec<_>>()
+        }
     };
     // Filters see the value the profile gave.
-    let (found, _) = engine
-        .query(
-            &main_view(),
-            "InfraDevice",
-            &edge_filter("edge"),
-            &Fields::minimal(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(found.iter().map(|n| n.id).collect::<Vec<_>>(), vec![node]);
+    assert_eq!(with_role("edge").await, vec![node]);
 
     // Changing the profile changes the node, with an event for it.
     let mut change = NodeInput {
@@ -1040,16 +1043,7 @@ async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
         json!("edge"),
         "the past keeps the value the profile gave then"
     );
-    let (found, _) = engine
-        .query(
-            &main_view(),
-            "InfraDevice",
-            &edge_filter("edge"),
-            &Fields::minimal(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(found.is_empty());
+    assert!(with_role("edge").await.is_empty());
 
     // An explicit value is the user's; going back to the default follows the profile again.
     let mut explicit = NodeInput {

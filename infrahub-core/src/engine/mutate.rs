@@ -375,6 +375,31 @@ impl Engine {
         })
     }
 
+    /// Operations that link `node` to a new peer through `relationship` (with `properties`),
+    /// first detaching the peer from its current partner when the other side holds at most
+    /// one peer.
+    async fn link_peer(
+        &self,
+        view: &BranchView,
+        relationship: &RelationshipSchema,
+        node: NodeId,
+        (peer, peer_model): (NodeId, Option<&ModelSchema>),
+        properties: LinkProperties,
+        ops: &mut Vec<Op>,
+    ) -> Result<()> {
+        self.detach_single_peer(view, relationship, node, peer, peer_model, ops)
+            .await?;
+        let (from, to) = links::ends(relationship, node, peer);
+        ops.push(Op::SetLink {
+            identifier: relationship.identifier().to_string(),
+            from,
+            to,
+            properties,
+            scope: links::scope(relationship.branch),
+        });
+        Ok(())
+    }
+
     /// Operations that detach `peer` from its current partner when the other side of
     /// `relationship` holds at most one peer (moving an interface to another device).
     async fn detach_single_peer(
@@ -613,23 +638,16 @@ impl Engine {
                 Engine::check_counts(model, relationship, resolved.len())?;
             }
             for peer in &resolved {
-                self.detach_single_peer(
+                let properties = Engine::link_properties(relationship, &peer.input, None)?;
+                self.link_peer(
                     &view,
                     relationship,
                     id,
-                    peer.id,
-                    schema.get(&peer.kind),
+                    (peer.id, schema.get(&peer.kind)),
+                    properties,
                     &mut ops,
                 )
                 .await?;
-                let (from, to) = links::ends(relationship, id, peer.id);
-                ops.push(Op::SetLink {
-                    identifier: relationship.identifier().to_string(),
-                    from,
-                    to,
-                    properties: Engine::link_properties(relationship, &peer.input, None)?,
-                    scope: links::scope(relationship.branch),
-                });
             }
             if !resolved.is_empty() {
                 relationship_changes.insert(
@@ -951,25 +969,26 @@ impl Engine {
                     continue;
                 }
                 if existing.is_none() {
-                    self.detach_single_peer(
+                    change.added.push(peer.id);
+                    self.link_peer(
                         &view,
                         relationship,
                         id,
-                        peer.id,
-                        schema.get(&peer.kind),
+                        (peer.id, schema.get(&peer.kind)),
+                        properties,
                         &mut ops,
                     )
                     .await?;
-                    change.added.push(peer.id);
+                } else {
+                    let (from, to) = links::ends(relationship, id, peer.id);
+                    ops.push(Op::SetLink {
+                        identifier: relationship.identifier().to_string(),
+                        from,
+                        to,
+                        properties,
+                        scope: links::scope(relationship.branch),
+                    });
                 }
-                let (from, to) = links::ends(relationship, id, peer.id);
-                ops.push(Op::SetLink {
-                    identifier: relationship.identifier().to_string(),
-                    from,
-                    to,
-                    properties,
-                    scope: links::scope(relationship.branch),
-                });
             }
             if !change.added.is_empty() || !change.removed.is_empty() {
                 relationship_changes.insert(name.clone(), change);
@@ -1368,22 +1387,16 @@ impl Engine {
             let scope = links::scope(relationship.branch);
             match (add, present.contains(&peer_id)) {
                 (true, false) => {
-                    self.detach_single_peer(
+                    let properties = Engine::link_properties(relationship, peer, None)?;
+                    self.link_peer(
                         &view,
                         relationship,
                         id,
-                        peer_id,
-                        schema.get(&peer_kind),
+                        (peer_id, schema.get(&peer_kind)),
+                        properties,
                         &mut ops,
                     )
                     .await?;
-                    ops.push(Op::SetLink {
-                        identifier: relationship.identifier().to_string(),
-                        from,
-                        to,
-                        properties: Engine::link_properties(relationship, peer, None)?,
-                        scope,
-                    });
                     change.added.push(peer_id);
                     count += 1;
                 }

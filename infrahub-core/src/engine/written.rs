@@ -60,9 +60,7 @@ pub(crate) fn overlay(node: &mut NodeData, branch: &str, ops: &[Op]) {
                 properties,
                 ..
             } if *from == id || *to == id => {
-                let (peer, side) = ends(id, *from, *to);
-                node.links
-                    .retain(|l| !(l.identifier == *identifier && l.peer == peer && l.side == side));
+                let (peer, side) = drop_link(node, identifier, *from, *to);
                 node.links.push(LinkState {
                     identifier: identifier.clone(),
                     peer,
@@ -78,22 +76,24 @@ pub(crate) fn overlay(node: &mut NodeData, branch: &str, ops: &[Op]) {
                 to,
                 ..
             } if *from == id || *to == id => {
-                let (peer, side) = ends(id, *from, *to);
-                node.links
-                    .retain(|l| !(l.identifier == *identifier && l.peer == peer && l.side == side));
+                drop_link(node, identifier, *from, *to);
             }
             _ => {}
         }
     }
 }
 
-/// The peer of a link between `from` and `to` seen from `node`, and the end `node` is on.
-fn ends(node: NodeId, from: NodeId, to: NodeId) -> (NodeId, Side) {
-    if from == node {
+/// Removes from `node` its link `identifier` between `from` and `to`; returns the link's peer
+/// and the end `node` is on.
+fn drop_link(node: &mut NodeData, identifier: &str, from: NodeId, to: NodeId) -> (NodeId, Side) {
+    let (peer, side) = if from == node.id {
         (to, Side::From)
     } else {
         (from, Side::To)
-    }
+    };
+    node.links
+        .retain(|l| !(l.identifier == identifier && l.peer == peer && l.side == side));
+    (peer, side)
 }
 
 /// Gives what the write changed in `node` the commit time `at`; the node's `updated_at` is
