@@ -224,68 +224,146 @@ impl Kv for Overlay<'_> {
         reverse: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
-        if start >= end {
-            return Ok(());
-        }
-        let lower = Bound::Included((table, start.to_vec()));
-        let upper = Bound::Excluded((table, end.to_vec()));
-        let overlay: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
-            .pending
-            .entries
-            .range((lower, upper))
-            .map(|((_, k), v)| (k, v))
+        scan_layered(
+            self.base,
+            std::slice::from_ref(&self.pending),
+            table,
+            start,
+            end,
+            reverse,
+            visit,
+        )
+    }
+}
+
+/// One layer's writes in a key range, in scan order.
+type LayerRange<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a>;
+
+/// The writes of several layers in a key range, merged lazily in scan order; where layers
+/// write the same key, the newest (last) layer's write wins.
+struct MergedLayers<'a> {
+    ranges: Vec<std::iter::Peekable<LayerRange<'a>>>,
+    reverse: bool,
+}
+
+impl<'a> MergedLayers<'a> {
+    fn new<P: std::ops::Deref<Target = Pending>>(
+        layers: &'a [P],
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        reverse: bool,
+    ) -> Self {
+        let lower = (table, start.to_vec());
+        let upper = (table, end.to_vec());
+        let ranges = layers
+            .iter()
+            .filter_map(|layer| {
+                let range = layer
+                    .entries
+                    .range::<(Table, Vec<u8>), _>((
+                        Bound::Included(&lower),
+                        Bound::Excluded(&upper),
+                    ))
+                    .map(|((_, key), value)| (key.as_slice(), value.as_deref()));
+                let range: LayerRange<'a> = if reverse {
+                    Box::new(range.rev())
+                } else {
+                    Box::new(range)
+                };
+                let mut range = range.peekable();
+                range.peek().is_some().then_some(range)
+            })
             .collect();
-        if overlay.is_empty() {
-            return self.base.scan(table, start, end, reverse, visit);
-        }
-        let mut overlay: Vec<_> = overlay;
-        if reverse {
-            overlay.reverse();
-        }
-        let mut next = 0;
-        let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
-        let mut stopped = false;
-        self.base
-            .scan(table, start, end, reverse, &mut |key, value| {
-                while next < overlay.len() && before(overlay[next].0, key) {
-                    let (k, v) = overlay[next];
-                    next += 1;
-                    if let Some(v) = v
-                        && !visit(k, v)
-                    {
-                        stopped = true;
-                        return false;
-                    }
+        MergedLayers { ranges, reverse }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The next key in scan order, without taking it.
+    fn peek_key(&mut self) -> Option<&'a [u8]> {
+        let reverse = self.reverse;
+        self.ranges
+            .iter_mut()
+            .filter_map(|range| range.peek().map(|(key, _)| *key))
+            .reduce(|best, key| {
+                if (reverse && key > best) || (!reverse && key < best) {
+                    key
+                } else {
+                    best
                 }
-                if next < overlay.len() && overlay[next].0.as_slice() == key {
-                    let (k, v) = overlay[next];
-                    next += 1;
-                    return match v {
-                        Some(v) => {
-                            let more = visit(k, v);
-                            stopped = !more;
-                            more
-                        }
-                        None => true,
-                    };
-                }
-                let more = visit(key, value);
-                stopped = !more;
-                more
-            })?;
-        if !stopped {
-            while next < overlay.len() {
-                let (k, v) = overlay[next];
-                next += 1;
-                if let Some(v) = v
-                    && !visit(k, v)
-                {
-                    break;
-                }
+            })
+    }
+
+    /// Takes the next key and the newest layer's write of it.
+    fn take(&mut self, key: &[u8]) -> Option<Option<&'a [u8]>> {
+        let mut value = None;
+        for range in &mut self.ranges {
+            if range.peek().is_some_and(|(k, _)| *k == key) {
+                value = range.next().map(|(_, v)| v);
             }
         }
-        Ok(())
+        value
     }
+}
+
+/// Scans `base` with the writes of `layers` (oldest first) laid over it: a layer's write
+/// replaces the base's entry and older layers' writes of the same key, a removal hides it.
+fn scan_layered<P: std::ops::Deref<Target = Pending>>(
+    base: &dyn Kv,
+    layers: &[P],
+    table: Table,
+    start: &[u8],
+    end: &[u8],
+    reverse: bool,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<()> {
+    if start >= end {
+        return Ok(());
+    }
+    let mut writes = MergedLayers::new(layers, table, start, end, reverse);
+    if writes.is_empty() {
+        return base.scan(table, start, end, reverse, visit);
+    }
+    let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
+    let mut stopped = false;
+    base.scan(table, start, end, reverse, &mut |key, value| {
+        while let Some(next) = writes.peek_key() {
+            if before(next, key) {
+                if let Some(Some(v)) = writes.take(next)
+                    && !visit(next, v)
+                {
+                    stopped = true;
+                    return false;
+                }
+                continue;
+            }
+            if next == key {
+                let more = match writes.take(next) {
+                    Some(Some(v)) => visit(next, v),
+                    _ => true,
+                };
+                stopped = !more;
+                return more;
+            }
+            break;
+        }
+        let more = visit(key, value);
+        stopped = !more;
+        more
+    })?;
+    if !stopped {
+        while let Some(next) = writes.peek_key() {
+            if let Some(Some(v)) = writes.take(next)
+                && !visit(next, v)
+            {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes acknowledged (and journaled) but not yet in the database, in layers, newest last.
@@ -403,45 +481,7 @@ impl Kv for MemView<'_> {
         reverse: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
-        if self.layers.is_empty() || start >= end {
-            return self.base.scan(table, start, end, reverse, visit);
-        }
-        let lower = (table, start.to_vec());
-        let upper = (table, end.to_vec());
-        let range = || (Bound::Included(&lower), Bound::Excluded(&upper));
-        let touched: Vec<&Arc<Pending>> = self
-            .layers
-            .iter()
-            .filter(|layer| {
-                layer
-                    .entries
-                    .range::<(Table, Vec<u8>), _>(range())
-                    .next()
-                    .is_some()
-            })
-            .collect();
-        if touched.is_empty() {
-            return self.base.scan(table, start, end, reverse, visit);
-        }
-        if let [only] = touched.as_slice() {
-            return Overlay {
-                base: self.base,
-                pending: only,
-            }
-            .scan(table, start, end, reverse, visit);
-        }
-        // The layers' writes in the range, the newest winning, laid over the base.
-        let mut merged = Pending::default();
-        for layer in touched {
-            for (key, value) in layer.entries.range::<(Table, Vec<u8>), _>(range()) {
-                merged.entries.insert(key.clone(), value.clone());
-            }
-        }
-        Overlay {
-            base: self.base,
-            pending: &merged,
-        }
-        .scan(table, start, end, reverse, visit)
+        scan_layered(self.base, self.layers, table, start, end, reverse, visit)
     }
 }
 
@@ -553,5 +593,39 @@ mod tests {
             view.get(Table::Versions, &[5]).ok().flatten(),
             Some(vec![5])
         );
+    }
+
+    #[test]
+    fn layered_scans_give_the_newest_values_and_stop_when_asked() {
+        let base = Fixed(
+            [(vec![2u8], vec![2u8]), (vec![6], vec![6])]
+                .into_iter()
+                .collect(),
+        );
+        let mut oldest = Pending::default();
+        oldest.put(Table::Versions, vec![4], vec![41]);
+        oldest.put(Table::Versions, vec![6], vec![61]);
+        let mut middle = Pending::default();
+        middle.put(Table::Versions, vec![4], vec![42]);
+        middle.put(Table::Versions, vec![1], vec![12]);
+        let mut newest = Pending::default();
+        newest.remove(Table::Versions, vec![2]);
+        newest.put(Table::Versions, vec![9], vec![93]);
+        let memtable = Memtable::default()
+            .with_layer(oldest)
+            .with_layer(middle)
+            .with_layer(newest);
+        let view = memtable.over(&base);
+        let scan = |reverse: bool, most: usize| {
+            let mut out = Vec::new();
+            let _ = view.scan(Table::Versions, &[0], &[100], reverse, &mut |k, v| {
+                out.push((k[0], v[0]));
+                out.len() < most
+            });
+            out
+        };
+        assert_eq!(scan(false, 10), vec![(1, 12), (4, 42), (6, 61), (9, 93)]);
+        assert_eq!(scan(true, 2), vec![(9, 93), (6, 61)]);
+        assert_eq!(scan(false, 1), vec![(1, 12)]);
     }
 }
