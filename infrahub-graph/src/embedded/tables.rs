@@ -242,7 +242,10 @@ type LayerRange<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a
 /// The writes of several layers in a key range, merged lazily in scan order; where layers
 /// write the same key, the newest (last) layer's write wins.
 struct MergedLayers<'a> {
-    ranges: Vec<std::iter::Peekable<LayerRange<'a>>>,
+    /// Each layer's range (oldest first) with its next write; exhausted ranges are dropped.
+    ranges: Vec<(LayerRange<'a>, (&'a [u8], Option<&'a [u8]>))>,
+    /// The next key in scan order, once worked out.
+    next: Option<&'a [u8]>,
     reverse: bool,
 }
 
@@ -266,16 +269,19 @@ impl<'a> MergedLayers<'a> {
                         Bound::Excluded(&upper),
                     ))
                     .map(|((_, key), value)| (key.as_slice(), value.as_deref()));
-                let range: LayerRange<'a> = if reverse {
+                let mut range: LayerRange<'a> = if reverse {
                     Box::new(range.rev())
                 } else {
                     Box::new(range)
                 };
-                let mut range = range.peekable();
-                range.peek().is_some().then_some(range)
+                range.next().map(|head| (range, head))
             })
             .collect();
-        MergedLayers { ranges, reverse }
+        MergedLayers {
+            ranges,
+            next: None,
+            reverse,
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -284,27 +290,40 @@ impl<'a> MergedLayers<'a> {
 
     /// The next key in scan order, without taking it.
     fn peek_key(&mut self) -> Option<&'a [u8]> {
-        let reverse = self.reverse;
-        self.ranges
-            .iter_mut()
-            .filter_map(|range| range.peek().map(|(key, _)| *key))
-            .reduce(|best, key| {
-                if (reverse && key > best) || (!reverse && key < best) {
-                    key
-                } else {
-                    best
-                }
-            })
+        if self.next.is_none() {
+            let reverse = self.reverse;
+            self.next = self
+                .ranges
+                .iter()
+                .map(|(_, (key, _))| *key)
+                .reduce(|best, key| {
+                    if (reverse && key > best) || (!reverse && key < best) {
+                        key
+                    } else {
+                        best
+                    }
+                });
+        }
+        self.next
     }
 
     /// Takes the next key and the newest layer's write of it.
     fn take(&mut self, key: &[u8]) -> Option<Option<&'a [u8]>> {
+        self.next = None;
         let mut value = None;
-        for range in &mut self.ranges {
-            if range.peek().is_some_and(|(k, _)| *k == key) {
-                value = range.next().map(|(_, v)| v);
+        self.ranges.retain_mut(|(range, head)| {
+            if head.0 != key {
+                return true;
             }
-        }
+            value = Some(head.1);
+            match range.next() {
+                Some(next) => {
+                    *head = next;
+                    true
+                }
+                None => false,
+            }
+        });
         value
     }
 }
