@@ -236,14 +236,17 @@ impl Kv for Overlay<'_> {
     }
 }
 
+/// A write in a layer: the key, and the value (`None` for a removal).
+type LayerWrite<'a> = (&'a [u8], Option<&'a [u8]>);
+
 /// One layer's writes in a key range, in scan order.
-type LayerRange<'a> = Box<dyn Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a>;
+type LayerRange<'a> = Box<dyn Iterator<Item = LayerWrite<'a>> + 'a>;
 
 /// The writes of several layers in a key range, merged lazily in scan order; where layers
 /// write the same key, the newest (last) layer's write wins.
 struct MergedLayers<'a> {
     /// Each layer's range (oldest first) with its next write; exhausted ranges are dropped.
-    ranges: Vec<(LayerRange<'a>, (&'a [u8], Option<&'a [u8]>))>,
+    ranges: Vec<(LayerRange<'a>, LayerWrite<'a>)>,
     /// The next key in scan order, once worked out.
     next: Option<&'a [u8]>,
     reverse: bool,
