@@ -200,3 +200,36 @@ def test_bad_input_is_refused_and_changes_nothing(client, manufacturer) -> None:
 
     assert client.count("DcimPlatform") == count
     assert client.count("DcimDeviceType", description__value="no name") == 0
+
+
+def test_profiles_supply_values_that_filters_see(client, manufacturer) -> None:
+    profile = client.create(
+        "ProfileDcimPlatform",
+        profile_name=unique("profile"),
+        profile_priority=10,
+        description="from the profile",
+    )
+    profile.save()
+    name = unique("platform")
+    platform = client.create("DcimPlatform", name=name, manufacturer=manufacturer, profiles=[profile])
+    platform.save()
+
+    fetched = client.get("DcimPlatform", id=platform.id, property=True)
+    assert fetched.description.value == "from the profile"
+    assert fetched.description.is_from_profile
+    assert fetched.description.source.id == profile.id
+    found = client.filters("DcimPlatform", description__value="from the profile")
+    assert platform.id in [node.id for node in found]
+
+    # Changing the profile changes the node; a value set on the node is the user's.
+    profile.description.value = "changed in the profile"
+    profile.save()
+    assert client.get("DcimPlatform", id=platform.id).description.value == "changed in the profile"
+    fetched = client.get("DcimPlatform", id=platform.id)
+    fetched.description.value = "set on the node"
+    fetched.save()
+    profile.description.value = "changed again"
+    profile.save()
+    kept = client.get("DcimPlatform", id=platform.id, property=True)
+    assert kept.description.value == "set on the node"
+    assert not kept.description.is_from_profile
