@@ -693,8 +693,7 @@ impl Engine {
             .await?
             .pop()
             .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?;
-        let mut events = Vec::new();
-        events.push(Event::NodeCreated(NodeEvent {
+        let mut events = vec![Event::NodeCreated(NodeEvent {
             branch: branch.to_string(),
             kind: model.kind(),
             node_id: id,
@@ -702,7 +701,7 @@ impl Engine {
             display_label: node.display_label.clone(),
             attributes: changes,
             relationships: relationship_changes,
-        }));
+        })];
         if is_profile(model) {
             let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
             events.extend(
@@ -995,20 +994,29 @@ impl Engine {
             }
             peers.insert(name.clone(), after.into_iter().collect());
         }
-        let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
-        self.apply_profiles(
-            &view,
-            PendingWrite {
-                id,
-                model,
-                current: Some(&current),
-                profiles: &profiles,
-                ops: &mut ops,
-                values: &mut values,
-                changes: &mut changes,
-            },
-        )
-        .await?;
+        // Stored values already follow the node's profiles; they change only with its profile
+        // set or with an attribute handed back to its default.
+        let profiles_in_play = input.relationships.contains_key(PROFILES)
+            || input
+                .attributes
+                .values()
+                .any(|a| a.is_default == Some(true));
+        if profiles_in_play {
+            let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
+            self.apply_profiles(
+                &view,
+                PendingWrite {
+                    id,
+                    model,
+                    current: Some(&current),
+                    profiles: &profiles,
+                    ops: &mut ops,
+                    values: &mut values,
+                    changes: &mut changes,
+                },
+            )
+            .await?;
+        }
         if ops.is_empty() {
             return Ok(Mutation {
                 node: current,

@@ -243,29 +243,37 @@ impl Engine {
         data: Vec<NodeData>,
         fields: &Fields,
     ) -> Result<Vec<Node>> {
-        // Peer attributes needed by human-friendly ids and display labels.
+        // Label and field plans by kind, worked out once per batch; lists hold few kinds
+        // (mostly one), so a short list searched from the previous node's kind beats hashing
+        // every node's kind.
+        let mut plans: Vec<(String, LabelPlan, FieldPlan<'_>)> = Vec::new();
+        let mut plan_of: Vec<Option<usize>> = Vec::with_capacity(data.len());
+        // Peer attributes the human-friendly ids and display labels need.
         let mut peer_needs: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
-        // (relationship identifier, peer attribute) pairs, worked out once per kind.
-        let mut peer_paths_of: HashMap<&str, Vec<(String, String)>> = HashMap::new();
+        let mut current = 0;
         for node in &data {
-            if !peer_paths_of.contains_key(node.kind.as_str()) {
-                let Some(model) = schema.get(&node.kind) else {
-                    continue;
-                };
-                let mut paths = model.human_friendly_id.clone().unwrap_or_default();
-                paths.extend(display_paths(model));
-                let pairs = paths
-                    .iter()
-                    .filter_map(|path| match split_path(model, path) {
-                        Some((Some(relationship), attribute)) => model
-                            .relationship(&relationship)
-                            .map(|rel| (rel.identifier().to_string(), attribute)),
-                        _ => None,
-                    })
-                    .collect();
-                peer_paths_of.insert(node.kind.as_str(), pairs);
+            if plans
+                .get(current)
+                .is_none_or(|(kind, _, _)| *kind != node.kind)
+            {
+                match plans.iter().position(|(kind, _, _)| *kind == node.kind) {
+                    Some(index) => current = index,
+                    None => {
+                        let Some(model) = schema.get(&node.kind) else {
+                            plan_of.push(None);
+                            continue;
+                        };
+                        plans.push((
+                            node.kind.clone(),
+                            LabelPlan::new(model),
+                            FieldPlan::new(model, fields),
+                        ));
+                        current = plans.len() - 1;
+                    }
+                }
             }
-            for (identifier, attribute) in &peer_paths_of[node.kind.as_str()] {
+            plan_of.push(Some(current));
+            for (identifier, attribute) in &plans[current].1.peers {
                 for link in node.links.iter().filter(|l| &l.identifier == identifier) {
                     peer_needs
                         .entry(link.peer)
@@ -292,32 +300,12 @@ impl Engine {
                 );
             }
         }
-        // Model and label plan by kind; lists hold few kinds (mostly one), so a short list
-        // searched from the kind of the previous node beats hashing every node's kind.
-        let mut plans: Vec<(String, LabelPlan, FieldPlan<'_>)> = Vec::new();
         let mut nodes = Vec::with_capacity(data.len());
-        let mut current = 0;
-        for node in data {
-            if plans
-                .get(current)
-                .is_none_or(|(kind, _, _)| *kind != node.kind)
-            {
-                match plans.iter().position(|(kind, _, _)| *kind == node.kind) {
-                    Some(index) => current = index,
-                    None => {
-                        let Some(model) = schema.get(&node.kind) else {
-                            continue;
-                        };
-                        plans.push((
-                            node.kind.clone(),
-                            LabelPlan::new(model),
-                            FieldPlan::new(model, fields),
-                        ));
-                        current = plans.len() - 1;
-                    }
-                }
-            }
-            let (_, labels, field_plan) = &plans[current];
+        for (node, plan) in data.into_iter().zip(plan_of) {
+            let Some(index) = plan else {
+                continue;
+            };
+            let (_, labels, field_plan) = &plans[index];
             nodes.push(build_node(labels, field_plan, node, &peer_values));
         }
         Ok(nodes)
@@ -370,6 +358,8 @@ enum DisplayPlan {
 struct LabelPlan {
     hfid: Option<Vec<PathRef>>,
     display: DisplayPlan,
+    /// The (relationship identifier, peer attribute) pairs the two read from peers.
+    peers: Vec<(String, String)>,
 }
 
 impl LabelPlan {
@@ -408,7 +398,29 @@ impl LabelPlan {
             }
             _ => DisplayPlan::Fallback,
         };
-        LabelPlan { hfid, display }
+        let display_paths: Vec<&PathRef> = match &display {
+            DisplayPlan::Template(_, variables) => variables.iter().map(|(_, p)| p).collect(),
+            DisplayPlan::Path(path) => vec![path],
+            DisplayPlan::Paths(paths) => paths.iter().collect(),
+            DisplayPlan::Fallback => Vec::new(),
+        };
+        let peers = hfid
+            .iter()
+            .flatten()
+            .chain(display_paths)
+            .filter_map(|path| match path {
+                PathRef::Peer {
+                    identifier,
+                    attribute,
+                } => Some((identifier.clone(), attribute.clone())),
+                _ => None,
+            })
+            .collect();
+        LabelPlan {
+            hfid,
+            display,
+            peers,
+        }
     }
 }
 
