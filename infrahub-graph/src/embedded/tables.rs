@@ -265,19 +265,25 @@ impl<'a> MergedLayers<'a> {
         let ranges = layers
             .iter()
             .filter_map(|layer| {
-                let range = layer
+                let mut range = layer
                     .entries
                     .range::<(Table, Vec<u8>), _>((
                         Bound::Included(&lower),
                         Bound::Excluded(&upper),
                     ))
                     .map(|((_, key), value)| (key.as_slice(), value.as_deref()));
-                let mut range: LayerRange<'a> = if reverse {
+                // Layers with nothing in the range are left out before anything is allocated.
+                let head = if reverse {
+                    range.next_back()
+                } else {
+                    range.next()
+                }?;
+                let range: LayerRange<'a> = if reverse {
                     Box::new(range.rev())
                 } else {
                     Box::new(range)
                 };
-                range.next().map(|head| (range, head))
+                Some((range, head))
             })
             .collect();
         MergedLayers {
