@@ -699,6 +699,28 @@ mod memtable_tests {
             .len()
     }
 
+    /// Adds to `changeset` a `Thing` node `id` with one indexed attribute.
+    pub(super) fn push_thing(
+        changeset: &mut Changeset,
+        id: NodeId,
+        name: &str,
+        value: serde_json::Value,
+    ) {
+        changeset.push(Op::CreateNode {
+            id,
+            kind: "Thing".into(),
+            labels: vec!["Thing".into()],
+            scope: Scope::Branch,
+        });
+        changeset.push(Op::SetAttribute {
+            node: id,
+            name: name.into(),
+            value: AttributeValue::new(value),
+            scope: Scope::Branch,
+            indexed: true,
+        });
+    }
+
     /// Creates the default branch `main`.
     pub(super) async fn create_main(store: &EmbeddedGraph) {
         store
@@ -743,19 +765,7 @@ mod memtable_tests {
             create_main(&store).await;
             for (number, id) in ids.iter().enumerate() {
                 let mut changeset = Changeset::new("main");
-                changeset.push(Op::CreateNode {
-                    id: *id,
-                    kind: "Thing".into(),
-                    labels: vec!["Thing".into()],
-                    scope: Scope::Branch,
-                });
-                changeset.push(Op::SetAttribute {
-                    node: *id,
-                    name: "number".into(),
-                    value: AttributeValue::new(json!(number)),
-                    scope: Scope::Branch,
-                    indexed: true,
-                });
+                push_thing(&mut changeset, *id, "number", json!(number));
                 store
                     .commit(changeset)
                     .await
@@ -810,8 +820,8 @@ mod shared_snapshot_tests {
 
     use super::EmbeddedGraph;
     use crate::branch::BranchView;
-    use crate::changeset::{Changeset, Op};
-    use crate::model::{AttributeValue, NodeId, Scope};
+    use crate::changeset::Changeset;
+    use crate::model::NodeId;
     use crate::query::{NodeQuery, Selection};
     use crate::store::GraphStore;
 
@@ -853,19 +863,12 @@ mod shared_snapshot_tests {
                 for index in 0..150 {
                     let id = NodeId::now_v7();
                     let mut changeset = Changeset::new("main");
-                    changeset.push(Op::CreateNode {
+                    super::memtable_tests::push_thing(
+                        &mut changeset,
                         id,
-                        kind: "Thing".into(),
-                        labels: vec!["Thing".into()],
-                        scope: Scope::Branch,
-                    });
-                    changeset.push(Op::SetAttribute {
-                        node: id,
-                        name: "number".into(),
-                        value: AttributeValue::new(json!(writer * 1000 + index)),
-                        scope: Scope::Branch,
-                        indexed: true,
-                    });
+                        "number",
+                        json!(writer * 1000 + index),
+                    );
                     store
                         .commit(changeset)
                         .await
@@ -906,8 +909,8 @@ mod inline_lookup_tests {
 
     use super::{EmbeddedGraph, INLINE_LOOKUP, query::is_small_lookup};
     use crate::branch::BranchView;
-    use crate::changeset::{Changeset, Op};
-    use crate::model::{AttributeValue, NodeId, Scope};
+    use crate::changeset::Changeset;
+    use crate::model::NodeId;
     use crate::query::{Filter, Match, NodeQuery, Property};
     use crate::store::GraphStore;
 
@@ -918,20 +921,9 @@ mod inline_lookup_tests {
         let ids: Vec<NodeId> = (0..INLINE_LOOKUP + 2).map(|_| NodeId::now_v7()).collect();
         let mut changeset = Changeset::new("main");
         for (index, id) in ids.iter().enumerate() {
-            changeset.push(Op::CreateNode {
-                id: *id,
-                kind: "Thing".into(),
-                labels: vec!["Thing".into()],
-                scope: Scope::Branch,
-            });
             // Every node but the first holds the common value.
-            changeset.push(Op::SetAttribute {
-                node: *id,
-                name: "group".into(),
-                value: AttributeValue::new(json!(if index == 0 { "rare" } else { "common" })),
-                scope: Scope::Branch,
-                indexed: true,
-            });
+            let group = if index == 0 { "rare" } else { "common" };
+            super::memtable_tests::push_thing(&mut changeset, *id, "group", json!(group));
         }
         store
             .commit(changeset)
