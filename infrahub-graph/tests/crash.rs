@@ -142,9 +142,13 @@ fn verify(dir: &Path, acknowledged: &BTreeMap<NodeId, (u64, Option<NodeId>)>) ->
         count: true,
         ..NodeQuery::default()
     };
-    let result = store
-        .query_blocking(&view, &query)
-        .unwrap_or_else(|e| panic!("query: {e}"));
+    let result = match store.query_blocking(&view, &query) {
+        Ok(result) => result,
+        // A child killed before it created `main` (a slow start on a loaded machine) leaves no
+        // branch; that is only acceptable while nothing was acknowledged.
+        Err(err) if err.kind() == ErrorKind::NotFound && acknowledged.is_empty() => return 0,
+        Err(err) => panic!("query: {err}"),
+    };
     // No partial changeset: every visible node has both numbers, equal, and its writer.
     for node in &result.nodes {
         let first = node.attributes.get("first").map(|a| a.value.value.clone());
