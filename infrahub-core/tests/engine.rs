@@ -1090,10 +1090,11 @@ async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        events.len(),
-        2,
-        "the link change and the value change: {events:?}"
+    assert!(
+        matches!(&events[..], [Event::NodeUpdated(n)] if n.node_id == node
+            && n.relationships["profiles"].removed == vec![edge]
+            && n.attributes["role"].value_previous == json!("core")),
+        "one event with the link change and the value change: {events:?}"
     );
     let role = role_of(&engine, node, None).await;
     assert!(role.is_default && !role.is_from_profile);
@@ -1125,6 +1126,224 @@ async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
     let role = role_of(&engine, node, None).await;
     assert!(role.is_default && !role.is_from_profile);
     assert_eq!(role.value, Value::Null);
+}
+
+fn tag_field() -> Fields {
+    Fields {
+        attributes: Some(vec!["tag".into()]),
+        relationships: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_profile_change_that_would_duplicate_a_unique_value_is_refused_whole() {
+    let engine = engine().await;
+    let extension = SchemaFile::from_yaml(
+        r#"
+version: "1.0"
+nodes:
+  - name: Widget
+    namespace: Test
+    attributes:
+      - {name: name, kind: Text, unique: true}
+      - {name: tag, kind: Text, optional: true, unique: true}
+"#,
+        Some("widget.yml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![extension], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let profile = |name: &str, tag: Option<&str>| {
+        let mut data = input(&[("profile_name", json!(name))]);
+        if let Some(tag) = tag {
+            data.attributes
+                .insert("tag".into(), AttributeInput::value(json!(tag)));
+        }
+        data
+    };
+    let shared = engine
+        .create("main", "ProfileTestWidget", profile("shared", None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let widget = |name: &str, profiles: &[infrahub_graph::NodeId]| {
+        let mut data = input(&[("name", json!(name))]);
+        data.relationships.insert(
+            "profiles".into(),
+            RelationshipInput::Many(
+                profiles
+                    .iter()
+                    .map(|p| PeerInput::id(p.to_string()))
+                    .collect(),
+            ),
+        );
+        data
+    };
+    let mut widgets = Vec::new();
+    for name in ["w1", "w2"] {
+        let created = engine
+            .create("main", "TestWidget", widget(name, &[shared]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        widgets.push(created.node.id);
+    }
+    let tags = || {
+        let engine = engine.clone();
+        let ids = widgets.clone();
+        async move {
+            engine
+                .get(&main_view(), "TestWidget", &ids, &tag_field())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .map(|n| n.value("tag").clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    let profile_tag = |id: infrahub_graph::NodeId| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .get(&main_view(), "ProfileTestWidget", &[id], &tag_field())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))[0]
+                .value("tag")
+                .clone()
+        }
+    };
+
+    // Setting the tag on a profile both widgets use would give them the same unique tag.
+    let mut change = NodeInput {
+        id: Some(shared.to_string()),
+        ..NodeInput::default()
+    };
+    change
+        .attributes
+        .insert("tag".into(), AttributeInput::value(json!("blue")));
+    let refused = engine
+        .update("main", "ProfileTestWidget", change)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("two widgets cannot both take the tag"));
+    assert_eq!(refused.kind(), ErrorKind::Uniqueness, "{refused}");
+    assert!(refused.to_string().contains("tag"), "{refused}");
+    assert_eq!(
+        profile_tag(shared).await,
+        Value::Null,
+        "the profile is unchanged"
+    );
+    assert_eq!(tags().await, vec![Value::Null, Value::Null]);
+
+    // A new profile giving a tag a widget already has explicitly cannot be linked to another.
+    let mut explicit = NodeInput {
+        id: Some(widgets[0].to_string()),
+        ..NodeInput::default()
+    };
+    explicit
+        .attributes
+        .insert("tag".into(), AttributeInput::value(json!("red")));
+    engine
+        .update("main", "TestWidget", explicit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut red = profile("red", Some("red"));
+    red.relationships.insert(
+        "related_nodes".into(),
+        RelationshipInput::Many(vec![PeerInput::id(widgets[1].to_string())]),
+    );
+    let refused = engine
+        .create("main", "ProfileTestWidget", red)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("w2 cannot take w1's tag"));
+    assert_eq!(refused.kind(), ErrorKind::Uniqueness, "{refused}");
+    let (profiles, _) = engine
+        .query(
+            &main_view(),
+            "ProfileTestWidget",
+            &QueryArgs::default(),
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(profiles.len(), 1, "the profile was not created");
+
+    // Nor linked afterwards, from either side.
+    let red = engine
+        .create("main", "ProfileTestWidget", profile("red", Some("red")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .node
+        .id;
+    let refused = engine
+        .relationship_change(
+            "main",
+            &widgets[1].to_string(),
+            "profiles",
+            &[PeerInput::id(red.to_string())],
+            true,
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("w2 cannot take w1's tag"));
+    assert_eq!(refused.kind(), ErrorKind::Uniqueness, "{refused}");
+    let refused = engine
+        .relationship_change(
+            "main",
+            &red.to_string(),
+            "related_nodes",
+            &[PeerInput::id(widgets[1].to_string())],
+            true,
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("w2 cannot take w1's tag"));
+    assert_eq!(refused.kind(), ErrorKind::Uniqueness, "{refused}");
+    assert_eq!(tags().await, vec![json!("red"), Value::Null]);
+    let linked = engine
+        .get(
+            &main_view(),
+            "TestWidget",
+            &widgets[1..],
+            &Fields {
+                attributes: Some(Vec::new()),
+                relationships: vec!["profiles".into()],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        linked[0].peers("profiles").len(),
+        1,
+        "only the shared profile"
+    );
+
+    // Once w1 lets its tag go, the profile is linked to w2 and gives it the tag.
+    let mut release = NodeInput {
+        id: Some(widgets[0].to_string()),
+        ..NodeInput::default()
+    };
+    release
+        .attributes
+        .insert("tag".into(), AttributeInput::value(Value::Null));
+    engine
+        .update("main", "TestWidget", release)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .relationship_change(
+            "main",
+            &red.to_string(),
+            "related_nodes",
+            &[PeerInput::id(widgets[1].to_string())],
+            true,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tags().await, vec![Value::Null, json!("red")]);
 }
 
 #[tokio::test]

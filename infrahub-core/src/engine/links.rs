@@ -1,6 +1,6 @@
 //! How relationships map onto links of the graph store.
 
-use infrahub_graph::{LinkSelection, NodeId, Scope, Side};
+use infrahub_graph::{LinkSelection, NodeData, NodeId, Scope, Side};
 
 use crate::schema::{BranchSupport, Direction, ModelSchema, RelationshipSchema, SchemaBranch};
 
@@ -73,4 +73,15 @@ pub(crate) fn accepts(
     schema
         .get(kind)
         .is_some_and(|model| model.storage_labels().contains(&relationship.peer))
+}
+
+/// The peers of `node` through `relationship`, among its loaded links.
+pub(crate) fn peers_in(node: &NodeData, relationship: &RelationshipSchema) -> Vec<NodeId> {
+    let identifier = relationship.identifier();
+    let side = side(relationship);
+    node.links
+        .iter()
+        .filter(|l| l.identifier == identifier && (side == Side::Either || l.side == side))
+        .map(|l| l.peer)
+        .collect()
 }

@@ -21,7 +21,7 @@ use super::filters::hfid_filters;
 use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
 use super::links;
 use super::node::Node;
-use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, is_profile};
+use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, Refresh, is_profile};
 use super::read::Fields;
 use super::written;
 
@@ -439,7 +439,7 @@ impl Engine {
         Ok(())
     }
 
-    fn unique_conditions(
+    pub(super) fn unique_conditions(
         model: &ModelSchema,
         values: &Values,
         peers: &PeerSets,
@@ -682,9 +682,18 @@ impl Engine {
         .await?;
         let mut written = written::empty(id, branch);
         written::overlay(&mut written, branch, &ops);
+        // The nodes a new profile is linked to take its values in the same changeset.
+        let mut refresh = if is_profile(model) {
+            let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
+            self.plan_refresh(branch, &schema, &users.collect(), &ops, &BTreeSet::new())
+                .await?
+        } else {
+            Refresh::default()
+        };
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
+        refresh.add_to(&mut changeset);
         let at = self.commit_checked(changeset).await?;
         written::stamp(&mut written, at);
         // A new node is exactly what was written: no need to read it back.
@@ -702,13 +711,7 @@ impl Engine {
             attributes: changes,
             relationships: relationship_changes,
         })];
-        if is_profile(model) {
-            let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
-            events.extend(
-                self.refresh_profiles(branch, &schema, &users.collect())
-                    .await?,
-            );
-        }
+        events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
         Ok(Mutation {
             node,
             created: true,
@@ -1049,9 +1052,23 @@ impl Engine {
         self.check_common_parents(&view, model, &peers, &changed)
             .await?;
         written::overlay(&mut stored, branch, &ops);
+        // The nodes that used the profile and those that use it now take its new values in the
+        // same changeset.
+        let mut refresh = if is_profile(model) {
+            let users = current
+                .peers(RELATED_NODES)
+                .iter()
+                .map(|p| p.id)
+                .chain(peers.get(RELATED_NODES).into_iter().flatten().copied());
+            self.plan_refresh(branch, &schema, &users.collect(), &ops, &BTreeSet::new())
+                .await?
+        } else {
+            Refresh::default()
+        };
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
+        refresh.add_to(&mut changeset);
         let at = self.commit_checked(changeset).await?;
         written::stamp(&mut stored, at);
         let node = self
@@ -1068,18 +1085,7 @@ impl Engine {
             attributes: changes,
             relationships: relationship_changes,
         })];
-        if is_profile(model) {
-            // The nodes that used the profile and those that use it now.
-            let users = current
-                .peers(RELATED_NODES)
-                .iter()
-                .map(|p| p.id)
-                .chain(peers.get(RELATED_NODES).into_iter().flatten().copied());
-            events.extend(
-                self.refresh_profiles(branch, &schema, &users.collect())
-                    .await?,
-            );
-        }
+        events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
         Ok(Mutation {
             node,
             created: false,
@@ -1294,15 +1300,19 @@ impl Engine {
                 });
             changeset.push(Op::DeleteNode { id: node.id, scope });
         }
-        let at = self.commit_checked(changeset).await?;
-        // Nodes that used a deleted profile lose the values it gave them.
+        // Nodes that used a deleted profile lose the values it gave them, in the same changeset.
         let users: BTreeSet<NodeId> = doomed
             .values()
             .filter(|node| schema.get(&node.kind).is_some_and(is_profile))
             .flat_map(|node| node.peers(RELATED_NODES).iter().map(|p| p.id))
-            .filter(|id| !doomed.contains_key(id))
             .collect();
-        let refreshed = self.refresh_profiles(branch, &schema, &users).await?;
+        let gone: BTreeSet<NodeId> = doomed.keys().copied().collect();
+        let mut refresh = self
+            .plan_refresh(branch, &schema, &users, &changeset.ops, &gone)
+            .await?;
+        refresh.add_to(&mut changeset);
+        let at = self.commit_checked(changeset).await?;
+        let refreshed = self.refresh_events(branch, &schema, refresh, at).await?;
         let mut events: Vec<Event> = doomed
             .into_values()
             .map(|node| {
@@ -1425,10 +1435,8 @@ impl Engine {
             return Ok(Vec::new());
         }
         Engine::check_counts(model, relationship, count)?;
-        let mut changeset = Changeset::new(branch);
-        changeset.ops = ops;
-        let at = self.commit_checked(changeset).await?;
-        // Linking or unlinking profiles changes the values the nodes take from them.
+        // Linking or unlinking profiles changes the values the nodes take from them, in the
+        // same changeset.
         let users: BTreeSet<NodeId> = if name == PROFILES {
             BTreeSet::from([id])
         } else if is_profile(model) && name == RELATED_NODES {
@@ -1441,7 +1449,15 @@ impl Engine {
         } else {
             BTreeSet::new()
         };
-        let refreshed = self.refresh_profiles(branch, &schema, &users).await?;
+        let mut refresh = self
+            .plan_refresh(branch, &schema, &users, &ops, &BTreeSet::new())
+            .await?;
+        // The node's own event reports what its profiles changed on it.
+        let attributes = refresh.take_changes(id);
+        let mut changeset = Changeset::new(branch);
+        changeset.ops = ops;
+        refresh.add_to(&mut changeset);
+        let at = self.commit_checked(changeset).await?;
         let mut relationships = BTreeMap::new();
         relationships.insert(name.to_string(), change);
         let mut events = vec![Event::NodeUpdated(NodeEvent {
@@ -1450,10 +1466,10 @@ impl Engine {
             node_id: id,
             at,
             display_label: current.display_label,
-            attributes: BTreeMap::new(),
+            attributes,
             relationships,
         })];
-        events.extend(refreshed);
+        events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
         Ok(events)
     }
 

@@ -7,17 +7,23 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use infrahub_graph::{AttributeValue, BranchView, Changeset, NodeId, Op, Selection};
+use infrahub_graph::{
+    AttributeValue, BranchView, Changeset, Condition, NodeData, NodeId, Op, Selection, Timestamp,
+    UniqueField,
+};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::schema::{AttributeSchema, ModelCategory, ModelSchema, SchemaBranch};
+use crate::schema::{
+    AttributeSchema, ModelCategory, ModelSchema, RelationshipSchema, SchemaBranch,
+};
 
 use super::Engine;
 use super::events::{AttributeChange, Event, NodeEvent};
 use super::links;
 use super::node::{Attribute, Node};
 use super::read::Fields;
+use super::written;
 
 /// The relationship through which a node takes attribute values from profiles.
 pub(crate) const PROFILES: &str = "profiles";
@@ -151,20 +157,35 @@ pub(crate) struct PendingWrite<'a> {
 }
 
 impl Engine {
-    /// Reads, in one batch, the priority and attribute values of the profiles `ids`.
+    /// Reads, in one batch, the priority and attribute values of the profiles `ids`, as the
+    /// uncommitted write `pending` leaves them (it may create some of them).
     pub(crate) async fn read_profiles(
         &self,
         view: &BranchView,
         ids: &BTreeSet<NodeId>,
+        pending: &[Op],
     ) -> Result<HashMap<NodeId, ProfileValues>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let ids: Vec<NodeId> = ids.iter().copied().collect();
-        let read = self
+        let wanted: Vec<NodeId> = ids.iter().copied().collect();
+        let mut read = self
             .store()
-            .get_nodes(view, &ids, &Selection::all_attributes())
+            .get_nodes(view, &wanted, &Selection::all_attributes())
             .await?;
+        if !pending.is_empty() {
+            for data in &mut read {
+                written::overlay(data, &view.branch, pending);
+            }
+            let found: BTreeSet<NodeId> = read.iter().map(|n| n.id).collect();
+            for id in ids.difference(&found) {
+                let mut created = written::empty(*id, &view.branch);
+                written::overlay(&mut created, &view.branch, pending);
+                if !created.kind.is_empty() {
+                    read.push(created);
+                }
+            }
+        }
         Ok(read
             .into_iter()
             .map(|profile| {
@@ -209,7 +230,7 @@ impl Engine {
             return Ok(());
         }
         let known = self
-            .read_profiles(view, &write.profiles.iter().copied().collect())
+            .read_profiles(view, &write.profiles.iter().copied().collect(), &[])
             .await?;
         let stack = ProfileStack::of(&known, write.profiles);
         for attribute in &write.model.attributes {
@@ -255,82 +276,221 @@ impl Engine {
         Ok(())
     }
 
-    /// Re-applies the profiles of `nodes` on `branch` (after a profile changed, was deleted, or
-    /// was linked or unlinked), in one changeset; returns an update event per node that changed.
-    pub(crate) async fn refresh_profiles(
+    /// Plans the re-application of profiles to `nodes` on `branch` after a profile changed, was
+    /// deleted, or was linked or unlinked: worked out on the state `pending` (the write that
+    /// changes the profiles, not yet committed) leaves, ignoring the deleted nodes `gone`, so
+    /// that the refresh commits in the same changeset as that write, under uniqueness
+    /// conditions on the values it sets.
+    pub(crate) async fn plan_refresh(
         &self,
         branch: &str,
         schema: &SchemaBranch,
         nodes: &BTreeSet<NodeId>,
-    ) -> Result<Vec<Event>> {
-        if nodes.is_empty() {
-            return Ok(Vec::new());
+        pending: &[Op],
+        gone: &BTreeSet<NodeId>,
+    ) -> Result<Refresh> {
+        let ids: Vec<NodeId> = nodes.difference(gone).copied().collect();
+        if ids.is_empty() {
+            return Ok(Refresh::default());
         }
         let view = BranchView::now(branch);
-        let fields = Fields {
-            attributes: None,
-            relationships: vec![PROFILES.to_string()],
-        };
-        let ids: Vec<NodeId> = nodes.iter().copied().collect();
-        let read = self.get_any(&view, &ids, &fields).await?;
-        let profile_ids: BTreeSet<NodeId> = read
-            .iter()
-            .flat_map(|n| n.peers(PROFILES).iter().map(|p| p.id))
-            .collect();
-        let known = self.read_profiles(&view, &profile_ids).await?;
-        let mut ops = Vec::new();
-        let mut touched: Vec<(&Node, BTreeMap<String, AttributeChange>)> = Vec::new();
-        for node in &read {
-            let Some(model) = schema.get(&node.kind) else {
+        let existence = self
+            .store()
+            .get_nodes(&view, &ids, &Selection::nothing())
+            .await?;
+        let mut by_kind: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
+        for node in existence {
+            by_kind.entry(node.kind).or_default().push(node.id);
+        }
+        // Each node with its profiles relationship, as the pending write leaves it.
+        let mut read: Vec<(&ModelSchema, &RelationshipSchema, NodeData)> = Vec::new();
+        for (kind, kind_ids) in by_kind {
+            let Some(model) = schema.get(&kind) else {
                 continue;
             };
-            if model.relationship(PROFILES).is_none() {
+            let Some(profiles) = model.relationship(PROFILES) else {
                 continue;
+            };
+            let mut relationships = vec![PROFILES.to_string()];
+            relationships.extend(unique_relationships(model));
+            let fields = Fields {
+                attributes: None,
+                relationships,
+            };
+            let selection = self.graph_selection(model, &fields);
+            for mut data in self.store().get_nodes(&view, &kind_ids, &selection).await? {
+                written::overlay(&mut data, branch, pending);
+                read.push((model, profiles, data));
             }
-            let linked: Vec<NodeId> = node.peers(PROFILES).iter().map(|p| p.id).collect();
+        }
+        let profile_ids: BTreeSet<NodeId> = read
+            .iter()
+            .flat_map(|(_, profiles, data)| links::peers_in(data, profiles))
+            .filter(|id| !gone.contains(id))
+            .collect();
+        let known = self.read_profiles(&view, &profile_ids, pending).await?;
+        let mut refresh = Refresh::default();
+        for (model, profiles, mut data) in read {
+            let linked = links::peers_in(&data, profiles);
             let stack = ProfileStack::of(&known, &linked);
             let mut changes = BTreeMap::new();
-            let before = ops.len();
+            let before = refresh.ops.len();
             for attribute in &model.attributes {
-                let Some(current) = node.attributes.get(&attribute.name) else {
+                let state = data
+                    .attributes
+                    .get(&attribute.name)
+                    .map_or_else(|| default_state(attribute), |a| a.value.clone());
+                let Some(next) = applied(attribute, &state, &stack) else {
                     continue;
                 };
-                let Some(next) = applied(attribute, &stored_state(current), &stack) else {
-                    continue;
-                };
-                note_change(&mut changes, attribute, &next.value, &current.value);
-                ops.push(Op::SetAttribute {
-                    node: node.id,
+                note_change(&mut changes, attribute, &next.value, &state.value);
+                refresh.ops.push(Op::SetAttribute {
+                    node: data.id,
                     name: attribute.name.clone(),
                     value: next,
                     scope: links::scope(attribute.branch),
                     indexed: !attribute.kind.is_large(),
                 });
             }
-            if ops.len() > before {
-                touched.push((node, changes));
+            if refresh.ops.len() == before {
+                continue;
             }
+            written::overlay(&mut data, branch, &refresh.ops[before..]);
+            if !changes.is_empty() {
+                refresh
+                    .conditions
+                    .extend(refreshed_conditions(model, &data, &changes));
+            }
+            refresh.touched.push((data, changes));
         }
-        if ops.is_empty() {
+        Ok(refresh)
+    }
+
+    /// The update events of a committed refresh (committed at `at`), one per node it changed.
+    pub(crate) async fn refresh_events(
+        &self,
+        branch: &str,
+        schema: &SchemaBranch,
+        refresh: Refresh,
+        at: Timestamp,
+    ) -> Result<Vec<Event>> {
+        if refresh.touched.is_empty() {
             return Ok(Vec::new());
         }
-        let mut changeset = Changeset::new(branch);
-        changeset.ops = ops;
-        let at = self.store().commit(changeset).await?.at;
-        Ok(touched
+        let mut changes: HashMap<NodeId, BTreeMap<String, AttributeChange>> = HashMap::new();
+        let mut data = Vec::with_capacity(refresh.touched.len());
+        for (mut node, node_changes) in refresh.touched {
+            written::stamp(&mut node, at);
+            changes.insert(node.id, node_changes);
+            data.push(node);
+        }
+        // Display labels as the refresh leaves them.
+        let fields = Fields {
+            attributes: None,
+            relationships: Vec::new(),
+        };
+        let nodes = self
+            .to_nodes(&BranchView::now(branch), schema, data, &fields)
+            .await?;
+        Ok(nodes
             .into_iter()
-            .map(|(node, attributes)| {
+            .map(|node| {
                 Event::NodeUpdated(NodeEvent {
                     branch: branch.to_string(),
-                    kind: node.kind.clone(),
+                    attributes: changes.remove(&node.id).unwrap_or_default(),
+                    kind: node.kind,
                     node_id: node.id,
                     at,
-                    display_label: node.display_label.clone(),
-                    attributes,
+                    display_label: node.display_label,
                     relationships: BTreeMap::new(),
                 })
             })
             .collect())
+    }
+}
+
+/// Profile values re-applied to nodes, planned by [`Engine::plan_refresh`] to commit with the
+/// write that changes the profiles.
+#[derive(Debug, Default)]
+pub(crate) struct Refresh {
+    /// Writes of the values.
+    ops: Vec<Op>,
+    /// Uniqueness conditions on the values set.
+    conditions: Vec<Condition>,
+    /// The nodes changed, as the write leaves them, with their attribute changes.
+    touched: Vec<(NodeData, BTreeMap<String, AttributeChange>)>,
+}
+
+impl Refresh {
+    /// Moves the refresh's writes and conditions into `changeset`.
+    pub(crate) fn add_to(&mut self, changeset: &mut Changeset) {
+        changeset.ops.append(&mut self.ops);
+        changeset.conditions.append(&mut self.conditions);
+    }
+
+    /// Takes out the attribute changes the refresh makes to `id`, for a write whose own event
+    /// reports that node.
+    pub(crate) fn take_changes(&mut self, id: NodeId) -> BTreeMap<String, AttributeChange> {
+        match self.touched.iter().position(|(node, _)| node.id == id) {
+            Some(index) => self.touched.remove(index).1,
+            None => BTreeMap::new(),
+        }
+    }
+}
+
+/// The relationships named by `model`'s uniqueness constraints.
+fn unique_relationships(model: &ModelSchema) -> impl Iterator<Item = String> + '_ {
+    model
+        .uniqueness_constraints
+        .iter()
+        .flatten()
+        .flatten()
+        .filter_map(|path| model.relationship(path.split("__").next().unwrap_or_default()))
+        .map(|relationship| relationship.name.clone())
+}
+
+/// The uniqueness conditions of `model` that involve an attribute in `changes`, on the values
+/// and peers of `node`.
+fn refreshed_conditions(
+    model: &ModelSchema,
+    node: &NodeData,
+    changes: &BTreeMap<String, AttributeChange>,
+) -> Vec<Condition> {
+    let values: BTreeMap<String, Value> = model
+        .attributes
+        .iter()
+        .map(|attribute| {
+            let value = node.attributes.get(&attribute.name).map_or_else(
+                || attribute.default_value.clone().unwrap_or(Value::Null),
+                |a| a.value.value.clone(),
+            );
+            (attribute.name.clone(), value)
+        })
+        .collect();
+    let peers: BTreeMap<String, Vec<NodeId>> = unique_relationships(model)
+        .filter_map(|name| {
+            let relationship = model.relationship(&name)?;
+            Some((name, links::peers_in(node, relationship)))
+        })
+        .collect();
+    Engine::unique_conditions(model, &values, &peers, Some(node.id))
+        .into_iter()
+        .filter(|condition| {
+            match condition {
+            Condition::Unique { fields, .. } => fields.iter().any(|field| {
+                matches!(field, UniqueField::Attribute { name, .. } if changes.contains_key(name))
+            }),
+            _ => true,
+        }
+        })
+        .collect()
+}
+
+/// The stored state of an attribute never written: its schema default.
+fn default_state(attribute: &AttributeSchema) -> AttributeValue {
+    AttributeValue {
+        is_default: true,
+        ..AttributeValue::new(attribute.default_value.clone().unwrap_or(Value::Null))
     }
 }
 

@@ -77,7 +77,7 @@ pub(crate) fn value_text(value: &Value) -> String {
 impl Engine {
     /// The store selection that reads `fields` of nodes of `model`, plus what their
     /// human-friendly id and display label need.
-    fn graph_selection(&self, model: &ModelSchema, fields: &Fields) -> Selection {
+    pub(super) fn graph_selection(&self, model: &ModelSchema, fields: &Fields) -> Selection {
         let mut attributes: Option<BTreeSet<String>> = fields
             .attributes
             .as_ref()
