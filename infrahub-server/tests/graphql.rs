@@ -164,6 +164,7 @@ impl GraphStore for CountingStore {
 struct Harness {
     app: axum::Router,
     store: Arc<CountingStore>,
+    state: Arc<AppState>,
 }
 
 async fn harness() -> Harness {
@@ -197,8 +198,9 @@ async fn harness() -> Harness {
     );
     state.mark_ready();
     Harness {
-        app: infrahub_server::app::router(state),
+        app: infrahub_server::app::router(Arc::clone(&state)),
         store,
+        state,
     }
 }
 
@@ -209,6 +211,18 @@ impl Harness {
     }
 
     async fn post_json(&self, path: &str, body: Value, authenticated: bool) -> (StatusCode, Value) {
+        let (status, bytes) = self.post_raw(path, body, authenticated).await;
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+
+    async fn post_raw(
+        &self,
+        path: &str,
+        body: Value,
+        authenticated: bool,
+    ) -> (StatusCode, Vec<u8>) {
         let mut request = Request::post(path).header("content-type", "application/json");
         if authenticated {
             request = request.header("X-INFRAHUB-KEY", TOKEN);
@@ -226,9 +240,7 @@ impl Harness {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-        (status, value)
+        (status, bytes.to_vec())
     }
 
     async fn gql(&self, query: &str) -> Value {
@@ -946,4 +958,125 @@ async fn a_validated_document_is_still_checked_against_each_requests_variables()
             "{body}"
         );
     }
+}
+
+/// Documents the direct executor answers, with their variables: every shape it knows.
+const DIRECT_DOCUMENTS: &[(&str, &str)] = &[
+    (
+        "query ($prefix: String) { TestDevice(name__value: $prefix, partial_match: true) { count edges { node { id __typename name { value } site { node { id display_label name { value } } properties { is_protected } } tags { count edges { node { id hfid name { value } } } } } } } }",
+        r#"{"prefix": "cmp-dev"}"#,
+    ),
+    (
+        "{ all: TestDevice(limit: 3, offset: 1) { __typename total: count edges { __typename node { __typename key: id hfid display_label _updated_at asn { value __typename } address { value is_default is_from_profile is_inherited is_protected is_visible updated_at id __typename } role { value } description { value is_default } } } } }",
+        "{}",
+    ),
+    (
+        "query ($limit: Int = 2) { TestDevice(limit: $limit, order: {disable: true}) { edges { node { site { __typename node { __typename hfid } properties { __typename is_visible is_protected updated_at } } tags { __typename edges { __typename properties { is_visible updated_at } node { display_label } } } } } } }",
+        "{}",
+    ),
+    (
+        "query ($ids: [ID]) { TestEquipment(ids: $ids) { count edges { node { __typename id name { value } display_label } } } TestSite { count } }",
+        r#"{"ids": ["00000000-0000-0000-0000-000000000000"]}"#,
+    ),
+    (
+        "{ TestEquipment(name__values: [\"cmp-dev-001\", \"cmp-cable\"]) { count edges { node { __typename id name { value } } } } TestSite { edges { node { name { value } devices { count edges { node { name { value } asn { value } } } } } } } }",
+        "{}",
+    ),
+    (
+        "query Named($name: String!) { TestCable(name__value: $name) { edges { node { id name { value } } } } }",
+        r#"{"name": "cmp-cable"}"#,
+    ),
+];
+
+/// Documents the direct executor leaves to the general one (and their answers stay right).
+const GENERAL_DOCUMENTS: &[&str] = &[
+    "{ TestDevice { edges { node { ... on TestDevice { name { value } } } } } }",
+    "{ TestDevice { edges { node { name @include(if: true) { value } } } } }",
+    "{ TestDevice { edges { node { role { value label color } } } } }",
+    "{ TestDevice { edges { node { address { ip prefixlen } } } } }",
+    "{ TestDevice { edges { node { name { value source { id } } } } } }",
+    "{ TestDevice { edges { node { tags(name__value: \"cmp-red\") { count } } } } }",
+    "{ TestDevice { permissions { count } } }",
+    "{ __typename TestDevice { count } }",
+    "{ TestDevice { count } TestDevice { count } }",
+];
+
+#[tokio::test]
+async fn the_direct_executor_answers_exactly_as_the_general_one() {
+    let harness = harness().await;
+    harness.populate(4, "cmp").await;
+    harness
+        .create("TestCable", "{name: {value: \"cmp-cable\"}}")
+        .await;
+    harness
+        .gql(r#"mutation { TestDeviceUpdate(data: {hfid: ["cmp-dev-001"], asn: {value: 65001}, role: {value: "edge"}, address: {value: "10.0.0.1/24"}, description: {value: "changed", is_protected: true}}) { ok } }"#)
+        .await;
+    let direct_before = harness.state.queries.direct_answers();
+    for (query, variables) in DIRECT_DOCUMENTS {
+        let variables: Value = serde_json::from_str(variables).unwrap_or_else(|e| panic!("{e}"));
+        let body = json!({"query": query, "variables": variables});
+        // The first run validates the document through the general executor; the second is
+        // answered directly.
+        let (status, general) = harness.post_raw("/graphql/main", body.clone(), true).await;
+        assert_eq!(status, StatusCode::OK);
+        let before = harness.state.queries.direct_answers();
+        let (status, direct) = harness.post_raw("/graphql/main", body, true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            harness.state.queries.direct_answers(),
+            before + 1,
+            "not answered directly: {query}"
+        );
+        let parsed: Value = serde_json::from_slice(&direct).unwrap_or_else(|e| panic!("{e}"));
+        assert!(parsed.get("errors").is_none(), "{parsed}");
+        let expected: Value = serde_json::from_slice(&general).unwrap_or_else(|e| panic!("{e}"));
+        // The general executor orders root fields as they complete (they run concurrently);
+        // the direct one keeps the document's order. Below the root, the bytes are the same.
+        assert_eq!(parsed, expected, "{query}");
+        let roots = expected["data"].as_object().map_or(0, |m| m.len());
+        if roots == 1 {
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&general),
+                "{query}"
+            );
+        } else {
+            let keys: Vec<&String> = parsed["data"]
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            let mut in_document: Vec<&String> = keys.clone();
+            in_document.sort_by_key(|k| query.find(k.as_str()));
+            assert_eq!(keys, in_document, "root fields in document order");
+        }
+    }
+    assert_eq!(
+        harness.state.queries.direct_answers(),
+        direct_before + DIRECT_DOCUMENTS.len() as u64
+    );
+    // Time travel goes the same way.
+    let at = infrahub_graph::Timestamp::now().to_string();
+    let query = json!({"query": DIRECT_DOCUMENTS[1].0});
+    let path = format!("/graphql/main?at={at}");
+    let (_, general) = harness.post_raw(&path, query.clone(), true).await;
+    let (_, direct) = harness.post_raw(&path, query, true).await;
+    assert_eq!(
+        String::from_utf8_lossy(&direct),
+        String::from_utf8_lossy(&general)
+    );
+
+    let direct_before = harness.state.queries.direct_answers();
+    for query in GENERAL_DOCUMENTS {
+        let body = json!({"query": query});
+        let (_, first) = harness.post_raw("/graphql/main", body.clone(), true).await;
+        let (_, second) = harness.post_raw("/graphql/main", body, true).await;
+        assert_eq!(first, second, "{query}");
+        let parsed: Value = serde_json::from_slice(&second).unwrap_or_else(|e| panic!("{e}"));
+        assert!(parsed.get("data").is_some(), "{query}: {parsed}");
+    }
+    assert_eq!(
+        harness.state.queries.direct_answers(),
+        direct_before,
+        "documents the direct executor does not know went to it"
+    );
 }

@@ -7,7 +7,12 @@
 //! - one query returning the 1,000 nodes with one attribute;
 //! - paging through them 100 at a time;
 //! - 1,000 lookups by unique name (p50/p95);
+//! - 20 branch creates (`BranchCreate`, waiting for completion, with 2,000 nodes in main);
 //! - the server's resident memory after the run.
+//!
+//! The client runs on one thread (a current-thread runtime): on the 2 cores it shares with the
+//! server, a multi-threaded client spent about three times the CPU per request on waking its
+//! own threads.
 //!
 //! ```text
 //! cargo build --release -p infrahub-server -p example-bench-api
@@ -183,7 +188,7 @@ async fn start_server(binary: &str) -> anyhow::Result<(Server, String, Duration)
     Ok((server, address, started.elapsed()))
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut binary = std::env::current_exe()?
         .with_file_name("infrahub")
@@ -358,6 +363,22 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     report("lookup by unique name", started.elapsed(), latencies);
+
+    // Branch creates, as `infrahubctl branch create` sends them (waiting for completion), with
+    // the 2,000 nodes above in main.
+    let branch_create = "mutation ($name: String!) { BranchCreate(wait_until_completion: true, data: {name: $name, sync_with_git: false}) { ok object { id name branched_from } } }";
+    let mut latencies = Vec::with_capacity(20);
+    let started = Instant::now();
+    for index in 0..20 {
+        let name = format!("bench-{run}-{index:02}");
+        let begin = Instant::now();
+        let data = client.graphql(branch_create, json!({"name": name})).await?;
+        latencies.push(begin.elapsed());
+        if data["BranchCreate"]["object"]["name"] != json!(name) {
+            bail!("branch create answered {data}");
+        }
+    }
+    report("branch create", started.elapsed(), latencies);
 
     if let Some(server) = &server
         && let Some(rss) = rss_kib(server.child.id())

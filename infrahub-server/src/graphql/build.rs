@@ -128,8 +128,12 @@ pub(crate) fn engine_error(error: infrahub_core::Error) -> Error {
     Error::new(error.message().to_string())
 }
 
-/// Builds the GraphQL schema of `schema`.
-pub(crate) fn schema(schema: &SchemaBranch) -> Result<Schema, String> {
+/// Builds the GraphQL schema of `schema`, remembering the documents it validates in
+/// `validated`.
+pub(crate) fn schema(
+    schema: &SchemaBranch,
+    validated: super::validated::ValidatedDocuments,
+) -> Result<Schema, String> {
     let mut builder = Schema::build("Query", Some("Mutation"), None).enable_uploading();
     builder = register_common(builder);
     let mut query = Object::new("Query");
@@ -183,7 +187,7 @@ pub(crate) fn schema(schema: &SchemaBranch) -> Result<Schema, String> {
     builder
         .register(query)
         .register(mutation)
-        .extension(super::validated::ValidatedDocuments::default())
+        .extension(validated)
         .finish()
         .map_err(|e| format!("generating the GraphQL schema failed: {e}"))
 }
@@ -1189,10 +1193,20 @@ fn query_field(schema: &SchemaBranch, model: &ModelSchema) -> Field {
 
 /// Query arguments from a root field's arguments.
 pub(crate) fn query_args(ctx: &ResolverContext<'_>) -> Result<QueryArgs, Error> {
+    query_args_from(
+        ctx.args
+            .iter()
+            .map(|(name, value)| (name.as_str(), to_json(value.as_value()))),
+    )
+}
+
+/// Query arguments from a root field's argument values (variables already substituted).
+pub(crate) fn query_args_from<'a>(
+    arguments: impl Iterator<Item = (&'a str, Value)>,
+) -> Result<QueryArgs, Error> {
     let mut args = QueryArgs::default();
-    for (name, value) in ctx.args.iter() {
-        let value = to_json(value.as_value());
-        match name.as_str() {
+    for (name, value) in arguments {
+        match name {
             "offset" => {
                 args.offset = match value {
                     Value::Null => 0,
@@ -1355,6 +1369,6 @@ mod tests {
             .with_file(&merged, &options)
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(implementation_gaps(&branch), Vec::<(String, String)>::new());
-        schema(&branch).unwrap_or_else(|e| panic!("{e}"));
+        schema(&branch, Default::default()).unwrap_or_else(|e| panic!("{e}"));
     }
 }

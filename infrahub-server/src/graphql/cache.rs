@@ -6,13 +6,23 @@ use std::sync::{Arc, Mutex, Weak};
 use async_graphql::dynamic::Schema;
 use infrahub_core::schema::SchemaBranch;
 
+use super::validated::ValidatedDocuments;
+
+/// A generated GraphQL schema and the documents validated against it.
+pub struct Generated {
+    /// The executable schema.
+    pub schema: Schema,
+    /// Documents that passed validation against `schema`.
+    pub(crate) validated: ValidatedDocuments,
+}
+
 /// How many generated schemas are kept; older ones are rebuilt on demand.
 const CAPACITY: usize = 16;
 
 #[derive(Default)]
 struct Entries {
     /// Generated schemas by schema hash, with a use counter for eviction.
-    by_hash: HashMap<String, (Arc<Schema>, u64)>,
+    by_hash: HashMap<String, (Arc<Generated>, u64)>,
     /// Schema hash of each branch schema object seen, so that the hash is computed once.
     by_object: Vec<(Weak<SchemaBranch>, String)>,
     clock: u64,
@@ -37,7 +47,7 @@ impl std::fmt::Debug for SchemaCache {
 
 impl SchemaCache {
     /// The GraphQL schema generated from `schema`, built on first use.
-    pub fn get(&self, schema: &Arc<SchemaBranch>) -> Result<Arc<Schema>, String> {
+    pub fn get(&self, schema: &Arc<SchemaBranch>) -> Result<Arc<Generated>, String> {
         let known_hash = {
             let mut entries = self.lock()?;
             entries.clock += 1;
@@ -78,7 +88,11 @@ impl SchemaCache {
             return Ok(Arc::clone(generated));
         }
         let started = std::time::Instant::now();
-        let generated = Arc::new(super::build::schema(schema)?);
+        let validated = ValidatedDocuments::default();
+        let generated = Arc::new(Generated {
+            schema: super::build::schema(schema, validated.clone())?,
+            validated,
+        });
         tracing::info!(
             hash = %hash,
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -94,6 +94,9 @@ async fn handle(
     )
     .await
     {
+        Ok(super::Answer::Direct(body)) => {
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         Ok(body) => axum::Json(body).into_response(),
         Err(error) => error.into_response(),
     }
@@ -117,7 +120,7 @@ async fn sdl(
     match state.graphql.get(&schema) {
         Ok(generated) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            generated.sdl(),
+            generated.schema.sdl(),
         )
             .into_response(),
         Err(error) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),

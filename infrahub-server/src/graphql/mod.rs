@@ -14,6 +14,7 @@
 mod build;
 pub mod cache;
 mod derived;
+mod direct;
 mod expand;
 mod fixed;
 mod http;
@@ -104,8 +105,11 @@ pub(crate) async fn run(
     account: Option<Account>,
 ) -> Result<Value, ApiError> {
     let response = run_raw(state, branch, at, gql, account).await?;
-    serde_json::to_value(&response)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    let value = match &response {
+        Answer::Direct(body) => serde_json::from_slice(body),
+        other => serde_json::to_value(other),
+    };
+    value.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// A response body: the engine's response, or errors raised before execution.
@@ -114,6 +118,8 @@ pub(crate) enum Answer {
     Executed(async_graphql::Response),
     /// The document could not be parsed or rewritten.
     Rejected(Vec<ServerError>),
+    /// The JSON body written by the direct executor of plain node queries.
+    Direct(Vec<u8>),
 }
 
 impl serde::Serialize for Answer {
@@ -121,6 +127,9 @@ impl serde::Serialize for Answer {
         match self {
             Answer::Executed(response) => response.serialize(serializer),
             Answer::Rejected(errors) => errors_body(errors.clone()).serialize(serializer),
+            Answer::Direct(body) => serde_json::from_slice::<Value>(body)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
         }
     }
 }
@@ -180,7 +189,28 @@ pub(crate) async fn run_raw(
         schema,
         account,
     };
-    Ok(Answer::Executed(generated.execute(gql.data(context)).await))
+    // Plain node queries that passed validation before are answered directly.
+    if !is_mutation
+        && generated
+            .validated
+            .passed(&gql.query, operation_name.as_deref())
+    {
+        let variables = std::mem::take(&mut gql.variables);
+        let body = match gql.parsed_query() {
+            Ok(document) if validated::variables_are_simple(document, &variables) => {
+                direct::run(&context, document, operation_name.as_deref(), &variables).await
+            }
+            _ => None,
+        };
+        gql.variables = variables;
+        if let Some(body) = body {
+            state.queries.note_direct_answer();
+            return Ok(Answer::Direct(body));
+        }
+    }
+    Ok(Answer::Executed(
+        generated.schema.execute(gql.data(context)).await,
+    ))
 }
 
 /// The response body for errors raised before execution.

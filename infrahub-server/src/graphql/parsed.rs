@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::parser::types::ExecutableDocument;
 
@@ -16,6 +17,8 @@ const MAX_QUERY_LEN: usize = 32 * 1024;
 #[derive(Default)]
 pub struct QueryCache {
     documents: Mutex<HashMap<String, ExecutableDocument>>,
+    /// Requests answered by the direct executor of plain node queries.
+    direct: AtomicU64,
 }
 
 impl std::fmt::Debug for QueryCache {
@@ -52,6 +55,17 @@ impl QueryCache {
             }
             documents.insert(request.query.clone(), document);
         }
+    }
+
+    /// How many requests the direct executor of plain node queries answered (the others went
+    /// through the general GraphQL executor).
+    pub fn direct_answers(&self) -> u64 {
+        self.direct.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request answered by the direct executor.
+    pub(crate) fn note_direct_answer(&self) {
+        self.direct.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Number of documents held.

@@ -34,6 +34,16 @@ pub(crate) struct ValidatedDocuments {
     passed: Arc<Mutex<HashMap<Key, ValidationResult>>>,
 }
 
+impl ValidatedDocuments {
+    /// Whether the document `query` (running `operation`) passed validation.
+    pub(crate) fn passed(&self, query: &str, operation: Option<&str>) -> bool {
+        let key = (query.to_string(), operation.map(str::to_string));
+        self.passed
+            .lock()
+            .is_ok_and(|passed| passed.get(&key).is_some())
+    }
+}
+
 impl ExtensionFactory for ValidatedDocuments {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestValidation {
@@ -120,7 +130,7 @@ impl Extension for RequestValidation {
 
 /// Whether every variable every operation of `document` declares has a built-in scalar type
 /// (or `GenericScalar`, or lists of them) and a value, given or default, valid for it.
-fn variables_are_simple(document: &ExecutableDocument, variables: &Variables) -> bool {
+pub(crate) fn variables_are_simple(document: &ExecutableDocument, variables: &Variables) -> bool {
     document.operations.iter().all(|(_, operation)| {
         operation
             .node

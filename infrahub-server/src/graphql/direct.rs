@@ -1,0 +1,694 @@
+//! A direct executor for plain node queries: the documents clients send most (lists and
+//! lookups of one kind, with attributes and relationships) are answered without the general
+//! GraphQL executor, which spends far more per node building futures and value trees than the
+//! engine spends reading the nodes.
+//!
+//! It only runs documents that already passed validation against the same generated schema
+//! with plain scalar variables (see [`super::validated`]), and only when every part of the
+//! document is one it knows: root fields of node kinds, `count`, `edges`, `node`, the node
+//! fields `id`, `hfid`, `display_label`, `_updated_at` and `__typename`, attributes with their
+//! value and flags, and relationships of cardinality one or many (without nested filters),
+//! with their link properties. Anything else (fragments, directives, lineage, permissions,
+//! hierarchy walks, derived attribute fields, nested filters, introspection) leaves the
+//! document to the general executor, and so does anything unusual while answering (an engine
+//! error, a value its scalar type would refuse): the general executor then answers it, errors
+//! included. Answers are byte-for-byte those of the general executor (tests compare them),
+//! except that several root fields come in the document's order, as the GraphQL
+//! specification asks, where the general executor lists them as their concurrent resolution
+//! completes.
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_graphql::Variables;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+};
+use infrahub_core::engine::{Node, Peer};
+use infrahub_core::schema::{AttributeKind, Cardinality, RelationshipKind};
+use serde_json::Value;
+
+use super::RequestContext;
+use super::build::{attribute_types, has_type, is_exposed, query_args_from, to_json};
+use super::load::{self, HIERARCHY_FIELDS, Plan, candidates, hierarchy_kind};
+use super::values::{Level, NodeValue};
+
+/// Hierarchy fields every level of a hierarchy has (walked or absent): left to the general
+/// executor.
+const HIERARCHY_LINKS: [&str; 2] = ["parent", "children"];
+
+/// What a document selects of one node.
+#[derive(Debug, Default)]
+struct NodeSelection {
+    items: Vec<(String, NodeItem)>,
+}
+
+#[derive(Debug)]
+enum NodeItem {
+    Id,
+    Hfid,
+    DisplayLabel,
+    UpdatedAt,
+    TypeName,
+    Attribute {
+        name: String,
+        /// The attribute's GraphQL object type.
+        type_name: &'static str,
+        /// Whether its `value` is a `BigInt` (whose values must be integers).
+        big_int: bool,
+        items: Vec<(String, AttributeItem)>,
+    },
+    One {
+        name: String,
+        peer_type: String,
+        items: Vec<(String, EdgeItem)>,
+    },
+    Many {
+        name: String,
+        peer_type: String,
+        items: Vec<(String, PageItem)>,
+    },
+}
+
+#[derive(Debug)]
+enum AttributeItem {
+    Value,
+    IsDefault,
+    IsInherited,
+    IsProtected,
+    IsVisible,
+    IsFromProfile,
+    UpdatedAt,
+    Id,
+    TypeName,
+}
+
+#[derive(Debug)]
+enum EdgeItem {
+    Node(NodeSelection),
+    Properties(Vec<(String, PropertyItem)>),
+    TypeName,
+}
+
+#[derive(Debug)]
+enum PropertyItem {
+    IsVisible,
+    IsProtected,
+    UpdatedAt,
+    TypeName,
+}
+
+#[derive(Debug)]
+enum PageItem {
+    Count,
+    Edges(Vec<(String, EdgeItem)>),
+    TypeName,
+}
+
+/// One root field: a query of nodes of `kind`.
+struct RootQuery {
+    key: String,
+    kind: String,
+    arguments: Vec<(String, Value)>,
+    items: Vec<(String, PageItem)>,
+}
+
+/// Answers the operation of `document` (validated, with plain variables) directly: the
+/// response body, or `None` when the document is left to the general executor.
+pub(crate) async fn run(
+    context: &RequestContext,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> Option<Vec<u8>> {
+    let operation = match &document.operations {
+        DocumentOperations::Single(operation) => operation,
+        DocumentOperations::Multiple(operations) => match operation_name {
+            Some(name) => operations.get(name)?,
+            None if operations.len() == 1 => operations.values().next()?,
+            None => return None,
+        },
+    };
+    let operation = &operation.node;
+    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+        return None;
+    }
+    // Variables as the general executor takes them: given, else their default.
+    let mut values: BTreeMap<&str, async_graphql::Value> = BTreeMap::new();
+    for definition in &operation.variable_definitions {
+        let name = definition.node.name.node.as_str();
+        let value = variables
+            .get(&definition.node.name.node)
+            .or_else(|| definition.node.default_value())?;
+        values.insert(name, value.clone());
+    }
+    let mut roots = Vec::new();
+    for (key, field) in fields(&operation.selection_set.node)? {
+        roots.push(root_query(context, &values, key, field)?);
+    }
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"data\":{");
+    for (index, root) in roots.into_iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(&mut out, &root.key);
+        out.push(b':');
+        answer_root(context, root, &mut out).await?;
+    }
+    out.extend_from_slice(b"}}");
+    Some(out)
+}
+
+/// The fields of a selection set with their response keys: `None` if it holds fragments,
+/// directives, or one response key twice.
+fn fields(set: &SelectionSet) -> Option<Vec<(String, &Field)>> {
+    let mut seen = HashSet::new();
+    let mut found = Vec::with_capacity(set.items.len());
+    for item in &set.items {
+        let Selection::Field(field) = &item.node else {
+            return None;
+        };
+        let field = &field.node;
+        if !field.directives.is_empty() {
+            return None;
+        }
+        let key = field.response_key().node.to_string();
+        if !seen.insert(key.clone()) {
+            return None;
+        }
+        found.push((key, field));
+    }
+    Some(found)
+}
+
+/// A root field, if it is a query of nodes of an exposed kind.
+fn root_query(
+    context: &RequestContext,
+    variables: &BTreeMap<&str, async_graphql::Value>,
+    key: String,
+    field: &Field,
+) -> Option<RootQuery> {
+    let kind = field.name.node.as_str();
+    let model = context.schema.get(kind).filter(|m| is_exposed(m))?;
+    let mut arguments = Vec::with_capacity(field.arguments.len());
+    for (name, value) in &field.arguments {
+        let value = value
+            .node
+            .clone()
+            .into_const_with(|variable| variables.get(variable.as_str()).cloned().ok_or(()))
+            .ok()?;
+        arguments.push((name.node.to_string(), to_json(&value)));
+    }
+    let mut items = Vec::new();
+    for (item_key, item) in fields(&field.selection_set.node)? {
+        let parsed = match item.name.node.as_str() {
+            "count" => PageItem::Count,
+            "__typename" => PageItem::TypeName,
+            "edges" => {
+                let mut edge_items = Vec::new();
+                for (edge_key, edge_field) in fields(&item.selection_set.node)? {
+                    let parsed = match edge_field.name.node.as_str() {
+                        "node" => EdgeItem::Node(node_selection(
+                            context,
+                            &model.kind(),
+                            &edge_field.selection_set.node,
+                        )?),
+                        "__typename" => EdgeItem::TypeName,
+                        _ => return None,
+                    };
+                    edge_items.push((edge_key, parsed));
+                }
+                PageItem::Edges(edge_items)
+            }
+            _ => return None,
+        };
+        items.push((item_key, parsed));
+    }
+    Some(RootQuery {
+        key,
+        kind: model.kind(),
+        arguments,
+        items,
+    })
+}
+
+/// What `set` selects of nodes of `kind` (a node kind or a generic).
+fn node_selection(
+    context: &RequestContext,
+    kind: &str,
+    set: &SelectionSet,
+) -> Option<NodeSelection> {
+    let schema = &context.schema;
+    let models = candidates(schema, kind);
+    let hierarchical = models.iter().any(|m| hierarchy_kind(m).is_some());
+    let mut selection = NodeSelection::default();
+    for (key, field) in fields(set)? {
+        let name = field.name.node.as_str();
+        let item = match name {
+            "id" => NodeItem::Id,
+            "hfid" => NodeItem::Hfid,
+            "display_label" => NodeItem::DisplayLabel,
+            "_updated_at" => NodeItem::UpdatedAt,
+            "__typename" => NodeItem::TypeName,
+            _ if hierarchical
+                && (HIERARCHY_LINKS.contains(&name) || HIERARCHY_FIELDS.contains(&name)) =>
+            {
+                return None;
+            }
+            _ => {
+                if let Some(attribute) = models.iter().find_map(|m| m.attribute(name)) {
+                    // Hashed passwords are never answered: left to the general executor.
+                    if models.iter().any(|m| {
+                        m.attribute(name)
+                            .is_some_and(|a| a.kind == AttributeKind::HashedPassword)
+                    }) {
+                        return None;
+                    }
+                    attribute_item(name, attribute.kind, &field.selection_set.node)?
+                } else {
+                    let relationship = models.iter().find_map(|m| m.relationship(name))?;
+                    if !field.arguments.is_empty() {
+                        return None;
+                    }
+                    let peer = match &relationship.hierarchical {
+                        Some(hierarchy) if relationship.kind == RelationshipKind::Hierarchy => {
+                            hierarchy.clone()
+                        }
+                        _ => relationship.peer.clone(),
+                    };
+                    if !has_type(schema, &peer) {
+                        return None;
+                    }
+                    if relationship.cardinality == Cardinality::One {
+                        NodeItem::One {
+                            name: name.to_string(),
+                            items: edge_items(context, &peer, &field.selection_set.node)?,
+                            peer_type: peer,
+                        }
+                    } else {
+                        let mut items = Vec::new();
+                        for (page_key, page_field) in fields(&field.selection_set.node)? {
+                            let parsed = match page_field.name.node.as_str() {
+                                "count" => PageItem::Count,
+                                "__typename" => PageItem::TypeName,
+                                "edges" => PageItem::Edges(edge_items(
+                                    context,
+                                    &peer,
+                                    &page_field.selection_set.node,
+                                )?),
+                                _ => return None,
+                            };
+                            items.push((page_key, parsed));
+                        }
+                        NodeItem::Many {
+                            name: name.to_string(),
+                            peer_type: peer,
+                            items,
+                        }
+                    }
+                }
+            }
+        };
+        selection.items.push((key, item));
+    }
+    Some(selection)
+}
+
+/// What `set` selects of an attribute of kind `kind`.
+fn attribute_item(name: &str, kind: AttributeKind, set: &SelectionSet) -> Option<NodeItem> {
+    let (type_name, _, _) = attribute_types(kind);
+    let mut items = Vec::new();
+    for (key, field) in fields(set)? {
+        let item = match field.name.node.as_str() {
+            "value" => AttributeItem::Value,
+            "is_default" => AttributeItem::IsDefault,
+            "is_inherited" => AttributeItem::IsInherited,
+            "is_protected" => AttributeItem::IsProtected,
+            "is_visible" => AttributeItem::IsVisible,
+            "is_from_profile" => AttributeItem::IsFromProfile,
+            "updated_at" => AttributeItem::UpdatedAt,
+            "id" => AttributeItem::Id,
+            "__typename" => AttributeItem::TypeName,
+            _ => return None,
+        };
+        items.push((key, item));
+    }
+    Some(NodeItem::Attribute {
+        name: name.to_string(),
+        type_name,
+        big_int: type_name == "NumberAttribute",
+        items,
+    })
+}
+
+/// What `set` selects of an edge (`NestedEdged<peer>`).
+fn edge_items(
+    context: &RequestContext,
+    peer: &str,
+    set: &SelectionSet,
+) -> Option<Vec<(String, EdgeItem)>> {
+    let mut items = Vec::new();
+    for (key, field) in fields(set)? {
+        let item = match field.name.node.as_str() {
+            "node" => EdgeItem::Node(node_selection(context, peer, &field.selection_set.node)?),
+            "__typename" => EdgeItem::TypeName,
+            "properties" => {
+                let mut properties = Vec::new();
+                for (property_key, property) in fields(&field.selection_set.node)? {
+                    let item = match property.name.node.as_str() {
+                        "is_visible" => PropertyItem::IsVisible,
+                        "is_protected" => PropertyItem::IsProtected,
+                        "updated_at" => PropertyItem::UpdatedAt,
+                        "__typename" => PropertyItem::TypeName,
+                        _ => return None,
+                    };
+                    properties.push((property_key, item));
+                }
+                EdgeItem::Properties(properties)
+            }
+            _ => return None,
+        };
+        items.push((key, item));
+    }
+    Some(items)
+}
+
+impl NodeSelection {
+    /// The reads this selection needs.
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::default();
+        for (_, item) in &self.items {
+            match item {
+                NodeItem::Attribute { name, .. } => {
+                    plan.attributes.insert(name.clone());
+                }
+                NodeItem::One { name, items, .. } => add_edges(&mut plan, name, items),
+                NodeItem::Many { name, items, .. } => {
+                    plan.relationships.entry(name.clone()).or_default();
+                    for (_, item) in items {
+                        if let PageItem::Edges(edges) = item {
+                            add_edges(&mut plan, name, edges);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        plan
+    }
+}
+
+/// Adds to `plan` the relationship `name` and what its edges select of the peers.
+fn add_edges(plan: &mut Plan, name: &str, items: &[(String, EdgeItem)]) {
+    let entry = plan.relationships.entry(name.to_string()).or_default();
+    for (_, item) in items {
+        if let EdgeItem::Node(selection) = item {
+            let peer_plan = selection.plan();
+            match entry {
+                Some(existing) => merge(existing, peer_plan),
+                None => *entry = Some(peer_plan),
+            }
+        }
+    }
+}
+
+/// Adds `other`'s reads to `plan`.
+fn merge(plan: &mut Plan, other: Plan) {
+    plan.attributes.extend(other.attributes);
+    for (name, peer_plan) in other.relationships {
+        let entry = plan.relationships.entry(name).or_default();
+        match (entry.as_mut(), peer_plan) {
+            (Some(existing), Some(peer_plan)) => merge(existing, peer_plan),
+            (None, Some(peer_plan)) => *entry = Some(peer_plan),
+            (_, None) => {}
+        }
+    }
+}
+
+/// Reads and writes the answer of one root field.
+async fn answer_root(context: &RequestContext, root: RootQuery, out: &mut Vec<u8>) -> Option<()> {
+    let engine = &context.state.engine;
+    let mut args = query_args_from(
+        root.arguments
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone())),
+    )
+    .ok()?;
+    let counted = root.items.iter().any(|(_, i)| matches!(i, PageItem::Count));
+    let edges = root.items.iter().find_map(|(_, i)| match i {
+        PageItem::Edges(items) => Some(items),
+        _ => None,
+    });
+    let (nodes, count) = match edges {
+        None => {
+            let count = if counted {
+                engine.count(&context.view, &root.kind, &args).await.ok()?
+            } else {
+                0
+            };
+            (Vec::new(), count)
+        }
+        Some(items) => {
+            let mut plan = Plan::default();
+            add_edges(&mut plan, "", items);
+            let plan = plan.relationships.remove("").flatten().unwrap_or_default();
+            args.count = counted;
+            let (nodes, count) = engine
+                .query(&context.view, &root.kind, &args, &plan.fields())
+                .await
+                .ok()?;
+            let order: Vec<_> = nodes.iter().map(|n| n.id).collect();
+            let level = load::load(context, nodes, &plan).await.ok()?;
+            let values: Vec<NodeValue> =
+                order.into_iter().filter_map(|id| level.value(id)).collect();
+            (values, count)
+        }
+    };
+    out.push(b'{');
+    for (index, (key, item)) in root.items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        match item {
+            PageItem::Count => write_json(out, &Value::from(count)),
+            PageItem::TypeName => write_str(out, &format!("Paginated{}", root.kind)),
+            PageItem::Edges(items) => {
+                out.push(b'[');
+                for (position, node) in nodes.iter().enumerate() {
+                    if position > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'{');
+                    for (item_index, (edge_key, edge_item)) in items.iter().enumerate() {
+                        if item_index > 0 {
+                            out.push(b',');
+                        }
+                        write_str(out, edge_key);
+                        out.push(b':');
+                        match edge_item {
+                            EdgeItem::Node(selection) => write_node(out, selection, node)?,
+                            EdgeItem::TypeName => write_str(out, &format!("Edged{}", root.kind)),
+                            EdgeItem::Properties(_) => return None,
+                        }
+                    }
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// Writes what `selection` selects of `node`.
+fn write_node(out: &mut Vec<u8>, selection: &NodeSelection, node: &NodeValue) -> Option<()> {
+    let data: &Node = &node.node;
+    out.push(b'{');
+    for (index, (key, item)) in selection.items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        match item {
+            NodeItem::Id => write_str(out, &data.id.to_string()),
+            NodeItem::Hfid => match &data.hfid {
+                Some(parts) => {
+                    out.push(b'[');
+                    for (position, part) in parts.iter().enumerate() {
+                        if position > 0 {
+                            out.push(b',');
+                        }
+                        write_str(out, part);
+                    }
+                    out.push(b']');
+                }
+                None => out.extend_from_slice(b"null"),
+            },
+            NodeItem::DisplayLabel => write_str(out, &data.display_label),
+            NodeItem::UpdatedAt => write_str(out, &data.updated_at.to_string()),
+            NodeItem::TypeName => write_str(out, &data.kind),
+            NodeItem::Attribute {
+                name,
+                type_name,
+                big_int,
+                items,
+            } => {
+                let Some(attribute) = data.attributes.get(name) else {
+                    out.extend_from_slice(b"null");
+                    continue;
+                };
+                out.push(b'{');
+                for (item_index, (item_key, item)) in items.iter().enumerate() {
+                    if item_index > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, item_key);
+                    out.push(b':');
+                    match item {
+                        AttributeItem::Value => {
+                            let value = &attribute.value;
+                            if value.is_null() {
+                                out.extend_from_slice(b"null");
+                            } else if *big_int && !big_int_fits(value) {
+                                return None;
+                            } else {
+                                write_json(out, value);
+                            }
+                        }
+                        AttributeItem::IsDefault => write_bool(out, attribute.is_default),
+                        AttributeItem::IsInherited => write_bool(out, false),
+                        AttributeItem::IsProtected => write_bool(out, attribute.is_protected),
+                        AttributeItem::IsVisible => write_bool(out, attribute.is_visible),
+                        AttributeItem::IsFromProfile => write_bool(out, attribute.is_from_profile),
+                        AttributeItem::UpdatedAt => match attribute.updated_at {
+                            Some(at) => write_str(out, &at.to_string()),
+                            None => out.extend_from_slice(b"null"),
+                        },
+                        AttributeItem::Id => out.extend_from_slice(b"null"),
+                        AttributeItem::TypeName => write_str(out, type_name),
+                    }
+                }
+                out.push(b'}');
+            }
+            NodeItem::One {
+                name,
+                peer_type,
+                items,
+            } => match data.peers(name).first() {
+                Some(peer) => write_edge(
+                    out,
+                    items,
+                    peer,
+                    node.level.relationships.get(name),
+                    peer_type,
+                )?,
+                None => out.extend_from_slice(b"null"),
+            },
+            NodeItem::Many {
+                name,
+                peer_type,
+                items,
+            } => {
+                let peers = data.peers(name);
+                let level = node.level.relationships.get(name);
+                out.push(b'{');
+                for (item_index, (item_key, item)) in items.iter().enumerate() {
+                    if item_index > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, item_key);
+                    out.push(b':');
+                    match item {
+                        PageItem::Count => write_json(out, &Value::from(peers.len() as u64)),
+                        PageItem::TypeName => {
+                            write_str(out, &format!("NestedPaginated{peer_type}"));
+                        }
+                        PageItem::Edges(edge_items) => {
+                            out.push(b'[');
+                            for (position, peer) in peers.iter().enumerate() {
+                                if position > 0 {
+                                    out.push(b',');
+                                }
+                                write_edge(out, edge_items, peer, level, peer_type)?;
+                            }
+                            out.push(b']');
+                        }
+                    }
+                }
+                out.push(b'}');
+            }
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// Writes an edge (`NestedEdged<peer_type>`) to `peer`, whose node is read from `level`.
+fn write_edge(
+    out: &mut Vec<u8>,
+    items: &[(String, EdgeItem)],
+    peer: &Peer,
+    level: Option<&std::sync::Arc<Level>>,
+    peer_type: &str,
+) -> Option<()> {
+    out.push(b'{');
+    for (index, (key, item)) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        match item {
+            EdgeItem::Node(selection) => match level.and_then(|l| l.value(peer.id)) {
+                Some(node) => write_node(out, selection, &node)?,
+                None => out.extend_from_slice(b"null"),
+            },
+            EdgeItem::TypeName => write_str(out, &format!("NestedEdged{peer_type}")),
+            EdgeItem::Properties(properties) => {
+                out.push(b'{');
+                for (property_index, (property_key, property)) in properties.iter().enumerate() {
+                    if property_index > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, property_key);
+                    out.push(b':');
+                    match property {
+                        PropertyItem::IsVisible => write_bool(out, peer.is_visible),
+                        PropertyItem::IsProtected => write_bool(out, peer.is_protected),
+                        PropertyItem::UpdatedAt => write_str(out, &peer.updated_at.to_string()),
+                        PropertyItem::TypeName => write_str(out, "RelationshipProperty"),
+                    }
+                }
+                out.push(b'}');
+            }
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// Whether `value` is valid for the `BigInt` scalar (as its validator says).
+fn big_int_fits(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        Value::String(s) => s.parse::<i64>().is_ok(),
+        _ => false,
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing JSON into a vector cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn write_json(out: &mut Vec<u8>, value: &Value) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn write_bool(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
