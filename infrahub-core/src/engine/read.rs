@@ -499,16 +499,17 @@ fn build_node(
         .as_ref()
         .map(|paths| paths.iter().map(text_of).collect());
     let display_label = render_display_label(plan, &data, peer_values);
-    // The node is consumed: stored values move into the result instead of being copied, in
-    // name order so that the map is built in one pass.
+    // The node is consumed: stored values move into the result instead of being copied. They
+    // come in name order, and inserting a handful of entries in order into a map is cheaper
+    // than collecting (which sorts and bulk-builds).
     let stored = std::mem::take(&mut data.attributes);
-    let mut kept: Vec<(String, Attribute)> = Vec::with_capacity(fields.attributes.len());
+    let mut attributes: BTreeMap<String, Attribute> = BTreeMap::new();
     for (name, state) in stored {
         if !fields.wants(&name) {
             continue;
         }
         let value = state.value;
-        kept.push((
+        attributes.insert(
             name,
             Attribute {
                 value: value.value,
@@ -520,15 +521,15 @@ fn build_node(
                 owner: value.owner,
                 updated_at: Some(state.updated_at),
             },
-        ));
+        );
     }
-    if kept.len() < fields.attributes.len() {
+    if attributes.len() < fields.attributes.len() {
         // Attributes never written take their schema default.
         for attribute in &fields.attributes {
-            if kept.iter().any(|(name, _)| *name == attribute.name) {
+            if attributes.contains_key(&attribute.name) {
                 continue;
             }
-            kept.push((
+            attributes.insert(
                 attribute.name.clone(),
                 Attribute {
                     value: attribute.default_value.clone().unwrap_or(Value::Null),
@@ -540,10 +541,9 @@ fn build_node(
                     owner: None,
                     updated_at: None,
                 },
-            ));
+            );
         }
     }
-    let attributes: BTreeMap<String, Attribute> = kept.into_iter().collect();
     let mut relationships = BTreeMap::new();
     for (name, relationship, side) in &fields.relationships {
         let identifier = relationship.identifier();
