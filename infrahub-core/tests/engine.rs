@@ -86,6 +86,14 @@ fn input(attributes: &[(&str, Value)]) -> NodeInput {
     input
 }
 
+/// An update of node `id` setting `attributes`.
+fn update_of(id: &impl ToString, attributes: &[(&str, Value)]) -> NodeInput {
+    NodeInput {
+        id: Some(id.to_string()),
+        ..input(attributes)
+    }
+}
+
 async fn site(engine: &Engine, name: &str) -> String {
     engine
         .create("main", "InfraSite", input(&[("name", json!(name))]))
@@ -912,13 +920,7 @@ async fn profiles_supply_values_left_at_their_default() {
     assert!(!explicit.attributes["role"].is_from_profile);
 
     // Changing the profile changes what the node reads.
-    let mut change = NodeInput {
-        id: Some(low.to_string()),
-        ..NodeInput::default()
-    };
-    change
-        .attributes
-        .insert("role".into(), AttributeInput::value(Value::Null));
+    let change = update_of(&low, &[("role", Value::Null)]);
     engine
         .update("main", "ProfileInfraDevice", change)
         .await
@@ -1018,13 +1020,7 @@ async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
     assert_eq!(with_role("edge").await, vec![node]);
 
     // Changing the profile changes the node, with an event for it.
-    let mut change = NodeInput {
-        id: Some(edge.to_string()),
-        ..NodeInput::default()
-    };
-    change
-        .attributes
-        .insert("role".into(), AttributeInput::value(json!("core")));
+    let change = update_of(&edge, &[("role", json!("core"))]);
     let updated = engine
         .update("main", "ProfileInfraDevice", change)
         .await
@@ -1046,13 +1042,7 @@ async fn profile_values_are_stored_on_the_node_and_follow_the_profile() {
     assert!(with_role("edge").await.is_empty());
 
     // An explicit value is the user's; going back to the default follows the profile again.
-    let mut explicit = NodeInput {
-        id: Some(node.to_string()),
-        ..NodeInput::default()
-    };
-    explicit
-        .attributes
-        .insert("role".into(), AttributeInput::value(json!("core")));
+    let explicit = update_of(&node, &[("role", json!("core"))]);
     engine
         .update("main", "InfraDevice", explicit)
         .await
@@ -1216,13 +1206,7 @@ nodes:
     };
 
     // Setting the tag on a profile both widgets use would give them the same unique tag.
-    let mut change = NodeInput {
-        id: Some(shared.to_string()),
-        ..NodeInput::default()
-    };
-    change
-        .attributes
-        .insert("tag".into(), AttributeInput::value(json!("blue")));
+    let change = update_of(&shared, &[("tag", json!("blue"))]);
     let refused = engine
         .update("main", "ProfileTestWidget", change)
         .await
@@ -1238,13 +1222,7 @@ nodes:
     assert_eq!(tags().await, vec![Value::Null, Value::Null]);
 
     // A new profile giving a tag a widget already has explicitly cannot be linked to another.
-    let mut explicit = NodeInput {
-        id: Some(widgets[0].to_string()),
-        ..NodeInput::default()
-    };
-    explicit
-        .attributes
-        .insert("tag".into(), AttributeInput::value(json!("red")));
+    let explicit = update_of(&widgets[0], &[("tag", json!("red"))]);
     engine
         .update("main", "TestWidget", explicit)
         .await
@@ -1322,13 +1300,7 @@ nodes:
     );
 
     // Once w1 lets its tag go, the profile is linked to w2 and gives it the tag.
-    let mut release = NodeInput {
-        id: Some(widgets[0].to_string()),
-        ..NodeInput::default()
-    };
-    release
-        .attributes
-        .insert("tag".into(), AttributeInput::value(Value::Null));
+    let release = update_of(&widgets[0], &[("tag", Value::Null)]);
     engine
         .update("main", "TestWidget", release)
         .await

@@ -18,6 +18,7 @@
 //! completes.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use async_graphql::Variables;
 use async_graphql::parser::types::{
@@ -106,7 +107,6 @@ enum PageItem {
 
 /// One root field: a query of nodes of `kind`.
 struct RootQuery {
-    key: String,
     kind: String,
     arguments: Vec<(String, Value)>,
     items: Vec<(String, PageItem)>,
@@ -141,21 +141,38 @@ pub(crate) async fn run(
             .or_else(|| definition.node.default_value())?;
         values.insert(name, value.clone());
     }
-    let mut roots = Vec::new();
-    for (key, field) in fields(&operation.selection_set.node)? {
-        roots.push(root_query(context, &values, key, field)?);
+    let roots = items(&operation.selection_set.node, |field| {
+        root_query(context, &values, field)
+    })?;
+    // Everything is read before anything is written, so that a root left to the general
+    // executor costs no half-written answer.
+    let mut answers = Vec::with_capacity(roots.len());
+    for (_, root) in &roots {
+        answers.push(read_root(context, root).await?);
     }
     let mut out = Vec::with_capacity(4096);
-    out.extend_from_slice(b"{\"data\":{");
-    for (index, root) in roots.into_iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_str(&mut out, &root.key);
-        out.push(b':');
-        answer_root(context, root, &mut out).await?;
-    }
-    out.extend_from_slice(b"}}");
+    out.extend_from_slice(b"{\"data\":");
+    let mut answers = answers.into_iter();
+    write_object(&mut out, &roots, |out, root| {
+        let (count, nodes) = answers.next()?;
+        let edge_type = format!("Edged{}", root.kind);
+        write_page(
+            out,
+            &root.items,
+            count,
+            &nodes,
+            |out, items, node| {
+                write_object(out, items, |out, item| match item {
+                    EdgeItem::Node(selection) => write_node(out, selection, node),
+                    EdgeItem::TypeName => write_str(out, &edge_type),
+                    // Not a field of `Edged<kind>`: validation let nothing of the kind through.
+                    EdgeItem::Properties(_) => None,
+                })
+            },
+            &format!("Paginated{}", root.kind),
+        )
+    })?;
+    out.push(b'}');
     Some(out)
 }
 
@@ -181,15 +198,28 @@ fn fields(set: &SelectionSet) -> Option<Vec<(String, &Field)>> {
     Some(found)
 }
 
+/// The fields of `set`, each parsed by `parse` with its response key; `None` if `fields`
+/// refuses the set or `parse` one of its fields.
+fn items<'s, T>(
+    set: &'s SelectionSet,
+    mut parse: impl FnMut(&'s Field) -> Option<T>,
+) -> Option<Vec<(String, T)>> {
+    fields(set)?
+        .into_iter()
+        .map(|(key, field)| Some((key, parse(field)?)))
+        .collect()
+}
+
 /// A root field, if it is a query of nodes of an exposed kind.
 fn root_query(
     context: &RequestContext,
     variables: &BTreeMap<&str, async_graphql::Value>,
-    key: String,
     field: &Field,
 ) -> Option<RootQuery> {
-    let kind = field.name.node.as_str();
-    let model = context.schema.get(kind).filter(|m| is_exposed(m))?;
+    let model = context
+        .schema
+        .get(field.name.node.as_str())
+        .filter(|m| is_exposed(m))?;
     let mut arguments = Vec::with_capacity(field.arguments.len());
     for (name, value) in &field.arguments {
         let value = value
@@ -199,36 +229,51 @@ fn root_query(
             .ok()?;
         arguments.push((name.node.to_string(), to_json(&value)));
     }
-    let mut items = Vec::new();
-    for (item_key, item) in fields(&field.selection_set.node)? {
-        let parsed = match item.name.node.as_str() {
+    let kind = model.kind();
+    Some(RootQuery {
+        items: page_items(context, &kind, &field.selection_set.node)?,
+        kind,
+        arguments,
+    })
+}
+
+/// What `set` selects of a page (`Paginated<kind>` or `NestedPaginated<kind>`).
+fn page_items(
+    context: &RequestContext,
+    kind: &str,
+    set: &SelectionSet,
+) -> Option<Vec<(String, PageItem)>> {
+    items(set, |field| {
+        Some(match field.name.node.as_str() {
             "count" => PageItem::Count,
             "__typename" => PageItem::TypeName,
-            "edges" => {
-                let mut edge_items = Vec::new();
-                for (edge_key, edge_field) in fields(&item.selection_set.node)? {
-                    let parsed = match edge_field.name.node.as_str() {
-                        "node" => EdgeItem::Node(node_selection(
-                            context,
-                            &model.kind(),
-                            &edge_field.selection_set.node,
-                        )?),
-                        "__typename" => EdgeItem::TypeName,
-                        _ => return None,
-                    };
-                    edge_items.push((edge_key, parsed));
-                }
-                PageItem::Edges(edge_items)
-            }
+            "edges" => PageItem::Edges(edge_items(context, kind, &field.selection_set.node)?),
             _ => return None,
-        };
-        items.push((item_key, parsed));
-    }
-    Some(RootQuery {
-        key,
-        kind: model.kind(),
-        arguments,
-        items,
+        })
+    })
+}
+
+/// What `set` selects of an edge (`Edged<kind>` or `NestedEdged<kind>`).
+fn edge_items(
+    context: &RequestContext,
+    kind: &str,
+    set: &SelectionSet,
+) -> Option<Vec<(String, EdgeItem)>> {
+    items(set, |field| {
+        Some(match field.name.node.as_str() {
+            "node" => EdgeItem::Node(node_selection(context, kind, &field.selection_set.node)?),
+            "__typename" => EdgeItem::TypeName,
+            "properties" => EdgeItem::Properties(items(&field.selection_set.node, |property| {
+                Some(match property.name.node.as_str() {
+                    "is_visible" => PropertyItem::IsVisible,
+                    "is_protected" => PropertyItem::IsProtected,
+                    "updated_at" => PropertyItem::UpdatedAt,
+                    "__typename" => PropertyItem::TypeName,
+                    _ => return None,
+                })
+            })?),
+            _ => return None,
+        })
     })
 }
 
@@ -241,10 +286,9 @@ fn node_selection(
     let schema = &context.schema;
     let models = candidates(schema, kind);
     let hierarchical = models.iter().any(|m| hierarchy_kind(m).is_some());
-    let mut selection = NodeSelection::default();
-    for (key, field) in fields(set)? {
+    let items = items(set, |field| {
         let name = field.name.node.as_str();
-        let item = match name {
+        Some(match name {
             "id" => NodeItem::Id,
             "hfid" => NodeItem::Hfid,
             "display_label" => NodeItem::DisplayLabel,
@@ -255,17 +299,19 @@ fn node_selection(
             {
                 return None;
             }
-            _ => {
-                if let Some(attribute) = models.iter().find_map(|m| m.attribute(name)) {
+            _ => match models.iter().find_map(|m| m.attribute(name)) {
+                Some(attribute) => {
                     // Hashed passwords are never answered: left to the general executor.
-                    if models.iter().any(|m| {
+                    let hashed = models.iter().any(|m| {
                         m.attribute(name)
                             .is_some_and(|a| a.kind == AttributeKind::HashedPassword)
-                    }) {
+                    });
+                    if hashed {
                         return None;
                     }
                     attribute_item(name, attribute.kind, &field.selection_set.node)?
-                } else {
+                }
+                None => {
                     let relationship = models.iter().find_map(|m| m.relationship(name))?;
                     if !field.arguments.is_empty() {
                         return None;
@@ -279,47 +325,32 @@ fn node_selection(
                     if !has_type(schema, &peer) {
                         return None;
                     }
+                    let set = &field.selection_set.node;
                     if relationship.cardinality == Cardinality::One {
                         NodeItem::One {
                             name: name.to_string(),
-                            items: edge_items(context, &peer, &field.selection_set.node)?,
+                            items: edge_items(context, &peer, set)?,
                             peer_type: peer,
                         }
                     } else {
-                        let mut items = Vec::new();
-                        for (page_key, page_field) in fields(&field.selection_set.node)? {
-                            let parsed = match page_field.name.node.as_str() {
-                                "count" => PageItem::Count,
-                                "__typename" => PageItem::TypeName,
-                                "edges" => PageItem::Edges(edge_items(
-                                    context,
-                                    &peer,
-                                    &page_field.selection_set.node,
-                                )?),
-                                _ => return None,
-                            };
-                            items.push((page_key, parsed));
-                        }
                         NodeItem::Many {
                             name: name.to_string(),
+                            items: page_items(context, &peer, set)?,
                             peer_type: peer,
-                            items,
                         }
                     }
                 }
-            }
-        };
-        selection.items.push((key, item));
-    }
-    Some(selection)
+            },
+        })
+    })?;
+    Some(NodeSelection { items })
 }
 
 /// What `set` selects of an attribute of kind `kind`.
 fn attribute_item(name: &str, kind: AttributeKind, set: &SelectionSet) -> Option<NodeItem> {
     let (type_name, _, _) = attribute_types(kind);
-    let mut items = Vec::new();
-    for (key, field) in fields(set)? {
-        let item = match field.name.node.as_str() {
+    let items = items(set, |field| {
+        Some(match field.name.node.as_str() {
             "value" => AttributeItem::Value,
             "is_default" => AttributeItem::IsDefault,
             "is_inherited" => AttributeItem::IsInherited,
@@ -330,47 +361,14 @@ fn attribute_item(name: &str, kind: AttributeKind, set: &SelectionSet) -> Option
             "id" => AttributeItem::Id,
             "__typename" => AttributeItem::TypeName,
             _ => return None,
-        };
-        items.push((key, item));
-    }
+        })
+    })?;
     Some(NodeItem::Attribute {
         name: name.to_string(),
         type_name,
         big_int: type_name == "NumberAttribute",
         items,
     })
-}
-
-/// What `set` selects of an edge (`NestedEdged<peer>`).
-fn edge_items(
-    context: &RequestContext,
-    peer: &str,
-    set: &SelectionSet,
-) -> Option<Vec<(String, EdgeItem)>> {
-    let mut items = Vec::new();
-    for (key, field) in fields(set)? {
-        let item = match field.name.node.as_str() {
-            "node" => EdgeItem::Node(node_selection(context, peer, &field.selection_set.node)?),
-            "__typename" => EdgeItem::TypeName,
-            "properties" => {
-                let mut properties = Vec::new();
-                for (property_key, property) in fields(&field.selection_set.node)? {
-                    let item = match property.name.node.as_str() {
-                        "is_visible" => PropertyItem::IsVisible,
-                        "is_protected" => PropertyItem::IsProtected,
-                        "updated_at" => PropertyItem::UpdatedAt,
-                        "__typename" => PropertyItem::TypeName,
-                        _ => return None,
-                    };
-                    properties.push((property_key, item));
-                }
-                EdgeItem::Properties(properties)
-            }
-            _ => return None,
-        };
-        items.push((key, item));
-    }
-    Some(items)
 }
 
 impl NodeSelection {
@@ -425,8 +423,8 @@ fn merge(plan: &mut Plan, other: Plan) {
     }
 }
 
-/// Reads and writes the answer of one root field.
-async fn answer_root(context: &RequestContext, root: RootQuery, out: &mut Vec<u8>) -> Option<()> {
+/// Reads the page one root field answers: the total (when counted) and the nodes.
+async fn read_root(context: &RequestContext, root: &RootQuery) -> Option<(u64, Vec<NodeValue>)> {
     let engine = &context.state.engine;
     let mut args = query_args_from(
         root.arguments
@@ -439,201 +437,168 @@ async fn answer_root(context: &RequestContext, root: RootQuery, out: &mut Vec<u8
         PageItem::Edges(items) => Some(items),
         _ => None,
     });
-    let (nodes, count) = match edges {
-        None => {
-            let count = if counted {
-                engine.count(&context.view, &root.kind, &args).await.ok()?
-            } else {
-                0
-            };
-            (Vec::new(), count)
-        }
-        Some(items) => {
-            let mut plan = Plan::default();
-            add_edges(&mut plan, "", items);
-            let plan = plan.relationships.remove("").flatten().unwrap_or_default();
-            args.count = counted;
-            let (nodes, count) = engine
-                .query(&context.view, &root.kind, &args, &plan.fields())
-                .await
-                .ok()?;
-            let order: Vec<_> = nodes.iter().map(|n| n.id).collect();
-            let level = load::load(context, nodes, &plan).await.ok()?;
-            let values: Vec<NodeValue> =
-                order.into_iter().filter_map(|id| level.value(id)).collect();
-            (values, count)
-        }
+    let Some(items) = edges else {
+        let count = if counted {
+            engine.count(&context.view, &root.kind, &args).await.ok()?
+        } else {
+            0
+        };
+        return Some((count, Vec::new()));
     };
-    out.push(b'{');
-    for (index, (key, item)) in root.items.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        match item {
-            PageItem::Count => write_json(out, &Value::from(count)),
-            PageItem::TypeName => write_str(out, &format!("Paginated{}", root.kind)),
-            PageItem::Edges(items) => {
-                out.push(b'[');
-                for (position, node) in nodes.iter().enumerate() {
-                    if position > 0 {
-                        out.push(b',');
-                    }
-                    out.push(b'{');
-                    for (item_index, (edge_key, edge_item)) in items.iter().enumerate() {
-                        if item_index > 0 {
-                            out.push(b',');
-                        }
-                        write_str(out, edge_key);
-                        out.push(b':');
-                        match edge_item {
-                            EdgeItem::Node(selection) => write_node(out, selection, node)?,
-                            EdgeItem::TypeName => write_str(out, &format!("Edged{}", root.kind)),
-                            EdgeItem::Properties(_) => return None,
-                        }
-                    }
-                    out.push(b'}');
+    let mut plan = Plan::default();
+    add_edges(&mut plan, "", items);
+    let plan = plan.relationships.remove("").flatten().unwrap_or_default();
+    args.count = counted;
+    let (nodes, count) = engine
+        .query(&context.view, &root.kind, &args, &plan.fields())
+        .await
+        .ok()?;
+    let order: Vec<_> = nodes.iter().map(|n| n.id).collect();
+    let level = load::load(context, nodes, &plan).await.ok()?;
+    Some((
+        count,
+        order.into_iter().filter_map(|id| level.value(id)).collect(),
+    ))
+}
+
+/// Writes a page (`Paginated<kind>` or `NestedPaginated<kind>`, named `type_name`) of `count`
+/// in all, whose edges are `edges`, each written by `edge`.
+fn write_page<E>(
+    out: &mut Vec<u8>,
+    items: &[(String, PageItem)],
+    count: u64,
+    edges: &[E],
+    mut edge: impl FnMut(&mut Vec<u8>, &[(String, EdgeItem)], &E) -> Option<()>,
+    type_name: &str,
+) -> Option<()> {
+    write_object(out, items, |out, item| match item {
+        PageItem::Count => write_json(out, &Value::from(count)),
+        PageItem::TypeName => write_str(out, type_name),
+        PageItem::Edges(edge_items) => {
+            out.push(b'[');
+            for (position, value) in edges.iter().enumerate() {
+                if position > 0 {
+                    out.push(b',');
                 }
-                out.push(b']');
+                edge(out, edge_items, value)?;
             }
+            out.push(b']');
+            Some(())
         }
-    }
-    out.push(b'}');
-    Some(())
+    })
 }
 
 /// Writes what `selection` selects of `node`.
 fn write_node(out: &mut Vec<u8>, selection: &NodeSelection, node: &NodeValue) -> Option<()> {
     let data: &Node = &node.node;
-    out.push(b'{');
-    for (index, (key, item)) in selection.items.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        match item {
-            NodeItem::Id => write_str(out, &data.id.to_string()),
-            NodeItem::Hfid => match &data.hfid {
-                Some(parts) => {
-                    out.push(b'[');
-                    for (position, part) in parts.iter().enumerate() {
-                        if position > 0 {
-                            out.push(b',');
-                        }
-                        write_str(out, part);
-                    }
-                    out.push(b']');
-                }
-                None => out.extend_from_slice(b"null"),
-            },
-            NodeItem::DisplayLabel => write_str(out, &data.display_label),
-            NodeItem::UpdatedAt => write_str(out, &data.updated_at.to_string()),
-            NodeItem::TypeName => write_str(out, &data.kind),
-            NodeItem::Attribute {
-                name,
-                type_name,
-                big_int,
-                items,
-            } => {
-                let Some(attribute) = data.attributes.get(name) else {
-                    out.extend_from_slice(b"null");
-                    continue;
-                };
-                out.push(b'{');
-                for (item_index, (item_key, item)) in items.iter().enumerate() {
-                    if item_index > 0 {
+    write_object(out, &selection.items, |out, item| match item {
+        NodeItem::Id => write_str(out, &data.id.to_string()),
+        NodeItem::Hfid => match &data.hfid {
+            Some(parts) => {
+                out.push(b'[');
+                for (position, part) in parts.iter().enumerate() {
+                    if position > 0 {
                         out.push(b',');
                     }
-                    write_str(out, item_key);
-                    out.push(b':');
-                    match item {
-                        AttributeItem::Value => {
-                            let value = &attribute.value;
-                            if value.is_null() {
-                                out.extend_from_slice(b"null");
-                            } else if *big_int && !big_int_fits(value) {
-                                return None;
-                            } else {
-                                write_json(out, value);
-                            }
-                        }
-                        AttributeItem::IsDefault => write_bool(out, attribute.is_default),
-                        AttributeItem::IsInherited => write_bool(out, false),
-                        AttributeItem::IsProtected => write_bool(out, attribute.is_protected),
-                        AttributeItem::IsVisible => write_bool(out, attribute.is_visible),
-                        AttributeItem::IsFromProfile => write_bool(out, attribute.is_from_profile),
-                        AttributeItem::UpdatedAt => match attribute.updated_at {
-                            Some(at) => write_str(out, &at.to_string()),
-                            None => out.extend_from_slice(b"null"),
-                        },
-                        AttributeItem::Id => out.extend_from_slice(b"null"),
-                        AttributeItem::TypeName => write_str(out, type_name),
-                    }
+                    write_str(out, part);
                 }
-                out.push(b'}');
+                out.push(b']');
+                Some(())
             }
-            NodeItem::One {
-                name,
-                peer_type,
-                items,
-            } => match data.peers(name).first() {
-                Some(peer) => write_edge(
-                    out,
-                    items,
-                    peer,
-                    node.level.relationships.get(name),
-                    peer_type,
-                )?,
-                None => out.extend_from_slice(b"null"),
-            },
-            NodeItem::Many {
-                name,
-                peer_type,
-                items,
-            } => {
-                let peers = data.peers(name);
+            None => write_null(out),
+        },
+        NodeItem::DisplayLabel => write_str(out, &data.display_label),
+        NodeItem::UpdatedAt => write_str(out, &data.updated_at.to_string()),
+        NodeItem::TypeName => write_str(out, &data.kind),
+        NodeItem::Attribute {
+            name,
+            type_name,
+            big_int,
+            items,
+        } => match data.attributes.get(name) {
+            Some(attribute) => write_object(out, items, |out, item| match item {
+                AttributeItem::Value => match &attribute.value {
+                    Value::Null => write_null(out),
+                    value if *big_int && !big_int_fits(value) => None,
+                    value => write_json(out, value),
+                },
+                AttributeItem::IsDefault => write_bool(out, attribute.is_default),
+                AttributeItem::IsInherited => write_bool(out, false),
+                AttributeItem::IsProtected => write_bool(out, attribute.is_protected),
+                AttributeItem::IsVisible => write_bool(out, attribute.is_visible),
+                AttributeItem::IsFromProfile => write_bool(out, attribute.is_from_profile),
+                AttributeItem::UpdatedAt => match attribute.updated_at {
+                    Some(at) => write_str(out, &at.to_string()),
+                    None => write_null(out),
+                },
+                AttributeItem::Id => write_null(out),
+                AttributeItem::TypeName => write_str(out, type_name),
+            }),
+            None => write_null(out),
+        },
+        NodeItem::One {
+            name,
+            peer_type,
+            items,
+        } => match data.peers(name).first() {
+            Some(peer) => {
                 let level = node.level.relationships.get(name);
-                out.push(b'{');
-                for (item_index, (item_key, item)) in items.iter().enumerate() {
-                    if item_index > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, item_key);
-                    out.push(b':');
-                    match item {
-                        PageItem::Count => write_json(out, &Value::from(peers.len() as u64)),
-                        PageItem::TypeName => {
-                            write_str(out, &format!("NestedPaginated{peer_type}"));
-                        }
-                        PageItem::Edges(edge_items) => {
-                            out.push(b'[');
-                            for (position, peer) in peers.iter().enumerate() {
-                                if position > 0 {
-                                    out.push(b',');
-                                }
-                                write_edge(out, edge_items, peer, level, peer_type)?;
-                            }
-                            out.push(b']');
-                        }
-                    }
-                }
-                out.push(b'}');
+                write_edge(out, items, peer, level, &format!("NestedEdged{peer_type}"))
             }
+            None => write_null(out),
+        },
+        NodeItem::Many {
+            name,
+            peer_type,
+            items,
+        } => {
+            let peers = data.peers(name);
+            let level = node.level.relationships.get(name);
+            let edge_type = format!("NestedEdged{peer_type}");
+            write_page(
+                out,
+                items,
+                peers.len() as u64,
+                peers,
+                |out, edge_items, peer| write_edge(out, edge_items, peer, level, &edge_type),
+                &format!("NestedPaginated{peer_type}"),
+            )
         }
-    }
-    out.push(b'}');
-    Some(())
+    })
 }
 
-/// Writes an edge (`NestedEdged<peer_type>`) to `peer`, whose node is read from `level`.
+/// Writes an edge (`NestedEdged<peer>`, named `type_name`) to `peer`, whose node is read from
+/// `level`.
 fn write_edge(
     out: &mut Vec<u8>,
     items: &[(String, EdgeItem)],
     peer: &Peer,
-    level: Option<&std::sync::Arc<Level>>,
-    peer_type: &str,
+    level: Option<&Arc<Level>>,
+    type_name: &str,
+) -> Option<()> {
+    write_object(out, items, |out, item| match item {
+        EdgeItem::Node(selection) => match level.and_then(|l| l.value(peer.id)) {
+            Some(node) => write_node(out, selection, &node),
+            None => write_null(out),
+        },
+        EdgeItem::TypeName => write_str(out, type_name),
+        EdgeItem::Properties(properties) => {
+            write_object(out, properties, |out, property| match property {
+                PropertyItem::IsVisible => write_bool(out, peer.is_visible),
+                PropertyItem::IsProtected => write_bool(out, peer.is_protected),
+                PropertyItem::UpdatedAt => write_str(out, &peer.updated_at.to_string()),
+                PropertyItem::TypeName => write_str(out, "RelationshipProperty"),
+            })
+        }
+    })
+}
+
+/// Writes an object of `items` by response key, each value written by `write`; `None` as soon
+/// as one of them is.
+fn write_object<T>(
+    out: &mut Vec<u8>,
+    items: &[(String, T)],
+    mut write: impl FnMut(&mut Vec<u8>, &T) -> Option<()>,
 ) -> Option<()> {
     out.push(b'{');
     for (index, (key, item)) in items.iter().enumerate() {
@@ -642,30 +607,7 @@ fn write_edge(
         }
         write_str(out, key);
         out.push(b':');
-        match item {
-            EdgeItem::Node(selection) => match level.and_then(|l| l.value(peer.id)) {
-                Some(node) => write_node(out, selection, &node)?,
-                None => out.extend_from_slice(b"null"),
-            },
-            EdgeItem::TypeName => write_str(out, &format!("NestedEdged{peer_type}")),
-            EdgeItem::Properties(properties) => {
-                out.push(b'{');
-                for (property_index, (property_key, property)) in properties.iter().enumerate() {
-                    if property_index > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, property_key);
-                    out.push(b':');
-                    match property {
-                        PropertyItem::IsVisible => write_bool(out, peer.is_visible),
-                        PropertyItem::IsProtected => write_bool(out, peer.is_protected),
-                        PropertyItem::UpdatedAt => write_str(out, &peer.updated_at.to_string()),
-                        PropertyItem::TypeName => write_str(out, "RelationshipProperty"),
-                    }
-                }
-                out.push(b'}');
-            }
-        }
+        write(out, item)?;
     }
     out.push(b'}');
     Some(())
@@ -680,15 +622,21 @@ fn big_int_fits(value: &Value) -> bool {
     }
 }
 
-fn write_str(out: &mut Vec<u8>, text: &str) {
+fn write_str(out: &mut Vec<u8>, text: &str) -> Option<()> {
     // Writing JSON into a vector cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    serde_json::to_writer(&mut *out, text).ok()
 }
 
-fn write_json(out: &mut Vec<u8>, value: &Value) {
-    let _ = serde_json::to_writer(&mut *out, value);
+fn write_json(out: &mut Vec<u8>, value: &Value) -> Option<()> {
+    serde_json::to_writer(&mut *out, value).ok()
 }
 
-fn write_bool(out: &mut Vec<u8>, value: bool) {
+fn write_bool(out: &mut Vec<u8>, value: bool) -> Option<()> {
     out.extend_from_slice(if value { b"true" } else { b"false" });
+    Some(())
+}
+
+fn write_null(out: &mut Vec<u8>) -> Option<()> {
+    out.extend_from_slice(b"null");
+    Some(())
 }
