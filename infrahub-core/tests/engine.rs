@@ -86,6 +86,28 @@ fn input(attributes: &[(&str, Value)]) -> NodeInput {
     input
 }
 
+/// Every node of `kind` on main (ids only), and their count.
+async fn all_of(engine: &Engine, kind: &str) -> (Vec<Node>, u64) {
+    engine
+        .query(
+            &main_view(),
+            kind,
+            &QueryArgs::default(),
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Loads the schema file `yaml` (named `name`) into main.
+async fn load_yaml(engine: &Engine, yaml: &str, name: &str) {
+    let file = SchemaFile::from_yaml(yaml, Some(name)).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// An update of node `id` setting `attributes`.
 fn update_of(id: &impl ToString, attributes: &[(&str, Value)]) -> NodeInput {
     NodeInput {
@@ -1128,7 +1150,8 @@ fn tag_field() -> Fields {
 #[tokio::test]
 async fn a_profile_change_that_would_duplicate_a_unique_value_is_refused_whole() {
     let engine = engine().await;
-    let extension = SchemaFile::from_yaml(
+    load_yaml(
+        &engine,
         r#"
 version: "1.0"
 nodes:
@@ -1138,13 +1161,9 @@ nodes:
       - {name: name, kind: Text, unique: true}
       - {name: tag, kind: Text, optional: true, unique: true}
 "#,
-        Some("widget.yml"),
+        "widget.yml",
     )
-    .unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![extension], false)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    .await;
     let profile = |name: &str, tag: Option<&str>| {
         let mut data = input(&[("profile_name", json!(name))]);
         if let Some(tag) = tag {
@@ -1238,15 +1257,7 @@ nodes:
         .err()
         .unwrap_or_else(|| panic!("w2 cannot take w1's tag"));
     assert_eq!(refused.kind(), ErrorKind::Uniqueness, "{refused}");
-    let (profiles, _) = engine
-        .query(
-            &main_view(),
-            "ProfileTestWidget",
-            &QueryArgs::default(),
-            &Fields::minimal(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (profiles, _) = all_of(&engine, "ProfileTestWidget").await;
     assert_eq!(profiles.len(), 1, "the profile was not created");
 
     // Nor linked afterwards, from either side.
@@ -1321,22 +1332,14 @@ nodes:
 #[tokio::test]
 async fn common_parent_requires_peers_under_the_same_parent() {
     let engine = engine().await;
-    let extension = SchemaFile::from_yaml(
-        r#"
+    load_yaml(&engine, r#"
 version: "1.0"
 extensions:
   nodes:
     - kind: InfraPort
       relationships:
         - {name: bundle, peer: InfraPort, cardinality: one, optional: true, common_parent: device, identifier: port__bundle}
-"#,
-        Some("bundle.yml"),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![extension], false)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+"#, "bundle.yml").await;
     let site_id = site(&engine, "cp-site").await;
     let d1 = device(&engine, "cp-d1", &site_id)
         .await
