@@ -986,6 +986,10 @@ const DIRECT_DOCUMENTS: &[(&str, &str)] = &[
         "query Named($name: String!) { TestCable(name__value: $name) { edges { node { id name { value } } } } }",
         r#"{"name": "cmp-cable"}"#,
     ),
+    (
+        "{ TestDevice(limit: 2) { edges { node { description { value source { id display_label __typename } owner { __typename id } } site { node { id } properties { is_protected updated_at source { id display_label __typename } owner { id display_label __typename } } } tags { edges { node { id } properties { owner { id } source { display_label } } } } } } } }",
+        "{}",
+    ),
 ];
 
 /// Documents the direct executor leaves to the general one (and their answers stay right).
@@ -994,7 +998,6 @@ const GENERAL_DOCUMENTS: &[&str] = &[
     "{ TestDevice { edges { node { name @include(if: true) { value } } } } }",
     "{ TestDevice { edges { node { role { value label color } } } } }",
     "{ TestDevice { edges { node { address { ip prefixlen } } } } }",
-    "{ TestDevice { edges { node { name { value source { id } } } } } }",
     "{ TestDevice { edges { node { tags(name__value: \"cmp-red\") { count } } } } }",
     "{ TestDevice { permissions { count } } }",
     "{ __typename TestDevice { count } }",
@@ -1008,8 +1011,15 @@ async fn the_direct_executor_answers_exactly_as_the_general_one() {
     harness
         .create("TestCable", "{name: {value: \"cmp-cable\"}}")
         .await;
+    let accounts = harness
+        .gql("{ CoreAccount { edges { node { id } } } }")
+        .await;
+    let admin = accounts["CoreAccount"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no account: {accounts}"))
+        .to_string();
     harness
-        .gql(r#"mutation { TestDeviceUpdate(data: {hfid: ["cmp-dev-001"], asn: {value: 65001}, role: {value: "edge"}, address: {value: "10.0.0.1/24"}, description: {value: "changed", is_protected: true}}) { ok } }"#)
+        .gql(&format!(r#"mutation {{ TestDeviceUpdate(data: {{hfid: ["cmp-dev-001"], asn: {{value: 65001}}, role: {{value: "edge"}}, address: {{value: "10.0.0.1/24"}}, description: {{value: "changed", is_protected: true, source: "{admin}", owner: "{admin}"}}, site: {{hfid: ["cmp-site"], _relation__source: "{admin}", _relation__owner: "{admin}"}}}}) {{ ok }} }}"#))
         .await;
     let direct_before = harness.state.queries.direct_answers();
     for (query, variables) in DIRECT_DOCUMENTS {

@@ -8,11 +8,11 @@
 //! document is one it knows: root fields of node kinds, `count`, `edges`, `node`, the node
 //! fields `id`, `hfid`, `display_label`, `_updated_at` and `__typename`, attributes with their
 //! value and flags, and relationships of cardinality one or many (without nested filters),
-//! with their link properties. Anything else (fragments, directives, lineage, permissions,
-//! hierarchy walks, derived attribute fields, nested filters, introspection) leaves the
-//! document to the general executor, and so does anything unusual while answering (an engine
-//! error, a value its scalar type would refuse): the general executor then answers it, errors
-//! included. Answers are byte-for-byte those of the general executor (tests compare them),
+//! with their link properties, and the lineage (`source`, `owner`) of both. Anything else
+//! (fragments, directives, permissions, hierarchy walks, derived attribute fields, nested
+//! filters, introspection) leaves the document to the general executor, and so does anything
+//! unusual while answering (an engine error, a value its scalar type would refuse): the
+//! general executor then answers it, errors included. Answers are byte-for-byte those of the general executor (tests compare them),
 //! except that several root fields come in the document's order, as the GraphQL
 //! specification asks, where the general executor lists them as their concurrent resolution
 //! completes.
@@ -25,7 +25,10 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
 use infrahub_core::engine::{Node, Peer};
-use infrahub_core::schema::{AttributeKind, Cardinality, RelationshipKind};
+use infrahub_core::schema::{
+    AttributeKind, Cardinality, LINEAGE_OWNER, LINEAGE_SOURCE, RelationshipKind,
+};
+use infrahub_graph::NodeId;
 use serde_json::Value;
 
 use super::RequestContext;
@@ -81,6 +84,8 @@ enum AttributeItem {
     UpdatedAt,
     Id,
     TypeName,
+    Source(NodeSelection),
+    Owner(NodeSelection),
 }
 
 #[derive(Debug)]
@@ -96,6 +101,8 @@ enum PropertyItem {
     IsProtected,
     UpdatedAt,
     TypeName,
+    Source(NodeSelection),
+    Owner(NodeSelection),
 }
 
 #[derive(Debug)]
@@ -269,6 +276,8 @@ fn edge_items(
                     "is_protected" => PropertyItem::IsProtected,
                     "updated_at" => PropertyItem::UpdatedAt,
                     "__typename" => PropertyItem::TypeName,
+                    "source" => PropertyItem::Source(lineage_selection(context, property)?),
+                    "owner" => PropertyItem::Owner(lineage_selection(context, property)?),
                     _ => return None,
                 })
             })?),
@@ -309,7 +318,7 @@ fn node_selection(
                     if hashed {
                         return None;
                     }
-                    attribute_item(name, attribute.kind, &field.selection_set.node)?
+                    attribute_item(context, name, attribute.kind, &field.selection_set.node)?
                 }
                 None => {
                     let relationship = models.iter().find_map(|m| m.relationship(name))?;
@@ -347,7 +356,12 @@ fn node_selection(
 }
 
 /// What `set` selects of an attribute of kind `kind`.
-fn attribute_item(name: &str, kind: AttributeKind, set: &SelectionSet) -> Option<NodeItem> {
+fn attribute_item(
+    context: &RequestContext,
+    name: &str,
+    kind: AttributeKind,
+    set: &SelectionSet,
+) -> Option<NodeItem> {
     let (type_name, _, _) = attribute_types(kind);
     let items = items(set, |field| {
         Some(match field.name.node.as_str() {
@@ -360,6 +374,8 @@ fn attribute_item(name: &str, kind: AttributeKind, set: &SelectionSet) -> Option
             "updated_at" => AttributeItem::UpdatedAt,
             "id" => AttributeItem::Id,
             "__typename" => AttributeItem::TypeName,
+            "source" => AttributeItem::Source(lineage_selection(context, field)?),
+            "owner" => AttributeItem::Owner(lineage_selection(context, field)?),
             _ => return None,
         })
     })?;
@@ -371,14 +387,29 @@ fn attribute_item(name: &str, kind: AttributeKind, set: &SelectionSet) -> Option
     })
 }
 
+/// What the selection of a lineage `source` or `owner` field selects of that node.
+fn lineage_selection(context: &RequestContext, field: &Field) -> Option<NodeSelection> {
+    let kind = match field.name.node.as_str() {
+        "source" => LINEAGE_SOURCE,
+        _ => LINEAGE_OWNER,
+    };
+    node_selection(context, kind, &field.selection_set.node)
+}
+
 impl NodeSelection {
     /// The reads this selection needs.
     fn plan(&self) -> Plan {
         let mut plan = Plan::default();
         for (_, item) in &self.items {
             match item {
-                NodeItem::Attribute { name, .. } => {
+                NodeItem::Attribute { name, items, .. } => {
                     plan.attributes.insert(name.clone());
+                    for (_, item) in items {
+                        if let AttributeItem::Source(lineage) | AttributeItem::Owner(lineage) = item
+                        {
+                            add_lineage(&mut plan, lineage);
+                        }
+                    }
                 }
                 NodeItem::One { name, items, .. } => add_edges(&mut plan, name, items),
                 NodeItem::Many { name, items, .. } => {
@@ -396,17 +427,38 @@ impl NodeSelection {
     }
 }
 
-/// Adds to `plan` the relationship `name` and what its edges select of the peers.
+/// Adds to `plan` the relationship `name`, what its edges select of the peers, and the
+/// lineage of the links (read with the nodes holding them).
 fn add_edges(plan: &mut Plan, name: &str, items: &[(String, EdgeItem)]) {
-    let entry = plan.relationships.entry(name.to_string()).or_default();
+    plan.relationships.entry(name.to_string()).or_default();
     for (_, item) in items {
-        if let EdgeItem::Node(selection) = item {
-            let peer_plan = selection.plan();
-            match entry {
-                Some(existing) => merge(existing, peer_plan),
-                None => *entry = Some(peer_plan),
+        match item {
+            EdgeItem::Node(selection) => {
+                let peer_plan = selection.plan();
+                let entry = plan.relationships.entry(name.to_string()).or_default();
+                match entry {
+                    Some(existing) => merge(existing, peer_plan),
+                    None => *entry = Some(peer_plan),
+                }
             }
+            EdgeItem::Properties(properties) => {
+                for (_, property) in properties {
+                    if let PropertyItem::Source(lineage) | PropertyItem::Owner(lineage) = property {
+                        add_lineage(plan, lineage);
+                    }
+                }
+            }
+            EdgeItem::TypeName => {}
         }
+    }
+}
+
+/// Adds to `plan` the reads of lineage nodes (sources and owners) `selection` needs.
+fn add_lineage(plan: &mut Plan, selection: &NodeSelection) {
+    let lineage_plan = selection.plan();
+    match plan.lineage.as_mut() {
+        Some(existing) => merge(existing, lineage_plan),
+        None => plan.lineage = Some(Box::new(lineage_plan)),
     }
 }
 
@@ -419,6 +471,12 @@ fn merge(plan: &mut Plan, other: Plan) {
             (Some(existing), Some(peer_plan)) => merge(existing, peer_plan),
             (None, Some(peer_plan)) => *entry = Some(peer_plan),
             (_, None) => {}
+        }
+    }
+    if let Some(lineage) = other.lineage {
+        match plan.lineage.as_mut() {
+            Some(existing) => merge(existing, *lineage),
+            None => plan.lineage = Some(lineage),
         }
     }
 }
@@ -533,6 +591,12 @@ fn write_node(out: &mut Vec<u8>, selection: &NodeSelection, node: &NodeValue) ->
                 },
                 AttributeItem::Id => write_null(out),
                 AttributeItem::TypeName => write_str(out, type_name),
+                AttributeItem::Source(lineage) => {
+                    write_lineage(out, lineage, &node.level, attribute.source)
+                }
+                AttributeItem::Owner(lineage) => {
+                    write_lineage(out, lineage, &node.level, attribute.owner)
+                }
             }),
             None => write_null(out),
         },
@@ -543,7 +607,8 @@ fn write_node(out: &mut Vec<u8>, selection: &NodeSelection, node: &NodeValue) ->
         } => match data.peers(name).first() {
             Some(peer) => {
                 let level = node.level.relationships.get(name);
-                write_edge(out, items, peer, level, &format!("NestedEdged{peer_type}"))
+                let edge_type = format!("NestedEdged{peer_type}");
+                write_edge(out, items, peer, (&node.level, level), &edge_type)
             }
             None => write_null(out),
         },
@@ -560,20 +625,22 @@ fn write_node(out: &mut Vec<u8>, selection: &NodeSelection, node: &NodeValue) ->
                 items,
                 peers.len() as u64,
                 peers,
-                |out, edge_items, peer| write_edge(out, edge_items, peer, level, &edge_type),
+                |out, edge_items, peer| {
+                    write_edge(out, edge_items, peer, (&node.level, level), &edge_type)
+                },
                 &format!("NestedPaginated{peer_type}"),
             )
         }
     })
 }
 
-/// Writes an edge (`NestedEdged<peer>`, named `type_name`) to `peer`, whose node is read from
-/// `level`.
+/// Writes an edge (`NestedEdged<peer>`, named `type_name`) to `peer` from a node of the level
+/// `owner` (which holds the link's lineage); the peer's node is read from `level`.
 fn write_edge(
     out: &mut Vec<u8>,
     items: &[(String, EdgeItem)],
     peer: &Peer,
-    level: Option<&Arc<Level>>,
+    (owner, level): (&Arc<Level>, Option<&Arc<Level>>),
     type_name: &str,
 ) -> Option<()> {
     write_object(out, items, |out, item| match item {
@@ -588,9 +655,25 @@ fn write_edge(
                 PropertyItem::IsProtected => write_bool(out, peer.is_protected),
                 PropertyItem::UpdatedAt => write_str(out, &peer.updated_at.to_string()),
                 PropertyItem::TypeName => write_str(out, "RelationshipProperty"),
+                PropertyItem::Source(lineage) => write_lineage(out, lineage, owner, peer.source),
+                PropertyItem::Owner(lineage) => write_lineage(out, lineage, owner, peer.owner),
             })
         }
     })
+}
+
+/// Writes what `selection` selects of the lineage node `id` read with `level` (null without
+/// one).
+fn write_lineage(
+    out: &mut Vec<u8>,
+    selection: &NodeSelection,
+    level: &Level,
+    id: Option<NodeId>,
+) -> Option<()> {
+    match level.lineage_value(id) {
+        Some(node) => write_node(out, selection, &node),
+        None => write_null(out),
+    }
 }
 
 /// Writes an object of `items` by response key, each value written by `write`; `None` as soon
