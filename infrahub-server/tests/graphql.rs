@@ -243,6 +243,14 @@ impl Harness {
         (status, bytes.to_vec())
     }
 
+    /// The raw answer to `query` with `variables` on main (which must be a 200).
+    async fn send(&self, query: &str, variables: Value) -> String {
+        let body = json!({"query": query, "variables": variables});
+        let (status, bytes) = self.post_raw("/graphql/main", body, true).await;
+        assert_eq!(status, StatusCode::OK);
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     async fn gql(&self, query: &str) -> Value {
         let (status, body) = self.post("/graphql/main", query, true).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -1089,4 +1097,82 @@ async fn the_direct_executor_answers_exactly_as_the_general_one() {
         direct_before,
         "documents the direct executor does not know went to it"
     );
+}
+
+#[tokio::test]
+async fn the_direct_executor_runs_node_mutations_as_the_general_one() {
+    let harness = harness().await;
+    harness.populate(2, "mut").await;
+    let counted = || harness.state.queries.direct_answers();
+
+    // The same update twice: the general executor validates it, the direct one repeats it.
+    let update = "mutation ($name: String!, $text: String) { TestDeviceUpdate(data: {hfid: [$name], description: {value: $text, is_protected: true}}) { __typename ok object { __typename id hfid display_label name { value } description { value is_protected is_default } site { node { id display_label } properties { is_protected } } tags { count edges { node { name { value } } } } } } }";
+    let variables = json!({"name": "mut-dev-000", "text": "updated"});
+    let general = harness.send(update, variables.clone()).await;
+    let before = counted();
+    let direct = harness.send(update, variables).await;
+    assert_eq!(counted(), before + 1, "not answered directly");
+    assert_eq!(direct, general);
+    assert!(direct.contains("\"updated\""), "{direct}");
+
+    // Creates: the answers differ only by the node's id and name.
+    let create = "mutation ($name: String!) { TestSiteCreate(data: {name: {value: $name}, description: {value: \"new\"}}) { ok object { id name { value } description { value } display_label } } }";
+    let first = harness.send(create, json!({"name": "mut-new-1"})).await;
+    let before = counted();
+    let second = harness.send(create, json!({"name": "mut-new-2"})).await;
+    assert_eq!(counted(), before + 1, "not answered directly");
+    let shape = |body: &str| {
+        let mut value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}"));
+        let object = &mut value["data"]["TestSiteCreate"]["object"];
+        assert!(
+            object["id"].as_str().is_some_and(|id| id.len() == 36),
+            "{body}"
+        );
+        object["id"] = json!("<id>");
+        let name = object["name"]["value"].take();
+        assert_eq!(object["display_label"].take(), name);
+        value.to_string()
+    };
+    assert_eq!(shape(&second), shape(&first));
+
+    // An error is answered as the general executor answers it, and the mutation runs once.
+    let before = counted();
+    let refused = harness.send(create, json!({"name": "mut-new-1"})).await;
+    assert_eq!(counted(), before + 1, "not answered directly");
+    let general_error = harness
+        .send(&format!("{create} "), json!({"name": "mut-new-1"}))
+        .await;
+    assert_eq!(refused, general_error);
+    assert!(refused.contains("\"errors\""), "{refused}");
+    let sites = harness
+        .gql("{ TestSite(name__value: \"mut-new-1\") { count } }")
+        .await;
+    assert_eq!(sites["TestSite"]["count"], json!(1));
+
+    // Deletes.
+    let delete = "mutation ($name: String!) { TestDeviceDelete(data: {hfid: [$name]}) { ok } }";
+    let general = harness.send(delete, json!({"name": "mut-dev-000"})).await;
+    let before = counted();
+    let direct = harness.send(delete, json!({"name": "mut-dev-001"})).await;
+    assert_eq!(counted(), before + 1, "not answered directly");
+    assert_eq!(direct, general);
+    let devices = harness.gql("{ TestDevice { count } }").await;
+    assert_eq!(devices["TestDevice"]["count"], json!(0));
+
+    // Anything else goes through the general executor.
+    let before = counted();
+    for (index, query) in [
+        "mutation ($a: String!, $b: String!) { a: BuiltinTagCreate(data: {name: {value: $a}}) { ok } b: BuiltinTagCreate(data: {name: {value: $b}}) { ok } }",
+        "mutation ($a: String!, $b: String!) { BuiltinTagCreate(context: {}, data: {name: {value: $a}, description: {value: $b}}) { ok } }",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for round in 0..2 {
+            let names = json!({"a": format!("tag-{index}-{round}-a"), "b": format!("tag-{index}-{round}-b")});
+            let body = harness.send(query, names).await;
+            assert!(!body.contains("\"errors\""), "{query}: {body}");
+        }
+    }
+    assert_eq!(counted(), before, "went to the direct executor");
 }

@@ -1,29 +1,33 @@
-//! A direct executor for plain node queries: the documents clients send most (lists and
-//! lookups of one kind, with attributes and relationships) are answered without the general
-//! GraphQL executor, which spends far more per node building futures and value trees than the
-//! engine spends reading the nodes.
+//! A direct executor for plain node queries and node mutations: the documents clients send
+//! most (lists and lookups of one kind, with attributes and relationships; creates, updates,
+//! upserts and deletes of one node) are answered without the general GraphQL executor, which
+//! spends far more per node building futures and value trees than the engine spends reading
+//! the nodes.
 //!
 //! It only runs documents that already passed validation against the same generated schema
 //! with plain scalar variables (see [`super::validated`]), and only when every part of the
 //! document is one it knows: root fields of node kinds, `count`, `edges`, `node`, the node
 //! fields `id`, `hfid`, `display_label`, `_updated_at` and `__typename`, attributes with their
 //! value and flags, and relationships of cardinality one or many (without nested filters),
-//! with their link properties, and the lineage (`source`, `owner`) of both. Anything else
-//! (fragments, directives, permissions, hierarchy walks, derived attribute fields, nested
-//! filters, introspection) leaves the document to the general executor, and so does anything
-//! unusual while answering (an engine error, a value its scalar type would refuse): the
-//! general executor then answers it, errors included. Answers are byte-for-byte those of the general executor (tests compare them),
-//! except that several root fields come in the document's order, as the GraphQL
-//! specification asks, where the general executor lists them as their concurrent resolution
-//! completes.
+//! with their link properties, and the lineage (`source`, `owner`) of both; or a mutation whose
+//! only root field is `<Kind>Create|Update|Upsert|Delete` of a node kind with only `data`,
+//! selecting `ok`, `object` (as above) and `__typename`. Anything else (fragments, directives,
+//! permissions, hierarchy walks, derived attribute fields, nested filters, introspection,
+//! several mutations, `context`) leaves the document to the general executor, and so does
+//! anything unusual while answering a query (an engine error, a value its scalar type would
+//! refuse): the general executor then answers it, errors included. A mutation is never run
+//! twice: its errors are answered here, in the general executor's shape. Answers are
+//! byte-for-byte those of the general executor (tests compare them), except that several root
+//! fields of a query come in the document's order, as the GraphQL specification asks, where
+//! the general executor lists them as their concurrent resolution completes.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use async_graphql::Variables;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
+use async_graphql::{Pos, Variables};
 use infrahub_core::engine::{Node, Peer};
 use infrahub_core::schema::{
     AttributeKind, Cardinality, LINEAGE_OWNER, LINEAGE_SOURCE, RelationshipKind,
@@ -34,6 +38,7 @@ use serde_json::Value;
 use super::RequestContext;
 use super::build::{attribute_types, has_type, is_exposed, query_args_from, to_json};
 use super::load::{self, HIERARCHY_FIELDS, Plan, candidates, hierarchy_kind};
+use super::mutation::{Operation, write_node as write_node_of};
 use super::values::{Level, NodeValue};
 
 /// Hierarchy fields every level of a hierarchy has (walked or absent): left to the general
@@ -136,7 +141,7 @@ pub(crate) async fn run(
         },
     };
     let operation = &operation.node;
-    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+    if !operation.directives.is_empty() {
         return None;
     }
     // Variables as the general executor takes them: given, else their default.
@@ -148,9 +153,41 @@ pub(crate) async fn run(
             .or_else(|| definition.node.default_value())?;
         values.insert(name, value.clone());
     }
-    let roots = items(&operation.selection_set.node, |field| {
-        root_query(context, &values, field)
-    })?;
+    match operation.ty {
+        OperationType::Query => run_query(context, &operation.selection_set.node, &values).await,
+        OperationType::Mutation => {
+            run_mutation(context, &operation.selection_set.node, &values).await
+        }
+        OperationType::Subscription => None,
+    }
+}
+
+/// The variables of an operation, by name.
+type VariableValues<'a> = BTreeMap<&'a str, async_graphql::Value>;
+
+/// The arguments of `field` as JSON, variables substituted.
+fn arguments(field: &Field, variables: &VariableValues<'_>) -> Option<Vec<(String, Value)>> {
+    field
+        .arguments
+        .iter()
+        .map(|(name, value)| {
+            let value = value
+                .node
+                .clone()
+                .into_const_with(|variable| variables.get(variable.as_str()).cloned().ok_or(()))
+                .ok()?;
+            Some((name.node.to_string(), to_json(&value)))
+        })
+        .collect()
+}
+
+/// Answers a query whose root fields are `set`.
+async fn run_query(
+    context: &RequestContext,
+    set: &SelectionSet,
+    values: &VariableValues<'_>,
+) -> Option<Vec<u8>> {
+    let roots = items(set, |field| root_query(context, values, field))?;
     // Everything is read before anything is written, so that a root left to the general
     // executor costs no half-written answer.
     let mut answers = Vec::with_capacity(roots.len());
@@ -181,6 +218,110 @@ pub(crate) async fn run(
     })?;
     out.push(b'}');
     Some(out)
+}
+
+/// What a node mutation's answer selects.
+#[derive(Debug)]
+enum MutationItem {
+    Ok,
+    Object(NodeSelection),
+    TypeName,
+}
+
+/// Answers a mutation whose only root field is a node mutation (`<Kind>Create`, `Update`,
+/// `Upsert` or `Delete` of a node kind) with only its `data` argument. An error after the
+/// mutation started is answered here as the general executor would (a mutation is not run
+/// twice).
+async fn run_mutation(
+    context: &RequestContext,
+    set: &SelectionSet,
+    variables: &VariableValues<'_>,
+) -> Option<Vec<u8>> {
+    let [item] = set.items.as_slice() else {
+        return None;
+    };
+    let Selection::Field(positioned) = &item.node else {
+        return None;
+    };
+    let field = &positioned.node;
+    if !field.directives.is_empty() {
+        return None;
+    }
+    let (kind, operation) = Operation::of_field(field.name.node.as_str())?;
+    context
+        .schema
+        .get(kind)
+        .filter(|m| is_exposed(m) && !m.is_generic())?;
+    let [(name, _)] = field.arguments.as_slice() else {
+        return None;
+    };
+    if name.node != "data" {
+        return None;
+    }
+    let (_, data) = arguments(field, variables)?.pop()?;
+    let items = items(&field.selection_set.node, |item| {
+        Some(match item.name.node.as_str() {
+            "ok" => MutationItem::Ok,
+            "__typename" => MutationItem::TypeName,
+            "object" if operation != Operation::Delete => {
+                MutationItem::Object(node_selection(context, kind, &item.selection_set.node)?)
+            }
+            _ => return None,
+        })
+    })?;
+    let selection = items.iter().find_map(|(_, item)| match item {
+        MutationItem::Object(selection) => Some(selection),
+        _ => None,
+    });
+    let mut out = Vec::with_capacity(512);
+    let written = match write_node_of(context, kind, operation, data).await {
+        Ok(written) => written,
+        Err(error) => {
+            write_field_error(&mut out, &error.message, positioned.pos);
+            return Some(out);
+        }
+    };
+    let object = match (written, selection) {
+        (Some(node), Some(selection)) => {
+            let plan = selection.plan();
+            let id = node.id;
+            match load::load(context, vec![node], &plan).await {
+                Ok(level) => level.value(id),
+                Err(error) => {
+                    write_field_error(&mut out, error.message(), positioned.pos);
+                    return Some(out);
+                }
+            }
+        }
+        _ => None,
+    };
+    out.extend_from_slice(b"{\"data\":{");
+    write_str(&mut out, &field.response_key().node);
+    out.push(b':');
+    write_object(&mut out, &items, |out, item| match item {
+        MutationItem::Ok => write_bool(out, true),
+        MutationItem::TypeName => write_str(out, &field.name.node),
+        MutationItem::Object(selection) => match &object {
+            Some(node) => write_node(out, selection, node),
+            None => write_null(out),
+        },
+    })?;
+    out.extend_from_slice(b"}}");
+    Some(out)
+}
+
+/// Writes the answer of a request whose only root field failed with `message` at `position`,
+/// as the general executor does.
+fn write_field_error(out: &mut Vec<u8>, message: &str, position: Pos) {
+    out.extend_from_slice(b"{\"data\":null,\"errors\":[{\"message\":");
+    write_str(out, message);
+    out.extend_from_slice(
+        format!(
+            ",\"locations\":[{{\"line\":{},\"column\":{}}}]}}]}}",
+            position.line, position.column
+        )
+        .as_bytes(),
+    );
 }
 
 /// The fields of a selection set with their response keys: `None` if it holds fragments,
@@ -220,27 +361,18 @@ fn items<'s, T>(
 /// A root field, if it is a query of nodes of an exposed kind.
 fn root_query(
     context: &RequestContext,
-    variables: &BTreeMap<&str, async_graphql::Value>,
+    variables: &VariableValues<'_>,
     field: &Field,
 ) -> Option<RootQuery> {
     let model = context
         .schema
         .get(field.name.node.as_str())
         .filter(|m| is_exposed(m))?;
-    let mut arguments = Vec::with_capacity(field.arguments.len());
-    for (name, value) in &field.arguments {
-        let value = value
-            .node
-            .clone()
-            .into_const_with(|variable| variables.get(variable.as_str()).cloned().ok_or(()))
-            .ok()?;
-        arguments.push((name.node.to_string(), to_json(&value)));
-    }
     let kind = model.kind();
     Some(RootQuery {
         items: page_items(context, &kind, &field.selection_set.node)?,
+        arguments: arguments(field, variables)?,
         kind,
-        arguments,
     })
 }
 

@@ -189,11 +189,11 @@ pub(crate) async fn run_raw(
         schema,
         account,
     };
-    // Plain node queries that passed validation before are answered directly.
-    if !is_mutation
-        && generated
-            .validated
-            .passed(&gql.query, operation_name.as_deref())
+    // Plain node queries and node mutations that passed validation before are answered
+    // directly.
+    if generated
+        .validated
+        .passed(&gql.query, operation_name.as_deref())
     {
         let variables = std::mem::take(&mut gql.variables);
         let body = match gql.parsed_query() {

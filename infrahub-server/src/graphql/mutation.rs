@@ -6,10 +6,13 @@ use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
     SchemaBuilder, TypeRef,
 };
-use infrahub_core::engine::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+use infrahub_core::engine::{
+    AttributeInput, Node, NodeInput, NodeRef, PeerInput, RelationshipInput,
+};
 use infrahub_core::schema::{Cardinality, ModelSchema, SchemaBranch};
 use serde_json::{Map, Value};
 
+use super::RequestContext;
 use super::build::{
     BIG_INT, GENERIC_SCALAR, attribute_types, complete_selected, engine_error, has_type, node_ref,
     parent, ready, request, to_json,
@@ -133,8 +136,9 @@ pub(crate) fn ok_object(name: &str) -> Object {
     }))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Operation {
+/// A node mutation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
     Create,
     Update,
     Upsert,
@@ -142,6 +146,21 @@ enum Operation {
 }
 
 impl Operation {
+    /// The kind and operation of the mutation field `name` (`<Kind>Create`, ...).
+    pub(crate) fn of_field(name: &str) -> Option<(&str, Operation)> {
+        [
+            Operation::Create,
+            Operation::Update,
+            Operation::Upsert,
+            Operation::Delete,
+        ]
+        .into_iter()
+        .find_map(|operation| {
+            name.strip_suffix(operation.suffix())
+                .map(|kind| (kind, operation))
+        })
+    }
+
     fn suffix(self) -> &'static str {
         match self {
             Operation::Create => "Create",
@@ -306,6 +325,32 @@ async fn mutate<'a>(
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let request = request(&ctx)?;
     let data = to_json(ctx.args.try_get("data")?.as_value());
+    let written = write_node(request, &kind, operation, data).await?;
+    let look = ctx.look_ahead();
+    let object = look.field("object");
+    let object = match written {
+        Some(node) if object.exists() => {
+            complete_selected(request, &kind, vec![node], object.selection_fields())
+                .await?
+                .into_iter()
+                .next()
+        }
+        _ => None,
+    };
+    Ok(Some(FieldValue::owned_any(MutationValue {
+        ok: true,
+        object,
+    })))
+}
+
+/// The node mutation `<kind><operation>` with its `data`, whichever executor runs it: the node
+/// as written (`None` for a delete).
+pub(crate) async fn write_node(
+    request: &RequestContext,
+    kind: &str,
+    operation: Operation,
+    data: Value,
+) -> Result<Option<Node>, Error> {
     let Value::Object(data) = data else {
         return Err(Error::new("`data` must be an object"));
     };
@@ -322,39 +367,23 @@ async fn mutate<'a>(
             )));
         }
         engine
-            .delete(branch, &kind, &reference)
+            .delete(branch, kind, &reference)
             .await
             .map_err(engine_error)?;
-        return Ok(Some(FieldValue::owned_any(MutationValue {
-            ok: true,
-            object: None,
-        })));
+        return Ok(None);
     }
     let model = request
         .schema
-        .get(&kind)
+        .get(kind)
         .ok_or_else(|| Error::new(format!("kind `{kind}` not found")))?;
     let input = node_input(model, &data)?;
     let result = match operation {
-        Operation::Create => engine.create(branch, &kind, input).await,
-        Operation::Update => engine.update(branch, &kind, input).await,
-        _ => engine.upsert(branch, &kind, input).await,
+        Operation::Create => engine.create(branch, kind, input).await,
+        Operation::Update => engine.update(branch, kind, input).await,
+        _ => engine.upsert(branch, kind, input).await,
     }
     .map_err(engine_error)?;
-    let look = ctx.look_ahead();
-    let object = look.field("object");
-    let object = if object.exists() {
-        complete_selected(request, &kind, vec![result.node], object.selection_fields())
-            .await?
-            .into_iter()
-            .next()
-    } else {
-        None
-    };
-    Ok(Some(FieldValue::owned_any(MutationValue {
-        ok: true,
-        object,
-    })))
+    Ok(Some(result.node))
 }
 
 fn string_list(value: Option<&Value>, field: &str) -> Result<Option<Vec<String>>, Error> {
