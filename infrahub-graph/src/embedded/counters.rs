@@ -4,7 +4,7 @@
 //! The default and global branches keep absolute counts; other branches keep the change since
 //! the start of their current epoch, added to the default branch's count at the branch point.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::Result;
 use crate::time::Timestamp;
@@ -54,6 +54,41 @@ pub(crate) fn read(kv: &dyn Kv, view: &ViewSpec, label: &str) -> Result<u64> {
     Ok(u64::try_from(global + default + own).unwrap_or(0))
 }
 
+/// The latest counters written, kept by the writer thread (the only one that writes them) so
+/// that a changeset does not scan for the counter it is about to replace. An entry holds the
+/// lower bound its value was read with (the branch's epoch start, or the minimum) and is used
+/// only for the same bound.
+#[derive(Debug, Default)]
+pub(crate) struct CountCache {
+    latest: HashMap<(String, u32), (Timestamp, i64)>,
+}
+
+impl CountCache {
+    /// Entries beyond which the cache starts over.
+    const CAPACITY: usize = 16_384;
+
+    /// Forgets every counter (after writes it did not see, or writes that were lost).
+    pub(crate) fn clear(&mut self) {
+        self.latest.clear();
+    }
+
+    fn get(&self, label: &str, branch: u32, from: Timestamp) -> Option<i64> {
+        // A tuple key cannot be borrowed from `&str`: look up with an owned one only when the
+        // label is known at all.
+        self.latest
+            .get(&(label.to_string(), branch))
+            .filter(|(bound, _)| *bound == from)
+            .map(|(_, value)| *value)
+    }
+
+    fn put(&mut self, label: String, branch: u32, from: Timestamp, value: i64) {
+        if self.latest.len() >= Self::CAPACITY {
+            self.latest.clear();
+        }
+        self.latest.insert((label, branch), (from, value));
+    }
+}
+
 /// Count changes accumulated by a changeset, written once per label and branch.
 #[derive(Debug, Default)]
 pub(crate) struct CountDeltas {
@@ -68,13 +103,18 @@ impl CountDeltas {
     }
 
     /// Writes the new counters at `at`; `epoch_start` bounds the branch-relative counters.
+    /// With `cache`, the current counters are taken from it when it has them, and it holds the
+    /// new ones afterwards (only once every counter was read, so that a failure leaves it as
+    /// it was).
     pub(crate) fn write(
         self,
         kv: &dyn Kv,
         pending: &mut Pending,
         at: Timestamp,
         epoch_start: Timestamp,
+        cache: Option<&mut CountCache>,
     ) -> Result<()> {
+        let mut written = Vec::with_capacity(self.deltas.len());
         for ((label, branch), delta) in self.deltas {
             if delta == 0 {
                 continue;
@@ -84,12 +124,24 @@ impl CountDeltas {
             } else {
                 epoch_start
             };
-            let current = latest(kv, &label, branch, from, Timestamp::MAX)?.unwrap_or(0);
+            let cached = cache
+                .as_deref()
+                .and_then(|cache| cache.get(&label, branch, from));
+            let current = match cached {
+                Some(value) => value,
+                None => latest(kv, &label, branch, from, Timestamp::MAX)?.unwrap_or(0),
+            };
             pending.put(
                 Table::Counts,
                 count_key(&label, branch, at),
                 (current + delta).to_be_bytes().to_vec(),
             );
+            written.push((label, branch, from, current + delta));
+        }
+        if let Some(cache) = cache {
+            for (label, branch, from, value) in written {
+                cache.put(label, branch, from, value);
+            }
         }
         Ok(())
     }

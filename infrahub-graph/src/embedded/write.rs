@@ -12,7 +12,7 @@ use crate::model::{NodeId, Scope, Side, Slot, Status, VersionData};
 use crate::time::Timestamp;
 
 use super::codec::encode;
-use super::counters::CountDeltas;
+use super::counters::{CountCache, CountDeltas};
 use super::keys::{
     self, BN_GLOBAL, all_links_prefix, attribute_slot, change_key, decode_reverse_link,
     decode_slot, encode_changes, label_key, label_kind_key, link_slot, node_data_range, node_slot,
@@ -476,7 +476,13 @@ impl<'a> Writer<'a> {
     }
 
     /// Finishes the changeset: writes counters and returns the pending writes.
-    pub(crate) fn finish(mut self) -> Result<Pending> {
+    pub(crate) fn finish(self) -> Result<Pending> {
+        self.finish_counting(None)
+    }
+
+    /// [`Writer::finish`], taking current counters from `cache` and leaving the new ones
+    /// there.
+    pub(crate) fn finish_counting(mut self, cache: Option<&mut CountCache>) -> Result<Pending> {
         let counts = std::mem::take(&mut self.counts);
         let changes = std::mem::take(&mut self.changes);
         // Per branch: (slot, note) pairs.
@@ -498,6 +504,7 @@ impl<'a> Writer<'a> {
             &mut counter_writes,
             self.context.at,
             self.context.view.epoch_start,
+            cache,
         )?;
         for (table, key, value) in counter_writes.into_writes() {
             if let Some(value) = value {
@@ -565,6 +572,7 @@ pub(crate) fn apply_changeset(
     base: &dyn Kv,
     context: &WriteContext,
     changeset: &Changeset,
+    counters: &mut CountCache,
 ) -> Result<Pending> {
     let mut writer = Writer::new(base, context);
     for op in &changeset.ops {
@@ -573,5 +581,5 @@ pub(crate) fn apply_changeset(
     for (index, condition) in changeset.conditions.iter().enumerate() {
         writer.check(index, condition)?;
     }
-    writer.finish()
+    writer.finish_counting(Some(counters))
 }

@@ -17,6 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::time::Timestamp;
 
 use super::branches;
+use super::counters::CountCache;
 use super::flusher::{FlushRequest, Shared};
 use super::journal::{Journal, JournalWrite};
 use super::registry::{Registry, StoredBranch};
@@ -90,6 +91,8 @@ pub(crate) struct WriterState {
     pub(crate) flush_requests: Option<std::sync::mpsc::Sender<FlushRequest>>,
     /// The flusher thread, joined when the writer stops.
     pub(crate) flusher: Option<std::thread::JoinHandle<()>>,
+    /// The latest node counters, as the committed and batched writes leave them.
+    pub(crate) counters: CountCache,
 }
 
 /// Opened tables of a read transaction.
@@ -277,6 +280,8 @@ impl WriterState {
                 replies.into_iter().for_each(Reply::send);
             }
             Err(err) => {
+                // The batch's counters were not written after all.
+                self.counters.clear();
                 tracing::error!(error = %err, "embedded store write failed");
                 replies
                     .into_iter()
@@ -306,6 +311,10 @@ impl WriterState {
                 .clone();
             for command in batch {
                 let at = self.next_ts();
+                if !matches!(command, Command::Commit(..)) {
+                    // Branch operations write or remove counters by other means.
+                    self.counters.clear();
+                }
                 match command {
                     Command::Commit(changeset, reply) => {
                         let result = registry.write_view(&changeset.branch).and_then(|view| {
@@ -313,7 +322,12 @@ impl WriterState {
                                 base: &committed,
                                 pending: &batch_writes,
                             };
-                            apply_changeset(&tables, &WriteContext { view, at }, &changeset)
+                            apply_changeset(
+                                &tables,
+                                &WriteContext { view, at },
+                                &changeset,
+                                &mut self.counters,
+                            )
                         });
                         match result {
                             Ok(pending) => {
