@@ -28,19 +28,31 @@ const CAPACITY: usize = 512;
 /// A document and the operation of it a request runs.
 type Key = (String, Option<String>);
 
+/// Validation results by document, then by operation (looked up without copying the
+/// document's text).
+type Passed = HashMap<String, Vec<(Option<String>, ValidationResult)>>;
+
+/// The result remembered for `query` running `operation`.
+fn remembered(passed: &Passed, query: &str, operation: Option<&str>) -> Option<ValidationResult> {
+    passed
+        .get(query)?
+        .iter()
+        .find(|(name, _)| name.as_deref() == operation)
+        .map(|(_, result)| *result)
+}
+
 /// The validated documents of one schema (an [`ExtensionFactory`] to install on it).
 #[derive(Clone, Default)]
 pub(crate) struct ValidatedDocuments {
-    passed: Arc<Mutex<HashMap<Key, ValidationResult>>>,
+    passed: Arc<Mutex<Passed>>,
 }
 
 impl ValidatedDocuments {
     /// Whether the document `query` (running `operation`) passed validation.
     pub(crate) fn passed(&self, query: &str, operation: Option<&str>) -> bool {
-        let key = (query.to_string(), operation.map(str::to_string));
         self.passed
             .lock()
-            .is_ok_and(|passed| passed.get(&key).is_some())
+            .is_ok_and(|passed| remembered(&passed, query, operation).is_some())
     }
 }
 
@@ -62,7 +74,7 @@ struct Pending {
 
 /// The extension instance of one request.
 struct RequestValidation {
-    passed: Arc<Mutex<HashMap<Key, ValidationResult>>>,
+    passed: Arc<Mutex<Passed>>,
     request: Mutex<Option<Pending>>,
 }
 
@@ -113,7 +125,7 @@ impl Extension for RequestValidation {
             .passed
             .lock()
             .ok()
-            .and_then(|passed| passed.get(&pending.key).copied())
+            .and_then(|passed| remembered(&passed, &pending.key.0, pending.key.1.as_deref()))
         {
             return Ok(result);
         }
@@ -122,7 +134,8 @@ impl Extension for RequestValidation {
             if passed.len() >= CAPACITY {
                 passed.clear();
             }
-            passed.insert(pending.key, result);
+            let (query, operation) = pending.key;
+            passed.entry(query).or_default().push((operation, result));
         }
         Ok(result)
     }
