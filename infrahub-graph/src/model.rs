@@ -2,6 +2,7 @@
 //! between nodes, each versioned per branch and time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -196,8 +197,9 @@ pub struct NodeData {
     pub kind: String,
     /// Labels (kind, generics, ...).
     pub labels: Vec<String>,
-    /// Branch the visible existence version was written on.
-    pub branch: String,
+    /// Branch the visible existence version was written on (shared: reads hand out the same
+    /// name for every version of a branch).
+    pub branch: Arc<str>,
     /// When the visible existence version was written (creation, or kind change).
     pub created_at: Timestamp,
     /// Latest write among the loaded versions of the node.
@@ -216,7 +218,7 @@ pub struct AttributeState {
     /// When this version was written.
     pub updated_at: Timestamp,
     /// Branch this version was written on.
-    pub branch: String,
+    pub branch: Arc<str>,
 }
 
 /// Which end of a link a node is on.
@@ -245,5 +247,5 @@ pub struct LinkState {
     /// When this version was written.
     pub updated_at: Timestamp,
     /// Branch this version was written on.
-    pub branch: String,
+    pub branch: Arc<str>,
 }

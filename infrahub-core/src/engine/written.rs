@@ -2,6 +2,7 @@
 //! back from the store after the commit.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use infrahub_graph::{AttributeState, LinkState, NodeData, NodeId, Op, Side, Timestamp};
 
@@ -14,7 +15,7 @@ pub(crate) fn empty(id: NodeId, branch: &str) -> NodeData {
         id,
         kind: String::new(),
         labels: Vec::new(),
-        branch: branch.to_string(),
+        branch: Arc::from(branch),
         created_at: PENDING,
         updated_at: PENDING,
         attributes: BTreeMap::new(),
@@ -26,6 +27,7 @@ pub(crate) fn empty(id: NodeId, branch: &str) -> NodeData {
 /// was there, links they remove go. Operations on other nodes are ignored.
 pub(crate) fn overlay(node: &mut NodeData, branch: &str, ops: &[Op]) {
     let id = node.id;
+    let branch: Arc<str> = Arc::from(branch);
     for op in ops {
         match op {
             Op::CreateNode {
@@ -49,7 +51,7 @@ pub(crate) fn overlay(node: &mut NodeData, branch: &str, ops: &[Op]) {
                     AttributeState {
                         value: value.clone(),
                         updated_at: PENDING,
-                        branch: branch.to_string(),
+                        branch: Arc::clone(&branch),
                     },
                 );
             }
@@ -67,7 +69,7 @@ pub(crate) fn overlay(node: &mut NodeData, branch: &str, ops: &[Op]) {
                     side,
                     properties: properties.clone(),
                     updated_at: PENDING,
-                    branch: branch.to_string(),
+                    branch: Arc::clone(&branch),
                 });
             }
             Op::RemoveLink {

@@ -334,7 +334,7 @@ pub async fn global_data(store: &dyn GraphStore) {
             .await
             .unwrap_or_else(|| panic!("{what}: a global node must be visible on `{branch}`"));
         assert_eq!(
-            seen.branch, GLOBAL_BRANCH,
+            &*seen.branch, GLOBAL_BRANCH,
             "{what}: NodeData.branch of a global node on `{branch}`"
         );
         let name = seen
@@ -342,7 +342,7 @@ pub async fn global_data(store: &dyn GraphStore) {
             .get("name")
             .unwrap_or_else(|| panic!("{what}: global attribute missing"));
         assert_eq!(
-            (&name.value.value, name.branch.as_str()),
+            (&name.value.value, &*name.branch),
             (&json!("g1"), GLOBAL_BRANCH),
             "{what}: global attribute on `{branch}`"
         );

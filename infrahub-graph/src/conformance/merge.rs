@@ -112,7 +112,10 @@ pub async fn merge_results(store: &dyn GraphStore) {
     let created = read_all(store, &main, c)
         .await
         .unwrap_or_else(|| panic!("{what}: a node created on the branch must be on main"));
-    assert_eq!(created.branch, MAIN, "{what}: a merged node lives on main");
+    assert_eq!(
+        &*created.branch, MAIN,
+        "{what}: a merged node lives on main"
+    );
     assert_eq!(
         created.created_at, merged.at,
         "{what}: a merged node is created at the merge timestamp"

@@ -90,7 +90,7 @@ pub async fn selections(store: &dyn GraphStore) {
         .unwrap_or_else(|| panic!("{what}: attribute `c` missing"));
     assert_eq!(c.value, lineage, "{what}: attribute properties round-trip");
     assert_eq!(
-        (c.updated_at, c.branch.as_str()),
+        (c.updated_at, &*c.branch),
         (updated.at, MAIN),
         "{what}: attribute updated_at and branch"
     );
@@ -103,7 +103,7 @@ pub async fn selections(store: &dyn GraphStore) {
         (
             all.kind.as_str(),
             sorted_strings(&all.labels),
-            all.branch.as_str(),
+            &*all.branch,
             all.created_at,
             all.updated_at
         ),
@@ -315,7 +315,7 @@ pub async fn link_sides(store: &dyn GraphStore) {
             &state.identifier,
             &state.properties,
             state.updated_at,
-            state.branch.as_str()
+            &*state.branch
         ),
         (&"r".to_string(), &properties, linked.at, MAIN),
         "{what}: link identifier, properties, updated_at and branch"

@@ -271,7 +271,7 @@ pub async fn branch_shadowing(store: &dyn GraphStore) {
             .get(name)
             .unwrap_or_else(|| panic!("{what}: attribute `{name}` missing on the branch"));
         assert_eq!(
-            (&state.value.value, state.branch.as_str(), state.updated_at),
+            (&state.value.value, &*state.branch, state.updated_at),
             (&value, branch, written),
             "{what}: attribute `{name}` on the branch (value, branch written on, updated_at)"
         );

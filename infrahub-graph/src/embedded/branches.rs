@@ -234,7 +234,7 @@ pub(crate) fn changes(
 
 fn to_version(names: &dyn BranchNames, winner: &Winner) -> Version {
     Version {
-        branch: names.branch_name(winner.branch),
+        branch: names.branch_name(winner.branch).to_string(),
         at: winner.at,
         status: winner.stored.status,
         local: winner.stored.local,
@@ -256,7 +256,7 @@ pub(crate) fn history(
             out.push((
                 slot,
                 Version {
-                    branch: names.branch_name(branch),
+                    branch: names.branch_name(branch).to_string(),
                     at,
                     status: stored.status,
                     local: stored.local,

@@ -15,7 +15,8 @@ use super::view::{ViewSpec, Want, Winner, scan_winners, scan_winners_of, visible
 
 /// Names branches by number for the versions a read returns.
 pub(crate) trait BranchNames {
-    fn branch_name(&self, number: u32) -> String;
+    /// The name of branch `number`, shared by every version read from it.
+    fn branch_name(&self, number: u32) -> std::sync::Arc<str>;
 }
 
 /// Existence and attributes of a node as a view sees them.

@@ -2,6 +2,7 @@
 //! `branches` table by the writer.
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +25,16 @@ pub(crate) struct StoredBranch {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Registry {
     by_name: HashMap<String, StoredBranch>,
-    names: HashMap<u32, String>,
+    names: HashMap<u32, Arc<str>>,
 }
+
+/// The name of the global branch, shared by every read that returns global versions.
+static GLOBAL_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(GLOBAL_BRANCH));
 
 impl Registry {
     pub(crate) fn insert(&mut self, branch: StoredBranch) {
-        self.names.insert(branch.number, branch.record.name.clone());
+        self.names
+            .insert(branch.number, Arc::from(branch.record.name.as_str()));
         self.by_name.insert(branch.record.name.clone(), branch);
     }
 
@@ -50,7 +55,7 @@ impl Registry {
     }
 
     pub(crate) fn default_name(&self) -> Option<&str> {
-        self.names.get(&BN_DEFAULT).map(String::as_str)
+        self.names.get(&BN_DEFAULT).map(|name| &**name)
     }
 
     /// Every branch, default branch first, then by creation.
@@ -84,13 +89,13 @@ impl Registry {
 }
 
 impl BranchNames for Registry {
-    fn branch_name(&self, number: u32) -> String {
+    fn branch_name(&self, number: u32) -> Arc<str> {
         if number == BN_GLOBAL {
-            return GLOBAL_BRANCH.to_string();
+            return Arc::clone(&GLOBAL_NAME);
         }
         self.names
             .get(&number)
             .cloned()
-            .unwrap_or_else(|| format!("#{number}"))
+            .unwrap_or_else(|| Arc::from(format!("#{number}")))
     }
 }
