@@ -332,23 +332,28 @@ impl Engine {
         relationship: &RelationshipSchema,
         count: usize,
     ) -> Result<()> {
-        let kind = model.kind();
+        // The kind is spelled out only for an error: most writes pass.
         if !relationship.optional && count == 0 {
             return Err(validation(format!(
-                "{} is mandatory for {kind}",
-                relationship.name
+                "{} is mandatory for {}",
+                relationship.name,
+                model.kind()
             )));
         }
         if relationship.min_count > 0 && (count as i64) < relationship.min_count {
             return Err(validation(format!(
-                "`{}` of {kind} needs at least {} peers, {count} given",
-                relationship.name, relationship.min_count
+                "`{}` of {} needs at least {} peers, {count} given",
+                relationship.name,
+                model.kind(),
+                relationship.min_count
             )));
         }
         if relationship.max_count > 0 && (count as i64) > relationship.max_count {
             return Err(validation(format!(
-                "`{}` of {kind} takes at most {} peers, {count} given",
-                relationship.name, relationship.max_count
+                "`{}` of {} takes at most {} peers, {count} given",
+                relationship.name,
+                model.kind(),
+                relationship.max_count
             )));
         }
         Ok(())
