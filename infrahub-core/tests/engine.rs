@@ -99,6 +99,24 @@ async fn all_of(engine: &Engine, kind: &str) -> (Vec<Node>, u64) {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Adds `peer` to the relationship `relationship` of `node` on main.
+async fn add_peer(
+    engine: &Engine,
+    node: &impl ToString,
+    relationship: &str,
+    peer: &impl ToString,
+) -> infrahub_core::Result<Vec<Event>> {
+    engine
+        .relationship_change(
+            "main",
+            &node.to_string(),
+            relationship,
+            &[PeerInput::id(peer.to_string())],
+            true,
+        )
+        .await
+}
+
 /// Loads the schema file `yaml` (named `name`) into main.
 async fn load_yaml(engine: &Engine, yaml: &str, name: &str) {
     let file = SchemaFile::from_yaml(yaml, Some(name)).unwrap_or_else(|e| panic!("{e:?}"));
@@ -1267,26 +1285,12 @@ nodes:
         .unwrap_or_else(|e| panic!("{e}"))
         .node
         .id;
-    let refused = engine
-        .relationship_change(
-            "main",
-            &widgets[1].to_string(),
-            "profiles",
-            &[PeerInput::id(red.to_string())],
-            true,
-        )
+    let refused = add_peer(&engine, &widgets[1], "profiles", &red)
         .await
         .err()
         .unwrap_or_else(|| panic!("w2 cannot take w1's tag"));
     assert_eq!(refused.kind(), ErrorKind::Uniqueness, "{refused}");
-    let refused = engine
-        .relationship_change(
-            "main",
-            &red.to_string(),
-            "related_nodes",
-            &[PeerInput::id(widgets[1].to_string())],
-            true,
-        )
+    let refused = add_peer(&engine, &red, "related_nodes", &widgets[1])
         .await
         .err()
         .unwrap_or_else(|| panic!("w2 cannot take w1's tag"));
@@ -1316,14 +1320,7 @@ nodes:
         .update("main", "TestWidget", release)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    engine
-        .relationship_change(
-            "main",
-            &red.to_string(),
-            "related_nodes",
-            &[PeerInput::id(widgets[1].to_string())],
-            true,
-        )
+    add_peer(&engine, &red, "related_nodes", &widgets[1])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tags().await, vec![Value::Null, json!("red")]);
