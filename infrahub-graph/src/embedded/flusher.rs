@@ -1,6 +1,7 @@
 //! The flusher thread: moves memtable layers into the database, and makes the database durable
 //! at checkpoints, while the writer thread goes on validating and journaling changesets.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, RwLock};
@@ -10,7 +11,7 @@ use redb::{Database, Durability};
 
 use crate::error::{Error, ErrorKind, Result};
 
-use super::tables::{Memtable, storage};
+use super::tables::{Memtable, Table, storage};
 use super::writer::{ReadTables, open_read_tables, open_write_tables, write_entry};
 
 /// Tick of the idle check: a memtable whose newest layer stayed the same over a whole tick is
@@ -158,10 +159,20 @@ impl Flusher {
         }
         {
             let mut tables = open_write_tables(&txn)?;
+            // Every batch rewrites the same few bookkeeping keys (latest timestamp, journal
+            // sequence): only the newest of each is written.
+            let mut meta: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
             for layer in snapshot.layers() {
                 for (table, key, value) in layer.iter() {
-                    write_entry(&mut tables, table, key, value)?;
+                    if table == Table::Meta {
+                        meta.insert(key, value);
+                    } else {
+                        write_entry(&mut tables, table, key, value)?;
+                    }
                 }
+            }
+            for (key, value) in meta {
+                write_entry(&mut tables, Table::Meta, key, value)?;
             }
         }
         txn.commit().map_err(|e| storage("committing", e))?;
