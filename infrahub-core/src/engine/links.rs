@@ -1,6 +1,6 @@
 //! How relationships map onto links of the graph store.
 
-use infrahub_graph::{LinkSelection, NodeData, NodeId, Scope, Side};
+use infrahub_graph::{LinkProperties, LinkSelection, NodeData, NodeId, Op, Scope, Side};
 
 use crate::schema::{BranchSupport, Direction, ModelSchema, RelationshipSchema, SchemaBranch};
 
@@ -33,6 +33,34 @@ pub(crate) fn ends(
         Direction::Outbound => (node, peer),
         Direction::Inbound => (peer, node),
         Direction::Bidirectional => (node.min(peer), node.max(peer)),
+    }
+}
+
+/// The operation that links `node` to `peer` through `relationship` with `properties`.
+pub(crate) fn set(
+    relationship: &RelationshipSchema,
+    node: NodeId,
+    peer: NodeId,
+    properties: LinkProperties,
+) -> Op {
+    let (from, to) = ends(relationship, node, peer);
+    Op::SetLink {
+        identifier: relationship.identifier().to_string(),
+        from,
+        to,
+        properties,
+        scope: scope(relationship.branch),
+    }
+}
+
+/// The operation that removes the link between `node` and `peer` through `relationship`.
+pub(crate) fn remove(relationship: &RelationshipSchema, node: NodeId, peer: NodeId) -> Op {
+    let (from, to) = ends(relationship, node, peer);
+    Op::RemoveLink {
+        identifier: relationship.identifier().to_string(),
+        from,
+        to,
+        scope: scope(relationship.branch),
     }
 }
 

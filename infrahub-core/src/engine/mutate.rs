@@ -394,14 +394,7 @@ impl Engine {
     ) -> Result<()> {
         self.detach_single_peer(view, relationship, node, peer, peer_model, ops)
             .await?;
-        let (from, to) = links::ends(relationship, node, peer);
-        ops.push(Op::SetLink {
-            identifier: relationship.identifier().to_string(),
-            from,
-            to,
-            properties,
-            scope: links::scope(relationship.branch),
-        });
+        ops.push(links::set(relationship, node, peer, properties));
         Ok(())
     }
 
@@ -432,13 +425,7 @@ impl Engine {
         let current = self.store().get_nodes(view, &[peer], &selection).await?;
         for link in current.iter().flat_map(|n| n.links.iter()) {
             if link.peer != node {
-                let (from, to) = links::ends(reverse, peer, link.peer);
-                ops.push(Op::RemoveLink {
-                    identifier: reverse.identifier().to_string(),
-                    from,
-                    to,
-                    scope: links::scope(reverse.branch),
-                });
+                ops.push(links::remove(reverse, peer, link.peer));
             }
         }
         Ok(())
@@ -953,13 +940,7 @@ impl Engine {
             let mut change = RelationshipChange::default();
             for old in &before {
                 if !after.contains(&old.id) {
-                    let (from, to) = links::ends(relationship, id, old.id);
-                    ops.push(Op::RemoveLink {
-                        identifier: relationship.identifier().to_string(),
-                        from,
-                        to,
-                        scope: links::scope(relationship.branch),
-                    });
+                    ops.push(links::remove(relationship, id, old.id));
                     change.removed.push(old.id);
                 }
             }
@@ -987,14 +968,7 @@ impl Engine {
                     )
                     .await?;
                 } else {
-                    let (from, to) = links::ends(relationship, id, peer.id);
-                    ops.push(Op::SetLink {
-                        identifier: relationship.identifier().to_string(),
-                        from,
-                        to,
-                        properties,
-                        scope: links::scope(relationship.branch),
-                    });
+                    ops.push(links::set(relationship, id, peer.id, properties));
                 }
             }
             if !change.added.is_empty() || !change.removed.is_empty() {
@@ -1406,8 +1380,6 @@ impl Engine {
             let (peer_id, peer_kind) = self
                 .resolve_peer(&view, &schema, model, relationship, peer)
                 .await?;
-            let (from, to) = links::ends(relationship, id, peer_id);
-            let scope = links::scope(relationship.branch);
             match (add, present.contains(&peer_id)) {
                 (true, false) => {
                     let properties = Engine::link_properties(relationship, peer, None)?;
@@ -1424,12 +1396,7 @@ impl Engine {
                     count += 1;
                 }
                 (false, true) => {
-                    ops.push(Op::RemoveLink {
-                        identifier: relationship.identifier().to_string(),
-                        from,
-                        to,
-                        scope,
-                    });
+                    ops.push(links::remove(relationship, id, peer_id));
                     change.removed.push(peer_id);
                     count -= 1;
                 }

@@ -60,7 +60,9 @@ pub(crate) fn read(kv: &dyn Kv, view: &ViewSpec, label: &str) -> Result<u64> {
 /// only for the same bound.
 #[derive(Debug, Default)]
 pub(crate) struct CountCache {
-    latest: HashMap<(String, u32), (Timestamp, i64)>,
+    /// By branch, then label (looked up with a borrowed label).
+    latest: HashMap<u32, HashMap<String, (Timestamp, i64)>>,
+    entries: usize,
 }
 
 impl CountCache {
@@ -70,22 +72,29 @@ impl CountCache {
     /// Forgets every counter (after writes it did not see, or writes that were lost).
     pub(crate) fn clear(&mut self) {
         self.latest.clear();
+        self.entries = 0;
     }
 
     fn get(&self, label: &str, branch: u32, from: Timestamp) -> Option<i64> {
-        // A tuple key cannot be borrowed from `&str`: look up with an owned one only when the
-        // label is known at all.
         self.latest
-            .get(&(label.to_string(), branch))
+            .get(&branch)?
+            .get(label)
             .filter(|(bound, _)| *bound == from)
             .map(|(_, value)| *value)
     }
 
     fn put(&mut self, label: String, branch: u32, from: Timestamp, value: i64) {
-        if self.latest.len() >= Self::CAPACITY {
-            self.latest.clear();
+        if self.entries >= Self::CAPACITY {
+            self.clear();
         }
-        self.latest.insert((label, branch), (from, value));
+        let previous = self
+            .latest
+            .entry(branch)
+            .or_default()
+            .insert(label, (from, value));
+        if previous.is_none() {
+            self.entries += 1;
+        }
     }
 }
 

@@ -562,27 +562,36 @@ impl NodeSelection {
 /// Adds to `plan` the relationship `name`, what its edges select of the peers, and the
 /// lineage of the links (read with the nodes holding them).
 fn add_edges(plan: &mut Plan, name: &str, items: &[(String, EdgeItem)]) {
-    plan.relationships.entry(name.to_string()).or_default();
+    let peer_plan = node_plan(items);
+    let entry = plan.relationships.entry(name.to_string()).or_default();
+    match (entry.as_mut(), peer_plan) {
+        (Some(existing), Some(peer_plan)) => merge(existing, peer_plan),
+        (None, Some(peer_plan)) => *entry = Some(peer_plan),
+        (_, None) => {}
+    }
     for (_, item) in items {
-        match item {
-            EdgeItem::Node(selection) => {
-                let peer_plan = selection.plan();
-                let entry = plan.relationships.entry(name.to_string()).or_default();
-                match entry {
-                    Some(existing) => merge(existing, peer_plan),
-                    None => *entry = Some(peer_plan),
+        if let EdgeItem::Properties(properties) = item {
+            for (_, property) in properties {
+                if let PropertyItem::Source(lineage) | PropertyItem::Owner(lineage) = property {
+                    add_lineage(plan, lineage);
                 }
             }
-            EdgeItem::Properties(properties) => {
-                for (_, property) in properties {
-                    if let PropertyItem::Source(lineage) | PropertyItem::Owner(lineage) = property {
-                        add_lineage(plan, lineage);
-                    }
-                }
-            }
-            EdgeItem::TypeName => {}
         }
     }
+}
+
+/// What the edges `items` select of their nodes (`None` when they select no node).
+fn node_plan(items: &[(String, EdgeItem)]) -> Option<Plan> {
+    items
+        .iter()
+        .filter_map(|(_, item)| match item {
+            EdgeItem::Node(selection) => Some(selection.plan()),
+            _ => None,
+        })
+        .reduce(|mut plan, other| {
+            merge(&mut plan, other);
+            plan
+        })
 }
 
 /// Adds to `plan` the reads of lineage nodes (sources and owners) `selection` needs.
@@ -635,9 +644,7 @@ async fn read_root(context: &RequestContext, root: &RootQuery) -> Option<(u64, V
         };
         return Some((count, Vec::new()));
     };
-    let mut plan = Plan::default();
-    add_edges(&mut plan, "", items);
-    let plan = plan.relationships.remove("").flatten().unwrap_or_default();
+    let plan = node_plan(items).unwrap_or_default();
     args.count = counted;
     let (nodes, count) = engine
         .query(&context.view, &root.kind, &args, &plan.fields())

@@ -105,11 +105,8 @@ pub(crate) async fn run(
     account: Option<Account>,
 ) -> Result<Value, ApiError> {
     let response = run_raw(state, branch, at, gql, account).await?;
-    let value = match &response {
-        Answer::Direct(body) => serde_json::from_slice(body),
-        other => serde_json::to_value(other),
-    };
-    value.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    serde_json::to_value(&response)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// A response body: the engine's response, or errors raised before execution.
@@ -118,7 +115,7 @@ pub(crate) enum Answer {
     Executed(async_graphql::Response),
     /// The document could not be parsed or rewritten.
     Rejected(Vec<ServerError>),
-    /// The JSON body written by the direct executor of plain node queries.
+    /// The JSON body written by the direct executor (plain node queries, node mutations).
     Direct(Vec<u8>),
 }
 
