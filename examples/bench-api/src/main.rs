@@ -3,11 +3,12 @@
 //!
 //! - start to ready (process start to `GET /ready` answering 200);
 //! - schema load of two small kinds (`POST /api/schema/load`);
-//! - 1,000 creates sequentially, then 1,000 with 8 concurrent clients (throughput, p50/p95/max);
+//! - 1,000 creates sequentially, then 1,000 (of sites) with their values inline in the document
+//!   text as the SDK writes them, then 1,000 with 8 concurrent clients (throughput, p50/p95/max);
 //! - one query returning the 1,000 nodes with one attribute;
 //! - paging through them 100 at a time;
-//! - 1,000 lookups by unique name (p50/p95);
-//! - 20 branch creates (`BranchCreate`, waiting for completion, with 2,000 nodes in main);
+//! - 1,000 lookups by unique name (p50/p95), with variables and as the SDK's `get` sends them;
+//! - 20 branch creates (`BranchCreate`, waiting for completion, with 3,000 nodes in main);
 //! - the server's resident memory after the run.
 //!
 //! The client runs on one thread (a current-thread runtime): on the 2 cores it shares with the
@@ -284,6 +285,24 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // Sequential creates written the way the SDK writes them: values inline in the document
+    // text, so every request is a document the server has not seen before.
+    let mut latencies = Vec::with_capacity(1000);
+    let started = Instant::now();
+    for index in 0..1000 {
+        let document = format!(
+            "mutation {{\n    BenchSiteCreate(\n        data: {{\n            name: {{ value: \"sdk-{run}-{index:04}\" }}\n            city: {{ value: \"city-{index:04}\" }}\n        }}\n    ){{\n        ok\n        object {{\n            id\n        }}\n    }}\n}}"
+        );
+        let begin = Instant::now();
+        client.graphql(&document, json!({})).await?;
+        latencies.push(begin.elapsed());
+    }
+    report(
+        "creates, sequential, values inline (as the SDK sends them)",
+        started.elapsed(),
+        latencies,
+    );
+
     // Concurrent creates: 8 clients, 125 each.
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -364,8 +383,32 @@ async fn main() -> anyhow::Result<()> {
     }
     report("lookup by unique name", started.elapsed(), latencies);
 
+    // The same lookups as the SDK's `get(name__value=...)` sends them: the filter value inline,
+    // paging in variables, the default selection of every attribute and relationship.
+    let mut latencies = Vec::with_capacity(1000);
+    let started = Instant::now();
+    for index in 0..1000 {
+        let name = format!("dev-{run}-{:04}", (index * 7919) % 1000);
+        let document = format!(
+            "query Get_BenchDevice ($offset: Int!, $limit: Int!) {{\n    BenchDevice(name__value: \"{name}\", offset: $offset, limit: $limit) {{\n        count\n        edges {{\n            node {{\n                id\n                hfid\n                display_label\n                __typename\n                name {{\n                    value\n                }}\n                serial {{\n                    value\n                }}\n                rack_unit {{\n                    value\n                }}\n                site {{\n                    node {{\n                        id\n                        hfid\n                        display_label\n                        __typename\n                    }}\n                }}\n            }}\n        }}\n    }}\n}}"
+        );
+        let begin = Instant::now();
+        let data = client
+            .graphql(&document, json!({"offset": 0, "limit": 50}))
+            .await?;
+        latencies.push(begin.elapsed());
+        if data["BenchDevice"]["count"] != json!(1) {
+            bail!("get of {name} did not find it: {data}");
+        }
+    }
+    report(
+        "lookup by unique name, filter inline (as the SDK's get sends it)",
+        started.elapsed(),
+        latencies,
+    );
+
     // Branch creates, as `infrahubctl branch create` sends them (waiting for completion), with
-    // the 2,000 nodes above in main.
+    // the 3,000 nodes above in main.
     let branch_create = "mutation ($name: String!) { BranchCreate(wait_until_completion: true, data: {name: $name, sync_with_git: false}) { ok object { id name branched_from } } }";
     let mut latencies = Vec::with_capacity(20);
     let started = Instant::now();
