@@ -1099,6 +1099,94 @@ async fn the_direct_executor_answers_exactly_as_the_general_one() {
     );
 }
 
+/// The same document with `id` selected twice: it has no shape, so the general executor
+/// validates and runs it whatever ran before.
+fn general_twin(query: &str) -> String {
+    let twin = query.replacen(" id ", " id id ", 1);
+    assert_ne!(twin, query);
+    twin
+}
+
+#[tokio::test]
+async fn documents_with_other_inline_values_are_answered_directly_and_alike() {
+    let harness = harness().await;
+    harness.populate(3, "lit").await;
+    let counted = || harness.state.queries.direct_answers();
+
+    // What the SDK's `get` sends: the filter inline, paging in variables.
+    let get = |name: &str| {
+        format!(
+            "query Get_TestDevice ($offset: Int!, $limit: Int!) {{ TestDevice(name__value: \"{name}\", offset: $offset, limit: $limit) {{ count edges {{ node {{ id hfid display_label __typename name {{ value }} asn {{ value }} site {{ node {{ id hfid display_label __typename }} }} }} }} }} }}"
+        )
+    };
+    let paging = json!({"offset": 0, "limit": 50});
+    harness.send(&get("lit-dev-000"), paging.clone()).await;
+    for name in ["lit-dev-001", "lit-dev-002", "no-such-device"] {
+        let before = counted();
+        let direct = harness.send(&get(name), paging.clone()).await;
+        assert_eq!(counted(), before + 1, "not answered directly: {name}");
+        let general = harness
+            .send(&general_twin(&get(name)), paging.clone())
+            .await;
+        assert_eq!(
+            counted(),
+            before + 1,
+            "the twin went to the direct executor"
+        );
+        assert_eq!(direct, general, "{name}");
+        assert!(!direct.contains("\"errors\""), "{direct}");
+    }
+
+    // What the SDK's create and update send: every value inline.
+    let create = |name: &str, asn: &str| {
+        format!(
+            "mutation {{ TestDeviceCreate(data: {{ name: {{ value: \"{name}\" }}, asn: {{ value: {asn} }}, site: {{ hfid: [\"lit-site\"] }} }}) {{ ok object {{ id name {{ value }} asn {{ value }} }} }} }}"
+        )
+    };
+    let before = counted();
+    let first = harness.send(&create("lit-new-0", "65000"), json!({})).await;
+    assert!(first.contains("\"ok\":true"), "{first}");
+    let second = harness.send(&create("lit-new-1", "65001"), json!({})).await;
+    assert_eq!(
+        counted(),
+        before + 1,
+        "the second create was not answered directly"
+    );
+    assert!(second.contains("\"value\":65001"), "{second}");
+    assert!(second.contains("\"lit-new-1\""), "{second}");
+    // A literal of another class is validated again (and these are refused).
+    for (index, asn) in ["\"12\"", "\"twelve\"", "1.5"].into_iter().enumerate() {
+        let before = counted();
+        let body = harness
+            .send(&create(&format!("lit-class-{index}"), asn), json!({}))
+            .await;
+        assert_eq!(counted(), before, "validated as another class: {asn}");
+        assert!(body.contains("\"errors\""), "{asn}: {body}");
+    }
+    // An error answered directly is the general executor's (a duplicate unique name).
+    let before = counted();
+    let direct = harness.send(&create("lit-new-0", "65002"), json!({})).await;
+    assert_eq!(counted(), before + 1, "not answered directly");
+    let general = harness
+        .send(&general_twin(&create("lit-new-0", "65002")), json!({}))
+        .await;
+    assert_eq!(direct, general);
+    assert!(direct.contains("\"errors\""), "{direct}");
+    let count = harness
+        .gql("{ TestDevice(name__value: \"lit-new-0\") { count } }")
+        .await;
+    assert_eq!(count["TestDevice"]["count"], json!(1));
+
+    // A string is no Int, whatever validated before.
+    harness
+        .send("{ TestDevice(limit: 2) { count } }", json!({}))
+        .await;
+    let body = harness
+        .send("{ TestDevice(limit: \"2\") { count } }", json!({}))
+        .await;
+    assert!(body.contains("\"errors\""), "{body}");
+}
+
 #[tokio::test]
 async fn the_direct_executor_runs_node_mutations_as_the_general_one() {
     let harness = harness().await;
@@ -1139,8 +1227,12 @@ async fn the_direct_executor_runs_node_mutations_as_the_general_one() {
     let before = counted();
     let refused = harness.send(create, json!({"name": "mut-new-1"})).await;
     assert_eq!(counted(), before + 1, "not answered directly");
+    // The same document with a field selected twice has no shape: the general executor runs it.
     let general_error = harness
-        .send(&format!("{create} "), json!({"name": "mut-new-1"}))
+        .send(
+            &create.replacen("{ ok ", "{ ok ok ", 1),
+            json!({"name": "mut-new-1"}),
+        )
         .await;
     assert_eq!(refused, general_error);
     assert!(refused.contains("\"errors\""), "{refused}");

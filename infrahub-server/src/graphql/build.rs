@@ -269,6 +269,15 @@ fn signature(schema: &SchemaBranch, model: &ModelSchema) -> Signature {
     )
 }
 
+/// The class of a string literal (its raw text, without escapes) as the validators of the
+/// generated schema's scalars see it: strings of one class are valid for the same scalars.
+/// It must tell apart every difference the validators of [`register_common`] make, as the
+/// document shapes of `shape` rely on it.
+pub(crate) fn string_class(text: &str) -> u8 {
+    u8::from(text.parse::<i64>().is_ok())
+        | (u8::from(infrahub_graph::Timestamp::parse(text).is_ok()) << 1)
+}
+
 /// Scalars, enums, attribute types and inputs every schema has.
 fn register_common(mut builder: SchemaBuilder) -> SchemaBuilder {
     builder = builder

@@ -21,6 +21,7 @@ mod http;
 mod load;
 mod mutation;
 pub mod parsed;
+mod shape;
 mod validated;
 mod values;
 

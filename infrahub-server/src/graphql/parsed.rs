@@ -1,8 +1,11 @@
 //! Parsed GraphQL documents by query text: clients send the same few queries over and over
-//! (the SDK's mutations and lookups differ only in their variables), and parsing a document
-//! costs more than copying a parsed one.
+//! (the SDK's paging and clients using variables), and parsing a document costs more than
+//! copying a parsed one. A text is kept from the second time it is seen: most documents the
+//! SDK writes hold their values inline and are seen once, and keeping those would cost a copy
+//! each and push the repeated ones out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,10 +16,16 @@ const CAPACITY: usize = 512;
 /// Longer query texts are parsed every time (a cache of them would hold too much memory).
 const MAX_QUERY_LEN: usize = 32 * 1024;
 
+/// How many texts seen once are remembered (by hash); the set starts over when it is full.
+const SEEN_CAPACITY: usize = 8192;
+
 /// Parsed documents by query text.
 #[derive(Default)]
 pub struct QueryCache {
     documents: Mutex<HashMap<String, ExecutableDocument>>,
+    /// Hashes of texts seen once.
+    seen: Mutex<HashSet<u64>>,
+    hasher: RandomState,
     /// Requests answered by the direct executor of plain node queries.
     direct: AtomicU64,
 }
@@ -46,9 +55,20 @@ impl QueryCache {
             request.set_parsed_query(document);
             return;
         }
-        let Ok(document) = request.parsed_query().cloned() else {
+        let hash = self.hasher.hash_one(request.query.as_str());
+        let seen_before = self.seen.lock().is_ok_and(|mut seen| {
+            if seen.len() >= SEEN_CAPACITY {
+                seen.clear();
+            }
+            !seen.insert(hash)
+        });
+        let Ok(document) = request.parsed_query() else {
             return;
         };
+        if !seen_before {
+            return;
+        }
+        let document = document.clone();
         if let Ok(mut documents) = self.documents.lock() {
             if documents.len() >= CAPACITY {
                 documents.clear();
@@ -89,9 +109,12 @@ mod tests {
         let query = "query ($n: String!) { BenchDevice(name__value: $n) { count } }";
         let mut first = async_graphql::Request::new(query);
         cache.prepare(&mut first);
-        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.len(), 0, "kept from the second time only");
         let mut second = async_graphql::Request::new(query);
         cache.prepare(&mut second);
+        assert_eq!(cache.len(), 1);
+        let mut third = async_graphql::Request::new(query);
+        cache.prepare(&mut third);
         assert_eq!(cache.len(), 1);
         let parsed = |request: &mut async_graphql::Request| {
             format!(
@@ -99,7 +122,7 @@ mod tests {
                 request.parsed_query().map(|d| d.operations.iter().count())
             )
         };
-        assert_eq!(parsed(&mut first), parsed(&mut second));
+        assert_eq!(parsed(&mut first), parsed(&mut third));
 
         let mut broken = async_graphql::Request::new("{ BenchDevice { ");
         cache.prepare(&mut broken);
@@ -107,7 +130,9 @@ mod tests {
         assert!(broken.parsed_query().is_err());
 
         for index in 0..CAPACITY + 1 {
-            cache.prepare(&mut async_graphql::Request::new(format!("{{ a{index} }}")));
+            for _ in 0..2 {
+                cache.prepare(&mut async_graphql::Request::new(format!("{{ a{index} }}")));
+            }
         }
         assert!(cache.len() <= CAPACITY);
     }

@@ -4,7 +4,10 @@
 //! the document, except for the values of the variables. So once a document passed validation,
 //! later requests with it skip the rules when every variable is of a built-in scalar type (or
 //! `GenericScalar`, or lists of them) and its value is valid for that type, which is checked
-//! here with the scalar types' own parsing. Anything else is validated as usual.
+//! here with the scalar types' own parsing. Anything else is validated as usual. Documents are
+//! remembered by their shape (see [`super::shape`]): the SDK writes values inline, and a
+//! document that differs from a validated one only in literal values that validation treats
+//! alike passes as that one did.
 //!
 //! The cache is an extension of one generated schema, so it never outlives the schema it
 //! validated against.
@@ -21,21 +24,39 @@ use async_graphql::{InputType, Request, ServerError, ServerResult, ValidationRes
 use async_graphql::{Name, Value as ConstValue};
 
 use super::build::GENERIC_SCALAR;
+use super::shape::shape;
 
 /// How many documents are remembered; the cache starts over when it is full.
 const CAPACITY: usize = 512;
 
-/// A document and the operation of it a request runs.
-type Key = (String, Option<String>);
+/// What a document is remembered by: its shape (documents that differ only in literal values
+/// of one class validate alike), or its text when it has none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum DocumentKey {
+    Shape(String),
+    Text(String),
+}
 
-/// Validation results by document, then by operation (looked up without copying the
-/// document's text).
-type Passed = HashMap<String, Vec<(Option<String>, ValidationResult)>>;
+impl DocumentKey {
+    fn of(query: &str) -> DocumentKey {
+        match shape(query) {
+            Some(shape) => DocumentKey::Shape(shape),
+            None => DocumentKey::Text(query.to_string()),
+        }
+    }
+}
 
-/// The result remembered for `query` running `operation`.
-fn remembered(passed: &Passed, query: &str, operation: Option<&str>) -> Option<ValidationResult> {
+/// Validation results by document, then by operation.
+type Passed = HashMap<DocumentKey, Vec<(Option<String>, ValidationResult)>>;
+
+/// The result remembered for `key` running `operation`.
+fn remembered(
+    passed: &Passed,
+    key: &DocumentKey,
+    operation: Option<&str>,
+) -> Option<ValidationResult> {
     passed
-        .get(query)?
+        .get(key)?
         .iter()
         .find(|(name, _)| name.as_deref() == operation)
         .map(|(_, result)| *result)
@@ -48,11 +69,13 @@ pub(crate) struct ValidatedDocuments {
 }
 
 impl ValidatedDocuments {
-    /// Whether the document `query` (running `operation`) passed validation.
+    /// Whether the document `query` (running `operation`), or one of its shape, passed
+    /// validation.
     pub(crate) fn passed(&self, query: &str, operation: Option<&str>) -> bool {
+        let key = DocumentKey::of(query);
         self.passed
             .lock()
-            .is_ok_and(|passed| remembered(&passed, query, operation).is_some())
+            .is_ok_and(|passed| remembered(&passed, &key, operation).is_some())
     }
 }
 
@@ -68,7 +91,8 @@ impl ExtensionFactory for ValidatedDocuments {
 /// What one request learned before validation: its key, and whether its variables allow the
 /// rules to be skipped.
 struct Pending {
-    key: Key,
+    key: DocumentKey,
+    operation: Option<String>,
     simple_variables: bool,
 }
 
@@ -89,7 +113,8 @@ impl Extension for RequestValidation {
         let request = next.run(ctx, request).await?;
         if let Ok(mut pending) = self.request.lock() {
             *pending = Some(Pending {
-                key: (request.query.clone(), request.operation_name.clone()),
+                key: DocumentKey::of(&request.query),
+                operation: request.operation_name.clone(),
                 simple_variables: false,
             });
         }
@@ -125,7 +150,7 @@ impl Extension for RequestValidation {
             .passed
             .lock()
             .ok()
-            .and_then(|passed| remembered(&passed, &pending.key.0, pending.key.1.as_deref()))
+            .and_then(|passed| remembered(&passed, &pending.key, pending.operation.as_deref()))
         {
             return Ok(result);
         }
@@ -134,8 +159,10 @@ impl Extension for RequestValidation {
             if passed.len() >= CAPACITY {
                 passed.clear();
             }
-            let (query, operation) = pending.key;
-            passed.entry(query).or_default().push((operation, result));
+            passed
+                .entry(pending.key)
+                .or_default()
+                .push((pending.operation, result));
         }
         Ok(result)
     }
