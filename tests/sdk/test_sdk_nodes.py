@@ -53,6 +53,18 @@ def test_create_get_update_delete(client, manufacturer) -> None:
         client.get("DcimPlatform", id=platform.id)
 
 
+def test_filters_with_characters_outside_ascii(client, manufacturer) -> None:
+    # The SDK sends such values as variables in mutations but writes them inline in filters,
+    # escaped the JSON way: every non-ASCII character as \uXXXX, emoji as surrogate pairs.
+    name = unique("caf\u00e9 \U0001F600 \u6771\u4eac")
+    platform = client.create("DcimPlatform", name=name, manufacturer=manufacturer)
+    platform.save()
+    assert client.get("DcimPlatform", name__value=name).id == platform.id
+    assert client.get("DcimPlatform", hfid=[name]).name.value == name
+    found = client.filters("DcimPlatform", name__values=[name, "other \U0001F680"])
+    assert [node.id for node in found] == [platform.id]
+
+
 def test_pagination_and_count(client, base_schema) -> None:
     prefix = unique("tag")
     batch = client.create_batch()

@@ -20,6 +20,7 @@ mod fixed;
 mod http;
 mod load;
 mod mutation;
+mod parse;
 pub mod parsed;
 mod shape;
 mod validated;

@@ -40,36 +40,46 @@ impl std::fmt::Debug for QueryCache {
 }
 
 impl QueryCache {
-    /// Gives `request` its parsed document, from the cache when the same text was parsed
-    /// before; a text that does not parse is left for the request to report.
+    /// Gives `request` its parsed document: from the cache when the same text was parsed
+    /// before, else from this crate's parser (see [`super::parse`]), else from async-graphql's
+    /// (which reports what does not parse; the request is then left to report it).
     pub fn prepare(&self, request: &mut async_graphql::Request) {
-        if request.query.len() > MAX_QUERY_LEN {
-            return;
-        }
-        if let Some(document) = self
-            .documents
-            .lock()
-            .ok()
-            .and_then(|documents| documents.get(&request.query).cloned())
+        let cacheable = request.query.len() <= MAX_QUERY_LEN;
+        if cacheable
+            && let Some(document) = self
+                .documents
+                .lock()
+                .ok()
+                .and_then(|documents| documents.get(&request.query).cloned())
         {
             request.set_parsed_query(document);
             return;
         }
-        let hash = self.hasher.hash_one(request.query.as_str());
-        let seen_before = self.seen.lock().is_ok_and(|mut seen| {
-            if seen.len() >= SEEN_CAPACITY {
-                seen.clear();
-            }
-            !seen.insert(hash)
-        });
-        let Ok(document) = request.parsed_query() else {
-            return;
+        let seen_before = cacheable && {
+            let hash = self.hasher.hash_one(request.query.as_str());
+            self.seen.lock().is_ok_and(|mut seen| {
+                if seen.len() >= SEEN_CAPACITY {
+                    seen.clear();
+                }
+                !seen.insert(hash)
+            })
         };
-        if !seen_before {
-            return;
-        }
-        let document = document.clone();
-        if let Ok(mut documents) = self.documents.lock() {
+        let document = match super::parse::parse(&request.query) {
+            Some(document) => {
+                #[cfg(debug_assertions)]
+                same_as_async_graphql(&request.query, &document);
+                let kept = seen_before.then(|| document.clone());
+                request.set_parsed_query(document);
+                kept
+            }
+            None => match request.parsed_query() {
+                Ok(document) if seen_before => Some(document.clone()),
+                _ => None,
+            },
+        };
+        if let Some(document) = document
+            && let Ok(mut documents) = self.documents.lock()
+        {
             if documents.len() >= CAPACITY {
                 documents.clear();
             }
@@ -96,6 +106,42 @@ impl QueryCache {
     /// Whether no document is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// In debug builds (the tests, the SDK suite), checks every document this crate's parser reads
+/// against async-graphql's reading of it.
+#[cfg(debug_assertions)]
+fn same_as_async_graphql(query: &str, document: &ExecutableDocument) {
+    use async_graphql::parser::types::DocumentOperations;
+    let canonical = |document: &ExecutableDocument| {
+        let mut parts: Vec<String> = match &document.operations {
+            DocumentOperations::Single(operation) => vec![format!("{operation:?}")],
+            DocumentOperations::Multiple(operations) => operations
+                .iter()
+                .map(|(name, operation)| format!("{name}: {operation:?}"))
+                .collect(),
+        };
+        parts.extend(
+            document
+                .fragments
+                .iter()
+                .map(|(name, fragment)| format!("fragment {name}: {fragment:?}")),
+        );
+        parts.sort();
+        parts
+    };
+    match async_graphql::parser::parse_query(query) {
+        Ok(theirs) => assert_eq!(
+            canonical(document),
+            canonical(&theirs),
+            "documents read differently: {query:?}"
+        ),
+        // The one deliberate difference: escaped surrogate pairs.
+        Err(error) => assert!(
+            query.contains("\\ud") || query.contains("\\uD"),
+            "read a document async-graphql refuses ({error}): {query:?}"
+        ),
     }
 }
 
