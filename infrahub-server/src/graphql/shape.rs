@@ -8,8 +8,9 @@
 //!
 //! - a literal must be valid for its input type, and for the types of the generated schema
 //!   that check gives the same answer for every literal of one class: strings that parse alike
-//!   (see [`super::build::string_class`]), integers of one range, floats; names (enum values,
-//!   `true`, `false`, `null`) are kept as they are;
+//!   (see [`super::build::string_class`]), numbers as the parser stores them (integers by
+//!   range, floats, `-0` among them); names (enum values, `true`, `false`, `null`) are kept
+//!   as they are;
 //! - fields with the same response name in one selection set must have equal arguments: so a
 //!   document has a shape only when no selection set holds two fields with one response name
 //!   and it has no fragments (whose fields merge into the selection sets that spread them).
@@ -196,17 +197,14 @@ fn number(bytes: &[u8], start: usize) -> Option<(usize, &'static str)> {
     if bytes[integer_start] == b'0' && at - integer_start > 1 {
         return None;
     }
-    let mut float = false;
     if bytes.get(at) == Some(&b'.') {
         at += 1;
-        float = true;
         if !digits(&mut at) {
             return None;
         }
     }
     if matches!(bytes.get(at), Some(b'e' | b'E')) {
         at += 1;
-        float = true;
         if matches!(bytes.get(at), Some(b'+' | b'-')) {
             at += 1;
         }
@@ -222,19 +220,16 @@ fn number(bytes: &[u8], start: usize) -> Option<(usize, &'static str)> {
         return None;
     }
     let text = std::str::from_utf8(&bytes[start..at]).ok()?;
-    let class = if float {
-        match text.parse::<f64>() {
-            Ok(value) if value.is_finite() => "%float",
-            _ => "%float_inf",
-        }
-    } else if text.parse::<i32>().is_ok() {
-        "%int32"
-    } else if text.parse::<i64>().is_ok() {
-        "%int64"
-    } else if text.parse::<u64>().is_ok() {
-        "%uint64"
-    } else {
-        "%int_big"
+    // Classed as the parser stores the number (`-0` and `1.0` are floats to it, `1e400` an
+    // error), and integers by the ranges the integer scalars accept.
+    let class = match text.parse::<async_graphql::Number>() {
+        Err(_) => return None,
+        Ok(number) => match (number.as_i64(), number.as_u64()) {
+            (Some(value), _) if i32::try_from(value).is_ok() => "%int32",
+            (Some(_), _) => "%int64",
+            (None, Some(_)) => "%uint64",
+            (None, None) => "%float",
+        },
     };
     Some((at, class))
 }
@@ -275,6 +270,13 @@ mod tests {
         // BigInt or DateTime values.
         assert!(!same("{ A(x: 1) { id } }", "{ A(x: 3000000000) { id } }"));
         assert!(!same("{ A(x: 1) { id } }", "{ A(x: 1.0) { id } }"));
+        // The parser stores `-0` as a float.
+        assert!(!same("{ A(x: -1) { id } }", "{ A(x: -0) { id } }"));
+        assert!(same("{ A(x: -0) { id } }", "{ A(x: 2.5) { id } }"));
+        assert!(!same(
+            "{ A(x: 1) { id } }",
+            "{ A(x: 18446744073709551615) { id } }"
+        ));
         assert!(!same("{ A(x: \"a\") { id } }", "{ A(x: \"12\") { id } }"));
         assert!(!same(
             "{ A(x: \"a\") { id } }",
