@@ -134,25 +134,13 @@ impl<'a> Parser<'a> {
             _ => None,
         };
         self.skip_ignored();
-        let mut variable_definitions = Vec::new();
-        if self.peek() == Some(b'(') {
+        let variable_definitions = if self.peek() == Some(b'(') {
             self.at += 1;
-            loop {
-                self.skip_ignored();
-                if self.peek() == Some(b')') {
-                    self.at += 1;
-                    break;
-                }
-                variable_definitions.push(self.variable_definition()?);
-            }
-            self.skip_ignored();
-        }
-        let directives = self.directives()?;
-        self.skip_ignored();
-        if self.peek() != Some(b'{') {
-            return None;
-        }
-        let selection_set = self.selection_set(MAX_SELECTION_DEPTH)?;
+            self.until(b')', 0, Self::variable_definition)?
+        } else {
+            Vec::new()
+        };
+        let (directives, selection_set) = self.directives_and_selection_set(MAX_SELECTION_DEPTH)?;
         let operation = OperationDefinition {
             ty,
             variable_definitions,
@@ -168,19 +156,44 @@ impl<'a> Parser<'a> {
         let name = Name::new(self.name()?);
         self.skip_ignored();
         let type_condition = self.type_condition()?;
-        self.skip_ignored();
-        let directives = self.directives()?;
-        self.skip_ignored();
-        if self.peek() != Some(b'{') {
-            return None;
-        }
-        let selection_set = self.selection_set(MAX_SELECTION_DEPTH)?;
+        let (directives, selection_set) = self.directives_and_selection_set(MAX_SELECTION_DEPTH)?;
         let fragment = FragmentDefinition {
             type_condition,
             directives,
             selection_set,
         };
         Some(Definition::Fragment(name, Positioned::new(fragment, pos)))
+    }
+
+    /// Items read by `item` up to the closing byte `close` (the opening one is read), at least
+    /// `least` of them.
+    fn until<T>(
+        &mut self,
+        close: u8,
+        least: usize,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_ignored();
+            if self.peek() == Some(close) && items.len() >= least {
+                self.at += 1;
+                return Some(items);
+            }
+            items.push(item(self)?);
+        }
+    }
+
+    /// Directives (perhaps none), then a selection set that may nest `remaining` levels.
+    fn directives_and_selection_set(
+        &mut self,
+        remaining: usize,
+    ) -> Option<(Vec<Positioned<Directive>>, Positioned<SelectionSet>)> {
+        self.skip_ignored();
+        let directives = self.directives()?;
+        self.skip_ignored();
+        let selection_set = self.selection_set(remaining)?;
+        Some((directives, selection_set))
     }
 
     /// `on` followed by whitespace (not comments, as the grammar says) and a name.
@@ -196,8 +209,7 @@ impl<'a> Parser<'a> {
         if self.at == before {
             return None;
         }
-        let name_pos = self.pos();
-        let on = Positioned::new(Name::new(self.name()?), name_pos);
+        let on = self.positioned_name()?;
         Some(Positioned::new(TypeCondition { on }, pos))
     }
 
@@ -208,11 +220,8 @@ impl<'a> Parser<'a> {
         }
         self.at += 1;
         self.skip_ignored();
-        let name_pos = self.pos();
-        let name = Positioned::new(Name::new(self.name()?), name_pos);
-        self.skip_ignored();
-        self.expect(b':')?;
-        self.skip_ignored();
+        let name = self.positioned_name()?;
+        self.colon()?;
         let type_pos = self.pos();
         let start = self.at;
         self.type_text()?;
@@ -264,55 +273,38 @@ impl<'a> Parser<'a> {
             let pos = self.pos();
             self.at += 1;
             self.skip_ignored();
-            let name_pos = self.pos();
-            let name = Positioned::new(Name::new(self.name()?), name_pos);
+            let name = self.positioned_name()?;
             self.skip_ignored();
-            let arguments = if self.peek() == Some(b'(') {
-                let arguments = self.arguments()?;
-                self.skip_ignored();
-                arguments
-            } else {
-                Vec::new()
-            };
+            let arguments = self.arguments()?;
             directives.push(Positioned::new(Directive { name, arguments }, pos));
         }
         Some(directives)
     }
 
-    /// `( name: value ... )`, at least one argument.
+    /// `( name: value ... )` with at least one argument, if the next byte opens it, and what
+    /// is ignored after it.
     fn arguments(&mut self) -> Option<Vec<(Positioned<Name>, Positioned<Value>)>> {
-        self.expect(b'(')?;
-        let mut arguments = Vec::new();
-        loop {
-            self.skip_ignored();
-            if self.peek() == Some(b')') && !arguments.is_empty() {
-                self.at += 1;
-                return Some(arguments);
-            }
-            let name_pos = self.pos();
-            let name = Positioned::new(Name::new(self.name()?), name_pos);
-            self.skip_ignored();
-            self.expect(b':')?;
-            self.skip_ignored();
-            let value_pos = self.pos();
-            let value = Positioned::new(self.value(false, 0)?, value_pos);
-            arguments.push((name, value));
+        if self.peek() != Some(b'(') {
+            return Some(Vec::new());
         }
+        self.at += 1;
+        let arguments = self.until(b')', 1, |parser| {
+            let name = parser.positioned_name()?;
+            parser.colon()?;
+            let value_pos = parser.pos();
+            let value = Positioned::new(parser.value(false, 0)?, value_pos);
+            Some((name, value))
+        })?;
+        self.skip_ignored();
+        Some(arguments)
     }
 
     /// `{ selection ... }`, at least one; `remaining` is the nesting still allowed.
     fn selection_set(&mut self, remaining: usize) -> Option<Positioned<SelectionSet>> {
         let pos = self.pos();
         self.expect(b'{')?;
-        let mut items = Vec::new();
-        loop {
-            self.skip_ignored();
-            if self.peek() == Some(b'}') && !items.is_empty() {
-                self.at += 1;
-                return Some(Positioned::new(SelectionSet { items }, pos));
-            }
-            items.push(self.selection(remaining)?);
-        }
+        let items = self.until(b'}', 1, |parser| parser.selection(remaining))?;
+        Some(Positioned::new(SelectionSet { items }, pos))
     }
 
     fn selection(&mut self, remaining: usize) -> Option<Positioned<Selection>> {
@@ -330,8 +322,7 @@ impl<'a> Parser<'a> {
                     let type_condition = Some(self.type_condition()?);
                     self.inline_fragment(pos, type_condition, remaining)
                 } else {
-                    let name_pos = self.pos();
-                    let fragment_name = Positioned::new(Name::new(self.name()?), name_pos);
+                    let fragment_name = self.positioned_name()?;
                     self.skip_ignored();
                     let directives = self.directives()?;
                     let spread = FragmentSpread {
@@ -356,10 +347,8 @@ impl<'a> Parser<'a> {
         type_condition: Option<Positioned<TypeCondition>>,
         remaining: usize,
     ) -> Option<Positioned<Selection>> {
-        self.skip_ignored();
-        let directives = self.directives()?;
-        self.skip_ignored();
-        let selection_set = self.selection_set(remaining.checked_sub(1)?)?;
+        let (directives, selection_set) =
+            self.directives_and_selection_set(remaining.checked_sub(1)?)?;
         let fragment = InlineFragment {
             type_condition,
             directives,
@@ -372,25 +361,18 @@ impl<'a> Parser<'a> {
     }
 
     fn field(&mut self, pos: Pos, remaining: usize) -> Option<Positioned<Field>> {
-        let first = Positioned::new(Name::new(self.name()?), pos);
+        let first = self.positioned_name()?;
         self.skip_ignored();
         let (alias, name) = if self.peek() == Some(b':') {
             self.at += 1;
             self.skip_ignored();
-            let name_pos = self.pos();
-            let name = Positioned::new(Name::new(self.name()?), name_pos);
+            let name = self.positioned_name()?;
             self.skip_ignored();
             (Some(first), name)
         } else {
             (None, first)
         };
-        let arguments = if self.peek() == Some(b'(') {
-            let arguments = self.arguments()?;
-            self.skip_ignored();
-            arguments
-        } else {
-            Vec::new()
-        };
+        let arguments = self.arguments()?;
         let directives = self.directives()?;
         self.skip_ignored();
         let selection_set = if self.peek() == Some(b'{') {
@@ -425,31 +407,17 @@ impl<'a> Parser<'a> {
             b'"' => self.string().map(Value::String),
             b'[' => {
                 self.at += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.skip_ignored();
-                    if self.peek() == Some(b']') {
-                        self.at += 1;
-                        return Some(Value::List(items));
-                    }
-                    items.push(self.value(constant, depth + 1)?);
-                }
+                let items = self.until(b']', 0, |parser| parser.value(constant, depth + 1))?;
+                Some(Value::List(items))
             }
             b'{' => {
                 self.at += 1;
-                let mut fields = Vec::new();
-                loop {
-                    self.skip_ignored();
-                    if self.peek() == Some(b'}') {
-                        self.at += 1;
-                        return Some(Value::Object(fields.into_iter().collect()));
-                    }
-                    let name = Name::new(self.name()?);
-                    self.skip_ignored();
-                    self.expect(b':')?;
-                    self.skip_ignored();
-                    fields.push((name, self.value(constant, depth + 1)?));
-                }
+                let fields = self.until(b'}', 0, |parser| {
+                    let name = Name::new(parser.name()?);
+                    parser.colon()?;
+                    Some((name, parser.value(constant, depth + 1)?))
+                })?;
+                Some(Value::Object(fields.into_iter().collect()))
             }
             _ => {
                 let name = self.name()?;
@@ -592,6 +560,20 @@ impl<'a> Parser<'a> {
             end += 1;
         }
         end
+    }
+
+    /// A name and its position.
+    fn positioned_name(&mut self) -> Option<Positioned<Name>> {
+        let pos = self.pos();
+        Some(Positioned::new(Name::new(self.name()?), pos))
+    }
+
+    /// A colon, with what is ignored around it.
+    fn colon(&mut self) -> Option<()> {
+        self.skip_ignored();
+        self.expect(b':')?;
+        self.skip_ignored();
+        Some(())
     }
 
     /// A name: a letter or `_`, then letters, digits and `_`.
