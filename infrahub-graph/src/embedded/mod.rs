@@ -7,6 +7,7 @@ mod counters;
 mod flusher;
 mod journal;
 mod keys;
+mod orders;
 mod query;
 mod read;
 mod registry;
@@ -104,6 +105,8 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     last_ts: Arc<AtomicI64>,
     location: String,
+    /// Whole orderings of listings, for the pages after the first.
+    orders: orders::OrderCache,
 }
 
 impl Drop for Inner {
@@ -135,6 +138,13 @@ type ReadTables = Tables<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
 pub(crate) struct Snapshot {
     memtable: Arc<tables::Memtable>,
     tables: Arc<ReadTables>,
+}
+
+impl Snapshot {
+    /// What tells the content of this snapshot (see [`tables::Memtable::content`]).
+    fn content(&self) -> u64 {
+        self.memtable.content()
+    }
 }
 
 impl tables::Kv for Snapshot {
@@ -295,6 +305,7 @@ impl EmbeddedGraph {
                 writer: Mutex::new(Some(writer)),
                 last_ts,
                 location,
+                orders: orders::OrderCache::default(),
             }),
         })
     }
@@ -376,7 +387,8 @@ impl EmbeddedGraph {
         let registry = self.registry()?;
         let spec = registry.view(view)?;
         let tables = self.snapshot()?;
-        query::run(&tables, &spec, &registry, query)
+        let orders = Some((&self.inner.orders, tables.content()));
+        query::run(&tables, &spec, &registry, query, orders)
     }
 
     /// Counts on the calling thread.
@@ -469,12 +481,15 @@ impl GraphStore for EmbeddedGraph {
             let tables = self.snapshot()?;
             if query::is_small_lookup(&tables, query, INLINE_LOOKUP)? {
                 let registry = self.registry()?;
-                return query::run(&tables, &registry.view(view)?, &registry, query);
+                let orders = Some((&self.inner.orders, tables.content()));
+                return query::run(&tables, &registry.view(view)?, &registry, query, orders);
             }
         }
         let (view, query) = (view.clone(), query.clone());
+        let store = self.clone();
         self.read(move |tables, registry| {
-            query::run(tables, &registry.view(&view)?, registry, &query)
+            let orders = Some((&store.inner.orders, tables.content()));
+            query::run(tables, &registry.view(&view)?, registry, &query, orders)
         })
         .await
     }
@@ -896,6 +911,182 @@ mod shared_snapshot_tests {
                 .await
                 .unwrap_or_else(|e| panic!("{e}")),
             300
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod order_cache_tests {
+    //! Pages past the first of an ordered listing reuse its whole ordering, and only while
+    //! nothing was written, in the same view.
+
+    use serde_json::json;
+
+    use super::EmbeddedGraph;
+    use crate::branch::{BranchView, CreateBranchOptions};
+    use crate::changeset::{Changeset, Op};
+    use crate::model::{AttributeValue, NodeId, Scope};
+    use crate::query::{NodeQuery, OrderBy, Selection};
+    use crate::store::GraphStore;
+    use crate::time::Timestamp;
+
+    const PAGE: usize = 25;
+
+    fn listing(offset: usize, limit: Option<usize>) -> NodeQuery {
+        NodeQuery {
+            labels: vec!["Thing".into()],
+            order: vec![OrderBy {
+                attribute: "name".into(),
+                descending: false,
+            }],
+            offset,
+            limit,
+            select: Selection::all_attributes(),
+            count: true,
+            ..NodeQuery::default()
+        }
+    }
+
+    /// The names on one page, and the total.
+    async fn page(store: &EmbeddedGraph, view: &BranchView, offset: usize) -> (Vec<String>, u64) {
+        let result = store
+            .query(view, &listing(offset, Some(PAGE)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names = result
+            .nodes
+            .iter()
+            .map(|n| n.attributes["name"].value.value.to_string())
+            .collect();
+        (names, result.total.unwrap_or_default())
+    }
+
+    /// What every page must hold: the whole listing read in one query (a first page, which
+    /// never uses kept orderings), cut into pages.
+    async fn check_pages(store: &EmbeddedGraph, view: &BranchView) {
+        let whole = store
+            .query(view, &listing(0, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<String> = whole
+            .nodes
+            .iter()
+            .map(|n| n.attributes["name"].value.value.to_string())
+            .collect();
+        for offset in (PAGE..names.len() + PAGE).step_by(PAGE) {
+            let (got, total) = page(store, view, offset).await;
+            let end = (offset + PAGE).min(names.len());
+            let expected = names.get(offset..end).unwrap_or_default();
+            assert_eq!(got, expected, "page at {offset} of {view:?}");
+            assert_eq!(total, names.len() as u64);
+        }
+    }
+
+    async fn commit(store: &EmbeddedGraph, changeset: Changeset) {
+        store
+            .commit(changeset)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn set_name(changeset: &mut Changeset, id: NodeId, name: &str) {
+        changeset.push(Op::SetAttribute {
+            node: id,
+            name: "name".into(),
+            value: AttributeValue::new(json!(name)),
+            scope: Scope::Branch,
+            indexed: true,
+        });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_stay_right_across_writes_branches_and_time() {
+        let dir = std::env::temp_dir().join(format!("infrahub-orders-{}", NodeId::now_v7()));
+        let store = EmbeddedGraph::open(&dir, super::EmbeddedGraphOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        super::memtable_tests::create_main(&store).await;
+        let main = BranchView::now("main");
+        let mut ids = Vec::new();
+        for batch in 0..12 {
+            let mut changeset = Changeset::new("main");
+            for index in 0..10 {
+                let id = NodeId::now_v7();
+                let number = (batch * 10 + index) * 37 % 120;
+                super::memtable_tests::push_thing(
+                    &mut changeset,
+                    id,
+                    "name",
+                    json!(format!("n{number:03}")),
+                );
+                ids.push(id);
+            }
+            commit(&store, changeset).await;
+        }
+
+        // The first deep page keeps the ordering; the next ones use it.
+        assert_eq!(store.inner.orders.len(), 0);
+        page(&store, &main, PAGE).await;
+        assert_eq!(store.inner.orders.len(), 1);
+        check_pages(&store, &main).await;
+        assert_eq!(
+            store.inner.orders.len(),
+            1,
+            "the later pages did not reuse it"
+        );
+        let before_writes = Timestamp::now();
+
+        // A node that sorts first, a renamed node, a deleted node: every page moves.
+        let mut changeset = Changeset::new("main");
+        super::memtable_tests::push_thing(
+            &mut changeset,
+            NodeId::now_v7(),
+            "name",
+            json!("a-first"),
+        );
+        commit(&store, changeset).await;
+        check_pages(&store, &main).await;
+        let mut changeset = Changeset::new("main");
+        set_name(&mut changeset, ids[3], "m-renamed");
+        commit(&store, changeset).await;
+        check_pages(&store, &main).await;
+        let mut changeset = Changeset::new("main");
+        changeset.push(Op::DeleteNode {
+            id: ids[50],
+            scope: Scope::Branch,
+        });
+        commit(&store, changeset).await;
+        check_pages(&store, &main).await;
+
+        // Another branch, and the past, page apart from main now.
+        store
+            .create_branch("b1", CreateBranchOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut changeset = Changeset::new("b1");
+        super::memtable_tests::push_thing(
+            &mut changeset,
+            NodeId::now_v7(),
+            "name",
+            json!("b-only"),
+        );
+        set_name(&mut changeset, ids[7], "z-last-on-b1");
+        commit(&store, changeset).await;
+        let branch = BranchView::now("b1");
+        let past = BranchView::at("main", before_writes);
+        for _ in 0..2 {
+            check_pages(&store, &main).await;
+            check_pages(&store, &branch).await;
+            check_pages(&store, &past).await;
+        }
+        assert_ne!(
+            page(&store, &branch, PAGE).await,
+            page(&store, &main, PAGE).await
+        );
+        assert_ne!(
+            page(&store, &past, PAGE).await,
+            page(&store, &main, PAGE).await
         );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

@@ -2,6 +2,7 @@
 //! of every filter through the view, ordering, paging and counting.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -10,6 +11,7 @@ use crate::model::{NodeData, NodeId, Side, VersionData};
 use crate::query::{Filter, Match, NodeQuery, OrderBy, Property, QueryResult};
 
 use super::keys::{encode_value, label_prefix, prefix_end, split_value_tail, value_prefix};
+use super::orders::OrderCache;
 use super::read::{
     BranchNames, NodeCore, links_of, load_node, node_core, node_core_with_links, node_from_core,
     outgoing_identifiers,
@@ -520,11 +522,14 @@ fn compare_keys(a: &[Value], b: &[Value], order: &[OrderBy]) -> std::cmp::Orderi
 const KEEP_CORES: usize = 1024;
 
 /// Runs a list query.
+/// Runs `query`; `orders` keeps whole orderings for pages past the first (with the content
+/// number of the snapshot `kv` reads, see [`OrderCache`]).
 pub(crate) fn run(
     kv: &dyn Kv,
     view: &ViewSpec,
     names: &dyn BranchNames,
     query: &NodeQuery,
+    orders: Option<(&OrderCache, u64)>,
 ) -> Result<QueryResult> {
     check_labels(query)?;
     let offset = query.offset;
@@ -558,7 +563,13 @@ pub(crate) fn run(
         };
         return Ok(QueryResult { nodes, total });
     }
-    if let Some(ids) = selective {
+    // A page past the first of an ordered listing: the whole ordering, kept or made and kept.
+    let orders = orders.filter(|_| offset > 0);
+    let kept_ordering = orders.and_then(|(cache, content)| cache.get(content, view, query));
+    if let Some(whole) = &kept_ordering {
+        total = whole.len() as u64;
+        ordered = whole.iter().skip(offset).take(limit).copied().collect();
+    } else if let Some(ids) = selective {
         // A few candidates keep their cores for the page; many are read again once ordered.
         let keep_cores = ids.len() <= KEEP_CORES;
         let mut keyed: Vec<(Vec<Value>, NodeId)> = Vec::new();
@@ -577,13 +588,26 @@ pub(crate) fn run(
             kv,
             view,
             query,
-            if must_see_all { usize::MAX } else { wanted },
+            if must_see_all || orders.is_some() {
+                usize::MAX
+            } else {
+                wanted
+            },
+            wanted,
             counted,
             &mut ordered,
             &mut kept,
         )?;
     }
-    let page: Vec<NodeId> = ordered.into_iter().skip(offset).take(limit).collect();
+    let page: Vec<NodeId> = match (kept_ordering.is_some(), orders) {
+        (true, _) => ordered,
+        (false, Some((cache, content))) => {
+            let page = ordered.iter().skip(offset).take(limit).copied().collect();
+            cache.put(content, view, query, Arc::new(ordered));
+            page
+        }
+        (false, None) => ordered.into_iter().skip(offset).take(limit).collect(),
+    };
     let mut nodes: Vec<NodeData> = Vec::with_capacity(page.len());
     for id in page {
         // Cores read while ordering already hold what the selection needs.
@@ -669,14 +693,15 @@ fn index_in_order(
 
 /// Fills `ordered` with matching ids in the query's order, reading the value index of the first
 /// ordering attribute so that an ascending read can stop once `wanted` nodes are known; nodes
-/// without a value (null or no attribute) sort last ascending and first descending. Returns the
-/// number of matches seen.
+/// without a value (null or no attribute) sort last ascending and first descending. The cores
+/// of the first `keep` matches read go into `kept`. Returns the number of matches seen.
 #[allow(clippy::too_many_arguments)]
 fn ordered_by_index(
     kv: &dyn Kv,
     view: &ViewSpec,
     query: &NodeQuery,
     wanted: usize,
+    keep: usize,
     counted: bool,
     ordered: &mut Vec<NodeId>,
     kept: &mut std::collections::HashMap<NodeId, NodeCore>,
@@ -732,7 +757,7 @@ fn ordered_by_index(
             if passes(kv, view, &core, node, &query.filters)? {
                 total += 1;
                 group.push((sort_key(&core, rest), node));
-                if kept.len() < wanted {
+                if kept.len() < keep {
                     kept.insert(node, core);
                 }
             }

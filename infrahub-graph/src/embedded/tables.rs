@@ -450,6 +450,13 @@ impl Memtable {
         }
     }
 
+    /// The number of batches the writer has applied in this process: it tells the content of a
+    /// snapshot taken with this memtable (every batch adds a layer, moving layers into the
+    /// database keeps it).
+    pub(crate) fn content(&self) -> u64 {
+        self.next_id
+    }
+
     /// Id of the newest layer, if any.
     pub(crate) fn last_id(&self) -> Option<u64> {
         self.layers.last().map(|l| l.id)
