@@ -928,15 +928,16 @@ mod order_cache_tests {
     use crate::branch::{BranchView, CreateBranchOptions};
     use crate::changeset::{Changeset, Op};
     use crate::model::{AttributeValue, NodeId, Scope};
-    use crate::query::{NodeQuery, OrderBy, Selection};
+    use crate::query::{Filter, Match, NodeQuery, OrderBy, Property, Selection};
     use crate::store::GraphStore;
     use crate::time::Timestamp;
 
     const PAGE: usize = 25;
 
-    fn listing(offset: usize, limit: Option<usize>) -> NodeQuery {
+    fn listing(filters: &[Filter], offset: usize, limit: Option<usize>) -> NodeQuery {
         NodeQuery {
             labels: vec!["Thing".into()],
+            filters: filters.to_vec(),
             order: vec![OrderBy {
                 attribute: "name".into(),
                 descending: false,
@@ -945,14 +946,18 @@ mod order_cache_tests {
             limit,
             select: Selection::all_attributes(),
             count: true,
-            ..NodeQuery::default()
         }
     }
 
     /// The names on one page, and the total.
-    async fn page(store: &EmbeddedGraph, view: &BranchView, offset: usize) -> (Vec<String>, u64) {
+    async fn page(
+        store: &EmbeddedGraph,
+        filters: &[Filter],
+        view: &BranchView,
+        offset: usize,
+    ) -> (Vec<String>, u64) {
         let result = store
-            .query(view, &listing(offset, Some(PAGE)))
+            .query(view, &listing(filters, offset, Some(PAGE)))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let names = result
@@ -965,9 +970,10 @@ mod order_cache_tests {
 
     /// What every page must hold: the whole listing read in one query (a first page, which
     /// never uses kept orderings), cut into pages.
-    async fn check_pages(store: &EmbeddedGraph, view: &BranchView) {
+    async fn check_pages(store: &EmbeddedGraph, filters: &[Filter], view: &BranchView) {
+        let (first, _) = page(store, filters, view, 0).await;
         let whole = store
-            .query(view, &listing(0, None))
+            .query(view, &listing(filters, 0, None))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let names: Vec<String> = whole
@@ -975,8 +981,13 @@ mod order_cache_tests {
             .iter()
             .map(|n| n.attributes["name"].value.value.to_string())
             .collect();
+        assert_eq!(
+            first,
+            names[..PAGE.min(names.len())],
+            "first page of {view:?}"
+        );
         for offset in (PAGE..names.len() + PAGE).step_by(PAGE) {
-            let (got, total) = page(store, view, offset).await;
+            let (got, total) = page(store, filters, view, offset).await;
             let end = (offset + PAGE).min(names.len());
             let expected = names.get(offset..end).unwrap_or_default();
             assert_eq!(got, expected, "page at {offset} of {view:?}");
@@ -1003,6 +1014,23 @@ mod order_cache_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pages_stay_right_across_writes_branches_and_time() {
+        pages_stay_right(Vec::new(), 1).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn filtered_pages_stay_right_across_writes_branches_and_time() {
+        // Counting a filtered listing sees every match: the first page keeps the ordering.
+        let filters = vec![Filter::Attribute {
+            name: "name".into(),
+            property: Property::Value,
+            matches: Match::Contains("n".into()),
+        }];
+        pages_stay_right(filters, 0).await;
+    }
+
+    /// Pages through `Thing`s matching `filters`; `kept_after_first_deep_page` orderings are
+    /// kept after the first page past the first alone.
+    async fn pages_stay_right(filters: Vec<Filter>, kept_after_first_deep_page: usize) {
         let dir = std::env::temp_dir().join(format!("infrahub-orders-{}", NodeId::now_v7()));
         let store = EmbeddedGraph::open(&dir, super::EmbeddedGraphOptions::default())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1025,11 +1053,14 @@ mod order_cache_tests {
             commit(&store, changeset).await;
         }
 
-        // The first deep page keeps the ordering; the next ones use it.
+        // The first deep page keeps the ordering (a counted filtered listing: the first page
+        // already did); the next ones use it.
         assert_eq!(store.inner.orders.len(), 0);
-        page(&store, &main, PAGE).await;
+        page(&store, &filters, &main, 0).await;
+        assert_eq!(store.inner.orders.len(), 1 - kept_after_first_deep_page);
+        page(&store, &filters, &main, PAGE).await;
         assert_eq!(store.inner.orders.len(), 1);
-        check_pages(&store, &main).await;
+        check_pages(&store, &filters, &main).await;
         assert_eq!(
             store.inner.orders.len(),
             1,
@@ -1046,18 +1077,18 @@ mod order_cache_tests {
             json!("a-first"),
         );
         commit(&store, changeset).await;
-        check_pages(&store, &main).await;
+        check_pages(&store, &filters, &main).await;
         let mut changeset = Changeset::new("main");
         set_name(&mut changeset, ids[3], "m-renamed");
         commit(&store, changeset).await;
-        check_pages(&store, &main).await;
+        check_pages(&store, &filters, &main).await;
         let mut changeset = Changeset::new("main");
         changeset.push(Op::DeleteNode {
             id: ids[50],
             scope: Scope::Branch,
         });
         commit(&store, changeset).await;
-        check_pages(&store, &main).await;
+        check_pages(&store, &filters, &main).await;
 
         // Another branch, and the past, page apart from main now.
         store
@@ -1076,17 +1107,17 @@ mod order_cache_tests {
         let branch = BranchView::now("b1");
         let past = BranchView::at("main", before_writes);
         for _ in 0..2 {
-            check_pages(&store, &main).await;
-            check_pages(&store, &branch).await;
-            check_pages(&store, &past).await;
+            check_pages(&store, &filters, &main).await;
+            check_pages(&store, &filters, &branch).await;
+            check_pages(&store, &filters, &past).await;
         }
         assert_ne!(
-            page(&store, &branch, PAGE).await,
-            page(&store, &main, PAGE).await
+            page(&store, &filters, &branch, PAGE).await,
+            page(&store, &filters, &main, PAGE).await
         );
         assert_ne!(
-            page(&store, &past, PAGE).await,
-            page(&store, &main, PAGE).await
+            page(&store, &filters, &past, PAGE).await,
+            page(&store, &filters, &main, PAGE).await
         );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

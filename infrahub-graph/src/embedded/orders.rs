@@ -2,8 +2,9 @@
 //!
 //! Clients page through a listing with `offset` and `limit` (the SDK asks 50 nodes at a time),
 //! and an ordered page at offset `n` must order the first `n + limit` matches: paging through
-//! `N` nodes that way costs `N² / limit`. So when a page past the first is asked, the whole
-//! ordering is computed once and kept for the next pages of the same listing.
+//! `N` nodes that way costs `N² / limit`. So when a page past the first is asked (or a first
+//! page that sees every match anyway, to count them), the whole ordering is computed once and,
+//! when more pages follow, kept for them.
 //!
 //! An ordering is kept with what it depends on: the query's labels, filters and order, the
 //! resolved view, and the content of the snapshot, told by the memtable's count of batches:
@@ -56,10 +57,15 @@ pub(crate) struct OrderCache {
 impl OrderCache {
     /// The ordering of `query` in `view` over the snapshot whose content is `content`, if kept.
     pub(crate) fn get(&self, content: u64, view: &ViewSpec, query: &NodeQuery) -> Option<Ordering> {
-        let key = Key::new(content, view, query);
         let kept = self.kept.lock().ok()?;
         kept.iter()
-            .find(|(k, _)| *k == key)
+            .find(|(key, _)| {
+                key.content == content
+                    && key.view == *view
+                    && key.labels == query.labels
+                    && key.filters == query.filters
+                    && key.order == query.order
+            })
             .map(|(_, ordering)| Arc::clone(ordering))
     }
 

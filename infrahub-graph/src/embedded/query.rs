@@ -522,7 +522,7 @@ fn compare_keys(a: &[Value], b: &[Value], order: &[OrderBy]) -> std::cmp::Orderi
 const KEEP_CORES: usize = 1024;
 
 /// Runs a list query.
-/// Runs `query`; `orders` keeps whole orderings for pages past the first (with the content
+/// Runs `query`; `orders` keeps whole orderings of listings read in pages (with the content
 /// number of the snapshot `kv` reads, see [`OrderCache`]).
 pub(crate) fn run(
     kv: &dyn Kv,
@@ -563,12 +563,20 @@ pub(crate) fn run(
         };
         return Ok(QueryResult { nodes, total });
     }
-    // A page past the first of an ordered listing: the whole ordering, kept or made and kept.
-    let orders = orders.filter(|_| offset > 0);
+    // Listings in pages: a kept ordering serves any page; a page past the first, or a first
+    // page that sees every match anyway (to count them), orders the whole listing and keeps it
+    // when more pages follow.
+    let orders = orders.filter(|_| query.limit.is_some());
     let kept_ordering = orders.and_then(|(cache, content)| cache.get(content, view, query));
-    if let Some(whole) = &kept_ordering {
-        total = whole.len() as u64;
-        ordered = whole.iter().skip(offset).take(limit).copied().collect();
+    let mut whole = orders.is_some() && (offset > 0 || must_see_all);
+    if let Some(kept_ordering) = &kept_ordering {
+        total = kept_ordering.len() as u64;
+        ordered = kept_ordering
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .copied()
+            .collect();
     } else if let Some(ids) = selective {
         // A few candidates keep their cores for the page; many are read again once ordered.
         let keep_cores = ids.len() <= KEEP_CORES;
@@ -583,12 +591,13 @@ pub(crate) fn run(
         })?;
         keyed.sort_by(|(a, ida), (b, idb)| compare_keys(a, b, &query.order).then(ida.cmp(idb)));
         ordered = keyed.into_iter().map(|(_, id)| id).collect();
+        whole = orders.is_some();
     } else {
         total = ordered_by_index(
             kv,
             view,
             query,
-            if must_see_all || orders.is_some() {
+            if must_see_all || whole {
                 usize::MAX
             } else {
                 wanted
@@ -599,14 +608,14 @@ pub(crate) fn run(
             &mut kept,
         )?;
     }
-    let page: Vec<NodeId> = match (kept_ordering.is_some(), orders) {
-        (true, _) => ordered,
-        (false, Some((cache, content))) => {
+    let page: Vec<NodeId> = match orders {
+        _ if kept_ordering.is_some() => ordered,
+        Some((cache, content)) if whole && ordered.len() > wanted => {
             let page = ordered.iter().skip(offset).take(limit).copied().collect();
             cache.put(content, view, query, Arc::new(ordered));
             page
         }
-        (false, None) => ordered.into_iter().skip(offset).take(limit).collect(),
+        _ => ordered.into_iter().skip(offset).take(limit).collect(),
     };
     let mut nodes: Vec<NodeData> = Vec::with_capacity(page.len());
     for id in page {
