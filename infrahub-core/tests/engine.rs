@@ -8,7 +8,7 @@ use infrahub_core::engine::{
     PeerInput, QueryArgs, RelationshipInput,
 };
 use infrahub_core::schema::SchemaFile;
-use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, Timestamp};
+use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId, Timestamp};
 use serde_json::{Value, json};
 
 const SCHEMA: &str = r#"
@@ -557,6 +557,37 @@ async fn upsert_finds_by_hfid_and_creates_otherwise() {
     assert!(!second.created);
     assert_eq!(second.node.id, first.node.id);
     assert_eq!(second.node.value("description"), &json!("two"));
+
+    // An id that does not exist (the node was exported from another instance), with data
+    // whose human-friendly id an existing node has: that node is updated.
+    let mut exported = input(&[("name", json!("red")), ("description", json!("three"))]);
+    exported.id = Some(NodeId::now_v7().to_string());
+    let third = engine
+        .upsert("main", "BuiltinTag", exported)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!third.created);
+    assert_eq!(third.node.id, first.node.id);
+    assert_eq!(third.node.value("description"), &json!("three"));
+    // An unknown id with new data creates the node with that id.
+    let fresh = NodeId::now_v7();
+    let mut new = input(&[("name", json!("blue"))]);
+    new.id = Some(fresh.to_string());
+    let fourth = engine
+        .upsert("main", "BuiltinTag", new)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(fourth.created);
+    assert_eq!(fourth.node.id, fresh);
+    // A human-friendly id that does not exist, with data an existing node has: updated too.
+    let mut by_hfid = input(&[("name", json!("blue")), ("description", json!("b"))]);
+    by_hfid.hfid = Some(vec!["no-such-tag".into()]);
+    let fifth = engine
+        .upsert("main", "BuiltinTag", by_hfid)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!fifth.created);
+    assert_eq!(fifth.node.id, fresh);
 }
 
 #[tokio::test]

@@ -143,6 +143,15 @@ def test_upsert(client, manufacturer) -> None:
     assert client.get("DcimPlatform", name__value=name).description.value == "two"
     assert client.count("DcimPlatform", name__value=name) == 1
 
+    # A node exported from another instance keeps its id there (as `infrahubctl load` sends
+    # it): the node with the same human-friendly id here is updated.
+    exported = client.create(
+        "DcimPlatform", id=str(uuid.uuid4()), name=name, description="three", manufacturer=manufacturer
+    )
+    exported.save(allow_upsert=True)
+    assert client.count("DcimPlatform", name__value=name) == 1
+    assert client.get("DcimPlatform", name__value=name).description.value == "three"
+
 
 def test_generic_query_returns_concrete_kinds(client, base_schema) -> None:
     maker = client.create("OrganizationManufacturer", name=unique("gen"))

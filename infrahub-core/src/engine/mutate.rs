@@ -1091,21 +1091,20 @@ impl Engine {
                 .get_nodes(&view, &[id], &Selection::nothing())
                 .await?
                 .is_empty();
-            return if exists {
-                self.update_node(branch, id, input).await
-            } else {
-                self.create(branch, kind, input).await
-            };
-        }
-        if let Some(hfid) = &input.hfid {
-            if let Some((id, _)) = self
-                .resolve_in(&view, &schema, model, None, Some(hfid))
-                .await?
-            {
+            if exists {
                 return self.update_node(branch, id, input).await;
             }
-            return self.create(branch, kind, input).await;
+        } else if let Some(hfid) = &input.hfid
+            && let Some((id, _)) = self
+                .resolve_in(&view, &schema, model, None, Some(hfid))
+                .await?
+        {
+            return self.update_node(branch, id, input).await;
         }
+        // Not found by the id or human-friendly id given: as upstream, a create that would
+        // collide with the human-friendly id (or default filter) of an existing node updates
+        // that node instead (an export loaded into another instance, whose built-in nodes
+        // have other ids).
         if let Some(id) = self.find_by_data(&view, &schema, model, &input).await? {
             return self.update_node(branch, id, input).await;
         }
