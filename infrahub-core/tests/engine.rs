@@ -659,6 +659,25 @@ async fn queries_filter_order_paginate_and_count() {
             .1,
         20
     );
+    // Values that are no node id match nothing (the SDK sends a name as an id when the kind
+    // has no default filter), next to ids that match.
+    for (filter, value, expected) in [
+        ("site__ids", json!(["paris"]), 0),
+        ("site__ids", json!([paris, "junk"]), 20),
+        ("ids", json!(["d01"]), 0),
+        ("ids", json!([7]), 0),
+    ] {
+        let args = QueryArgs {
+            filters: [(filter.to_string(), value.clone())].into(),
+            count: true,
+            ..Default::default()
+        };
+        let (_, total) = engine
+            .query(&view, "InfraDevice", &args, &Fields::minimal())
+            .await
+            .unwrap_or_else(|e| panic!("{filter} {value}: {e}"));
+        assert_eq!(total, expected, "{filter} {value}");
+    }
     let partial = QueryArgs {
         filters: [("name__value".to_string(), json!("D1"))].into(),
         partial_match: true,

@@ -51,6 +51,9 @@ def test_create_get_update_delete(client, manufacturer) -> None:
     fetched.delete()
     with pytest.raises(NodeNotFoundError):
         client.get("DcimPlatform", id=platform.id)
+    # An id that is no UUID is sent as it is (or through the kind's default filter): not found.
+    with pytest.raises(NodeNotFoundError):
+        client.get("OrganizationManufacturer", id="no-such-maker")
 
 
 def test_filters_with_characters_outside_ascii(client, manufacturer) -> None:

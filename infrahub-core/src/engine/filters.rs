@@ -43,13 +43,15 @@ fn as_list(value: &Value) -> Vec<Value> {
     }
 }
 
-fn as_ids(name: &str, value: &Value) -> Result<Vec<NodeId>> {
+/// The node ids of an `ids` filter. A value that is no node id matches no node, as upstream
+/// compares the ids as strings (the SDK's `get(id="name")` of a kind without a default filter
+/// sends the name: it must find nothing, not fail).
+fn as_ids(value: &Value) -> Vec<NodeId> {
     as_list(value)
         .iter()
-        .map(|v| {
-            v.as_str()
-                .and_then(|s| s.parse::<NodeId>().ok())
-                .ok_or_else(|| invalid(format!("`{name}` expects node ids, got {v}")))
+        .filter_map(|v| match v {
+            Value::String(text) => text.parse::<NodeId>().ok(),
+            _ => None,
         })
         .collect()
 }
@@ -92,7 +94,7 @@ fn parse_one(
     partial_match: bool,
 ) -> Result<Filter> {
     if name == "ids" {
-        return Ok(Filter::Ids(as_ids(name, value)?));
+        return Ok(Filter::Ids(as_ids(value)));
     }
     let parts: Vec<&str> = name.split("__").collect();
     let kind = model.kind();
@@ -156,7 +158,7 @@ fn parse_one(
             ["ids"] => Ok(Filter::Linked {
                 identifier,
                 side,
-                peers: as_ids(name, value)?,
+                peers: as_ids(value),
             }),
             ["isnull"] => Ok(Filter::LinkIsNull {
                 identifier,
