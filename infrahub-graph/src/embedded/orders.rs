@@ -1,8 +1,8 @@
 //! Whole orderings of listings, kept for the pages after the first.
 //!
 //! Clients page through a listing with `offset` and `limit` (the SDK asks 50 nodes at a time),
-//! and an ordered page at offset `n` must order the first `n + limit` matches: paging through
-//! `N` nodes that way costs `N² / limit`. So when a page past the first is asked (or a first
+//! and a page at offset `n` must find (and, ordered, order) the first `n + limit` matches:
+//! paging through `N` nodes that way costs `N² / limit`. So when a page past the first is asked (or a first
 //! page that sees every match anyway, to count them), the whole ordering is computed once and,
 //! when more pages follow, kept for them.
 //!

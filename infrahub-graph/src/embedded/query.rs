@@ -543,15 +543,32 @@ pub(crate) fn run(
     let mut kept: std::collections::HashMap<NodeId, NodeCore> = std::collections::HashMap::new();
     let mut total: u64 = 0;
     let selective = candidates(kv, view, query)?;
-    if query.order.is_empty() {
+    // Listings in pages: a kept ordering serves any page; a page past the first, or a first
+    // page that sees every match anyway (to count them), orders the whole listing and keeps it
+    // when more pages follow.
+    let orders = orders.filter(|_| query.limit.is_some());
+    let kept_ordering = orders.and_then(|(cache, content)| cache.get(content, view, query));
+    let mut whole = orders.is_some() && (offset > 0 || must_see_all);
+    if query.order.is_empty() && kept_ordering.is_none() {
+        // Id order: the matches as they come, all of them when the whole listing is kept.
+        let mut all: Vec<NodeId> = Vec::new();
         for_each_match_among(kv, view, query, Some(selective), &mut |id, core| {
             let position = total as usize;
             total += 1;
+            if whole {
+                all.push(id);
+            }
             if position >= offset && cores.len() < limit {
                 cores.push((id, core));
             }
-            Ok(must_see_all || cores.len() < limit)
+            Ok(whole || must_see_all || cores.len() < limit)
         })?;
+        if let Some((cache, content)) = orders
+            && whole
+            && all.len() > wanted
+        {
+            cache.put(content, view, query, Arc::new(all));
+        }
         let mut nodes = Vec::with_capacity(cores.len());
         for (id, core) in cores {
             nodes.push(node_from_core(kv, view, names, id, core, &query.select)?);
@@ -563,12 +580,6 @@ pub(crate) fn run(
         };
         return Ok(QueryResult { nodes, total });
     }
-    // Listings in pages: a kept ordering serves any page; a page past the first, or a first
-    // page that sees every match anyway (to count them), orders the whole listing and keeps it
-    // when more pages follow.
-    let orders = orders.filter(|_| query.limit.is_some());
-    let kept_ordering = orders.and_then(|(cache, content)| cache.get(content, view, query));
-    let mut whole = orders.is_some() && (offset > 0 || must_see_all);
     if let Some(kept_ordering) = &kept_ordering {
         total = kept_ordering.len() as u64;
         ordered = kept_ordering
