@@ -478,6 +478,35 @@ async fn errors_are_json() {
     assert!(body["errors"][0]["message"].is_string());
     assert!(body["errors"][0]["locations"].is_array());
 
+    // Documents nested tens of thousands of levels deep (which overflowed the parser's stack
+    // and killed the server) are refused with an error, and the server goes on.
+    for deep in [
+        format!(
+            "query ($a: {}Int{}) {{ TestDevice {{ count }} }}",
+            "[".repeat(30_000),
+            "]".repeat(30_000)
+        ),
+        format!(
+            "{{ TestDevice(x: {}1{}) }}",
+            "[".repeat(30_000),
+            "]".repeat(30_000)
+        ),
+        format!("{}{}", "{ a ".repeat(30_000), "}".repeat(30_000)),
+    ] {
+        let (status, body) = harness.post("/graphql/main", &deep, true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("levels deep")),
+            "{body}"
+        );
+    }
+    let (status, _) = harness
+        .post("/graphql/main", "{ TestDevice { count } }", true)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
     let (status, body) = harness
         .post("/graphql/main", "{ NoSuchKind { count } }", true)
         .await;

@@ -34,6 +34,55 @@ const MAX_SELECTION_DEPTH: usize = 64;
 /// Deepest nesting of lists and objects in a value read here.
 const MAX_VALUE_DEPTH: usize = 64;
 
+/// Deepest nesting of brackets (`{`, `[`, `(`) a document may have. async-graphql's parser
+/// recurses once per level with no limit of its own, so a document nested tens of thousands
+/// of levels deep overflowed the stack of the thread parsing it and brought the server down;
+/// such documents are refused before either parser reads them. Clients nest a few levels.
+pub(crate) const MAX_NESTING: usize = 256;
+
+/// Whether `query` nests brackets deeper than [`MAX_NESTING`], outside strings and comments.
+pub(crate) fn too_deep(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return true;
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            b'#' => {
+                while at < bytes.len() && bytes[at] != b'\n' && bytes[at] != b'\r' {
+                    at += 1;
+                }
+            }
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                at += 3;
+                while at < bytes.len() && !bytes[at..].starts_with(b"\"\"\"") {
+                    at += if bytes[at..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                at += 2;
+            }
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' && bytes[at] != b'\n' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    false
+}
+
 /// Parses `query` as async-graphql would, or gives up (`None`).
 pub(crate) fn parse(query: &str) -> Option<ExecutableDocument> {
     let mut parser = Parser {
@@ -224,7 +273,7 @@ impl<'a> Parser<'a> {
         self.colon()?;
         let type_pos = self.pos();
         let start = self.at;
-        self.type_text()?;
+        self.type_text(0)?;
         let var_type = Positioned::new(Type::new(&self.text[start..self.at])?, type_pos);
         self.skip_ignored();
         let directives = self.directives()?;
@@ -249,11 +298,15 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    /// Reads a type written without spaces (`[String!]!`), as the grammar's atomic rule.
-    fn type_text(&mut self) -> Option<()> {
+    /// Reads a type written without spaces (`[String!]!`), as the grammar's atomic rule;
+    /// `depth` lists are open around it.
+    fn type_text(&mut self, depth: usize) -> Option<()> {
         if self.peek() == Some(b'[') {
+            if depth >= MAX_NESTING {
+                return None;
+            }
             self.at += 1;
-            self.type_text()?;
+            self.type_text(depth + 1)?;
             if self.peek() != Some(b']') {
                 return None;
             }
@@ -787,6 +840,28 @@ mod tests {
             field.node.arguments[0].1.node,
             Value::String("caf\u{e9} \u{1F600}".to_string())
         );
+    }
+
+    #[test]
+    fn documents_nested_too_deeply_are_told_apart() {
+        let nested = |levels: usize| {
+            format!(
+                "query ($a: {}Int{}) {{ a(x: {}1{}) }}",
+                "[".repeat(levels),
+                "]".repeat(levels),
+                "{x: ".repeat(levels),
+                "}".repeat(levels)
+            )
+        };
+        assert!(!too_deep(&nested(100)));
+        assert!(too_deep(&nested(MAX_NESTING)));
+        assert!(too_deep(&nested(30_000)));
+        assert!(parse(&nested(30_000)).is_none());
+        // Brackets in strings, block strings and comments do not count.
+        let quoted = "[".repeat(1000);
+        assert!(!too_deep(&format!(
+            "{{ a(x: \"{quoted}\", y: \"\\\"{quoted}\", z: \"\"\"{quoted}\\\"\"\"{quoted}\"\"\") # {quoted}\n}}"
+        )));
     }
 
     #[test]
