@@ -521,8 +521,7 @@ fn compare_keys(a: &[Value], b: &[Value], order: &[OrderBy]) -> std::cmp::Orderi
 /// Largest candidate set whose node cores an ordered query keeps for its page.
 const KEEP_CORES: usize = 1024;
 
-/// Runs a list query.
-/// Runs `query`; `orders` keeps whole orderings of listings read in pages (with the content
+/// Runs the list query `query`; `orders` keeps whole orderings of listings read in pages (with the content
 /// number of the snapshot `kv` reads, see [`OrderCache`]).
 pub(crate) fn run(
     kv: &dyn Kv,

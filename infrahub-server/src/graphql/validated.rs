@@ -30,36 +30,68 @@ use super::shape::shape;
 const CAPACITY: usize = 512;
 
 /// What a document is remembered by: its shape (documents that differ only in literal values
-/// of one class validate alike), or its text when it has none.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// of one class validate alike), or its own text when it has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum DocumentKey {
     Shape(String),
-    Text(String),
+    Text,
 }
 
 impl DocumentKey {
     fn of(query: &str) -> DocumentKey {
-        match shape(query) {
-            Some(shape) => DocumentKey::Shape(shape),
-            None => DocumentKey::Text(query.to_string()),
-        }
+        shape(query).map_or(DocumentKey::Text, DocumentKey::Shape)
     }
 }
 
-/// Validation results by document, then by operation.
-type Passed = HashMap<DocumentKey, Vec<(Option<String>, ValidationResult)>>;
+/// Validation results of one document, by operation.
+type Results = Vec<(Option<String>, ValidationResult)>;
 
-/// The result remembered for `key` running `operation`.
-fn remembered(
-    passed: &Passed,
-    key: &DocumentKey,
-    operation: Option<&str>,
-) -> Option<ValidationResult> {
-    passed
-        .get(key)?
-        .iter()
-        .find(|(name, _)| name.as_deref() == operation)
-        .map(|(_, result)| *result)
+/// Validation results by document shape, or by text for documents without one (looked up
+/// without copying the text).
+#[derive(Default)]
+struct Passed {
+    shapes: HashMap<String, Results>,
+    texts: HashMap<String, Results>,
+}
+
+impl Passed {
+    /// The result remembered for the document `query` (whose key is `key`) running
+    /// `operation`.
+    fn remembered(
+        &self,
+        key: &DocumentKey,
+        query: &str,
+        operation: Option<&str>,
+    ) -> Option<ValidationResult> {
+        let results = match key {
+            DocumentKey::Shape(shape) => self.shapes.get(shape),
+            DocumentKey::Text => self.texts.get(query),
+        }?;
+        results
+            .iter()
+            .find(|(name, _)| name.as_deref() == operation)
+            .map(|(_, result)| *result)
+    }
+
+    /// Remembers that `query` (whose key is `key`) running `operation` passed, starting over
+    /// when [`CAPACITY`] documents are held.
+    fn remember(
+        &mut self,
+        key: DocumentKey,
+        query: String,
+        operation: Option<String>,
+        result: ValidationResult,
+    ) {
+        if self.shapes.len() + self.texts.len() >= CAPACITY {
+            self.shapes.clear();
+            self.texts.clear();
+        }
+        let results = match key {
+            DocumentKey::Shape(shape) => self.shapes.entry(shape).or_default(),
+            DocumentKey::Text => self.texts.entry(query).or_default(),
+        };
+        results.push((operation, result));
+    }
 }
 
 /// The validated documents of one schema (an [`ExtensionFactory`] to install on it).
@@ -75,7 +107,7 @@ impl ValidatedDocuments {
         let key = DocumentKey::of(query);
         self.passed
             .lock()
-            .is_ok_and(|passed| remembered(&passed, &key, operation).is_some())
+            .is_ok_and(|passed| passed.remembered(&key, query, operation).is_some())
     }
 }
 
@@ -92,6 +124,7 @@ impl ExtensionFactory for ValidatedDocuments {
 /// rules to be skipped.
 struct Pending {
     key: DocumentKey,
+    query: String,
     operation: Option<String>,
     simple_variables: bool,
 }
@@ -114,6 +147,7 @@ impl Extension for RequestValidation {
         if let Ok(mut pending) = self.request.lock() {
             *pending = Some(Pending {
                 key: DocumentKey::of(&request.query),
+                query: request.query.clone(),
                 operation: request.operation_name.clone(),
                 simple_variables: false,
             });
@@ -146,23 +180,14 @@ impl Extension for RequestValidation {
         let Some(pending) = pending.filter(|p| p.simple_variables) else {
             return next.run(ctx).await;
         };
-        if let Some(result) = self
-            .passed
-            .lock()
-            .ok()
-            .and_then(|passed| remembered(&passed, &pending.key, pending.operation.as_deref()))
-        {
+        if let Some(result) = self.passed.lock().ok().and_then(|passed| {
+            passed.remembered(&pending.key, &pending.query, pending.operation.as_deref())
+        }) {
             return Ok(result);
         }
         let result = next.run(ctx).await?;
         if let Ok(mut passed) = self.passed.lock() {
-            if passed.len() >= CAPACITY {
-                passed.clear();
-            }
-            passed
-                .entry(pending.key)
-                .or_default()
-                .push((pending.operation, result));
+            passed.remember(pending.key, pending.query, pending.operation, result);
         }
         Ok(result)
     }
