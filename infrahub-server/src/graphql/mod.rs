@@ -150,14 +150,9 @@ pub(crate) async fn run_raw(
         ));
     }
     let operation_name = gql.operation_name.clone();
-    if parse::too_deep(&gql.query) {
-        let message = format!(
-            "the document nests brackets more than {} levels deep",
-            parse::MAX_NESTING
-        );
-        return Ok(Answer::Rejected(vec![ServerError::new(message, None)]));
+    if let Err(error) = state.queries.prepare(&mut gql) {
+        return Ok(Answer::Rejected(vec![error]));
     }
-    state.queries.prepare(&mut gql);
     let operation = match gql.parsed_query() {
         Ok(document) => operation_type(document, operation_name.as_deref()),
         Err(error) => return Ok(Answer::Rejected(vec![error])),

@@ -34,10 +34,11 @@ const MAX_SELECTION_DEPTH: usize = 64;
 /// Deepest nesting of lists and objects in a value read here.
 const MAX_VALUE_DEPTH: usize = 64;
 
-/// Deepest nesting of brackets (`{`, `[`, `(`) a document may have. async-graphql's parser
-/// recurses once per level with no limit of its own, so a document nested tens of thousands
-/// of levels deep overflowed the stack of the thread parsing it and brought the server down;
-/// such documents are refused before either parser reads them. Clients nest a few levels.
+/// Deepest nesting of brackets (`{`, `[`, `(`) a document left to async-graphql's parser may
+/// have. That parser recurses once per level with no limit of its own, so a document nested
+/// tens of thousands of levels deep overflowed the stack of the thread parsing it and brought
+/// the server down; such documents are refused instead (this parser bounds its own nesting
+/// and gives up on them). Clients nest a few levels.
 pub(crate) const MAX_NESTING: usize = 256;
 
 /// Whether `query` nests brackets deeper than [`MAX_NESTING`], outside strings and comments.
@@ -81,6 +82,73 @@ pub(crate) fn too_deep(query: &str) -> bool {
         at += 1;
     }
     false
+}
+
+/// The number token starting at byte `start` of `text` (an integer or float that does not run
+/// into a name or a dot, as the grammar reads it), with where it ends and the number
+/// async-graphql stores for it; `None` where the grammar would read it otherwise.
+pub(crate) fn number_token(text: &str, start: usize) -> Option<(usize, Number)> {
+    let bytes = text.as_bytes();
+    let mut at = start;
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    let digits = |at: &mut usize| {
+        let from = *at;
+        while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at - from
+    };
+    let integer_start = at;
+    let integer_digits = digits(&mut at);
+    if integer_digits == 0 || (bytes[integer_start] == b'0' && integer_digits > 1) {
+        return None;
+    }
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        if digits(&mut at) == 0 {
+            return None;
+        }
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        if digits(&mut at) == 0 {
+            return None;
+        }
+    }
+    if bytes
+        .get(at)
+        .is_some_and(|b| *b == b'.' || *b == b'_' || b.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let number = text.get(start..at)?.parse::<Number>().ok()?;
+    Some((at, number))
+}
+
+/// The document as text that does not depend on hash map order: its operations and fragments
+/// with their positions, sorted (to compare two readings of one document).
+#[cfg(any(test, debug_assertions))]
+pub(crate) fn canonical(document: &ExecutableDocument) -> Vec<String> {
+    let mut parts: Vec<String> = match &document.operations {
+        DocumentOperations::Single(operation) => vec![format!("{operation:?}")],
+        DocumentOperations::Multiple(operations) => operations
+            .iter()
+            .map(|(name, operation)| format!("{name}: {operation:?}"))
+            .collect(),
+    };
+    parts.extend(
+        document
+            .fragments
+            .iter()
+            .map(|(name, fragment)| format!("fragment {name}: {fragment:?}")),
+    );
+    parts.sort();
+    parts
 }
 
 /// Parses `query` as async-graphql would, or gives up (`None`).
@@ -493,47 +561,9 @@ impl<'a> Parser<'a> {
 
     /// An integer or float, which may not run into a name or a dot.
     fn number(&mut self) -> Option<Value> {
-        let start = self.at;
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        let digits = |parser: &mut Parser<'_>| {
-            let from = parser.at;
-            while parser.peek().is_some_and(|b| b.is_ascii_digit()) {
-                parser.at += 1;
-            }
-            parser.at - from
-        };
-        let integer_start = self.at;
-        let integer_digits = digits(self);
-        if integer_digits == 0 || (self.bytes[integer_start] == b'0' && integer_digits > 1) {
-            return None;
-        }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            if digits(self) == 0 {
-                return None;
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
-            if digits(self) == 0 {
-                return None;
-            }
-        }
-        if self
-            .peek()
-            .is_some_and(|b| b == b'.' || b == b'_' || b.is_ascii_alphanumeric())
-        {
-            return None;
-        }
-        self.text[start..self.at]
-            .parse::<Number>()
-            .ok()
-            .map(Value::Number)
+        let (end, number) = number_token(self.text, self.at)?;
+        self.at = end;
+        Some(Value::Number(number))
     }
 
     /// A quoted string (not a block string), escapes resolved.
@@ -715,28 +745,6 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The document as text that does not depend on hash map order.
-    fn canonical(document: &ExecutableDocument) -> String {
-        let operations = match &document.operations {
-            DocumentOperations::Single(operation) => format!("single {operation:?}"),
-            DocumentOperations::Multiple(operations) => {
-                let mut named: Vec<String> = operations
-                    .iter()
-                    .map(|(name, operation)| format!("{name}: {operation:?}"))
-                    .collect();
-                named.sort();
-                format!("multiple {named:?}")
-            }
-        };
-        let mut fragments: Vec<String> = document
-            .fragments
-            .iter()
-            .map(|(name, fragment)| format!("{name}: {fragment:?}"))
-            .collect();
-        fragments.sort();
-        format!("{operations}\n{fragments:?}")
-    }
 
     /// Checks that whatever this parser reads, async-graphql reads the same way.
     fn agrees(query: &str) -> bool {

@@ -9,6 +9,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_graphql::ServerError;
 use async_graphql::parser::types::ExecutableDocument;
 
 /// How many documents are kept; the cache starts over when it is full.
@@ -43,7 +44,11 @@ impl QueryCache {
     /// Gives `request` its parsed document: from the cache when the same text was parsed
     /// before, else from this crate's parser (see [`super::parse`]), else from async-graphql's
     /// (which reports what does not parse; the request is then left to report it).
-    pub fn prepare(&self, request: &mut async_graphql::Request) {
+    ///
+    /// Errors: a document this crate's parser leaves to async-graphql's that nests brackets
+    /// more than [`super::parse::MAX_NESTING`] levels deep (async-graphql's parser would
+    /// recurse until the thread's stack overflows).
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<(), ServerError> {
         let cacheable = request.query.len() <= MAX_QUERY_LEN;
         if cacheable
             && let Some(document) = self
@@ -53,7 +58,7 @@ impl QueryCache {
                 .and_then(|documents| documents.get(&request.query).cloned())
         {
             request.set_parsed_query(document);
-            return;
+            return Ok(());
         }
         let seen_before = cacheable && {
             let hash = self.hasher.hash_one(request.query.as_str());
@@ -72,6 +77,15 @@ impl QueryCache {
                 request.set_parsed_query(document);
                 kept
             }
+            None if super::parse::too_deep(&request.query) => {
+                return Err(ServerError::new(
+                    format!(
+                        "the document nests brackets more than {} levels deep",
+                        super::parse::MAX_NESTING
+                    ),
+                    None,
+                ));
+            }
             None => match request.parsed_query() {
                 Ok(document) if seen_before => Some(document.clone()),
                 _ => None,
@@ -85,6 +99,7 @@ impl QueryCache {
             }
             documents.insert(request.query.clone(), document);
         }
+        Ok(())
     }
 
     /// How many requests the direct executor of plain node queries answered (the others went
@@ -113,24 +128,7 @@ impl QueryCache {
 /// against async-graphql's reading of it.
 #[cfg(debug_assertions)]
 fn same_as_async_graphql(query: &str, document: &ExecutableDocument) {
-    use async_graphql::parser::types::DocumentOperations;
-    let canonical = |document: &ExecutableDocument| {
-        let mut parts: Vec<String> = match &document.operations {
-            DocumentOperations::Single(operation) => vec![format!("{operation:?}")],
-            DocumentOperations::Multiple(operations) => operations
-                .iter()
-                .map(|(name, operation)| format!("{name}: {operation:?}"))
-                .collect(),
-        };
-        parts.extend(
-            document
-                .fragments
-                .iter()
-                .map(|(name, fragment)| format!("fragment {name}: {fragment:?}")),
-        );
-        parts.sort();
-        parts
-    };
+    use super::parse::canonical;
     match async_graphql::parser::parse_query(query) {
         Ok(theirs) => assert_eq!(
             canonical(document),
@@ -149,18 +147,24 @@ fn same_as_async_graphql(query: &str, document: &ExecutableDocument) {
 mod tests {
     use super::*;
 
+    fn prepared(cache: &QueryCache, request: &mut async_graphql::Request) {
+        cache
+            .prepare(request)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
     #[test]
     fn a_query_is_parsed_once_and_bad_text_is_left_for_the_request() {
         let cache = QueryCache::default();
         let query = "query ($n: String!) { BenchDevice(name__value: $n) { count } }";
         let mut first = async_graphql::Request::new(query);
-        cache.prepare(&mut first);
+        prepared(&cache, &mut first);
         assert_eq!(cache.len(), 0, "kept from the second time only");
         let mut second = async_graphql::Request::new(query);
-        cache.prepare(&mut second);
+        prepared(&cache, &mut second);
         assert_eq!(cache.len(), 1);
         let mut third = async_graphql::Request::new(query);
-        cache.prepare(&mut third);
+        prepared(&cache, &mut third);
         assert_eq!(cache.len(), 1);
         let parsed = |request: &mut async_graphql::Request| {
             format!(
@@ -171,13 +175,16 @@ mod tests {
         assert_eq!(parsed(&mut first), parsed(&mut third));
 
         let mut broken = async_graphql::Request::new("{ BenchDevice { ");
-        cache.prepare(&mut broken);
+        prepared(&cache, &mut broken);
         assert_eq!(cache.len(), 1);
         assert!(broken.parsed_query().is_err());
 
         for index in 0..CAPACITY + 1 {
             for _ in 0..2 {
-                cache.prepare(&mut async_graphql::Request::new(format!("{{ a{index} }}")));
+                prepared(
+                    &cache,
+                    &mut async_graphql::Request::new(format!("{{ a{index} }}")),
+                );
             }
         }
         assert!(cache.len() <= CAPACITY);

@@ -24,6 +24,7 @@
 //! (or one with a block string) has no shape and is remembered by its text alone.
 
 use super::build::string_class;
+use super::parse::number_token;
 
 /// The token before the current one, as far as response names are concerned.
 #[derive(Clone, Copy, PartialEq)]
@@ -125,7 +126,7 @@ pub(crate) fn shape(query: &str) -> Option<String> {
                 out.push(' ');
             }
             b'-' | b'0'..=b'9' => {
-                let (end, class) = number(bytes, at)?;
+                let (end, class) = number(query, at)?;
                 if parentheses == 0 {
                     return None;
                 }
@@ -177,61 +178,18 @@ pub(crate) fn shape(query: &str) -> Option<String> {
     (parentheses == 0 && selections.is_empty()).then_some(out)
 }
 
-/// Reads the number starting at `start`; returns where it ends and its class.
-fn number(bytes: &[u8], start: usize) -> Option<(usize, &'static str)> {
-    let mut at = start;
-    if bytes[at] == b'-' {
-        at += 1;
-    }
-    let digits = |at: &mut usize| {
-        let from = *at;
-        while *at < bytes.len() && bytes[*at].is_ascii_digit() {
-            *at += 1;
-        }
-        *at > from
+/// Reads the number starting at `start`; returns where it ends and its class: as the parser
+/// stores the number (`-0` and `1.0` are floats to it, `1e400` an error), and integers by the
+/// ranges the integer scalars accept.
+fn number(query: &str, start: usize) -> Option<(usize, &'static str)> {
+    let (end, number) = number_token(query, start)?;
+    let class = match (number.as_i64(), number.as_u64()) {
+        (Some(value), _) if i32::try_from(value).is_ok() => "%int32",
+        (Some(_), _) => "%int64",
+        (None, Some(_)) => "%uint64",
+        (None, None) => "%float",
     };
-    let integer_start = at;
-    if !digits(&mut at) {
-        return None;
-    }
-    if bytes[integer_start] == b'0' && at - integer_start > 1 {
-        return None;
-    }
-    if bytes.get(at) == Some(&b'.') {
-        at += 1;
-        if !digits(&mut at) {
-            return None;
-        }
-    }
-    if matches!(bytes.get(at), Some(b'e' | b'E')) {
-        at += 1;
-        if matches!(bytes.get(at), Some(b'+' | b'-')) {
-            at += 1;
-        }
-        if !digits(&mut at) {
-            return None;
-        }
-    }
-    // A number may not run into a name or another dot.
-    if bytes
-        .get(at)
-        .is_some_and(|b| *b == b'.' || *b == b'_' || b.is_ascii_alphabetic())
-    {
-        return None;
-    }
-    let text = std::str::from_utf8(&bytes[start..at]).ok()?;
-    // Classed as the parser stores the number (`-0` and `1.0` are floats to it, `1e400` an
-    // error), and integers by the ranges the integer scalars accept.
-    let class = match text.parse::<async_graphql::Number>() {
-        Err(_) => return None,
-        Ok(number) => match (number.as_i64(), number.as_u64()) {
-            (Some(value), _) if i32::try_from(value).is_ok() => "%int32",
-            (Some(_), _) => "%int64",
-            (None, Some(_)) => "%uint64",
-            (None, None) => "%float",
-        },
-    };
-    Some((at, class))
+    Some((end, class))
 }
 
 #[cfg(test)]
