@@ -2,39 +2,145 @@
 //! at checkpoints, while the writer thread goes on validating and journaling changesets.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
 use crate::error::{Error, ErrorKind, Result};
 
+use super::journal::JournalRecord;
 use super::tables::{Memtable, Table, storage};
-use super::writer::{ReadTables, open_read_tables, open_write_tables, write_entry};
+use super::writer::{ReadTables, open_read_tables, open_write_tables, replay_journal, write_entry};
 
 /// Tick of the idle check: a memtable whose newest layer stayed the same over a whole tick is
 /// moved into the database (so writes wait at most about two ticks once writing stops).
 const FLUSH_IDLE: Duration = Duration::from_millis(5);
 
+/// How errors start while the database is closed after a failure.
+const UNAVAILABLE: &str = "the embedded store's database is closed after a storage failure";
+
+/// Longest wait, during a recovery, for reads to let go of the failed database.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// The opened tables of one read transaction, with the database they were opened from: a
+/// recovery knows that no read holds the old database when only it holds the `Arc`.
+pub(crate) struct DbSnapshot {
+    tables: ReadTables,
+    _database: Arc<Database>,
+}
+
+impl std::ops::Deref for DbSnapshot {
+    type Target = ReadTables;
+
+    fn deref(&self) -> &ReadTables {
+        &self.tables
+    }
+}
+
+/// Where a file-backed database is opened again after an I/O error.
+#[derive(Clone, Debug)]
+pub(crate) struct Reopen {
+    /// The database file.
+    pub(crate) path: PathBuf,
+    /// Its page cache, in bytes.
+    pub(crate) cache_size: usize,
+}
+
+/// The database, and the snapshot readers share.
+struct Slot {
+    /// Empty while a recovery reopens it.
+    database: Option<Arc<Database>>,
+    /// The shared snapshot and the generation it was opened at (see [`Shared::view`]).
+    snapshot: Option<(u64, Arc<DbSnapshot>)>,
+}
+
 /// What the writer, the flusher and readers share.
-#[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// Acknowledged writes not yet in the database.
     pub(crate) memtable: RwLock<Arc<Memtable>>,
     /// Bumped, under the memtable's write lock, each time layers move into the database.
     pub(crate) generation: AtomicU64,
-    /// The database snapshot readers and the writer share, with the generation it was opened
-    /// at (see [`Shared::view`]); dropped at each move so that no old read transaction
-    /// outlives it for long.
-    pub(crate) tables: std::sync::Mutex<Option<(u64, Arc<ReadTables>)>>,
-    /// Whether the latest attempt to move the memtable into the database failed (the writer
-    /// then stops waiting for the flusher; the journal keeps the writes durable).
+    slot: Mutex<Slot>,
+    /// Whether the latest attempt to move the memtable into the database failed: the
+    /// database may be unusable until it is reopened (redb refuses every operation after an
+    /// I/O error), and the writer refuses writes until a recovery succeeds.
     pub(crate) failing: AtomicBool,
+    /// The error of the latest failure, for the message of refused writes.
+    failure: Mutex<Option<String>>,
+    /// How to reopen the database; `None` for a database in memory.
+    reopen: Option<Reopen>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("generation", &self.generation)
+            .field("failing", &self.failing)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
+    /// State around an opened database.
+    pub(crate) fn new(database: Arc<Database>, reopen: Option<Reopen>) -> Shared {
+        Shared {
+            memtable: RwLock::default(),
+            generation: AtomicU64::new(0),
+            slot: Mutex::new(Slot {
+                database: Some(database),
+                snapshot: None,
+            }),
+            failing: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            reopen,
+        }
+    }
+
+    fn slot(&self) -> Result<std::sync::MutexGuard<'_, Slot>> {
+        self.slot
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Storage, "database slot poisoned"))
+    }
+
+    /// The database, unless a recovery is reopening it.
+    pub(crate) fn database(&self) -> Result<Arc<Database>> {
+        self.slot()?
+            .database
+            .clone()
+            .ok_or_else(|| self.unavailable())
+    }
+
+    fn unavailable(&self) -> Error {
+        Error::new(
+            ErrorKind::Storage,
+            format!(
+                "{UNAVAILABLE} ({})",
+                self.failure().unwrap_or_else(|| "unknown cause".into())
+            ),
+        )
+    }
+
+    /// Records a failure of the database (or clears it with `None`). An error that only says
+    /// that the database is closed after an earlier failure keeps that failure as the cause.
+    pub(crate) fn set_failure(&self, failure: Option<&Error>) {
+        self.failing.store(failure.is_some(), Ordering::Release);
+        if let Some(error) = failure
+            && !error.to_string().starts_with(UNAVAILABLE)
+            && let Ok(mut latest) = self.failure.lock()
+        {
+            *latest = Some(error.to_string());
+        }
+    }
+
+    /// The error of the latest failure.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
     /// A consistent view: the memtable, taken while the database snapshot is looked up or
     /// opened, so that a move in between shows its writes either in the memtable or in the
     /// database.
@@ -43,26 +149,27 @@ impl Shared {
     /// reads, so readers and the writer share one until the flusher next moves layers into the
     /// database: while the generation stays the same no layer left the memtable, and the
     /// memtable taken now holds every write the shared snapshot lacks.
-    pub(crate) fn view(&self, db: &Database) -> Result<(Arc<Memtable>, Arc<ReadTables>)> {
+    pub(crate) fn view(&self) -> Result<(Arc<Memtable>, Arc<DbSnapshot>)> {
         let guard = self
             .memtable
             .read()
             .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
         let memtable = Arc::clone(&guard);
         let generation = self.generation.load(Ordering::Acquire);
-        let mut cached = self
-            .tables
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Storage, "snapshot cache poisoned"))?;
-        let tables = match cached.as_ref() {
+        let mut slot = self.slot()?;
+        let tables = match slot.snapshot.as_ref() {
             Some((at, tables)) if *at == generation => Arc::clone(tables),
             _ => {
-                let tables = Arc::new(open_read_tables(db)?);
-                *cached = Some((generation, Arc::clone(&tables)));
+                let database = slot.database.clone().ok_or_else(|| self.unavailable())?;
+                let tables = Arc::new(DbSnapshot {
+                    tables: open_read_tables(&database)?,
+                    _database: database,
+                });
+                slot.snapshot = Some((generation, Arc::clone(&tables)));
                 tables
             }
         };
-        drop(cached);
+        drop(slot);
         drop(guard);
         Ok((memtable, tables))
     }
@@ -74,6 +181,26 @@ impl Shared {
             .map(|m| Arc::clone(&m))
             .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))
     }
+
+    /// Drops the layers through `last` from the memtable once they are in the database, and
+    /// with them the shared snapshot (under the memtable's write lock, see [`Shared::view`]);
+    /// `database`, when given, replaces the database first.
+    fn moved_through(&self, last: Option<u64>, database: Option<Arc<Database>>) -> Result<()> {
+        let mut memtable = self
+            .memtable
+            .write()
+            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
+        if let Some(last) = last {
+            *memtable = Arc::new(memtable.without_through(last));
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut slot = self.slot()?;
+        slot.snapshot = None;
+        if database.is_some() {
+            slot.database = database;
+        }
+        Ok(())
+    }
 }
 
 /// Work for the flusher.
@@ -84,11 +211,13 @@ pub(crate) enum FlushRequest {
     Flush,
     /// Move the memtable into the database, then make the database durable.
     Checkpoint(SyncSender<Result<()>>),
+    /// Reopen the database after an I/O error, replay the journal's records into it (every
+    /// write acknowledged since the last checkpoint) and make it durable.
+    Recover(Vec<JournalRecord>, SyncSender<Result<()>>),
 }
 
 /// The flusher's state.
 pub(crate) struct Flusher {
-    pub(crate) db: Arc<Database>,
     pub(crate) shared: Arc<Shared>,
     /// Whether a journal makes writes durable (database commits are then not synced).
     pub(crate) journaled: bool,
@@ -121,9 +250,14 @@ impl Flusher {
                 }
                 Ok(FlushRequest::Checkpoint(reply)) => {
                     let result = self.flush().and_then(|()| self.make_durable());
-                    self.shared
-                        .failing
-                        .store(result.is_err(), Ordering::Release);
+                    self.shared.set_failure(result.as_ref().err());
+                    let _ = reply.send(result);
+                }
+                Ok(FlushRequest::Recover(records, reply)) => {
+                    let result = self.recover(records);
+                    if let Err(err) = &result {
+                        self.shared.set_failure(Some(err));
+                    }
                     let _ = reply.send(result);
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -133,9 +267,7 @@ impl Flusher {
 
     fn flush_or_log(&self) {
         let result = self.flush();
-        self.shared
-            .failing
-            .store(result.is_err(), Ordering::Release);
+        self.shared.set_failure(result.as_ref().err());
         if let Err(err) = result {
             tracing::error!(error = %err, "moving the memtable into the embedded store failed");
         }
@@ -149,8 +281,8 @@ impl Flusher {
         let Some(last) = snapshot.last_id() else {
             return Ok(());
         };
-        let mut txn = self
-            .db
+        let database = self.shared.database()?;
+        let mut txn = database
             .begin_write()
             .map_err(|e| storage("starting a write", e))?;
         if self.journaled {
@@ -176,17 +308,7 @@ impl Flusher {
             }
         }
         txn.commit().map_err(|e| storage("committing", e))?;
-        let mut memtable = self
-            .shared
-            .memtable
-            .write()
-            .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
-        *memtable = Arc::new(memtable.without_through(last));
-        self.shared.generation.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut tables) = self.shared.tables.lock() {
-            *tables = None;
-        }
-        Ok(())
+        self.shared.moved_through(Some(last), None)
     }
 
     /// Commits an empty durable transaction: every earlier commit becomes durable.
@@ -195,12 +317,65 @@ impl Flusher {
             return Ok(());
         }
         let mut txn = self
-            .db
+            .shared
+            .database()?
             .begin_write()
             .map_err(|e| storage("starting a checkpoint", e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| storage("setting durability", e))?;
         txn.commit()
             .map_err(|e| storage("committing a checkpoint", e))
+    }
+
+    /// Closes the failed database once no read holds it, opens it again (redb rolls it back
+    /// to its last durable state), replays `records` (every batch acknowledged since the last
+    /// checkpoint, so also every layer of the memtable) and makes it durable; the memtable is
+    /// then empty. Until it succeeds, reads and writes get an error naming the failure.
+    fn recover(&self, records: Vec<JournalRecord>) -> Result<()> {
+        let reopen = self.shared.reopen.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Storage,
+                "a database in memory cannot be reopened after a failure",
+            )
+        })?;
+        let last = self.shared.memtable()?.last_id();
+        let failed = self.shared.slot()?.database.take();
+        if let Some(failed) = failed {
+            self.shared.slot()?.snapshot = None;
+            let deadline = Instant::now() + RELEASE_WAIT;
+            let mut failed = failed;
+            loop {
+                match Arc::try_unwrap(failed) {
+                    Ok(database) => {
+                        // Closing a database that had an I/O error reports that error again.
+                        if let Err(err) = database.close() {
+                            tracing::debug!(error = %err, "closing the failed database");
+                        }
+                        break;
+                    }
+                    Err(still_held) if Instant::now() >= deadline => {
+                        self.shared.slot()?.database = Some(still_held);
+                        return Err(Error::new(
+                            ErrorKind::Storage,
+                            "reads kept the failed database open; the recovery will be retried",
+                        ));
+                    }
+                    Err(still_held) => {
+                        failed = still_held;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        let database = Database::builder()
+            .set_cache_size(reopen.cache_size)
+            .create(&reopen.path)
+            .map_err(|e| storage("reopening the database", e))?;
+        let (_, replayed) = replay_journal(&database, records)?;
+        tracing::info!(
+            replayed,
+            "reopened the embedded store's database after an I/O error"
+        );
+        self.shared.moved_through(last, Some(Arc::new(database)))
     }
 }

@@ -55,22 +55,11 @@ impl Journal {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| io("reading journal", path, e))?;
-        let mut records: Vec<JournalRecord> = Vec::new();
-        let mut at = 0usize;
-        while let Some((seq, writes, next)) = decode_record(&bytes, at) {
-            if records
-                .last()
-                .is_some_and(|(previous, _)| seq != previous + 1)
-            {
-                break;
-            }
-            records.push((seq, writes));
-            at = next;
-        }
+        let (records, size) = decode_records(&bytes);
         let mut journal = Journal {
             file,
             path: path.to_path_buf(),
-            size: at as u64,
+            size,
             capacity: bytes.len() as u64,
         };
         if journal.capacity < PREALLOCATED {
@@ -98,7 +87,30 @@ impl Journal {
     }
 
     /// Writes a record after the previous ones and waits until it is on disk.
+    ///
+    /// On failure the journal is as before: the next record is written at the same place, and
+    /// the failed one (which may be partly or wholly on disk) is marked as past the end, so
+    /// that it is never replayed, as far as the device still takes writes.
     pub(crate) fn append(&mut self, seq: u64, writes: &Pending) -> Result<()> {
+        let result = self.write_record(seq, writes);
+        if result.is_err() {
+            let end = [0u8; 8];
+            if let Err(err) = self
+                .file
+                .write_all_at(&end, self.size)
+                .and_then(|()| self.file.sync_data())
+            {
+                tracing::warn!(
+                    error = %err,
+                    journal = %self.path.display(),
+                    "could not mark the end of the journal after a failed write"
+                );
+            }
+        }
+        result
+    }
+
+    fn write_record(&mut self, seq: u64, writes: &Pending) -> Result<()> {
         let mut buffer = encode_record(seq, writes);
         let record_length = buffer.len() as u64;
         // A zeroed header after the record marks the end for readers, even over old records.
@@ -106,12 +118,13 @@ impl Journal {
         self.file
             .write_all_at(&buffer, self.size)
             .map_err(|e| io("writing journal", &self.path, e))?;
-        if self.size + buffer.len() as u64 > self.capacity {
+        let end = self.size + buffer.len() as u64;
+        if end > self.capacity {
             // The file grew: its size must be synced too.
-            self.capacity = self.size + buffer.len() as u64;
             self.file
                 .sync_all()
                 .map_err(|e| io("syncing journal", &self.path, e))?;
+            self.capacity = end;
         } else {
             self.file
                 .sync_data()
@@ -119,6 +132,28 @@ impl Journal {
         }
         self.size += record_length;
         Ok(())
+    }
+
+    /// The records written since the last reset, oldest first, read back from the file.
+    pub(crate) fn records(&self) -> Result<Vec<JournalRecord>> {
+        let length = usize::try_from(self.size)
+            .map_err(|_| Error::new(crate::ErrorKind::Storage, "journal too large to read"))?;
+        let mut bytes = vec![0u8; length];
+        self.file
+            .read_exact_at(&mut bytes, 0)
+            .map_err(|e| io("reading journal", &self.path, e))?;
+        let (records, size) = decode_records(&bytes);
+        if size != self.size {
+            return Err(Error::new(
+                crate::ErrorKind::Storage,
+                format!(
+                    "journal `{}` reads back {size} bytes of records where {} were written",
+                    self.path.display(),
+                    self.size
+                ),
+            ));
+        }
+        Ok(records)
     }
 
     /// Empties the journal once its records are durable in the database.
@@ -137,6 +172,24 @@ impl Journal {
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
+}
+
+/// The records at the start of `bytes` that follow each other (consecutive sequence
+/// numbers, intact checksums), and how many bytes they take.
+fn decode_records(bytes: &[u8]) -> (Vec<JournalRecord>, u64) {
+    let mut records: Vec<JournalRecord> = Vec::new();
+    let mut at = 0usize;
+    while let Some((seq, writes, next)) = decode_record(bytes, at) {
+        if records
+            .last()
+            .is_some_and(|(previous, _)| seq != previous + 1)
+        {
+            break;
+        }
+        records.push((seq, writes));
+        at = next;
+    }
+    (records, at as u64)
 }
 
 fn encode_record(seq: u64, writes: &Pending) -> Vec<u8> {

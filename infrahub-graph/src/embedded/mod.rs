@@ -36,8 +36,8 @@ use crate::store::GraphStore;
 use crate::time::Timestamp;
 
 use registry::Registry;
-use tables::{Table, Tables, storage};
-use writer::{Command, JOURNAL_SEQ, LAST_TS, WriterState, apply_pending, open_write_tables};
+use tables::{Table, storage};
+use writer::{Command, LAST_TS, WriterState, replay_journal};
 
 /// Most candidates a lookup may have to run on the calling thread.
 const INLINE_LOOKUP: usize = 16;
@@ -95,7 +95,6 @@ pub struct EmbeddedGraph {
 }
 
 struct Inner {
-    db: Arc<Database>,
     registry: Arc<RwLock<Registry>>,
     commands: Mutex<Option<Sender<Command>>>,
     /// Writes acknowledged but not yet in the database (see [`tables::Memtable`]).
@@ -131,13 +130,11 @@ impl std::fmt::Debug for EmbeddedGraph {
     }
 }
 
-type ReadTables = Tables<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>;
-
 /// What a read sees: the database at one instant under the writes acknowledged but not yet
 /// moved into it.
 pub(crate) struct Snapshot {
     memtable: Arc<tables::Memtable>,
-    tables: Arc<ReadTables>,
+    tables: Arc<flusher::DbSnapshot>,
 }
 
 impl Snapshot {
@@ -149,7 +146,7 @@ impl Snapshot {
 
 impl tables::Kv for Snapshot {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.memtable.over(&*self.tables).get(table, key)
+        self.memtable.over(&**self.tables).get(table, key)
     }
 
     fn scan(
@@ -161,7 +158,7 @@ impl tables::Kv for Snapshot {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         self.memtable
-            .over(&*self.tables)
+            .over(&**self.tables)
             .scan(table, start, end, reverse, visit)
     }
 }
@@ -177,7 +174,16 @@ impl EmbeddedGraph {
             .create(path.join("graph.redb"))
             .map_err(|e| storage("opening the database", e))?;
         let (journal, records) = journal::Journal::open(&path.join("graph.journal"))?;
-        Self::start(db, Some((journal, records)), path.display().to_string())
+        let reopen = flusher::Reopen {
+            path: path.join("graph.redb"),
+            cache_size: options.cache_size,
+        };
+        Self::start(
+            db,
+            Some((journal, records)),
+            path.display().to_string(),
+            Some(reopen),
+        )
     }
 
     /// A store kept in memory only (tests and throwaway use).
@@ -185,62 +191,28 @@ impl EmbeddedGraph {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| storage("creating an in-memory database", e))?;
-        Self::start(db, None, "memory".to_string())
+        Self::start(db, None, "memory".to_string(), None)
     }
 
     fn start(
         db: Database,
         journal: Option<(journal::Journal, Vec<journal::JournalRecord>)>,
         location: String,
+        reopen: Option<flusher::Reopen>,
     ) -> Result<Self> {
         let db = Arc::new(db);
         // Create the tables, and replay journal records newer than the last checkpoint.
-        let (journal, seq) = {
-            let txn = db
-                .begin_write()
-                .map_err(|e| storage("starting a write", e))?;
-            let mut seq = 0;
-            let journal = {
-                let mut tables = open_write_tables(&txn)?;
-                if let Some(bytes) = tables.get_raw(Table::Meta, JOURNAL_SEQ)? {
-                    seq = bytes.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let (journal, seq) = match journal {
+            Some((mut journal, records)) => {
+                let (seq, replayed) = replay_journal(&db, records)?;
+                if replayed > 0 {
+                    tracing::info!(replayed, "replayed journal records of the embedded store");
                 }
-                match journal {
-                    Some((journal, records)) => {
-                        let mut replayed = 0usize;
-                        for (record_seq, writes) in records {
-                            if record_seq <= seq {
-                                continue;
-                            }
-                            let mut pending = tables::Pending::default();
-                            for (table, key, value) in writes {
-                                match value {
-                                    Some(value) => pending.put(table, key, value),
-                                    None => pending.remove(table, key),
-                                }
-                            }
-                            apply_pending(&mut tables, pending, &mut Vec::new())?;
-                            seq = record_seq;
-                            replayed += 1;
-                        }
-                        if replayed > 0 {
-                            tracing::info!(
-                                replayed,
-                                "replayed journal records of the embedded store"
-                            );
-                        }
-                        Some(journal)
-                    }
-                    None => None,
-                }
-            };
-            txn.commit().map_err(|e| storage("committing", e))?;
-            (journal, seq)
+                journal.reset()?;
+                (Some(journal), seq)
+            }
+            None => (None, replay_journal(&db, Vec::new())?.0),
         };
-        let mut journal = journal;
-        if let Some(journal) = &mut journal {
-            journal.reset()?;
-        }
         let (registry, last_ts) = {
             let read = db.begin_read().map_err(|e| storage("starting a read", e))?;
             let branches = read
@@ -267,10 +239,10 @@ impl EmbeddedGraph {
         let registry = Arc::new(RwLock::new(registry));
         let last_ts = Arc::new(AtomicI64::new(last_ts));
         let (sender, receiver) = channel();
-        let memtable = Arc::new(flusher::Shared::default());
+        // The shared slot holds the only handle on the database (see `flusher::Shared`).
+        let memtable = Arc::new(flusher::Shared::new(db, reopen));
         let (flush_requests, flush_receiver) = channel();
         let flusher_state = flusher::Flusher {
-            db: Arc::clone(&db),
             shared: Arc::clone(&memtable),
             journaled: journal.is_some(),
         };
@@ -282,7 +254,6 @@ impl EmbeddedGraph {
             shared: Arc::clone(&memtable),
             flush_requests: Some(flush_requests),
             flusher: Some(flusher),
-            db: Arc::clone(&db),
             journal,
             registry: Arc::clone(&registry),
             last_ts: Arc::clone(&last_ts),
@@ -291,6 +262,7 @@ impl EmbeddedGraph {
             last_checkpoint: Instant::now(),
             recent_batches: std::collections::VecDeque::new(),
             counters: counters::CountCache::default(),
+            last_recovery: None,
         };
         let writer = std::thread::Builder::new()
             .name("infrahub-graph-writer".into())
@@ -298,7 +270,6 @@ impl EmbeddedGraph {
             .map_err(|e| Error::storage("starting the writer thread", e))?;
         Ok(EmbeddedGraph {
             inner: Arc::new(Inner {
-                db,
                 registry,
                 commands: Mutex::new(Some(sender)),
                 memtable,
@@ -320,7 +291,7 @@ impl EmbeddedGraph {
 
     /// A consistent view for one read (see [`flusher::Shared::view`]).
     fn snapshot(&self) -> Result<Snapshot> {
-        let (memtable, tables) = self.inner.memtable.view(&self.inner.db)?;
+        let (memtable, tables) = self.inner.memtable.view()?;
         Ok(Snapshot { memtable, tables })
     }
 
@@ -409,12 +380,6 @@ impl EmbeddedGraph {
         let registry = self.registry()?;
         let tables = self.snapshot()?;
         branches::changes(&tables, &registry, branch, from, to)
-    }
-}
-
-impl<T: ReadableTable<&'static [u8], &'static [u8]>> Tables<T> {
-    fn get_raw(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        tables::Kv::get(self, table, key)
     }
 }
 

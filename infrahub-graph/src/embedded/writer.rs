@@ -19,7 +19,7 @@ use crate::time::Timestamp;
 use super::branches;
 use super::counters::CountCache;
 use super::flusher::{FlushRequest, Shared};
-use super::journal::{Journal, JournalWrite};
+use super::journal::{Journal, JournalRecord};
 use super::registry::{Registry, StoredBranch};
 use super::tables::{ALL_TABLES, Overlay, Pending, Table, Tables, storage};
 use super::write::{WriteContext, apply_changeset};
@@ -45,6 +45,8 @@ const FLUSH_LAYERS: usize = 8;
 const FLUSH_AGE: Duration = Duration::from_millis(50);
 /// Memtable depth at which the writer waits for the flusher.
 const MAX_LAYERS: usize = 4 * FLUSH_LAYERS;
+/// Shortest time between two recoveries of a failed database.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Work for the writer.
 pub(crate) enum Command {
@@ -72,9 +74,25 @@ pub(crate) enum Command {
     ),
 }
 
+impl Command {
+    /// Answers the command with (a copy of) `error`.
+    fn reply_error(self, error: &Error) {
+        let copy = || Error::new(error.kind(), error.to_string());
+        match self {
+            Command::Commit(_, reply) => drop(reply.send(Err(copy()))),
+            Command::CreateBranch(_, _, reply) | Command::UpdateBranch(_, _, reply) => {
+                drop(reply.send(Err(copy())));
+            }
+            Command::DeleteBranch(_, reply) => drop(reply.send(Err(copy()))),
+            Command::Merge(_, _, reply) | Command::Rebase(_, _, reply) => {
+                drop(reply.send(Err(copy())));
+            }
+        }
+    }
+}
+
 /// State owned by the writer thread.
 pub(crate) struct WriterState {
-    pub(crate) db: Arc<Database>,
     pub(crate) journal: Option<Journal>,
     pub(crate) registry: Arc<RwLock<Registry>>,
     /// Latest timestamp of a visible commit, shared with readers.
@@ -93,6 +111,8 @@ pub(crate) struct WriterState {
     pub(crate) flusher: Option<std::thread::JoinHandle<()>>,
     /// The latest node counters, as the committed and batched writes leave them.
     pub(crate) counters: CountCache,
+    /// When the latest recovery of the database was tried.
+    pub(crate) last_recovery: Option<Instant>,
 }
 
 /// Opened tables of a read transaction.
@@ -132,17 +152,33 @@ pub(crate) fn open_write_tables(txn: &WriteTransaction) -> Result<WriteTables<'_
     Ok(Tables::new(tables))
 }
 
-/// Writes pending entries into the transaction's tables and records them for the journal.
-pub(crate) fn apply_pending(
-    tables: &mut WriteTables<'_>,
-    pending: Pending,
-    journal: &mut Vec<JournalWrite>,
-) -> Result<()> {
-    for (table, key, value) in pending.into_writes() {
-        write_entry(tables, table, &key, value.as_deref())?;
-        journal.push((table, key, value));
+/// Applies the journal records newer than the database's journal sequence, in order, in one
+/// durable transaction that also creates any missing table. Returns the sequence the database
+/// then holds and how many records were applied.
+pub(crate) fn replay_journal(db: &Database, records: Vec<JournalRecord>) -> Result<(u64, usize)> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| storage("starting a write", e))?;
+    let mut seq = 0;
+    let mut replayed = 0usize;
+    {
+        let mut tables = open_write_tables(&txn)?;
+        if let Some(bytes) = super::tables::Kv::get(&tables, Table::Meta, JOURNAL_SEQ)? {
+            seq = bytes.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        }
+        for (record_seq, writes) in records {
+            if record_seq <= seq {
+                continue;
+            }
+            for (table, key, value) in writes {
+                write_entry(&mut tables, table, &key, value.as_deref())?;
+            }
+            seq = record_seq;
+            replayed += 1;
+        }
     }
-    Ok(())
+    txn.commit().map_err(|e| storage("committing", e))?;
+    Ok((seq, replayed))
 }
 
 /// Writes one entry into the transaction's tables (`None` removes the key).
@@ -212,7 +248,13 @@ impl WriterState {
             let first = match commands.recv_timeout(CHECKPOINT_INTERVAL) {
                 Ok(command) => command,
                 Err(RecvTimeoutError::Timeout) => {
-                    self.checkpoint_if_needed(true);
+                    if self.shared.failing.load(Ordering::Acquire) {
+                        if let Err(err) = self.recover() {
+                            tracing::warn!(error = %err, "the embedded store has not recovered yet");
+                        }
+                    } else {
+                        self.checkpoint_if_needed(true);
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -260,6 +302,22 @@ impl WriterState {
     }
 
     fn process(&mut self, batch: Vec<Command>) {
+        if self.shared.failing.load(Ordering::Acquire)
+            && let Err(err) = self.recover()
+        {
+            // Refused whole: the database cannot take what the journal would acknowledge.
+            let refusal = Error::new(
+                ErrorKind::Storage,
+                format!(
+                    "the embedded store refuses writes until it recovers from a storage failure \
+                     ({err}); free disk space or repair the device: it retries at the next write"
+                ),
+            );
+            for command in batch {
+                command.reply_error(&refusal);
+            }
+            return;
+        }
         let mut replies = Vec::with_capacity(batch.len());
         let mut changes = Vec::new();
         let outcome = self.process_in_transaction(batch, &mut replies, &mut changes);
@@ -299,10 +357,10 @@ impl WriterState {
         changes: &mut Vec<RegistryChange>,
     ) -> Result<Option<Timestamp>> {
         let mut visible = None;
-        let (memtable, base) = self.shared.view(&self.db)?;
+        let (memtable, base) = self.shared.view()?;
         let mut batch_writes = Pending::default();
         {
-            let committed = memtable.over(&*base);
+            let committed = memtable.over(&**base);
             // Branch changes of earlier commands of the batch are visible to later ones.
             let mut registry = self
                 .registry
@@ -430,25 +488,31 @@ impl WriterState {
                     }
                 }
             }
-            let mut meta = Pending::default();
-            meta.put(
-                Table::Meta,
-                LAST_TS.to_vec(),
-                self.last_assigned.to_be_bytes().to_vec(),
-            );
-            if !batch_writes.is_empty() {
-                self.seq += 1;
-                meta.put(
-                    Table::Meta,
-                    JOURNAL_SEQ.to_vec(),
-                    self.seq.to_be_bytes().to_vec(),
-                );
-            }
-            absorb(&mut batch_writes, meta);
         }
+        if batch_writes.is_empty() && visible.is_none() {
+            // Every command failed: nothing to make durable or visible.
+            return Ok(visible);
+        }
+        // Each journal record takes the next sequence number once it is on disk, never before:
+        // replay stops at the first gap, so a number used by a record that failed to be
+        // written would hide every later record.
+        let seq = self.seq + 1;
+        let mut meta = Pending::default();
+        meta.put(
+            Table::Meta,
+            LAST_TS.to_vec(),
+            self.last_assigned.to_be_bytes().to_vec(),
+        );
+        meta.put(
+            Table::Meta,
+            JOURNAL_SEQ.to_vec(),
+            seq.to_be_bytes().to_vec(),
+        );
+        absorb(&mut batch_writes, meta);
         if let Some(journal) = &mut self.journal {
-            journal.append(self.seq, &batch_writes)?;
+            journal.append(seq, &batch_writes)?;
         }
+        self.seq = seq;
         // Acknowledged: visible to readers from now on. The layer goes on top of the memtable
         // as it is now (the flusher may have moved older layers into the database).
         let mut shared = self
@@ -458,6 +522,41 @@ impl WriterState {
             .map_err(|_| Error::new(ErrorKind::Storage, "memtable poisoned"))?;
         *shared = Arc::new(shared.with_layer(batch_writes));
         Ok(visible)
+    }
+
+    /// After the database failed: has the flusher reopen it and replay the journal into it,
+    /// then empties the journal. Tried at most once per [`RECOVERY_INTERVAL`]; in between, the
+    /// error of the latest failure is returned.
+    fn recover(&mut self) -> Result<()> {
+        let latest = || {
+            Error::new(
+                ErrorKind::Storage,
+                self.shared
+                    .failure()
+                    .unwrap_or_else(|| "unknown storage failure".into()),
+            )
+        };
+        if self
+            .last_recovery
+            .is_some_and(|at| at.elapsed() < RECOVERY_INTERVAL)
+        {
+            return Err(latest());
+        }
+        self.last_recovery = Some(Instant::now());
+        let (Some(journal), Some(requests)) = (&mut self.journal, &self.flush_requests) else {
+            return Err(latest());
+        };
+        let records = journal.records()?;
+        let (reply, done) = std::sync::mpsc::sync_channel(1);
+        requests
+            .send(FlushRequest::Recover(records, reply))
+            .map_err(|_| Error::new(ErrorKind::Storage, "the flusher has stopped"))?;
+        done.recv()
+            .map_err(|_| Error::new(ErrorKind::Storage, "the flusher has stopped"))??;
+        journal.reset()?;
+        self.last_checkpoint = Instant::now();
+        self.shared.set_failure(None);
+        Ok(())
     }
 
     fn checkpoint_if_needed(&mut self, idle: bool) {
