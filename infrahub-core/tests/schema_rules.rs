@@ -163,6 +163,77 @@ nodes:
     }
 
     #[test]
+    fn names_containing_a_double_underscore_are_rejected() {
+        // Such names broke GraphQL generation on the branch (`__typename`) or split paths.
+        for name in ["__abc", "__typename", "mtu__max"] {
+            let yaml = format!(
+                "nodes:\n  - name: Device\n    namespace: Infra\n    attributes:\n      - {{name: {name}, kind: Text}}\n"
+            );
+            expect_error(
+                &yaml,
+                "nodes[0].attributes[0].name",
+                &[&format!("`{name}`"), "attribute name", "`__`"],
+            );
+        }
+        let yaml = r#"
+nodes:
+  - name: Site
+    namespace: Infra
+  - name: Device
+    namespace: Infra
+    relationships:
+      - {name: site__main, peer: InfraSite}
+"#;
+        expect_error(
+            yaml,
+            "nodes[1].relationships[0].name",
+            &["`site__main`", "relationship name", "`__`"],
+        );
+    }
+
+    #[test]
+    fn a_kind_defined_twice_in_one_file_is_rejected() {
+        let yaml = r#"
+nodes:
+  - name: Device
+    namespace: Infra
+    attributes:
+      - {name: name, kind: Text}
+  - name: Device
+    namespace: Infra
+    attributes:
+      - {name: serial, kind: Text}
+"#;
+        let errors = SchemaFile::from_yaml(yaml, Some(FILE))
+            .err()
+            .unwrap_or_else(|| panic!("a kind defined twice was accepted"));
+        assert_has_error(
+            &errors,
+            "nodes[1].name",
+            &["`InfraDevice` is defined more than once", "nodes[0]"],
+        );
+    }
+
+    #[test]
+    fn relationships_to_internal_kinds_are_rejected() {
+        let yaml = r#"
+nodes:
+  - name: Device
+    namespace: Infra
+    relationships:
+      - {name: tokens, peer: InternalAccountToken, cardinality: many}
+"#;
+        let errors = check_namespaces(&parse_as(yaml, FILE))
+            .err()
+            .unwrap_or_else(|| panic!("a relationship to an internal kind was accepted"));
+        assert_has_error(
+            &errors,
+            "nodes[0].relationships[0].peer",
+            &["`tokens`", "`InternalAccountToken`", "internal kind"],
+        );
+    }
+
+    #[test]
     fn reserved_attribute_names_are_rejected() {
         let yaml = r#"
 nodes:

@@ -17,6 +17,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Builds the router with every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
+    let body_seconds = state.settings.api.request_body_timeout;
     Router::new()
         .route("/api/info", get(info))
         .route("/health", get(health))
@@ -24,6 +25,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::graphql::routes())
         .merge(crate::rest::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::deadline::limit_body_time(body_seconds, request, next)
+        }))
         .with_state(state)
 }
 

@@ -4,10 +4,11 @@ pub mod account;
 pub mod app;
 pub mod auth;
 pub mod config;
+mod deadline;
 pub mod graphql;
 pub mod rest;
 mod server;
 mod state;
 
-pub use server::{ServeError, bind, build_state, deployment_id, serve};
+pub use server::{ServeError, bind, build_state, deployment_id, serve, serve_state};
 pub use state::AppState;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -137,14 +138,56 @@ fn start(listen: IpAddr, port: u16, config: Option<PathBuf>) -> anyhow::Result<(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let shutdown = shutdown_signal(settings.api.shutdown_timeout)?;
     runtime.block_on(async move {
         let listener = infrahub_server::bind(SocketAddr::new(listen, port)).await?;
-        infrahub_server::serve(settings, listener, shutdown_signal()).await?;
+        infrahub_server::serve(settings, listener, async move {
+            let _ = shutdown.await;
+        })
+        .await?;
         anyhow::Ok(())
     })
 }
 
-async fn shutdown_signal() {
+/// Seconds past the shutdown timeout after which the process exits even if the server did not
+/// finish closing (the store's journal keeps every acknowledged write).
+const EXIT_MARGIN: Duration = Duration::from_secs(5);
+
+/// Waits for SIGTERM or Ctrl-C on a thread of its own, so that a signal is seen however busy
+/// the server's workers are. The first signal completes the returned receiver (the server
+/// stops accepting connections and drains); a second signal, or the server not having
+/// stopped `shutdown_timeout` seconds (plus a margin) later, exits the process at once.
+fn shutdown_signal(shutdown_timeout: u64) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (notify, received) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal thread's runtime")?;
+    std::thread::Builder::new()
+        .name("infrahub-signals".into())
+        .spawn(move || {
+            runtime.block_on(next_signal());
+            tracing::info!(
+                seconds = shutdown_timeout,
+                "shutting down: requests in flight get the shutdown timeout to finish"
+            );
+            let _ = notify.send(());
+            let deadline = Duration::from_secs(shutdown_timeout) + EXIT_MARGIN;
+            runtime.block_on(async {
+                tokio::select! {
+                    () = next_signal() => tracing::warn!("second signal: exiting now"),
+                    () = tokio::time::sleep(deadline) => {
+                        tracing::warn!("the server did not stop in time: exiting now");
+                    }
+                }
+            });
+            std::process::exit(1);
+        })
+        .context("starting the signal thread")?;
+    Ok(received)
+}
+
+async fn next_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -163,5 +206,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down");
 }

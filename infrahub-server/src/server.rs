@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -201,29 +202,137 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let deployment_id = deployment_id(&settings.main.data_dir)?;
+    let state = build_state(settings, deployment_id).await?;
+    serve_state(state, listener, shutdown).await
+}
+
+/// Serves `state` on `listener` (HTTP/1.1) until `shutdown` completes: at most
+/// `api.max_connections` connections at once (capped below the open-file limit), each given
+/// `api.request_header_timeout` seconds for the headers of every request (which also closes
+/// idle kept-alive connections) and `api.request_body_timeout` seconds for a body. At
+/// shutdown, no new connection is accepted and requests in flight get `api.shutdown_timeout`
+/// seconds to finish.
+pub async fn serve_state(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let state = build_state(settings, deployment_id).await?;
+    let api = state.settings.api.clone();
     let app = router(Arc::clone(&state));
+    let limit = connection_limit(api.max_connections);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limit));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(api.request_header_timeout));
+    let graceful = GracefulShutdown::new();
     state.mark_ready();
-    tracing::info!(%address, "infrahub server ready");
-    // Answers are small and written at once: do not hold them back waiting for ACKs.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+    tracing::info!(%address, max_connections = limit, "infrahub server ready");
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a little instead of spinning on the error.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and written at once: do not hold them back waiting for ACKs.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let grace = Duration::from_secs(api.shutdown_timeout);
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
-        .map_err(|source| ServeError::Listen { address, source })
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = api.shutdown_timeout,
+            "requests still in flight at the end of the shutdown timeout were dropped"
+        );
+    }
+    Ok(())
+}
+
+/// Open files kept for the store, logs and the listener when capping connections.
+const RESERVED_FILES: u64 = 128;
+
+/// `configured`, lowered so that connections cannot use up the process's open-file limit
+/// (read from `/proc/self/limits` where there is one).
+fn connection_limit(configured: u64) -> usize {
+    let open_files = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| open_file_limit(&text));
+    let limit = match open_files {
+        Some(files) if files.saturating_sub(RESERVED_FILES) < configured => {
+            let capped = files.saturating_sub(RESERVED_FILES).max(1);
+            tracing::warn!(
+                configured,
+                open_file_limit = files,
+                capped,
+                "api.max_connections is above what the open-file limit allows; using {capped}"
+            );
+            capped
+        }
+        _ => configured,
+    };
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// The soft `Max open files` limit of a `/proc/<pid>/limits` text.
+fn open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_read_from_proc_limits() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            1024                 524288               files\n";
+        assert_eq!(open_file_limit(text), Some(1024));
+        assert_eq!(
+            open_file_limit("Max open files  unlimited unlimited files"),
+            None
+        );
+        assert_eq!(open_file_limit(""), None);
+    }
 
     #[test]
     fn deployment_id_is_created_once_and_reused() {

@@ -37,7 +37,8 @@ pub struct AppState {
 
 impl AppState {
     /// State for a server that is not ready yet; call [`AppState::mark_ready`] once every
-    /// dependency is up.
+    /// dependency is up. From now on, a schema load whose result cannot be served as a
+    /// GraphQL API is refused.
     pub fn new(
         settings: Settings,
         deployment_id: String,
@@ -45,7 +46,7 @@ impl AppState {
         jwt_secret: Vec<u8>,
         objects: Arc<dyn ObjectStore>,
     ) -> Arc<Self> {
-        Arc::new(AppState {
+        let state = Arc::new(AppState {
             settings,
             deployment_id,
             engine,
@@ -56,7 +57,16 @@ impl AppState {
             auth_cache: AuthCache::default(),
             schema_docs: SchemaDocCache::default(),
             ready: AtomicBool::new(false),
-        })
+        });
+        // Weak: the engine must not keep the state alive.
+        let weak = Arc::downgrade(&state);
+        state
+            .engine
+            .add_schema_check(Arc::new(move |candidate| match weak.upgrade() {
+                Some(state) => state.graphql.prepare(candidate),
+                None => Ok(()),
+            }));
+        state
     }
 
     /// Marks the server ready to serve traffic.

@@ -77,6 +77,10 @@ impl Default for EngineOptions {
     }
 }
 
+/// A check every candidate schema of a load must pass before it is committed (the server
+/// generates its GraphQL schema from it); the error is reported as the load's error.
+pub type SchemaCheck = Arc<dyn Fn(&SchemaBranch) -> std::result::Result<(), String> + Send + Sync>;
+
 /// The node engine over a graph store.
 #[derive(Debug)]
 pub struct Engine {
@@ -91,6 +95,17 @@ pub struct Engine {
     pending_password: tokio::sync::Mutex<Option<PendingPassword>>,
     /// One lock per branch, held by merges, rebases and deletes.
     branch_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Checks of candidate schemas, see [`Engine::add_schema_check`].
+    schema_checks: RwLock<Vec<NamedCheck>>,
+}
+
+/// A [`SchemaCheck`] with a `Debug` form.
+struct NamedCheck(SchemaCheck);
+
+impl std::fmt::Debug for NamedCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SchemaCheck")
+    }
 }
 
 /// A password to hash and store on an account.
@@ -125,6 +140,7 @@ impl Engine {
             schema_lock: tokio::sync::Mutex::new(()),
             pending_password: tokio::sync::Mutex::new(None),
             branch_locks: std::sync::Mutex::new(HashMap::new()),
+            schema_checks: RwLock::new(Vec::new()),
         };
         let branches = engine.store.list_branches().await?;
         if branches.is_empty() {
@@ -189,6 +205,32 @@ impl Engine {
                 account: account.id,
                 password,
             });
+        }
+        Ok(())
+    }
+
+    /// Adds a check that every candidate schema of a later load (or check) must pass; a
+    /// failing check refuses the load with its message and changes nothing.
+    pub fn add_schema_check(&self, check: SchemaCheck) {
+        if let Ok(mut checks) = self.schema_checks.write() {
+            checks.push(NamedCheck(check));
+        }
+    }
+
+    /// Runs the checks added by [`Engine::add_schema_check`] on `candidate`.
+    pub(crate) fn run_schema_checks(&self, candidate: &SchemaBranch) -> Result<()> {
+        let checks = self
+            .schema_checks
+            .read()
+            .map_err(|_| Error::new(ErrorKind::Internal, "schema checks poisoned"))?;
+        for NamedCheck(check) in checks.iter() {
+            check(candidate).map_err(|message| {
+                Error::invalid_schema(vec![crate::schema::SchemaError::new(
+                    None,
+                    "",
+                    format!("the schema cannot be served: {message}"),
+                )])
+            })?;
         }
         Ok(())
     }

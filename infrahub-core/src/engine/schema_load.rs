@@ -129,6 +129,7 @@ impl Engine {
             .with_file(&merged, &self.process_options())
             .map_err(Error::invalid_schema)?;
         candidate.assign_ids();
+        self.run_schema_checks(&candidate)?;
         let diff = current.diff(&candidate);
         let previous_hash = current.hash();
         let hash = candidate.hash();

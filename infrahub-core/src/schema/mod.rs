@@ -71,9 +71,54 @@ pub use process::ProcessOptions;
 pub use relationship::RelationshipSchema;
 
 /// Checks that no model of `file` uses a restricted namespace (`Core`, `Infrahub`, ...), as
-/// upstream requires of every user-supplied schema.
+/// upstream requires of every user-supplied schema, and that no relationship of it points to
+/// an `Internal` kind (those are never exposed: such a relationship could not be used).
 pub fn check_namespaces(file: &SchemaFile) -> Result<(), Vec<SchemaError>> {
     let mut errors = Vec::new();
+    let internal_peers = file
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(index, model)| {
+            (
+                format!("nodes[{index}]"),
+                model.name.as_str(),
+                &model.relationships,
+            )
+        })
+        .chain(file.generics.iter().enumerate().map(|(index, model)| {
+            (
+                format!("generics[{index}]"),
+                model.name.as_str(),
+                &model.relationships,
+            )
+        }))
+        .chain(
+            file.extensions
+                .iter()
+                .enumerate()
+                .map(|(index, extension)| {
+                    (
+                        format!("extensions.nodes[{index}]"),
+                        extension.kind.as_str(),
+                        &extension.relationships,
+                    )
+                }),
+        );
+    for (path, owner, relationships) in internal_peers {
+        for (index, relationship) in relationships.iter().enumerate() {
+            if relationship.peer.starts_with("Internal") {
+                errors.push(SchemaError::new(
+                    file.source.as_deref(),
+                    format!("{path}.relationships[{index}].peer"),
+                    format!(
+                        "relationship `{}` of `{owner}` points to `{}`, an internal kind; relationships to internal kinds are not allowed",
+                        relationship.name, relationship.peer
+                    ),
+                ));
+            }
+        }
+    }
     for (list, models) in [("nodes", &file.nodes), ("generics", &file.generics)] {
         for (index, model) in models.iter().enumerate() {
             if RESTRICTED_NAMESPACES.contains(&model.namespace.as_str()) {

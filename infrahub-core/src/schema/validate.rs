@@ -17,9 +17,24 @@ pub(crate) fn validate_file(file: &SchemaFile, errors: &mut Vec<SchemaError>) {
     let source = file.source.as_deref();
     let mut report =
         |path: String, message: String| errors.push(SchemaError::new(source, path, message));
+    let mut first_at = std::collections::BTreeMap::new();
     for (prefix, models) in [("nodes", &file.nodes), ("generics", &file.generics)] {
         for (index, model) in models.iter().enumerate() {
-            validate_model(model, &format!("{prefix}[{index}]"), &mut report);
+            let path = format!("{prefix}[{index}]");
+            validate_model(model, &path, &mut report);
+            match first_at.entry(model.kind()) {
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(path);
+                }
+                std::collections::btree_map::Entry::Occupied(first) => report(
+                    format!("{path}.name"),
+                    format!(
+                        "`{}` is defined more than once in this file (first at {}); define each kind once",
+                        first.key(),
+                        first.get()
+                    ),
+                ),
+            }
         }
     }
     for (index, extension) in file.extensions.iter().enumerate() {

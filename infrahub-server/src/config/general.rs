@@ -57,7 +57,10 @@ impl Default for MainSettings {
     }
 }
 
-/// `[api]`: cross-origin (CORS) rules of the HTTP API. Environment prefix `INFRAHUB_API_`.
+/// `[api]`: cross-origin (CORS) rules of the HTTP API, and (our additions) the limits that keep
+/// one client from exhausting the server: connection timeouts and count, the work a GraphQL
+/// document may ask for, and the time in-flight requests get at shutdown. Environment prefix
+/// `INFRAHUB_API_`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiSettings {
@@ -75,6 +78,35 @@ pub struct ApiSettings {
     /// Whether cookies may accompany cross-site requests. Default `true`; env
     /// `INFRAHUB_API_CORS_ALLOW_CREDENTIALS`.
     pub cors_allow_credentials: bool,
+    /// Seconds a connection has to send a request's headers, counted from when the server
+    /// starts waiting for that request: a new connection, or a kept-alive one after its
+    /// previous answer (so it is also the idle timeout of kept-alive connections). Default 10,
+    /// 1-3600; env `INFRAHUB_API_REQUEST_HEADER_TIMEOUT`. *Our addition.*
+    pub request_header_timeout: u64,
+    /// Seconds a request has to send its whole body once its headers arrived. Default 60,
+    /// 1-86400; env `INFRAHUB_API_REQUEST_BODY_TIMEOUT`. *Our addition.*
+    pub request_body_timeout: u64,
+    /// Most connections served at once; more wait in the listen queue. Capped below the
+    /// process's open-file limit. Default 1024, 1-1000000; env `INFRAHUB_API_MAX_CONNECTIONS`.
+    /// *Our addition.*
+    pub max_connections: u64,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C before the server
+    /// exits anyway. Default 10, 0-3600; env `INFRAHUB_API_SHUTDOWN_TIMEOUT`. *Our addition.*
+    pub shutdown_timeout: u64,
+    /// Deepest nesting of selections a GraphQL document may have, fragments expanded. Default
+    /// 32, 1-256; env `INFRAHUB_API_GRAPHQL_MAX_DEPTH`. *Our addition.*
+    pub graphql_max_depth: u64,
+    /// Most fields a GraphQL document may select, each fragment counted every time it is
+    /// spread. Default 10000, at least 1; env `INFRAHUB_API_GRAPHQL_MAX_FIELDS`. *Our
+    /// addition.*
+    pub graphql_max_fields: u64,
+    /// Most aliased fields a GraphQL document may hold, fragments expanded. Default 500; env
+    /// `INFRAHUB_API_GRAPHQL_MAX_ALIASES`. *Our addition.*
+    pub graphql_max_aliases: u64,
+    /// Most introspection fields (`__schema`, `__type`) a GraphQL document may select,
+    /// fragments expanded. Default 8; env `INFRAHUB_API_GRAPHQL_MAX_INTROSPECTION_FIELDS`.
+    /// *Our addition.*
+    pub graphql_max_introspection_fields: u64,
 }
 
 impl Default for ApiSettings {
@@ -91,6 +123,14 @@ impl Default for ApiSettings {
                 "x-requested-with",
             ]),
             cors_allow_credentials: true,
+            request_header_timeout: 10,
+            request_body_timeout: 60,
+            max_connections: 1024,
+            shutdown_timeout: 10,
+            graphql_max_depth: 32,
+            graphql_max_fields: 10_000,
+            graphql_max_aliases: 500,
+            graphql_max_introspection_fields: 8,
         }
     }
 }

@@ -292,7 +292,15 @@ mod tests {
                 "cors_allow_methods": ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"],
                 "cors_allow_headers": ["accept", "authorization", "content-type", "user-agent",
                                        "x-csrftoken", "x-requested-with"],
-                "cors_allow_credentials": true
+                "cors_allow_credentials": true,
+                "request_header_timeout": 10,
+                "request_body_timeout": 60,
+                "max_connections": 1024,
+                "shutdown_timeout": 10,
+                "graphql_max_depth": 32,
+                "graphql_max_fields": 10000,
+                "graphql_max_aliases": 500,
+                "graphql_max_introspection_fields": 8
             },
             "git": {
                 "repositories_directory": "repositories",

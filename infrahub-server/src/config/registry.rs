@@ -143,6 +143,14 @@ fn build() -> Vec<KeySpec> {
             ("cors_allow_methods", List),
             ("cors_allow_headers", List),
             ("cors_allow_credentials", Bool),
+            ("request_header_timeout", U64),
+            ("request_body_timeout", U64),
+            ("max_connections", U64),
+            ("shutdown_timeout", U64),
+            ("graphql_max_depth", U64),
+            ("graphql_max_fields", U64),
+            ("graphql_max_aliases", U64),
+            ("graphql_max_introspection_fields", U64),
         ],
     );
     b.section(

@@ -27,6 +27,39 @@ impl Settings {
     /// Validates, prefixing each message with where the offending key was set.
     pub(crate) fn validate_with(&self, origins: &Origins) -> Result<(), ConfigError> {
         let check = Checker { origins };
+        let api = &self.api;
+        for (key, value, min, max) in [
+            (
+                "api.request_header_timeout",
+                api.request_header_timeout,
+                1,
+                Some(3600),
+            ),
+            (
+                "api.request_body_timeout",
+                api.request_body_timeout,
+                1,
+                Some(86_400),
+            ),
+            (
+                "api.max_connections",
+                api.max_connections,
+                1,
+                Some(1_000_000),
+            ),
+            ("api.shutdown_timeout", api.shutdown_timeout, 0, Some(3600)),
+            ("api.graphql_max_depth", api.graphql_max_depth, 1, Some(256)),
+            ("api.graphql_max_fields", api.graphql_max_fields, 1, None),
+            ("api.graphql_max_aliases", api.graphql_max_aliases, 0, None),
+            (
+                "api.graphql_max_introspection_fields",
+                api.graphql_max_introspection_fields,
+                0,
+                None,
+            ),
+        ] {
+            check.range(key, value, min, max)?;
+        }
         let db = &self.database;
         check.range("database.query_size_limit", db.query_size_limit, 1, None)?;
         check.range(

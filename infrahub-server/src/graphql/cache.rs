@@ -80,6 +80,23 @@ impl SchemaCache {
                 return Ok(Arc::clone(generated));
             }
         }
+        self.build(hash, schema)
+    }
+
+    /// Generates the GraphQL schema of `schema` unless it is cached: a schema load calls it on
+    /// its candidate before committing it, so that no stored schema can leave a branch
+    /// without a GraphQL API, and the first request after the load finds it built.
+    ///
+    /// Errors: what the generation reports.
+    pub fn prepare(&self, schema: &SchemaBranch) -> Result<(), String> {
+        let hash = schema.hash();
+        if self.lock()?.by_hash.contains_key(&hash) {
+            return Ok(());
+        }
+        self.build(hash, schema).map(drop)
+    }
+
+    fn build(&self, hash: String, schema: &SchemaBranch) -> Result<Arc<Generated>, String> {
         let _building = self
             .building
             .lock()

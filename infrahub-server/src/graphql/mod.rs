@@ -18,6 +18,7 @@ mod direct;
 mod expand;
 mod fixed;
 mod http;
+mod limits;
 mod load;
 mod mutation;
 mod parse;
@@ -153,8 +154,14 @@ pub(crate) async fn run_raw(
     if let Err(error) = state.queries.prepare(&mut gql) {
         return Ok(Answer::Rejected(vec![error]));
     }
+    let limits = limits::Limits::from_settings(&state.settings.api);
     let operation = match gql.parsed_query() {
-        Ok(document) => operation_type(document, operation_name.as_deref()),
+        Ok(document) => {
+            if let Err(error) = limits::check(document, &limits) {
+                return Ok(Answer::Rejected(vec![error]));
+            }
+            operation_type(document, operation_name.as_deref())
+        }
         Err(error) => return Ok(Answer::Rejected(vec![error])),
     };
     let is_mutation = operation == Some(OperationType::Mutation);

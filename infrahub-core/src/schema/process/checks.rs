@@ -43,6 +43,28 @@ pub(super) fn names(
                 errors.push(schema.located_element(&kind, collection, index, "name", format!("`{name}` is defined more than once; attribute and relationship names must be unique within a model")));
             }
         }
+        for (collection, name) in model
+            .attributes
+            .iter()
+            .map(|a| ("an attribute", &a.name))
+            .chain(
+                model
+                    .relationships
+                    .iter()
+                    .map(|r| ("a relationship", &r.name)),
+            )
+        {
+            if name.contains("__") {
+                errors.push(schema.located(
+                    &kind,
+                    Some(name),
+                    "name",
+                    format!(
+                        "`{name}` cannot be used as {collection} name: it contains `__`, which separates the parts of a schema path (and starts GraphQL's reserved names)"
+                    ),
+                ));
+            }
+        }
         for attr in &model.attributes {
             if RESERVED_FIELD_NAMES.contains(&attr.name.as_str())
                 || (model.is_generic()

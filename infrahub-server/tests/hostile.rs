@@ -1,0 +1,527 @@
+//! Hostile input and faults, tried as an attacker or an unlucky operator would: one regression
+//! test per defect found so far, and the classes of input tried (malformed and oversized
+//! documents, forged credentials, slow clients, ...). The server runs for real: the router
+//! served over TCP by `serve_state` on an embedded store in a temporary directory, or the
+//! `infrahub` binary itself where signals are involved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use infrahub_core::engine::{Engine, EngineOptions};
+use infrahub_server::AppState;
+use infrahub_server::config::Settings;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ADMIN_TOKEN: &str = "06438eb2-8019-4776-878c-0941b1f1d1ec";
+const SECRET: &[u8] = b"hostile-test-secret-of-32-bytes-or-more";
+
+/// A server answering on a local port, stopped and removed on drop.
+struct Server {
+    address: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An answer: status, headers (lowercase names) and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The value of header `name` (lowercase), if present.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first error message, in the REST or the GraphQL envelope.
+    fn message(&self) -> String {
+        self.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+async fn start_with(configure: impl FnOnce(&mut Settings)) -> Server {
+    let dir = std::env::temp_dir().join(format!("infrahub-hostile-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("storage")).unwrap_or_else(|e| panic!("{e}"));
+    let mut settings = Settings::default();
+    settings.main.data_dir = dir.clone();
+    configure(&mut settings);
+    let store = infrahub_graph::connect(&infrahub_graph::GraphConfig::Embedded {
+        path: dir.join("graph"),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let options = EngineOptions {
+        admin_token: Some(ADMIN_TOKEN.to_string()),
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(store, options)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let objects = object_store::local::LocalFileSystem::new_with_prefix(dir.join("storage"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let state = AppState::new(
+        settings,
+        "hostile".into(),
+        Arc::new(engine),
+        SECRET.to_vec(),
+        Arc::new(objects),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(infrahub_server::serve_state(
+        Arc::clone(&state),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Server {
+        address,
+        state,
+        stop: Some(stop),
+        dir,
+    }
+}
+
+async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+/// Reads a whole HTTP/1.1 answer from `stream` (the request asked for `Connection: close`).
+async fn read_answer(stream: &mut TcpStream) -> Answer {
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut bytes))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within a minute"))
+        .unwrap_or_else(|e| panic!("reading the answer: {e}"));
+    parse_answer(&bytes)
+}
+
+fn parse_answer(bytes: &[u8]) -> Answer {
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(bytes)));
+    let head = String::from_utf8_lossy(&bytes[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    let mut body = bytes[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = bytes.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&bytes[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&bytes[end + 2..end + 2 + size]);
+        bytes = &bytes[end + 2 + size + 2..];
+    }
+}
+
+impl Server {
+    /// Sends one request (`Connection: close`) and reads the answer.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        let mut stream = TcpStream::connect(self.address)
+            .await
+            .unwrap_or_else(|e| panic!("connecting: {e}"));
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        stream
+            .write_all(&request)
+            .await
+            .unwrap_or_else(|e| panic!("writing: {e}"));
+        read_answer(&mut stream).await
+    }
+
+    /// `POST /graphql` with a JSON body, as the admin when `admin`.
+    async fn graphql(&self, query: &str, admin: bool) -> Answer {
+        self.graphql_at("/graphql", json!({ "query": query }), admin)
+            .await
+    }
+
+    async fn graphql_at(&self, path: &str, body: Value, admin: bool) -> Answer {
+        let mut headers = vec![("Content-Type", "application/json")];
+        if admin {
+            headers.push(("X-INFRAHUB-KEY", ADMIN_TOKEN));
+        }
+        self.request("POST", path, &headers, body.to_string().as_bytes())
+            .await
+    }
+
+    /// Opens a connection, sends `bytes`, and waits until the server closes it: returns what
+    /// it answered, or panics if it keeps the connection open longer than `patience`.
+    async fn closed_after(&self, bytes: &[u8], patience: Duration) -> Vec<u8> {
+        let mut stream = TcpStream::connect(self.address)
+            .await
+            .unwrap_or_else(|e| panic!("connecting: {e}"));
+        stream
+            .write_all(bytes)
+            .await
+            .unwrap_or_else(|e| panic!("writing: {e}"));
+        let mut answer = Vec::new();
+        match tokio::time::timeout(patience, stream.read_to_end(&mut answer)).await {
+            Ok(_) => answer,
+            Err(_) => panic!(
+                "the server kept the connection open for {patience:?} after {:?}",
+                String::from_utf8_lossy(bytes)
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphQL work limits
+
+/// `fragment F1 on Query {...F0 ...F0}` up to `F<levels>`, then `{...F<levels>}`.
+fn doubling_fragments(levels: usize) -> String {
+    let mut query =
+        format!("{{ ...F{levels} }}\nfragment F0 on Query {{ InfrahubInfo {{ version }} }}\n");
+    for level in 1..=levels {
+        let below = level - 1;
+        query.push_str(&format!(
+            "fragment F{level} on Query {{ ...F{below} ...F{below} }}\n"
+        ));
+    }
+    query
+}
+
+#[tokio::test]
+async fn documents_whose_fragments_expand_past_the_limit_are_refused_before_running() {
+    let server = start().await;
+    for levels in [24, 30, 64] {
+        let answer = server.graphql(&doubling_fragments(levels), false).await;
+        assert_eq!(answer.status, 200);
+        let message = answer.message();
+        assert!(
+            message.contains("fields once fragments are expanded")
+                && message.contains("api.graphql_max_fields"),
+            "{levels} levels: {message}"
+        );
+        assert!(answer.json()["data"].is_null());
+    }
+    // The server still answers normally.
+    let info = server.graphql("{ InfrahubInfo { version } }", false).await;
+    assert!(info.json()["data"]["InfrahubInfo"]["version"].is_string());
+}
+
+#[tokio::test]
+async fn aliased_introspection_and_deep_documents_are_refused() {
+    let server = start().await;
+    let schemas: String = (0..2000)
+        .map(|i| format!("s{i}: __schema {{ types {{ name fields {{ name }} }} }} "))
+        .collect();
+    let answer = server.graphql(&format!("{{ {schemas} }}"), false).await;
+    let message = answer.message();
+    assert!(message.contains("api.graphql_max_"), "{message}");
+    let deep = format!("{}__typename{}", "{ a ".repeat(60), " }".repeat(60));
+    let message = server.graphql(&deep, false).await.message();
+    assert!(message.contains("api.graphql_max_depth"), "{message}");
+}
+
+#[tokio::test]
+async fn graphql_limits_follow_their_settings() {
+    let server = start_with(|settings| {
+        settings.api.graphql_max_depth = 2;
+        settings.api.graphql_max_fields = 3;
+        settings.api.graphql_max_aliases = 1;
+        settings.api.graphql_max_introspection_fields = 0;
+    })
+    .await;
+    let ok = server.graphql("{ InfrahubInfo { version } }", false).await;
+    assert!(ok.json()["errors"].is_null(), "{:?}", ok.json());
+    for (query, setting) in [
+        (
+            "{ BuiltinTag { edges { node { id } } } }",
+            "api.graphql_max_depth",
+        ),
+        (
+            "{ a: InfrahubInfo { version } b: __typename }",
+            "api.graphql_max_aliases",
+        ),
+        (
+            "{ __typename x: __typename InfrahubInfo { version } }",
+            "api.graphql_max_fields",
+        ),
+        (
+            "{ __schema { description } }",
+            "api.graphql_max_introspection_fields",
+        ),
+    ] {
+        let message = server.graphql(query, false).await.message();
+        assert!(message.contains(setting), "{query}: {message}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+fn short_timeouts(settings: &mut Settings) {
+    settings.api.request_header_timeout = 1;
+    settings.api.request_body_timeout = 1;
+}
+
+#[tokio::test]
+async fn connections_that_send_nothing_or_partial_headers_are_closed() {
+    let server = start_with(short_timeouts).await;
+    let patience = Duration::from_secs(20);
+    assert!(server.closed_after(b"", patience).await.is_empty());
+    assert!(
+        server
+            .closed_after(b"GET /health HTTP/1.1\r\nHost: x\r\n", patience)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn bodies_that_do_not_arrive_in_time_are_cut_off() {
+    let server = start_with(short_timeouts).await;
+    let answer = server
+        .closed_after(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\"",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[tokio::test]
+async fn idle_kept_alive_connections_are_closed() {
+    let server = start_with(short_timeouts).await;
+    let answer = server
+        .closed_after(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn idle_connections_cannot_lock_out_other_clients() {
+    let server = start_with(|settings| {
+        short_timeouts(settings);
+        settings.api.max_connections = 4;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(
+            TcpStream::connect(server.address)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    // The idle ones are closed after the header timeout; /health is answered then.
+    let health = tokio::time::timeout(
+        Duration::from_secs(60),
+        server.request("GET", "/health", &[], b""),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("/health not answered while idle connections were held"));
+    assert_eq!(health.status, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema names that would break the API
+
+#[tokio::test]
+async fn a_schema_with_reserved_graphql_names_is_refused_and_graphql_keeps_working() {
+    let server = start().await;
+    for name in ["__abc", "__typename"] {
+        let schema = json!({"schemas": [{"version": "1.0", "nodes": [{
+            "name": "Widget", "namespace": "Test",
+            "attributes": [{"name": name, "kind": "Text"}]
+        }]}]});
+        let answer = server
+            .request(
+                "POST",
+                "/api/schema/load",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-INFRAHUB-KEY", ADMIN_TOKEN),
+                ],
+                schema.to_string().as_bytes(),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            422,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert!(answer.message().contains("`__`"), "{}", answer.message());
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+    }
+    let answer = server.graphql("{ BuiltinTag { count } }", true).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["data"]["BuiltinTag"]["count"], 0);
+    assert!(server.state.engine.schema("main").is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+/// A free local port (bound, then released for the binary to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_under_load() {
+    let dir = std::env::temp_dir().join(format!("infrahub-sigterm-{}", uuid::Uuid::new_v4()));
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_infrahub"))
+        .args(["server", "start", "--port", &port.to_string()])
+        .env("INFRAHUB_DATA_DIR", &dir)
+        .env("INFRAHUB_API_SHUTDOWN_TIMEOUT", "1")
+        .env("INFRAHUB_LOG_FILTER", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting the binary: {e}"));
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut ready = false;
+    for _ in 0..600 {
+        if TcpStream::connect(address).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the server did not start");
+    // Clients keep sending introspection queries (the heaviest anonymous read) and holding
+    // connections open.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let stop = Arc::clone(&stop);
+        clients.push(tokio::spawn(async move {
+            let body = json!({"query": "{ __schema { types { name fields { name type { name } } } } }"}).to_string();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut stream) = TcpStream::connect(address).await else {
+                    break;
+                };
+                let request = format!(
+                    "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(request.as_bytes()).await.is_err() {
+                    break;
+                }
+                let mut buffer = vec![0u8; 65536];
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success());
+    // The shutdown timeout is one second; the process must be gone well before a minute.
+    let mut exited = None;
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    for client in clients {
+        let _ = client.await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        exited.is_some(),
+        "SIGTERM under load did not stop the server"
+    );
+}
