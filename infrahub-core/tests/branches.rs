@@ -49,6 +49,7 @@ async fn branch(engine: &Engine, name: &str) {
             name: name.into(),
             description: Some("test".into()),
             sync_with_git: None,
+            created_by: None,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

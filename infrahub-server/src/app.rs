@@ -31,7 +31,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn info(
+    State(state): State<Arc<AppState>>,
+    _caller: crate::auth::Caller,
+) -> Json<serde_json::Value> {
     Json(json!({"deployment_id": state.deployment_id, "version": VERSION}))
 }
 
@@ -70,6 +73,16 @@ impl ApiError {
             status,
             message: message.into(),
         }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 

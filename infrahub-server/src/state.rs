@@ -66,6 +66,25 @@ impl AppState {
                 Some(state) => state.graphql.prepare(candidate),
                 None => Ok(()),
             }));
+        // Credentials and permissions read before a change to them are not used after it.
+        let weak = Arc::downgrade(&state);
+        state.engine.observe_commits(Arc::new(move |branch, kinds| {
+            let Some(state) = weak.upgrade() else {
+                return;
+            };
+            let schema = state.engine.schema(branch).ok();
+            let concerns = kinds.iter().any(|kind| {
+                let inherits = schema
+                    .as_ref()
+                    .and_then(|s| s.get(kind))
+                    .map(|m| m.inherit_from.as_slice())
+                    .unwrap_or_default();
+                crate::auth::concerns_credentials(kind, inherits)
+            });
+            if concerns {
+                state.auth_cache.invalidate();
+            }
+        }));
         state
     }
 

@@ -251,6 +251,36 @@ impl Harness {
         String::from_utf8(bytes).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// An access token of the admin.
+    async fn login(&self) -> String {
+        let tokens = infrahub_server::auth::login(&self.state, "admin", "infrahub")
+            .await
+            .unwrap_or_else(|e| panic!("login: {e:?}"));
+        tokens.access_token
+    }
+
+    /// Like [`Harness::gql`], authenticated by an access token.
+    async fn gql_with(&self, query: &str, access_token: &str) -> Value {
+        let request = Request::post("/graphql/main")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {access_token}"))
+            .body(Body::from(json!({ "query": query }).to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+
     async fn gql(&self, query: &str) -> Value {
         let (status, body) = self.post("/graphql/main", query, true).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -744,9 +774,16 @@ async fn branches_through_graphql() {
 #[tokio::test]
 async fn account_tokens() {
     let harness = harness().await;
-    let data = harness
-        .gql(r#"mutation { InfrahubAccountTokenCreate(data: {name: "ci"}) { ok object { id token { value } } } }"#)
-        .await;
+    let create = r#"mutation { InfrahubAccountTokenCreate(data: {name: "ci"}) { ok object { id token { value } } } }"#;
+    // As upstream, an API token cannot mint more tokens: a login session is needed.
+    let (status, body) = harness.post("/graphql/main", create, true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["errors"][0]["message"],
+        "This operation requires authentication with a JWT token"
+    );
+    let access = harness.login().await;
+    let data = harness.gql_with(create, &access).await;
     let token = data["InfrahubAccountTokenCreate"]["object"]["token"]["value"]
         .as_str()
         .unwrap_or_default()
@@ -770,9 +807,10 @@ async fn account_tokens() {
     // The token value is never listed.
     assert!(!data.to_string().contains(&token));
     harness
-        .gql(&format!(
-            r#"mutation {{ InfrahubAccountTokenDelete(data: {{id: "{id}"}}) {{ ok }} }}"#
-        ))
+        .gql_with(
+            &format!(r#"mutation {{ InfrahubAccountTokenDelete(data: {{id: "{id}"}}) {{ ok }} }}"#),
+            &access,
+        )
         .await;
     let data = harness.gql("{ InfrahubAccountToken { count } }").await;
     assert_eq!(data["InfrahubAccountToken"]["count"], json!(1));

@@ -525,3 +525,407 @@ async fn sigterm_stops_the_server_under_load() {
         "SIGTERM under load did not stop the server"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Accounts that may not write, and revocation
+
+/// Credentials of a request.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Admin,
+    Bearer(&'a str),
+    Key(&'a str),
+    Anonymous,
+}
+
+impl Server {
+    /// `POST` of `query` to `path` (`/graphql`, `/graphql/<branch>`) as `auth`.
+    async fn gql_as(&self, path: &str, query: &str, auth: Auth<'_>) -> Answer {
+        let bearer;
+        let mut headers = vec![("Content-Type", "application/json")];
+        match auth {
+            Auth::Admin => headers.push(("X-INFRAHUB-KEY", ADMIN_TOKEN)),
+            Auth::Bearer(token) => {
+                bearer = format!("Bearer {token}");
+                headers.push(("Authorization", bearer.as_str()));
+            }
+            Auth::Key(key) => headers.push(("X-INFRAHUB-KEY", key)),
+            Auth::Anonymous => {}
+        }
+        let body = json!({ "query": query }).to_string();
+        self.request("POST", path, &headers, body.as_bytes()).await
+    }
+
+    /// Runs `query` as the admin; it must succeed. Returns `data`.
+    async fn admin(&self, query: &str) -> Value {
+        let answer = self.gql_as("/graphql", query, Auth::Admin).await;
+        let body = answer.json();
+        assert!(
+            answer.status == 200 && body["errors"].is_null(),
+            "{query}: {body}"
+        );
+        body["data"].clone()
+    }
+
+    /// Creates account `name` (password `name-password`) and returns its id.
+    async fn account(&self, name: &str) -> String {
+        let data = self
+            .admin(&format!(
+                r#"mutation {{ CoreAccountCreate(data: {{name: {{value: "{name}"}}, password: {{value: "{name}-password"}}, account_type: {{value: "User"}}}}) {{ object {{ id }} }} }}"#
+            ))
+            .await;
+        data["CoreAccountCreate"]["object"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{data}"))
+            .to_string()
+    }
+
+    /// Logs `name` in; returns the access token.
+    async fn login(&self, name: &str, password: &str) -> Answer {
+        let body = json!({"username": name, "password": password}).to_string();
+        self.request(
+            "POST",
+            "/api/auth/login",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    async fn access_token(&self, name: &str) -> String {
+        let answer = self.login(name, &format!("{name}-password")).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.json());
+        answer.json()["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The id of the node of `kind` whose `name` is `name`.
+    async fn id_of(&self, kind: &str, name: &str) -> String {
+        let data = self
+            .admin(&format!(
+                r#"{{ {kind}(name__value: "{name}") {{ edges {{ node {{ id }} }} }} }}"#
+            ))
+            .await;
+        data[kind]["edges"][0]["node"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {kind} {name}: {data}"))
+            .to_string()
+    }
+}
+
+/// Asserts that `answer` refused the request with a 403 whose message contains `words`.
+#[track_caller]
+fn assert_forbidden(answer: &Answer, words: &str) {
+    let body = answer.json();
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        answer.status == 403 && message.contains(words),
+        "expected 403 with `{words}`, got {}: {body}",
+        answer.status
+    );
+}
+
+#[tokio::test]
+async fn an_account_without_a_role_cannot_write_nor_take_over_the_admin() {
+    let server = start().await;
+    let mallory_id = server.account("mallory").await;
+    let mallory = server.access_token("mallory").await;
+    let me = Auth::Bearer(&mallory);
+    let admin_id = server.id_of("CoreAccount", "admin").await;
+    let admins = server
+        .id_of("CoreAccountGroup", "Super Administrators")
+        .await;
+    server
+        .admin(r#"mutation { BranchCreate(data: {name: "admin-branch"}) { ok } }"#)
+        .await;
+    // Creating a branch needs no role, as upstream.
+    let own = server
+        .gql_as(
+            "/graphql",
+            r#"mutation { BranchCreate(data: {name: "mallory-branch"}) { ok } }"#,
+            me,
+        )
+        .await;
+    assert!(own.json()["errors"].is_null(), "{:?}", own.json());
+    let on_branch = "/graphql/mallory-branch";
+    let attempts: Vec<(&str, String, &str)> = vec![
+        (
+            "/graphql",
+            format!(r#"mutation {{ CoreAccountUpdate(data: {{id: "{admin_id}", password: {{value: "pwned"}}}}) {{ ok }} }}"#),
+            "You are not allowed to change data in the default branch",
+        ),
+        (
+            on_branch,
+            format!(r#"mutation {{ CoreAccountUpdate(data: {{id: "{admin_id}", password: {{value: "pwned"}}}}) {{ ok }} }}"#),
+            "You are not allowed to manage user accounts, groups or roles",
+        ),
+        (
+            on_branch,
+            r#"mutation { CoreAccountUpsert(data: {name: {value: "admin"}, password: {value: "pwned"}}) { ok } }"#.into(),
+            "You are not allowed to manage user accounts, groups or roles",
+        ),
+        (
+            on_branch,
+            format!(r#"mutation {{ CoreAccountDelete(data: {{id: "{admin_id}"}}) {{ ok }} }}"#),
+            "You are not allowed to manage user accounts, groups or roles",
+        ),
+        (
+            on_branch,
+            r#"mutation { CoreAccountCreate(data: {name: {value: "eve"}, password: {value: "x"}}) { ok } }"#.into(),
+            "You are not allowed to manage user accounts, groups or roles",
+        ),
+        (
+            on_branch,
+            format!(r#"mutation {{ CoreAccountGroupUpdate(data: {{id: "{admins}", members: [{{id: "{mallory_id}"}}]}}) {{ ok }} }}"#),
+            "You are not allowed to manage user accounts, groups or roles",
+        ),
+        (
+            "/graphql",
+            format!(r#"mutation {{ RelationshipAdd(data: {{id: "{admins}", name: "members", nodes: [{{id: "{mallory_id}"}}]}}) {{ ok }} }}"#),
+            "You are not allowed to change data in the default branch",
+        ),
+        (
+            on_branch,
+            r#"mutation { CoreGlobalPermissionCreate(data: {action: {value: "super_admin"}, decision: {value: 6}}) { ok } }"#.into(),
+            "You are not allowed to manage permissions",
+        ),
+        (
+            on_branch,
+            r#"mutation { CoreAccountRoleCreate(data: {name: {value: "mine"}}) { ok } }"#.into(),
+            "You are not allowed to manage",
+        ),
+        (
+            "/graphql",
+            r#"mutation { BuiltinTagCreate(data: {name: {value: "t"}}) { ok } }"#.into(),
+            "You are not allowed to change data in the default branch",
+        ),
+        (
+            on_branch,
+            r#"mutation { BuiltinTagCreate(data: {name: {value: "t"}}) { ok } }"#.into(),
+            "object:Builtin:Tag:create:allow_other",
+        ),
+        (
+            on_branch,
+            r#"mutation { BuiltinTagUpsert(data: {name: {value: "t"}}) { ok } }"#.into(),
+            "object:Builtin:Tag:update:allow_other",
+        ),
+        (
+            "/graphql",
+            r#"mutation { BranchMerge(data: {name: "mallory-branch"}) { ok } }"#.into(),
+            "You are not allowed to change data in the default branch",
+        ),
+        (
+            "/graphql",
+            r#"mutation { ...Merge } fragment Merge on Mutation { BranchMerge(data: {name: "mallory-branch"}) { ok } }"#.into(),
+            "You are not allowed to change data in the default branch",
+        ),
+    ];
+    for (path, query, words) in &attempts {
+        let answer = server.gql_as(path, query, me).await;
+        assert_forbidden(&answer, words);
+    }
+    // A branch someone else created cannot be deleted; one's own can.
+    let other = server
+        .gql_as(
+            "/graphql",
+            r#"mutation { BranchDelete(data: {name: "admin-branch"}) { ok } }"#,
+            me,
+        )
+        .await;
+    assert!(
+        other.json()["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("did not create")),
+        "{:?}",
+        other.json()
+    );
+    // REST writes too.
+    let load = server
+        .request(
+            "POST",
+            "/api/schema/load",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", &format!("Bearer {mallory}")),
+            ],
+            json!({"schemas": []}).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(load.status, 403);
+    // Nothing changed: the admin's password, the group, the tags.
+    assert_eq!(server.login("admin", "infrahub").await.status, 200);
+    let members = server
+        .admin(&format!(
+            r#"{{ CoreAccountGroup(ids: ["{admins}"]) {{ edges {{ node {{ members {{ count }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        members["CoreAccountGroup"]["edges"][0]["node"]["members"]["count"],
+        1
+    );
+    let tags = server
+        .gql_as(
+            "/graphql/mallory-branch",
+            "{ BuiltinTag { count } }",
+            Auth::Admin,
+        )
+        .await;
+    assert_eq!(tags.json()["data"]["BuiltinTag"]["count"], 0);
+
+    // Granted write access on other branches, she may write there at once, still not on the
+    // default branch, and still not on accounts.
+    server
+        .admin(
+            r#"mutation { CoreObjectPermissionCreate(data: {namespace: {value: "*"}, name: {value: "*"}, action: {value: "any"}, decision: {value: 4}}) { ok } }"#,
+        )
+        .await;
+    let permission = server
+        .admin(r#"{ CoreObjectPermission { edges { node { id } } } }"#)
+        .await["CoreObjectPermission"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    server
+        .admin(&format!(
+            r#"mutation {{ CoreAccountRoleCreate(data: {{name: {{value: "writers"}}, permissions: [{{id: "{permission}"}}]}}) {{ ok }} }}"#
+        ))
+        .await;
+    let role = server.id_of("CoreAccountRole", "writers").await;
+    server
+        .admin(&format!(
+            r#"mutation {{ CoreAccountGroupCreate(data: {{name: {{value: "writers"}}, roles: [{{id: "{role}"}}], members: [{{id: "{mallory_id}"}}]}}) {{ ok }} }}"#
+        ))
+        .await;
+    let created = server
+        .gql_as(
+            on_branch,
+            r#"mutation { BuiltinTagCreate(data: {name: {value: "t"}}) { ok } }"#,
+            me,
+        )
+        .await;
+    assert!(created.json()["errors"].is_null(), "{:?}", created.json());
+    for (path, query, words) in &attempts[..3] {
+        let answer = server.gql_as(path, query, me).await;
+        assert_forbidden(&answer, words);
+    }
+    let on_main = server
+        .gql_as(
+            "/graphql",
+            r#"mutation { BuiltinTagCreate(data: {name: {value: "u"}}) { ok } }"#,
+            me,
+        )
+        .await;
+    assert_forbidden(&on_main, "default branch");
+}
+
+#[tokio::test]
+async fn revoked_credentials_stop_working_on_the_next_request() {
+    let server = start().await;
+    let read = "{ BuiltinTag { count } }";
+    let works = |answer: &Answer| answer.status == 200 && answer.json()["errors"].is_null();
+
+    // A deleted API token.
+    let alice_id = server.account("alice").await;
+    let alice = server.access_token("alice").await;
+    let created = server
+        .gql_as(
+            "/graphql",
+            r#"mutation { InfrahubAccountTokenCreate(data: {name: "ci"}) { object { id token { value } } } }"#,
+            Auth::Bearer(&alice),
+        )
+        .await
+        .json();
+    let token_id = created["data"]["InfrahubAccountTokenCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+    let key = created["data"]["InfrahubAccountTokenCreate"]["object"]["token"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(works(
+        &server.gql_as("/graphql", read, Auth::Key(&key)).await
+    ));
+    let deleted = server
+        .gql_as(
+            "/graphql",
+            &format!(
+                r#"mutation {{ InfrahubAccountTokenDelete(data: {{id: "{token_id}"}}) {{ ok }} }}"#
+            ),
+            Auth::Bearer(&alice),
+        )
+        .await;
+    assert!(works(&deleted), "{:?}", deleted.json());
+    let refused = server.gql_as("/graphql", read, Auth::Key(&key)).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.message(), "Invalid token");
+
+    // A deactivated, then deleted account: its access token and API token stop at once.
+    let created = server
+        .gql_as(
+            "/graphql",
+            r#"mutation { InfrahubAccountTokenCreate(data: {name: "ci2"}) { object { token { value } } } }"#,
+            Auth::Bearer(&alice),
+        )
+        .await
+        .json();
+    let key = created["data"]["InfrahubAccountTokenCreate"]["object"]["token"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(works(
+        &server.gql_as("/graphql", read, Auth::Key(&key)).await
+    ));
+    server
+        .admin(&format!(
+            r#"mutation {{ CoreAccountUpdate(data: {{id: "{alice_id}", status: {{value: "inactive"}}}}) {{ ok }} }}"#
+        ))
+        .await;
+    for auth in [Auth::Key(&key), Auth::Bearer(&alice)] {
+        let answer = server.gql_as("/graphql", read, auth).await;
+        assert_eq!(answer.status, 401);
+        assert_eq!(answer.message(), "This account has been deactivated");
+    }
+    server
+        .admin(&format!(
+            r#"mutation {{ CoreAccountUpdate(data: {{id: "{alice_id}", status: {{value: "active"}}}}) {{ ok }} }}"#
+        ))
+        .await;
+    assert!(works(
+        &server.gql_as("/graphql", read, Auth::Key(&key)).await
+    ));
+    server
+        .admin(&format!(
+            r#"mutation {{ CoreAccountDelete(data: {{id: "{alice_id}"}}) {{ ok }} }}"#
+        ))
+        .await;
+    for auth in [Auth::Key(&key), Auth::Bearer(&alice)] {
+        let answer = server.gql_as("/graphql", read, auth).await;
+        assert_eq!(answer.status, 401, "{:?}", answer.json());
+    }
+
+    // Logging out ends the session: its access token stops too.
+    server.account("bob").await;
+    let bob = server.access_token("bob").await;
+    assert!(works(
+        &server.gql_as("/graphql", read, Auth::Bearer(&bob)).await
+    ));
+    let logout = server
+        .request(
+            "POST",
+            "/api/auth/logout",
+            &[("Authorization", &format!("Bearer {bob}"))],
+            b"",
+        )
+        .await;
+    assert_eq!(logout.status, 200);
+    let after = server.gql_as("/graphql", read, Auth::Bearer(&bob)).await;
+    assert_eq!(after.status, 401);
+    assert!(after.message().contains("closed"), "{}", after.message());
+    // Anonymous reads are still fine.
+    assert!(works(
+        &server.gql_as("/graphql", read, Auth::Anonymous).await
+    ));
+}

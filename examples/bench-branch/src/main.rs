@@ -200,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
         name: name.into(),
         description: None,
         sync_with_git: None,
+        created_by: None,
     };
     let started = Instant::now();
     engine.create_branch(create("bench-branch")).await?;

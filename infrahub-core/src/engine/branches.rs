@@ -40,6 +40,8 @@ pub struct BranchInfo {
     pub graph_version: Option<i64>,
     /// `OPEN`, `NEED_REBASE`, `MERGED`, ...
     pub status: String,
+    /// Id of the account that created it, when known.
+    pub created_by: Option<String>,
 }
 
 /// What a new branch is made of.
@@ -51,6 +53,8 @@ pub struct BranchCreate {
     pub description: Option<String>,
     /// Whether Git repositories follow the branch (default `false`, as the SDK sends).
     pub sync_with_git: Option<bool>,
+    /// Id of the account creating it (upstream lets the creator delete it).
+    pub created_by: Option<String>,
 }
 
 /// A slot both the branch and the default branch changed since the branch point, to different
@@ -154,6 +158,7 @@ impl Engine {
             has_schema_changes: flag(properties, "has_schema_changes"),
             graph_version: properties.get("graph_version").and_then(Value::as_i64),
             status: text(properties, "status").unwrap_or_else(|| "OPEN".into()),
+            created_by: text(properties, "created_by"),
         }
     }
 
@@ -202,6 +207,9 @@ impl Engine {
         );
         properties.insert("status".into(), Value::String("OPEN".into()));
         properties.insert("has_schema_changes".into(), Value::Bool(false));
+        if let Some(account) = input.created_by {
+            properties.insert("created_by".into(), Value::String(account));
+        }
         let record = self
             .store()
             .create_branch(
@@ -304,6 +312,8 @@ impl Engine {
             .store()
             .merge_branch(name, MergeOptions { keep_default })
             .await?;
+        // A merge may write nodes of any kind into the default branch.
+        self.notify_commit(self.default_branch(), &[super::ANY_KIND]);
         self.reload_schema(self.default_branch()).await?;
         self.reload_schema(name).await?;
         let record = self.store().get_branch(name).await?;

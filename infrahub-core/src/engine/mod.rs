@@ -77,6 +77,15 @@ impl Default for EngineOptions {
     }
 }
 
+/// Told, right after each committed node mutation, the branch and the kinds of the nodes it
+/// created, changed or deleted (a kind may repeat; [`ANY_KIND`] after a merge into the default
+/// branch, which may write nodes of any kind). Observers run on the committing task: they must
+/// be quick (invalidate a cache, queue a message).
+pub type CommitObserver = Arc<dyn Fn(&str, &[&str]) + Send + Sync>;
+
+/// The kind a [`CommitObserver`] is told when a commit may have written nodes of any kind.
+pub const ANY_KIND: &str = "*";
+
 /// A check every candidate schema of a load must pass before it is committed (the server
 /// generates its GraphQL schema from it); the error is reported as the load's error.
 pub type SchemaCheck = Arc<dyn Fn(&SchemaBranch) -> std::result::Result<(), String> + Send + Sync>;
@@ -97,6 +106,17 @@ pub struct Engine {
     branch_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Checks of candidate schemas, see [`Engine::add_schema_check`].
     schema_checks: RwLock<Vec<NamedCheck>>,
+    /// See [`Engine::observe_commits`].
+    commit_observers: RwLock<Vec<Observer>>,
+}
+
+/// A [`CommitObserver`] with a `Debug` form.
+struct Observer(CommitObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
 }
 
 /// A [`SchemaCheck`] with a `Debug` form.
@@ -141,6 +161,7 @@ impl Engine {
             pending_password: tokio::sync::Mutex::new(None),
             branch_locks: std::sync::Mutex::new(HashMap::new()),
             schema_checks: RwLock::new(Vec::new()),
+            commit_observers: RwLock::new(Vec::new()),
         };
         let branches = engine.store.list_branches().await?;
         if branches.is_empty() {
@@ -214,6 +235,21 @@ impl Engine {
     pub fn add_schema_check(&self, check: SchemaCheck) {
         if let Ok(mut checks) = self.schema_checks.write() {
             checks.push(NamedCheck(check));
+        }
+    }
+
+    /// Adds an observer told of every committed node mutation (see [`CommitObserver`]).
+    pub fn observe_commits(&self, observer: CommitObserver) {
+        if let Ok(mut observers) = self.commit_observers.write() {
+            observers.push(Observer(observer));
+        }
+    }
+
+    pub(crate) fn notify_commit(&self, branch: &str, kinds: &[&str]) {
+        if let Ok(observers) = self.commit_observers.read() {
+            for Observer(observer) in observers.iter() {
+                observer(branch, kinds);
+            }
         }
     }
 

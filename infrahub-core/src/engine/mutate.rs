@@ -485,9 +485,20 @@ impl Engine {
         conditions
     }
 
-    async fn commit_checked(&self, changeset: Changeset) -> Result<Timestamp> {
+    /// Commits a node mutation; once it is committed, the commit observers learn the kinds of
+    /// the nodes it wrote (`kinds`) before anything else can fail.
+    async fn commit_checked<'k>(
+        &self,
+        changeset: Changeset,
+        kinds: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Timestamp> {
+        let branch = changeset.branch.clone();
         match self.store().commit(changeset).await {
-            Ok(commit) => Ok(commit.at),
+            Ok(commit) => {
+                let kinds: Vec<&str> = kinds.into_iter().collect();
+                self.notify_commit(&branch, &kinds);
+                Ok(commit.at)
+            }
             Err(err) if err.kind() == infrahub_graph::ErrorKind::ConditionFailed => {
                 Err(Error::new(ErrorKind::Uniqueness, err.to_string()))
             }
@@ -686,7 +697,10 @@ impl Engine {
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         refresh.add_to(&mut changeset);
-        let at = self.commit_checked(changeset).await?;
+        let kind_written = model.kind();
+        let at = self
+            .commit_checked(changeset, [kind_written.as_str()])
+            .await?;
         written::stamp(&mut written, at);
         // A new node is exactly what was written: no need to read it back.
         let node = self
@@ -1048,7 +1062,10 @@ impl Engine {
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
         refresh.add_to(&mut changeset);
-        let at = self.commit_checked(changeset).await?;
+        let kind_written = model.kind();
+        let at = self
+            .commit_checked(changeset, [kind_written.as_str()])
+            .await?;
         written::stamp(&mut stored, at);
         let node = self
             .to_nodes(&view, &schema, vec![stored], &everything)
@@ -1289,7 +1306,9 @@ impl Engine {
             .plan_refresh(branch, &schema, &users, &changeset.ops, &gone)
             .await?;
         refresh.add_to(&mut changeset);
-        let at = self.commit_checked(changeset).await?;
+        let at = self
+            .commit_checked(changeset, doomed.values().map(|node| node.kind.as_str()))
+            .await?;
         let refreshed = self.refresh_events(branch, &schema, refresh, at).await?;
         let mut events: Vec<Event> = doomed
             .into_values()
@@ -1428,7 +1447,7 @@ impl Engine {
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         refresh.add_to(&mut changeset);
-        let at = self.commit_checked(changeset).await?;
+        let at = self.commit_checked(changeset, [kind.as_str()]).await?;
         let mut relationships = BTreeMap::new();
         relationships.insert(name.to_string(), change);
         let mut events = vec![Event::NodeUpdated(NodeEvent {

@@ -7,11 +7,12 @@
 //! 2. `Authorization: Bearer <jwt>`, or else the `access_token` cookie: an access token issued
 //!    by `POST /api/auth/login` or `/api/auth/refresh` (see [`jwt`]).
 //!
-//! Either way the account must exist and have status `active`. A request without credentials
-//! is anonymous; the [`Caller`] and [`Authenticated`] extractors apply the anonymous-access
-//! rule. Credentials that were checked are remembered for [`AUTH_CACHE_TTL`] (see
-//! [`AuthCache`]), so a client hammering the server with one API token costs no database read
-//! per request.
+//! Either way the account must exist and have status `active`, and an access token's login
+//! session must still be open (a logout ends it). A request without credentials is anonymous;
+//! the [`Caller`] and [`Authenticated`] extractors apply the anonymous-access rule.
+//! Credentials that were checked are remembered until the next change to accounts, tokens,
+//! sessions or permissions (see [`AuthCache`]): a client hammering the server with one API
+//! token costs no database read per request, and a revocation takes effect on the next one.
 //!
 //! # Examples
 //!
@@ -49,10 +50,12 @@ use crate::account::{Account, AuthMethod};
 use crate::app::ApiError;
 use crate::state::AppState;
 
-pub use cache::{AUTH_CACHE_TTL, AuthCache};
+pub use cache::AuthCache;
+pub(crate) use cache::concerns_credentials;
 pub use extract::{Authenticated, Caller};
 pub use jwt::{Claims, EXPIRED_SIGNATURE, TokenType, decode_token, encode_token};
-pub use permissions::{decision, has_global_permission, require_global_permission};
+pub(crate) use permissions::check_mutation;
+pub use permissions::{decision, has_global_permission, permission_set, require_global_permission};
 pub use session::{TokenPair, login, logout, refresh};
 
 use cache::{AccountEntry, TokenEntry};
@@ -95,6 +98,7 @@ pub async fn authenticate(
     }
     if let Some(token) = access_token(headers) {
         let claims = decode_token(&state.jwt_secret, &token, TokenType::Access)?;
+        open_session(state, &claims.session_id).await?;
         let account = active_account(state, &claims.sub).await?;
         return Ok(Some(Account {
             id: claims.sub,
@@ -163,10 +167,11 @@ async fn api_token(state: &AppState, token: &str) -> Result<TokenEntry, ApiError
     let entry = match state.auth_cache.token(token) {
         Some(entry) => entry,
         None => {
+            let epoch = state.auth_cache.epoch();
             let entry = lookup_token(state, token)
                 .await?
                 .ok_or_else(|| unauthorized("Invalid token"))?;
-            state.auth_cache.store_token(token, entry.clone());
+            state.auth_cache.store_token(token, entry.clone(), epoch);
             entry
         }
     };
@@ -222,8 +227,11 @@ pub(crate) async fn active_account(
     let entry = match state.auth_cache.account(account_id) {
         Some(entry) => entry,
         None => {
+            let epoch = state.auth_cache.epoch();
             let entry = lookup_account(state, account_id).await?;
-            state.auth_cache.store_account(account_id, entry.clone());
+            state
+                .auth_cache
+                .store_account(account_id, entry.clone(), epoch);
             entry
         }
     };
@@ -256,6 +264,37 @@ async fn lookup_account(state: &AppState, account_id: &str) -> Result<AccountEnt
         active: is_active(node.value("status")),
     })
 }
+
+/// Fails unless login session `session_id` (an `InternalRefreshToken` node) still exists:
+/// after a logout, the session's access tokens stop working at once.
+async fn open_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
+    if state.auth_cache.session_exists(session_id) {
+        return Ok(());
+    }
+    let epoch = state.auth_cache.epoch();
+    let id: NodeId = session_id
+        .parse()
+        .map_err(|_| unauthorized("Invalid token"))?;
+    let sessions = state
+        .engine
+        .get(
+            &default_view(state),
+            session::SESSION_KIND,
+            &[id],
+            &Fields::minimal(),
+        )
+        .await
+        .map_err(storage_error)?;
+    if sessions.is_empty() {
+        return Err(unauthorized(SESSION_CLOSED));
+    }
+    state.auth_cache.store_session(session_id, epoch);
+    Ok(())
+}
+
+/// The message of a 401 answered for an access token whose session was closed.
+pub const SESSION_CLOSED: &str =
+    "The session of this token has been closed (logout); sign in again";
 
 /// Whether an account `status` value allows signing in.
 pub(crate) fn is_active(status: &Value) -> bool {

@@ -1,37 +1,70 @@
-//! Global permissions of an account: account → `CoreAccountGroup` membership → roles →
-//! `CoreGlobalPermission` nodes, resolved as upstream resolves them.
+//! What an account may do: its permissions (account → `CoreAccountGroup` membership → roles →
+//! `CoreGlobalPermission` and `CoreObjectPermission` nodes), resolved by
+//! [`infrahub_core::permissions`], and the checks upstream's GraphQL permission checkers make
+//! before a mutation runs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use infrahub_core::engine::{Fields, QueryArgs};
+use infrahub_core::permissions::{
+    GlobalPermission, ObjectPermission, PermissionSet, object_identifier, required_decision,
+};
+use infrahub_core::schema::SchemaBranch;
 use infrahub_graph::NodeId;
 use serde_json::Value;
 
 use super::{default_view, storage_error};
-use crate::account::Account;
+use crate::account::{Account, AuthMethod};
 use crate::app::ApiError;
 use crate::state::AppState;
 
-/// The `decision` of a permission: a bit set, as upstream stores it.
-pub mod decision {
-    /// Denies the action everywhere; wins over any grant of the same action.
-    pub const DENY: i64 = 1;
-    /// Allows the action on the default branch.
-    pub const ALLOW_DEFAULT: i64 = 2;
-    /// Allows the action on other branches.
-    pub const ALLOW_OTHER: i64 = 4;
-    /// Allows the action everywhere.
-    pub const ALLOW_ALL: i64 = 6;
+pub use infrahub_core::permissions::decision;
+
+/// Mutations any account may run on the default branch without `edit_default_branch`, as
+/// upstream.
+const DEFAULT_BRANCH_EXEMPT: [&str; 8] = [
+    "BranchCreate",
+    "BranchDelete",
+    "BranchRebase",
+    "DiffUpdate",
+    "InfrahubAccountSelfUpdate",
+    "InfrahubAccountTokenCreate",
+    "InfrahubAccountTokenDelete",
+    "InfrahubSetPreferences",
+];
+
+/// Mutations that act on the caller's own account and need a login session (JWT), not an API
+/// token, as upstream.
+const SELF_SERVICE: [&str; 3] = [
+    "InfrahubAccountSelfUpdate",
+    "InfrahubAccountTokenCreate",
+    "InfrahubAccountTokenDelete",
+];
+
+/// The permissions of `account`, from the cache or the database.
+///
+/// # Errors
+///
+/// A 500 [`ApiError`] when the database cannot be read.
+pub async fn permission_set(
+    state: &AppState,
+    account: &Account,
+) -> Result<Arc<PermissionSet>, ApiError> {
+    if let Some(cached) = state.auth_cache.permissions(&account.id) {
+        return Ok(cached);
+    }
+    let epoch = state.auth_cache.epoch();
+    let set = Arc::new(load_permissions(state, account).await?);
+    state
+        .auth_cache
+        .store_permissions(&account.id, Arc::clone(&set), epoch);
+    Ok(set)
 }
 
-/// The global action that grants every permission.
-const SUPER_ADMIN: &str = "super_admin";
-
-/// Whether `account` holds global permission `action` (`manage_schema`, `edit_default_branch`,
-/// ...) with every bit of `required` (a [`decision`] such as `ALLOW_DEFAULT`), and no deny of
-/// that action; an account holding `super_admin` (not denied) holds every permission.
-/// Anonymous callers hold none.
+/// Whether `account` holds global permission `action` (`manage_schema`, ...) or `super_admin`,
+/// and no deny of it. Anonymous callers hold none.
 ///
 /// # Errors
 ///
@@ -40,26 +73,14 @@ pub async fn has_global_permission(
     state: &AppState,
     account: Option<&Account>,
     action: &str,
-    required: i64,
 ) -> Result<bool, ApiError> {
-    let Some(account) = account else {
-        return Ok(false);
-    };
-    let granted = global_permissions(state, account).await?;
-    let holds = |wanted: &str, bits: i64| {
-        let decisions: Vec<i64> = granted
-            .iter()
-            .filter(|(name, _)| name == wanted)
-            .map(|(_, decision)| *decision)
-            .collect();
-        !decisions.contains(&decision::DENY)
-            && decisions.iter().any(|decision| decision & bits == bits)
-    };
-    Ok(holds(SUPER_ADMIN, decision::ALLOW_DEFAULT) || holds(action, required))
+    match account {
+        Some(account) => Ok(permission_set(state, account).await?.has_global(action)),
+        None => Ok(false),
+    }
 }
 
-/// Fails with upstream's 403 unless `account` holds `action` for `branch`: `ALLOW_DEFAULT` on
-/// the default branch, `ALLOW_OTHER` elsewhere.
+/// Fails with upstream's 403 unless `account` holds global permission `action`.
 ///
 /// # Errors
 ///
@@ -68,41 +89,141 @@ pub async fn require_global_permission(
     state: &AppState,
     account: &Account,
     action: &str,
-    branch: &str,
 ) -> Result<(), ApiError> {
-    let required = if branch == state.engine.default_branch() {
-        decision::ALLOW_DEFAULT
-    } else {
-        decision::ALLOW_OTHER
-    };
-    if has_global_permission(state, Some(account), action, required).await? {
+    if has_global_permission(state, Some(account), action).await? {
         return Ok(());
     }
-    let message = match action {
+    Err(forbidden(global_denial(action)))
+}
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, message)
+}
+
+/// Upstream's message refusing global permission `action`.
+fn global_denial(action: &str) -> String {
+    match action {
         "edit_default_branch" => "You are not allowed to change data in the default branch".into(),
-        "manage_schema" => "You are not allowed to manage the schema".into(),
         "merge_branch" => "You are not allowed to merge a branch".into(),
+        "rebase_branch" => "You are not allowed to rebase a branch".into(),
+        "manage_schema" => "You are not allowed to manage the schema".into(),
         "manage_accounts" => "You are not allowed to manage user accounts, groups or roles".into(),
         "manage_permissions" => "You are not allowed to manage permissions".into(),
         "manage_repositories" => "You are not allowed to manage repositories".into(),
-        other => {
-            let decision = if required == decision::ALLOW_DEFAULT {
-                "allow_default"
-            } else {
-                "allow_other"
-            };
-            format!("You do not have the following permission: global:{other}:{decision}")
-        }
-    };
-    Err(ApiError::new(StatusCode::FORBIDDEN, message))
+        other => format!("You do not have the following permission: global:{other}:allow_all"),
+    }
 }
 
-/// The (action, decision) pairs of every global permission `account` holds through its
-/// groups' roles.
-async fn global_permissions(
+/// Checks that `account` may run mutations `fields` (the root field names of the operation)
+/// on `branch` with `schema`, as upstream's permission checkers do before a mutation runs:
+///
+/// - super admins may do everything;
+/// - on the default branch, `edit_default_branch`, unless every mutation is one of the few
+///   that upstream exempts (`BranchCreate`, `InfrahubAccountSelfUpdate`, ...);
+/// - `BranchMerge` needs `merge_branch`, `BranchRebase` needs `rebase_branch`;
+/// - a mutation of an account, group or role kind needs `manage_accounts`, of a repository
+///   kind `manage_repositories`, of a permission kind or a role `manage_permissions`;
+/// - `<Kind>Create`, `Update`, `Delete` (`Upsert`: create and update) need the object
+///   permission of that action on the kind for the branch;
+/// - the self-service account mutations need a login session, not an API token.
+///
+/// # Errors
+///
+/// A 403 [`ApiError`] with upstream's message; a 500 when the database cannot be read.
+pub(crate) async fn check_mutation(
     state: &AppState,
     account: &Account,
-) -> Result<Vec<(String, i64)>, ApiError> {
+    branch: &str,
+    schema: &SchemaBranch,
+    fields: &[String],
+) -> Result<(), ApiError> {
+    let permissions = permission_set(state, account).await?;
+    if account.method != AuthMethod::AccessToken
+        && fields.iter().any(|f| SELF_SERVICE.contains(&f.as_str()))
+    {
+        return Err(forbidden(
+            "This operation requires authentication with a JWT token",
+        ));
+    }
+    if permissions.is_super_admin() {
+        return Ok(());
+    }
+    let on_default = branch == state.engine.default_branch();
+    let require = |action: &str| {
+        if permissions.has_global(action) {
+            Ok(())
+        } else {
+            Err(forbidden(global_denial(action)))
+        }
+    };
+    if on_default
+        && !fields
+            .iter()
+            .all(|f| DEFAULT_BRANCH_EXEMPT.contains(&f.as_str()))
+    {
+        require("edit_default_branch")?;
+    }
+    for field in fields {
+        match field.as_str() {
+            "BranchMerge" => require("merge_branch")?,
+            "BranchRebase" => require("rebase_branch")?,
+            _ => {}
+        }
+    }
+    let mut wanted = Vec::new();
+    for field in fields {
+        let Some((kind, actions)) = mutated_kind(schema, field) else {
+            continue;
+        };
+        let inherits = schema
+            .get(&kind)
+            .map(|m| m.inherit_from.clone())
+            .unwrap_or_default();
+        let is = |target: &str| kind == target || inherits.iter().any(|g| g == target);
+        if is("CoreGenericAccount") || is("CoreAccountGroup") || is("CoreAccountRole") {
+            require("manage_accounts")?;
+        }
+        if is("CoreGenericRepository") {
+            require("manage_repositories")?;
+        }
+        if is("CoreBasePermission") || is("CoreAccountRole") {
+            require("manage_permissions")?;
+        }
+        for action in actions {
+            wanted.push((kind.clone(), *action));
+        }
+    }
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|(kind, action)| !permissions.allows_object(kind, action, on_default))
+        .map(|(kind, action)| object_identifier(kind, action, required_decision(on_default)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(forbidden(format!(
+            "You do not have one of the following permissions: {}",
+            missing.join(" | ")
+        )));
+    }
+    Ok(())
+}
+
+/// The kind a `<Kind><Action>` mutation writes and the object actions it needs, when the
+/// name is such a mutation of a kind of `schema`.
+fn mutated_kind(schema: &SchemaBranch, field: &str) -> Option<(String, &'static [&'static str])> {
+    const SUFFIXES: [(&str, &[&str]); 4] = [
+        ("Create", &["create"]),
+        ("Update", &["update"]),
+        ("Delete", &["delete"]),
+        ("Upsert", &["create", "update"]),
+    ];
+    SUFFIXES.iter().find_map(|(suffix, actions)| {
+        let kind = field.strip_suffix(suffix)?;
+        schema.has(kind).then(|| (kind.to_string(), *actions))
+    })
+}
+
+/// Every global and object permission `account` holds through its groups' roles.
+async fn load_permissions(state: &AppState, account: &Account) -> Result<PermissionSet, ApiError> {
     let view = default_view(state);
     let engine = &state.engine;
     let groups_args = QueryArgs {
@@ -117,8 +238,9 @@ async fn global_permissions(
         .await
         .map_err(storage_error)?;
     let roles = peer_ids(&groups, "roles");
+    let mut set = PermissionSet::default();
     if roles.is_empty() {
-        return Ok(Vec::new());
+        return Ok(set);
     }
     let roles = engine
         .get(&view, "CoreAccountRole", &roles, &links("permissions"))
@@ -126,25 +248,51 @@ async fn global_permissions(
         .map_err(storage_error)?;
     let permissions = peer_ids(&roles, "permissions");
     if permissions.is_empty() {
-        return Ok(Vec::new());
+        return Ok(set);
     }
-    let fields = Fields {
-        attributes: Some(vec!["action".to_string(), "decision".to_string()]),
+    let fields = |names: &[&str]| Fields {
+        attributes: Some(names.iter().map(|n| (*n).to_string()).collect()),
         relationships: Vec::new(),
     };
-    // Only `CoreGlobalPermission` nodes are returned; object permissions are left out.
-    let permissions = engine
-        .get(&view, "CoreGlobalPermission", &permissions, &fields)
+    let globals = engine
+        .get(
+            &view,
+            "CoreGlobalPermission",
+            &permissions,
+            &fields(&["action", "decision"]),
+        )
         .await
         .map_err(storage_error)?;
-    Ok(permissions
+    set.global = globals
         .iter()
         .filter_map(|permission| {
-            let action = permission.value("action").as_str()?.to_string();
-            let decision = permission.value("decision").as_i64()?;
-            Some((action, decision))
+            Some(GlobalPermission {
+                action: permission.value("action").as_str()?.to_string(),
+                decision: permission.value("decision").as_i64()?,
+            })
         })
-        .collect())
+        .collect();
+    let objects = engine
+        .get(
+            &view,
+            "CoreObjectPermission",
+            &permissions,
+            &fields(&["namespace", "name", "action", "decision"]),
+        )
+        .await
+        .map_err(storage_error)?;
+    set.object = objects
+        .iter()
+        .filter_map(|permission| {
+            Some(ObjectPermission {
+                namespace: permission.value("namespace").as_str()?.to_string(),
+                name: permission.value("name").as_str()?.to_string(),
+                action: permission.value("action").as_str()?.to_string(),
+                decision: permission.value("decision").as_i64()?,
+            })
+        })
+        .collect();
+    Ok(set)
 }
 
 /// Fields reading only relationship `name`.

@@ -20,7 +20,7 @@ use crate::app::ApiError;
 use crate::state::AppState;
 
 /// Kind of the nodes recording login sessions.
-const SESSION_KIND: &str = "InternalRefreshToken";
+pub(super) const SESSION_KIND: &str = "InternalRefreshToken";
 
 /// The answer of a password login.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -176,8 +176,8 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<String, Ap
     )
 }
 
-/// Closes the session of `access_token`: its refresh token stops working. The access token
-/// itself stays valid until it expires, as upstream's.
+/// Closes the session of `access_token`: its refresh token and every access token of the
+/// session stop working (upstream's access tokens stay valid until they expire).
 ///
 /// # Errors
 ///

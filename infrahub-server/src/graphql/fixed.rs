@@ -495,7 +495,7 @@ async fn branch_operation<'a>(
     name: &'static str,
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let request = request(&ctx)?;
-    account_of(&ctx)?;
+    let account = account_of(&ctx)?;
     let engine = &request.state.engine;
     let data = to_json(ctx.args.try_get("data")?.as_value());
     let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_string);
@@ -507,12 +507,29 @@ async fn branch_operation<'a>(
                     name: branch,
                     description: text("description"),
                     sync_with_git: data.get("sync_with_git").and_then(Value::as_bool),
+                    created_by: Some(account.id.clone()),
                 })
                 .await
                 .map_err(engine_error)?;
             Some(info)
         }
         "BranchDelete" => {
+            // As upstream: the account that created a branch may delete it; others need
+            // `delete_branch`.
+            let info = engine.branch(&branch).await.map_err(engine_error)?;
+            if info.created_by.as_deref() != Some(account.id.as_str())
+                && !crate::auth::has_global_permission(
+                    &request.state,
+                    Some(account),
+                    "delete_branch",
+                )
+                .await
+                .map_err(|e| Error::new(e.message().to_string()))?
+            {
+                return Err(Error::new(
+                    "You are not allowed to delete a branch you did not create",
+                ));
+            }
             engine.delete_branch(&branch).await.map_err(engine_error)?;
             None
         }

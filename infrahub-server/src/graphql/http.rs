@@ -55,6 +55,13 @@ async fn handle(
         Ok(account) => account,
         Err(error) => return error.into_response(),
     };
+    if account.is_none() && !state.settings.main.allow_anonymous_access {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication is required to perform this operation",
+        )
+        .into_response();
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -104,6 +111,7 @@ async fn handle(
 
 async fn sdl(
     State(state): State<Arc<AppState>>,
+    _caller: crate::auth::Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let branch = params

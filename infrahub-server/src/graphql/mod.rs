@@ -184,6 +184,13 @@ pub(crate) async fn run_raw(
         .schema_for(&view)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if is_mutation && let Some(account) = &account {
+        let fields = match gql.parsed_query() {
+            Ok(document) => mutation_fields(document, operation_name.as_deref()),
+            Err(error) => return Ok(Answer::Rejected(vec![error])),
+        };
+        crate::auth::check_mutation(state, account, branch, &schema, &fields).await?;
+    }
     if let Err(error) = expand::apply(&mut gql, &schema) {
         return Ok(Answer::Rejected(vec![error]));
     }
@@ -224,6 +231,73 @@ pub(crate) async fn run_raw(
 /// The response body for errors raised before execution.
 fn errors_body(errors: Vec<ServerError>) -> Value {
     json!({"data": null, "errors": errors})
+}
+
+/// The names of the root fields of the mutation a request runs (through fragments, aliases
+/// set aside), each once.
+fn mutation_fields(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Vec<String> {
+    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
+    fn collect(
+        document: &async_graphql::parser::types::ExecutableDocument,
+        set: &SelectionSet,
+        seen_fragments: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.to_string();
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    collect(
+                        document,
+                        &fragment.node.selection_set.node,
+                        seen_fragments,
+                        out,
+                    );
+                }
+                Selection::FragmentSpread(spread) => {
+                    let fragment = spread.node.fragment_name.node.to_string();
+                    if seen_fragments.contains(&fragment) {
+                        continue;
+                    }
+                    if let Some(definition) = document.fragments.get(fragment.as_str()) {
+                        seen_fragments.push(fragment);
+                        collect(
+                            document,
+                            &definition.node.selection_set.node,
+                            seen_fragments,
+                            out,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => Some(op),
+        DocumentOperations::Multiple(ops) => match name {
+            Some(name) => ops.get(name),
+            None if ops.len() == 1 => ops.values().next(),
+            None => None,
+        },
+    };
+    let mut out = Vec::new();
+    if let Some(operation) = operation {
+        collect(
+            document,
+            &operation.node.selection_set.node,
+            &mut Vec::new(),
+            &mut out,
+        );
+    }
+    out
 }
 
 /// The type of the operation a request runs, if it can be told.

@@ -306,6 +306,7 @@ async fn relationship_change<'a>(
             .collect::<Result<Vec<_>, _>>()?,
         _ => Vec::new(),
     };
+    check_relationship_change(request, &id, &peers).await?;
     request
         .state
         .engine
@@ -316,6 +317,46 @@ async fn relationship_change<'a>(
         ok: true,
         object: None,
     })))
+}
+
+/// A relationship change updates the node and the peers given by id: the account needs what
+/// `<Kind>Update` of each of their kinds needs (see [`crate::auth::check_mutation`]).
+async fn check_relationship_change(
+    request: &RequestContext,
+    id: &str,
+    peers: &[PeerInput],
+) -> Result<(), Error> {
+    let Some(account) = &request.account else {
+        return Err(Error::new(
+            "Authentication is required to perform this operation",
+        ));
+    };
+    let ids: Vec<infrahub_graph::NodeId> = std::iter::once(id)
+        .chain(peers.iter().filter_map(|p| p.id.as_deref()))
+        .filter_map(|text| text.parse().ok())
+        .collect();
+    let nodes = request
+        .state
+        .engine
+        .get_any(
+            &request.view,
+            &ids,
+            &infrahub_core::engine::Fields::minimal(),
+        )
+        .await
+        .map_err(engine_error)?;
+    let mut updates: Vec<String> = nodes.iter().map(|n| format!("{}Update", n.kind)).collect();
+    updates.sort();
+    updates.dedup();
+    crate::auth::check_mutation(
+        &request.state,
+        account,
+        &request.view.branch,
+        &request.schema,
+        &updates,
+    )
+    .await
+    .map_err(|error| Error::new(error.message().to_string()))
 }
 
 async fn mutate<'a>(

@@ -16,7 +16,7 @@ use super::body::Params;
 use super::branch_schema;
 use super::error::{RestError, engine_error};
 use crate::app::AppState;
-use crate::auth::{Caller, decision, has_global_permission};
+use crate::auth::{Caller, has_global_permission};
 
 /// Entry that receives schema kinds whose `menu_placement` names no entry.
 const DEFAULT_MENU: &str = "BuiltinOther";
@@ -136,14 +136,13 @@ pub(super) async fn get_menu(
     let mut granted: HashMap<String, bool> = HashMap::new();
     for item in &mut menu {
         for permission in item.permissions.clone() {
-            let Some((action, required)) = global_permission(&permission) else {
+            let Some(action) = global_permission(&permission) else {
                 continue;
             };
             let allowed = match granted.get(&permission) {
                 Some(allowed) => *allowed,
                 None => {
-                    let allowed =
-                        has_global_permission(&state, account.as_ref(), action, required).await?;
+                    let allowed = has_global_permission(&state, account.as_ref(), action).await?;
                     granted.insert(permission.clone(), allowed);
                     allowed
                 }
@@ -167,19 +166,14 @@ pub(super) async fn get_menu(
 }
 
 /// The action and decision bits of a `global:<action>:<decision>` permission string.
-fn global_permission(permission: &str) -> Option<(&str, i64)> {
+fn global_permission(permission: &str) -> Option<&str> {
     let mut parts = permission.split(':');
     if parts.next() != Some("global") {
         return None;
     }
     let action = parts.next()?;
-    let required = match parts.next()? {
-        "allow_default" => decision::ALLOW_DEFAULT,
-        "allow_other" => decision::ALLOW_OTHER,
-        "allow_all" => decision::ALLOW_ALL,
-        _ => return None,
-    };
-    Some((action, required))
+    // The decision is not considered, as upstream resolves global permissions.
+    matches!(parts.next()?, "allow_default" | "allow_other" | "allow_all").then_some(action)
 }
 
 /// Adds the `CoreMenuItem` nodes of `branch`: entries without a parent at the top, the
@@ -545,7 +539,7 @@ nodes:
         );
         assert_eq!(
             global_permission("global:super_admin:allow_all"),
-            Some(("super_admin", decision::ALLOW_ALL))
+            Some("super_admin")
         );
         assert_eq!(global_permission("object:*:*:view:allow_all"), None);
         assert_eq!(global_permission("global:super_admin:sometimes"), None);

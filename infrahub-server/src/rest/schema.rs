@@ -156,9 +156,9 @@ pub(super) async fn load(
 ) -> Result<Response, RestError> {
     let (branch, _) = branch_schema(&state, &params)?;
     // As upstream: `manage_schema` for the branch, and `edit_default_branch` on the default one.
-    require_global_permission(&state, &account, "manage_schema", &branch).await?;
+    require_global_permission(&state, &account, "manage_schema").await?;
     if branch == state.engine.default_branch() {
-        require_global_permission(&state, &account, "edit_default_branch", &branch).await?;
+        require_global_permission(&state, &account, "edit_default_branch").await?;
     }
     let files = schema_files(body.as_ref())?;
     let outcome = state
