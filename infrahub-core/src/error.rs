@@ -38,12 +38,62 @@ pub struct Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Words (runs without whitespace) longer than this are shortened in error messages.
+const LONG_WORD: usize = 200;
+/// Characters of a long word kept in an error message.
+const KEPT: usize = 80;
+/// Longest error message, in characters, once long words are shortened.
+const LONG_MESSAGE: usize = 4000;
+
+/// `message` with every word longer than 200 characters cut to its first 80 and a note of
+/// its length, and the whole cut at 4,000 characters: errors name the value they refuse
+/// without echoing a 100 KB input back.
+///
+/// # Examples
+///
+/// ```
+/// let value = "x".repeat(100_000);
+/// let message = infrahub_core::bounded_message(&format!("`{value}` is not a valid URL"));
+/// assert!(message.len() < 200);
+/// assert!(message.ends_with("… (100002 characters) is not a valid URL"));
+/// ```
+pub fn bounded_message(message: &str) -> String {
+    if message.len() <= LONG_WORD && message.chars().count() <= LONG_WORD {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len().min(LONG_MESSAGE + 64));
+    let mut rest = message;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        let length = word.chars().count();
+        if length > LONG_WORD {
+            out.extend(word.chars().take(KEPT));
+            out.push_str(&format!("… ({length} characters)"));
+        } else {
+            out.push_str(word);
+        }
+        let space_end = after
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(after.len());
+        out.push_str(&after[..space_end]);
+        rest = &after[space_end..];
+        if out.chars().count() > LONG_MESSAGE {
+            let total = message.chars().count();
+            let mut cut: String = out.chars().take(LONG_MESSAGE).collect();
+            cut.push_str(&format!("… (message of {total} characters cut)"));
+            return cut;
+        }
+    }
+    out
+}
+
 impl Error {
     /// A new error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: bounded_message(&message.into()),
             schema_errors: Vec::new(),
             source: None,
         }
@@ -65,7 +115,7 @@ impl Error {
         };
         Error {
             kind: ErrorKind::InvalidSchema,
-            message,
+            message: bounded_message(&message),
             schema_errors: errors,
             source: None,
         }

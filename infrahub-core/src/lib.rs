@@ -6,4 +6,4 @@ pub mod permissions;
 pub mod schema;
 pub mod value;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, bounded_message};

@@ -44,7 +44,10 @@ impl Timestamp {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if let Some(relative) = parse_relative(text) {
-            return Ok(Timestamp::now().plus_micros(-relative));
+            let micros = relative.ok_or_else(|| {
+                format!("`{text}` is out of range: a relative time counts back from now, at most {MAX_RELATIVE_DAYS} days")
+            })?;
+            return Ok(Timestamp::now().plus_micros(-micros));
         }
         let parsed = text
             .parse::<jiff::Timestamp>()
@@ -78,17 +81,38 @@ impl Timestamp {
     }
 }
 
-fn parse_relative(text: &str) -> Option<i64> {
+/// Longest relative time accepted: about 10,000 years back, jiff's range.
+const MAX_RELATIVE_DAYS: i64 = 3_650_000;
+
+/// A relative time (`30s`, `5m`, `2h`, `1d`) in microseconds: `None` when `text` is not one,
+/// `Some(None)` when it is one out of range (negative, or further back than
+/// [`MAX_RELATIVE_DAYS`]).
+fn parse_relative(text: &str) -> Option<Option<i64>> {
     let unit = text.chars().last()?;
-    let number: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
-    let seconds = match unit {
-        's' => number,
-        'm' => number * 60,
-        'h' => number * 3600,
-        'd' => number * 86400,
+    let digits = &text[..text.len() - unit.len_utf8()];
+    let unit_seconds: i64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
         _ => return None,
     };
-    Some(seconds * 1_000_000)
+    if digits.is_empty()
+        || !digits
+            .trim_start_matches(['-', '+'])
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let micros = digits
+        .parse::<i64>()
+        .ok()
+        .filter(|number| *number >= 0)
+        .and_then(|number| number.checked_mul(unit_seconds))
+        .filter(|seconds| *seconds <= MAX_RELATIVE_DAYS * 86400)
+        .map(|seconds| seconds * 1_000_000);
+    Some(micros)
 }
 
 impl fmt::Display for Timestamp {
@@ -142,6 +166,21 @@ mod tests {
         assert!(five_minutes < now);
         assert!(now.as_micros() - five_minutes.as_micros() >= 299_000_000);
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn relative_times_out_of_range_are_refused() {
+        for text in [
+            "9223372036854775807s",
+            "99999999999999999999d",
+            "-5s",
+            "4000000d",
+        ] {
+            let error = Timestamp::parse(text).unwrap_err();
+            assert!(error.contains("out of range"), "{text}: {error}");
+        }
+        assert!(Timestamp::parse("3650000d").is_ok());
+        assert!(Timestamp::parse("99999-01-01T00:00:00Z").is_err());
     }
 
     #[test]

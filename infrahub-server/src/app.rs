@@ -71,7 +71,7 @@ impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            message: message.into(),
+            message: infrahub_core::bounded_message(&message.into()),
         }
     }
 

@@ -38,21 +38,59 @@ pub enum ServeError {
     },
 }
 
+/// Creates directory `path` if needed and makes it readable by its owner only.
+fn private_dir(path: &Path) -> Result<(), ServeError> {
+    let io = |source| ServeError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a new file `path` readable by its owner only (through a temporary
+/// file renamed over it, so that a crash leaves the old or the new contents).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
 /// Reads the deployment identifier kept in the data directory, creating both on first start.
+/// The data directory is made readable by its owner only.
 pub fn deployment_id(data_dir: &Path) -> Result<String, ServeError> {
     let io = |source| ServeError::DataDir {
         path: data_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(data_dir).map_err(io)?;
+    private_dir(data_dir)?;
     let file = data_dir.join("deployment_id");
     match std::fs::read_to_string(&file) {
         Ok(text) if uuid::Uuid::parse_str(text.trim()).is_ok() => Ok(text.trim().to_string()),
         Ok(_) | Err(_) => {
             let id = uuid::Uuid::now_v7().to_string();
-            let temporary = data_dir.join("deployment_id.tmp");
-            std::fs::write(&temporary, &id).map_err(io)?;
-            std::fs::rename(&temporary, &file).map_err(io)?;
+            write_private(&file, &id).map_err(io)?;
             Ok(id)
         }
     }
@@ -97,10 +135,7 @@ pub async fn build_state(
     let objects: Arc<dyn object_store::ObjectStore> = match settings.storage.driver {
         StorageDriver::Local => {
             let path = settings.storage_local_path();
-            std::fs::create_dir_all(&path).map_err(|source| ServeError::DataDir {
-                path: path.display().to_string(),
-                source,
-            })?;
+            private_dir(&path)?;
             Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(&path).map_err(|e| {
                     ServeError::Backend(format!("object store at {}: {e}", path.display()))
@@ -173,6 +208,12 @@ fn secret_from_data_dir(data_dir: &Path) -> Result<Vec<u8>, ServeError> {
     if let Ok(text) = std::fs::read_to_string(&file)
         && text.trim().len() >= 32
     {
+        // A key written by an earlier version may be readable by others.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
         return Ok(text.trim().as_bytes().to_vec());
     }
     let key = format!(
@@ -180,7 +221,7 @@ fn secret_from_data_dir(data_dir: &Path) -> Result<Vec<u8>, ServeError> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    std::fs::write(&file, &key).map_err(io)?;
+    write_private(&file, &key).map_err(io)?;
     Ok(key.into_bytes())
 }
 
@@ -332,6 +373,40 @@ mod tests {
             None
         );
         assert_eq!(open_file_limit(""), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_its_secrets_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("infrahub-private-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap_or_default();
+        // A key left world-readable by an earlier version is restricted too.
+        std::fs::write(dir.join("secret_key"), "k".repeat(40)).unwrap_or_default();
+        std::fs::set_permissions(
+            dir.join("secret_key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap_or_default();
+        deployment_id(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            secret_from_data_dir(&dir).ok(),
+            Some("k".repeat(40).into_bytes())
+        );
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0o777)
+        };
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("secret_key")), 0o600);
+        assert_eq!(mode(&dir.join("deployment_id")), 0o600);
+        std::fs::remove_file(dir.join("secret_key")).unwrap_or_default();
+        let key = secret_from_data_dir(&dir).unwrap_or_default();
+        assert_eq!(key.len(), 64);
+        assert_eq!(mode(&dir.join("secret_key")), 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

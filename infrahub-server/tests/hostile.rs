@@ -929,3 +929,443 @@ async fn revoked_credentials_stop_working_on_the_next_request() {
         &server.gql_as("/graphql", read, Auth::Anonymous).await
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Smaller defects
+
+#[tokio::test]
+async fn times_out_of_range_are_refused() {
+    let server = start().await;
+    for at in [
+        "9223372036854775807s",
+        "-5m",
+        "99999999999d",
+        "99999-01-01T00:00:00Z",
+    ] {
+        let answer = server
+            .graphql_at(
+                &format!("/graphql?at={at}"),
+                json!({"query": "{ BuiltinTag { count } }"}),
+                true,
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{at}: {:?}", answer.json());
+        assert!(answer.message().contains(at), "{}", answer.message());
+    }
+}
+
+#[tokio::test]
+async fn long_input_values_are_not_echoed_whole() {
+    let server = start().await;
+    let long = "x".repeat(100_000);
+    let queries = [
+        format!(
+            r#"mutation {{ BuiltinTagCreate(data: {{name: {{value: "{long}"}}, description: {{value: 5}}}}) {{ ok }} }}"#
+        ),
+        format!(
+            r#"mutation {{ CoreStandardWebhookCreate(data: {{name: {{value: "w"}}, url: {{value: "{long}"}}}}) {{ ok }} }}"#
+        ),
+        format!(r#"{{ BuiltinTag(limit: "{long}") {{ count }} }}"#),
+        format!(r#"{{ {long} }}"#),
+        format!(r#"{{ BuiltinTag(name__value: {long}) {{ count }} }}"#),
+    ];
+    for query in &queries {
+        let answer = server.graphql(query, true).await;
+        let body = String::from_utf8_lossy(&answer.body).to_string();
+        assert!(
+            body.contains("errors") && body.len() < 10_000,
+            "{} bytes answered: {}",
+            body.len(),
+            &body[..body.len().min(300)]
+        );
+    }
+    let rest = server
+        .request(
+            "POST",
+            "/api/auth/login",
+            &[("Content-Type", "application/json")],
+            json!({"username": long, "password": 5})
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(rest.status, 422);
+    assert!(rest.body.len() < 10_000, "{} bytes", rest.body.len());
+}
+
+#[tokio::test]
+async fn cookie_sessions_cannot_be_used_cross_site() {
+    let server = start().await;
+    let login = server.login("admin", "infrahub").await;
+    let token = login.json()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let cookie = format!("access_token={token}");
+    let mutation =
+        json!({"query": r#"mutation { BuiltinTagCreate(data: {name: {value: "csrf"}}) { ok } }"#})
+            .to_string();
+    // A form post (text/plain) is refused whatever the credentials, as upstream.
+    let plain = server
+        .request(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "text/plain"), ("Cookie", &cookie)],
+            mutation.as_bytes(),
+        )
+        .await;
+    assert_eq!(plain.status, 400);
+    assert_eq!(
+        plain.message(),
+        "Content-type must be application/json or multipart/form-data"
+    );
+    // Another site's page, or no origin at all, cannot use the cookie.
+    for origin in [Some("https://evil.example"), None] {
+        let mut headers = vec![
+            ("Content-Type", "application/json"),
+            ("Cookie", cookie.as_str()),
+        ];
+        if let Some(origin) = origin {
+            headers.push(("Origin", origin));
+        }
+        let answer = server
+            .request("POST", "/graphql", &headers, mutation.as_bytes())
+            .await;
+        assert_eq!(answer.status, 403, "{origin:?}: {:?}", answer.json());
+    }
+    let cross_site_rest = server
+        .request(
+            "POST",
+            "/api/storage/upload/content",
+            &[
+                ("Content-Type", "application/json"),
+                ("Cookie", &cookie),
+                ("Origin", "https://evil.example"),
+            ],
+            json!({"content": "x"}).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(cross_site_rest.status, 403);
+    let tags = server.graphql("{ BuiltinTag { count } }", true).await;
+    assert_eq!(tags.json()["data"]["BuiltinTag"]["count"], 0);
+    // The server's own pages may (the test client sends `Host: test`).
+    let same_origin = "http://test".to_string();
+    let answer = server
+        .request(
+            "POST",
+            "/graphql",
+            &[
+                ("Content-Type", "application/json"),
+                ("Cookie", &cookie),
+                ("Origin", &same_origin),
+            ],
+            mutation.as_bytes(),
+        )
+        .await;
+    assert!(answer.json()["errors"].is_null(), "{:?}", answer.json());
+    // Reads with the cookie need no origin.
+    let read = server
+        .request("GET", "/api/schema/summary", &[("Cookie", &cookie)], b"")
+        .await;
+    assert_eq!(read.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_upserts_of_one_new_name_all_succeed() {
+    let server = Arc::new(start().await);
+    let mut tasks = Vec::new();
+    for index in 0..50 {
+        let server = Arc::clone(&server);
+        tasks.push(tokio::spawn(async move {
+            server
+                .graphql(
+                    &format!(r#"mutation {{ BuiltinTagUpsert(data: {{name: {{value: "raced"}}, description: {{value: "from {index}"}}}}) {{ ok object {{ id }} }} }}"#),
+                    true,
+                )
+                .await
+                .json()
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        let body = task.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(body["errors"].is_null(), "{body}");
+        ids.push(body["data"]["BuiltinTagUpsert"]["object"]["id"].clone());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "upserts answered different nodes: {ids:?}");
+    let count = server.graphql("{ BuiltinTag { count } }", true).await;
+    assert_eq!(count.json()["data"]["BuiltinTag"]["count"], 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classes of hostile input: each answered with a clear error, the server unharmed.
+
+/// The server still answers a plain query.
+async fn still_answers(server: &Server) {
+    let info = server.graphql("{ InfrahubInfo { version } }", false).await;
+    assert_eq!(info.status, 200);
+    assert!(info.json()["data"]["InfrahubInfo"]["version"].is_string());
+}
+
+#[tokio::test]
+async fn malformed_documents_get_graphql_errors() {
+    let server = start().await;
+    let nested_brackets = format!(
+        "query ($v: {}Int{}) {{ a }}",
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    let unterminated = format!("{{ a(b: \"{}", "x".repeat(1000));
+    let documents = [
+        "",
+        "{",
+        "}",
+        "{ a",
+        "query query query",
+        "mutation { }",
+        "{ ...on }",
+        "fragment F on Query { ...F } { ...F }",
+        "{ a(b: $undefined) }",
+        "query ($a: Int, $a: Int) { __typename }",
+        "subscription { __typename }",
+        "{ \"\\uD800\" }",
+        "\u{0000}",
+        nested_brackets.as_str(),
+        unterminated.as_str(),
+    ];
+    for document in documents {
+        let answer = server.graphql(document, false).await;
+        assert!(
+            answer.status == 200 || answer.status == 400,
+            "{document:.60}: {}",
+            answer.status
+        );
+        let body = answer.json();
+        assert!(
+            body["errors"][0]["message"].is_string(),
+            "{document:.60}: {body}"
+        );
+    }
+    // Bodies that are not a GraphQL request.
+    for body in [
+        &b"not json"[..],
+        b"[]",
+        b"{\"query\": 5}",
+        b"{\"query\": \"{ a }\", \"variables\": [1]}",
+        b"{\"query\": \"{ a }\", \"operationName\": {}}",
+        b"\xff\xfe\xfd",
+        b"{\"query\": \"\xff\"}",
+    ] {
+        let answer = server
+            .request(
+                "POST",
+                "/graphql",
+                &[("Content-Type", "application/json")],
+                body,
+            )
+            .await;
+        assert!(
+            (400..500).contains(&answer.status) || answer.json()["errors"].is_array(),
+            "{:?}: {} {:?}",
+            String::from_utf8_lossy(body),
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    still_answers(&server).await;
+}
+
+#[tokio::test]
+async fn wide_documents_are_answered_or_refused_quickly() {
+    let server = start().await;
+    // Many unknown names: errors, without suggestions.
+    let unknown: Vec<String> = (0..3000)
+        .map(|i| format!("f{i}{}", "y".repeat(60)))
+        .collect();
+    let answer = server
+        .graphql(&format!("{{ {} }}", unknown.join(" ")), false)
+        .await;
+    assert!(
+        answer.json()["errors"]
+            .as_array()
+            .is_some_and(|e| e.len() == 3000)
+    );
+    // Thousands of arguments: refused before validation.
+    let arguments: Vec<String> = (0..5000)
+        .map(|i| format!("a{i}{}: 1", "z".repeat(20)))
+        .collect();
+    let answer = server
+        .graphql(
+            &format!("{{ BuiltinTag({}) {{ count }} }}", arguments.join(", ")),
+            false,
+        )
+        .await;
+    assert!(
+        answer.message().contains("argument names add up to"),
+        "{}",
+        answer.message()
+    );
+    // A name of 100,000 characters.
+    let answer = server
+        .graphql(&format!("{{ {} }}", "n".repeat(100_000)), false)
+        .await;
+    assert!(
+        answer.message().contains("names are at most"),
+        "{}",
+        answer.message()
+    );
+    still_answers(&server).await;
+}
+
+#[tokio::test]
+async fn bad_variables_get_errors() {
+    let server = start().await;
+    let query = "query ($name: String!, $limit: Int) { BuiltinTag(name__value: $name, limit: $limit) { count } }";
+    for variables in [
+        json!({}),
+        json!({"name": 5}),
+        json!({"name": "a", "limit": "many"}),
+        json!({"name": "a", "limit": 1e300}),
+        json!({"name": "a", "limit": -9223372036854775808i64}),
+        json!({"name": {"nested": true}}),
+    ] {
+        let answer = server
+            .graphql_at(
+                "/graphql",
+                json!({"query": query, "variables": variables}),
+                false,
+            )
+            .await;
+        assert!(answer.status < 500, "{}", answer.status);
+        assert!(answer.json()["errors"].is_array(), "{:?}", answer.json());
+    }
+    // Variables nested 10,000 deep.
+    let deep = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"v\": {}1{}}}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let answer = server
+        .request(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            deep.as_bytes(),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{:?}", answer.json());
+    still_answers(&server).await;
+}
+
+#[tokio::test]
+async fn huge_bodies_are_refused() {
+    let server = start().await;
+    let body = format!(
+        "{{\"query\": \"{{ a }}\", \"x\": \"{}\"}}",
+        "x".repeat(3 << 20)
+    );
+    let answer = server
+        .request(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(answer.status, 413);
+    still_answers(&server).await;
+}
+
+#[tokio::test]
+async fn storage_paths_cannot_leave_the_store() {
+    let server = start().await;
+    std::fs::write(server.dir.join("outside"), "TOP-SECRET-CONTENT")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for path in [
+        "/api/storage/object/..%2Foutside",
+        "/api/storage/object/..%2F..%2Fsecret_key",
+        "/api/storage/object/%2E%2E",
+        "/api/storage/object/.hidden",
+        "/api/storage/object/a%00b",
+        "/api/storage/object/..",
+        "/api/storage/object/%2Fetc%2Fpasswd",
+    ] {
+        let answer = server
+            .request("GET", path, &[("X-INFRAHUB-KEY", ADMIN_TOKEN)], b"")
+            .await;
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{path}: {} {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert!(!String::from_utf8_lossy(&answer.body).contains("TOP-SECRET-CONTENT"));
+    }
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    use base64::Engine as _;
+    let server = start().await;
+    let admin_id = server.id_of("CoreAccount", "admin").await;
+    let b64 =
+        |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let claims = |kind: &str, exp: i64| {
+        json!({"sub": admin_id, "iat": now, "nbf": now, "exp": exp, "fresh": false,
+               "type": kind, "session_id": uuid::Uuid::new_v4().to_string()})
+    };
+    let sign = |secret: &[u8], claims: &Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims("access", now + 600))
+    );
+    let wrong_key = sign(
+        b"another-secret-key-of-32-bytes-length",
+        &claims("access", now + 600),
+    );
+    let expired = sign(SECRET, &claims("access", now - 60));
+    let refresh_as_access = sign(SECRET, &claims("refresh", now + 600));
+    // Right key and type, but a session that does not exist.
+    let no_session = sign(SECRET, &claims("access", now + 600));
+    for (name, token, message) in [
+        ("alg none", alg_none.as_str(), "Invalid token"),
+        ("wrong key", &wrong_key, "Invalid token"),
+        ("expired", &expired, "Expired Signature"),
+        (
+            "refresh as access",
+            &refresh_as_access,
+            "not an access token",
+        ),
+        ("no session", &no_session, "closed"),
+        ("garbage", "a.b.c", "Invalid token"),
+    ] {
+        let answer = server
+            .gql_as(
+                "/graphql",
+                r#"mutation { BuiltinTagCreate(data: {name: {value: "forged"}}) { ok } }"#,
+                Auth::Bearer(token),
+            )
+            .await;
+        assert_eq!(answer.status, 401, "{name}");
+        assert!(
+            answer.message().contains(message),
+            "{name}: {}",
+            answer.message()
+        );
+    }
+    let tags = server.graphql("{ BuiltinTag { count } }", true).await;
+    assert_eq!(tags.json()["data"]["BuiltinTag"]["count"], 0);
+}

@@ -1125,7 +1125,17 @@ impl Engine {
         if let Some(id) = self.find_by_data(&view, &schema, model, &input).await? {
             return self.update_node(branch, id, input).await;
         }
-        self.create(branch, kind, input).await
+        match self.create(branch, kind, input.clone()).await {
+            // Another upsert of the same data created the node since the lookup: update it,
+            // as upstream does when its create loses the race.
+            Err(error) if error.kind() == ErrorKind::Uniqueness => {
+                match self.find_by_data(&view, &schema, model, &input).await? {
+                    Some(id) => self.update_node(branch, id, input).await,
+                    None => Err(error),
+                }
+            }
+            outcome => outcome,
+        }
     }
 
     /// The existing node whose human-friendly id (or default filter) the data of `input` gives.

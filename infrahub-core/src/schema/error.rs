@@ -19,8 +19,8 @@ impl SchemaError {
     pub fn new(file: Option<&str>, path: impl Into<String>, message: impl Into<String>) -> Self {
         SchemaError {
             file: file.map(str::to_string),
-            path: path.into(),
-            message: message.into(),
+            path: crate::error::bounded_message(&path.into()),
+            message: crate::error::bounded_message(&message.into()),
         }
     }
 }

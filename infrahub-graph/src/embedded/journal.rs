@@ -45,13 +45,19 @@ fn io(context: &str, path: &Path, err: std::io::Error) -> Error {
 impl Journal {
     /// Opens (or creates) the journal and returns the records it holds, oldest first.
     pub(crate) fn open(path: &Path) -> Result<(Journal, Vec<JournalRecord>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
             .open(path)
             .map_err(|e| io("opening journal", path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("restricting journal", path, e))?;
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| io("reading journal", path, e))?;

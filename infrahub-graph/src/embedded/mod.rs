@@ -163,16 +163,45 @@ impl tables::Kv for Snapshot {
     }
 }
 
+/// Creates directory `path` (and its parents) if needed, readable by its owner only.
+fn private_dir(path: &Path) -> Result<()> {
+    let error = |e| Error::storage(format!("creating `{}`", path.display()), e);
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(error)?;
+    }
+    Ok(())
+}
+
+/// Makes file `path` readable and writable by its owner only.
+fn private_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::storage(format!("restricting `{}`", path.display()), e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl EmbeddedGraph {
     /// Opens (or creates) a store in directory `path`. Writes not yet checkpointed into the
     /// database are replayed from the journal; nothing else is scanned.
     pub fn open(path: &Path, options: EmbeddedGraphOptions) -> Result<Self> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| Error::storage(format!("creating `{}`", path.display()), e))?;
+        private_dir(path)?;
         let db = Database::builder()
             .set_cache_size(options.cache_size)
             .create(path.join("graph.redb"))
             .map_err(|e| storage("opening the database", e))?;
+        private_file(&path.join("graph.redb"))?;
         let (journal, records) = journal::Journal::open(&path.join("graph.journal"))?;
         let reopen = flusher::Reopen {
             path: path.join("graph.redb"),
@@ -1526,5 +1555,29 @@ mod counter_tests {
         create(&store, "b", false).await;
         assert_eq!(count(&store, "b").await, 17);
         assert_eq!(count(&store, "main").await, 16);
+    }
+}
+
+#[cfg(all(test, unix))]
+mod permission_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_store_files_are_readable_by_their_owner_only() {
+        let dir = std::env::temp_dir().join(format!("infrahub-modes-{}", uuid::Uuid::new_v4()));
+        let store = EmbeddedGraph::open(&dir.join("graph"), EmbeddedGraphOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mode = |name: &str| {
+            std::fs::metadata(dir.join("graph").join(name))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0o777)
+        };
+        assert_eq!(mode(""), 0o700);
+        assert_eq!(mode("graph.redb"), 0o600);
+        assert_eq!(mode("graph.journal"), 0o600);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

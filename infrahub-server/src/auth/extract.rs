@@ -6,8 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
 
-use super::authenticate;
 use super::jwt::unauthorized;
+use super::{authenticate, check_cookie_origin};
 use crate::account::Account;
 use crate::app::ApiError;
 use crate::state::AppState;
@@ -32,6 +32,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let account = authenticate(state, &parts.headers).await?;
         if account.is_some() {
+            check_cookie_origin(state, &parts.method, &parts.headers)?;
             return Ok(Caller(account));
         }
         let read = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -56,9 +57,10 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(state, &parts.headers)
+        let account = authenticate(state, &parts.headers)
             .await?
-            .map(Authenticated)
-            .ok_or_else(|| unauthorized(AUTHENTICATION_REQUIRED))
+            .ok_or_else(|| unauthorized(AUTHENTICATION_REQUIRED))?;
+        check_cookie_origin(state, &parts.method, &parts.headers)?;
+        Ok(Authenticated(account))
     }
 }

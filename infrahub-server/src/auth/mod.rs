@@ -109,6 +109,71 @@ pub async fn authenticate(
     Ok(None)
 }
 
+/// Refuses a request that changes something (any method but `GET`, `HEAD` and `OPTIONS`) and
+/// is authenticated only by the session cookie, unless its `Origin` (or else `Referer`) is
+/// this server (the `Host` it was sent to) or one of `api.cors_allow_origins`: another site's
+/// page cannot make a logged-in browser write. Requests with an `Authorization` or
+/// `X-INFRAHUB-KEY` header are not concerned (a browser never adds those cross-site).
+///
+/// # Errors
+///
+/// A 403 [`ApiError`] saying why.
+pub fn check_cookie_origin(
+    state: &AppState,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    use axum::http::Method;
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let by_cookie_only = bearer_token(headers).is_none()
+        && headers.get(API_KEY_HEADER).is_none()
+        && cookie(headers, ACCESS_TOKEN_COOKIE).is_some();
+    if safe || !by_cookie_only {
+        return Ok(());
+    }
+    let header = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let origin = header(header::ORIGIN).or_else(|| {
+        // A Referer carries a path: keep its scheme and authority.
+        header(header::REFERER).map(|referer| {
+            let after_scheme = referer.find("://").map_or(0, |i| i + 3);
+            let end = referer[after_scheme..]
+                .find('/')
+                .map_or(referer.len(), |i| after_scheme + i);
+            referer[..end].to_string()
+        })
+    });
+    let Some(origin) = origin else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a request authenticated by the session cookie must say where it comes from (Origin header)",
+        ));
+    };
+    let host = header(header::HOST).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin.as_str(), |(_, h)| h);
+    let allowed = (!host.is_empty() && origin_host.eq_ignore_ascii_case(&host))
+        || state
+            .settings
+            .api
+            .cors_allow_origins
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(&origin));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "cross-site request refused: a request from `{origin}` cannot use the session cookie of this server (allow the origin in api.cors_allow_origins)"
+            ),
+        ))
+    }
+}
+
 /// The API token in `X-INFRAHUB-KEY`, if any; an empty header counts as absent.
 fn api_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     match headers.get(API_KEY_HEADER) {

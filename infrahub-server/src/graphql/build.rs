@@ -134,7 +134,12 @@ pub(crate) fn schema(
     schema: &SchemaBranch,
     validated: super::validated::ValidatedDocuments,
 ) -> Result<Schema, String> {
-    let mut builder = Schema::build("Query", Some("Mutation"), None).enable_uploading();
+    // No "did you mean" suggestions: validation compared every unknown name with every
+    // known one, and a document of a thousand unknown names of a few hundred characters cost
+    // seconds of CPU.
+    let mut builder = Schema::build("Query", Some("Mutation"), None)
+        .enable_uploading()
+        .disable_suggestions();
     builder = register_common(builder);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");

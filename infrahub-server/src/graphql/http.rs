@@ -51,10 +51,35 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let multipart = essence == "multipart/form-data";
+    if essence != "application/json" && !multipart {
+        // As upstream; a plain-text body is also what a cross-site form can send.
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Content-type must be application/json or multipart/form-data",
+        )
+        .into_response();
+    }
     let account = match crate::auth::authenticate(&state, &headers).await {
         Ok(account) => account,
         Err(error) => return error.into_response(),
     };
+    if account.is_some()
+        && let Err(error) =
+            crate::auth::check_cookie_origin(&state, &axum::http::Method::POST, &headers)
+    {
+        return error.into_response();
+    }
     if account.is_none() && !state.settings.main.allow_anonymous_access {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -62,11 +87,7 @@ async fn handle(
         )
         .into_response();
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let request = if content_type.starts_with("multipart/form-data") {
+    let request = if multipart {
         match async_graphql::http::receive_body(
             Some(content_type),
             futures::io::Cursor::new(body.to_vec()),

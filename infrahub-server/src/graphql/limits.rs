@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
+use async_graphql::Positioned;
 use async_graphql::ServerError;
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
 
 use crate::config::ApiSettings;
 
@@ -36,6 +37,18 @@ impl Limits {
     }
 }
 
+/// Longest name (field, alias, argument, directive, fragment, type condition, operation,
+/// variable) a document may use. Validation compares unknown names with every known one to
+/// suggest corrections, at a cost that grows with the name's length: a 100,000-character field
+/// name took seconds.
+pub(crate) const MAX_NAME: usize = 256;
+
+/// Most characters the argument names of a document may add up to, each occurrence counted
+/// once as written. Validation compares an unknown argument with every argument of its field
+/// to suggest one (async-graphql does it for arguments whatever the settings): five thousand
+/// unknown arguments cost twenty seconds.
+pub(crate) const MAX_ARGUMENT_CHARACTERS: usize = 20_000;
+
 /// What a selection set asks for once its fragments are expanded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Cost {
@@ -60,9 +73,34 @@ struct Walker<'a> {
     document: &'a ExecutableDocument,
     measured: HashMap<&'a str, Cost>,
     in_progress: Vec<&'a str>,
+    /// The first name longer than [`MAX_NAME`] seen.
+    long_name: Option<&'a str>,
+    /// Characters of the argument names seen, each occurrence as written once.
+    argument_characters: usize,
 }
 
 impl<'a> Walker<'a> {
+    /// Notes `name` if it is too long (the first one found is reported).
+    fn name(&mut self, name: &'a str) {
+        if name.len() > MAX_NAME && self.long_name.is_none() {
+            self.long_name = Some(name);
+        }
+    }
+
+    fn argument(&mut self, name: &'a str) {
+        self.name(name);
+        self.argument_characters = self.argument_characters.saturating_add(name.len());
+    }
+
+    fn directives(&mut self, directives: &'a [Positioned<Directive>]) {
+        for directive in directives {
+            self.name(directive.node.name.node.as_str());
+            for (argument, _) in &directive.node.arguments {
+                self.argument(argument.node.as_str());
+            }
+        }
+    }
+
     fn selection_set(&mut self, set: &'a SelectionSet) -> Cost {
         let mut cost = Cost::default();
         for item in &set.items {
@@ -70,6 +108,14 @@ impl<'a> Walker<'a> {
                 Selection::Field(field) => {
                     let field = &field.node;
                     let name = field.name.node.as_str();
+                    self.name(name);
+                    if let Some(alias) = &field.alias {
+                        self.name(alias.node.as_str());
+                    }
+                    for (argument, _) in &field.arguments {
+                        self.argument(argument.node.as_str());
+                    }
+                    self.directives(&field.directives);
                     let mut own = Cost {
                         depth: 1,
                         fields: 1,
@@ -86,11 +132,17 @@ impl<'a> Walker<'a> {
                     cost.add(own);
                 }
                 Selection::InlineFragment(fragment) => {
+                    if let Some(condition) = &fragment.node.type_condition {
+                        self.name(condition.node.on.node.as_str());
+                    }
+                    self.directives(&fragment.node.directives);
                     let inner = self.selection_set(&fragment.node.selection_set.node);
                     cost.add(inner);
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
+                    self.name(name);
+                    self.directives(&spread.node.directives);
                     cost.add(self.fragment(name));
                 }
             }
@@ -116,7 +168,16 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// Checks every operation of `document` against `limits`.
+/// The named type at the bottom of a variable's type (`[String!]!` → `String`).
+fn base_type(ty: &async_graphql::parser::types::Type) -> &str {
+    use async_graphql::parser::types::BaseType;
+    match &ty.base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(inner) => base_type(inner),
+    }
+}
+
+/// Checks every operation of `document` against `limits`, and the length of every name.
 ///
 /// Errors: a GraphQL error naming the measure, its value, the limit and the setting.
 pub(crate) fn check(document: &ExecutableDocument, limits: &Limits) -> Result<(), ServerError> {
@@ -124,10 +185,45 @@ pub(crate) fn check(document: &ExecutableDocument, limits: &Limits) -> Result<()
         document,
         measured: HashMap::new(),
         in_progress: Vec::new(),
+        long_name: None,
+        argument_characters: 0,
     };
     let mut total = Cost::default();
-    for (_, operation) in document.operations.iter() {
+    for (name, operation) in document.operations.iter() {
+        if let Some(name) = name {
+            walker.name(name.as_str());
+        }
+        for variable in &operation.node.variable_definitions {
+            walker.name(variable.node.name.node.as_str());
+            walker.name(base_type(&variable.node.var_type.node));
+        }
+        walker.directives(&operation.node.directives);
         total.add(walker.selection_set(&operation.node.selection_set.node));
+    }
+    // Fragments no operation spreads are validated too.
+    for (name, fragment) in &document.fragments {
+        walker.name(name.as_str());
+        walker.name(fragment.node.type_condition.node.on.node.as_str());
+        walker.directives(&fragment.node.directives);
+        walker.fragment(name.as_str());
+    }
+    if walker.argument_characters > MAX_ARGUMENT_CHARACTERS {
+        return Err(ServerError::new(
+            format!(
+                "the document's argument names add up to {} characters; at most {MAX_ARGUMENT_CHARACTERS} are allowed",
+                walker.argument_characters
+            ),
+            None,
+        ));
+    }
+    if let Some(name) = walker.long_name {
+        return Err(ServerError::new(
+            format!(
+                "the document uses a name of {} characters; names are at most {MAX_NAME} characters long",
+                name.len()
+            ),
+            None,
+        ));
     }
     let measures = [
         (
@@ -255,6 +351,39 @@ mod tests {
                 .unwrap_err()
                 .contains("4 levels deep")
         );
+    }
+
+    #[test]
+    fn long_names_are_refused_wherever_they_are() {
+        let long = "x".repeat(MAX_NAME + 1);
+        for query in [
+            format!("{{ {long} }}"),
+            format!("{{ {long}: __typename }}"),
+            format!("{{ a({long}: 1) }}"),
+            format!("{{ a @{long} }}"),
+            format!("{{ ... on {long} {{ a }} }}"),
+            format!("{{ ...{long} }}"),
+            format!("query {long} {{ a }}"),
+            format!("query (${long}: Int) {{ a }}"),
+            format!("query ($v: {long}) {{ a }}"),
+            format!("{{ a }} fragment {long} on T {{ a }}"),
+            format!("{{ a }} fragment F on {long} {{ a }}"),
+        ] {
+            let message = checked(&query, &LIMITS).unwrap_err();
+            assert!(message.contains("257 characters"), "{message}");
+        }
+        let fine = "x".repeat(MAX_NAME);
+        assert_eq!(checked(&format!("{{ {fine} }}"), &LIMITS), Ok(()));
+    }
+
+    #[test]
+    fn argument_names_are_bounded_in_total() {
+        let arguments: Vec<String> = (0..2000).map(|i| format!("argument{i:05}: 1")).collect();
+        let query = format!("{{ a({}) }}", arguments.join(", "));
+        let message = checked(&query, &LIMITS).unwrap_err();
+        assert!(message.contains("26000 characters"), "{message}");
+        let query = format!("{{ a({}) }}", arguments[..1000].join(", "));
+        assert_eq!(checked(&query, &LIMITS), Ok(()));
     }
 
     #[test]

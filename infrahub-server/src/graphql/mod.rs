@@ -223,13 +223,18 @@ pub(crate) async fn run_raw(
             return Ok(Answer::Direct(body));
         }
     }
-    Ok(Answer::Executed(
-        generated.schema.execute(gql.data(context)).await,
-    ))
+    let mut response = generated.schema.execute(gql.data(context)).await;
+    for error in &mut response.errors {
+        error.message = infrahub_core::bounded_message(&error.message);
+    }
+    Ok(Answer::Executed(response))
 }
 
 /// The response body for errors raised before execution.
-fn errors_body(errors: Vec<ServerError>) -> Value {
+fn errors_body(mut errors: Vec<ServerError>) -> Value {
+    for error in &mut errors {
+        error.message = infrahub_core::bounded_message(&error.message);
+    }
     json!({"data": null, "errors": errors})
 }
 

@@ -38,9 +38,23 @@ impl IntoResponse for RestError {
     }
 }
 
+/// Largest `input` echoed in a `detail` entry, in bytes of JSON; a larger one is replaced by
+/// its start and its size.
+const ECHOED_INPUT: usize = 1024;
+
 /// One entry of a FastAPI `detail` list.
 pub(crate) fn detail(kind: &str, loc: Vec<Value>, msg: &str, input: Value) -> Value {
-    json!({"type": kind, "loc": loc, "msg": msg, "input": input})
+    let text = input.to_string();
+    let input = if text.len() > ECHOED_INPUT {
+        Value::String(infrahub_core::bounded_message(&format!(
+            "{}… ({} bytes)",
+            text.chars().take(80).collect::<String>(),
+            text.len()
+        )))
+    } else {
+        input
+    };
+    json!({"type": kind, "loc": loc, "msg": infrahub_core::bounded_message(msg), "input": input})
 }
 
 /// The status an engine error is answered with, and its message.
