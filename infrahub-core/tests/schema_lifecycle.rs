@@ -495,3 +495,43 @@ nodes:
     assert_eq!(menu("InfraSite"), Some(true));
     assert_eq!(menu("InfraHidden"), Some(false));
 }
+
+#[tokio::test]
+async fn a_schema_a_check_refuses_is_not_committed() {
+    let engine = engine().await;
+    let before = engine.schema("main").map(|s| s.hash()).unwrap_or_default();
+    engine.add_schema_check(Arc::new(|candidate| {
+        if candidate.has("InfraRack") {
+            Err("racks cannot be served".to_string())
+        } else {
+            Ok(())
+        }
+    }));
+    let with_rack = format!(
+        "{BASE}  - name: Rack\n    namespace: Infra\n    attributes:\n      - {{name: name, kind: Text}}\n"
+    );
+    let error = load(&engine, &with_rack)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("the check was ignored"));
+    assert_eq!(error.kind(), ErrorKind::InvalidSchema);
+    assert!(
+        error
+            .message()
+            .contains("the schema cannot be served: racks cannot be served"),
+        "{error}"
+    );
+    let check = engine
+        .load_schema("main", vec![file(&with_rack)], true)
+        .await;
+    assert!(check.is_err(), "a check-only load passed the check");
+    assert_eq!(
+        engine.schema("main").map(|s| s.hash()).unwrap_or_default(),
+        before
+    );
+    // Other loads still pass.
+    let with_code = BASE.replace("{name: code, kind: Text, optional: true}", "{name: code, kind: Text, optional: true}\n      - {name: floor, kind: Number, optional: true}");
+    load(&engine, &with_code)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}

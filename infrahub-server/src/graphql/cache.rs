@@ -106,8 +106,21 @@ impl SchemaCache {
         }
         let started = std::time::Instant::now();
         let validated = ValidatedDocuments::default();
+        // async-graphql panics on some conflicts (a field defined twice): such a schema is
+        // refused, never allowed to take the process or a request down.
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::build::schema(schema, validated.clone())
+        }))
+        .map_err(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_else(|| "unknown conflict".into());
+            format!("generating the GraphQL schema failed: {reason}")
+        })??;
         let generated = Arc::new(Generated {
-            schema: super::build::schema(schema, validated.clone())?,
+            schema: built,
             validated,
         });
         tracing::info!(

@@ -17,7 +17,13 @@ use super::super::path::{PathRules, check_path};
 use super::super::relationship::RelationshipSchema;
 use super::{ProcessOptions, all_kinds};
 
-/// Names: no duplicates within a model, no reserved names, no Python keywords.
+/// Fields of every node type in the GraphQL API, besides `id` and `hfid`.
+const GRAPHQL_NODE_FIELDS: [&str; 2] = ["display_label", "_updated_at"];
+/// Fields of every node of a hierarchy in the GraphQL API, besides `parent` and `children`.
+const HIERARCHY_NODE_FIELDS: [&str; 2] = ["ancestors", "descendants"];
+
+/// Names: no duplicates within a model, no reserved names, no names the GraphQL API already
+/// gives every node, no Python keywords.
 pub(super) fn names(
     schema: &SchemaBranch,
     options: &ProcessOptions,
@@ -43,6 +49,8 @@ pub(super) fn names(
                 errors.push(schema.located_element(&kind, collection, index, "name", format!("`{name}` is defined more than once; attribute and relationship names must be unique within a model")));
             }
         }
+        let hierarchical =
+            model.hierarchical || model.hierarchy.as_ref().is_some_and(|h| !h.is_empty());
         for (collection, name) in model
             .attributes
             .iter()
@@ -54,6 +62,27 @@ pub(super) fn names(
                     .map(|r| ("a relationship", &r.name)),
             )
         {
+            // Every node type of the GraphQL API has these fields.
+            if GRAPHQL_NODE_FIELDS.contains(&name.as_str()) {
+                errors.push(schema.located(
+                    &kind,
+                    Some(name),
+                    "name",
+                    format!("`{name}` cannot be used as {collection} name: every node already has a field of that name in the API"),
+                ));
+            }
+            // Nodes of a hierarchy have these fields.
+            let hierarchy_field = HIERARCHY_NODE_FIELDS.contains(&name.as_str())
+                || (collection == "an attribute"
+                    && ["parent", "children"].contains(&name.as_str()));
+            if hierarchical && hierarchy_field {
+                errors.push(schema.located(
+                    &kind,
+                    Some(name),
+                    "name",
+                    format!("`{name}` cannot be used as {collection} name on a hierarchical model: its nodes already have a field of that name"),
+                ));
+            }
             if name.contains("__") {
                 errors.push(schema.located(
                     &kind,
