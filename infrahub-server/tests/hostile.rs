@@ -818,6 +818,32 @@ async fn an_account_without_a_role_cannot_write_nor_take_over_the_admin() {
         )
         .await;
     assert_forbidden(&on_main, "default branch");
+    // Through a generic's mutation, an account group is still an account group.
+    let through_generic = server
+        .gql_as(
+            on_branch,
+            &format!(r#"mutation {{ CoreGroupUpdate(data: {{id: "{admins}", members: [{{id: "{mallory_id}"}}]}}) {{ ok }} }}"#),
+            me,
+        )
+        .await;
+    let message = through_generic.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("You are not allowed to manage user accounts, groups or roles"),
+        "{:?}",
+        through_generic.json()
+    );
+    let members = server
+        .admin(&format!(
+            r#"{{ CoreAccountGroup(ids: ["{admins}"]) {{ edges {{ node {{ members {{ count }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        members["CoreAccountGroup"]["edges"][0]["node"]["members"]["count"],
+        1
+    );
 }
 
 #[tokio::test]

@@ -397,6 +397,9 @@ pub(crate) async fn write_node(
     };
     let engine = &request.state.engine;
     let branch = request.view.branch.as_str();
+    if request.schema.get(kind).is_some_and(|m| m.is_generic()) && operation != Operation::Create {
+        check_concrete_kind(request, kind, operation, &data).await?;
+    }
     if operation == Operation::Delete {
         let reference = NodeRef {
             id: data.get("id").and_then(Value::as_str).map(str::to_string),
@@ -425,6 +428,60 @@ pub(crate) async fn write_node(
     }
     .map_err(engine_error)?;
     Ok(Some(result.node))
+}
+
+/// A mutation named after a generic (`CoreGroupUpdate`) writes a node of a concrete kind
+/// (a `CoreAccountGroup`): the account needs what the concrete kind's mutation needs.
+async fn check_concrete_kind(
+    request: &RequestContext,
+    kind: &str,
+    operation: Operation,
+    data: &Map<String, Value>,
+) -> Result<(), Error> {
+    let Some(account) = &request.account else {
+        return Err(Error::new(
+            "Authentication is required to perform this operation",
+        ));
+    };
+    let reference = NodeRef {
+        id: data.get("id").and_then(Value::as_str).map(str::to_string),
+        hfid: string_list(data.get("hfid"), "hfid")?,
+    };
+    if reference.id.is_none() && reference.hfid.is_none() {
+        // Nothing to resolve: the engine refuses the write itself.
+        return Ok(());
+    }
+    let engine = &request.state.engine;
+    let Ok(id) = engine.resolve(&request.view, kind, &reference).await else {
+        // Not found: the write fails the same way without writing.
+        return Ok(());
+    };
+    let nodes = engine
+        .get_any(
+            &request.view,
+            &[id],
+            &infrahub_core::engine::Fields::minimal(),
+        )
+        .await
+        .map_err(engine_error)?;
+    let suffix = match operation {
+        Operation::Delete => "Delete",
+        Operation::Update => "Update",
+        _ => "Upsert",
+    };
+    let fields: Vec<String> = nodes
+        .iter()
+        .map(|node| format!("{}{suffix}", node.kind))
+        .collect();
+    crate::auth::check_mutation(
+        &request.state,
+        account,
+        &request.view.branch,
+        &request.schema,
+        &fields,
+    )
+    .await
+    .map_err(|error| Error::new(error.message().to_string()))
 }
 
 fn string_list(value: Option<&Value>, field: &str) -> Result<Option<Vec<String>>, Error> {
