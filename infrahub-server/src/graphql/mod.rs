@@ -244,7 +244,7 @@ fn mutation_fields(
     document: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Vec<String> {
-    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
+    use async_graphql::parser::types::{Selection, SelectionSet};
     fn collect(
         document: &async_graphql::parser::types::ExecutableDocument,
         set: &SelectionSet,
@@ -285,16 +285,8 @@ fn mutation_fields(
             }
         }
     }
-    let operation = match &document.operations {
-        DocumentOperations::Single(op) => Some(op),
-        DocumentOperations::Multiple(ops) => match name {
-            Some(name) => ops.get(name),
-            None if ops.len() == 1 => ops.values().next(),
-            None => None,
-        },
-    };
     let mut out = Vec::new();
-    if let Some(operation) = operation {
+    if let Some(operation) = selected_operation(document, name) {
         collect(
             document,
             &operation.node.selection_set.node,
@@ -305,18 +297,26 @@ fn mutation_fields(
     out
 }
 
+/// The operation a request runs: the one named, or the only one.
+fn selected_operation<'d>(
+    document: &'d async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    use async_graphql::parser::types::DocumentOperations;
+    match &document.operations {
+        DocumentOperations::Single(op) => Some(op),
+        DocumentOperations::Multiple(ops) => match name {
+            Some(name) => ops.get(name),
+            None if ops.len() == 1 => ops.values().next(),
+            None => None,
+        },
+    }
+}
+
 /// The type of the operation a request runs, if it can be told.
 fn operation_type(
     document: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Option<OperationType> {
-    use async_graphql::parser::types::DocumentOperations;
-    match &document.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match name {
-            Some(name) => ops.get(name).map(|op| op.node.ty),
-            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            None => None,
-        },
-    }
+    selected_operation(document, name).map(|op| op.node.ty)
 }
