@@ -223,9 +223,20 @@ impl Harness {
         body: Value,
         authenticated: bool,
     ) -> (StatusCode, Vec<u8>) {
+        let credentials = authenticated.then_some(("X-INFRAHUB-KEY", TOKEN.to_string()));
+        self.post_with(path, body, credentials).await
+    }
+
+    /// Posts `body` to `path` with one credentials header, if any.
+    async fn post_with(
+        &self,
+        path: &str,
+        body: Value,
+        credentials: Option<(&str, String)>,
+    ) -> (StatusCode, Vec<u8>) {
         let mut request = Request::post(path).header("content-type", "application/json");
-        if authenticated {
-            request = request.header("X-INFRAHUB-KEY", TOKEN);
+        if let Some((name, value)) = credentials {
+            request = request.header(name, value);
         }
         let request = request
             .body(Body::from(body.to_string()))
@@ -261,21 +272,11 @@ impl Harness {
 
     /// Like [`Harness::gql`], authenticated by an access token.
     async fn gql_with(&self, query: &str, access_token: &str) -> Value {
-        let request = Request::post("/graphql/main")
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {access_token}"))
-            .body(Body::from(json!({ "query": query }).to_string()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let response = self
-            .app
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(response.status(), StatusCode::OK);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let credentials = Some(("authorization", format!("Bearer {access_token}")));
+        let (status, bytes) = self
+            .post_with("/graphql/main", json!({ "query": query }), credentials)
+            .await;
+        assert_eq!(status, StatusCode::OK);
         let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
         assert!(body.get("errors").is_none(), "{body}");
         body["data"].clone()

@@ -337,20 +337,7 @@ async fn open_session(state: &AppState, session_id: &str) -> Result<(), ApiError
         return Ok(());
     }
     let epoch = state.auth_cache.epoch();
-    let id: NodeId = session_id
-        .parse()
-        .map_err(|_| unauthorized("Invalid token"))?;
-    let sessions = state
-        .engine
-        .get(
-            &default_view(state),
-            session::SESSION_KIND,
-            &[id],
-            &Fields::minimal(),
-        )
-        .await
-        .map_err(storage_error)?;
-    if sessions.is_empty() {
+    if !session::session_exists(state, session_id).await? {
         return Err(unauthorized(SESSION_CLOSED));
     }
     state.auth_cache.store_session(session_id, epoch);

@@ -20,7 +20,7 @@ use crate::app::ApiError;
 use crate::state::AppState;
 
 /// Kind of the nodes recording login sessions.
-pub(super) const SESSION_KIND: &str = "InternalRefreshToken";
+const SESSION_KIND: &str = "InternalRefreshToken";
 
 /// The answer of a password login.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -136,18 +136,11 @@ async fn create_session(state: &AppState, account_id: &str) -> Result<String, Ap
     Ok(created.node.id.to_string())
 }
 
-/// Issues a new access token for the session of `refresh_token`.
+/// Whether login session `session_id` (an `InternalRefreshToken` node) still exists.
 ///
-/// # Errors
-///
-/// A 401 [`ApiError`]: `Expired Signature`, `Invalid token`, a token that is not a refresh
-/// token, an inactive account, or `The provided refresh token has been invalidated in the
-/// database` once the session was closed by a logout.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<String, ApiError> {
-    let claims = decode_token(&state.jwt_secret, refresh_token, TokenType::Refresh)?;
-    active_account(state, &claims.sub).await?;
-    let session: NodeId = claims
-        .session_id
+/// Errors: a 401 for an id that is no node id, a 500 when the database cannot be read.
+pub(super) async fn session_exists(state: &AppState, session_id: &str) -> Result<bool, ApiError> {
+    let session: NodeId = session_id
         .parse()
         .map_err(|_| unauthorized("Invalid token"))?;
     let sessions = state
@@ -160,7 +153,20 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<String, Ap
         )
         .await
         .map_err(storage_error)?;
-    if sessions.is_empty() {
+    Ok(!sessions.is_empty())
+}
+
+/// Issues a new access token for the session of `refresh_token`.
+///
+/// # Errors
+///
+/// A 401 [`ApiError`]: `Expired Signature`, `Invalid token`, a token that is not a refresh
+/// token, an inactive account, or `The provided refresh token has been invalidated in the
+/// database` once the session was closed by a logout.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<String, ApiError> {
+    let claims = decode_token(&state.jwt_secret, refresh_token, TokenType::Refresh)?;
+    active_account(state, &claims.sub).await?;
+    if !session_exists(state, &claims.session_id).await? {
         return Err(unauthorized(
             "The provided refresh token has been invalidated in the database",
         ));
