@@ -21,6 +21,17 @@ timed() {
   echo "<== $name: $((SECONDS - start))s"
 }
 
+# OpsMill's public schema library, read by the tests that load real-world schemas: beside the
+# repository when it is there (../shared/data/schema-library), else a shallow clone in the build
+# area when the network allows; without it those tests skip (CI requires them).
+if [ -z "${INFRAHUB_SCHEMA_LIBRARY:-}" ] && [ ! -d "$ROOT/../shared/data/schema-library/base" ] \
+  && [ ! -d "$ROOT/.build/schema-library/base" ]; then
+  mkdir -p "$ROOT/.build"
+  timed "schema library" bash -c "GIT_TERMINAL_PROMPT=0 timeout 120 git clone --quiet --depth 1 \
+    https://github.com/opsmill/schema-library '$ROOT/.build/schema-library' \
+    || { rm -rf '$ROOT/.build/schema-library'; echo 'could not clone the schema library: the tests that need it skip'; }"
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   timed "rust tests (nextest)" cargo nextest run --workspace --no-fail-fast
 else
