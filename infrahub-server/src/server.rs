@@ -114,6 +114,7 @@ pub async fn build_state(
             )));
         }
     };
+    refuse_unsupported_backends(&settings)?;
     let store = infrahub_graph::connect(&graph_config)
         .await
         .map_err(|e| ServeError::Backend(format!("graph store: {e}")))?;
@@ -158,6 +159,42 @@ pub async fn build_state(
         jwt_secret,
         objects,
     ))
+}
+
+/// Refuses settings naming backends this build does not have yet, rather than ignoring them:
+/// a deployment configured for RabbitMQ must not silently run on the in-process bus.
+fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
+    use crate::config::{BrokerDriver, CacheDriver, WorkflowDriver};
+    let refuse = |key: &str, value: &str, needs: &str, instead: &str| {
+        Err(ServeError::Backend(format!(
+            "{key} = {value} needs {needs}, which this build does not include yet; use `{instead}`"
+        )))
+    };
+    if settings.broker.driver != BrokerDriver::Memory {
+        return refuse(
+            "broker.driver",
+            settings.broker.driver.as_str(),
+            "the RabbitMQ and NATS message bus backends",
+            "memory",
+        );
+    }
+    if settings.cache.driver != CacheDriver::Memory {
+        return refuse(
+            "cache.driver",
+            settings.cache.driver.as_str(),
+            "the Redis and NATS cache backends",
+            "memory",
+        );
+    }
+    if settings.workflow.driver != WorkflowDriver::Local {
+        return refuse(
+            "workflow.driver",
+            settings.workflow.driver.as_str(),
+            "separate task workers",
+            "local",
+        );
+    }
+    Ok(())
 }
 
 /// The S3-compatible bucket store of `[storage.s3]`. Settings not given there come from the
@@ -363,6 +400,41 @@ fn open_file_limit(limits: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn backends_this_build_lacks_are_refused_not_ignored() {
+        use crate::config::{BrokerDriver, CacheDriver, WorkflowDriver};
+        let dir = std::env::temp_dir().join(format!("infrahub-refuse-{}", uuid::Uuid::new_v4()));
+        let base = || {
+            let mut settings = Settings::default();
+            settings.main.data_dir = dir.clone();
+            settings
+        };
+        let mut cases = Vec::new();
+        let mut broker = base();
+        broker.broker.driver = BrokerDriver::RabbitMq;
+        cases.push((broker, "broker.driver = rabbitmq"));
+        let mut cache = base();
+        cache.cache.driver = CacheDriver::Redis;
+        cases.push((cache, "cache.driver = redis"));
+        let mut workflow = base();
+        workflow.workflow.driver = WorkflowDriver::Worker;
+        cases.push((workflow, "workflow.driver = worker"));
+        for (settings, key) in cases {
+            let error = build_state(settings, "test".into())
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(key), "{key}: {error}");
+            assert!(error.contains("does not include yet"), "{error}");
+        }
+        assert!(
+            !dir.join("graph").exists(),
+            "a refused start must not create the store"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_open_file_limit_is_read_from_proc_limits() {
