@@ -11,8 +11,7 @@ use crate::config::Settings;
 use crate::graphql::{QueryCache, SchemaCache};
 use crate::rest::SchemaDocCache;
 
-/// What request handlers share.
-#[derive(Debug)]
+/// What request handlers share. Its `Debug` form leaves the signing key out.
 pub struct AppState {
     /// The loaded configuration.
     pub settings: Settings,
@@ -33,6 +32,23 @@ pub struct AppState {
     /// Rendered `/api/schema` documents by branch, see [`SchemaDocCache`].
     pub schema_docs: SchemaDocCache,
     ready: AtomicBool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("deployment_id", &self.deployment_id)
+            .field("settings", &self.settings)
+            .field("engine", &self.engine)
+            .field("jwt_secret", &"***")
+            .field("objects", &self.objects)
+            .field("graphql", &self.graphql)
+            .field("queries", &self.queries)
+            .field("auth_cache", &self.auth_cache)
+            .field("schema_docs", &self.schema_docs)
+            .field("ready", &self.ready)
+            .finish()
+    }
 }
 
 impl AppState {

@@ -960,6 +960,32 @@ async fn revoked_credentials_stop_working_on_the_next_request() {
 // Smaller defects
 
 #[tokio::test]
+async fn debug_output_reveals_no_secret() {
+    let server = start().await;
+    // Fill the credential cache with the admin's token.
+    assert_eq!(
+        server
+            .graphql("{ BuiltinTag { count } }", true)
+            .await
+            .status,
+        200
+    );
+    let text = format!("{:?}", server.state);
+    let secret = String::from_utf8_lossy(SECRET).to_string();
+    let secret_bytes = format!("{:?}", SECRET.to_vec());
+    let secret_bytes = secret_bytes.trim_start_matches('[').trim_end_matches(']');
+    for needle in [
+        ADMIN_TOKEN,
+        secret.as_str(),
+        secret_bytes,
+        "Some(\"infrahub\")",
+    ] {
+        assert!(!text.contains(needle), "`{needle}` in {text}");
+    }
+    assert!(text.contains("jwt_secret"), "{text}");
+}
+
+#[tokio::test]
 async fn times_out_of_range_are_refused() {
     let server = start().await;
     for at in [

@@ -47,8 +47,8 @@ pub(crate) const SCHEMA_NODE: NodeId =
 pub(crate) const SCHEMA_NODE_KIND: &str = "InternalSchemaSnapshot";
 const SCHEMA_ATTRIBUTE: &str = "snapshot";
 
-/// Engine settings.
-#[derive(Clone, Debug)]
+/// Engine settings. The `Debug` form hides the initial password and token.
+#[derive(Clone)]
 pub struct EngineOptions {
     /// Name of the default branch (`initial.default_branch`).
     pub default_branch: String,
@@ -62,6 +62,20 @@ pub struct EngineOptions {
     pub query_size_limit: usize,
     /// bcrypt cost for hashed passwords.
     pub bcrypt_cost: u32,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "***");
+        f.debug_struct("EngineOptions")
+            .field("default_branch", &self.default_branch)
+            .field("admin_password", &hidden(&self.admin_password))
+            .field("admin_token", &hidden(&self.admin_token))
+            .field("strict_mode", &self.strict_mode)
+            .field("query_size_limit", &self.query_size_limit)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .finish()
+    }
 }
 
 impl Default for EngineOptions {

@@ -37,14 +37,12 @@ pub(crate) struct AccountEntry {
     pub(crate) active: bool,
 }
 
-#[derive(Debug)]
 struct Stamped<V> {
     value: V,
     epoch: u64,
 }
 
 /// A map whose entries are valid only in the epoch they were looked up in.
-#[derive(Debug)]
 struct EpochMap<K, V> {
     entries: RwLock<HashMap<K, Stamped<V>>>,
 }
@@ -66,6 +64,10 @@ impl<K: Eq + Hash, V: Clone> EpochMap<K, V> {
         (entry.epoch == epoch).then(|| entry.value.clone())
     }
 
+    fn len(&self) -> usize {
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
+    }
+
     fn insert(&self, key: K, value: V, epoch: u64) {
         // A poisoned lock only means another request panicked mid-insert: skip caching.
         let Ok(mut entries) = self.entries.write() else {
@@ -85,13 +87,25 @@ impl<K: Eq + Hash, V: Clone> EpochMap<K, V> {
 /// status, session ids that exist, and each account's permissions.
 ///
 /// Only successful lookups are kept; an unknown token is looked up again on every request.
-#[derive(Debug)]
+/// Its `Debug` form shows how many entries it holds, never a token.
 pub struct AuthCache {
     epoch: AtomicU64,
     tokens: EpochMap<String, TokenEntry>,
     accounts: EpochMap<String, AccountEntry>,
     sessions: EpochMap<String, ()>,
     permissions: EpochMap<String, Arc<PermissionSet>>,
+}
+
+impl std::fmt::Debug for AuthCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthCache")
+            .field("epoch", &self.epoch())
+            .field("tokens", &self.tokens.len())
+            .field("accounts", &self.accounts.len())
+            .field("sessions", &self.sessions.len())
+            .field("permissions", &self.permissions.len())
+            .finish()
+    }
 }
 
 impl Default for AuthCache {
@@ -223,6 +237,15 @@ mod tests {
         cache.invalidate();
         cache.store_token("t", token_entry(), epoch);
         assert_eq!(cache.token("t"), None);
+    }
+
+    #[test]
+    fn the_debug_form_shows_no_token() {
+        let cache = AuthCache::default();
+        cache.store_token("secret-token-value", token_entry(), cache.epoch());
+        let text = format!("{cache:?}");
+        assert!(!text.contains("secret-token-value"), "{text}");
+        assert!(text.contains("tokens: 1"), "{text}");
     }
 
     #[test]
