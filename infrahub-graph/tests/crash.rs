@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use infrahub_graph::{
     AttributeValue, BranchView, Changeset, CreateBranchOptions, EmbeddedGraph,
@@ -115,15 +115,10 @@ fn child(dir: &Path) {
     });
 }
 
-/// A cheap pseudo-random delay between 30 and 330 ms.
-fn random_delay(cycle: usize) -> Duration {
-    let nanos = Instant::now().elapsed().as_nanos() as u64
-        ^ (std::process::id() as u64)
-        ^ (cycle as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mixed = nanos
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    Duration::from_millis(30 + (mixed >> 33) % 300)
+/// A random delay between 30 and 330 ms (from the system's random source, through a v4 UUID).
+fn random_delay() -> Duration {
+    let random = uuid::Uuid::new_v4().as_u128();
+    Duration::from_millis(30 + (random % 300) as u64)
 }
 
 fn verify(dir: &Path, acknowledged: &BTreeMap<NodeId, (u64, Option<NodeId>)>) -> usize {
@@ -220,7 +215,7 @@ fn parent() {
             }
             acks
         });
-        std::thread::sleep(random_delay(cycle));
+        std::thread::sleep(random_delay());
         child
             .kill()
             .unwrap_or_else(|e| panic!("killing the child: {e}"));
