@@ -11,12 +11,14 @@ use tokio::net::TcpListener;
 use crate::app::{AppState, router};
 use crate::config::Settings;
 
-/// Errors that stop the server from starting or running.
+/// Errors that stop the server from starting or running. Messages say what failed; the
+/// cause, when there is one, is the error's source (printed by `{:#}` or anyhow's chain), not
+/// repeated in the message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// The data directory could not be created or read.
-    #[error("data directory `{path}`: {source}")]
+    #[error("data directory `{path}`")]
     DataDir {
         /// The directory.
         path: String,
@@ -24,11 +26,20 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// A backend could not be opened or initialised.
+    /// A setting names a backend this build cannot run, or a backend setting is incomplete.
     #[error("{0}")]
-    Backend(String),
+    Refused(String),
+    /// A backend could not be opened or initialised.
+    #[error("{what}")]
+    Backend {
+        /// Which backend: `graph store`, `engine`, `object store at ...`.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The listening socket could not be bound or served.
-    #[error("listening on {address}: {source}")]
+    #[error("listening on {address}")]
     Listen {
         /// The address.
         address: String,
@@ -36,6 +47,14 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A [`ServeError::Backend`] for `what`, caused by `source`.
+fn backend(what: &str, source: impl std::error::Error + Send + Sync + 'static) -> ServeError {
+    ServeError::Backend {
+        what: what.to_string(),
+        source: Box::new(source),
+    }
 }
 
 /// Creates directory `path` if needed and makes it readable by its owner only.
@@ -108,7 +127,7 @@ pub async fn build_state(
             path: data_dir.join("graph"),
         },
         other => {
-            return Err(ServeError::Backend(format!(
+            return Err(ServeError::Refused(format!(
                 "database.db_type = {} needs the Bolt graph backend, which this build does not include yet; use `embedded`",
                 other.as_str()
             )));
@@ -117,7 +136,7 @@ pub async fn build_state(
     refuse_unsupported_backends(&settings)?;
     let store = infrahub_graph::connect(&graph_config)
         .await
-        .map_err(|e| ServeError::Backend(format!("graph store: {e}")))?;
+        .map_err(|e| backend("graph store", e))?;
     let options = infrahub_core::engine::EngineOptions {
         default_branch: settings.initial.default_branch.clone(),
         admin_password: Some(settings.initial.admin_password.expose().to_string()),
@@ -132,14 +151,14 @@ pub async fn build_state(
     };
     let engine = infrahub_core::engine::Engine::open(store, options)
         .await
-        .map_err(|e| ServeError::Backend(format!("engine: {e}")))?;
+        .map_err(|e| backend("engine", e))?;
     let objects: Arc<dyn object_store::ObjectStore> = match settings.storage.driver {
         StorageDriver::Local => {
             let path = settings.storage_local_path();
             private_dir(&path)?;
             Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(&path).map_err(|e| {
-                    ServeError::Backend(format!("object store at {}: {e}", path.display()))
+                    backend(&format!("object store at {}", path.display()), e)
                 })?,
             )
         }
@@ -166,7 +185,7 @@ pub async fn build_state(
 fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
     use crate::config::{BrokerDriver, CacheDriver, WorkflowDriver};
     let refuse = |key: &str, value: &str, needs: &str, instead: &str| {
-        Err(ServeError::Backend(format!(
+        Err(ServeError::Refused(format!(
             "{key} = {value} needs {needs}, which this build does not include yet; use `{instead}`"
         )))
     };
@@ -204,7 +223,7 @@ fn s3_store(
 ) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
     use object_store::aws::AmazonS3Builder;
     if settings.bucket_name.is_empty() {
-        return Err(ServeError::Backend(
+        return Err(ServeError::Refused(
             "storage.driver = s3 needs storage.s3.bucket_name (INFRAHUB_STORAGE_BUCKET_NAME)"
                 .into(),
         ));
@@ -230,7 +249,7 @@ fn s3_store(
     }
     let store = builder
         .build()
-        .map_err(|e| ServeError::Backend(format!("S3 object store: {e}")))?;
+        .map_err(|e| backend("S3 object store", e))?;
     Ok(Arc::new(store))
 }
 
