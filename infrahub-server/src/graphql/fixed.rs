@@ -1,6 +1,7 @@
 //! Root fields that do not depend on the branch schema: `InfrahubInfo`, `InfrahubStatus`,
-//! `Branch`, `AccountProfile`, `InfrahubAccountToken`, `Relationship`, the account token
-//! mutations, and the branch mutations (which answer that they are not supported yet).
+//! `Branch`, `AccountProfile`, `InfrahubAccountToken`, `Relationship`, the diff queries, the
+//! account token mutations, and the branch mutations (create, update, delete, validate,
+//! rebase, merge: done before they answer).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,13 +2,26 @@
 //! queries that load exactly what the document selects in a bounded number of store reads,
 //! and the mutations the SDK sends.
 //!
+//! A request goes: `http` (content type, credentials, anonymous rule) → [`parsed`] (the parsed
+//! document, cached by text; `parse`, this crate's parser, with `shape` keys) → `limits` (the
+//! work the document asks for, and name lengths) → the permission checks of mutations
+//! (`crate::auth`) → `expand` (the `@expand` directive) → `direct` (plain node queries and node
+//! mutations of documents `validated` before, written straight to JSON) or async-graphql's
+//! executor over the generated schema.
+//!
 //! Layout:
-//! - [`cache`]: generated schemas by branch schema;
+//! - [`cache`]: generated schemas by branch schema (and the check that a schema load's
+//!   candidate builds);
 //! - `build`: the generated types (objects, interfaces, inputs, root fields);
+//! - `derived`: values computed for the API (display labels, hfids);
 //! - `load`: planning reads from the selection and loading nodes level by level;
 //! - `values`: the objects resolvers hand to each other;
 //! - `mutation`: mutation inputs and resolvers;
 //! - `fixed`: fields that do not depend on the schema (`InfrahubInfo`, `Branch`, ...);
+//! - `limits`: depth, fields, aliases, introspection and name bounds of a document;
+//! - `parse`, `shape`, [`parsed`], `validated`: parsing, document shapes, caches;
+//! - `direct`: the direct executor;
+//! - `expand`: the `@expand` directive;
 //! - `http`: the axum routes.
 
 mod build;

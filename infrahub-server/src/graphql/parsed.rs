@@ -42,11 +42,11 @@ impl std::fmt::Debug for QueryCache {
 
 impl QueryCache {
     /// Gives `request` its parsed document: from the cache when the same text was parsed
-    /// before, else from this crate's parser (see [`super::parse`]), else from async-graphql's
+    /// before, else from this crate's parser (module `parse`), else from async-graphql's
     /// (which reports what does not parse; the request is then left to report it).
     ///
     /// Errors: a document this crate's parser leaves to async-graphql's that nests brackets
-    /// more than [`super::parse::MAX_NESTING`] levels deep (async-graphql's parser would
+    /// more than `parse::MAX_NESTING` (256) levels deep (async-graphql's parser would
     /// recurse until the thread's stack overflows).
     pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<(), ServerError> {
         let cacheable = request.query.len() <= MAX_QUERY_LEN;
