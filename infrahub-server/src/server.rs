@@ -157,9 +157,8 @@ pub async fn build_state(
             let path = settings.storage_local_path();
             private_dir(&path)?;
             Arc::new(
-                object_store::local::LocalFileSystem::new_with_prefix(&path).map_err(|e| {
-                    backend(&format!("object store at {}", path.display()), e)
-                })?,
+                object_store::local::LocalFileSystem::new_with_prefix(&path)
+                    .map_err(|e| backend(&format!("object store at {}", path.display()), e))?,
             )
         }
         StorageDriver::S3 => s3_store(&settings.storage.s3)?,
@@ -247,9 +246,7 @@ fn s3_store(
             .with_endpoint(endpoint)
             .with_virtual_hosted_style_request(false);
     }
-    let store = builder
-        .build()
-        .map_err(|e| backend("S3 object store", e))?;
+    let store = builder.build().map_err(|e| backend("S3 object store", e))?;
     Ok(Arc::new(store))
 }
 
