@@ -10,5 +10,5 @@ pub mod rest;
 mod server;
 mod state;
 
-pub use server::{ServeError, bind, build_state, deployment_id, serve, serve_state};
+pub use server::{ServeError, bind, build_state, deployment_id, serve, serve_app, serve_state};
 pub use state::AppState;

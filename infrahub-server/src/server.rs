@@ -311,6 +311,31 @@ pub async fn serve_state(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let app = router(Arc::clone(&state));
+    serve_app(state, app, listener, shutdown).await
+}
+
+/// Like [`serve_state`], serving `app`: the server's [`router`] with routes or layers of your
+/// own (an extra endpoint, an authentication gateway in front of everything, ...), under the
+/// same connection limits and shutdown.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn example(state: std::sync::Arc<infrahub_server::AppState>) -> Result<(), infrahub_server::ServeError> {
+/// use axum::routing::get;
+///
+/// let app = infrahub_server::app::router(state.clone()).route("/hello", get(|| async { "hello" }));
+/// let listener = infrahub_server::bind(([127, 0, 0, 1], 8000).into()).await?;
+/// infrahub_server::serve_app(state, app, listener, std::future::pending()).await
+/// # }
+/// ```
+pub async fn serve_app(
+    state: Arc<AppState>,
+    app: axum::Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
@@ -320,7 +345,6 @@ pub async fn serve_state(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let api = state.settings.api.clone();
-    let app = router(Arc::clone(&state));
     let limit = connection_limit(api.max_connections);
     let permits = Arc::new(tokio::sync::Semaphore::new(limit));
     let mut http = hyper::server::conn::http1::Builder::new();
