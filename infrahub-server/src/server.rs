@@ -120,20 +120,12 @@ pub async fn build_state(
     settings: Settings,
     deployment_id: String,
 ) -> Result<Arc<AppState>, ServeError> {
-    use crate::config::{DatabaseType, StorageDriver};
+    use crate::config::StorageDriver;
     let data_dir = settings.main.data_dir.clone();
-    let graph_config = match settings.database.db_type {
-        DatabaseType::Embedded => infrahub_graph::GraphConfig::Embedded {
-            path: data_dir.join("graph"),
-        },
-        other => {
-            return Err(ServeError::Refused(format!(
-                "database.db_type = {} needs the Bolt graph backend, which this build does not include yet; use `embedded`",
-                other.as_str()
-            )));
-        }
-    };
     refuse_unsupported_backends(&settings)?;
+    let graph_config = infrahub_graph::GraphConfig::Embedded {
+        path: data_dir.join("graph"),
+    };
     let store = infrahub_graph::connect(&graph_config)
         .await
         .map_err(|e| backend("graph store", e))?;
@@ -182,37 +174,43 @@ pub async fn build_state(
 /// Refuses settings naming backends this build does not have yet, rather than ignoring them:
 /// a deployment configured for RabbitMQ must not silently run on the in-process bus.
 fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
-    use crate::config::{BrokerDriver, CacheDriver, WorkflowDriver};
-    let refuse = |key: &str, value: &str, needs: &str, instead: &str| {
-        Err(ServeError::Refused(format!(
-            "{key} = {value} needs {needs}, which this build does not include yet; use `{instead}`"
-        )))
-    };
-    if settings.broker.driver != BrokerDriver::Memory {
-        return refuse(
+    use crate::config::{BrokerDriver, CacheDriver, DatabaseType, WorkflowDriver};
+    let unsupported = [
+        (
+            settings.database.db_type != DatabaseType::Embedded,
+            "database.db_type",
+            settings.database.db_type.as_str(),
+            "the Bolt graph backend",
+            "embedded",
+        ),
+        (
+            settings.broker.driver != BrokerDriver::Memory,
             "broker.driver",
             settings.broker.driver.as_str(),
             "the RabbitMQ and NATS message bus backends",
             "memory",
-        );
-    }
-    if settings.cache.driver != CacheDriver::Memory {
-        return refuse(
+        ),
+        (
+            settings.cache.driver != CacheDriver::Memory,
             "cache.driver",
             settings.cache.driver.as_str(),
             "the Redis and NATS cache backends",
             "memory",
-        );
-    }
-    if settings.workflow.driver != WorkflowDriver::Local {
-        return refuse(
+        ),
+        (
+            settings.workflow.driver != WorkflowDriver::Local,
             "workflow.driver",
             settings.workflow.driver.as_str(),
             "separate task workers",
             "local",
-        );
+        ),
+    ];
+    match unsupported.iter().find(|(refused, ..)| *refused) {
+        Some((_, key, value, needs, instead)) => Err(ServeError::Refused(format!(
+            "{key} = {value} needs {needs}, which this build does not include yet; use `{instead}`"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The S3-compatible bucket store of `[storage.s3]`. Settings not given there come from the
@@ -460,6 +458,9 @@ mod tests {
         let mut workflow = base();
         workflow.workflow.driver = WorkflowDriver::Worker;
         cases.push((workflow, "workflow.driver = worker"));
+        let mut database = base();
+        database.database.db_type = crate::config::DatabaseType::Neo4j;
+        cases.push((database, "database.db_type = neo4j"));
         for (settings, key) in cases {
             let error = build_state(settings, "test".into())
                 .await

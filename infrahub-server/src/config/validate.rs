@@ -294,6 +294,42 @@ mod tests {
     }
 
     #[test]
+    fn api_limits_are_range_checked() {
+        for (variable, value, message) in [
+            (
+                "INFRAHUB_API_REQUEST_HEADER_TIMEOUT",
+                "0",
+                "must be between 1 and 3600, found 0",
+            ),
+            (
+                "INFRAHUB_API_REQUEST_BODY_TIMEOUT",
+                "86401",
+                "must be between 1 and 86400",
+            ),
+            (
+                "INFRAHUB_API_MAX_CONNECTIONS",
+                "0",
+                "must be between 1 and 1000000",
+            ),
+            (
+                "INFRAHUB_API_SHUTDOWN_TIMEOUT",
+                "3601",
+                "must be at most 3600",
+            ),
+            (
+                "INFRAHUB_API_GRAPHQL_MAX_DEPTH",
+                "257",
+                "must be between 1 and 256",
+            ),
+            ("INFRAHUB_API_GRAPHQL_MAX_FIELDS", "0", "must be at least 1"),
+            ("INFRAHUB_API_GRAPHQL_MAX_ALIASES", "-1", "expected"),
+        ] {
+            let err = env_error(&[(variable, value)]);
+            assert!(err.to_string().contains(message), "{variable}: {err}");
+        }
+    }
+
+    #[test]
     fn ranges_name_the_file_line() {
         let err = file_error("[database]\naddress = \"db\"\nquery_size_limit = 0\n");
         assert_eq!(err.kind(), ConfigErrorKind::InvalidValue);
