@@ -114,6 +114,47 @@ fn global_denial(action: &str) -> String {
     }
 }
 
+/// What a GraphQL operation asks to do, as authorization sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OperationAccess<'a> {
+    /// Query, mutation or subscription.
+    pub operation: async_graphql::parser::types::OperationType,
+    /// The names of its root fields, each once (aliases set aside, through fragments).
+    pub root_fields: &'a [String],
+}
+
+/// The one place every GraphQL operation is authorized before it runs, whichever path answers
+/// it (a compiled plan or async-graphql's executor): mutations need an account and the
+/// permissions [`check_mutation`] lists; queries are open to whoever passed the HTTP layer's
+/// rules (anonymous access included) until object view permissions exist. Checks that depend on
+/// stored data (the concrete kind of a node mutated through a generic, the peers of a
+/// relationship mutation) are made by the mutations themselves with [`check_mutation`].
+///
+/// # Errors
+///
+/// A 401 [`ApiError`] for a mutation without an account; what [`check_mutation`] reports.
+pub(crate) async fn authorize_operation(
+    state: &AppState,
+    account: Option<&Account>,
+    branch: &str,
+    schema: &SchemaBranch,
+    access: OperationAccess<'_>,
+) -> Result<(), ApiError> {
+    use async_graphql::parser::types::OperationType;
+    match access.operation {
+        OperationType::Mutation => {
+            let Some(account) = account else {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Authentication is required to perform this operation",
+                ));
+            };
+            check_mutation(state, account, branch, schema, access.root_fields).await
+        }
+        OperationType::Query | OperationType::Subscription => Ok(()),
+    }
+}
+
 /// Checks that `account` may run mutations `fields` (the root field names of the operation)
 /// on `branch` with `schema`, as upstream's permission checkers do before a mutation runs:
 ///

@@ -20,6 +20,11 @@ use serde_json::Value;
 
 use super::RequestContext;
 use super::derived;
+use super::fields;
+use super::fields::{
+    AttributeFlag, LinkFlag, RELATIONSHIP_PROPERTY, edged, nested_edged, nested_paginated,
+    paginated,
+};
 use super::load::{self, Plan};
 use super::values::{AttributeValue, EdgeValue, NestedPageValue, NodeValue, PageValue};
 
@@ -430,11 +435,11 @@ fn attribute_object(name: &str, value_type: &str, extra: &[&str]) -> Object {
         .field(Field::new("value", TypeRef::named(value_type), |ctx| {
             ready(parent::<AttributeValue>(&ctx).map(|a| attribute_value(&ctx, a)))
         }))
-        .field(flag("is_default", |a| a.is_default))
-        .field(flag("is_inherited", |_| false))
-        .field(flag("is_protected", |a| a.is_protected))
-        .field(flag("is_visible", |a| a.is_visible))
-        .field(flag("is_from_profile", |a| a.is_from_profile))
+        .field(flag(AttributeFlag::IsDefault))
+        .field(flag(AttributeFlag::IsInherited))
+        .field(flag(AttributeFlag::IsProtected))
+        .field(flag(AttributeFlag::IsVisible))
+        .field(flag(AttributeFlag::IsFromProfile))
         .field(Field::new("updated_at", TypeRef::named(DATE_TIME), |ctx| {
             ready(parent::<AttributeValue>(&ctx).map(|a| {
                 a.node
@@ -496,14 +501,14 @@ fn attribute_object(name: &str, value_type: &str, extra: &[&str]) -> Object {
 }
 
 /// A boolean property of an attribute.
-fn flag(name: &str, get: fn(&infrahub_core::engine::Attribute) -> bool) -> Field {
-    Field::new(name, TypeRef::named(TypeRef::BOOLEAN), move |ctx| {
+fn flag(flag: AttributeFlag) -> Field {
+    Field::new(flag.name(), TypeRef::named(TypeRef::BOOLEAN), move |ctx| {
         ready(parent::<AttributeValue>(&ctx).map(|a| {
             a.node
                 .node
                 .attributes
                 .get(&a.name)
-                .map(|attr| FieldValue::value(get(attr)))
+                .map(|attr| FieldValue::value(flag.value(attr)))
         }))
     })
 }
@@ -554,23 +559,19 @@ fn dropdown_field(
 
 /// `RelationshipProperty`: the properties of a link.
 fn relationship_property() -> Object {
-    Object::new("RelationshipProperty")
-        .field(Field::new(
-            "is_visible",
+    let mut object = Object::new(RELATIONSHIP_PROPERTY);
+    for flag in LinkFlag::ALL {
+        object = object.field(Field::new(
+            flag.name(),
             TypeRef::named(TypeRef::BOOLEAN),
-            |ctx| {
-                ready(parent::<EdgeValue>(&ctx).map(|e| Some(FieldValue::value(e.peer.is_visible))))
-            },
-        ))
-        .field(Field::new(
-            "is_protected",
-            TypeRef::named(TypeRef::BOOLEAN),
-            |ctx| {
+            move |ctx| {
                 ready(
-                    parent::<EdgeValue>(&ctx).map(|e| Some(FieldValue::value(e.peer.is_protected))),
+                    parent::<EdgeValue>(&ctx).map(|e| Some(FieldValue::value(flag.value(&e.peer)))),
                 )
             },
-        ))
+        ));
+    }
+    object
         .field(Field::new("updated_at", TypeRef::named(DATE_TIME), |ctx| {
             ready(
                 parent::<EdgeValue>(&ctx)
@@ -622,12 +623,12 @@ fn register_wrappers(builder: SchemaBuilder, model: &ModelSchema) -> SchemaBuild
         Some(text) => object.description(text),
         None => object,
     };
-    let edged = describe(Object::new(format!("Edged{kind}"))).field(Field::new(
+    let edged = describe(Object::new(edged(&kind))).field(Field::new(
         "node",
         TypeRef::named(&kind),
         move |ctx| ready(parent::<NodeValue>(&ctx).map(|n| Some(node_ref(n, interface)))),
     ));
-    let nested_edged = describe(Object::new(format!("NestedEdged{kind}")))
+    let nested_edged = describe(Object::new(nested_edged(&kind)))
         .field(Field::new("node", TypeRef::named(&kind), move |ctx| {
             ready(
                 parent::<EdgeValue>(&ctx).map(|e| e.node.as_ref().map(|n| node_ref(n, interface))),
@@ -635,10 +636,10 @@ fn register_wrappers(builder: SchemaBuilder, model: &ModelSchema) -> SchemaBuild
         }))
         .field(Field::new(
             "properties",
-            TypeRef::named("RelationshipProperty"),
+            TypeRef::named(RELATIONSHIP_PROPERTY),
             |ctx| ready(parent::<EdgeValue>(&ctx).map(|e| Some(FieldValue::borrowed_any(e)))),
         ));
-    let paginated = describe(Object::new(format!("Paginated{kind}")))
+    let paginated = describe(Object::new(paginated(&kind)))
         .field(Field::new(
             "count",
             TypeRef::named_nn(TypeRef::INT),
@@ -646,7 +647,7 @@ fn register_wrappers(builder: SchemaBuilder, model: &ModelSchema) -> SchemaBuild
         ))
         .field(Field::new(
             "edges",
-            TypeRef::named_nn_list_nn(format!("Edged{kind}")),
+            TypeRef::named_nn_list_nn(fields::edged(&kind)),
             |ctx| {
                 ready(parent::<PageValue>(&ctx).map(|p| {
                     Some(FieldValue::list(
@@ -658,7 +659,7 @@ fn register_wrappers(builder: SchemaBuilder, model: &ModelSchema) -> SchemaBuild
         .field(permissions_field(|ctx| {
             parent::<PageValue>(ctx).map(|p| p.kind.clone())
         }));
-    let nested_paginated = describe(Object::new(format!("NestedPaginated{kind}")))
+    let nested_paginated = describe(Object::new(nested_paginated(&kind)))
         .field(Field::new(
             "count",
             TypeRef::named_nn(TypeRef::INT),
@@ -666,7 +667,7 @@ fn register_wrappers(builder: SchemaBuilder, model: &ModelSchema) -> SchemaBuild
         ))
         .field(Field::new(
             "edges",
-            TypeRef::named_nn_list_nn(format!("NestedEdged{kind}")),
+            TypeRef::named_nn_list_nn(fields::nested_edged(&kind)),
             |ctx| {
                 ready(parent::<NestedPageValue>(&ctx).map(|p| {
                     Some(FieldValue::list(
@@ -1004,9 +1005,9 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
                 fields.push(NodeField {
                     name: name.to_string(),
                     ty: if many {
-                        TypeRef::named_nn(format!("NestedPaginated{hierarchy}"))
+                        TypeRef::named_nn(nested_paginated(&hierarchy))
                     } else {
-                        TypeRef::named(format!("NestedEdged{hierarchy}"))
+                        TypeRef::named(nested_edged(&hierarchy))
                     },
                     description: None,
                     arguments: if many {
@@ -1034,7 +1035,7 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
             }
             fields.push(NodeField {
                 name: name.to_string(),
-                ty: TypeRef::named_nn(format!("NestedPaginated{hierarchy}")),
+                ty: TypeRef::named_nn(nested_paginated(&hierarchy)),
                 description: None,
                 arguments,
                 resolver: Resolver::Many {
@@ -1057,7 +1058,7 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
         if relationship.cardinality == Cardinality::One {
             fields.push(NodeField {
                 name: relationship.name.clone(),
-                ty: TypeRef::named(format!("NestedEdged{peer}")),
+                ty: TypeRef::named(nested_edged(peer)),
                 description: relationship.description.clone(),
                 arguments: Vec::new(),
                 resolver: Resolver::One(relationship.name.clone()),
@@ -1065,7 +1066,7 @@ pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<Nod
         } else {
             fields.push(NodeField {
                 name: relationship.name.clone(),
-                ty: TypeRef::named_nn(format!("NestedPaginated{peer}")),
+                ty: TypeRef::named_nn(nested_paginated(peer)),
                 description: relationship.description.clone(),
                 arguments: nested_arguments(schema, peer),
                 resolver: Resolver::Many {
@@ -1188,14 +1189,10 @@ fn query_arguments(schema: &SchemaBranch, model: &ModelSchema) -> Vec<(String, T
 fn query_field(schema: &SchemaBranch, model: &ModelSchema) -> Field {
     let kind = model.kind();
     let resolver_kind = kind.clone();
-    let mut field = Field::new(
-        &kind,
-        TypeRef::named_nn(format!("Paginated{kind}")),
-        move |ctx| {
-            let kind = resolver_kind.clone();
-            FieldFuture::new(async move { query_nodes(ctx, kind).await })
-        },
-    );
+    let mut field = Field::new(&kind, TypeRef::named_nn(paginated(&kind)), move |ctx| {
+        let kind = resolver_kind.clone();
+        FieldFuture::new(async move { query_nodes(ctx, kind).await })
+    });
     if let Some(text) = &model.description {
         field = field.description(text);
     }

@@ -6,14 +6,18 @@ use std::sync::{Arc, Mutex, Weak};
 use async_graphql::dynamic::Schema;
 use infrahub_core::schema::SchemaBranch;
 
+use super::plan::Plans;
 use super::validated::ValidatedDocuments;
 
-/// A generated GraphQL schema and the documents validated against it.
+/// A generated GraphQL schema, the documents validated against it and the operations compiled
+/// against it.
 pub struct Generated {
     /// The executable schema.
     pub schema: Schema,
     /// Documents that passed validation against `schema`.
     pub(crate) validated: ValidatedDocuments,
+    /// Operations compiled against `schema`, by document shape.
+    pub(crate) plans: Plans,
 }
 
 /// How many generated schemas are kept; older ones are rebuilt on demand.
@@ -122,6 +126,7 @@ impl SchemaCache {
         let generated = Arc::new(Generated {
             schema: built,
             validated,
+            plans: Plans::default(),
         });
         tracing::info!(
             hash = %hash,

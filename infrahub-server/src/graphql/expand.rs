@@ -6,20 +6,16 @@
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
 };
-use async_graphql::{Name, Pos, Positioned, ServerError, Value};
+use async_graphql::{Name, Pos, Positioned, Value};
 use infrahub_core::schema::SchemaBranch;
 
 const DIRECTIVE: &str = "expand";
 
-/// Rewrites the request's document if it uses `@expand`.
-pub(crate) fn apply(
-    request: &mut async_graphql::Request,
-    schema: &SchemaBranch,
-) -> Result<(), ServerError> {
-    if !request.query.contains("@expand") {
-        return Ok(());
+/// Rewrites `document` (whose text is `query`) if it uses `@expand`.
+pub(crate) fn apply(query: &str, document: &mut ExecutableDocument, schema: &SchemaBranch) {
+    if !query.contains("@expand") {
+        return;
     }
-    let mut document: ExecutableDocument = request.parsed_query()?.clone();
     let operations: Vec<&mut Positioned<async_graphql::parser::types::OperationDefinition>> =
         match &mut document.operations {
             DocumentOperations::Single(op) => vec![op],
@@ -36,8 +32,6 @@ pub(crate) fn apply(
     for fragment in document.fragments.values_mut() {
         expand_set(&mut fragment.node.selection_set.node, schema, None, &[]);
     }
-    request.set_parsed_query(document);
-    Ok(())
 }
 
 fn named(name: &str, children: Vec<Positioned<Selection>>) -> Positioned<Selection> {

@@ -122,7 +122,7 @@ async fn handle(
     )
     .await
     {
-        Ok(super::Answer::Direct(body)) => {
+        Ok(super::Answer::Planned(body)) => {
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         Ok(body) => axum::Json(body).into_response(),

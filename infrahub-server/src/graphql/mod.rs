@@ -2,41 +2,49 @@
 //! queries that load exactly what the document selects in a bounded number of store reads,
 //! and the mutations the SDK sends.
 //!
-//! A request goes: `http` (content type, credentials, anonymous rule) → [`parsed`] (the parsed
-//! document, cached by text; `parse`, this crate's parser, with `shape` keys) → `limits` (the
-//! work the document asks for, and name lengths) → the permission checks of mutations
-//! (`crate::auth`) → `expand` (the `@expand` directive) → `direct` (plain node queries and node
-//! mutations of documents `validated` before, written straight to JSON) or async-graphql's
-//! executor over the generated schema.
+//! Every request takes one path (design: docs/adr/0002-graphql-execution.md):
+//! `http` (content type, credentials, anonymous rule) → [`lex`] (one pass over the text: its
+//! shape, its literals, its nesting) → the operation compiled for that shape against the
+//! branch's generated schema ([`plan`]), when there is one: authorization, literals and
+//! variables bound, run, JSON written. Otherwise → the parsed document (async-graphql's
+//! parser, cached by text in [`parsed`]) → `limits` (the work the document asks for, and name
+//! lengths) → authorization → `expand` (the `@expand` directive) → async-graphql's executor
+//! over the generated schema, which validates once per shape (`validated`); a document that
+//! passed validation gets its plan compiled for the next request of its shape.
+//! Authorization has one place, [`crate::auth::authorize_operation`], on both branches of that
+//! path.
 //!
 //! Layout:
 //! - [`cache`]: generated schemas by branch schema (and the check that a schema load's
-//!   candidate builds);
-//! - `build`: the generated types (objects, interfaces, inputs, root fields);
+//!   candidate builds), each with its validated documents and compiled plans;
+//! - `build`: the generated types (objects, interfaces, inputs, root fields), and the value
+//!   rules the lexer's literal classes follow;
+//! - `fields`: the field names, type names and values the generated schema and the plans
+//!   share, defined once;
 //! - `derived`: values computed for the API (display labels, hfids);
 //! - `load`: planning reads from the selection and loading nodes level by level;
 //! - `values`: the objects resolvers hand to each other;
 //! - `mutation`: mutation inputs and resolvers;
 //! - `fixed`: fields that do not depend on the schema (`InfrahubInfo`, `Branch`, ...);
 //! - `limits`: depth, fields, aliases, introspection and name bounds of a document;
-//! - `parse`, `shape`, [`parsed`], `validated`: parsing, document shapes, caches;
-//! - `direct`: the direct executor;
+//! - `lex`, [`parsed`], `validated`, `plan`: the lexer, parsed documents, validation once per
+//!   shape, compiled operations;
 //! - `expand`: the `@expand` directive;
 //! - `http`: the axum routes.
 
 mod build;
 pub mod cache;
 mod derived;
-mod direct;
 mod expand;
+mod fields;
 mod fixed;
 mod http;
+mod lex;
 mod limits;
 mod load;
 mod mutation;
-mod parse;
 pub mod parsed;
-mod shape;
+mod plan;
 mod validated;
 mod values;
 
@@ -131,8 +139,8 @@ pub(crate) enum Answer {
     Executed(async_graphql::Response),
     /// The document could not be parsed or rewritten.
     Rejected(Vec<ServerError>),
-    /// The JSON body written by the direct executor (plain node queries, node mutations).
-    Direct(Vec<u8>),
+    /// The JSON body written by a compiled plan.
+    Planned(Vec<u8>),
 }
 
 impl serde::Serialize for Answer {
@@ -140,7 +148,7 @@ impl serde::Serialize for Answer {
         match self {
             Answer::Executed(response) => response.serialize(serializer),
             Answer::Rejected(errors) => errors_body(errors.clone()).serialize(serializer),
-            Answer::Direct(body) => serde_json::from_slice::<Value>(body)
+            Answer::Planned(body) => serde_json::from_slice::<Value>(body)
                 .map_err(serde::ser::Error::custom)?
                 .serialize(serializer),
         }
@@ -153,94 +161,213 @@ pub(crate) async fn run_raw(
     state: &Arc<AppState>,
     branch: &str,
     at: Option<&str>,
-    mut gql: async_graphql::Request,
+    gql: async_graphql::Request,
     account: Option<Account>,
 ) -> Result<Answer, ApiError> {
-    let engine = &state.engine;
-    if engine.schema(branch).is_err() {
+    if state.engine.schema(branch).is_err() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("Branch: {branch} not found."),
         ));
     }
-    let operation_name = gql.operation_name.clone();
-    if let Err(error) = state.queries.prepare(&mut gql) {
-        return Ok(Answer::Rejected(vec![error]));
+    let lexed = lex::lex(&gql.query);
+    if lexed.too_deep {
+        return Ok(Answer::Rejected(vec![ServerError::new(
+            format!(
+                "the document nests brackets more than {} levels deep",
+                lex::MAX_NESTING
+            ),
+            None,
+        )]));
     }
-    let limits = limits::Limits::from_settings(&state.settings.api);
-    let operation = match gql.parsed_query() {
-        Ok(document) => {
-            if let Err(error) = limits::check(document, &limits) {
-                return Ok(Answer::Rejected(vec![error]));
+    if let Some(shape) = &lexed.shape {
+        // Documents of one shape share their first token: a mutation's reads the present.
+        let mutation = shape.starts_with("mutation ");
+        let view = view_of(branch, at, mutation)?;
+        let schema = schema_of(state, &view).await?;
+        let generated = generated_of(state, &schema)?;
+        if let Some(Some(plan)) = generated.plans.get(shape, gql.operation_name.as_deref())
+            && plan.is_mutation() == mutation
+            && let Some(bindings) = plan.bind(&lexed.literals, &gql.variables)
+        {
+            let access = crate::auth::OperationAccess {
+                operation: plan.operation_type(),
+                root_fields: plan.root_fields(),
+            };
+            crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access)
+                .await?;
+            // Debug builds answer each planned query twice, through the plan and through the
+            // executor, at one instant.
+            let check = !mutation && state.queries.plan_checks();
+            let (view, at) = match (check, at) {
+                (true, None) => {
+                    let now = Timestamp::now();
+                    (BranchView::at(branch, now), Some(now.to_string()))
+                }
+                (_, at) => (view, at.map(str::to_string)),
+            };
+            let context = RequestContext {
+                state: Arc::clone(state),
+                view,
+                schema,
+                account: account.clone(),
+            };
+            if let Some(body) = plan.run(&context, &bindings).await {
+                state.queries.note_planned_answer();
+                if check {
+                    let general =
+                        run_general(state, branch, at.as_deref(), gql, account, lexed).await?;
+                    same_answers(&body, &general);
+                }
+                return Ok(Answer::Planned(body));
             }
-            operation_type(document, operation_name.as_deref())
         }
+    }
+    run_general(state, branch, at, gql, account, lexed).await
+}
+
+/// Answers a request through async-graphql's executor (see [`run_raw`]), compiling the plan of
+/// its shape once it passed validation.
+async fn run_general(
+    state: &Arc<AppState>,
+    branch: &str,
+    at: Option<&str>,
+    mut gql: async_graphql::Request,
+    account: Option<Account>,
+    lexed: lex::Lexed,
+) -> Result<Answer, ApiError> {
+    let operation_name = gql.operation_name.clone();
+    let text = lexed.rewritten.as_deref().unwrap_or(&gql.query);
+    let mut document = match state.queries.parse(text) {
+        Ok(document) => document,
         Err(error) => return Ok(Answer::Rejected(vec![error])),
     };
-    let is_mutation = operation == Some(OperationType::Mutation);
-    if is_mutation && account.is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Authentication is required to perform this operation",
-        ));
-    }
-    let view = match at.filter(|a| !a.is_empty() && !is_mutation) {
-        Some(text) => {
-            let at = Timestamp::parse(text).map_err(|e| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at` value: {e}"))
-            })?;
-            BranchView::at(branch, at)
-        }
-        None => BranchView::now(branch),
-    };
-    let schema = engine
-        .schema_for(&view)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if is_mutation && let Some(account) = &account {
-        let fields = match gql.parsed_query() {
-            Ok(document) => mutation_fields(document, operation_name.as_deref()),
-            Err(error) => return Ok(Answer::Rejected(vec![error])),
-        };
-        crate::auth::check_mutation(state, account, branch, &schema, &fields).await?;
-    }
-    if let Err(error) = expand::apply(&mut gql, &schema) {
+    let limits = limits::Limits::from_settings(&state.settings.api);
+    if let Err(error) = limits::check(&document, &limits) {
         return Ok(Answer::Rejected(vec![error]));
     }
-    let generated = state
-        .graphql
-        .get(&schema)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let operation = operation_type(&document, operation_name.as_deref());
+    let is_mutation = operation == Some(OperationType::Mutation);
+    let root_fields = root_fields(&document, operation_name.as_deref());
+    if is_mutation && account.is_none() {
+        // Refused before the time travel argument is read, as upstream does.
+        let access = crate::auth::OperationAccess {
+            operation: OperationType::Mutation,
+            root_fields: &root_fields,
+        };
+        let schema = state
+            .engine
+            .schema(branch)
+            .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
+        crate::auth::authorize_operation(state, None, branch, &schema, access).await?;
+    }
+    let view = view_of(branch, at, is_mutation)?;
+    let schema = schema_of(state, &view).await?;
+    let access = crate::auth::OperationAccess {
+        operation: operation.unwrap_or(OperationType::Query),
+        root_fields: &root_fields,
+    };
+    crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access).await?;
+    expand::apply(&gql.query, &mut document, &schema);
+    let generated = generated_of(state, &schema)?;
+    // The plan of the shape, compiled now (before the document goes to the executor) and kept
+    // if the document passes validation.
+    let compiled = match &lexed.shape {
+        Some(shape)
+            if generated
+                .plans
+                .get(shape, operation_name.as_deref())
+                .is_none() =>
+        {
+            let plan = plan::compile(
+                &schema,
+                &document,
+                operation_name.as_deref(),
+                &lexed.literals,
+            );
+            Some((shape.clone(), plan.map(Arc::new)))
+        }
+        _ => None,
+    };
+    let identity = validated::DocumentIdentity {
+        shape: lexed.shape,
+        text: None,
+        operation: operation_name.clone(),
+        simple_variables: validated::variables_are_simple(&document, &gql.variables),
+    };
+    let identity = validated::DocumentIdentity {
+        text: identity.shape.is_none().then(|| gql.query.clone()),
+        ..identity
+    };
+    gql.set_parsed_query(document);
     let context = RequestContext {
         state: Arc::clone(state),
         view,
         schema,
         account,
     };
-    // Plain node queries and node mutations that passed validation before are answered
-    // directly.
-    if generated
-        .validated
-        .passed(&gql.query, operation_name.as_deref())
+    let mut response = generated
+        .schema
+        .execute(gql.data(context).data(identity.clone()))
+        .await;
+    if let Some((shape, plan)) = compiled
+        && generated.validated.passed(&identity)
     {
-        let variables = std::mem::take(&mut gql.variables);
-        let body = match gql.parsed_query() {
-            Ok(document) if validated::variables_are_simple(document, &variables) => {
-                direct::run(&context, document, operation_name.as_deref(), &variables).await
-            }
-            _ => None,
-        };
-        gql.variables = variables;
-        if let Some(body) = body {
-            state.queries.note_direct_answer();
-            return Ok(Answer::Direct(body));
-        }
+        generated.plans.insert(shape, operation_name, plan);
     }
-    let mut response = generated.schema.execute(gql.data(context)).await;
     for error in &mut response.errors {
         error.message = infrahub_core::bounded_message(&error.message);
     }
     Ok(Answer::Executed(response))
+}
+
+/// The branch and instant a request reads: `at` (ignored for mutations), else the present.
+fn view_of(branch: &str, at: Option<&str>, mutation: bool) -> Result<BranchView, ApiError> {
+    match at.filter(|a| !a.is_empty() && !mutation) {
+        Some(text) => {
+            let at = Timestamp::parse(text).map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at` value: {e}"))
+            })?;
+            Ok(BranchView::at(branch, at))
+        }
+        None => Ok(BranchView::now(branch)),
+    }
+}
+
+/// The schema of the branch at the instant `view` reads.
+async fn schema_of(
+    state: &AppState,
+    view: &BranchView,
+) -> Result<Arc<infrahub_core::schema::SchemaBranch>, ApiError> {
+    state
+        .engine
+        .schema_for(view)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The generated GraphQL schema of `schema`.
+fn generated_of(
+    state: &AppState,
+    schema: &Arc<infrahub_core::schema::SchemaBranch>,
+) -> Result<Arc<cache::Generated>, ApiError> {
+    state
+        .graphql
+        .get(schema)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// In debug builds, checks a plan's answer against the executor's answer to the same request
+/// (root fields may come in another order; everything else must be equal).
+fn same_answers(planned: &[u8], general: &Answer) {
+    let planned: Value = serde_json::from_slice(planned)
+        .unwrap_or_else(|e| panic!("a plan wrote invalid JSON ({e})"));
+    let general = serde_json::to_value(general)
+        .unwrap_or_else(|e| panic!("the executor's answer does not serialize ({e})"));
+    assert_eq!(
+        planned, general,
+        "a compiled plan and the executor answered differently"
+    );
 }
 
 /// The response body for errors raised before execution.
@@ -251,9 +378,9 @@ fn errors_body(mut errors: Vec<ServerError>) -> Value {
     json!({"data": null, "errors": errors})
 }
 
-/// The names of the root fields of the mutation a request runs (through fragments, aliases
+/// The names of the root fields of the operation a request runs (through fragments, aliases
 /// set aside), each once.
-fn mutation_fields(
+fn root_fields(
     document: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Vec<String> {

@@ -5,9 +5,10 @@
 //! later requests with it skip the rules when every variable is of a built-in scalar type (or
 //! `GenericScalar`, or lists of them) and its value is valid for that type, which is checked
 //! here with the scalar types' own parsing. Anything else is validated as usual. Documents are
-//! remembered by their shape (see [`super::shape`]): the SDK writes values inline, and a
+//! remembered by their shape (see [`super::lex`]): the SDK writes values inline, and a
 //! document that differs from a validated one only in literal values that validation treats
-//! alike passes as that one did.
+//! alike passes as that one did. Each request brings what the lexer read of it as request data
+//! ([`DocumentIdentity`]), so that nothing is read twice.
 //!
 //! The cache is an extension of one generated schema, so it never outlives the schema it
 //! validated against.
@@ -15,39 +16,35 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextValidation,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::parser::types::{BaseType, ExecutableDocument, Type};
-use async_graphql::{InputType, Request, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{InputType, ServerError, ValidationResult, Variables};
 use async_graphql::{Name, Value as ConstValue};
 
 use super::build::GENERIC_SCALAR;
-use super::shape::shape;
 
 /// How many documents are remembered; the cache starts over when it is full.
 const CAPACITY: usize = 512;
 
-/// What a document is remembered by: its shape (documents that differ only in literal values
-/// of one class validate alike), or its own text when it has none.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum DocumentKey {
-    Shape(String),
-    Text,
-}
-
-impl DocumentKey {
-    fn of(query: &str) -> DocumentKey {
-        shape(query).map_or(DocumentKey::Text, DocumentKey::Shape)
-    }
+/// What a request's document is remembered by, handed to the extension as request data: its
+/// shape (documents that differ only in literal values of one class validate alike), or its
+/// own text when it has none; and whether its variables let validation be skipped.
+#[derive(Clone, Debug)]
+pub(crate) struct DocumentIdentity {
+    /// The shape, or `None` (the document is then known by its text).
+    pub shape: Option<String>,
+    /// The text, kept only for documents without a shape.
+    pub text: Option<String>,
+    /// The operation the request runs.
+    pub operation: Option<String>,
+    /// Whether every variable is plain and valid (see [`variables_are_simple`]).
+    pub simple_variables: bool,
 }
 
 /// Validation results of one document, by operation.
 type Results = Vec<(Option<String>, ValidationResult)>;
 
-/// Validation results by document shape, or by text for documents without one (looked up
-/// without copying the text).
+/// Validation results by document shape, or by text for documents without one.
 #[derive(Default)]
 struct Passed {
     shapes: HashMap<String, Results>,
@@ -55,42 +52,32 @@ struct Passed {
 }
 
 impl Passed {
-    /// The result remembered for the document `query` (whose key is `key`) running
-    /// `operation`.
-    fn remembered(
-        &self,
-        key: &DocumentKey,
-        query: &str,
-        operation: Option<&str>,
-    ) -> Option<ValidationResult> {
-        let results = match key {
-            DocumentKey::Shape(shape) => self.shapes.get(shape),
-            DocumentKey::Text => self.texts.get(query),
+    /// The result remembered for the document `identity` names.
+    fn remembered(&self, identity: &DocumentIdentity) -> Option<ValidationResult> {
+        let results = match (&identity.shape, &identity.text) {
+            (Some(shape), _) => self.shapes.get(shape),
+            (None, Some(text)) => self.texts.get(text),
+            (None, None) => None,
         }?;
         results
             .iter()
-            .find(|(name, _)| name.as_deref() == operation)
+            .find(|(name, _)| *name == identity.operation)
             .map(|(_, result)| *result)
     }
 
-    /// Remembers that `query` (whose key is `key`) running `operation` passed, starting over
-    /// when [`CAPACITY`] documents are held.
-    fn remember(
-        &mut self,
-        key: DocumentKey,
-        query: String,
-        operation: Option<String>,
-        result: ValidationResult,
-    ) {
+    /// Remembers that the document `identity` names passed, starting over when [`CAPACITY`]
+    /// documents are held.
+    fn remember(&mut self, identity: &DocumentIdentity, result: ValidationResult) {
         if self.shapes.len() + self.texts.len() >= CAPACITY {
             self.shapes.clear();
             self.texts.clear();
         }
-        let results = match key {
-            DocumentKey::Shape(shape) => self.shapes.entry(shape).or_default(),
-            DocumentKey::Text => self.texts.entry(query).or_default(),
+        let results = match (&identity.shape, &identity.text) {
+            (Some(shape), _) => self.shapes.entry(shape.clone()).or_default(),
+            (None, Some(text)) => self.texts.entry(text.clone()).or_default(),
+            (None, None) => return,
         };
-        results.push((operation, result));
+        results.push((identity.operation.clone(), result));
     }
 }
 
@@ -101,13 +88,11 @@ pub(crate) struct ValidatedDocuments {
 }
 
 impl ValidatedDocuments {
-    /// Whether the document `query` (running `operation`), or one of its shape, passed
-    /// validation.
-    pub(crate) fn passed(&self, query: &str, operation: Option<&str>) -> bool {
-        let key = DocumentKey::of(query);
+    /// Whether the document `identity` names passed validation.
+    pub(crate) fn passed(&self, identity: &DocumentIdentity) -> bool {
         self.passed
             .lock()
-            .is_ok_and(|passed| passed.remembered(&key, query, operation).is_some())
+            .is_ok_and(|passed| passed.remembered(identity).is_some())
     }
 }
 
@@ -115,79 +100,39 @@ impl ExtensionFactory for ValidatedDocuments {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestValidation {
             passed: Arc::clone(&self.passed),
-            request: Mutex::new(None),
         })
     }
-}
-
-/// What one request learned before validation: its key, and whether its variables allow the
-/// rules to be skipped.
-struct Pending {
-    key: DocumentKey,
-    query: String,
-    operation: Option<String>,
-    simple_variables: bool,
 }
 
 /// The extension instance of one request.
 struct RequestValidation {
     passed: Arc<Mutex<Passed>>,
-    request: Mutex<Option<Pending>>,
 }
 
 #[async_trait::async_trait]
 impl Extension for RequestValidation {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = next.run(ctx, request).await?;
-        if let Ok(mut pending) = self.request.lock() {
-            *pending = Some(Pending {
-                key: DocumentKey::of(&request.query),
-                query: request.query.clone(),
-                operation: request.operation_name.clone(),
-                simple_variables: false,
-            });
-        }
-        Ok(request)
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        if let Ok(mut pending) = self.request.lock()
-            && let Some(pending) = pending.as_mut()
-        {
-            pending.simple_variables = variables_are_simple(&document, variables);
-        }
-        Ok(document)
-    }
-
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let pending = self.request.lock().ok().and_then(|mut p| p.take());
-        let Some(pending) = pending.filter(|p| p.simple_variables) else {
+        let Some(identity) = ctx.data_opt::<DocumentIdentity>() else {
             return next.run(ctx).await;
         };
-        if let Some(result) = self.passed.lock().ok().and_then(|passed| {
-            passed.remembered(&pending.key, &pending.query, pending.operation.as_deref())
-        }) {
+        if identity.simple_variables
+            && let Some(result) = self
+                .passed
+                .lock()
+                .ok()
+                .and_then(|passed| passed.remembered(identity))
+        {
             return Ok(result);
         }
         let result = next.run(ctx).await?;
-        if let Ok(mut passed) = self.passed.lock() {
-            passed.remember(pending.key, pending.query, pending.operation, result);
+        if identity.simple_variables
+            && let Ok(mut passed) = self.passed.lock()
+        {
+            passed.remember(identity, result);
         }
         Ok(result)
     }
@@ -213,7 +158,7 @@ pub(crate) fn variables_are_simple(document: &ExecutableDocument, variables: &Va
 }
 
 /// Whether `value` (absent: `None`) is valid for a variable of type `ty`.
-fn value_fits(ty: &Type, value: Option<&ConstValue>) -> bool {
+pub(crate) fn value_fits(ty: &Type, value: Option<&ConstValue>) -> bool {
     let value = match value {
         None | Some(ConstValue::Null) => return ty.nullable,
         Some(value) => value,
