@@ -846,6 +846,51 @@ async fn an_account_without_a_role_cannot_write_nor_take_over_the_admin() {
     );
 }
 
+/// Documents of one shape run the plan compiled for it: the plan must be authorized as the
+/// executor is, whoever compiled it.
+#[tokio::test]
+async fn a_compiled_plan_is_authorized_for_each_request() {
+    let server = start().await;
+    server.account("trudy").await;
+    let trudy = server.access_token("trudy").await;
+    server
+        .admin(r#"mutation { BranchCreate(data: {name: "plans"}) { ok } }"#)
+        .await;
+    let create = |name: &str| {
+        format!(
+            r#"mutation {{ BuiltinTagCreate(data: {{name: {{value: "{name}"}}}}) {{ ok object {{ id }} }} }}"#
+        )
+    };
+    // The admin's requests compile the plan of the shape (the second one runs it).
+    for name in ["plan-a", "plan-b"] {
+        let answer = server
+            .gql_as("/graphql/plans", &create(name), Auth::Admin)
+            .await;
+        assert!(answer.json()["errors"].is_null(), "{:?}", answer.json());
+    }
+    let refused = server
+        .gql_as(
+            "/graphql/plans",
+            &create("plan-trudy"),
+            Auth::Bearer(&trudy),
+        )
+        .await;
+    assert_forbidden(&refused, "object:Builtin:Tag:create:allow_other");
+    let anonymous = server
+        .gql_as("/graphql/plans", &create("plan-anonymous"), Auth::Anonymous)
+        .await;
+    assert_eq!(anonymous.status, 401, "{:?}", anonymous.json());
+    let data = server
+        .gql_as(
+            "/graphql/plans",
+            r#"{ BuiltinTag(name__values: ["plan-trudy", "plan-anonymous"]) { count } }"#,
+            Auth::Admin,
+        )
+        .await
+        .json();
+    assert_eq!(data["data"]["BuiltinTag"]["count"], json!(0), "{data}");
+}
+
 #[tokio::test]
 async fn revoked_credentials_stop_working_on_the_next_request() {
     let server = start().await;
