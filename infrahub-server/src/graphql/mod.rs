@@ -3,15 +3,15 @@
 //! and the mutations the SDK sends.
 //!
 //! Every request takes one path (design: docs/adr/0002-graphql-execution.md):
-//! `http` (content type, credentials, anonymous rule) → [`lex`] (one pass over the text: its
+//! `http` (content type, credentials, anonymous rule) → `lex` (one pass over the text: its
 //! shape, its literals, its nesting) → the operation compiled for that shape against the
-//! branch's generated schema ([`plan`]), when there is one: authorization, literals and
+//! branch's generated schema (`plan`), when there is one: authorization, literals and
 //! variables bound, run, JSON written. Otherwise → the parsed document (async-graphql's
 //! parser, cached by text in [`parsed`]) → `limits` (the work the document asks for, and name
 //! lengths) → authorization → `expand` (the `@expand` directive) → async-graphql's executor
 //! over the generated schema, which validates once per shape (`validated`); a document that
 //! passed validation gets its plan compiled for the next request of its shape.
-//! Authorization has one place, [`crate::auth::authorize_operation`], on both branches of that
+//! Authorization has one place, `crate::auth::authorize_operation`, on both branches of that
 //! path.
 //!
 //! Layout:
