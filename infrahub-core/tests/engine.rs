@@ -1620,3 +1620,73 @@ async fn a_created_node_is_returned_exactly_as_a_read_gives_it() {
     assert!(detached.peers("tags").is_empty());
     same_as_read("InfraDevice", detached).await;
 }
+
+#[tokio::test]
+async fn matching_keeps_the_candidates_that_pass_the_filters() {
+    let engine = engine().await;
+    let paris = site(&engine, "paris").await;
+    let london = site(&engine, "london").await;
+    let mut ids = Vec::new();
+    for (name, site_id) in [
+        ("m1", &paris),
+        ("m2", &london),
+        ("m3", &paris),
+        ("m4", &paris),
+    ] {
+        let created = device(&engine, name, site_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        ids.push(created.node.id);
+    }
+    let view = main_view();
+    let args = |filters: &[(&str, Value)]| QueryArgs {
+        filters: filters
+            .iter()
+            .map(|(name, value)| ((*name).to_string(), value.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    // Only the candidates are considered: m4 matches but is not one of them.
+    let candidates = &ids[..3];
+    let paris_devices = engine
+        .matching(
+            &view,
+            "InfraDevice",
+            candidates,
+            &args(&[("site__name__value", json!("paris"))]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        paris_devices,
+        [ids[0], ids[2]].into_iter().collect(),
+        "the filter of any query, over the candidates"
+    );
+    let named = engine
+        .matching(
+            &view,
+            "InfraDevice",
+            candidates,
+            &args(&[("name__values", json!(["m2", "m3", "m4"]))]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(named, [ids[1], ids[2]].into_iter().collect());
+    let none = engine
+        .matching(&view, "InfraDevice", &[], &args(&[]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(none.is_empty());
+    let unknown = engine
+        .matching(
+            &view,
+            "InfraDevice",
+            candidates,
+            &args(&[("colour__value", json!("red"))]),
+        )
+        .await;
+    assert!(
+        unknown.is_err(),
+        "a filter the kind does not have is refused"
+    );
+}

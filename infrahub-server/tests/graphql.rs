@@ -380,6 +380,84 @@ async fn reads_are_bounded_whatever_the_number_of_nodes() {
     assert!(large_reads <= 8, "{large_reads} reads for one query");
 }
 
+/// Nested filters of relationship fields are evaluated by the engine over each level's peers,
+/// once per level and filter, whatever the number of nodes.
+#[tokio::test]
+async fn nested_filters_are_evaluated_by_the_engine_once_per_level() {
+    let harness = harness().await;
+    harness.populate(3, "nf").await;
+    harness.populate(30, "nfl").await;
+    let query = |prefix: &str| {
+        format!(
+            r#"{{ TestDevice(name__value: "{prefix}-dev", partial_match: true) {{ count edges {{ node {{ name {{ value }}
+                 red: tags(name__value: "{prefix}-red") {{ count edges {{ node {{ name {{ value }} }} }} }}
+                 both: tags(name__values: ["{prefix}-red", "{prefix}-blue"], limit: 1) {{ count edges {{ node {{ name {{ value }} }} }} }}
+                 none: tags(name__value: "no-such-tag") {{ count }}
+                 visible: tags(name__is_visible: true) {{ count }}
+                 all: tags {{ count }} }} }} }} }}"#
+        )
+    };
+    let small = harness.gql(&query("nf")).await;
+    let devices = small["TestDevice"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{small}"));
+    assert_eq!(devices.len(), 3, "{small}");
+    for device in devices {
+        let node = &device["node"];
+        assert_eq!(node["red"]["count"], json!(1), "{small}");
+        assert_eq!(
+            node["red"]["edges"][0]["node"]["name"]["value"],
+            json!("nf-red")
+        );
+        assert_eq!(node["both"]["count"], json!(2));
+        assert_eq!(
+            node["both"]["edges"].as_array().map(Vec::len),
+            Some(1),
+            "paging applies after the filter"
+        );
+        assert_eq!(node["none"]["count"], json!(0));
+        assert_eq!(node["visible"]["count"], json!(2));
+        assert_eq!(node["all"]["count"], json!(2));
+    }
+    // By id, with the id of one tag.
+    let red = harness
+        .gql(r#"{ BuiltinTag(name__value: "nf-red") { edges { node { id } } } }"#)
+        .await;
+    let red = red["BuiltinTag"]["edges"][0]["node"]["id"].clone();
+    let by_id = harness
+        .gql(&format!(
+            r#"{{ TestDevice(name__value: "nf-dev-000") {{ edges {{ node {{ tags(ids: [{red}]) {{ count }} }} }} }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        by_id["TestDevice"]["edges"][0]["node"]["tags"]["count"],
+        json!(1),
+        "{by_id}"
+    );
+    // A filter the peer kind does not have is an error, not an empty answer.
+    let body = harness
+        .send(
+            r#"{ TestDevice { edges { node { tags(name__value: 1) { count } } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.contains("\"errors\""), "{body}");
+
+    // Reads: the same with 3 and with 30 devices.
+    harness.state.queries.set_plan_checks(false);
+    harness.store.reset();
+    harness.gql(&query("nf")).await;
+    let small_reads = harness.store.reads.load(Ordering::SeqCst);
+    harness.store.reset();
+    let large = harness.gql(&query("nfl")).await;
+    let large_reads = harness.store.reads.load(Ordering::SeqCst);
+    assert_eq!(large["TestDevice"]["count"], json!(30));
+    assert_eq!(
+        small_reads, large_reads,
+        "reads grew with the number of nodes"
+    );
+}
+
 #[tokio::test]
 async fn unselected_attributes_are_not_read() {
     let harness = harness().await;

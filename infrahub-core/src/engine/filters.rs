@@ -1,9 +1,9 @@
 //! Query arguments as upstream names them (`name__value`, `site__ids`, `any__value`, ...)
 //! turned into store filters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use infrahub_graph::{BranchView, Filter, Match, NodeId, NodeQuery, OrderBy, Property};
+use infrahub_graph::{BranchView, Filter, Match, NodeId, NodeQuery, OrderBy, Property, Selection};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -276,7 +276,65 @@ fn ordering(model: &ModelSchema) -> Vec<OrderBy> {
     order
 }
 
+/// The store filters of `args` (human-friendly id and upstream-style filters) on nodes of
+/// `model`.
+fn query_filters(
+    schema: &SchemaBranch,
+    model: &ModelSchema,
+    args: &QueryArgs,
+) -> Result<Vec<Filter>> {
+    let mut filters = Vec::new();
+    let mut plain = args.filters.clone();
+    if let Some(hfid) = plain.remove("hfid") {
+        let parts: Vec<String> = as_list(&hfid).iter().map(super::read::value_text).collect();
+        if !parts.is_empty() {
+            filters.extend(hfid_filters(schema, model, &parts)?);
+        }
+    }
+    filters.extend(parse_filters(schema, model, &plain, args.partial_match)?);
+    Ok(filters)
+}
+
 impl Engine {
+    /// Of the nodes `candidates`, those of `kind` (a node kind or a generic) that match the
+    /// filters of `args` through `view` (paging and ordering set aside): the nested filters
+    /// of relationship fields (`tags(name__value: "red")` keeps the peers named `red`),
+    /// evaluated by the store as one query over the candidates, with the same rules as the
+    /// filters of any query.
+    ///
+    /// # Errors
+    ///
+    /// An unknown kind (`NotFound`), a filter `kind` does not have (`Validation`), what the
+    /// store reports.
+    pub async fn matching(
+        &self,
+        view: &BranchView,
+        kind: &str,
+        candidates: &[NodeId],
+        args: &QueryArgs,
+    ) -> Result<BTreeSet<NodeId>> {
+        let schema = self.schema_for(view).await?;
+        let model = schema.get(kind).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("kind `{kind}` not found on branch `{}`", view.branch),
+            )
+        })?;
+        let mut filters = query_filters(&schema, model, args)?;
+        if candidates.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        filters.push(Filter::Ids(candidates.to_vec()));
+        let query = NodeQuery {
+            labels: vec![kind.to_string()],
+            filters,
+            select: Selection::nothing(),
+            ..NodeQuery::default()
+        };
+        let result = self.store().query(view, &query).await?;
+        Ok(result.nodes.into_iter().map(|node| node.id).collect())
+    }
+
     /// Lists nodes of `kind` (a node, profile, template or generic kind) through `view`;
     /// returns the page and the total number of matches.
     pub async fn query(
@@ -293,15 +351,7 @@ impl Engine {
                 format!("kind `{kind}` not found on branch `{}`", view.branch),
             )
         })?;
-        let mut filters = Vec::new();
-        let mut plain = args.filters.clone();
-        if let Some(hfid) = plain.remove("hfid") {
-            let parts: Vec<String> = as_list(&hfid).iter().map(super::read::value_text).collect();
-            if !parts.is_empty() {
-                filters.extend(hfid_filters(&schema, model, &parts)?);
-            }
-        }
-        filters.extend(parse_filters(&schema, model, &plain, args.partial_match)?);
+        let filters = query_filters(&schema, model, args)?;
         let limit = args
             .limit
             .unwrap_or(self.options().query_size_limit)
@@ -331,15 +381,7 @@ impl Engine {
                 format!("kind `{kind}` not found on branch `{}`", view.branch),
             )
         })?;
-        let mut filters = Vec::new();
-        let mut plain = args.filters.clone();
-        if let Some(hfid) = plain.remove("hfid") {
-            let parts: Vec<String> = as_list(&hfid).iter().map(super::read::value_text).collect();
-            if !parts.is_empty() {
-                filters.extend(hfid_filters(&schema, model, &parts)?);
-            }
-        }
-        filters.extend(parse_filters(&schema, model, &plain, args.partial_match)?);
+        let filters = query_filters(&schema, model, args)?;
         let query = NodeQuery {
             labels: vec![kind.to_string()],
             filters,

@@ -841,19 +841,31 @@ fn nested_page(
     let level = node.level.relationships.get(name);
     let mut offset = 0usize;
     let mut limit: Option<usize> = None;
-    let mut tests: Vec<(String, Value)> = Vec::new();
     for (argument, value) in ctx.args.iter() {
         let value = to_json(value.as_value());
-        if value.is_null() {
-            continue;
-        }
         match argument.as_str() {
             "offset" => offset = value.as_u64().unwrap_or(0) as usize,
             "limit" => limit = value.as_u64().map(|l| l as usize),
-            "order" => {}
-            other => tests.push((other.to_string(), value)),
+            _ => {}
         }
     }
+    let filters = load::nested_filters(
+        ctx.args
+            .iter()
+            .map(|(argument, value)| (argument.as_str(), to_json(value.as_value()))),
+    );
+    // The peers that pass the field's filters, as the engine evaluated them for the level.
+    let passed = if filters.is_empty() {
+        None
+    } else {
+        let key = (name.to_string(), load::filter_key(&filters));
+        Some(
+            node.level
+                .filtered
+                .get(&key)
+                .ok_or_else(|| Error::new(format!("the filters of `{name}` were not evaluated")))?,
+        )
+    };
     let walked: Vec<Peer>;
     let listed: &[Peer] = match node.level.hierarchy.get(name) {
         Some(found) => {
@@ -878,11 +890,7 @@ fn nested_page(
     let mut edges = Vec::new();
     for peer in listed {
         let peer_node = level.and_then(|l| l.value(peer.id));
-        let mut keep = true;
-        for (argument, expected) in &tests {
-            keep &= peer_matches(peer.id, peer_node.as_ref(), argument, expected)?;
-        }
-        if keep {
+        if passed.is_none_or(|passed| passed.contains(&peer.id)) {
             edges.push(EdgeValue {
                 peer: peer.clone(),
                 node: peer_node,
@@ -901,59 +909,6 @@ fn nested_page(
         count,
         edges,
     })
-}
-
-/// Whether a peer passes one nested filter.
-fn peer_matches(
-    id: infrahub_graph::NodeId,
-    node: Option<&NodeValue>,
-    argument: &str,
-    expected: &Value,
-) -> Result<bool, Error> {
-    if argument == "ids" {
-        let wanted: Vec<&str> = match expected {
-            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-            Value::String(one) => vec![one.as_str()],
-            _ => Vec::new(),
-        };
-        return Ok(wanted.iter().any(|w| *w == id.to_string()));
-    }
-    let Some((attribute, property)) = argument.split_once("__") else {
-        return Err(Error::new(format!(
-            "`{argument}` is not a filter of this relationship"
-        )));
-    };
-    let Some(attr) = node.and_then(|n| n.node.attributes.get(attribute)) else {
-        return Ok(false);
-    };
-    let id_matches = |other: Option<infrahub_graph::NodeId>| {
-        other.is_some_and(|o| expected.as_str() == Some(o.to_string().as_str()))
-    };
-    Ok(match property {
-        "value" => values_equal(&attr.value, expected),
-        "values" => match expected {
-            Value::Array(items) => items.iter().any(|v| values_equal(&attr.value, v)),
-            other => values_equal(&attr.value, other),
-        },
-        "is_visible" => Some(attr.is_visible) == expected.as_bool(),
-        "is_protected" => Some(attr.is_protected) == expected.as_bool(),
-        "source__id" => id_matches(attr.source),
-        "owner__id" => id_matches(attr.owner),
-        _ => {
-            return Err(Error::new(format!(
-                "`{argument}` is not a filter of this relationship"
-            )));
-        }
-    })
-}
-
-/// Equality of a stored value and a filter value (numbers given as text compare as numbers).
-fn values_equal(stored: &Value, expected: &Value) -> bool {
-    match (stored, expected) {
-        (Value::Number(a), Value::String(b)) => b.parse::<f64>().ok() == a.as_f64(),
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (a, b) => a == b,
-    }
 }
 
 /// The fields of the type of `model`.

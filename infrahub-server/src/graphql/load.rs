@@ -50,6 +50,35 @@ pub(crate) struct Plan {
     pub(crate) relationships: BTreeMap<String, Option<Plan>>,
     /// What is selected of lineage sources and owners.
     pub(crate) lineage: Option<Box<Plan>>,
+    /// The nested filters of relationship fields: by relationship name, the peer kind and the
+    /// filters used, by filter key.
+    pub(crate) filters: BTreeMap<String, NestedFilters>,
+}
+
+/// The nested filters used on one relationship.
+#[derive(Debug, Default)]
+pub(crate) struct NestedFilters {
+    /// The kind of the peers (a node kind or a generic).
+    pub(crate) peer_kind: String,
+    /// The filters by key.
+    pub(crate) by_key: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+/// The arguments of a relationship field that filter its peers (paging and ordering set aside,
+/// null values dropped), by name.
+pub(crate) fn nested_filters<'a>(
+    arguments: impl IntoIterator<Item = (&'a str, serde_json::Value)>,
+) -> BTreeMap<String, serde_json::Value> {
+    arguments
+        .into_iter()
+        .filter(|(name, value)| !value.is_null() && !matches!(*name, "offset" | "limit" | "order"))
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}
+
+/// The key of a set of nested filters: the same for equal filters, whoever computes it.
+pub(crate) fn filter_key(filters: &BTreeMap<String, serde_json::Value>) -> String {
+    serde_json::to_string(filters).unwrap_or_default()
 }
 
 impl Plan {
@@ -114,17 +143,17 @@ impl Plan {
         };
         let peers = candidates(schema, &peer_kind);
         let mut peer_plan: Option<Plan> = None;
-        // Nested filters compare peer attributes: read them.
+        // Nested filters are evaluated by the engine over the peers, once per level.
         if let Ok(arguments) = field.arguments() {
-            for (argument, _) in arguments {
-                if let Some((attribute, _)) = argument.as_str().split_once("__")
-                    && peers.iter().any(|m| m.attribute(attribute).is_some())
-                {
-                    peer_plan
-                        .get_or_insert_with(Plan::default)
-                        .attributes
-                        .insert(attribute.to_string());
-                }
+            let filters = nested_filters(
+                arguments
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), super::build::to_json(value))),
+            );
+            if !filters.is_empty() {
+                let entry = self.filters.entry(name.to_string()).or_default();
+                entry.peer_kind = peer_kind.clone();
+                entry.by_key.insert(filter_key(&filters), filters);
             }
         }
         for part in field.selection_set() {
@@ -171,6 +200,11 @@ impl Plan {
 
     fn merge(&mut self, other: Plan) {
         self.attributes.extend(other.attributes);
+        for (name, filters) in other.filters {
+            let entry = self.filters.entry(name).or_default();
+            entry.peer_kind = filters.peer_kind;
+            entry.by_key.extend(filters.by_key);
+        }
         for (name, plan) in other.relationships {
             let entry = self.relationships.entry(name).or_default();
             match (entry.as_mut(), plan) {
@@ -261,6 +295,35 @@ pub(crate) async fn load(
         let level = Box::pin(load(context, peers, peer_plan)).await?;
         relationships.insert(name.clone(), level);
     }
+    let mut filtered = HashMap::new();
+    for (name, filters) in &plan.filters {
+        let mut seen = BTreeSet::new();
+        let ids: Vec<NodeId> = match hierarchy.get(name) {
+            Some(found) => found
+                .values()
+                .flatten()
+                .copied()
+                .filter(|id| seen.insert(*id))
+                .collect(),
+            None => nodes
+                .iter()
+                .flat_map(|n| n.peers(name).iter().map(|p| p.id))
+                .filter(|id| seen.insert(*id))
+                .collect(),
+        };
+        for (key, arguments) in &filters.by_key {
+            let args = infrahub_core::engine::QueryArgs {
+                filters: arguments.clone(),
+                ..Default::default()
+            };
+            let passed = context
+                .state
+                .engine
+                .matching(&context.view, &filters.peer_kind, &ids, &args)
+                .await?;
+            filtered.insert((name.clone(), key.clone()), passed);
+        }
+    }
     let lineage = match &plan.lineage {
         Some(lineage_plan) => {
             let mut seen = BTreeSet::new();
@@ -298,5 +361,6 @@ pub(crate) async fn load(
         relationships,
         lineage,
         hierarchy,
+        filtered,
     }))
 }

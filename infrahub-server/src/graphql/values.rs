@@ -1,7 +1,7 @@
 //! The objects resolvers hand to each other: nodes loaded for one level of a document, their
 //! attributes, relationship pages and edges.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use infrahub_core::engine::{Node, Peer};
@@ -18,6 +18,9 @@ pub(crate) struct Level {
     pub(crate) lineage: Option<Arc<Level>>,
     /// Ancestors and descendants (by field name) of each node of this level, nearest first.
     pub(crate) hierarchy: HashMap<String, HashMap<NodeId, Vec<NodeId>>>,
+    /// The peers that pass each nested filter used at this place, by relationship name and
+    /// filter key (see [`super::load::filter_key`]), as the engine evaluated them.
+    pub(crate) filtered: HashMap<(String, String), BTreeSet<NodeId>>,
 }
 
 impl Level {
