@@ -878,28 +878,16 @@ async fn an_interrupted_first_start_still_stores_the_admin_password() {
         bcrypt_cost: 4,
         ..EngineOptions::default()
     };
-    {
-        let store: Arc<dyn GraphStore> = Arc::new(
-            EmbeddedGraph::open(&dir, Default::default()).unwrap_or_else(|e| panic!("{e}")),
-        );
-        // First start: the engine returns before hashing; stop before `settle`.
-        Engine::open(store, options())
-            .await
-            .unwrap_or_else(|e| panic!("open: {e}"));
-    }
-    // The writer thread releases the database shortly after the last handle is dropped.
-    let mut reopened = None;
-    for _ in 0..100 {
-        match EmbeddedGraph::open(&dir, Default::default()) {
-            Ok(store) => {
-                reopened = Some(store);
-                break;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    }
-    let store: Arc<dyn GraphStore> =
-        Arc::new(reopened.unwrap_or_else(|| panic!("the store did not reopen")));
+    let first = EmbeddedGraph::open(&dir, Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn GraphStore> = Arc::new(first.clone());
+    // First start: the engine returns before hashing; the store closes before `settle`.
+    Engine::open(store, options())
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    first.close().await.unwrap_or_else(|e| panic!("close: {e}"));
+    let store: Arc<dyn GraphStore> = Arc::new(
+        EmbeddedGraph::open(&dir, Default::default()).unwrap_or_else(|e| panic!("reopen: {e}")),
+    );
     let engine = Engine::open(store, options())
         .await
         .unwrap_or_else(|e| panic!("reopen: {e}"));

@@ -174,6 +174,44 @@ impl Shared {
         Ok((memtable, tables))
     }
 
+    /// Takes the database out of the slot (and the shared snapshot with it): reads and writes
+    /// get an error until one is put back.
+    fn take_database(&self) -> Result<Option<Arc<Database>>> {
+        let mut slot = self.slot()?;
+        slot.snapshot = None;
+        Ok(slot.database.take())
+    }
+
+    /// Closes the database for good once the writer and the flusher have stopped: takes it
+    /// out of the slot, waits for reads to let go of it and closes it, which releases its file.
+    /// Later reads get an error saying the store is closed.
+    ///
+    /// Errors: reads still held the database after [`RELEASE_WAIT`] (it is put back and
+    /// stays open); closing failed.
+    pub(crate) fn close(&self) -> Result<()> {
+        let Some(database) = self.take_database()? else {
+            return Ok(());
+        };
+        match sole_owner(database) {
+            Ok(database) => {
+                self.set_failure(Some(&Error::new(
+                    ErrorKind::Storage,
+                    "the embedded store is closed",
+                )));
+                database
+                    .close()
+                    .map_err(|e| storage("closing the database", e))
+            }
+            Err(still_held) => {
+                self.slot()?.database = Some(still_held);
+                Err(Error::new(
+                    ErrorKind::Storage,
+                    "reads kept the database open; the store is not closed",
+                ))
+            }
+        }
+    }
+
     /// The current memtable.
     pub(crate) fn memtable(&self) -> Result<Arc<Memtable>> {
         self.memtable
@@ -200,6 +238,22 @@ impl Shared {
             slot.database = database;
         }
         Ok(())
+    }
+}
+
+/// Waits until nothing but `database` holds the database (reads let go of their snapshots), up
+/// to [`RELEASE_WAIT`]; gives it back when reads kept it.
+fn sole_owner(mut database: Arc<Database>) -> std::result::Result<Database, Arc<Database>> {
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match Arc::try_unwrap(database) {
+            Ok(database) => return Ok(database),
+            Err(still_held) if Instant::now() >= deadline => return Err(still_held),
+            Err(still_held) => {
+                database = still_held;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
@@ -339,31 +393,20 @@ impl Flusher {
             )
         })?;
         let last = self.shared.memtable()?.last_id();
-        let failed = self.shared.slot()?.database.take();
-        if let Some(failed) = failed {
-            self.shared.slot()?.snapshot = None;
-            let deadline = Instant::now() + RELEASE_WAIT;
-            let mut failed = failed;
-            loop {
-                match Arc::try_unwrap(failed) {
-                    Ok(database) => {
-                        // Closing a database that had an I/O error reports that error again.
-                        if let Err(err) = database.close() {
-                            tracing::debug!(error = %err, "closing the failed database");
-                        }
-                        break;
+        if let Some(database) = self.shared.take_database()? {
+            match sole_owner(database) {
+                // Closing a database that had an I/O error reports that error again.
+                Ok(database) => {
+                    if let Err(err) = database.close() {
+                        tracing::debug!(error = %err, "closing the failed database");
                     }
-                    Err(still_held) if Instant::now() >= deadline => {
-                        self.shared.slot()?.database = Some(still_held);
-                        return Err(Error::new(
-                            ErrorKind::Storage,
-                            "reads kept the failed database open; the recovery will be retried",
-                        ));
-                    }
-                    Err(still_held) => {
-                        failed = still_held;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
+                }
+                Err(still_held) => {
+                    self.shared.slot()?.database = Some(still_held);
+                    return Err(Error::new(
+                        ErrorKind::Storage,
+                        "reads kept the failed database open; the recovery will be retried",
+                    ));
                 }
             }
         }

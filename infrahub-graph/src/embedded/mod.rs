@@ -108,8 +108,10 @@ struct Inner {
     orders: orders::OrderCache,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Stops taking writes and waits for the writer thread, which checkpoints every
+    /// acknowledged write into the database and stops the flusher.
+    fn stop_writer(&self) {
         if let Ok(mut commands) = self.commands.lock() {
             commands.take();
         }
@@ -119,6 +121,12 @@ impl Drop for Inner {
         {
             tracing::error!("the embedded store writer thread panicked");
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_writer();
     }
 }
 
@@ -213,6 +221,28 @@ impl EmbeddedGraph {
             path.display().to_string(),
             Some(reopen),
         )
+    }
+
+    /// Closes the store: writes stop being taken, every acknowledged write is checkpointed
+    /// into the database, the writer and flusher threads stop, and the database file is
+    /// released once reads in progress finish, so that the directory can be opened again at
+    /// once. Every handle of the store (clones share it) then answers reads and writes with an
+    /// error saying it is closed. Dropping the last handle closes the store too, but handles
+    /// held elsewhere (a task still running) keep it open until they go; `close` does not wait
+    /// for them.
+    ///
+    /// # Errors
+    ///
+    /// Reads still held the database after 10 seconds (the store then keeps answering reads
+    /// and refuses writes); closing the database file failed.
+    pub async fn close(&self) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            inner.stop_writer();
+            inner.memtable.close()
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Storage, format!("closing the store: {e}")))?
     }
 
     /// A store kept in memory only (tests and throwaway use).
@@ -762,6 +792,55 @@ mod memtable_tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("the memtable was never moved into the database after writes stopped");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_store_releases_its_directory_at_once_and_refuses_work() {
+        let dir = std::env::temp_dir().join(format!("infrahub-close-{}", NodeId::now_v7()));
+        let store = EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        create_main(&store).await;
+        let ids: Vec<NodeId> = (0..5).map(|_| NodeId::now_v7()).collect();
+        for (number, id) in ids.iter().enumerate() {
+            let mut changeset = Changeset::new("main");
+            push_thing(&mut changeset, *id, "number", json!(number));
+            store
+                .commit(changeset)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Another handle (a task still running) does not keep the store open.
+        let other = store.clone();
+        assert!(
+            EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default()).is_err(),
+            "the directory is in use while the store is open"
+        );
+        store.close().await.unwrap_or_else(|e| panic!("close: {e}"));
+        let mut changeset = Changeset::new("main");
+        push_thing(&mut changeset, NodeId::now_v7(), "number", json!(99));
+        let refused = other.commit(changeset).await;
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("closed")),
+            "writes after close are refused"
+        );
+        assert!(
+            other
+                .get_nodes(&BranchView::now("main"), &ids, &Selection::all_attributes())
+                .await
+                .is_err(),
+            "reads after close are refused"
+        );
+        store
+            .close()
+            .await
+            .unwrap_or_else(|e| panic!("closing twice: {e}"));
+        // The directory opens right away, with every acknowledged write.
+        let reopened = EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())
+            .unwrap_or_else(|e| panic!("reopen: {e}"));
+        let expected: Vec<serde_json::Value> = (0..5).map(|n| json!(n)).collect();
+        assert_eq!(values(&reopened, &ids).await, expected);
+        drop((reopened, other, store));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
