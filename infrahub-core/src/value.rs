@@ -8,11 +8,22 @@ use serde_json::Value;
 
 use crate::schema::{AttributeKind, AttributeSchema};
 
+/// A value its attribute refuses; the message says what is wrong and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(String);
+
+impl From<String> for ValueError {
+    fn from(message: String) -> Self {
+        ValueError(message)
+    }
+}
+
 /// Checks `value` against `attribute` and returns the form it is stored in: IP networks and
 /// hosts with their prefix length (`10.0.0.1` becomes `10.0.0.1/32`, IPv6 compressed), MAC
 /// addresses as upper-case EUI-48/EUI-64 with dashes, numbers given as whole floats as
 /// integers. Passwords of kind `HashedPassword` are hashed by the caller, not here.
-pub fn canonicalize(attribute: &AttributeSchema, value: &Value) -> Result<Value, String> {
+pub fn canonicalize(attribute: &AttributeSchema, value: &Value) -> Result<Value, ValueError> {
     check_value(attribute, value)?;
     let Some(text) = value.as_str() else {
         return Ok(value.clone());
@@ -43,12 +54,12 @@ pub fn canonicalize(attribute: &AttributeSchema, value: &Value) -> Result<Value,
 
 /// Checks `value` against `attribute`; the error says what is wrong and what is allowed.
 /// `null` is accepted here: whether a value is required is decided by the caller.
-pub fn check_value(attribute: &AttributeSchema, value: &Value) -> Result<(), String> {
+pub fn check_value(attribute: &AttributeSchema, value: &Value) -> Result<(), ValueError> {
     if value.is_null() {
         return Ok(());
     }
     check_format(attribute.kind, value)?;
-    check_constraints(attribute, value)
+    Ok(check_constraints(attribute, value)?)
 }
 
 fn expect_str(kind: AttributeKind, value: &Value) -> Result<&str, String> {
@@ -198,7 +209,7 @@ fn check_constraints(attribute: &AttributeSchema, value: &Value) -> Result<(), S
                 "{number} is higher than the maximum allowed value {max}"
             ));
         }
-        for (start, end) in params.excluded()? {
+        for (start, end) in params.excluded().map_err(|e| e.to_string())? {
             if (start..=end).contains(&number) {
                 return Err(if start == end {
                     format!("{number} is an excluded value")
@@ -262,7 +273,7 @@ pub fn parse_mac(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Parses `address[/prefixlen]` into the address and prefix length (full length if absent).
-pub fn parse_ip_interface(text: &str) -> Result<(IpAddr, u8), String> {
+pub fn parse_ip_interface(text: &str) -> Result<(IpAddr, u8), ValueError> {
     let (address, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
@@ -276,7 +287,7 @@ pub fn parse_ip_interface(text: &str) -> Result<(IpAddr, u8), String> {
         Some(p) => parse_prefix(p, address)?,
     };
     if prefix > max {
-        return Err(format!("the prefix length must be at most {max}"));
+        return Err(format!("the prefix length must be at most {max}").into());
     }
     Ok((address, prefix))
 }
@@ -300,7 +311,7 @@ fn parse_prefix(text: &str, address: IpAddr) -> Result<u8, String> {
 }
 
 /// Parses a network `address/prefixlen`; host bits must be zero.
-pub fn parse_ip_network(text: &str) -> Result<(IpAddr, u8), String> {
+pub fn parse_ip_network(text: &str) -> Result<(IpAddr, u8), ValueError> {
     let (address, prefix) = parse_ip_interface(text)?;
     let host_bits_set = match address {
         IpAddr::V4(v4) => {
@@ -313,7 +324,9 @@ pub fn parse_ip_network(text: &str) -> Result<(IpAddr, u8), String> {
         }
     };
     if host_bits_set {
-        return Err("host bits are set; use the network address".to_string());
+        return Err("host bits are set; use the network address"
+            .to_string()
+            .into());
     }
     Ok((address, prefix))
 }
@@ -355,7 +368,7 @@ mod tests {
         assert!(check_value(&attr(AttributeKind::IpHost), &json!("10.0.0.300")).is_err());
         assert!(check_value(&attr(AttributeKind::IpNetwork), &json!("10.0.0.0/24")).is_ok());
         let host_bits = check_value(&attr(AttributeKind::IpNetwork), &json!("10.0.0.1/24"));
-        assert!(host_bits.is_err_and(|e| e.contains("host bits")));
+        assert!(host_bits.is_err_and(|e| e.0.contains("host bits")));
         assert!(check_value(&attr(AttributeKind::IpNetwork), &json!("2001:db8::/32")).is_ok());
         assert!(
             check_value(
@@ -412,8 +425,8 @@ mod tests {
             ..Default::default()
         });
         assert!(check_value(&text, &json!("abc")).is_ok());
-        assert!(check_value(&text, &json!("ABC")).is_err_and(|e| e.contains("must match")));
-        assert!(check_value(&text, &json!("abcde")).is_err_and(|e| e.contains("at most 4")));
+        assert!(check_value(&text, &json!("ABC")).is_err_and(|e| e.0.contains("must match")));
+        assert!(check_value(&text, &json!("abcde")).is_err_and(|e| e.0.contains("at most 4")));
         let mut number = attr(AttributeKind::Number);
         number.parameters = Some(AttributeParameters {
             min_value: Some(1),
@@ -422,11 +435,11 @@ mod tests {
             ..Default::default()
         });
         assert!(
-            check_value(&number, &json!(0)).is_err_and(|e| e.contains("lower than the minimum"))
+            check_value(&number, &json!(0)).is_err_and(|e| e.0.contains("lower than the minimum"))
         );
         assert!(
             check_value(&number, &json!(1003))
-                .is_err_and(|e| e.contains("excluded range 1002-1005"))
+                .is_err_and(|e| e.0.contains("excluded range 1002-1005"))
         );
         let mut dropdown = attr(AttributeKind::Dropdown);
         dropdown.choices = Some(vec![DropdownChoice {
@@ -437,7 +450,9 @@ mod tests {
             description: None,
             color: None,
         }]);
-        assert!(check_value(&dropdown, &json!("edge")).is_err_and(|e| e.contains("allowed: core")));
+        assert!(
+            check_value(&dropdown, &json!("edge")).is_err_and(|e| e.0.contains("allowed: core"))
+        );
         let mut with_enum = attr(AttributeKind::Text);
         with_enum.enum_values = Some(vec![json!("a"), json!("b")]);
         assert!(check_value(&with_enum, &json!("c")).is_err());

@@ -503,7 +503,7 @@ async fn a_schema_a_check_refuses_is_not_committed() {
     let before = engine.schema("main").map(|s| s.hash()).unwrap_or_default();
     engine.add_schema_check(Arc::new(|candidate| {
         if candidate.has("InfraRack") {
-            Err("racks cannot be served".to_string())
+            Err("racks cannot be served".into())
         } else {
             Ok(())
         }

@@ -29,4 +29,4 @@ pub use query::{
     Filter, LinkSelection, Match, NodeQuery, OrderBy, Property, QueryResult, Selection,
 };
 pub use store::GraphStore;
-pub use time::Timestamp;
+pub use time::{Timestamp, TimestampError};

@@ -6,6 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A text that is not a timestamp [`Timestamp::parse`] accepts; the message names the text and
+/// what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimestampError(String);
+
 /// An instant with microsecond precision. Every versioned record carries the timestamp of the
 /// changeset that wrote it; reads can be made "as of" any timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -41,11 +47,15 @@ impl Timestamp {
     /// Parses an ISO-8601 timestamp (`2024-01-01T10:00:00Z`, with any offset or none for
     /// UTC, a bare date for midnight UTC), or a relative time before now as upstream accepts
     /// (`30s`, `5m`, `2h`, `1d`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    ///
+    /// # Errors
+    ///
+    /// [`TimestampError`], saying what was expected.
+    pub fn parse(text: &str) -> Result<Self, TimestampError> {
         let text = text.trim();
         if let Some(relative) = parse_relative(text) {
             let micros = relative.ok_or_else(|| {
-                format!("`{text}` is out of range: a relative time counts back from now, at most {MAX_RELATIVE_DAYS} days")
+                TimestampError(format!("`{text}` is out of range: a relative time counts back from now, at most {MAX_RELATIVE_DAYS} days"))
             })?;
             return Ok(Timestamp::now().plus_micros(-micros));
         }
@@ -64,7 +74,7 @@ impl Timestamp {
                     .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
                     .map(|z| z.timestamp())
             })
-            .ok_or_else(|| format!("`{text}` is not a timestamp (expected ISO-8601 like 2024-01-01T10:00:00Z, or 5m, 2h, 1d)"))?;
+            .ok_or_else(|| TimestampError(format!("`{text}` is not a timestamp (expected ISO-8601 like 2024-01-01T10:00:00Z, or 5m, 2h, 1d)")))?;
         Ok(Timestamp(parsed.as_microsecond()))
     }
 
@@ -125,7 +135,7 @@ impl fmt::Display for Timestamp {
 }
 
 impl FromStr for Timestamp {
-    type Err = String;
+    type Err = TimestampError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Timestamp::parse(text)
@@ -177,7 +187,10 @@ mod tests {
             "4000000d",
         ] {
             let error = Timestamp::parse(text).unwrap_err();
-            assert!(error.contains("out of range"), "{text}: {error}");
+            assert!(
+                error.to_string().contains("out of range"),
+                "{text}: {error}"
+            );
         }
         assert!(Timestamp::parse("3650000d").is_ok());
         assert!(Timestamp::parse("99999-01-01T00:00:00Z").is_err());

@@ -79,7 +79,7 @@ impl AppState {
         state
             .engine
             .add_schema_check(Arc::new(move |candidate| match weak.upgrade() {
-                Some(state) => state.graphql.prepare(candidate),
+                Some(state) => state.graphql.prepare(candidate).map_err(Into::into),
                 None => Ok(()),
             }));
         // Credentials and permissions read before a change to them are not used after it.

@@ -102,7 +102,11 @@ pub const ANY_KIND: &str = "*";
 
 /// A check every candidate schema of a load must pass before it is committed (the server
 /// generates its GraphQL schema from it); the error is reported as the load's error.
-pub type SchemaCheck = Arc<dyn Fn(&SchemaBranch) -> std::result::Result<(), String> + Send + Sync>;
+pub type SchemaCheck = Arc<
+    dyn Fn(&SchemaBranch) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
+        + Send
+        + Sync,
+>;
 
 /// The node engine over a graph store.
 #[derive(Debug)]
@@ -385,7 +389,7 @@ impl Engine {
                     format!("branch `{}` has no stored schema", view.branch),
                 )
             })?;
-        SchemaBranch::from_snapshot(&snapshot).map_err(|e| Error::new(ErrorKind::Internal, e))
+        SchemaBranch::from_snapshot(&snapshot)
     }
 
     /// Writes a branch's schema snapshot in the changeset being built.

@@ -229,7 +229,11 @@ impl AttributeParameters {
     }
 
     /// Parses `excluded_values` into single values and inclusive ranges.
-    pub fn excluded(&self) -> Result<Vec<(i64, i64)>, String> {
+    ///
+    /// # Errors
+    ///
+    /// A [`crate::value::ValueError`] when the text is not a list of numbers and ranges.
+    pub fn excluded(&self) -> Result<Vec<(i64, i64)>, crate::value::ValueError> {
         let Some(text) = self.excluded_values.as_deref() else {
             return Ok(Vec::new());
         };
@@ -237,7 +241,9 @@ impl AttributeParameters {
         for part in text.split(',') {
             let parse = |s: &str| {
                 s.trim().parse::<i64>().map_err(|_| {
-                    format!("`{text}` is not a list of numbers and ranges like `100,150-200`")
+                    crate::value::ValueError::from(format!(
+                        "`{text}` is not a list of numbers and ranges like `100,150-200`"
+                    ))
                 })
             };
             match part.split_once('-') {

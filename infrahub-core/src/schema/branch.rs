@@ -259,9 +259,18 @@ impl SchemaBranch {
     }
 
     /// Rebuilds a processed schema from [`SchemaBranch::to_snapshot`].
-    pub fn from_snapshot(snapshot: &serde_json::Value) -> Result<SchemaBranch, String> {
-        let entries: Vec<SnapshotEntry> = serde_json::from_value(snapshot.clone())
-            .map_err(|e| format!("stored schema is unreadable: {e}"))?;
+    ///
+    /// # Errors
+    ///
+    /// An `Internal` [`crate::Error`] when the snapshot is not one `to_snapshot` wrote.
+    pub fn from_snapshot(snapshot: &serde_json::Value) -> crate::Result<SchemaBranch> {
+        let entries: Vec<SnapshotEntry> =
+            serde_json::from_value(snapshot.clone()).map_err(|e| {
+                crate::Error::new(
+                    crate::ErrorKind::Internal,
+                    format!("stored schema is unreadable: {e}"),
+                )
+            })?;
         let mut schema = SchemaBranch::new();
         for SnapshotEntry {
             category,

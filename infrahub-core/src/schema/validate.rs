@@ -223,7 +223,10 @@ fn validate_attribute(
             }
         }
         if let Err(message) = parameters.excluded() {
-            report(format!("{path}.parameters.excluded_values"), message);
+            report(
+                format!("{path}.parameters.excluded_values"),
+                message.to_string(),
+            );
         }
         if let Some(regex) = &parameters.regex
             && let Err(err) = fancy_regex::Regex::new(regex)

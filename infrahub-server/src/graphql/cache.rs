@@ -20,6 +20,12 @@ pub struct Generated {
     pub(crate) plans: Plans,
 }
 
+/// The GraphQL schema of a branch schema could not be generated (a conflict async-graphql
+/// refuses), or the cache is unusable after a panic.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GenerationError(String);
+
 /// How many generated schemas are kept; older ones are rebuilt on demand.
 const CAPACITY: usize = 16;
 
@@ -51,7 +57,7 @@ impl std::fmt::Debug for SchemaCache {
 
 impl SchemaCache {
     /// The GraphQL schema generated from `schema`, built on first use.
-    pub fn get(&self, schema: &Arc<SchemaBranch>) -> Result<Arc<Generated>, String> {
+    pub fn get(&self, schema: &Arc<SchemaBranch>) -> Result<Arc<Generated>, GenerationError> {
         let known_hash = {
             let mut entries = self.lock()?;
             entries.clock += 1;
@@ -92,7 +98,7 @@ impl SchemaCache {
     /// without a GraphQL API, and the first request after the load finds it built.
     ///
     /// Errors: what the generation reports.
-    pub fn prepare(&self, schema: &SchemaBranch) -> Result<(), String> {
+    pub fn prepare(&self, schema: &SchemaBranch) -> Result<(), GenerationError> {
         let hash = schema.hash();
         if self.lock()?.by_hash.contains_key(&hash) {
             return Ok(());
@@ -100,11 +106,15 @@ impl SchemaCache {
         self.build(hash, schema).map(drop)
     }
 
-    fn build(&self, hash: String, schema: &SchemaBranch) -> Result<Arc<Generated>, String> {
+    fn build(
+        &self,
+        hash: String,
+        schema: &SchemaBranch,
+    ) -> Result<Arc<Generated>, GenerationError> {
         let _building = self
             .building
             .lock()
-            .map_err(|_| "GraphQL schema cache poisoned".to_string())?;
+            .map_err(|_| GenerationError("GraphQL schema cache poisoned".into()))?;
         if let Some((generated, _)) = self.lock()?.by_hash.get(&hash) {
             return Ok(Arc::clone(generated));
         }
@@ -121,8 +131,9 @@ impl SchemaCache {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
                 .unwrap_or_else(|| "unknown conflict".into());
-            format!("generating the GraphQL schema failed: {reason}")
-        })??;
+            GenerationError(format!("generating the GraphQL schema failed: {reason}"))
+        })?
+        .map_err(GenerationError)?;
         let generated = Arc::new(Generated {
             schema: built,
             validated,
@@ -150,9 +161,9 @@ impl SchemaCache {
         Ok(generated)
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, String> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, GenerationError> {
         self.entries
             .lock()
-            .map_err(|_| "GraphQL schema cache poisoned".to_string())
+            .map_err(|_| GenerationError("GraphQL schema cache poisoned".into()))
     }
 }

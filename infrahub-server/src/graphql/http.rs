@@ -152,6 +152,8 @@ async fn sdl(
             generated.schema.sdl(),
         )
             .into_response(),
-        Err(error) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
+        Err(error) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+        }
     }
 }

@@ -354,7 +354,7 @@ fn generated_of(
     state
         .graphql
         .get(schema)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// In debug builds, checks a plan's answer against the executor's answer to the same request
