@@ -17,15 +17,18 @@
 //! Layout:
 //! - [`cache`]: generated schemas by branch schema (and the check that a schema load's
 //!   candidate builds), each with its validated documents and compiled plans;
-//! - `build`: the generated types (objects, interfaces, inputs, root fields), and the value
-//!   rules the lexer's literal classes follow;
+//! - `build`: the generated schema (scalars, inputs, and the value rules the lexer's literal
+//!   classes follow), with the shared object types (`build::types`), the node fields and their
+//!   resolvers (`build::nodes`) and the root query fields (`build::query`);
 //! - `fields`: the field names, type names and values the generated schema and the plans
 //!   share, defined once;
 //! - `derived`: values computed for the API (display labels, hfids);
 //! - `load`: planning reads from the selection and loading nodes level by level;
 //! - `values`: the objects resolvers hand to each other;
 //! - `mutation`: mutation inputs and resolvers;
-//! - `fixed`: fields that do not depend on the schema (`InfrahubInfo`, `Branch`, ...);
+//! - `fixed`: fields that do not depend on the schema (`InfrahubInfo`, `Branch`, ...), with
+//!   the branch mutations, the current account, `Relationship` and the diff queries in modules
+//!   of their own;
 //! - `limits`: depth, fields, aliases, introspection and name bounds of a document;
 //! - `lex`, [`parsed`], `validated`, `plan`: the lexer, parsed documents, validation once per
 //!   shape, compiled operations;

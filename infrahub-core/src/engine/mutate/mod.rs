@@ -1,0 +1,397 @@
+//! Create, update, upsert and delete, with every schema rule checked before anything is
+//! written, and uniqueness checked atomically with the write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use infrahub_graph::{
+    AttributeValue, BranchView, Changeset, Condition, Filter, LinkProperties, LinkSelection,
+    NodeId, NodeQuery, Op, Selection, Timestamp, UniqueField, new_node_id,
+};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{
+    AttributeKind, AttributeSchema, Cardinality, ModelCategory, ModelSchema, OnDelete,
+    RelationshipSchema, SchemaBranch,
+};
+
+use super::Engine;
+use super::events::{AttributeChange, Event, NodeEvent, RelationshipChange};
+use super::filters::hfid_filters;
+use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+use super::links;
+use super::node::Node;
+use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, Refresh, is_profile};
+use super::read::Fields;
+use super::written;
+
+mod delete;
+mod resolve;
+mod update;
+
+/// The outcome of a create, update or upsert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mutation {
+    /// The node as read back after the write.
+    pub node: Node,
+    /// Whether the node was created (upsert may update instead).
+    pub created: bool,
+    /// Events the mutation produced.
+    pub events: Vec<Event>,
+    /// When it was committed (`None` if nothing changed).
+    pub at: Option<Timestamp>,
+}
+
+fn validation(message: String) -> Error {
+    Error::new(ErrorKind::Validation, message)
+}
+
+fn parse_id(field: &str, text: &str) -> Result<NodeId> {
+    text.parse::<NodeId>()
+        .map_err(|_| validation(format!("`{field}` must be a node id (UUID), got `{text}`")))
+}
+
+fn optional_id(field: &str, text: &Option<String>) -> Result<Option<NodeId>> {
+    text.as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| parse_id(field, t))
+        .transpose()
+}
+
+/// Hashes a password with bcrypt on a blocking thread (it takes a quarter of a second at the
+/// default cost).
+pub(crate) async fn hash_password(password: String, cost: u32) -> Result<String> {
+    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing a password: {e}")))?
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("hashing a password: {e}")))
+}
+
+/// The attributes of a node as they will be after the write, for uniqueness conditions.
+type Values = BTreeMap<String, Value>;
+/// The peers of each relationship after the write.
+type PeerSets = BTreeMap<String, Vec<NodeId>>;
+
+/// A relationship peer as given, resolved to a node of an accepted kind.
+struct ResolvedPeer {
+    id: NodeId,
+    kind: String,
+    input: PeerInput,
+}
+
+impl Engine {
+    /// Commits a node mutation; once it is committed, the commit observers learn the kinds of
+    /// the nodes it wrote (`kinds`) before anything else can fail.
+    async fn commit_checked<'k>(
+        &self,
+        changeset: Changeset,
+        kinds: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Timestamp> {
+        let branch = changeset.branch.clone();
+        match self.store().commit(changeset).await {
+            Ok(commit) => {
+                let kinds: Vec<&str> = kinds.into_iter().collect();
+                self.notify_commit(&branch, &kinds);
+                Ok(commit.at)
+            }
+            Err(err) if err.kind() == infrahub_graph::ErrorKind::ConditionFailed => {
+                Err(Error::new(ErrorKind::Uniqueness, err.to_string()))
+            }
+            Err(err) if err.kind() == infrahub_graph::ErrorKind::NotFound => {
+                Err(Error::new(ErrorKind::NotFound, err.to_string()))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn creatable(model: &ModelSchema) -> Result<()> {
+        if model.category == ModelCategory::Generic {
+            return Err(validation(format!(
+                "{} is a generic: create one of the kinds that inherit it ({})",
+                model.kind(),
+                model.used_by.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates a node of `kind` on `branch`.
+    pub async fn create(&self, branch: &str, kind: &str, input: NodeInput) -> Result<Mutation> {
+        self.create_as(branch, kind, input, false).await
+    }
+
+    /// Creates a node; `system` writes may set read-only fields (initial data, pools).
+    pub(crate) async fn create_as(
+        &self,
+        branch: &str,
+        kind: &str,
+        input: NodeInput,
+        system: bool,
+    ) -> Result<Mutation> {
+        let schema = self.schema(branch)?;
+        let model = schema.get(kind).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("kind `{kind}` not found on branch `{branch}`"),
+            )
+        })?;
+        Engine::creatable(model)?;
+        Engine::check_attribute_names(model, &input)?;
+        let view = BranchView::now(branch);
+        let id = match &input.id {
+            Some(text) => parse_id("id", text)?,
+            None => new_node_id(),
+        };
+        let mut ops = vec![Op::CreateNode {
+            id,
+            kind: model.kind(),
+            labels: model.storage_labels(),
+            scope: links::scope(Some(model.branch)),
+        }];
+        let mut values: Values = BTreeMap::new();
+        let mut changes: BTreeMap<String, AttributeChange> = BTreeMap::new();
+        for attribute in &model.attributes {
+            let given = input.attributes.get(&attribute.name);
+            let explicit = given.and_then(|g| g.value.clone());
+            if explicit.is_some()
+                && attribute.read_only
+                && !(system || Engine::internal_kind(model))
+            {
+                return Err(validation(format!(
+                    "`{}` of {} is read-only",
+                    attribute.name,
+                    model.kind()
+                )));
+            }
+            // A value not given is the default (null when the schema has none), which the
+            // node's profiles may replace below.
+            let (raw, is_default) = match explicit {
+                Some(value) => (value, false),
+                None => {
+                    let wants_default = given.and_then(|g| g.is_default).is_none_or(|d| d);
+                    match &attribute.default_value {
+                        Some(default) if wants_default => (default.clone(), true),
+                        _ => (Value::Null, wants_default),
+                    }
+                }
+            };
+            if raw.is_null() && !attribute.optional && !attribute.read_only {
+                return Err(validation(format!(
+                    "{} is mandatory for {}",
+                    attribute.name,
+                    model.kind()
+                )));
+            }
+            let value = self.stored_value(model, attribute, &raw).await?;
+            let defaults = AttributeInput::default();
+            let given = given.unwrap_or(&defaults);
+            let stored = AttributeValue {
+                value: value.clone(),
+                is_default,
+                is_protected: given.is_protected.unwrap_or(false),
+                is_visible: given.is_visible.unwrap_or(true),
+                source: optional_id("source", &given.source)?,
+                owner: optional_id("owner", &given.owner)?,
+                is_from_profile: false,
+            };
+            ops.push(Op::SetAttribute {
+                node: id,
+                name: attribute.name.clone(),
+                value: stored,
+                scope: links::scope(attribute.branch),
+                indexed: !attribute.kind.is_large(),
+            });
+            if !value.is_null() {
+                changes.insert(
+                    attribute.name.clone(),
+                    AttributeChange {
+                        kind: attribute.kind.to_string(),
+                        value: value.clone(),
+                        value_previous: Value::Null,
+                    },
+                );
+            }
+            values.insert(attribute.name.clone(), value);
+        }
+        let mut peers: PeerSets = BTreeMap::new();
+        let mut relationship_changes: BTreeMap<String, RelationshipChange> = BTreeMap::new();
+        for relationship in &model.relationships {
+            let resolved = match input.relationships.get(&relationship.name) {
+                Some(given) => {
+                    if relationship.read_only && !(system || Engine::internal_kind(model)) {
+                        return Err(validation(format!(
+                            "`{}` of {} is read-only",
+                            relationship.name,
+                            model.kind()
+                        )));
+                    }
+                    self.resolve_peers(&view, &schema, model, relationship, given)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            if relationship.kind != crate::schema::RelationshipKind::Hierarchy
+                || relationship.name != "children"
+            {
+                Engine::check_counts(model, relationship, resolved.len())?;
+            }
+            for peer in &resolved {
+                let properties = Engine::link_properties(relationship, &peer.input, None)?;
+                self.link_peer(
+                    &view,
+                    relationship,
+                    id,
+                    (peer.id, schema.get(&peer.kind)),
+                    properties,
+                    &mut ops,
+                )
+                .await?;
+            }
+            if !resolved.is_empty() {
+                relationship_changes.insert(
+                    relationship.name.clone(),
+                    RelationshipChange {
+                        added: resolved.iter().map(|p| p.id).collect(),
+                        removed: Vec::new(),
+                    },
+                );
+            }
+            peers.insert(
+                relationship.name.clone(),
+                resolved.into_iter().map(|p| p.id).collect(),
+            );
+        }
+        let every: BTreeSet<String> = model.relationships.iter().map(|r| r.name.clone()).collect();
+        self.check_common_parents(&view, model, &peers, &every)
+            .await?;
+        let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
+        self.apply_profiles(
+            &view,
+            PendingWrite {
+                id,
+                model,
+                current: None,
+                profiles: &profiles,
+                ops: &mut ops,
+                values: &mut values,
+                changes: &mut changes,
+            },
+        )
+        .await?;
+        let mut written = written::empty(id, branch);
+        written::overlay(&mut written, branch, &ops);
+        // The nodes a new profile is linked to take its values in the same changeset.
+        let mut refresh = if is_profile(model) {
+            let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
+            self.plan_refresh(branch, &schema, &users.collect(), &ops, &BTreeSet::new())
+                .await?
+        } else {
+            Refresh::default()
+        };
+        let mut changeset = Changeset::new(branch);
+        changeset.ops = ops;
+        changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
+        refresh.add_to(&mut changeset);
+        let kind_written = model.kind();
+        let at = self
+            .commit_checked(changeset, [kind_written.as_str()])
+            .await?;
+        written::stamp(&mut written, at);
+        // A new node is exactly what was written: no need to read it back.
+        let node = self
+            .to_nodes(&view, &schema, vec![written], &Fields::everything(model))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?;
+        let mut events = vec![Event::NodeCreated(NodeEvent {
+            branch: branch.to_string(),
+            kind: model.kind(),
+            node_id: id,
+            at,
+            display_label: node.display_label.clone(),
+            attributes: changes,
+            relationships: relationship_changes,
+        })];
+        events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
+        Ok(Mutation {
+            node,
+            created: true,
+            events,
+            at: Some(at),
+        })
+    }
+
+    /// `common_parent`: the peers of such a relationship must have, through the named
+    /// relationship, the same parent as the node has through its Parent relationship. Checked
+    /// when either side is among `changed`.
+    async fn check_common_parents(
+        &self,
+        view: &BranchView,
+        model: &ModelSchema,
+        peers: &PeerSets,
+        changed: &BTreeSet<String>,
+    ) -> Result<()> {
+        let Some(parent) = model
+            .relationships
+            .iter()
+            .find(|r| r.kind == crate::schema::RelationshipKind::Parent)
+        else {
+            return Ok(());
+        };
+        let own_parent = peers.get(&parent.name).and_then(|p| p.first()).copied();
+        for relationship in &model.relationships {
+            let Some(common) = &relationship.common_parent else {
+                continue;
+            };
+            if !changed.contains(&relationship.name) && !changed.contains(&parent.name) {
+                continue;
+            }
+            let Some(related) = peers.get(&relationship.name).filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            let fields = Fields {
+                attributes: Some(Vec::new()),
+                relationships: vec![common.clone()],
+            };
+            for peer in self.get_any(view, related, &fields).await? {
+                let theirs = peer.peers(common).first().map(|p| p.id);
+                if theirs != own_parent {
+                    return Err(validation(format!(
+                        "{}: {} must have the same {common} as this {} ({}); it has {}",
+                        relationship.name,
+                        peer.display_label,
+                        model.kind(),
+                        own_parent.map_or_else(|| "none".to_string(), |p| p.to_string()),
+                        theirs.map_or_else(|| "none".to_string(), |p| p.to_string()),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Internal kinds (tokens, refresh tokens) whose read-only fields the engine itself sets.
+    fn internal_kind(model: &ModelSchema) -> bool {
+        model.namespace == "Internal"
+    }
+
+    async fn read_back(&self, branch: &str, model: &ModelSchema, id: NodeId) -> Result<Node> {
+        let view = BranchView::now(branch);
+        let fields = Fields::everything(model);
+        self.get(&view, &model.kind(), &[id], &fields)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("node {id} vanished after its write"),
+                )
+            })
+    }
+
+    /// Checks a password against an account's stored hash.
+    pub fn verify_password(stored_hash: &str, password: &str) -> bool {
+        bcrypt::verify(password, stored_hash).unwrap_or(false)
+    }
+}

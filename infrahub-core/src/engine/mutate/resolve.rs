@@ -1,0 +1,417 @@
+//! Resolving what an input designates: nodes by id, default filter or human-friendly id,
+//! relationship peers of accepted kinds, stored values, and the link properties and counts
+//! of relationships.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Engine {
+    /// Finds the node `reference` designates among nodes of `kind`: by id, by a value of the
+    /// kind's `default_filter` when the id is not a UUID, or by human-friendly id.
+    pub async fn resolve(
+        &self,
+        view: &BranchView,
+        kind: &str,
+        reference: &NodeRef,
+    ) -> Result<NodeId> {
+        let schema = self.schema_for(view).await?;
+        let model = schema.get(kind).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("kind `{kind}` not found on branch `{}`", view.branch),
+            )
+        })?;
+        self.resolve_in(
+            view,
+            &schema,
+            model,
+            reference.id.as_deref(),
+            reference.hfid.as_deref(),
+        )
+        .await?
+        .map(|(id, _)| id)
+        .ok_or_else(|| {
+            let what = reference
+                .id
+                .clone()
+                .or_else(|| reference.hfid.as_ref().map(|h| format!("{h:?}")))
+                .unwrap_or_default();
+            Error::new(
+                ErrorKind::NotFound,
+                format!("Unable to find the node {what} / {kind} in the database."),
+            )
+        })
+    }
+
+    /// The node of `model`'s kind (or a kind using it) that `id` or `hfid` designates, with
+    /// its concrete kind.
+    pub(super) async fn resolve_in(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        model: &ModelSchema,
+        id: Option<&str>,
+        hfid: Option<&[String]>,
+    ) -> Result<Option<(NodeId, String)>> {
+        let kind = model.kind();
+        let find = |filters: Vec<Filter>| NodeQuery {
+            labels: vec![kind.clone()],
+            filters,
+            limit: Some(2),
+            select: Selection::nothing(),
+            ..NodeQuery::default()
+        };
+        if let Some(id) = id.filter(|i| !i.is_empty()) {
+            if let Ok(uuid) = id.parse::<NodeId>() {
+                let found = self
+                    .store()
+                    .get_nodes(view, &[uuid], &Selection::nothing())
+                    .await?;
+                return Ok(found
+                    .into_iter()
+                    .find(|n| n.labels.contains(&kind))
+                    .map(|n| (n.id, n.kind)));
+            }
+            let Some(filter) = &model.default_filter else {
+                return Ok(None);
+            };
+            let mut args = BTreeMap::new();
+            args.insert(filter.clone(), Value::String(id.to_string()));
+            let filters = super::super::filters::parse_filters(schema, model, &args, false)?;
+            let mut result = self.store().query(view, &find(filters)).await?;
+            return Ok(match result.nodes.pop() {
+                Some(node) if result.nodes.is_empty() => Some((node.id, node.kind)),
+                _ => None,
+            });
+        }
+        if let Some(hfid) = hfid {
+            let filters = hfid_filters(schema, model, hfid)?;
+            let mut result = self.store().query(view, &find(filters)).await?;
+            return match result.nodes.len() {
+                0 => Ok(None),
+                1 => Ok(result.nodes.pop().map(|n| (n.id, n.kind))),
+                _ => Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("more than one {kind} has the human-friendly id {hfid:?}"),
+                )),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Resolves a relationship peer and checks its kind.
+    pub(super) async fn resolve_peer(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        owner: &ModelSchema,
+        relationship: &RelationshipSchema,
+        peer: &PeerInput,
+    ) -> Result<(NodeId, String)> {
+        let lookup_kind = peer
+            .kind
+            .clone()
+            .filter(|k| links::accepts(schema, relationship, k))
+            .unwrap_or_else(|| relationship.peer.clone());
+        let model = schema
+            .get(&lookup_kind)
+            .ok_or_else(|| validation(format!("kind `{lookup_kind}` not found")))?;
+        let what = peer
+            .id
+            .clone()
+            .or_else(|| peer.hfid.as_ref().map(|h| format!("{h:?}")))
+            .unwrap_or_default();
+        if peer.id.is_none() && peer.hfid.is_none() {
+            return Err(validation(format!(
+                "a peer of `{}` of {} needs an `id` or an `hfid`",
+                relationship.name,
+                owner.kind()
+            )));
+        }
+        let found = self
+            .resolve_in(
+                view,
+                schema,
+                model,
+                peer.id.as_deref(),
+                peer.hfid.as_deref(),
+            )
+            .await?;
+        if found.is_none()
+            && let Some(uuid) = peer.id.as_deref().and_then(|i| i.parse::<NodeId>().ok())
+            && let Some(other) = self
+                .store()
+                .get_nodes(view, &[uuid], &Selection::nothing())
+                .await?
+                .first()
+        {
+            return Err(validation(format!(
+                "`{}` of {} only accepts {} peers, {what} is a {}",
+                relationship.name,
+                owner.kind(),
+                relationship.peer,
+                other.kind
+            )));
+        }
+        let (id, kind) = found.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("Unable to find the node {what} / {lookup_kind} in the database."),
+            )
+        })?;
+        if !links::accepts(schema, relationship, &kind) {
+            return Err(validation(format!(
+                "`{}` of {} only accepts {} peers, {what} is a {kind}",
+                relationship.name,
+                owner.kind(),
+                relationship.peer
+            )));
+        }
+        Ok((id, kind))
+    }
+
+    /// The value an attribute is stored with: validated, canonical, passwords hashed.
+    pub(super) async fn stored_value(
+        &self,
+        model: &ModelSchema,
+        attribute: &AttributeSchema,
+        value: &Value,
+    ) -> Result<Value> {
+        if value.is_null() {
+            return Ok(Value::Null);
+        }
+        let canonical = crate::value::canonicalize(attribute, value).map_err(|message| {
+            validation(format!(
+                "{}: {message} ({}.{})",
+                attribute.name,
+                model.kind(),
+                attribute.name
+            ))
+        })?;
+        if attribute.kind == AttributeKind::HashedPassword
+            && let Some(text) = canonical.as_str()
+            && !text.starts_with("$2")
+        {
+            return Ok(Value::String(
+                hash_password(text.to_string(), self.options().bcrypt_cost).await?,
+            ));
+        }
+        Ok(canonical)
+    }
+
+    pub(super) fn check_attribute_names(model: &ModelSchema, input: &NodeInput) -> Result<()> {
+        for name in input.attributes.keys() {
+            if model.attribute(name).is_none() {
+                return Err(validation(format!(
+                    "`{name}` is not an attribute of {}",
+                    model.kind()
+                )));
+            }
+        }
+        for name in input.relationships.keys() {
+            if model.relationship(name).is_none() {
+                return Err(validation(format!(
+                    "`{name}` is not a relationship of {}",
+                    model.kind()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Peers of `relationship` as given, resolved, checked against cardinality and counts.
+    pub(super) async fn resolve_peers(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        model: &ModelSchema,
+        relationship: &RelationshipSchema,
+        given: &RelationshipInput,
+    ) -> Result<Vec<ResolvedPeer>> {
+        let inputs: Vec<&PeerInput> = match given {
+            RelationshipInput::One(Some(peer)) => vec![peer],
+            RelationshipInput::One(None) => Vec::new(),
+            RelationshipInput::Many(peers) => peers.iter().collect(),
+        };
+        if relationship.cardinality == Cardinality::One && inputs.len() > 1 {
+            return Err(validation(format!(
+                "`{}` of {} takes one peer, {} given",
+                relationship.name,
+                model.kind(),
+                inputs.len()
+            )));
+        }
+        let mut resolved: Vec<ResolvedPeer> = Vec::new();
+        for peer in inputs {
+            let (id, kind) = self
+                .resolve_peer(view, schema, model, relationship, peer)
+                .await?;
+            if !resolved.iter().any(|r| r.id == id) {
+                resolved.push(ResolvedPeer {
+                    id,
+                    kind,
+                    input: peer.clone(),
+                });
+            }
+        }
+        Ok(resolved)
+    }
+
+    pub(super) fn check_counts(
+        model: &ModelSchema,
+        relationship: &RelationshipSchema,
+        count: usize,
+    ) -> Result<()> {
+        // The kind is spelled out only for an error: most writes pass.
+        if !relationship.optional && count == 0 {
+            return Err(validation(format!(
+                "{} is mandatory for {}",
+                relationship.name,
+                model.kind()
+            )));
+        }
+        if relationship.min_count > 0 && (count as i64) < relationship.min_count {
+            return Err(validation(format!(
+                "`{}` of {} needs at least {} peers, {count} given",
+                relationship.name,
+                model.kind(),
+                relationship.min_count
+            )));
+        }
+        if relationship.max_count > 0 && (count as i64) > relationship.max_count {
+            return Err(validation(format!(
+                "`{}` of {} takes at most {} peers, {count} given",
+                relationship.name,
+                model.kind(),
+                relationship.max_count
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn link_properties(
+        relationship: &RelationshipSchema,
+        peer: &PeerInput,
+        current: Option<&super::super::node::Peer>,
+    ) -> Result<LinkProperties> {
+        Ok(LinkProperties {
+            is_protected: peer
+                .is_protected
+                .or(current.map(|c| c.is_protected))
+                .unwrap_or(false),
+            is_visible: peer
+                .is_visible
+                .or(current.map(|c| c.is_visible))
+                .unwrap_or(true),
+            source: optional_id("_relation__source", &peer.source)?
+                .or(current.and_then(|c| c.source)),
+            owner: optional_id("_relation__owner", &peer.owner)?.or(current.and_then(|c| c.owner)),
+            hierarchy: relationship.hierarchical.clone(),
+        })
+    }
+
+    /// Operations that link `node` to a new peer through `relationship` (with `properties`),
+    /// first detaching the peer from its current partner when the other side holds at most
+    /// one peer.
+    pub(super) async fn link_peer(
+        &self,
+        view: &BranchView,
+        relationship: &RelationshipSchema,
+        node: NodeId,
+        (peer, peer_model): (NodeId, Option<&ModelSchema>),
+        properties: LinkProperties,
+        ops: &mut Vec<Op>,
+    ) -> Result<()> {
+        self.detach_single_peer(view, relationship, node, peer, peer_model, ops)
+            .await?;
+        ops.push(links::set(relationship, node, peer, properties));
+        Ok(())
+    }
+
+    /// Operations that detach `peer` from its current partner when the other side of
+    /// `relationship` holds at most one peer (moving an interface to another device).
+    pub(super) async fn detach_single_peer(
+        &self,
+        view: &BranchView,
+        relationship: &RelationshipSchema,
+        node: NodeId,
+        peer: NodeId,
+        peer_model: Option<&ModelSchema>,
+        ops: &mut Vec<Op>,
+    ) -> Result<()> {
+        let Some(peer_model) = peer_model else {
+            return Ok(());
+        };
+        let Some(reverse) = links::reverse(relationship, peer_model) else {
+            return Ok(());
+        };
+        if reverse.cardinality != Cardinality::One {
+            return Ok(());
+        }
+        let selection = Selection {
+            attributes: Some(Vec::new()),
+            links: vec![links::selection(reverse)],
+        };
+        let current = self.store().get_nodes(view, &[peer], &selection).await?;
+        for link in current.iter().flat_map(|n| n.links.iter()) {
+            if link.peer != node {
+                ops.push(links::remove(reverse, peer, link.peer));
+            }
+        }
+        Ok(())
+    }
+
+    pub(in crate::engine) fn unique_conditions(
+        model: &ModelSchema,
+        values: &Values,
+        peers: &PeerSets,
+        except: Option<NodeId>,
+    ) -> Vec<Condition> {
+        let mut conditions = Vec::new();
+        for group in model.uniqueness_constraints.iter().flatten() {
+            let mut fields = Vec::new();
+            let mut shown = Vec::new();
+            let mut complete = true;
+            for path in group {
+                let first = path.split("__").next().unwrap_or_default();
+                if let Some(attribute) = model.attribute(first) {
+                    let value = values.get(&attribute.name).cloned().unwrap_or(Value::Null);
+                    if value.is_null() {
+                        complete = false;
+                        break;
+                    }
+                    shown.push(format!("{} = {}", attribute.name, value));
+                    fields.push(UniqueField::Attribute {
+                        name: attribute.name.clone(),
+                        value,
+                    });
+                } else if let Some(relationship) = model.relationship(first) {
+                    let Some(peer) = peers.get(&relationship.name).and_then(|p| p.first()) else {
+                        complete = false;
+                        break;
+                    };
+                    shown.push(format!("{} = {peer}", relationship.name));
+                    fields.push(UniqueField::Link {
+                        identifier: relationship.identifier().to_string(),
+                        side: links::side(relationship),
+                        peer: *peer,
+                    });
+                }
+            }
+            if complete && !fields.is_empty() {
+                conditions.push(Condition::Unique {
+                    labels: vec![model.kind()],
+                    fields,
+                    except,
+                    description: format!(
+                        "Violates uniqueness constraint '{}' of {}: an object with {} already exists",
+                        group.join("-"),
+                        model.kind(),
+                        shown.join(", ")
+                    ),
+                });
+            }
+        }
+        conditions
+    }
+}
