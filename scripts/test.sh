@@ -41,7 +41,8 @@ timed "doc tests" cargo test --workspace --doc
 timed "build binaries" cargo build --workspace --bins
 # The examples of embedding the crates run as they are documented (each checks itself).
 timed "examples" bash -c "'$TARGET_DIR/debug/example-embedded-engine' > /dev/null \
-  && '$TARGET_DIR/debug/example-custom-server' > /dev/null"
+  && '$TARGET_DIR/debug/example-custom-server' > /dev/null \
+  && '$TARGET_DIR/debug/example-validate' '$ROOT'/examples/validate/data/*.yml > /dev/null"
 
 VENV=$ROOT/.build/venv
 if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import infrahub_sdk, moto, boto3' 2>/dev/null; then
