@@ -2,7 +2,75 @@
 //! (`plan`): each is defined once here, so that the schema the executor validates against and
 //! the answers plans write cannot drift apart.
 
-use infrahub_core::engine::{Attribute, Peer};
+use async_graphql::dynamic::TypeRef;
+use infrahub_core::engine::{Attribute, Node, Peer};
+use serde_json::Value;
+
+/// The fields every node type has whatever its schema: `id`, `hfid`, `display_label` and
+/// `_updated_at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeMeta {
+    Id,
+    Hfid,
+    DisplayLabel,
+    UpdatedAt,
+}
+
+impl NodeMeta {
+    /// Every one, in the order the schema lists them.
+    pub(crate) const ALL: [NodeMeta; 4] = [
+        NodeMeta::Id,
+        NodeMeta::Hfid,
+        NodeMeta::DisplayLabel,
+        NodeMeta::UpdatedAt,
+    ];
+
+    /// The field's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            NodeMeta::Id => "id",
+            NodeMeta::Hfid => "hfid",
+            NodeMeta::DisplayLabel => "display_label",
+            NodeMeta::UpdatedAt => "_updated_at",
+        }
+    }
+
+    /// The field a name names.
+    pub(crate) fn of_name(name: &str) -> Option<NodeMeta> {
+        NodeMeta::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The field's type.
+    pub(crate) fn type_ref(self) -> TypeRef {
+        match self {
+            NodeMeta::Id => TypeRef::named_nn(TypeRef::STRING),
+            NodeMeta::Hfid => TypeRef::named_nn_list(TypeRef::STRING),
+            NodeMeta::DisplayLabel => TypeRef::named(TypeRef::STRING),
+            NodeMeta::UpdatedAt => TypeRef::named(super::build::DATE_TIME),
+        }
+    }
+
+    /// The field's description.
+    pub(crate) fn description(self) -> Option<&'static str> {
+        match self {
+            NodeMeta::Id => Some("Unique identifier"),
+            NodeMeta::Hfid => Some("Human friendly identifier"),
+            NodeMeta::DisplayLabel | NodeMeta::UpdatedAt => None,
+        }
+    }
+
+    /// The field's value on `node` (null for a kind without a human-friendly id).
+    pub(crate) fn value(self, node: &Node) -> Value {
+        match self {
+            NodeMeta::Id => Value::String(node.id.to_string()),
+            NodeMeta::Hfid => node.hfid.as_ref().map_or(Value::Null, |parts| {
+                Value::Array(parts.iter().cloned().map(Value::String).collect())
+            }),
+            NodeMeta::DisplayLabel => Value::String(node.display_label.clone()),
+            NodeMeta::UpdatedAt => Value::String(node.updated_at.to_string()),
+        }
+    }
+}
 
 /// The boolean flags every attribute type has, as fields.
 #[allow(clippy::enum_variant_names)] // named after the fields (`is_default`, ...)

@@ -13,9 +13,6 @@ use infrahub_graph::NodeId;
 use super::RequestContext;
 use super::values::Level;
 
-/// Fields every node type has that need no attribute or relationship.
-const NODE_FIELDS: &[&str] = &["id", "hfid", "display_label", "__typename", "_updated_at"];
-
 /// Fields of hierarchical kinds computed by walking the hierarchy.
 pub(crate) const HIERARCHY_FIELDS: [&str; 2] = ["ancestors", "descendants"];
 
@@ -115,7 +112,8 @@ impl Plan {
         field: SelectionField<'_>,
     ) {
         let name = field.name();
-        if NODE_FIELDS.contains(&name) {
+        // Fields every node type has need no attribute or relationship.
+        if name == "__typename" || super::fields::NodeMeta::of_name(name).is_some() {
             return;
         }
         if models.iter().any(|m| m.attribute(name).is_some()) {

@@ -22,8 +22,8 @@ use super::RequestContext;
 use super::derived;
 use super::fields;
 use super::fields::{
-    AttributeFlag, LinkFlag, RELATIONSHIP_PROPERTY, edged, nested_edged, nested_paginated,
-    paginated,
+    AttributeFlag, LinkFlag, NodeMeta, RELATIONSHIP_PROPERTY, edged, nested_edged,
+    nested_paginated, paginated,
 };
 use super::load::{self, Plan};
 use super::values::{AttributeValue, EdgeValue, NestedPageValue, NodeValue, PageValue};

@@ -15,10 +15,7 @@ pub(crate) struct NodeField {
 
 #[derive(Clone)]
 pub(super) enum Resolver {
-    Id,
-    Hfid,
-    DisplayLabel,
-    UpdatedAt,
+    Meta(NodeMeta),
     Attribute(String),
     One(String),
     Many {
@@ -69,15 +66,10 @@ pub(super) fn resolve_node_field<'a>(
         Err(error) => return ready(Err(error)),
     };
     match resolver {
-        Resolver::Id => plain(node.node.id.to_string()),
-        Resolver::Hfid => match &node.node.hfid {
-            Some(hfid) => plain(GqlValue::List(
-                hfid.iter().map(|p| GqlValue::String(p.clone())).collect(),
-            )),
-            None => FieldFuture::Value(None),
+        Resolver::Meta(meta) => match meta.value(&node.node) {
+            Value::Null => FieldFuture::Value(None),
+            value => plain(to_gql(&value)),
         },
-        Resolver::DisplayLabel => plain(node.node.display_label.clone()),
-        Resolver::UpdatedAt => plain(node.node.updated_at.to_string()),
         Resolver::Attribute(name) => {
             if node.node.attributes.contains_key(name) {
                 FieldFuture::Value(Some(FieldValue::owned_any(AttributeValue {
@@ -199,36 +191,16 @@ pub(super) fn nested_page(
 
 /// The fields of the type of `model`.
 pub(crate) fn node_fields(schema: &SchemaBranch, model: &ModelSchema) -> Vec<NodeField> {
-    let mut fields = vec![
-        NodeField {
-            name: "id".into(),
-            ty: TypeRef::named_nn(TypeRef::STRING),
-            description: Some("Unique identifier".into()),
+    let mut fields: Vec<NodeField> = NodeMeta::ALL
+        .into_iter()
+        .map(|meta| NodeField {
+            name: meta.name().into(),
+            ty: meta.type_ref(),
+            description: meta.description().map(str::to_string),
             arguments: Vec::new(),
-            resolver: Resolver::Id,
-        },
-        NodeField {
-            name: "hfid".into(),
-            ty: TypeRef::named_nn_list(TypeRef::STRING),
-            description: Some("Human friendly identifier".into()),
-            arguments: Vec::new(),
-            resolver: Resolver::Hfid,
-        },
-        NodeField {
-            name: "display_label".into(),
-            ty: TypeRef::named(TypeRef::STRING),
-            description: None,
-            arguments: Vec::new(),
-            resolver: Resolver::DisplayLabel,
-        },
-        NodeField {
-            name: "_updated_at".into(),
-            ty: TypeRef::named(DATE_TIME),
-            description: None,
-            arguments: Vec::new(),
-            resolver: Resolver::UpdatedAt,
-        },
-    ];
+            resolver: Resolver::Meta(meta),
+        })
+        .collect();
     for attribute in &model.attributes {
         let (type_name, _, _) = attribute_types(attribute.kind);
         fields.push(NodeField {

@@ -9,7 +9,7 @@ use infrahub_core::schema::{
 };
 
 use super::super::build::{attribute_types, has_type};
-use super::super::fields::{AttributeFlag, LinkFlag};
+use super::super::fields::{AttributeFlag, LinkFlag, NodeMeta};
 use super::super::load::{HIERARCHY_FIELDS, Plan as Reads, candidates, hierarchy_kind};
 
 /// Hierarchy fields every level of a hierarchy has (walked or absent): left to the general
@@ -24,10 +24,7 @@ pub(super) struct NodeSelection {
 
 #[derive(Debug)]
 pub(super) enum NodeItem {
-    Id,
-    Hfid,
-    DisplayLabel,
-    UpdatedAt,
+    Meta(NodeMeta),
     TypeName,
     Attribute {
         name: String,
@@ -171,11 +168,8 @@ pub(super) fn node_selection(
     let items = items(set, |field| {
         let name = field.name.node.as_str();
         Some(match name {
-            "id" => NodeItem::Id,
-            "hfid" => NodeItem::Hfid,
-            "display_label" => NodeItem::DisplayLabel,
-            "_updated_at" => NodeItem::UpdatedAt,
             "__typename" => NodeItem::TypeName,
+            _ if NodeMeta::of_name(name).is_some() => NodeItem::Meta(NodeMeta::of_name(name)?),
             _ if hierarchical
                 && (HIERARCHY_LINKS.contains(&name) || HIERARCHY_FIELDS.contains(&name)) =>
             {

@@ -46,23 +46,7 @@ pub(super) fn write_node(
 ) -> Option<()> {
     let data: &Node = &node.node;
     write_object(out, &selection.items, |out, item| match item {
-        NodeItem::Id => write_str(out, &data.id.to_string()),
-        NodeItem::Hfid => match &data.hfid {
-            Some(parts) => {
-                out.push(b'[');
-                for (position, part) in parts.iter().enumerate() {
-                    if position > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, part);
-                }
-                out.push(b']');
-                Some(())
-            }
-            None => write_null(out),
-        },
-        NodeItem::DisplayLabel => write_str(out, &data.display_label),
-        NodeItem::UpdatedAt => write_str(out, &data.updated_at.to_string()),
+        NodeItem::Meta(meta) => write_json(out, &meta.value(data)),
         NodeItem::TypeName => write_str(out, &data.kind),
         NodeItem::Attribute {
             name,
