@@ -39,6 +39,11 @@ use super::build::string_class;
 /// the depth limit of documents (`api.graphql_max_depth`) is far below it.
 pub(crate) const MAX_NESTING: usize = 256;
 
+/// Longest shape kept: the caches of validated documents and compiled plans hold shapes as
+/// keys, so a longer one (a document of more than ~32 KiB of tokens, which no client sends
+/// twice) counts as no shape, and the document is validated and run by the executor each time.
+pub(crate) const MAX_SHAPE_LEN: usize = 32 * 1024;
+
 /// A literal value replaced by its class in the shape, decoded.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Literal {
@@ -103,7 +108,7 @@ pub(crate) fn lex(query: &str) -> Lexed {
         text.push_str(&query[from..]);
         text
     });
-    let shape = lexer.shape;
+    let shape = lexer.shape.filter(|shape| shape.len() <= MAX_SHAPE_LEN);
     Lexed {
         literals: if shape.is_some() {
             lexer.literals
@@ -591,6 +596,18 @@ mod tests {
         // Distinct response names, and names in other selection sets, are fine.
         assert!(shape("{ a: A(x: 1) { id } b: A(x: 2) { id } }").is_some());
         assert!(shape("{ A { id B { id } } C @include(if: true) { id } }").is_some());
+    }
+
+    #[test]
+    fn documents_too_large_to_remember_have_no_shape() {
+        let fields = |count: usize| {
+            let names: Vec<String> = (0..count).map(|i| format!("f{i}")).collect();
+            format!("{{ A(x: \"v\") {{ {} }} }}", names.join(" "))
+        };
+        assert!(lex(&fields(100)).shape.is_some());
+        let large = lex(&fields(MAX_SHAPE_LEN / 3));
+        assert!(large.shape.is_none());
+        assert!(large.literals.is_empty());
     }
 
     #[test]

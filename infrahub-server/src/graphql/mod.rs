@@ -298,8 +298,10 @@ async fn run_general(
         operation: operation_name.clone(),
         simple_variables: validated::variables_are_simple(&document, &gql.variables),
     };
+    // Documents without a shape are remembered by their text, if it is short enough to keep.
     let identity = validated::DocumentIdentity {
-        text: identity.shape.is_none().then(|| gql.query.clone()),
+        text: (identity.shape.is_none() && gql.query.len() <= lex::MAX_SHAPE_LEN)
+            .then(|| gql.query.clone()),
         ..identity
     };
     gql.set_parsed_query(document);
