@@ -276,6 +276,20 @@ fn ordering(model: &ModelSchema) -> Vec<OrderBy> {
     order
 }
 
+/// The model of `kind` in `schema`, the schema `view` reads.
+pub(crate) fn model_of<'s>(
+    schema: &'s SchemaBranch,
+    kind: &str,
+    view: &BranchView,
+) -> Result<&'s ModelSchema> {
+    schema.get(kind).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("kind `{kind}` not found on branch `{}`", view.branch),
+        )
+    })
+}
+
 /// The store filters of `args` (human-friendly id and upstream-style filters) on nodes of
 /// `model`.
 fn query_filters(
@@ -314,12 +328,7 @@ impl Engine {
         args: &QueryArgs,
     ) -> Result<BTreeSet<NodeId>> {
         let schema = self.schema_for(view).await?;
-        let model = schema.get(kind).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("kind `{kind}` not found on branch `{}`", view.branch),
-            )
-        })?;
+        let model = model_of(&schema, kind, view)?;
         let mut filters = query_filters(&schema, model, args)?;
         if candidates.is_empty() {
             return Ok(BTreeSet::new());
@@ -345,12 +354,7 @@ impl Engine {
         fields: &Fields,
     ) -> Result<(Vec<Node>, u64)> {
         let schema = self.schema_for(view).await?;
-        let model = schema.get(kind).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("kind `{kind}` not found on branch `{}`", view.branch),
-            )
-        })?;
+        let model = model_of(&schema, kind, view)?;
         let filters = query_filters(&schema, model, args)?;
         let limit = args
             .limit
@@ -375,12 +379,7 @@ impl Engine {
     /// Counts nodes of `kind` matching `args` through `view`.
     pub async fn count(&self, view: &BranchView, kind: &str, args: &QueryArgs) -> Result<u64> {
         let schema = self.schema_for(view).await?;
-        let model = schema.get(kind).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("kind `{kind}` not found on branch `{}`", view.branch),
-            )
-        })?;
+        let model = model_of(&schema, kind, view)?;
         let filters = query_filters(&schema, model, args)?;
         let query = NodeQuery {
             labels: vec![kind.to_string()],

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use infrahub_graph::{BranchView, NodeData, NodeId, NodeQuery, Selection};
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::schema::{AttributeSchema, Cardinality, ModelSchema, RelationshipSchema, SchemaBranch};
 
 use super::Engine;
@@ -132,12 +132,7 @@ impl Engine {
         fields: &Fields,
     ) -> Result<Vec<Node>> {
         let schema = self.schema_for(view).await?;
-        let model = schema.get(kind).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("kind `{kind}` not found on branch `{}`", view.branch),
-            )
-        })?;
+        let model = super::filters::model_of(&schema, kind, view)?;
         let selection = self.graph_selection(model, fields);
         let data = self.store().get_nodes(view, ids, &selection).await?;
         let data: Vec<NodeData> = data

@@ -240,6 +240,29 @@ fn lineage_models(schema: &SchemaBranch) -> Vec<&ModelSchema> {
     models
 }
 
+/// The peers of relationship `name` of `nodes` (or the nodes a hierarchy walk found), each
+/// once.
+fn peer_ids(
+    nodes: &[Node],
+    walked: Option<&HashMap<NodeId, Vec<NodeId>>>,
+    name: &str,
+) -> Vec<NodeId> {
+    let mut seen = BTreeSet::new();
+    match walked {
+        Some(found) => found
+            .values()
+            .flatten()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect(),
+        None => nodes
+            .iter()
+            .flat_map(|n| n.peers(name).iter().map(|p| p.id))
+            .filter(|id| seen.insert(*id))
+            .collect(),
+    }
+}
+
 /// Loads what `plan` selects below `nodes` (which were read with `plan.fields()`), one batch
 /// per relationship and lineage, and returns their level.
 pub(crate) async fn load(
@@ -267,20 +290,7 @@ pub(crate) async fn load(
         let Some(peer_plan) = peer_plan else {
             continue;
         };
-        let mut seen = BTreeSet::new();
-        let ids: Vec<NodeId> = match hierarchy.get(name) {
-            Some(found) => found
-                .values()
-                .flatten()
-                .copied()
-                .filter(|id| seen.insert(*id))
-                .collect(),
-            None => nodes
-                .iter()
-                .flat_map(|n| n.peers(name).iter().map(|p| p.id))
-                .filter(|id| seen.insert(*id))
-                .collect(),
-        };
+        let ids = peer_ids(&nodes, hierarchy.get(name), name);
         let peers = if ids.is_empty() {
             Vec::new()
         } else {
@@ -295,20 +305,7 @@ pub(crate) async fn load(
     }
     let mut filtered = HashMap::new();
     for (name, filters) in &plan.filters {
-        let mut seen = BTreeSet::new();
-        let ids: Vec<NodeId> = match hierarchy.get(name) {
-            Some(found) => found
-                .values()
-                .flatten()
-                .copied()
-                .filter(|id| seen.insert(*id))
-                .collect(),
-            None => nodes
-                .iter()
-                .flat_map(|n| n.peers(name).iter().map(|p| p.id))
-                .filter(|id| seen.insert(*id))
-                .collect(),
-        };
+        let ids = peer_ids(&nodes, hierarchy.get(name), name);
         for (key, arguments) in &filters.by_key {
             let args = infrahub_core::engine::QueryArgs {
                 filters: arguments.clone(),

@@ -15,12 +15,7 @@ impl Engine {
         reference: &NodeRef,
     ) -> Result<NodeId> {
         let schema = self.schema_for(view).await?;
-        let model = schema.get(kind).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("kind `{kind}` not found on branch `{}`", view.branch),
-            )
-        })?;
+        let model = super::super::filters::model_of(&schema, kind, view)?;
         self.resolve_in(
             view,
             &schema,
