@@ -776,14 +776,12 @@ async fn an_account_without_a_role_cannot_write_nor_take_over_the_admin() {
 
     // Granted write access on other branches, she may write there at once, still not on the
     // default branch, and still not on accounts.
-    server
-        .admin(
-            r#"mutation { CoreObjectPermissionCreate(data: {namespace: {value: "*"}, name: {value: "*"}, action: {value: "any"}, decision: {value: 4}}) { ok } }"#,
-        )
-        .await;
+    // (A fresh deployment has this permission already, in the `General Access` role.)
     let permission = server
-        .admin(r#"{ CoreObjectPermission { edges { node { id } } } }"#)
-        .await["CoreObjectPermission"]["edges"][0]["node"]["id"]
+        .admin(
+            r#"mutation { CoreObjectPermissionUpsert(data: {namespace: {value: "*"}, name: {value: "*"}, action: {value: "any"}, decision: {value: 4}}) { object { id } } }"#,
+        )
+        .await["CoreObjectPermissionUpsert"]["object"]["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -843,6 +841,231 @@ async fn an_account_without_a_role_cannot_write_nor_take_over_the_admin() {
     assert_eq!(
         members["CoreAccountGroup"]["edges"][0]["node"]["members"]["count"],
         1
+    );
+}
+
+/// Reads need the `view` permission of every kind whose attributes or relationships they
+/// select, on both execution paths; a fresh deployment's roles give it to the `Infrahub Users`
+/// group and to anonymous requests.
+#[tokio::test]
+async fn reads_need_the_view_permission_of_each_kind_they_read() {
+    let server = start().await;
+    let schema = json!({"schemas": [{
+        "version": "1.0",
+        "nodes": [{
+            "name": "Device", "namespace": "Lab",
+            "human_friendly_id": ["name__value"],
+            "attributes": [{"name": "name", "kind": "Text", "unique": true}],
+            "relationships": [{"name": "tags", "peer": "BuiltinTag", "cardinality": "many", "optional": true}]
+        }]
+    }]});
+    let loaded = server
+        .request(
+            "POST",
+            "/api/schema/load",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-INFRAHUB-KEY", ADMIN_TOKEN),
+            ],
+            schema.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(loaded.status, 200, "{:?}", loaded.json());
+    server
+        .admin(r#"mutation { BuiltinTagCreate(data: {name: {value: "red"}}) { ok } }"#)
+        .await;
+    server
+        .admin(r#"mutation { LabDeviceCreate(data: {name: {value: "d1"}, tags: [{hfid: ["red"]}]}) { ok } }"#)
+        .await;
+    // Roles as a fresh deployment seeds them.
+    let roles = server
+        .admin(r#"{ CoreAccountRole { edges { node { name { value } } } } }"#)
+        .await;
+    let names: Vec<&str> = roles["CoreAccountRole"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["name"]["value"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for role in [
+        "Super Administrator",
+        "General Access",
+        "Proposed Change Reviewer",
+        "Anonymous User",
+    ] {
+        assert!(names.contains(&role), "{role} missing from {names:?}");
+    }
+
+    server.account("nobody").await;
+    let nobody = server.access_token("nobody").await;
+    let lab_id = server.account("lab").await;
+    let lab = server.access_token("lab").await;
+    // `lab` may view the Lab namespace only.
+    let permission = server
+        .admin(r#"mutation { CoreObjectPermissionCreate(data: {namespace: {value: "Lab"}, name: {value: "*"}, action: {value: "view"}, decision: {value: 6}}) { object { id } } }"#)
+        .await["CoreObjectPermissionCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountRoleCreate(data: {{name: {{value: "lab-readers"}}, permissions: [{{id: "{permission}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let role = server.id_of("CoreAccountRole", "lab-readers").await;
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountGroupCreate(data: {{name: {{value: "lab-readers"}}, roles: [{{id: "{role}"}}], members: [{{id: "{lab_id}"}}]}}) {{ ok }} }}"#))
+        .await;
+
+    let devices = |name: &str| {
+        format!(
+            r#"{{ LabDevice(name__value: "{name}") {{ count edges {{ node {{ name {{ value }} }} }} }} }}"#
+        )
+    };
+    let with_tags = |name: &str| {
+        format!(
+            r#"{{ LabDevice(name__value: "{name}") {{ edges {{ node {{ name {{ value }} tags {{ edges {{ node {{ name {{ value }} }} }} }} }} }} }} }}"#
+        )
+    };
+    // Twice each: the second request of a shape runs its compiled plan.
+    for round in ["d1", "d2"] {
+        let refused = server
+            .gql_as("/graphql", &devices(round), Auth::Bearer(&nobody))
+            .await;
+        assert_forbidden(
+            &refused,
+            "You do not have the following permission: object:Lab:Device:view:allow_default",
+        );
+        let counted = server
+            .gql_as(
+                "/graphql",
+                r#"{ LabDevice { count } }"#,
+                Auth::Bearer(&nobody),
+            )
+            .await;
+        assert_eq!(
+            counted.status,
+            200,
+            "a count reads no attribute: {:?}",
+            counted.json()
+        );
+
+        let read = server
+            .gql_as("/graphql", &devices(round), Auth::Bearer(&lab))
+            .await;
+        assert!(
+            read.status == 200 && read.json()["errors"].is_null(),
+            "{:?}",
+            read.json()
+        );
+        let nested = server
+            .gql_as("/graphql", &with_tags(round), Auth::Bearer(&lab))
+            .await;
+        assert_forbidden(&nested, "object:Builtin:Tag:view:allow_default");
+        let through_fragment = server
+            .gql_as(
+                "/graphql",
+                &format!(r#"{{ LabDevice(name__value: "{round}") {{ edges {{ node {{ ...F }} }} }} }} fragment F on LabDevice {{ tags {{ edges {{ node {{ ... on BuiltinTag {{ name {{ value }} }} }} }} }} }}"#),
+                Auth::Bearer(&lab),
+            )
+            .await;
+        assert_forbidden(&through_fragment, "object:Builtin:Tag:view:allow_default");
+
+        let anonymous = server
+            .gql_as("/graphql", &with_tags(round), Auth::Anonymous)
+            .await;
+        assert!(
+            anonymous.status == 200 && anonymous.json()["errors"].is_null(),
+            "{:?}",
+            anonymous.json()
+        );
+        let admin = server
+            .gql_as("/graphql", &with_tags(round), Auth::Admin)
+            .await;
+        assert!(admin.json()["errors"].is_null(), "{:?}", admin.json());
+    }
+    // Joining `Infrahub Users` gives the general access role: everything may be viewed.
+    let users = server.id_of("CoreAccountGroup", "Infrahub Users").await;
+    let nobody_id = server.id_of("CoreAccount", "nobody").await;
+    server
+        .admin(&format!(r#"mutation {{ RelationshipAdd(data: {{id: "{users}", name: "members", nodes: [{{id: "{nobody_id}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let read = server
+        .gql_as("/graphql", &with_tags("d1"), Auth::Bearer(&nobody))
+        .await;
+    assert!(
+        read.status == 200 && read.json()["errors"].is_null(),
+        "{:?}",
+        read.json()
+    );
+    assert_eq!(
+        read.json()["data"]["LabDevice"]["edges"][0]["node"]["tags"]["edges"][0]["node"]["name"]["value"],
+        "red"
+    );
+    // The `permissions` fields report the caller's decisions on the request's branch.
+    let report = |kind: &str| {
+        format!(
+            r#"{{ {kind} {{ permissions {{ edges {{ node {{ kind view create update delete }} }} }} }} }}"#
+        )
+    };
+    let decisions = |answer: &Answer, kind: &str| {
+        let node = answer.json()["data"][kind]["permissions"]["edges"][0]["node"].clone();
+        ["view", "create", "update", "delete"].map(|a| node[a].as_str().unwrap_or("?").to_string())
+    };
+    server
+        .admin(r#"mutation { BranchCreate(data: {name: "reports"}) { ok } }"#)
+        .await;
+    let general = server
+        .gql_as("/graphql", &report("LabDevice"), Auth::Bearer(&nobody))
+        .await;
+    assert_eq!(
+        decisions(&general, "LabDevice"),
+        ["ALLOW", "ALLOW_OTHER", "ALLOW_OTHER", "ALLOW_OTHER"]
+    );
+    let general = server
+        .gql_as(
+            "/graphql/reports",
+            &report("LabDevice"),
+            Auth::Bearer(&nobody),
+        )
+        .await;
+    assert_eq!(
+        decisions(&general, "LabDevice"),
+        ["ALLOW", "ALLOW", "ALLOW", "ALLOW"]
+    );
+    let accounts = server
+        .gql_as(
+            "/graphql/reports",
+            &report("CoreAccount"),
+            Auth::Bearer(&nobody),
+        )
+        .await;
+    assert_eq!(
+        decisions(&accounts, "CoreAccount"),
+        ["ALLOW", "DENY", "DENY", "DENY"],
+        "accounts follow manage_accounts"
+    );
+    let reader = server
+        .gql_as("/graphql", &report("LabDevice"), Auth::Bearer(&lab))
+        .await;
+    assert_eq!(
+        decisions(&reader, "LabDevice"),
+        ["ALLOW", "DENY", "DENY", "DENY"]
+    );
+    let anonymous = server
+        .gql_as("/graphql", &report("LabDevice"), Auth::Anonymous)
+        .await;
+    assert_eq!(
+        decisions(&anonymous, "LabDevice"),
+        ["ALLOW", "DENY", "DENY", "DENY"]
+    );
+    let admin = server
+        .gql_as("/graphql", &report("LabDevice"), Auth::Admin)
+        .await;
+    assert_eq!(
+        decisions(&admin, "LabDevice"),
+        ["ALLOW", "ALLOW", "ALLOW", "ALLOW"]
     );
 }
 

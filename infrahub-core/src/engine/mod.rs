@@ -13,6 +13,7 @@ mod node;
 mod profiles;
 mod read;
 mod schema_load;
+mod seed;
 mod written;
 
 use std::collections::HashMap;
@@ -465,40 +466,7 @@ impl Engine {
             );
             self.create(branch, "InternalAccountToken", input).await?;
         }
-        let mut permission = NodeInput::default();
-        permission
-            .attributes
-            .insert("action".into(), text("super_admin"));
-        permission
-            .attributes
-            .insert("decision".into(), AttributeInput::value(Value::from(6)));
-        permission
-            .attributes
-            .insert("description".into(), text("Allow everything"));
-        let permission = self
-            .create(branch, "CoreGlobalPermission", permission)
-            .await?;
-        let mut role = NodeInput::default();
-        role.attributes
-            .insert("name".into(), text("Super Administrator"));
-        role.relationships.insert(
-            "permissions".into(),
-            RelationshipInput::Many(vec![PeerInput::id(permission.node.id.to_string())]),
-        );
-        let role = self.create(branch, "CoreAccountRole", role).await?;
-        let mut group = NodeInput::default();
-        group
-            .attributes
-            .insert("name".into(), text("Super Administrators"));
-        group.relationships.insert(
-            "roles".into(),
-            RelationshipInput::Many(vec![PeerInput::id(role.node.id.to_string())]),
-        );
-        group.relationships.insert(
-            "members".into(),
-            RelationshipInput::Many(vec![PeerInput::id(admin.node.id.to_string())]),
-        );
-        self.create(branch, "CoreAccountGroup", group).await?;
+        self.seed_roles(branch, admin.node.id).await?;
         let mut namespace = NodeInput::default();
         namespace.attributes.insert("name".into(), text("default"));
         namespace

@@ -55,7 +55,9 @@ pub(crate) use cache::concerns_credentials;
 pub use extract::{Authenticated, Caller};
 pub use jwt::{Claims, EXPIRED_SIGNATURE, TokenType, decode_token, encode_token};
 pub(crate) use permissions::{OperationAccess, authorize_operation, check_mutation};
-pub use permissions::{decision, has_global_permission, permission_set, require_global_permission};
+pub use permissions::{
+    caller_permissions, decision, has_global_permission, permission_set, require_global_permission,
+};
 pub use session::{TokenPair, login, logout, refresh};
 
 use cache::{AccountEntry, TokenEntry};

@@ -63,6 +63,33 @@ pub async fn permission_set(
     Ok(set)
 }
 
+/// The cache key of the anonymous caller's permissions (no account id is empty).
+const ANONYMOUS: &str = "";
+
+/// The permissions of the caller: `account`'s, or for a request without credentials those of
+/// the anonymous access role (`main.anonymous_access_role`), from the cache or the database.
+///
+/// # Errors
+///
+/// A 500 [`ApiError`] when the database cannot be read.
+pub async fn caller_permissions(
+    state: &AppState,
+    account: Option<&Account>,
+) -> Result<Arc<PermissionSet>, ApiError> {
+    if let Some(account) = account {
+        return permission_set(state, account).await;
+    }
+    if let Some(cached) = state.auth_cache.permissions(ANONYMOUS) {
+        return Ok(cached);
+    }
+    let epoch = state.auth_cache.epoch();
+    let set = Arc::new(load_anonymous_permissions(state).await?);
+    state
+        .auth_cache
+        .store_permissions(ANONYMOUS, Arc::clone(&set), epoch);
+    Ok(set)
+}
+
 /// Whether `account` holds global permission `action` (`manage_schema`, ...) or `super_admin`,
 /// and no deny of it. Anonymous callers hold none.
 ///
@@ -121,12 +148,14 @@ pub(crate) struct OperationAccess<'a> {
     pub operation: async_graphql::parser::types::OperationType,
     /// The names of its root fields, each once (aliases set aside, through fragments).
     pub root_fields: &'a [String],
+    /// The kinds whose attributes or relationships it reads, each once.
+    pub kinds_read: &'a [String],
 }
 
 /// The one place every GraphQL operation is authorized before it runs, whichever path answers
 /// it (a compiled plan or async-graphql's executor): mutations need an account and the
-/// permissions [`check_mutation`] lists; queries are open to whoever passed the HTTP layer's
-/// rules (anonymous access included) until object view permissions exist. Checks that depend on
+/// permissions [`check_mutation`] lists; queries need the `view` object permission of every
+/// kind they read (for requests without credentials, the anonymous access role's). Checks that depend on
 /// stored data (the concrete kind of a node mutated through a generic, the peers of a
 /// relationship mutation) are made by the mutations themselves with [`check_mutation`].
 ///
@@ -151,8 +180,36 @@ pub(crate) async fn authorize_operation(
             };
             check_mutation(state, account, branch, schema, access.root_fields).await
         }
-        OperationType::Query | OperationType::Subscription => Ok(()),
+        OperationType::Query | OperationType::Subscription => {
+            if access.kinds_read.is_empty() {
+                return Ok(());
+            }
+            let permissions = caller_permissions(state, account).await?;
+            let on_default = branch == state.engine.default_branch();
+            let missing: Vec<String> = access
+                .kinds_read
+                .iter()
+                .filter(|kind| !permissions.allows_object(kind, "view", on_default))
+                .map(|kind| object_identifier(kind, "view", required_decision(on_default)))
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(missing_permissions(&missing))
+            }
+        }
     }
+}
+
+/// Upstream's refusal naming the object permissions a read lacks.
+fn missing_permissions(missing: &[String]) -> ApiError {
+    forbidden(match missing {
+        [one] => format!("You do not have the following permission: {one}"),
+        many => format!(
+            "You do not have one of the following permissions: {}",
+            many.join(" | ")
+        ),
+    })
 }
 
 /// Checks that `account` may run mutations `fields` (the root field names of the operation)
@@ -266,7 +323,6 @@ fn mutated_kind(schema: &SchemaBranch, field: &str) -> Option<(String, &'static 
 /// Every global and object permission `account` holds through its groups' roles.
 async fn load_permissions(state: &AppState, account: &Account) -> Result<PermissionSet, ApiError> {
     let view = default_view(state);
-    let engine = &state.engine;
     let groups_args = QueryArgs {
         filters: BTreeMap::from([(
             "members__ids".to_string(),
@@ -274,11 +330,37 @@ async fn load_permissions(state: &AppState, account: &Account) -> Result<Permiss
         )]),
         ..QueryArgs::default()
     };
-    let (groups, _) = engine
+    let (groups, _) = state
+        .engine
         .query(&view, "CoreAccountGroup", &groups_args, &links("roles"))
         .await
         .map_err(storage_error)?;
-    let roles = peer_ids(&groups, "roles");
+    role_permissions(state, peer_ids(&groups, "roles")).await
+}
+
+/// The permissions of the role `main.anonymous_access_role` names, which requests without
+/// credentials act with (none when the role does not exist).
+async fn load_anonymous_permissions(state: &AppState) -> Result<PermissionSet, ApiError> {
+    let view = default_view(state);
+    let args = QueryArgs {
+        filters: BTreeMap::from([(
+            "name__value".to_string(),
+            Value::from(state.settings.main.anonymous_access_role.clone()),
+        )]),
+        ..QueryArgs::default()
+    };
+    let (roles, _) = state
+        .engine
+        .query(&view, "CoreAccountRole", &args, &Fields::minimal())
+        .await
+        .map_err(storage_error)?;
+    role_permissions(state, roles.iter().map(|role| role.id).collect()).await
+}
+
+/// Every global and object permission the roles `roles` hold.
+async fn role_permissions(state: &AppState, roles: Vec<NodeId>) -> Result<PermissionSet, ApiError> {
+    let view = default_view(state);
+    let engine = &state.engine;
     let mut set = PermissionSet::default();
     if roles.is_empty() {
         return Ok(set);

@@ -35,6 +35,7 @@
 //! - `expand`: the `@expand` directive;
 //! - `http`: the axum routes.
 
+mod access;
 mod build;
 pub mod cache;
 mod derived;
@@ -91,6 +92,9 @@ pub(crate) struct RequestContext {
     pub schema: Arc<infrahub_core::schema::SchemaBranch>,
     /// The account the request acts as.
     pub account: Option<Account>,
+    /// The caller's permissions, for the `permissions` fields (loaded for requests the
+    /// executor answers; plans answer no such field).
+    pub permissions: Option<Arc<infrahub_core::permissions::PermissionSet>>,
 }
 
 /// Runs a GraphQL request on `branch`, reading as of `at` (an ISO-8601 or relative time;
@@ -196,6 +200,7 @@ pub(crate) async fn run_raw(
             let access = crate::auth::OperationAccess {
                 operation: plan.operation_type(),
                 root_fields: plan.root_fields(),
+                kinds_read: plan.kinds_read(),
             };
             crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access)
                 .await?;
@@ -214,6 +219,7 @@ pub(crate) async fn run_raw(
                 view,
                 schema,
                 account: account.clone(),
+                permissions: None,
             };
             if let Some(body) = plan.run(&context, &bindings).await {
                 state.queries.note_planned_answer();
@@ -257,6 +263,7 @@ async fn run_general(
         let access = crate::auth::OperationAccess {
             operation: OperationType::Mutation,
             root_fields: &root_fields,
+            kinds_read: &[],
         };
         let schema = state
             .engine
@@ -266,9 +273,11 @@ async fn run_general(
     }
     let view = view_of(branch, at, is_mutation)?;
     let schema = schema_of(state, &view).await?;
+    let kinds_read = access::kinds_read(&schema, &document, operation_name.as_deref());
     let access = crate::auth::OperationAccess {
         operation: operation.unwrap_or(OperationType::Query),
         root_fields: &root_fields,
+        kinds_read: &kinds_read,
     };
     crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access).await?;
     expand::apply(&gql.query, &mut document, &schema);
@@ -305,11 +314,13 @@ async fn run_general(
         ..identity
     };
     gql.set_parsed_query(document);
+    let permissions = Some(crate::auth::caller_permissions(state, account.as_ref()).await?);
     let context = RequestContext {
         state: Arc::clone(state),
         view,
         schema,
         account,
+        permissions,
     };
     let mut response = generated
         .schema
@@ -443,7 +454,7 @@ fn root_fields(
 }
 
 /// The operation a request runs: the one named, or the only one.
-fn selected_operation<'d>(
+pub(crate) fn selected_operation<'d>(
     document: &'d async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Option<&'d async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {

@@ -327,7 +327,24 @@ fn register_common(mut builder: SchemaBuilder) -> SchemaBuilder {
             Object::new("PermissionType").field(Field::new(
                 "update_value",
                 TypeRef::named("BranchRelativePermissionDecision"),
-                |ctx| ready(decision(&ctx, Action::Update).map(|d| Some(FieldValue::value(d)))),
+                // The attribute's `permissions` field hands over the node's kind.
+                |ctx| {
+                    ready(
+                        ctx.parent_value
+                            .as_value()
+                            .and_then(|value| match value {
+                                GqlValue::Object(map) => map.get("kind").cloned(),
+                                _ => None,
+                            })
+                            .and_then(|kind| match kind {
+                                GqlValue::String(kind) => Some(kind),
+                                _ => None,
+                            })
+                            .ok_or_else(|| Error::new("no kind for the attribute's permissions"))
+                            .and_then(|kind| decision(&ctx, &kind, Action::Update))
+                            .map(|d| Some(FieldValue::value(d))),
+                    )
+                },
             )),
         );
     builder = super::fixed::register_permissions(builder);
@@ -424,16 +441,76 @@ pub(crate) enum Action {
     Delete,
 }
 
-/// The decision for `action` for the request's account: authenticated accounts may do
-/// everything, anonymous requests may only read.
-pub(crate) fn decision(ctx: &ResolverContext<'_>, action: Action) -> Result<GqlValue, Error> {
-    let authenticated = request(ctx)?.account.is_some();
-    let allowed = authenticated || matches!(action, Action::View);
-    Ok(GqlValue::Enum(Name::new(if allowed {
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// The caller's decision for `action` on nodes of `kind` on the request's branch, as upstream
+/// reports it (`BranchRelativePermissionDecision`): `ALLOW` when allowed on this branch,
+/// `ALLOW_DEFAULT` or `ALLOW_OTHER` when allowed only on the default branch or only on the
+/// others, `DENY` otherwise. Changes to accounts, groups, roles, permissions and repositories
+/// follow the matching `manage_*` global permission, as upstream.
+pub(crate) fn decision(
+    ctx: &ResolverContext<'_>,
+    kind: &str,
+    action: Action,
+) -> Result<GqlValue, Error> {
+    use infrahub_core::permissions::decision::{ALLOW_DEFAULT, ALLOW_OTHER};
+    let request = request(ctx)?;
+    let answer = |name: &str| Ok(GqlValue::Enum(Name::new(name)));
+    let Some(permissions) = request.permissions.as_ref() else {
+        return answer("DENY");
+    };
+    if permissions.is_super_admin() {
+        return answer("ALLOW");
+    }
+    if !matches!(action, Action::View) {
+        let model = request.schema.get(kind);
+        let is = |target: &str| {
+            kind == target || model.is_some_and(|m| m.inherit_from.iter().any(|g| g == target))
+        };
+        let managed = if is("CoreGenericAccount") || is("CoreAccountGroup") || is("CoreAccountRole")
+        {
+            Some("manage_accounts")
+        } else if is("CoreBasePermission") {
+            Some("manage_permissions")
+        } else if is("CoreGenericRepository") {
+            Some("manage_repositories")
+        } else {
+            None
+        };
+        if let Some(global) = managed {
+            return answer(if permissions.has_global(global) {
+                "ALLOW"
+            } else {
+                "DENY"
+            });
+        }
+    }
+    let (namespace, name) = infrahub_core::permissions::split_kind(kind);
+    let bits = permissions.object_decision(namespace, name, action.name());
+    let on_default = request.view.branch == request.state.engine.default_branch();
+    let here = if on_default {
+        ALLOW_DEFAULT
+    } else {
+        ALLOW_OTHER
+    };
+    answer(if bits & here != 0 {
         "ALLOW"
+    } else if bits & ALLOW_DEFAULT != 0 {
+        "ALLOW_DEFAULT"
+    } else if bits & ALLOW_OTHER != 0 {
+        "ALLOW_OTHER"
     } else {
         "DENY"
-    })))
+    })
 }
 
 #[cfg(test)]

@@ -32,10 +32,18 @@ pub(super) fn attribute_object(name: &str, value_type: &str, extra: &[&str]) -> 
         .field(Field::new(
             "permissions",
             TypeRef::named("PermissionType"),
-            |_| {
-                FieldFuture::Value(Some(FieldValue::value(
-                    GqlValue::Object(Default::default()),
-                )))
+            // `PermissionType.update_value` decides for the kind of the attribute's node.
+            |ctx| {
+                ready(parent::<AttributeValue>(&ctx).map(|a| {
+                    Some(FieldValue::value(GqlValue::Object(
+                        [(
+                            Name::new("kind"),
+                            GqlValue::String(a.node.node.kind.clone()),
+                        )]
+                        .into_iter()
+                        .collect(),
+                    )))
+                }))
             },
         ))
         .field(Field::new(
@@ -275,7 +283,7 @@ pub(super) fn permissions_field(
         move |ctx| {
             ready(kind_of(&ctx).and_then(|kind| {
                 let decisions = [Action::View, Action::Create, Action::Update, Action::Delete]
-                    .map(|a| decision(&ctx, a));
+                    .map(|a| decision(&ctx, &kind, a));
                 let [view, create, update, delete] = decisions;
                 let node = GqlValue::Object(
                     [

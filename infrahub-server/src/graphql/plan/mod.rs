@@ -112,6 +112,8 @@ pub(crate) struct CompiledOperation {
     body: Body,
     /// The names of the root fields, each once (what authorization looks at).
     root_fields: Vec<String>,
+    /// The kinds it reads attributes or relationships of (see [`super::access`]).
+    kinds_read: Vec<String>,
 }
 
 /// A compiled operation's inputs for one request: the values of its variables (given or
@@ -139,6 +141,11 @@ impl CompiledOperation {
     /// The names of its root fields, each once.
     pub(crate) fn root_fields(&self) -> &[String] {
         &self.root_fields
+    }
+
+    /// The kinds it reads attributes or relationships of (queries; empty for mutations).
+    pub(crate) fn kinds_read(&self) -> &[String] {
+        &self.kinds_read
     }
 
     /// The inputs of one request: `None` unless every declared variable has a plain scalar
@@ -325,10 +332,16 @@ pub(crate) fn compile(
             }
         }
     }
+    let kinds_read = if matches!(body, Body::Query(_)) {
+        super::access::kinds_read(schema, document, operation_name)
+    } else {
+        Vec::new()
+    };
     Some(CompiledOperation {
         variables,
         body,
         root_fields,
+        kinds_read,
     })
 }
 

@@ -1,0 +1,175 @@
+//! What a document reads, as authorization sees it: the kinds whose attributes or
+//! relationships it selects (on root fields, relationship peers and hierarchy walks, through
+//! fragments), each of which needs the `view` object permission. Computed from the parsed
+//! document once per shape (a compiled plan keeps the answer) or per request otherwise.
+
+use std::collections::BTreeSet;
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use infrahub_core::schema::{ModelSchema, RelationshipKind, SchemaBranch};
+
+use super::build::is_exposed;
+use super::load::{HIERARCHY_FIELDS, candidates, hierarchy_kind};
+
+/// Deepest nesting of selection sets walked (documents deeper than the depth limit were
+/// refused before).
+const MAX_DEPTH: usize = 64;
+
+/// The kinds `operation_name`'s operation in `document` reads attributes or relationships of,
+/// each once, in the order met.
+pub(crate) fn kinds_read(
+    schema: &SchemaBranch,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Vec<String> {
+    let mut walk = Walk {
+        schema,
+        document,
+        kinds: Vec::new(),
+        seen: BTreeSet::new(),
+    };
+    if let Some(operation) = super::selected_operation(document, operation_name) {
+        walk.roots(&operation.node.selection_set.node, 0);
+    }
+    walk.kinds
+}
+
+struct Walk<'a> {
+    schema: &'a SchemaBranch,
+    document: &'a ExecutableDocument,
+    kinds: Vec<String>,
+    seen: BTreeSet<String>,
+}
+
+impl Walk<'_> {
+    fn mark(&mut self, kind: &str) {
+        if self.seen.insert(kind.to_string()) {
+            self.kinds.push(kind.to_string());
+        }
+    }
+
+    /// Calls `each` on every field of `set`, through inline fragments and fragment spreads.
+    fn fields<'d>(
+        &self,
+        set: &'d SelectionSet,
+        depth: usize,
+        each: &mut dyn FnMut(&'d async_graphql::parser::types::Field, Option<&'d str>),
+    ) where
+        Self: 'd,
+    {
+        fn visit<'d>(
+            document: &'d ExecutableDocument,
+            set: &'d SelectionSet,
+            condition: Option<&'d str>,
+            depth: usize,
+            each: &mut dyn FnMut(&'d async_graphql::parser::types::Field, Option<&'d str>),
+        ) {
+            if depth > MAX_DEPTH {
+                return;
+            }
+            for item in &set.items {
+                match &item.node {
+                    Selection::Field(field) => each(&field.node, condition),
+                    Selection::InlineFragment(fragment) => {
+                        let condition = fragment
+                            .node
+                            .type_condition
+                            .as_ref()
+                            .map(|c| c.node.on.node.as_str())
+                            .or(condition);
+                        visit(
+                            document,
+                            &fragment.node.selection_set.node,
+                            condition,
+                            depth + 1,
+                            each,
+                        );
+                    }
+                    Selection::FragmentSpread(spread) => {
+                        if let Some(fragment) =
+                            document.fragments.get(&spread.node.fragment_name.node)
+                        {
+                            let condition =
+                                Some(fragment.node.type_condition.node.on.node.as_str());
+                            visit(
+                                document,
+                                &fragment.node.selection_set.node,
+                                condition,
+                                depth + 1,
+                                each,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        visit(self.document, set, None, depth, each);
+    }
+
+    /// The root fields: queries of node kinds.
+    fn roots(&mut self, set: &SelectionSet, depth: usize) {
+        let mut found = Vec::new();
+        self.fields(set, depth, &mut |field, _| {
+            found.push(field);
+        });
+        for field in found {
+            let name = field.name.node.as_str();
+            if self.schema.get(name).is_some_and(is_exposed) {
+                self.page(&field.selection_set.node, name, depth + 1);
+            }
+        }
+    }
+
+    /// A page or an edge of nodes of `kind`: its `edges` and `node`.
+    fn page(&mut self, set: &SelectionSet, kind: &str, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let mut found = Vec::new();
+        self.fields(set, depth, &mut |field, _| found.push(field));
+        for field in found {
+            match field.name.node.as_str() {
+                "edges" => self.page(&field.selection_set.node, kind, depth + 1),
+                "node" => self.node(&field.selection_set.node, kind, depth + 1),
+                _ => {}
+            }
+        }
+    }
+
+    /// What a selection reads of nodes of `kind` (a fragment's type condition narrows it).
+    fn node(&mut self, set: &SelectionSet, kind: &str, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let mut found = Vec::new();
+        self.fields(set, depth, &mut |field, condition| {
+            found.push((field, condition))
+        });
+        for (field, condition) in found {
+            let kind = condition
+                .filter(|c| self.schema.get(c).is_some())
+                .unwrap_or(kind)
+                .to_string();
+            let models: Vec<&ModelSchema> = candidates(self.schema, &kind);
+            let name = field.name.node.as_str();
+            if models.iter().any(|m| m.attribute(name).is_some()) {
+                self.mark(&kind);
+                continue;
+            }
+            let peer = if HIERARCHY_FIELDS.contains(&name) {
+                models.iter().find_map(|m| hierarchy_kind(m))
+            } else {
+                models.iter().find_map(|m| m.relationship(name)).map(|r| {
+                    match (&r.hierarchical, r.kind) {
+                        (Some(hierarchy), RelationshipKind::Hierarchy) => hierarchy.clone(),
+                        _ => r.peer.clone(),
+                    }
+                })
+            };
+            if let Some(peer) = peer {
+                self.mark(&kind);
+                self.page(&field.selection_set.node, &peer, depth + 1);
+            }
+        }
+    }
+}
