@@ -48,6 +48,9 @@ struct Client {
     sender: SendRequest<Full<Bytes>>,
     host: String,
     token: String,
+    /// Whether `token` is a login's access token (`Authorization: Bearer`) rather than an API
+    /// token (`X-INFRAHUB-KEY`).
+    bearer: bool,
 }
 
 impl Client {
@@ -65,6 +68,7 @@ impl Client {
             sender,
             host,
             token: token.to_string(),
+            bearer: false,
         })
     }
 
@@ -79,7 +83,18 @@ impl Client {
             .uri(path)
             .header("host", &self.host)
             .header("content-type", "application/json")
-            .header("x-infrahub-key", &self.token)
+            .header(
+                if self.bearer {
+                    "authorization"
+                } else {
+                    "x-infrahub-key"
+                },
+                if self.bearer {
+                    format!("Bearer {}", self.token)
+                } else {
+                    self.token.clone()
+                },
+            )
             .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
@@ -189,6 +204,129 @@ async fn start_server(binary: &str) -> anyhow::Result<(Server, String, Duration)
     Ok((server, address, started.elapsed()))
 }
 
+/// An object permission: namespace, name, action, decision.
+type Permission = (&'static str, &'static str, &'static str, i64);
+
+/// The object permissions of the three roles `--as-user` gives its account (20 in all).
+const USER_ROLES: [(&str, &[Permission]); 3] = [
+    (
+        "bench-readers",
+        &[
+            ("Bench", "*", "view", 6),
+            ("Builtin", "*", "view", 6),
+            ("Core", "Account", "view", 6),
+            ("Core", "AccountGroup", "view", 6),
+            ("Infra", "*", "view", 6),
+            ("Dcim", "*", "view", 6),
+            ("Ipam", "*", "view", 6),
+        ],
+    ),
+    (
+        "bench-writers",
+        &[
+            ("Bench", "Device", "create", 6),
+            ("Bench", "Device", "update", 6),
+            ("Bench", "Device", "delete", 2),
+            ("Bench", "Site", "create", 6),
+            ("Bench", "Site", "update", 6),
+            ("Bench", "Site", "delete", 2),
+            ("Bench", "*", "any", 4),
+        ],
+    ),
+    (
+        "bench-others",
+        &[
+            ("Infra", "Device", "create", 4),
+            ("Infra", "Interface", "any", 4),
+            ("Dcim", "*", "any", 4),
+            ("Ipam", "Prefix", "create", 4),
+            ("Organization", "*", "view", 6),
+            ("Location", "*", "view", 6),
+        ],
+    ),
+];
+
+/// Creates (as the admin, through `admin`) the account `bench-user` in a group with the roles
+/// of [`USER_ROLES`] (the writers' role also holds `edit_default_branch`, which creates on the
+/// default branch need), logs it in and creates an API token for it; returns the token.
+async fn user_with_permissions(admin: &mut Client, address: &str) -> anyhow::Result<String> {
+    let id_of = |data: &Value, field: &str| -> anyhow::Result<String> {
+        data[field]["object"]["id"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no id in {data}"))
+    };
+    let mut roles = Vec::new();
+    for (role, permissions) in USER_ROLES {
+        let mut ids = Vec::new();
+        for (namespace, name, action, decision) in permissions {
+            let data = admin
+                .graphql(
+                    &format!(r#"mutation {{ CoreObjectPermissionUpsert(data: {{namespace: {{value: "{namespace}"}}, name: {{value: "{name}"}}, action: {{value: "{action}"}}, decision: {{value: {decision}}}}}) {{ object {{ id }} }} }}"#),
+                    json!({}),
+                )
+                .await?;
+            ids.push(id_of(&data, "CoreObjectPermissionUpsert")?);
+        }
+        if role == "bench-writers" {
+            let data = admin
+                .graphql(
+                    r#"mutation { CoreGlobalPermissionUpsert(data: {action: {value: "edit_default_branch"}, decision: {value: 6}}) { object { id } } }"#,
+                    json!({}),
+                )
+                .await?;
+            ids.push(id_of(&data, "CoreGlobalPermissionUpsert")?);
+        }
+        let peers: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+        let data = admin
+            .graphql(
+                "mutation ($name: String!, $permissions: [RelatedNodeInput]) { CoreAccountRoleCreate(data: {name: {value: $name}, permissions: $permissions}) { object { id } } }",
+                json!({"name": role, "permissions": peers}),
+            )
+            .await?;
+        roles.push(json!({"id": id_of(&data, "CoreAccountRoleCreate")?}));
+    }
+    let data = admin
+        .graphql(
+            r#"mutation { CoreAccountCreate(data: {name: {value: "bench-user"}, password: {value: "bench-password"}, account_type: {value: "User"}}) { object { id } } }"#,
+            json!({}),
+        )
+        .await?;
+    let account = id_of(&data, "CoreAccountCreate")?;
+    admin
+        .graphql(
+            "mutation ($roles: [RelatedNodeInput], $members: [RelatedNodeInput]) { CoreAccountGroupCreate(data: {name: {value: \"bench-users\"}, roles: $roles, members: $members}) { ok } }",
+            json!({"roles": roles, "members": [{"id": account}]}),
+        )
+        .await?;
+    let (status, body) = admin
+        .send(
+            "POST",
+            "/api/auth/login",
+            Some(json!({"username": "bench-user", "password": "bench-password"}).to_string()),
+        )
+        .await?;
+    if status != 200 {
+        bail!("login of bench-user answered {status}: {body}");
+    }
+    let access = body["access_token"]
+        .as_str()
+        .context("no access token")?
+        .to_string();
+    let mut user = Client::connect(address, &access).await?;
+    user.bearer = true;
+    let data = user
+        .graphql(
+            r#"mutation { InfrahubAccountTokenCreate(data: {name: "bench"}) { object { token { value } } } }"#,
+            json!({}),
+        )
+        .await?;
+    data["InfrahubAccountTokenCreate"]["object"]["token"]["value"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("no token in {data}"))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut binary = std::env::current_exe()?
@@ -197,12 +335,14 @@ async fn main() -> anyhow::Result<()> {
         .to_string();
     let mut address: Option<String> = None;
     let mut token = TOKEN.to_string();
+    let mut as_user = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bin" => binary = args.next().context("--bin needs a path")?,
             "--address" => address = Some(args.next().context("--address needs a URL")?),
             "--token" => token = args.next().context("--token needs a value")?,
+            "--as-user" => as_user = true,
             other => bail!("unknown argument `{other}`"),
         }
     }
@@ -248,6 +388,12 @@ async fn main() -> anyhow::Result<()> {
         bail!("schema load answered {status}: {body}");
     }
     println!("schema load (2 kinds): {:.1} ms", ms(started.elapsed()));
+    if as_user {
+        // The rest of the run as an account holding 20 object permissions across 3 roles.
+        let user_token = user_with_permissions(&mut client, &address).await?;
+        client = Client::connect(&address, &user_token).await?;
+        println!("running as `bench-user` (20 object permissions across 3 roles)");
+    }
     // The first query of a new schema generates its GraphQL schema: measure it apart.
     let started = Instant::now();
     client
