@@ -1678,3 +1678,89 @@ async fn matching_keeps_the_candidates_that_pass_the_filters() {
         "a filter the kind does not have is refused"
     );
 }
+
+#[tokio::test]
+async fn permissions_carry_the_identifier_upstream_computes_and_roles_are_seeded() {
+    let engine = engine().await;
+    let view = main_view();
+    let identifier_of = |node: &Node| node.value("identifier").as_str().map(str::to_string);
+    let with_attributes = |kind: &'static str| {
+        let engine = &engine;
+        let view = &view;
+        async move {
+            engine
+                .query(view, kind, &QueryArgs::default(), &Fields::default())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    // Seeded at first start, identifiers included.
+    let (roles, _) = with_attributes("CoreAccountRole").await;
+    let mut names: Vec<String> = roles
+        .iter()
+        .filter_map(|r| r.value("name").as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "Anonymous User",
+            "General Access",
+            "Proposed Change Reviewer",
+            "Super Administrator"
+        ]
+    );
+    let (groups, _) = all_of(&engine, "CoreAccountGroup").await;
+    assert_eq!(groups.len(), 2);
+
+    let mut input = NodeInput::default();
+    for (name, value) in [
+        ("namespace", json!("Lab")),
+        ("name", json!("*")),
+        ("action", json!("view")),
+        ("decision", json!(6)),
+    ] {
+        input
+            .attributes
+            .insert(name.into(), AttributeInput::value(value));
+    }
+    let created = engine
+        .create("main", "CoreObjectPermission", input)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        identifier_of(&created.node).as_deref(),
+        Some("object:Lab:*:view:allow_all")
+    );
+    let updated = engine
+        .update(
+            "main",
+            "CoreObjectPermission",
+            update_of(&created.node.id, &[("decision", json!(4))]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        identifier_of(&updated.node).as_deref(),
+        Some("object:Lab:*:view:allow_other")
+    );
+    // It cannot be written.
+    let refused = engine
+        .update(
+            "main",
+            "CoreObjectPermission",
+            update_of(
+                &created.node.id,
+                &[("identifier", json!("object:*:*:any:allow_all"))],
+            ),
+        )
+        .await;
+    assert!(refused.is_err());
+    let (all, _) = with_attributes("CoreGlobalPermission").await;
+    assert!(
+        all.iter()
+            .any(|p| identifier_of(p).as_deref() == Some("global:super_admin:allow_all")),
+        "{:?}",
+        all.iter().map(identifier_of).collect::<Vec<_>>()
+    );
+}

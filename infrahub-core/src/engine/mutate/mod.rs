@@ -72,6 +72,59 @@ type Values = BTreeMap<String, Value>;
 /// The peers of each relationship after the write.
 type PeerSets = BTreeMap<String, Vec<NodeId>>;
 
+/// The `identifier` of a permission node, which upstream computes from its other fields:
+/// `global:<action>:<decision>` or `object:<namespace>:<name>:<action>:<decision>` (decision by
+/// name, `allow_all`, ...); `None` for other kinds or while a field is missing.
+fn derived_identifier(model: &ModelSchema, values: &Values) -> Option<String> {
+    let text = |name: &str| values.get(name).and_then(Value::as_str);
+    let decision = values
+        .get("decision")
+        .and_then(Value::as_i64)
+        .map(crate::permissions::decision::name)?;
+    match model.kind().as_str() {
+        "CoreGlobalPermission" => Some(format!("global:{}:{decision}", text("action")?)),
+        "CoreObjectPermission" => Some(format!(
+            "object:{}:{}:{}:{decision}",
+            text("namespace")?,
+            text("name")?,
+            text("action")?
+        )),
+        _ => None,
+    }
+}
+
+/// Whether `model` is a permission kind, whose `identifier` the engine writes.
+fn has_derived_identifier(model: &ModelSchema) -> bool {
+    matches!(
+        model.kind().as_str(),
+        "CoreGlobalPermission" | "CoreObjectPermission"
+    )
+}
+
+/// The write of a permission node's `identifier`, when `values` give one.
+fn identifier_op(model: &ModelSchema, node: NodeId, values: &Values) -> Option<(Op, Value)> {
+    let identifier = Value::String(derived_identifier(model, values)?);
+    let attribute = model.attribute("identifier")?;
+    Some((
+        Op::SetAttribute {
+            node,
+            name: attribute.name.clone(),
+            value: AttributeValue {
+                value: identifier.clone(),
+                is_default: false,
+                is_protected: false,
+                is_visible: true,
+                source: None,
+                owner: None,
+                is_from_profile: false,
+            },
+            scope: links::scope(attribute.branch),
+            indexed: true,
+        },
+        identifier,
+    ))
+}
+
 /// A relationship peer as given, resolved to a node of an accepted kind.
 struct ResolvedPeer {
     id: NodeId,
@@ -151,6 +204,9 @@ impl Engine {
         let mut values: Values = BTreeMap::new();
         let mut changes: BTreeMap<String, AttributeChange> = BTreeMap::new();
         for attribute in &model.attributes {
+            if attribute.name == "identifier" && has_derived_identifier(model) {
+                continue;
+            }
             let given = input.attributes.get(&attribute.name);
             let explicit = given.and_then(|g| g.value.clone());
             if explicit.is_some()
@@ -212,6 +268,10 @@ impl Engine {
                 );
             }
             values.insert(attribute.name.clone(), value);
+        }
+        if let Some((op, identifier)) = identifier_op(model, id, &values) {
+            ops.push(op);
+            values.insert("identifier".into(), identifier);
         }
         let mut peers: PeerSets = BTreeMap::new();
         let mut relationship_changes: BTreeMap<String, RelationshipChange> = BTreeMap::new();

@@ -144,6 +144,14 @@ impl Engine {
                 indexed: !attribute.kind.is_large(),
             });
         }
+        // A permission's identifier follows its fields.
+        if has_derived_identifier(model)
+            && let Some((op, identifier)) = identifier_op(model, id, &values)
+            && values.get("identifier") != Some(&identifier)
+        {
+            ops.push(op);
+            values.insert("identifier".into(), identifier);
+        }
         let mut peers: PeerSets = current
             .relationships
             .iter()
