@@ -1003,6 +1003,33 @@ async fn reads_need_the_view_permission_of_each_kind_they_read() {
         read.json()["data"]["LabDevice"]["edges"][0]["node"]["tags"]["edges"][0]["node"]["name"]["value"],
         "red"
     );
+    // Which permissions a role holds is for `manage_permissions` (General Access lacks it).
+    let roles_only = server
+        .gql_as(
+            "/graphql",
+            r#"{ CoreAccountRole { edges { node { name { value } } } } }"#,
+            Auth::Bearer(&nobody),
+        )
+        .await;
+    assert!(
+        roles_only.status == 200 && roles_only.json()["errors"].is_null(),
+        "{:?}",
+        roles_only.json()
+    );
+    for query in [
+        r#"{ CoreAccountRole { edges { node { name { value } permissions { count } } } } }"#,
+        r#"{ CoreObjectPermission { edges { node { identifier { value } roles { edges { node { id } } } } } } }"#,
+    ] {
+        for _ in 0..2 {
+            let refused = server
+                .gql_as("/graphql", query, Auth::Bearer(&nobody))
+                .await;
+            assert_forbidden(&refused, "You are not allowed to manage permissions");
+        }
+        let admin = server.gql_as("/graphql", query, Auth::Admin).await;
+        assert!(admin.json()["errors"].is_null(), "{:?}", admin.json());
+    }
+
     // The `permissions` fields report the caller's decisions on the request's branch.
     let report = |kind: &str| {
         format!(

@@ -105,6 +105,7 @@ spec:
     assert result.returncode != 0, result.stdout + result.stderr
     assert "You are not allowed to change data in the default branch" in result.stdout + result.stderr
     assert client.count("OrganizationManufacturer", name__value=f"reader-maker-{suffix}") == 0
-    # Reading works.
-    result = ctl(server, "info", token=token)
+    # Reading works, its own groups and permissions included.
+    result = ctl(server, "info", "--detail", token=token)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Groups:" in result.stdout, result.stdout

@@ -150,6 +150,8 @@ pub(crate) struct OperationAccess<'a> {
     pub root_fields: &'a [String],
     /// The kinds whose attributes or relationships it reads, each once.
     pub kinds_read: &'a [String],
+    /// Whether it reads the links between roles and permissions (`manage_permissions`).
+    pub reads_permission_links: bool,
 }
 
 /// The one place every GraphQL operation is authorized before it runs, whichever path answers
@@ -181,10 +183,13 @@ pub(crate) async fn authorize_operation(
             check_mutation(state, account, branch, schema, access.root_fields).await
         }
         OperationType::Query | OperationType::Subscription => {
-            if access.kinds_read.is_empty() {
+            if access.kinds_read.is_empty() && !access.reads_permission_links {
                 return Ok(());
             }
             let permissions = caller_permissions(state, account).await?;
+            if access.reads_permission_links && !permissions.has_global("manage_permissions") {
+                return Err(forbidden(global_denial("manage_permissions")));
+            }
             let on_default = branch == state.engine.default_branch();
             let missing: Vec<String> = access
                 .kinds_read

@@ -1,6 +1,7 @@
 //! What a document reads, as authorization sees it: the kinds whose attributes or
 //! relationships it selects (on root fields, relationship peers and hierarchy walks, through
-//! fragments), each of which needs the `view` object permission. Computed from the parsed
+//! fragments), each of which needs the `view` object permission, and whether it reads the links
+//! between roles and permissions, which need `manage_permissions`. Computed from the parsed
 //! document once per shape (a compiled plan keeps the answer) or per request otherwise.
 
 use std::collections::BTreeSet;
@@ -15,36 +16,61 @@ use super::load::{HIERARCHY_FIELDS, candidates, hierarchy_kind};
 /// refused before).
 const MAX_DEPTH: usize = 64;
 
-/// The kinds `operation_name`'s operation in `document` reads attributes or relationships of,
-/// each once, in the order met.
-pub(crate) fn kinds_read(
+/// What an operation reads, as authorization sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reads {
+    /// The kinds it reads attributes or relationships of, each once, in the order met.
+    pub kinds: Vec<String>,
+    /// Whether it reads which permissions a role holds (`permissions` of a role) or which
+    /// roles hold a permission (`roles` of a permission), which upstream reserves to
+    /// `manage_permissions`.
+    pub permission_links: bool,
+}
+
+/// What `operation_name`'s operation in `document` reads (see [`Reads`]).
+pub(crate) fn reads(
     schema: &SchemaBranch,
     document: &ExecutableDocument,
     operation_name: Option<&str>,
-) -> Vec<String> {
+) -> Reads {
     let mut walk = Walk {
         schema,
         document,
-        kinds: Vec::new(),
+        reads: Reads::default(),
         seen: BTreeSet::new(),
     };
     if let Some(operation) = super::selected_operation(document, operation_name) {
         walk.roots(&operation.node.selection_set.node, 0);
     }
-    walk.kinds
+    walk.reads
 }
 
 struct Walk<'a> {
     schema: &'a SchemaBranch,
     document: &'a ExecutableDocument,
-    kinds: Vec<String>,
+    reads: Reads,
     seen: BTreeSet<String>,
 }
 
 impl Walk<'_> {
     fn mark(&mut self, kind: &str) {
         if self.seen.insert(kind.to_string()) {
-            self.kinds.push(kind.to_string());
+            self.reads.kinds.push(kind.to_string());
+        }
+    }
+
+    /// Notes a read of relationship `name` of nodes of `models` that links roles and
+    /// permissions.
+    fn note_permission_link(&mut self, models: &[&ModelSchema], name: &str) {
+        let is = |target: &str| {
+            models
+                .iter()
+                .any(|m| m.kind() == target || m.inherit_from.iter().any(|g| g == target))
+        };
+        if (name == "permissions" && is("CoreAccountRole"))
+            || (name == "roles" && is("CoreBasePermission"))
+        {
+            self.reads.permission_links = true;
         }
     }
 
@@ -168,6 +194,7 @@ impl Walk<'_> {
             };
             if let Some(peer) = peer {
                 self.mark(&kind);
+                self.note_permission_link(&models, name);
                 self.page(&field.selection_set.node, &peer, depth + 1);
             }
         }

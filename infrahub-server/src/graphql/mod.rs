@@ -200,7 +200,8 @@ pub(crate) async fn run_raw(
             let access = crate::auth::OperationAccess {
                 operation: plan.operation_type(),
                 root_fields: plan.root_fields(),
-                kinds_read: plan.kinds_read(),
+                kinds_read: &plan.reads().kinds,
+                reads_permission_links: plan.reads().permission_links,
             };
             crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access)
                 .await?;
@@ -264,6 +265,7 @@ async fn run_general(
             operation: OperationType::Mutation,
             root_fields: &root_fields,
             kinds_read: &[],
+            reads_permission_links: false,
         };
         let schema = state
             .engine
@@ -273,11 +275,12 @@ async fn run_general(
     }
     let view = view_of(branch, at, is_mutation)?;
     let schema = schema_of(state, &view).await?;
-    let kinds_read = access::kinds_read(&schema, &document, operation_name.as_deref());
+    let reads = access::reads(&schema, &document, operation_name.as_deref());
     let access = crate::auth::OperationAccess {
         operation: operation.unwrap_or(OperationType::Query),
         root_fields: &root_fields,
-        kinds_read: &kinds_read,
+        kinds_read: &reads.kinds,
+        reads_permission_links: reads.permission_links,
     };
     crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access).await?;
     expand::apply(&gql.query, &mut document, &schema);

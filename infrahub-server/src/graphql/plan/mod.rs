@@ -112,8 +112,8 @@ pub(crate) struct CompiledOperation {
     body: Body,
     /// The names of the root fields, each once (what authorization looks at).
     root_fields: Vec<String>,
-    /// The kinds it reads attributes or relationships of (see [`super::access`]).
-    kinds_read: Vec<String>,
+    /// What it reads, as authorization sees it (see [`super::access`]).
+    reads: super::access::Reads,
 }
 
 /// A compiled operation's inputs for one request: the values of its variables (given or
@@ -143,9 +143,9 @@ impl CompiledOperation {
         &self.root_fields
     }
 
-    /// The kinds it reads attributes or relationships of (queries; empty for mutations).
-    pub(crate) fn kinds_read(&self) -> &[String] {
-        &self.kinds_read
+    /// What it reads, as authorization sees it (queries; nothing for mutations).
+    pub(crate) fn reads(&self) -> &super::access::Reads {
+        &self.reads
     }
 
     /// The inputs of one request: `None` unless every declared variable has a plain scalar
@@ -332,16 +332,16 @@ pub(crate) fn compile(
             }
         }
     }
-    let kinds_read = if matches!(body, Body::Query(_)) {
-        super::access::kinds_read(schema, document, operation_name)
+    let reads = if matches!(body, Body::Query(_)) {
+        super::access::reads(schema, document, operation_name)
     } else {
-        Vec::new()
+        super::access::Reads::default()
     };
     Some(CompiledOperation {
         variables,
         body,
         root_fields,
-        kinds_read,
+        reads,
     })
 }
 
