@@ -1094,6 +1094,21 @@ async fn reads_need_the_view_permission_of_each_kind_they_read() {
         decisions(&admin, "LabDevice"),
         ["ALLOW", "ALLOW", "ALLOW", "ALLOW"]
     );
+    // A change to the anonymous role applies to the next anonymous request.
+    let anonymous_role = server.id_of("CoreAccountRole", "Anonymous User").await;
+    let view_all = server
+        .admin(r#"{ CoreObjectPermission(namespace__value: "*", name__value: "*", action__value: "view", decision__value: 6) { edges { node { id } } } }"#)
+        .await["CoreObjectPermission"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    server
+        .admin(&format!(r#"mutation {{ RelationshipRemove(data: {{id: "{anonymous_role}", name: "permissions", nodes: [{{id: "{view_all}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let anonymous = server
+        .gql_as("/graphql", &devices("d1"), Auth::Anonymous)
+        .await;
+    assert_forbidden(&anonymous, "object:Lab:Device:view:allow_default");
 }
 
 /// Documents of one shape run the plan compiled for it: the plan must be authorized as the
