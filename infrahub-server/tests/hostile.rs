@@ -1109,6 +1109,55 @@ async fn reads_need_the_view_permission_of_each_kind_they_read() {
         .gql_as("/graphql", &devices("d1"), Auth::Anonymous)
         .await;
     assert_forbidden(&anonymous, "object:Lab:Device:view:allow_default");
+    // A mutation needs `update` on the other kinds its answer reads, as upstream: `lab` may
+    // create devices (on a branch) but not change tags.
+    let create = server
+        .admin(r#"mutation { CoreObjectPermissionCreate(data: {namespace: {value: "Lab"}, name: {value: "Device"}, action: {value: "create"}, decision: {value: 6}}) { object { id } } }"#)
+        .await["CoreObjectPermissionCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    server
+        .admin(&format!(r#"mutation {{ RelationshipAdd(data: {{id: "{role}", name: "permissions", nodes: [{{id: "{create}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let device = |name: &str, answer: &str| {
+        format!(
+            r#"mutation {{ LabDeviceCreate(data: {{name: {{value: "{name}"}}, tags: [{{hfid: ["red"]}}]}}) {{ ok object {{ {answer} }} }} }}"#
+        )
+    };
+    for round in 0..2 {
+        let plain = server
+            .gql_as(
+                "/graphql/reports",
+                &device(&format!("made-{round}"), "id name { value }"),
+                Auth::Bearer(&lab),
+            )
+            .await;
+        assert!(plain.json()["errors"].is_null(), "{:?}", plain.json());
+        let touching = server
+            .gql_as(
+                "/graphql/reports",
+                &device(
+                    &format!("touch-{round}"),
+                    "id tags { edges { node { name { value } } } }",
+                ),
+                Auth::Bearer(&lab),
+            )
+            .await;
+        assert_forbidden(&touching, "object:Builtin:Tag:update:allow_other");
+    }
+    let made = server
+        .gql_as(
+            "/graphql/reports",
+            r#"{ LabDevice(name__values: ["touch-0", "touch-1"]) { count } }"#,
+            Auth::Admin,
+        )
+        .await;
+    assert_eq!(
+        made.json()["data"]["LabDevice"]["count"],
+        0,
+        "refused before writing"
+    );
 }
 
 /// Documents of one shape run the plan compiled for it: the plan must be authorized as the

@@ -148,7 +148,8 @@ pub(crate) struct OperationAccess<'a> {
     pub operation: async_graphql::parser::types::OperationType,
     /// The names of its root fields, each once (aliases set aside, through fragments).
     pub root_fields: &'a [String],
-    /// The kinds whose attributes or relationships it reads, each once.
+    /// The kinds whose attributes or relationships it reads, each once (for a mutation, in
+    /// the node it answers).
     pub kinds_read: &'a [String],
     /// Whether it reads the links between roles and permissions (`manage_permissions`).
     pub reads_permission_links: bool,
@@ -180,7 +181,36 @@ pub(crate) async fn authorize_operation(
                     "Authentication is required to perform this operation",
                 ));
             };
-            check_mutation(state, account, branch, schema, access.root_fields).await
+            check_mutation(state, account, branch, schema, access.root_fields).await?;
+            // Other kinds the mutation touches (read in its answer) need `update`, as upstream.
+            let mutated: Vec<String> = access
+                .root_fields
+                .iter()
+                .filter_map(|field| mutated_kind(schema, field).map(|(kind, _)| kind))
+                .collect();
+            let touched: Vec<&String> = access
+                .kinds_read
+                .iter()
+                .filter(|kind| !mutated.contains(kind))
+                .collect();
+            if touched.is_empty() {
+                return Ok(());
+            }
+            let permissions = permission_set(state, account).await?;
+            let on_default = branch == state.engine.default_branch();
+            let missing: Vec<String> = touched
+                .into_iter()
+                .filter(|kind| !permissions.allows_object(kind, "update", on_default))
+                .map(|kind| object_identifier(kind, "update", required_decision(on_default)))
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(forbidden(format!(
+                    "You do not have one of the following permissions: {}",
+                    missing.join(" | ")
+                )))
+            }
         }
         OperationType::Query | OperationType::Subscription => {
             if access.kinds_read.is_empty() && !access.reads_permission_links {

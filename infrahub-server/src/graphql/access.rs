@@ -132,7 +132,8 @@ impl Walk<'_> {
         visit(self.document, set, None, depth, each);
     }
 
-    /// The root fields: queries of node kinds.
+    /// The root fields: queries of node kinds, and what node mutations answer of their node
+    /// (`<Kind>Create { object { ... } }`).
     fn roots(&mut self, set: &SelectionSet, depth: usize) {
         let mut found = Vec::new();
         self.fields(set, depth, &mut |field, _| {
@@ -142,6 +143,18 @@ impl Walk<'_> {
             let name = field.name.node.as_str();
             if self.schema.get(name).is_some_and(is_exposed) {
                 self.page(&field.selection_set.node, name, depth + 1);
+            } else if let Some((kind, _)) = super::mutation::Operation::of_field(name)
+                && self.schema.get(kind).is_some_and(is_exposed)
+            {
+                let mut answered = Vec::new();
+                self.fields(&field.selection_set.node, depth + 1, &mut |item, _| {
+                    if item.name.node == "object" {
+                        answered.push(item);
+                    }
+                });
+                for object in answered {
+                    self.node(&object.selection_set.node, kind, depth + 2);
+                }
             }
         }
     }

@@ -276,6 +276,7 @@ async fn run_general(
     let view = view_of(branch, at, is_mutation)?;
     let schema = schema_of(state, &view).await?;
     let reads = access::reads(&schema, &document, operation_name.as_deref());
+    // (For mutations, the kinds read are those of the answered `object`.)
     let access = crate::auth::OperationAccess {
         operation: operation.unwrap_or(OperationType::Query),
         root_fields: &root_fields,

@@ -143,7 +143,7 @@ impl CompiledOperation {
         &self.root_fields
     }
 
-    /// What it reads, as authorization sees it (queries; nothing for mutations).
+    /// What it reads, as authorization sees it.
     pub(crate) fn reads(&self) -> &super::access::Reads {
         &self.reads
     }
@@ -332,11 +332,7 @@ pub(crate) fn compile(
             }
         }
     }
-    let reads = if matches!(body, Body::Query(_)) {
-        super::access::reads(schema, document, operation_name)
-    } else {
-        super::access::Reads::default()
-    };
+    let reads = super::access::reads(schema, document, operation_name);
     Some(CompiledOperation {
         variables,
         body,
