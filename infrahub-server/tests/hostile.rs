@@ -1158,6 +1158,39 @@ async fn reads_need_the_view_permission_of_each_kind_they_read() {
         0,
         "refused before writing"
     );
+    // `InfrahubPermissions` lists what the caller holds through its roles.
+    let listed = |answer: &Answer, which: &str| -> Vec<String> {
+        answer.json()["data"]["InfrahubPermissions"][which]["edges"]
+            .as_array()
+            .map(|edges| {
+                edges
+                    .iter()
+                    .filter_map(|e| e["node"]["identifier"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let query = "{ InfrahubPermissions { global_permissions { count edges { node { id name action decision identifier } } } object_permissions { count edges { node { id branch namespace name action decision identifier } } } } }";
+    let own = server.gql_as("/graphql", query, Auth::Bearer(&lab)).await;
+    let mut objects = listed(&own, "object_permissions");
+    objects.sort();
+    assert_eq!(
+        objects,
+        [
+            "object:Lab:*:view:allow_all",
+            "object:Lab:Device:create:allow_all"
+        ],
+        "{:?}",
+        own.json()
+    );
+    assert!(listed(&own, "global_permissions").is_empty());
+    let admin = server.gql_as("/graphql", query, Auth::Admin).await;
+    assert_eq!(
+        listed(&admin, "global_permissions"),
+        ["global:super_admin:allow_all"],
+        "{:?}",
+        admin.json()
+    );
 }
 
 /// Documents of one shape run the plan compiled for it: the plan must be authorized as the

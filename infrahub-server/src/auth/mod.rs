@@ -54,7 +54,9 @@ pub use cache::AuthCache;
 pub(crate) use cache::concerns_credentials;
 pub use extract::{Authenticated, Caller};
 pub use jwt::{Claims, EXPIRED_SIGNATURE, TokenType, decode_token, encode_token};
-pub(crate) use permissions::{OperationAccess, authorize_operation, check_mutation};
+pub(crate) use permissions::{
+    OperationAccess, authorize_operation, caller_permission_nodes, check_mutation,
+};
 pub use permissions::{
     caller_permissions, decision, has_global_permission, permission_set, require_global_permission,
 };

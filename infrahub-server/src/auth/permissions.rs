@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use infrahub_core::engine::{Fields, QueryArgs};
+use infrahub_core::engine::{Fields, Node, QueryArgs};
 use infrahub_core::permissions::{
     GlobalPermission, ObjectPermission, PermissionSet, object_identifier, required_decision,
 };
@@ -56,7 +56,7 @@ pub async fn permission_set(
         return Ok(cached);
     }
     let epoch = state.auth_cache.epoch();
-    let set = Arc::new(load_permissions(state, account).await?);
+    let set = Arc::new(load_permissions(state, Some(account)).await?);
     state
         .auth_cache
         .store_permissions(&account.id, Arc::clone(&set), epoch);
@@ -83,7 +83,7 @@ pub async fn caller_permissions(
         return Ok(cached);
     }
     let epoch = state.auth_cache.epoch();
-    let set = Arc::new(load_anonymous_permissions(state).await?);
+    let set = Arc::new(load_permissions(state, None).await?);
     state
         .auth_cache
         .store_permissions(ANONYMOUS, Arc::clone(&set), epoch);
@@ -355,73 +355,95 @@ fn mutated_kind(schema: &SchemaBranch, field: &str) -> Option<(String, &'static 
     })
 }
 
-/// Every global and object permission `account` holds through its groups' roles.
-async fn load_permissions(state: &AppState, account: &Account) -> Result<PermissionSet, ApiError> {
+/// Every global and object permission the caller holds through its roles (an account's
+/// groups' roles, or the anonymous access role; none when it does not exist).
+async fn load_permissions(
+    state: &AppState,
+    account: Option<&Account>,
+) -> Result<PermissionSet, ApiError> {
+    role_permissions(state, caller_roles(state, account).await?).await
+}
+
+/// The roles the caller acts with: those of `account`'s groups, or the anonymous access role
+/// for requests without credentials.
+async fn caller_roles(
+    state: &AppState,
+    account: Option<&Account>,
+) -> Result<Vec<NodeId>, ApiError> {
     let view = default_view(state);
-    let groups_args = QueryArgs {
-        filters: BTreeMap::from([(
-            "members__ids".to_string(),
+    let (kind, filter, value, fields) = match account {
+        Some(account) => (
+            "CoreAccountGroup",
+            "members__ids",
             Value::from(vec![account.id.clone()]),
-        )]),
-        ..QueryArgs::default()
-    };
-    let (groups, _) = state
-        .engine
-        .query(&view, "CoreAccountGroup", &groups_args, &links("roles"))
-        .await
-        .map_err(storage_error)?;
-    role_permissions(state, peer_ids(&groups, "roles")).await
-}
-
-/// The permissions of the role `main.anonymous_access_role` names, which requests without
-/// credentials act with (none when the role does not exist).
-async fn load_anonymous_permissions(state: &AppState) -> Result<PermissionSet, ApiError> {
-    let view = default_view(state);
-    let args = QueryArgs {
-        filters: BTreeMap::from([(
-            "name__value".to_string(),
+            links("roles"),
+        ),
+        None => (
+            "CoreAccountRole",
+            "name__value",
             Value::from(state.settings.main.anonymous_access_role.clone()),
-        )]),
+            Fields::minimal(),
+        ),
+    };
+    let args = QueryArgs {
+        filters: BTreeMap::from([(filter.to_string(), value)]),
         ..QueryArgs::default()
     };
-    let (roles, _) = state
+    let (found, _) = state
         .engine
-        .query(&view, "CoreAccountRole", &args, &Fields::minimal())
+        .query(&view, kind, &args, &fields)
         .await
         .map_err(storage_error)?;
-    role_permissions(state, roles.iter().map(|role| role.id).collect()).await
+    Ok(match account {
+        Some(_) => peer_ids(&found, "roles"),
+        None => found.iter().map(|role| role.id).collect(),
+    })
 }
 
-/// Every global and object permission the roles `roles` hold.
-async fn role_permissions(state: &AppState, roles: Vec<NodeId>) -> Result<PermissionSet, ApiError> {
+/// The global and object permission nodes the caller holds through its roles (see
+/// [`caller_roles`]), with every attribute.
+pub(crate) async fn caller_permission_nodes(
+    state: &AppState,
+    account: Option<&Account>,
+) -> Result<(Vec<Node>, Vec<Node>), ApiError> {
+    let roles = caller_roles(state, account).await?;
+    permission_nodes(state, roles).await
+}
+
+/// The global and object permission nodes the roles `roles` hold.
+async fn permission_nodes(
+    state: &AppState,
+    roles: Vec<NodeId>,
+) -> Result<(Vec<Node>, Vec<Node>), ApiError> {
+    if roles.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let view = default_view(state);
     let engine = &state.engine;
-    let mut set = PermissionSet::default();
-    if roles.is_empty() {
-        return Ok(set);
-    }
     let roles = engine
         .get(&view, "CoreAccountRole", &roles, &links("permissions"))
         .await
         .map_err(storage_error)?;
     let permissions = peer_ids(&roles, "permissions");
     if permissions.is_empty() {
-        return Ok(set);
+        return Ok((Vec::new(), Vec::new()));
     }
-    let fields = |names: &[&str]| Fields {
-        attributes: Some(names.iter().map(|n| (*n).to_string()).collect()),
-        relationships: Vec::new(),
-    };
+    let all = Fields::default();
     let globals = engine
-        .get(
-            &view,
-            "CoreGlobalPermission",
-            &permissions,
-            &fields(&["action", "decision"]),
-        )
+        .get(&view, "CoreGlobalPermission", &permissions, &all)
         .await
         .map_err(storage_error)?;
-    set.global = globals
+    let objects = engine
+        .get(&view, "CoreObjectPermission", &permissions, &all)
+        .await
+        .map_err(storage_error)?;
+    Ok((globals, objects))
+}
+
+/// Every global and object permission the roles `roles` hold.
+async fn role_permissions(state: &AppState, roles: Vec<NodeId>) -> Result<PermissionSet, ApiError> {
+    let (globals, objects) = permission_nodes(state, roles).await?;
+    let global = globals
         .iter()
         .filter_map(|permission| {
             Some(GlobalPermission {
@@ -430,16 +452,7 @@ async fn role_permissions(state: &AppState, roles: Vec<NodeId>) -> Result<Permis
             })
         })
         .collect();
-    let objects = engine
-        .get(
-            &view,
-            "CoreObjectPermission",
-            &permissions,
-            &fields(&["namespace", "name", "action", "decision"]),
-        )
-        .await
-        .map_err(storage_error)?;
-    set.object = objects
+    let object = objects
         .iter()
         .filter_map(|permission| {
             Some(ObjectPermission {
@@ -450,7 +463,7 @@ async fn role_permissions(state: &AppState, roles: Vec<NodeId>) -> Result<Permis
             })
         })
         .collect();
-    Ok(set)
+    Ok(PermissionSet { global, object })
 }
 
 /// Fields reading only relationship `name`.

@@ -175,3 +175,66 @@ pub(super) async fn token_delete<'a>(
         GqlValue::Boolean(true),
     )]))))
 }
+
+/// `InfrahubPermissions`: the global and object permissions the caller holds through its roles
+/// (for a request without credentials, the anonymous access role's), as upstream lists them.
+/// A global permission's `name` is its action (global permissions have no name of their own);
+/// an object permission's `branch` is the request's branch.
+pub(super) async fn permissions<'a>(
+    ctx: ResolverContext<'a>,
+) -> Result<Option<FieldValue<'a>>, Error> {
+    let request = request(&ctx)?;
+    let (globals, objects) =
+        crate::auth::caller_permission_nodes(&request.state, request.account.as_ref())
+            .await
+            .map_err(|e| Error::new(e.message()))?;
+    let text = |node: &infrahub_core::engine::Node, name: &str| to_gql(node.value(name));
+    let decision =
+        |node: &infrahub_core::engine::Node| GqlValue::String(node.value("decision").to_string());
+    let page = |nodes: Vec<GqlValue>| {
+        object_value(vec![
+            ("count", GqlValue::from(nodes.len())),
+            (
+                "edges",
+                GqlValue::List(
+                    nodes
+                        .into_iter()
+                        .map(|node| object_value(vec![("node", node)]))
+                        .collect(),
+                ),
+            ),
+        ])
+    };
+    let globals = globals
+        .iter()
+        .map(|node| {
+            object_value(vec![
+                ("id", GqlValue::String(node.id.to_string())),
+                ("name", text(node, "action")),
+                ("action", text(node, "action")),
+                ("decision", decision(node)),
+                ("description", text(node, "description")),
+                ("identifier", text(node, "identifier")),
+            ])
+        })
+        .collect();
+    let objects = objects
+        .iter()
+        .map(|node| {
+            object_value(vec![
+                ("id", GqlValue::String(node.id.to_string())),
+                ("branch", GqlValue::String(request.view.branch.clone())),
+                ("namespace", text(node, "namespace")),
+                ("name", text(node, "name")),
+                ("action", text(node, "action")),
+                ("decision", decision(node)),
+                ("description", text(node, "description")),
+                ("identifier", text(node, "identifier")),
+            ])
+        })
+        .collect();
+    Ok(Some(FieldValue::value(object_value(vec![
+        ("global_permissions", page(globals)),
+        ("object_permissions", page(objects)),
+    ]))))
+}

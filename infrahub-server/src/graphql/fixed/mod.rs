@@ -28,7 +28,9 @@ mod branch;
 mod diff;
 mod relationship;
 
-use account::{account_of, account_profile, account_tokens, token_create, token_delete};
+use account::{
+    account_of, account_profile, account_tokens, permissions, token_create, token_delete,
+};
 use branch::{branches, register_branch_mutations};
 use diff::register_diff;
 use relationship::relationships;
@@ -222,6 +224,71 @@ pub(crate) fn register(
             &[("value", TypeRef::named_nn(TypeRef::STRING))],
         ))
         .register(value_object(
+            "AccountGlobalPermissionNode",
+            &[
+                ("id", TypeRef::named_nn(TypeRef::STRING)),
+                ("name", TypeRef::named_nn(TypeRef::STRING)),
+                ("action", TypeRef::named_nn(TypeRef::STRING)),
+                ("decision", TypeRef::named_nn(TypeRef::STRING)),
+                ("description", TypeRef::named(TypeRef::STRING)),
+                ("identifier", TypeRef::named_nn(TypeRef::STRING)),
+            ],
+        ))
+        .register(value_object(
+            "AccountObjectPermissionNode",
+            &[
+                ("id", TypeRef::named_nn(TypeRef::STRING)),
+                ("branch", TypeRef::named_nn(TypeRef::STRING)),
+                ("namespace", TypeRef::named_nn(TypeRef::STRING)),
+                ("name", TypeRef::named_nn(TypeRef::STRING)),
+                ("action", TypeRef::named_nn(TypeRef::STRING)),
+                ("decision", TypeRef::named_nn(TypeRef::STRING)),
+                ("description", TypeRef::named(TypeRef::STRING)),
+                ("identifier", TypeRef::named_nn(TypeRef::STRING)),
+            ],
+        ))
+        .register(value_object(
+            "AccountGlobalPermissionEdge",
+            &[("node", TypeRef::named_nn("AccountGlobalPermissionNode"))],
+        ))
+        .register(value_object(
+            "AccountObjectPermissionEdge",
+            &[("node", TypeRef::named_nn("AccountObjectPermissionNode"))],
+        ))
+        .register(value_object(
+            "AccountGlobalPermissionEdges",
+            &[
+                ("count", TypeRef::named_nn(TypeRef::INT)),
+                (
+                    "edges",
+                    TypeRef::named_nn_list_nn("AccountGlobalPermissionEdge"),
+                ),
+            ],
+        ))
+        .register(value_object(
+            "AccountObjectPermissionEdges",
+            &[
+                ("count", TypeRef::named_nn(TypeRef::INT)),
+                (
+                    "edges",
+                    TypeRef::named_nn_list_nn("AccountObjectPermissionEdge"),
+                ),
+            ],
+        ))
+        .register(value_object(
+            "AccountPermissionsEdges",
+            &[
+                (
+                    "global_permissions",
+                    TypeRef::named("AccountGlobalPermissionEdges"),
+                ),
+                (
+                    "object_permissions",
+                    TypeRef::named("AccountObjectPermissionEdges"),
+                ),
+            ],
+        ))
+        .register(value_object(
             "InfrahubAccountTokenType",
             &[
                 ("id", TypeRef::named_nn(TypeRef::STRING)),
@@ -314,6 +381,14 @@ pub(crate) fn register(
             )
             .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
             .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT))),
+        )
+        .field(
+            Field::new(
+                "InfrahubPermissions",
+                TypeRef::named("AccountPermissionsEdges"),
+                |ctx| FieldFuture::new(async move { permissions(ctx).await }),
+            )
+            .description("The permissions the current account holds through its roles."),
         )
         .field(
             Field::new("Relationship", TypeRef::named_nn("Relationships"), |ctx| {
