@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Storage,
     /// An internal invariant does not hold; a bug.
     Internal,
+    /// The caller may not do this (a check the caller gave the engine refused it).
+    Forbidden,
 }
 
 /// The error of every fallible operation in this crate.

@@ -1193,6 +1193,144 @@ async fn reads_need_the_view_permission_of_each_kind_they_read() {
     );
 }
 
+/// A delete removes the nodes its cascading relationships own: those need `delete` too.
+#[tokio::test]
+async fn cascaded_deletes_need_the_delete_permission_of_every_kind_they_remove() {
+    let server = start().await;
+    let schema = json!({"schemas": [{
+        "version": "1.0",
+        "nodes": [
+            {
+                "name": "Rack", "namespace": "Lab",
+                "human_friendly_id": ["name__value"],
+                "attributes": [{"name": "name", "kind": "Text", "unique": true}],
+                "relationships": [{"name": "units", "peer": "LabUnit", "cardinality": "many", "kind": "Component", "optional": true, "on_delete": "cascade"}]
+            },
+            {
+                "name": "Unit", "namespace": "Lab",
+                "human_friendly_id": ["name__value"],
+                "attributes": [{"name": "name", "kind": "Text", "unique": true}],
+                "relationships": [{"name": "rack", "peer": "LabRack", "cardinality": "one", "kind": "Parent", "optional": false}]
+            }
+        ]
+    }]});
+    let loaded = server
+        .request(
+            "POST",
+            "/api/schema/load",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-INFRAHUB-KEY", ADMIN_TOKEN),
+            ],
+            schema.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(loaded.status, 200, "{:?}", loaded.json());
+    server
+        .admin(r#"mutation { BranchCreate(data: {name: "racks"}) { ok } }"#)
+        .await;
+    for rack in ["r1", "r2"] {
+        let answer = server
+            .gql_as(
+                "/graphql/racks",
+                &format!(
+                    r#"mutation {{ LabRackCreate(data: {{name: {{value: "{rack}"}}}}) {{ ok }} }}"#
+                ),
+                Auth::Admin,
+            )
+            .await;
+        assert!(answer.json()["errors"].is_null(), "{:?}", answer.json());
+        let answer = server
+            .gql_as(
+                "/graphql/racks",
+                &format!(r#"mutation {{ LabUnitCreate(data: {{name: {{value: "{rack}-u1"}}, rack: {{hfid: ["{rack}"]}}}}) {{ ok }} }}"#),
+                Auth::Admin,
+            )
+            .await;
+        assert!(answer.json()["errors"].is_null(), "{:?}", answer.json());
+    }
+    let account = server.account("racker").await;
+    let racker = server.access_token("racker").await;
+    let grant = |action: &'static str, name: &'static str| {
+        format!(
+            r#"mutation {{ CoreObjectPermissionCreate(data: {{namespace: {{value: "Lab"}}, name: {{value: "{name}"}}, action: {{value: "{action}"}}, decision: {{value: 6}}}}) {{ object {{ id }} }} }}"#
+        )
+    };
+    let delete_racks =
+        server.admin(&grant("delete", "Rack")).await["CoreObjectPermissionCreate"]["object"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountRoleCreate(data: {{name: {{value: "rackers"}}, permissions: [{{id: "{delete_racks}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let role = server.id_of("CoreAccountRole", "rackers").await;
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountGroupCreate(data: {{name: {{value: "rackers"}}, roles: [{{id: "{role}"}}], members: [{{id: "{account}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let delete = |rack: &str| {
+        format!(r#"mutation {{ LabRackDelete(data: {{hfid: ["{rack}"]}}) {{ ok }} }}"#)
+    };
+    let refused = server
+        .gql_as("/graphql/racks", &delete("r1"), Auth::Bearer(&racker))
+        .await;
+    let message = refused.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains(
+            "You do not have one of the following permissions: object:Lab:Unit:delete:allow_other"
+        ),
+        "{:?}",
+        refused.json()
+    );
+    let left = server
+        .gql_as(
+            "/graphql/racks",
+            r#"{ LabRack { count } LabUnit { count } }"#,
+            Auth::Admin,
+        )
+        .await
+        .json();
+    assert_eq!(
+        (
+            left["data"]["LabRack"]["count"].clone(),
+            left["data"]["LabUnit"]["count"].clone()
+        ),
+        (json!(2), json!(2)),
+        "nothing deleted"
+    );
+    // With `delete` on units as well, the rack goes with its unit.
+    let delete_units =
+        server.admin(&grant("delete", "Unit")).await["CoreObjectPermissionCreate"]["object"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+    server
+        .admin(&format!(r#"mutation {{ RelationshipAdd(data: {{id: "{role}", name: "permissions", nodes: [{{id: "{delete_units}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let deleted = server
+        .gql_as("/graphql/racks", &delete("r2"), Auth::Bearer(&racker))
+        .await;
+    assert!(deleted.json()["errors"].is_null(), "{:?}", deleted.json());
+    let left = server
+        .gql_as(
+            "/graphql/racks",
+            r#"{ LabRack { count } LabUnit { count } }"#,
+            Auth::Admin,
+        )
+        .await
+        .json();
+    assert_eq!(
+        (
+            left["data"]["LabRack"]["count"].clone(),
+            left["data"]["LabUnit"]["count"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+}
+
 /// Documents of one shape run the plan compiled for it: the plan must be authorized as the
 /// executor is, whoever compiled it.
 #[tokio::test]

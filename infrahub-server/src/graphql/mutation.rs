@@ -410,8 +410,53 @@ pub(crate) async fn write_node(
                 "a delete of {kind} needs an `id` or an `hfid`"
             )));
         }
+        // The nodes the delete cascades to need `delete` too (engine-managed `Internal` kinds
+        // aside), checked on the set the engine is about to remove.
+        let permissions = match &request.account {
+            Some(account) => Some(
+                crate::auth::permission_set(&request.state, account)
+                    .await
+                    .map_err(|e| Error::new(e.message()))?,
+            ),
+            None => None,
+        };
+        let on_default = branch == engine.default_branch();
+        let schema = std::sync::Arc::clone(&request.schema);
+        let check = move |kinds: &std::collections::BTreeSet<String>| {
+            let Some(permissions) = &permissions else {
+                return Ok(());
+            };
+            let missing: Vec<String> = kinds
+                .iter()
+                .filter(|cascaded| {
+                    cascaded.as_str() != kind
+                        && schema
+                            .get(cascaded)
+                            .is_some_and(|m| m.namespace != "Internal")
+                        && !permissions.allows_object(cascaded, "delete", on_default)
+                })
+                .map(|cascaded| {
+                    infrahub_core::permissions::object_identifier(
+                        cascaded,
+                        "delete",
+                        infrahub_core::permissions::required_decision(on_default),
+                    )
+                })
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(infrahub_core::Error::new(
+                    infrahub_core::ErrorKind::Forbidden,
+                    format!(
+                        "You do not have one of the following permissions: {}",
+                        missing.join(" | ")
+                    ),
+                ))
+            }
+        };
         engine
-            .delete(branch, kind, &reference)
+            .delete_checked(branch, kind, &reference, &check)
             .await
             .map_err(engine_error)?;
         return Ok(None);

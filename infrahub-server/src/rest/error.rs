@@ -63,6 +63,7 @@ pub(crate) fn engine_error(error: &infrahub_core::Error) -> ApiError {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::InvalidSchema | ErrorKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Uniqueness | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, error.message())

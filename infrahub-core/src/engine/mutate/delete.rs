@@ -13,12 +13,31 @@ impl Engine {
         kind: &str,
         reference: &NodeRef,
     ) -> Result<Vec<Event>> {
-        let view = BranchView::now(branch);
-        let id = self.resolve(&view, kind, reference).await?;
-        self.delete_nodes(branch, &[id]).await
+        self.delete_checked(branch, kind, reference, &|_| Ok(()))
+            .await
     }
 
-    pub(super) async fn delete_nodes(&self, branch: &str, roots: &[NodeId]) -> Result<Vec<Event>> {
+    /// Like [`Engine::delete`], once `check` accepted the kinds of every node the delete would
+    /// remove (the node and those its cascading relationships own): an authorization point
+    /// for cascaded deletes. Nothing is written when `check` refuses; its error is returned.
+    pub async fn delete_checked(
+        &self,
+        branch: &str,
+        kind: &str,
+        reference: &NodeRef,
+        check: &(dyn Fn(&BTreeSet<String>) -> Result<()> + Send + Sync),
+    ) -> Result<Vec<Event>> {
+        let view = BranchView::now(branch);
+        let id = self.resolve(&view, kind, reference).await?;
+        self.delete_nodes_checked(branch, &[id], check).await
+    }
+
+    async fn delete_nodes_checked(
+        &self,
+        branch: &str,
+        roots: &[NodeId],
+        check: &(dyn Fn(&BTreeSet<String>) -> Result<()> + Send + Sync),
+    ) -> Result<Vec<Event>> {
         let schema = self.schema(branch)?;
         let view = BranchView::now(branch);
         let mut doomed: BTreeMap<NodeId, Node> = BTreeMap::new();
@@ -45,6 +64,7 @@ impl Engine {
             }
             doomed.insert(id, node);
         }
+        check(&doomed.values().map(|node| node.kind.clone()).collect())?;
         // A node another node requires (mandatory relationship) cannot go alone.
         for node in doomed.values() {
             let Some(model) = schema.get(&node.kind) else {
