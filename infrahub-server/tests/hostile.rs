@@ -567,6 +567,22 @@ impl Server {
         body["data"].clone()
     }
 
+    /// Loads `schema` (a `/api/schema/load` body) as the admin.
+    async fn load_schema(&self, schema: &Value) {
+        let loaded = self
+            .request(
+                "POST",
+                "/api/schema/load",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-INFRAHUB-KEY", ADMIN_TOKEN),
+                ],
+                schema.to_string().as_bytes(),
+            )
+            .await;
+        assert_eq!(loaded.status, 200, "{:?}", loaded.json());
+    }
+
     /// Creates account `name` (password `name-password`) and returns its id.
     async fn account(&self, name: &str) -> String {
         let data = self
@@ -859,18 +875,7 @@ async fn reads_need_the_view_permission_of_each_kind_they_read() {
             "relationships": [{"name": "tags", "peer": "BuiltinTag", "cardinality": "many", "optional": true}]
         }]
     }]});
-    let loaded = server
-        .request(
-            "POST",
-            "/api/schema/load",
-            &[
-                ("Content-Type", "application/json"),
-                ("X-INFRAHUB-KEY", ADMIN_TOKEN),
-            ],
-            schema.to_string().as_bytes(),
-        )
-        .await;
-    assert_eq!(loaded.status, 200, "{:?}", loaded.json());
+    server.load_schema(&schema).await;
     server
         .admin(r#"mutation { BuiltinTagCreate(data: {name: {value: "red"}}) { ok } }"#)
         .await;
@@ -1214,18 +1219,7 @@ async fn cascaded_deletes_need_the_delete_permission_of_every_kind_they_remove()
             }
         ]
     }]});
-    let loaded = server
-        .request(
-            "POST",
-            "/api/schema/load",
-            &[
-                ("Content-Type", "application/json"),
-                ("X-INFRAHUB-KEY", ADMIN_TOKEN),
-            ],
-            schema.to_string().as_bytes(),
-        )
-        .await;
-    assert_eq!(loaded.status, 200, "{:?}", loaded.json());
+    server.load_schema(&schema).await;
     server
         .admin(r#"mutation { BranchCreate(data: {name: "racks"}) { ok } }"#)
         .await;

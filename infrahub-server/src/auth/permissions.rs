@@ -162,77 +162,72 @@ pub(crate) struct OperationAccess<'a> {
 /// stored data (the concrete kind of a node mutated through a generic, the peers of a
 /// relationship mutation) are made by the mutations themselves with [`check_mutation`].
 ///
+/// Returns the caller's permissions (loaded once per request, from the cache), for the
+/// `permissions` fields.
+///
 /// # Errors
 ///
-/// A 401 [`ApiError`] for a mutation without an account; what [`check_mutation`] reports.
+/// A 401 [`ApiError`] for a mutation without an account; what [`check_mutation`] reports; a 403
+/// naming the missing permissions.
 pub(crate) async fn authorize_operation(
     state: &AppState,
     account: Option<&Account>,
     branch: &str,
     schema: &SchemaBranch,
     access: OperationAccess<'_>,
-) -> Result<(), ApiError> {
+) -> Result<Arc<PermissionSet>, ApiError> {
     use async_graphql::parser::types::OperationType;
-    match access.operation {
-        OperationType::Mutation => {
-            let Some(account) = account else {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "Authentication is required to perform this operation",
-                ));
-            };
-            check_mutation(state, account, branch, schema, access.root_fields).await?;
-            // Other kinds the mutation touches (read in its answer) need `update`, as upstream.
-            let mutated: Vec<String> = access
+    let mutation = access.operation == OperationType::Mutation;
+    if mutation && account.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication is required to perform this operation",
+        ));
+    }
+    let permissions = caller_permissions(state, account).await?;
+    let on_default = branch == state.engine.default_branch();
+    // The object action each kind read needs: `view`, or for a mutation `update` on the
+    // other kinds its answer reads (as upstream), the mutated kinds being checked apart.
+    let (action, exempt): (&str, Vec<String>) = match account {
+        Some(account) if mutation => {
+            check_mutation_with(
+                state,
+                &permissions,
+                account,
+                branch,
+                schema,
+                access.root_fields,
+            )?;
+            let mutated = access
                 .root_fields
                 .iter()
                 .filter_map(|field| mutated_kind(schema, field).map(|(kind, _)| kind))
                 .collect();
-            let touched: Vec<&String> = access
-                .kinds_read
-                .iter()
-                .filter(|kind| !mutated.contains(kind))
-                .collect();
-            if touched.is_empty() {
-                return Ok(());
-            }
-            let permissions = permission_set(state, account).await?;
-            let on_default = branch == state.engine.default_branch();
-            let missing: Vec<String> = touched
-                .into_iter()
-                .filter(|kind| !permissions.allows_object(kind, "update", on_default))
-                .map(|kind| object_identifier(kind, "update", required_decision(on_default)))
-                .collect();
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(forbidden(format!(
-                    "You do not have one of the following permissions: {}",
-                    missing.join(" | ")
-                )))
-            }
+            ("update", mutated)
         }
-        OperationType::Query | OperationType::Subscription => {
-            if access.kinds_read.is_empty() && !access.reads_permission_links {
-                return Ok(());
-            }
-            let permissions = caller_permissions(state, account).await?;
+        _ => {
             if access.reads_permission_links && !permissions.has_global("manage_permissions") {
                 return Err(forbidden(global_denial("manage_permissions")));
             }
-            let on_default = branch == state.engine.default_branch();
-            let missing: Vec<String> = access
-                .kinds_read
-                .iter()
-                .filter(|kind| !permissions.allows_object(kind, "view", on_default))
-                .map(|kind| object_identifier(kind, "view", required_decision(on_default)))
-                .collect();
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(missing_permissions(&missing))
-            }
+            ("view", Vec::new())
         }
+    };
+    let missing: Vec<String> = access
+        .kinds_read
+        .iter()
+        .filter(|kind| {
+            !exempt.contains(kind) && !permissions.allows_object(kind, action, on_default)
+        })
+        .map(|kind| object_identifier(kind, action, required_decision(on_default)))
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(permissions),
+        // Upstream words mutation refusals with the plural form, one permission or several.
+        _ if mutation => Err(forbidden(format!(
+            "You do not have one of the following permissions: {}",
+            missing.join(" | ")
+        ))),
+        _ => Err(missing_permissions(&missing)),
     }
 }
 
@@ -271,6 +266,18 @@ pub(crate) async fn check_mutation(
     fields: &[String],
 ) -> Result<(), ApiError> {
     let permissions = permission_set(state, account).await?;
+    check_mutation_with(state, &permissions, account, branch, schema, fields)
+}
+
+/// [`check_mutation`] with `account`'s permissions already loaded.
+fn check_mutation_with(
+    state: &AppState,
+    permissions: &PermissionSet,
+    account: &Account,
+    branch: &str,
+    schema: &SchemaBranch,
+    fields: &[String],
+) -> Result<(), ApiError> {
     if account.method != AuthMethod::AccessToken
         && fields.iter().any(|f| SELF_SERVICE.contains(&f.as_str()))
     {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use infrahub_core::schema::{ModelSchema, RelationshipKind, SchemaBranch};
 
 use super::build::is_exposed;
@@ -45,6 +45,57 @@ pub(crate) fn reads(
     walk.reads
 }
 
+/// The fields of `set`, through inline fragments and fragment spreads, each with the type
+/// condition it is under (if any).
+fn fields_of<'d>(
+    document: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    depth: usize,
+) -> Vec<(&'d Field, Option<&'d str>)> {
+    fn visit<'d>(
+        document: &'d ExecutableDocument,
+        set: &'d SelectionSet,
+        condition: Option<&'d str>,
+        depth: usize,
+        out: &mut Vec<(&'d Field, Option<&'d str>)>,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for item in &set.items {
+            let (set, condition) = match &item.node {
+                Selection::Field(field) => {
+                    out.push((&field.node, condition));
+                    continue;
+                }
+                Selection::InlineFragment(fragment) => (
+                    &fragment.node.selection_set.node,
+                    fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.as_str())
+                        .or(condition),
+                ),
+                Selection::FragmentSpread(spread) => {
+                    let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    else {
+                        continue;
+                    };
+                    (
+                        &fragment.node.selection_set.node,
+                        Some(fragment.node.type_condition.node.on.node.as_str()),
+                    )
+                }
+            };
+            visit(document, set, condition, depth + 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    visit(document, set, None, depth, &mut out);
+    out
+}
+
 struct Walk<'a> {
     schema: &'a SchemaBranch,
     document: &'a ExecutableDocument,
@@ -74,86 +125,20 @@ impl Walk<'_> {
         }
     }
 
-    /// Calls `each` on every field of `set`, through inline fragments and fragment spreads.
-    fn fields<'d>(
-        &self,
-        set: &'d SelectionSet,
-        depth: usize,
-        each: &mut dyn FnMut(&'d async_graphql::parser::types::Field, Option<&'d str>),
-    ) where
-        Self: 'd,
-    {
-        fn visit<'d>(
-            document: &'d ExecutableDocument,
-            set: &'d SelectionSet,
-            condition: Option<&'d str>,
-            depth: usize,
-            each: &mut dyn FnMut(&'d async_graphql::parser::types::Field, Option<&'d str>),
-        ) {
-            if depth > MAX_DEPTH {
-                return;
-            }
-            for item in &set.items {
-                match &item.node {
-                    Selection::Field(field) => each(&field.node, condition),
-                    Selection::InlineFragment(fragment) => {
-                        let condition = fragment
-                            .node
-                            .type_condition
-                            .as_ref()
-                            .map(|c| c.node.on.node.as_str())
-                            .or(condition);
-                        visit(
-                            document,
-                            &fragment.node.selection_set.node,
-                            condition,
-                            depth + 1,
-                            each,
-                        );
-                    }
-                    Selection::FragmentSpread(spread) => {
-                        if let Some(fragment) =
-                            document.fragments.get(&spread.node.fragment_name.node)
-                        {
-                            let condition =
-                                Some(fragment.node.type_condition.node.on.node.as_str());
-                            visit(
-                                document,
-                                &fragment.node.selection_set.node,
-                                condition,
-                                depth + 1,
-                                each,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        visit(self.document, set, None, depth, each);
-    }
-
     /// The root fields: queries of node kinds, and what node mutations answer of their node
     /// (`<Kind>Create { object { ... } }`).
     fn roots(&mut self, set: &SelectionSet, depth: usize) {
-        let mut found = Vec::new();
-        self.fields(set, depth, &mut |field, _| {
-            found.push(field);
-        });
-        for field in found {
+        for (field, _) in fields_of(self.document, set, depth) {
             let name = field.name.node.as_str();
             if self.schema.get(name).is_some_and(is_exposed) {
                 self.page(&field.selection_set.node, name, depth + 1);
             } else if let Some((kind, _)) = super::mutation::Operation::of_field(name)
                 && self.schema.get(kind).is_some_and(is_exposed)
             {
-                let mut answered = Vec::new();
-                self.fields(&field.selection_set.node, depth + 1, &mut |item, _| {
+                for (item, _) in fields_of(self.document, &field.selection_set.node, depth + 1) {
                     if item.name.node == "object" {
-                        answered.push(item);
+                        self.node(&item.selection_set.node, kind, depth + 2);
                     }
-                });
-                for object in answered {
-                    self.node(&object.selection_set.node, kind, depth + 2);
                 }
             }
         }
@@ -164,9 +149,7 @@ impl Walk<'_> {
         if depth > MAX_DEPTH {
             return;
         }
-        let mut found = Vec::new();
-        self.fields(set, depth, &mut |field, _| found.push(field));
-        for field in found {
+        for (field, _) in fields_of(self.document, set, depth) {
             match field.name.node.as_str() {
                 "edges" => self.page(&field.selection_set.node, kind, depth + 1),
                 "node" => self.node(&field.selection_set.node, kind, depth + 1),
@@ -180,11 +163,7 @@ impl Walk<'_> {
         if depth > MAX_DEPTH {
             return;
         }
-        let mut found = Vec::new();
-        self.fields(set, depth, &mut |field, condition| {
-            found.push((field, condition))
-        });
-        for (field, condition) in found {
+        for (field, condition) in fields_of(self.document, set, depth) {
             let kind = condition
                 .filter(|c| self.schema.get(c).is_some())
                 .unwrap_or(kind)

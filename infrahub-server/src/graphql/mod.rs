@@ -92,9 +92,9 @@ pub(crate) struct RequestContext {
     pub schema: Arc<infrahub_core::schema::SchemaBranch>,
     /// The account the request acts as.
     pub account: Option<Account>,
-    /// The caller's permissions, for the `permissions` fields (loaded for requests the
-    /// executor answers; plans answer no such field).
-    pub permissions: Option<Arc<infrahub_core::permissions::PermissionSet>>,
+    /// The caller's permissions, as the authorization of the request loaded them (for the
+    /// `permissions` fields and the checks mutations make on stored data).
+    pub permissions: Arc<infrahub_core::permissions::PermissionSet>,
 }
 
 /// Runs a GraphQL request on `branch`, reading as of `at` (an ISO-8601 or relative time;
@@ -203,30 +203,27 @@ pub(crate) async fn run_raw(
                 kinds_read: &plan.reads().kinds,
                 reads_permission_links: plan.reads().permission_links,
             };
-            crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access)
-                .await?;
+            let permissions =
+                crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access)
+                    .await?;
             // Debug builds answer each planned query twice, through the plan and through the
             // executor, at one instant.
             let check = !mutation && state.queries.plan_checks();
-            let (view, at) = match (check, at) {
-                (true, None) => {
-                    let now = Timestamp::now();
-                    (BranchView::at(branch, now), Some(now.to_string()))
-                }
-                (_, at) => (view, at.map(str::to_string)),
-            };
+            let pinned = (check && at.is_none()).then(Timestamp::now);
+            let view = pinned.map_or(view, |now| BranchView::at(branch, now));
             let context = RequestContext {
                 state: Arc::clone(state),
                 view,
                 schema,
                 account: account.clone(),
-                permissions: None,
+                permissions,
             };
             if let Some(body) = plan.run(&context, &bindings).await {
                 state.queries.note_planned_answer();
                 if check {
-                    let general =
-                        run_general(state, branch, at.as_deref(), gql, account, lexed).await?;
+                    let pinned = pinned.map(|now| now.to_string());
+                    let at = pinned.as_deref().or(at);
+                    let general = run_general(state, branch, at, gql, account, lexed).await?;
                     same_answers(&body, &general);
                 }
                 return Ok(Answer::Planned(body));
@@ -259,20 +256,6 @@ async fn run_general(
     let operation = operation_type(&document, operation_name.as_deref());
     let is_mutation = operation == Some(OperationType::Mutation);
     let root_fields = root_fields(&document, operation_name.as_deref());
-    if is_mutation && account.is_none() {
-        // Refused before the time travel argument is read, as upstream does.
-        let access = crate::auth::OperationAccess {
-            operation: OperationType::Mutation,
-            root_fields: &root_fields,
-            kinds_read: &[],
-            reads_permission_links: false,
-        };
-        let schema = state
-            .engine
-            .schema(branch)
-            .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-        crate::auth::authorize_operation(state, None, branch, &schema, access).await?;
-    }
     let view = view_of(branch, at, is_mutation)?;
     let schema = schema_of(state, &view).await?;
     let reads = access::reads(&schema, &document, operation_name.as_deref());
@@ -283,7 +266,8 @@ async fn run_general(
         kinds_read: &reads.kinds,
         reads_permission_links: reads.permission_links,
     };
-    crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access).await?;
+    let permissions =
+        crate::auth::authorize_operation(state, account.as_ref(), branch, &schema, access).await?;
     expand::apply(&gql.query, &mut document, &schema);
     let generated = generated_of(state, &schema)?;
     // The plan of the shape, compiled now (before the document goes to the executor) and kept
@@ -305,20 +289,16 @@ async fn run_general(
         }
         _ => None,
     };
+    // Documents without a shape are remembered by their text, if it is short enough to keep.
+    let text =
+        (lexed.shape.is_none() && gql.query.len() <= lex::MAX_SHAPE_LEN).then(|| gql.query.clone());
     let identity = validated::DocumentIdentity {
         shape: lexed.shape,
-        text: None,
+        text,
         operation: operation_name.clone(),
         simple_variables: validated::variables_are_simple(&document, &gql.variables),
     };
-    // Documents without a shape are remembered by their text, if it is short enough to keep.
-    let identity = validated::DocumentIdentity {
-        text: (identity.shape.is_none() && gql.query.len() <= lex::MAX_SHAPE_LEN)
-            .then(|| gql.query.clone()),
-        ..identity
-    };
     gql.set_parsed_query(document);
-    let permissions = Some(crate::auth::caller_permissions(state, account.as_ref()).await?);
     let context = RequestContext {
         state: Arc::clone(state),
         view,

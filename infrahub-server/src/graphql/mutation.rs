@@ -412,20 +412,10 @@ pub(crate) async fn write_node(
         }
         // The nodes the delete cascades to need `delete` too (engine-managed `Internal` kinds
         // aside), checked on the set the engine is about to remove.
-        let permissions = match &request.account {
-            Some(account) => Some(
-                crate::auth::permission_set(&request.state, account)
-                    .await
-                    .map_err(|e| Error::new(e.message()))?,
-            ),
-            None => None,
-        };
+        let permissions = std::sync::Arc::clone(&request.permissions);
         let on_default = branch == engine.default_branch();
         let schema = std::sync::Arc::clone(&request.schema);
         let check = move |kinds: &std::collections::BTreeSet<String>| {
-            let Some(permissions) = &permissions else {
-                return Ok(());
-            };
             let missing: Vec<String> = kinds
                 .iter()
                 .filter(|cascaded| {

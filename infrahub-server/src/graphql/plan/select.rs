@@ -142,14 +142,11 @@ pub(super) fn edge_items(
             "__typename" => EdgeItem::TypeName,
             "properties" => EdgeItem::Properties(items(&field.selection_set.node, |property| {
                 Some(match property.name.node.as_str() {
-                    name if LinkFlag::of_name(name).is_some() => {
-                        PropertyItem::Flag(LinkFlag::of_name(name)?)
-                    }
                     "updated_at" => PropertyItem::UpdatedAt,
                     "__typename" => PropertyItem::TypeName,
                     "source" => PropertyItem::Source(lineage_selection(schema, property)?),
                     "owner" => PropertyItem::Owner(lineage_selection(schema, property)?),
-                    _ => return None,
+                    name => PropertyItem::Flag(LinkFlag::of_name(name)?),
                 })
             })?),
             _ => return None,
@@ -169,7 +166,7 @@ pub(super) fn node_selection(
         let name = field.name.node.as_str();
         Some(match name {
             "__typename" => NodeItem::TypeName,
-            _ if NodeMeta::of_name(name).is_some() => NodeItem::Meta(NodeMeta::of_name(name)?),
+            _ if let Some(meta) = NodeMeta::of_name(name) => NodeItem::Meta(meta),
             _ if hierarchical
                 && (HIERARCHY_LINKS.contains(&name) || HIERARCHY_FIELDS.contains(&name)) =>
             {
@@ -233,15 +230,12 @@ pub(super) fn attribute_item(
     let items = items(set, |field| {
         Some(match field.name.node.as_str() {
             "value" => AttributeItem::Value,
-            name if AttributeFlag::of_name(name).is_some() => {
-                AttributeItem::Flag(AttributeFlag::of_name(name)?)
-            }
             "updated_at" => AttributeItem::UpdatedAt,
             "id" => AttributeItem::Id,
             "__typename" => AttributeItem::TypeName,
             "source" => AttributeItem::Source(lineage_selection(schema, field)?),
             "owner" => AttributeItem::Owner(lineage_selection(schema, field)?),
-            _ => return None,
+            name => AttributeItem::Flag(AttributeFlag::of_name(name)?),
         })
     })?;
     Some(NodeItem::Attribute {
