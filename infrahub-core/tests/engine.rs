@@ -1764,3 +1764,93 @@ async fn permissions_carry_the_identifier_upstream_computes_and_roles_are_seeded
         all.iter().map(identifier_of).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_store_from_before_the_seeded_roles_gets_them_once_and_a_newer_store_is_refused() {
+    let store: Arc<dyn GraphStore> =
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let options = || EngineOptions {
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let open = || Engine::open(Arc::clone(&store), options());
+    let first = open().await.unwrap_or_else(|e| panic!("open: {e}"));
+    let version = || async {
+        store
+            .get_branch("main")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .properties
+            .get("graph_version")
+            .cloned()
+    };
+    assert_eq!(version().await, Some(json!(1)), "a fresh store is current");
+
+    // What a store written before the roles were seeded looks like: no roles, no groups, no
+    // graph version.
+    for kind in ["CoreAccountGroup", "CoreAccountRole"] {
+        let (nodes, _) = all_of(&first, kind).await;
+        for node in nodes {
+            let reference = NodeRef {
+                id: Some(node.id.to_string()),
+                hfid: None,
+            };
+            first
+                .delete("main", kind, &reference)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let mut properties = store
+        .get_branch("main")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .properties;
+    properties.remove("graph_version");
+    store
+        .update_branch("main", properties.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(all_of(&first, "CoreAccountRole").await.0.is_empty());
+
+    for _ in 0..2 {
+        let engine = open().await.unwrap_or_else(|e| panic!("reopen: {e}"));
+        assert_eq!(all_of(&engine, "CoreAccountRole").await.0.len(), 4);
+        let fields = Fields {
+            attributes: None,
+            relationships: vec!["members".into()],
+        };
+        let (groups, _) = engine
+            .query(
+                &main_view(),
+                "CoreAccountGroup",
+                &QueryArgs::default(),
+                &fields,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(groups.len(), 2, "seeded once, however often opened");
+        let admins = groups
+            .iter()
+            .find(|g| g.value("name").as_str() == Some("Super Administrators"))
+            .unwrap_or_else(|| panic!("no Super Administrators group"));
+        let members = admins.peers("members");
+        assert_eq!(members.len(), 1, "the admin is a super administrator again");
+        assert_eq!(version().await, Some(json!(1)));
+    }
+
+    properties.insert("graph_version".into(), json!(99));
+    store
+        .update_branch("main", properties)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = open()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("newer version") && refused.contains("99"),
+        "{refused}"
+    );
+}

@@ -207,6 +207,10 @@ impl Engine {
         );
         properties.insert("status".into(), Value::String("OPEN".into()));
         properties.insert("has_schema_changes".into(), Value::Bool(false));
+        properties.insert(
+            super::migrations::GRAPH_VERSION_PROPERTY.into(),
+            Value::from(super::migrations::GRAPH_VERSION),
+        );
         if let Some(account) = input.created_by {
             properties.insert("created_by".into(), Value::String(account));
         }

@@ -8,6 +8,7 @@ mod events;
 mod filters;
 mod input;
 mod links;
+mod migrations;
 mod mutate;
 mod node;
 mod profiles;
@@ -168,8 +169,10 @@ const PENDING_HASH: &str = "$2b$pending-initial-password";
 
 impl Engine {
     /// Opens the engine on `store`. An empty store is initialised: default branch, built-in
-    /// schema, the `admin` account (with `options.admin_password` and `options.admin_token`)
-    /// and the default IP namespace. Otherwise each branch's schema is loaded from the store.
+    /// schema, the `admin` account (with `options.admin_password` and `options.admin_token`),
+    /// the seeded roles and groups and the default IP namespace. Otherwise each branch's schema
+    /// is loaded from the store and the data migrations the store has not had yet run (a store
+    /// written by a newer version is refused).
     pub async fn open(store: Arc<dyn GraphStore>, options: EngineOptions) -> Result<Engine> {
         let engine = Engine {
             store,
@@ -190,6 +193,7 @@ impl Engine {
                 let schema = engine.read_schema(&BranchView::now(&branch.name)).await?;
                 engine.set_schema(&branch.name, schema);
             }
+            engine.migrate().await?;
             engine.find_pending_password().await?;
         }
         Ok(engine)
@@ -416,12 +420,17 @@ impl Engine {
 
     async fn initialise(&self) -> Result<()> {
         let main = self.options.default_branch.clone();
+        let mut properties = serde_json::Map::new();
+        properties.insert(
+            migrations::GRAPH_VERSION_PROPERTY.into(),
+            Value::from(migrations::GRAPH_VERSION),
+        );
         self.store
             .create_branch(
                 &main,
                 CreateBranchOptions {
                     is_default: true,
-                    ..Default::default()
+                    properties,
                 },
             )
             .await?;
@@ -466,7 +475,7 @@ impl Engine {
             );
             self.create(branch, "InternalAccountToken", input).await?;
         }
-        self.seed_roles(branch, admin.node.id).await?;
+        self.seed_roles(branch, Some(admin.node.id)).await?;
         let mut namespace = NodeInput::default();
         namespace.attributes.insert("name".into(), text("default"));
         namespace

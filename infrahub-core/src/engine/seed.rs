@@ -4,13 +4,14 @@
 //! schemas and repositories, merge proposed changes), the proposed change reviewers, and the
 //! role anonymous requests act with (read everything, nothing else).
 
-use infrahub_graph::NodeId;
+use infrahub_graph::{BranchView, NodeId};
 use serde_json::Value;
 
 use crate::error::Result;
 use crate::permissions::decision::{ALLOW_ALL, ALLOW_OTHER, DENY};
 
-use super::Engine;
+use super::{Engine, Fields, QueryArgs};
+
 use super::input::{AttributeInput, NodeInput, PeerInput, RelationshipInput};
 
 /// A permission a seeded role holds.
@@ -74,11 +75,28 @@ fn peers(ids: &[NodeId]) -> RelationshipInput {
 }
 
 impl Engine {
-    /// Creates the seeded permissions, roles and groups on `branch`, `admin` a member of the
-    /// super administrators.
-    pub(super) async fn seed_roles(&self, branch: &str, admin: NodeId) -> Result<()> {
+    /// The node of `kind` named `name` on `branch`, if there is one.
+    async fn named(&self, branch: &str, kind: &str, name: &str) -> Result<Option<NodeId>> {
+        let mut args = QueryArgs::default();
+        args.filters
+            .insert("name__value".into(), Value::String(name.to_string()));
+        let (found, _) = self
+            .query(&BranchView::now(branch), kind, &args, &Fields::minimal())
+            .await?;
+        Ok(found.first().map(|node| node.id))
+    }
+
+    /// Creates the seeded permissions, roles and groups on `branch`, `admin` (if any) a member
+    /// of the super administrators. A role or group that already exists by name is left as it
+    /// is, so running this again (a migration interrupted half way) completes what is missing
+    /// and changes nothing else.
+    pub(super) async fn seed_roles(&self, branch: &str, admin: Option<NodeId>) -> Result<()> {
         let mut roles = Vec::new();
         for (name, permissions) in ROLES {
+            if let Some(existing) = self.named(branch, "CoreAccountRole", name).await? {
+                roles.push((*name, existing));
+                continue;
+            }
             let mut ids = Vec::new();
             for permission in *permissions {
                 let mut input = NodeInput::default();
@@ -113,6 +131,13 @@ impl Engine {
             roles.push((*name, role.node.id));
         }
         for (name, role_names, with_admin) in GROUPS {
+            if self
+                .named(branch, "CoreAccountGroup", name)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
             let ids: Vec<NodeId> = roles
                 .iter()
                 .filter(|(role, _)| role_names.contains(role))
@@ -121,7 +146,7 @@ impl Engine {
             let mut group = NodeInput::default();
             group.attributes.insert("name".into(), text(name));
             group.relationships.insert("roles".into(), peers(&ids));
-            if *with_admin {
+            if let (true, Some(admin)) = (*with_admin, admin) {
                 group
                     .relationships
                     .insert("members".into(), peers(&[admin]));
