@@ -1,13 +1,17 @@
-//! What a document reads, as authorization sees it: the kinds whose attributes or
-//! relationships it selects (on root fields, relationship peers and hierarchy walks, through
-//! fragments), each of which needs the `view` object permission, and whether it reads the links
+//! What a document reads, as authorization sees it: the kinds whose attributes or relationships
+//! it selects (on root fields, relationship peers, hierarchy walks, the `source` and `owner` of
+//! values and links, through fragments; of a generic, every kind using it too), each of which
+//! needs the `view` object permission (ids, display labels and counts alone need none, as
+//! upstream decides), and whether it reads the links
 //! between roles and permissions, which need `manage_permissions`. Computed from the parsed
 //! document once per shape (a compiled plan keeps the answer) or per request otherwise.
 
 use std::collections::BTreeSet;
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use infrahub_core::schema::{ModelSchema, RelationshipKind, SchemaBranch};
+use infrahub_core::schema::{
+    LINEAGE_OWNER, LINEAGE_SOURCE, ModelSchema, RelationshipKind, SchemaBranch,
+};
 
 use super::build::is_exposed;
 use super::load::{HIERARCHY_FIELDS, candidates, hierarchy_kind};
@@ -104,9 +108,18 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// Notes a read of attributes or relationships of `kind`; of a generic, that is a read of
+    /// every kind using it too (as upstream counts it).
     fn mark(&mut self, kind: &str) {
         if self.seen.insert(kind.to_string()) {
             self.reads.kinds.push(kind.to_string());
+            if let Some(model) = self.schema.get(kind) {
+                for user in &model.used_by {
+                    if self.seen.insert(user.clone()) {
+                        self.reads.kinds.push(user.clone());
+                    }
+                }
+            }
         }
     }
 
@@ -144,6 +157,24 @@ impl Walk<'_> {
         }
     }
 
+    /// The `source` and `owner` of an attribute or of a relationship's properties: nodes of the
+    /// lineage generics, read as such.
+    fn lineage(&mut self, set: &SelectionSet, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for (field, _) in fields_of(self.document, set, depth) {
+            let generic = match field.name.node.as_str() {
+                "source" => LINEAGE_SOURCE,
+                "owner" => LINEAGE_OWNER,
+                _ => continue,
+            };
+            if self.schema.get(generic).is_some() {
+                self.node(&field.selection_set.node, generic, depth + 1);
+            }
+        }
+    }
+
     /// A page or an edge of nodes of `kind`: its `edges` and `node`.
     fn page(&mut self, set: &SelectionSet, kind: &str, depth: usize) {
         if depth > MAX_DEPTH {
@@ -153,6 +184,7 @@ impl Walk<'_> {
             match field.name.node.as_str() {
                 "edges" => self.page(&field.selection_set.node, kind, depth + 1),
                 "node" => self.node(&field.selection_set.node, kind, depth + 1),
+                "properties" => self.lineage(&field.selection_set.node, depth + 1),
                 _ => {}
             }
         }
@@ -172,6 +204,7 @@ impl Walk<'_> {
             let name = field.name.node.as_str();
             if models.iter().any(|m| m.attribute(name).is_some()) {
                 self.mark(&kind);
+                self.lineage(&field.selection_set.node, depth + 1);
                 continue;
             }
             let peer = if HIERARCHY_FIELDS.contains(&name) {
