@@ -2,6 +2,7 @@
 
 pub mod engine;
 mod error;
+pub mod ipam;
 pub mod permissions;
 pub mod schema;
 pub mod value;

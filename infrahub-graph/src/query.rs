@@ -68,6 +68,10 @@ pub enum Match {
     IsNull(bool),
     /// A string containing the text, ignoring case.
     Contains(String),
+    /// Between the two values, both included, in the store's order of values: false < true <
+    /// numbers (by value) < strings (byte by byte) < other JSON; null never matches. Fixed-width
+    /// strings make ranges of anything with a natural order (IP space, for one).
+    Between(Value, Value),
 }
 
 /// One filter; a query keeps the nodes that pass all of its filters.

@@ -418,7 +418,7 @@ impl Engine {
     }
 
     /// The lock that keeps merges, rebases and deletes of one branch apart.
-    async fn branch_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(super) async fn branch_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
                 .branch_locks

@@ -664,7 +664,8 @@ impl Engine {
                     }
                 }
                 Slot::Attribute { node, name } => {
-                    if entry(&mut by_node, *node).is_none() {
+                    // Attributes the engine keeps for itself (IPAM keys) are not data.
+                    if name.starts_with('~') || entry(&mut by_node, *node).is_none() {
                         continue;
                     }
                     let path = format!("data/{node}/{name}");

@@ -7,6 +7,7 @@ mod diff;
 mod events;
 mod filters;
 mod input;
+mod ipam;
 mod links;
 mod migrations;
 mod mutate;

@@ -99,6 +99,13 @@ impl Engine {
                 }
             }
         }
+        if let Some(set) = attributes.as_mut()
+            && set
+                .iter()
+                .any(|a| super::ipam::DERIVED.contains(&a.as_str()))
+        {
+            set.extend(super::ipam::DERIVED_NEEDS.iter().map(|a| a.to_string()));
+        }
         Selection {
             attributes: attributes.map(|a| a.into_iter().collect()),
             links: relationships
@@ -296,12 +303,31 @@ impl Engine {
             }
         }
         let mut nodes = Vec::with_capacity(data.len());
+        // The stored values the derived IPAM attributes are computed from.
+        let derived = super::ipam::wants_derived(fields);
+        let mut raw: HashMap<NodeId, BTreeMap<String, Value>> = HashMap::new();
         for (node, plan) in data.into_iter().zip(plan_of) {
             let Some(index) = plan else {
                 continue;
             };
+            if derived {
+                raw.insert(
+                    node.id,
+                    super::ipam::DERIVED_NEEDS
+                        .iter()
+                        .filter_map(|name| {
+                            let value = node.attributes.get(*name)?.value.value.clone();
+                            Some((name.to_string(), value))
+                        })
+                        .collect(),
+                );
+            }
             let (_, labels, field_plan) = &plans[index];
             nodes.push(build_node(labels, field_plan, node, &peer_values));
+        }
+        if derived {
+            self.ipam_derived(view, schema, &mut nodes, fields, &raw)
+                .await?;
         }
         Ok(nodes)
     }

@@ -48,6 +48,8 @@
 //!   attribute sorts like `null`. Descending order is the exact reverse of ascending for values
 //!   (so nulls come first), and ties are broken by ascending node id in both directions.
 //! - `Match::Contains` only matches string values; `Match::Equals` on strings is case-sensitive.
+//! - `Match::Between` orders values as the trait documents (numbers by value, strings byte by
+//!   byte, numbers before strings); a range whose low end is above its high end matches nothing.
 //! - `Property::Source` and `Property::Owner` compare with the node id as a JSON string.
 //! - A failed commit does not move [`GraphStore::last_commit`], and every commit at or before
 //!   `last_commit()` is visible: a read at that instant is repeatable.

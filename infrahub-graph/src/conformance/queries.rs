@@ -214,6 +214,36 @@ pub async fn query_filters(store: &dyn GraphStore) {
             vec![n2],
         ),
         (
+            "Between numbers, both ends included",
+            &filtered,
+            vec![value("mtu", Match::Between(json!(1500), json!(9000)))],
+            vec![n1, n2, n3],
+        ),
+        (
+            "Between compares integers and floats by value",
+            &filtered,
+            vec![value("mtu", Match::Between(json!(9000.0), json!(1e9)))],
+            vec![n2, n4],
+        ),
+        (
+            "Between strings, byte by byte",
+            &filtered,
+            vec![value("name", Match::Between(json!("B"), json!("c")))],
+            vec![n2, n3],
+        ),
+        (
+            "Between numbers leaves strings and nulls out",
+            &filtered,
+            vec![value("serial", Match::Between(json!(0), json!(1000)))],
+            vec![n1],
+        ),
+        (
+            "Between an empty range",
+            &filtered,
+            vec![value("mtu", Match::Between(json!(9000), json!(1500)))],
+            vec![],
+        ),
+        (
             "IsProtected",
             &filtered,
             vec![property(

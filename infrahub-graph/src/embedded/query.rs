@@ -170,7 +170,49 @@ fn value_matches(value: &Value, matches: &Match) -> bool {
         Match::In(list) => list.iter().any(|expected| loosely_equal(value, expected)),
         Match::IsNull(is_null) => value.is_null() == *is_null,
         Match::Contains(needle) => string_contains(value, needle),
+        Match::Between(low, high) => {
+            !value.is_null() && {
+                let key = ordered(value);
+                ordered(low) <= key && key <= ordered(high)
+            }
+        }
     }
+}
+
+/// `value` encoded as the value index orders it.
+fn ordered(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_value(value, &mut out);
+    out
+}
+
+/// Nodes whose indexed attribute `name` ever held a value between `low` and `high` (both
+/// included; to be verified).
+fn nodes_with_value_between(
+    kv: &dyn Kv,
+    kinds: &[String],
+    name: &str,
+    (low, high): (&Value, &Value),
+) -> Result<BTreeSet<NodeId>> {
+    let mut found = BTreeSet::new();
+    for kind in kinds {
+        let prefix = value_prefix(kind, name);
+        let mut start = prefix.clone();
+        encode_value(low, &mut start);
+        let mut end = prefix.clone();
+        encode_value(high, &mut end);
+        let end = prefix_end(&end);
+        if start >= end {
+            continue;
+        }
+        kv.scan(Table::Values, &start, &end, false, &mut |key, _| {
+            if let Some((_, node)) = split_value_tail(&key[prefix.len()..]) {
+                found.insert(node);
+            }
+            true
+        })?;
+    }
+    Ok(found)
 }
 
 /// Equality where numbers compare by value (1 == 1.0).
@@ -286,6 +328,14 @@ fn candidates(kv: &dyn Kv, view: &ViewSpec, query: &NodeQuery) -> Result<Option<
                         all.extend(nodes_with_value(kv, &kinds, name, value)?);
                     }
                     return Ok(Some(all));
+                }
+                Match::Between(low, high) if !low.is_null() && !high.is_null() => {
+                    return Ok(Some(nodes_with_value_between(
+                        kv,
+                        &kinds()?,
+                        name,
+                        (low, high),
+                    )?));
                 }
                 _ => {}
             }

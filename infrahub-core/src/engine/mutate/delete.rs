@@ -121,6 +121,18 @@ impl Engine {
             }
         }
         let mut changeset = Changeset::new(branch);
+        // What hung from a deleted IP prefix goes to the prefix above it, before the deletes.
+        let _ipam = if doomed
+            .values()
+            .any(|n| schema.get(&n.kind).and_then(IpamRole::of).is_some())
+        {
+            let guard = self.ipam_lock(branch).await;
+            self.ipam_deletes(&view, &schema, &doomed, &mut changeset.ops)
+                .await?;
+            Some(guard)
+        } else {
+            None
+        };
         for node in doomed.values() {
             let scope = schema
                 .get(&node.kind)

@@ -18,6 +18,7 @@ use crate::schema::{
 use super::Engine;
 use super::events::{AttributeChange, Event, NodeEvent, RelationshipChange};
 use super::filters::hfid_filters;
+use super::ipam::IpamRole;
 use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
 use super::links;
 use super::node::Node;
@@ -341,6 +342,15 @@ impl Engine {
         let mut written = written::empty(id, branch);
         written::overlay(&mut written, branch, &ops);
         // The nodes a new profile is linked to take its values in the same changeset.
+        // IP prefixes and addresses take their place in the namespace's hierarchy (held until
+        // the changeset is committed).
+        let _ipam = match IpamRole::of(model) {
+            Some(role) => Some(
+                self.place_created(&view, &schema, model, role, id, &values, &mut peers, &mut ops)
+                    .await?,
+            ),
+            None => None,
+        };
         let mut refresh = if is_profile(model) {
             let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
             self.plan_refresh(branch, &schema, &users.collect(), &ops, &BTreeSet::new())

@@ -265,6 +265,13 @@ impl Engine {
             }
         }
         let changed: BTreeSet<String> = input.relationships.keys().cloned().collect();
+        let _ipam = match IpamRole::of(model) {
+            Some(role) => {
+                self.place_updated(&view, &schema, model, role, &current, &values, &peers, &mut ops)
+                    .await?
+            }
+            None => None,
+        };
         self.check_common_parents(&view, model, &peers, &changed)
             .await?;
         written::overlay(&mut stored, branch, &ops);
