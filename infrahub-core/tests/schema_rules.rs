@@ -1324,6 +1324,112 @@ nodes:
             "optional: false",
         ));
     }
+
+    /// A generic `TopoDeployment` identified by `name__value` (without any unique attribute),
+    /// two nodes inheriting it, and a segment identified through its deployment, as in
+    /// OpsMill's data-center bundle.
+    const DEPLOYMENT_SEGMENT: &str = r#"
+generics:
+  - name: Deployment
+    namespace: Topo
+    human_friendly_id: [name__value]
+    attributes:
+      - {name: name, kind: Text}
+nodes:
+  - name: DataCenter
+    namespace: Topo
+    inherit_from: [TopoDeployment]
+  - name: Pop
+    namespace: Topo
+    inherit_from: [TopoDeployment]
+    uniqueness_constraints: [[name__value]]
+  - name: Segment
+    namespace: Topo
+    human_friendly_id: [deployment__name__value, name__value]
+    attributes:
+      - {name: name, kind: Text}
+    relationships:
+      - {name: deployment, peer: TopoDeployment, cardinality: one, optional: false}
+"#;
+
+    #[test]
+    fn a_generic_human_friendly_id_makes_its_peer_path_unique() {
+        // Upstream adds a generic's human-friendly id to its uniqueness constraints before
+        // nodes inherit from it, so a human-friendly id through a relationship to the
+        // generic names a unique combination.
+        let schema = load(DEPLOYMENT_SEGMENT);
+        let name = vec!["name__value".to_string()];
+        let deployment = model(&schema, "TopoDeployment");
+        assert_eq!(deployment.uniqueness_constraints, Some(vec![name.clone()]));
+        assert!(deployment.attribute("name").is_some_and(|a| a.unique));
+        for kind in ["TopoDataCenter", "TopoPop"] {
+            let node = model(&schema, kind);
+            assert_eq!(
+                node.uniqueness_constraints,
+                Some(vec![name.clone()]),
+                "{kind}"
+            );
+            assert!(node.attribute("name").is_some_and(|a| a.unique), "{kind}");
+        }
+        assert_eq!(
+            model(&schema, "TopoSegment").uniqueness_constraints,
+            Some(vec![vec![
+                "deployment".to_string(),
+                "name__value".to_string()
+            ]])
+        );
+    }
+
+    #[test]
+    fn a_human_friendly_id_matching_a_constraint_in_another_order_adds_none() {
+        let yaml = r#"
+nodes:
+  - name: Site
+    namespace: Infra
+    attributes:
+      - {name: name, kind: Text, unique: true}
+  - name: Rack
+    namespace: Infra
+    human_friendly_id: [site__name__value, name__value]
+    uniqueness_constraints: [[name__value, site]]
+    attributes:
+      - {name: name, kind: Text}
+    relationships:
+      - {name: site, peer: InfraSite, cardinality: one, optional: false}
+"#;
+        let schema = load(yaml);
+        assert_eq!(
+            model(&schema, "InfraRack").uniqueness_constraints,
+            Some(vec![vec!["name__value".to_string(), "site".to_string()]])
+        );
+    }
+
+    #[test]
+    fn template_generics_take_no_uniqueness_from_their_human_friendly_id() {
+        let yaml = r#"
+generics:
+  - name: Equipment
+    namespace: Infra
+    attributes:
+      - {name: description, kind: Text, optional: true}
+nodes:
+  - name: Device
+    namespace: Infra
+    generate_template: true
+    inherit_from: [InfraEquipment]
+    attributes:
+      - {name: name, kind: Text, unique: true}
+"#;
+        let schema = load(yaml);
+        let generic = model(&schema, "TemplateInfraEquipment");
+        assert_eq!(generic.category, ModelCategory::Generic);
+        assert_eq!(generic.uniqueness_constraints, None);
+        assert!(
+            generic
+                .attribute("template_name")
+                .is_some_and(|a| !a.unique)
+        );
+    }
 }
 
 mod parents {

@@ -21,6 +21,7 @@ use crate::schema::{
 use super::Engine;
 use super::events::{AttributeChange, Event, NodeEvent};
 use super::links;
+use super::mutate::unique_relationship_names;
 use super::node::{Attribute, Node};
 use super::read::Fields;
 use super::written;
@@ -312,7 +313,7 @@ impl Engine {
                 continue;
             };
             let mut relationships = vec![PROFILES.to_string()];
-            relationships.extend(unique_relationships(model));
+            relationships.extend(unique_relationship_names(schema, model));
             let fields = Fields {
                 attributes: None,
                 relationships,
@@ -359,7 +360,7 @@ impl Engine {
             if !changes.is_empty() {
                 refresh
                     .conditions
-                    .extend(refreshed_conditions(model, &data, &changes));
+                    .extend(refreshed_conditions(schema, model, &data, &changes));
             }
             refresh.touched.push((data, changes));
         }
@@ -438,20 +439,10 @@ impl Refresh {
     }
 }
 
-/// The relationships named by `model`'s uniqueness constraints.
-fn unique_relationships(model: &ModelSchema) -> impl Iterator<Item = String> + '_ {
-    model
-        .uniqueness_constraints
-        .iter()
-        .flatten()
-        .flatten()
-        .filter_map(|path| model.relationship(path.split("__").next().unwrap_or_default()))
-        .map(|relationship| relationship.name.clone())
-}
-
 /// The uniqueness conditions of `model` that involve an attribute in `changes`, on the values
 /// and peers of `node`.
 fn refreshed_conditions(
+    schema: &SchemaBranch,
     model: &ModelSchema,
     node: &NodeData,
     changes: &BTreeMap<String, AttributeChange>,
@@ -467,13 +458,14 @@ fn refreshed_conditions(
             (attribute.name.clone(), value)
         })
         .collect();
-    let peers: BTreeMap<String, Vec<NodeId>> = unique_relationships(model)
+    let peers: BTreeMap<String, Vec<NodeId>> = unique_relationship_names(schema, model)
+        .into_iter()
         .filter_map(|name| {
             let relationship = model.relationship(&name)?;
             Some((name, links::peers_in(node, relationship)))
         })
         .collect();
-    Engine::unique_conditions(model, &values, &peers, Some(node.id))
+    Engine::unique_conditions(schema, model, &values, &peers, Some(node.id))
         .into_iter()
         .filter(|condition| {
             match condition {

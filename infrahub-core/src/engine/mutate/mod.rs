@@ -18,8 +18,8 @@ use crate::schema::{
 use super::Engine;
 use super::events::{AttributeChange, Event, NodeEvent, RelationshipChange};
 use super::filters::hfid_filters;
-use super::ipam::IpamRole;
 use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+use super::ipam::IpamRole;
 use super::links;
 use super::node::Node;
 use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, Refresh, is_profile};
@@ -28,7 +28,10 @@ use super::written;
 
 mod delete;
 mod resolve;
+mod unique;
 mod update;
+
+pub(in crate::engine) use unique::unique_relationship_names;
 
 /// The outcome of a create, update or upsert.
 #[derive(Clone, Debug, PartialEq)]
@@ -346,8 +349,10 @@ impl Engine {
         // the changeset is committed).
         let _ipam = match IpamRole::of(model) {
             Some(role) => Some(
-                self.place_created(&view, &schema, model, role, id, &values, &mut peers, &mut ops)
-                    .await?,
+                self.place_created(
+                    &view, &schema, model, role, id, &values, &mut peers, &mut ops,
+                )
+                .await?,
             ),
             None => None,
         };
@@ -360,7 +365,7 @@ impl Engine {
         };
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
-        changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
+        changeset.conditions = Engine::unique_conditions(&schema, model, &values, &peers, Some(id));
         refresh.add_to(&mut changeset);
         let kind_written = model.kind();
         let at = self

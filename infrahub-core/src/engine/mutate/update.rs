@@ -245,30 +245,30 @@ impl Engine {
             });
         }
         // Uniqueness needs every peer of constrained relationships, read or not.
-        for group in model.uniqueness_constraints.iter().flatten() {
-            for path in group {
-                if let Some(relationship) = model.relationship(path)
-                    && !peers.contains_key(&relationship.name)
-                {
-                    let selection = Selection {
-                        attributes: Some(Vec::new()),
-                        links: vec![links::selection(relationship)],
-                    };
-                    let read = self.store().get_nodes(&view, &[id], &selection).await?;
-                    peers.insert(
-                        relationship.name.clone(),
-                        read.iter()
-                            .flat_map(|n| n.links.iter().map(|l| l.peer))
-                            .collect(),
-                    );
-                }
+        for name in unique_relationship_names(&schema, model) {
+            if let Some(relationship) = model.relationship(&name)
+                && !peers.contains_key(&relationship.name)
+            {
+                let selection = Selection {
+                    attributes: Some(Vec::new()),
+                    links: vec![links::selection(relationship)],
+                };
+                let read = self.store().get_nodes(&view, &[id], &selection).await?;
+                peers.insert(
+                    relationship.name.clone(),
+                    read.iter()
+                        .flat_map(|n| n.links.iter().map(|l| l.peer))
+                        .collect(),
+                );
             }
         }
         let changed: BTreeSet<String> = input.relationships.keys().cloned().collect();
         let _ipam = match IpamRole::of(model) {
             Some(role) => {
-                self.place_updated(&view, &schema, model, role, &current, &values, &peers, &mut ops)
-                    .await?
+                self.place_updated(
+                    &view, &schema, model, role, &current, &values, &peers, &mut ops,
+                )
+                .await?
             }
             None => None,
         };
@@ -290,7 +290,7 @@ impl Engine {
         };
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
-        changeset.conditions = Engine::unique_conditions(model, &values, &peers, Some(id));
+        changeset.conditions = Engine::unique_conditions(&schema, model, &values, &peers, Some(id));
         refresh.add_to(&mut changeset);
         let kind_written = model.kind();
         let at = self

@@ -15,6 +15,7 @@ use super::super::kinds::{
 use super::super::model::{ModelCategory, ModelSchema};
 use super::super::path::{PathRules, check_path};
 use super::super::relationship::RelationshipSchema;
+use super::generate::{hfid_constraint, same_fields};
 use super::{ProcessOptions, all_kinds};
 
 /// Fields of every node type in the GraphQL API, besides `id` and `hfid`.
@@ -157,7 +158,7 @@ pub(super) fn validate(
     if !errors.is_empty() {
         return;
     }
-    super::generate::sync_unique_attributes(schema);
+    super::generate::sync_unique_attributes(schema, super::generate::Scope::All);
     paths(schema, options, errors);
     inherit_display_labels(schema);
     parents_and_components(schema, errors);
@@ -526,7 +527,16 @@ fn paths(schema: &SchemaBranch, options: &ProcessOptions, errors: &mut Vec<Schem
                 errors.push(schema.located(&kind, None, field, message));
             }
         };
+        // The constraint a human-friendly id adds is checked through the human-friendly id,
+        // whose error says what the author wrote.
+        let from_hfid = model
+            .human_friendly_id
+            .as_deref()
+            .and_then(|hfid| hfid_constraint(model, hfid));
         for group in model.uniqueness_constraints.iter().flatten() {
+            if from_hfid.as_ref().is_some_and(|c| same_fields(c, group)) {
+                continue;
+            }
             for path in group {
                 check(
                     errors,

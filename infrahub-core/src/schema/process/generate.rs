@@ -2,6 +2,8 @@
 //! counts, branch support, group relationships, weights, labels, dropdown colours, delete
 //! behaviour and human-friendly ids.
 
+use std::collections::BTreeSet;
+
 use super::super::branch::SchemaBranch;
 use super::super::constants::{
     CORE_NODE, GENERIC_GROUP, LINEAGE_OWNER, LINEAGE_SOURCE, format_label,
@@ -422,15 +424,62 @@ pub(super) fn on_delete(schema: &mut SchemaBranch) {
     });
 }
 
-/// Gives nodes and generics without a human-friendly id one taken from their first unique
-/// attribute or single-attribute uniqueness constraint, and adds the human-friendly id to the
-/// uniqueness constraints.
-pub(super) fn human_friendly_ids(schema: &mut SchemaBranch) {
+/// Which models a human-friendly-id or uniqueness step covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// Generics only: their identity is settled before nodes inherit it.
+    Generics,
+    /// Nodes and generics.
+    All,
+}
+
+/// Whether `model` is a node or an authored generic in `scope`; generated template generics
+/// take no part in identity rules.
+fn in_scope(model: &ModelSchema, scope: Scope) -> bool {
+    match model.category {
+        ModelCategory::Generic => model.namespace != "Template",
+        ModelCategory::Node => scope == Scope::All,
+        ModelCategory::Profile | ModelCategory::Template => false,
+    }
+}
+
+/// The uniqueness constraint a human-friendly id stands for: attribute paths as written,
+/// relationship paths as the relationship's name. `None` when a path names no field of
+/// `model` (validation reports it).
+pub(super) fn hfid_constraint(model: &ModelSchema, hfid: &[String]) -> Option<Vec<String>> {
+    hfid.iter()
+        .map(|path| {
+            let first = path.split("__").next().unwrap_or_default();
+            if model.relationship(first).is_some() {
+                Some(first.to_string())
+            } else if model.attribute(first).is_some() {
+                Some(path.clone())
+            } else {
+                None
+            }
+        })
+        .collect::<Option<Vec<String>>>()
+        .filter(|c| !c.is_empty())
+}
+
+/// Whether two uniqueness constraints name the same fields, in any order.
+pub(super) fn same_fields(a: &[String], b: &[String]) -> bool {
+    let a: BTreeSet<&String> = a.iter().collect();
+    let b: BTreeSet<&String> = b.iter().collect();
+    a == b
+}
+
+/// Gives nodes and generics in `scope` without a human-friendly id one taken from their
+/// first unique attribute or single-attribute uniqueness constraint, and adds each
+/// human-friendly id to its model's uniqueness constraints (unless a constraint with the
+/// same fields is there), as upstream does. A generic's human-friendly id thus makes the
+/// combination unique among all the nodes that inherit it.
+pub(super) fn human_friendly_ids(schema: &mut SchemaBranch, scope: Scope) {
     for kind in all_kinds(schema) {
         let Some(model) = schema.get(&kind) else {
             continue;
         };
-        if !matches!(model.category, ModelCategory::Node | ModelCategory::Generic) {
+        if !in_scope(model, scope) {
             continue;
         }
         let mut hfid = model.human_friendly_id.clone();
@@ -445,24 +494,15 @@ pub(super) fn human_friendly_ids(schema: &mut SchemaBranch) {
                 });
             }
         }
-        let constraint: Option<Vec<String>> = hfid.as_ref().map(|paths| {
-            paths
-                .iter()
-                .map(|path| {
-                    let first = path.split("__").next().unwrap_or_default();
-                    if model.relationship(first).is_some() {
-                        first.to_string()
-                    } else {
-                        path.clone()
-                    }
-                })
-                .collect()
-        });
+        let constraint = hfid
+            .as_deref()
+            .and_then(|paths| hfid_constraint(model, paths));
         let needs_constraint = constraint.as_ref().is_some_and(|c| {
             !model
                 .uniqueness_constraints
-                .as_ref()
-                .is_some_and(|all| all.contains(c))
+                .iter()
+                .flatten()
+                .any(|existing| same_fields(existing, c))
         });
         if hfid == model.human_friendly_id && !needs_constraint {
             continue;
@@ -481,13 +521,13 @@ pub(super) fn human_friendly_ids(schema: &mut SchemaBranch) {
 }
 
 /// Makes `unique: true` attributes and single-attribute uniqueness constraints agree, in both
-/// directions.
-pub(super) fn sync_unique_attributes(schema: &mut SchemaBranch) {
+/// directions, for the models in `scope`.
+pub(super) fn sync_unique_attributes(schema: &mut SchemaBranch, scope: Scope) {
     for kind in all_kinds(schema) {
         let Some(model) = schema.get(&kind) else {
             continue;
         };
-        if !matches!(model.category, ModelCategory::Node | ModelCategory::Generic) {
+        if !in_scope(model, scope) {
             continue;
         }
         let from_constraints: Vec<String> = model

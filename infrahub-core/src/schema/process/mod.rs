@@ -10,6 +10,7 @@ mod inherit;
 use super::branch::SchemaBranch;
 use super::error::SchemaError;
 use super::model::ModelSchema;
+use generate::Scope;
 
 /// Options that change how strictly a schema is validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,12 +65,22 @@ pub(crate) fn run(
     generate::identifiers(schema);
     generate::defaults_and_deprecations(schema);
     generate::cardinality_counts(schema);
+    // A generic's human-friendly id becomes one of its uniqueness constraints (and a
+    // single-attribute one makes that attribute unique) before nodes inherit from it, so a
+    // human-friendly id that goes through a relationship to the generic names a unique
+    // combination, as upstream.
+    generate::human_friendly_ids(schema, Scope::Generics);
+    generate::sync_unique_attributes(schema, Scope::Generics);
     inherit::inheritance(schema, &mut errors);
     stop_on(&mut errors)?;
     inherit::hierarchy(schema, &mut errors);
     stop_on(&mut errors)?;
     generate::branch_support(schema, &mut errors);
     stop_on(&mut errors)?;
+    // Again with nodes, once they hold what they inherit; before templates, which leave out
+    // unique attributes.
+    generate::human_friendly_ids(schema, Scope::All);
+    generate::sync_unique_attributes(schema, Scope::All);
     generated::templates(schema, &mut errors);
     stop_on(&mut errors)?;
     generated::template_relationship(schema);
@@ -86,9 +97,9 @@ pub(crate) fn run(
     generate::labels(schema);
     generate::dropdowns(schema);
     generate::on_delete(schema);
-    generate::human_friendly_ids(schema);
     // The HFID becomes a uniqueness constraint; a single-attribute one makes that attribute
     // unique. Doing it now, not on the next load, keeps processing idempotent.
-    generate::sync_unique_attributes(schema);
+    generate::human_friendly_ids(schema, Scope::All);
+    generate::sync_unique_attributes(schema, Scope::All);
     Ok(())
 }
