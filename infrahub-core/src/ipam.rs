@@ -170,16 +170,14 @@ impl IpNet {
         })
     }
 
-    /// The first address of this network not in `taken` (sorted or not), skipping the network
-    /// and broadcast addresses of an IPv4 network shorter than /31 unless `whole` (a pool
-    /// prefix), and the subnet-router address of an IPv6 network unless `whole`.
+    /// The first address of this network not in `taken` (sorted or not), skipping its first
+    /// and last addresses (network and broadcast) when it is longer than two addresses,
+    /// unless `whole` (a pool prefix), as upstream allocates.
     pub fn first_free_address(&self, taken: &[u128], whole: bool) -> Option<u128> {
         let (mut first, mut last) = (self.address, self.last());
         if !whole && self.length < IpNet::bits(self.v6) - 1 {
             first += 1;
-            if !self.v6 {
-                last -= 1;
-            }
+            last -= 1;
         }
         let mut used: Vec<u128> = taken
             .iter()

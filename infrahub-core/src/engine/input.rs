@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::pools::PoolInput;
+
 use serde_json::Value;
 
 /// Data for a create, update or upsert.
@@ -32,6 +34,8 @@ pub struct AttributeInput {
     pub owner: Option<String>,
     /// Reset to the schema default (`true`).
     pub is_default: Option<bool>,
+    /// Take the value from this number pool instead (see [`PoolInput`]).
+    pub from_pool: Option<PoolInput>,
 }
 
 impl AttributeInput {
@@ -70,6 +74,8 @@ pub struct PeerInput {
     pub source: Option<String>,
     /// Link lineage owner (node id).
     pub owner: Option<String>,
+    /// Allocate the peer from this IP prefix or address pool instead (see [`PoolInput`]).
+    pub from_pool: Option<PoolInput>,
 }
 
 impl PeerInput {

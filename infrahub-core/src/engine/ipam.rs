@@ -126,7 +126,7 @@ fn key_of(node: &NodeData) -> Option<IpNet> {
 }
 
 /// Reads a key written by [`IpNet::key`].
-fn parse_key(key: &str) -> Option<IpNet> {
+pub(crate) fn parse_key(key: &str) -> Option<IpNet> {
     let mut parts = key.split(':');
     let v6 = match parts.next()? {
         "4" => false,

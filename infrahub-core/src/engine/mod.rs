@@ -12,6 +12,7 @@ mod links;
 mod migrations;
 mod mutate;
 mod node;
+mod pools;
 mod profiles;
 mod read;
 mod schema_load;
@@ -40,6 +41,7 @@ pub use filters::{QueryArgs, parse_filters};
 pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
 pub use mutate::Mutation;
 pub use node::{Attribute, Node, Peer};
+pub use pools::{Allocated, PoolInput};
 pub use read::{Fields, HierarchyWalk};
 pub use schema_load::SchemaLoad;
 

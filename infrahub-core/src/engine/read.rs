@@ -169,7 +169,7 @@ impl Engine {
 
     /// Reads nodes whose kinds are known, with `fields` applied to each kind; keeps the order
     /// of `nodes`.
-    async fn load_by_kind(
+    pub(super) async fn load_by_kind(
         &self,
         view: &BranchView,
         schema: &SchemaBranch,

@@ -7,7 +7,7 @@ use async_graphql::dynamic::{
     SchemaBuilder, TypeRef,
 };
 use infrahub_core::engine::{
-    AttributeInput, Node, NodeInput, NodeRef, PeerInput, RelationshipInput,
+    AttributeInput, Node, NodeInput, NodeRef, PeerInput, PoolInput, RelationshipInput,
 };
 use infrahub_core::schema::{Cardinality, ModelSchema, SchemaBranch};
 use serde_json::{Map, Value};
@@ -28,7 +28,25 @@ pub(crate) fn register_common(mut builder: SchemaBuilder) -> SchemaBuilder {
                 "identifier",
                 TypeRef::named(TypeRef::STRING),
             ))
-            .field(InputValue::new("data", TypeRef::named(GENERIC_SCALAR))),
+            .field(InputValue::new("data", TypeRef::named(GENERIC_SCALAR)))
+            .field(InputValue::new(
+                "prefix_length",
+                TypeRef::named(TypeRef::INT),
+            ))
+            .field(InputValue::new("size", TypeRef::named(TypeRef::INT)))
+            .field(InputValue::new("prefixlen", TypeRef::named(TypeRef::INT)))
+            .field(InputValue::new(
+                "member_type",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(InputValue::new(
+                "prefix_type",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(InputValue::new(
+                "address_type",
+                TypeRef::named(TypeRef::STRING),
+            )),
     );
     let bases = [
         ("TextAttribute", TypeRef::STRING, false),
@@ -554,11 +572,6 @@ fn peer_input(value: &Value) -> Result<PeerInput, Error> {
             "a related node must be an object, got {value}"
         )));
     };
-    if map.get("from_pool").is_some_and(|p| !p.is_null()) {
-        return Err(Error::new(
-            "allocating a peer from a resource pool (`from_pool`) is not supported by this server yet",
-        ));
-    }
     Ok(PeerInput {
         id: optional_text(map, "id"),
         hfid: string_list(map.get("hfid"), "hfid")?,
@@ -567,7 +580,43 @@ fn peer_input(value: &Value) -> Result<PeerInput, Error> {
         is_visible: optional_bool(map, "_relation__is_visible"),
         source: optional_text(map, "_relation__source"),
         owner: optional_text(map, "_relation__owner"),
+        from_pool: pool_input(map.get("from_pool"))?,
     })
+}
+
+/// A `from_pool` input (`GenericPoolInput`, or the fields of upstream's related IP prefix and
+/// address inputs) as an engine pool request.
+pub(super) fn pool_input(value: Option<&Value>) -> Result<Option<PoolInput>, Error> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(Error::new(format!(
+                "`from_pool` must be an object like {{id: ...}}, got {other}"
+            )));
+        }
+    };
+    let number = |key: &str| map.get(key).and_then(Value::as_i64);
+    let data = match map.get("data") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(data)) => Some(data.clone()),
+        Some(other) => {
+            return Err(Error::new(format!(
+                "`from_pool.data` must be an object, got {other}"
+            )));
+        }
+    };
+    Ok(Some(PoolInput {
+        id: optional_text(map, "id"),
+        hfid: string_list(map.get("hfid"), "hfid")?,
+        identifier: optional_text(map, "identifier"),
+        prefix_length: number("prefix_length")
+            .or_else(|| number("size"))
+            .or_else(|| number("prefixlen")),
+        member_type: optional_text(map, "member_type"),
+        kind: optional_text(map, "prefix_type").or_else(|| optional_text(map, "address_type")),
+        data,
+    }))
 }
 
 /// A mutation's `data` as an engine node input.
@@ -590,11 +639,6 @@ fn node_input(model: &ModelSchema, data: &Map<String, Value>) -> Result<NodeInpu
                     "`{name}` must be an object like {{value: ...}}"
                 )));
             };
-            if fields.get("from_pool").is_some_and(|p| !p.is_null()) {
-                return Err(Error::new(format!(
-                    "`{name}`: allocating a value from a number pool (`from_pool`) is not supported by this server yet"
-                )));
-            }
             input.attributes.insert(
                 name.clone(),
                 AttributeInput {
@@ -604,6 +648,7 @@ fn node_input(model: &ModelSchema, data: &Map<String, Value>) -> Result<NodeInpu
                     source: optional_text(fields, "source"),
                     owner: optional_text(fields, "owner"),
                     is_default: optional_bool(fields, "is_default"),
+                    from_pool: pool_input(fields.get("from_pool"))?,
                 },
             );
         } else if let Some(relationship) = model.relationship(name) {

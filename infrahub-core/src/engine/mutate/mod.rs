@@ -199,6 +199,8 @@ impl Engine {
             Some(text) => parse_id("id", text)?,
             None => new_node_id(),
         };
+        let mut input = input;
+        self.take_from_pools(branch, model, &mut input, id).await?;
         let mut ops = vec![Op::CreateNode {
             id,
             kind: model.kind(),

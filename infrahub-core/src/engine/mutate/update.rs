@@ -42,6 +42,8 @@ impl Engine {
             .get(&kind)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("kind `{kind}` not found")))?;
         Engine::check_attribute_names(model, &input)?;
+        let mut input = input;
+        self.take_from_pools(branch, model, &mut input, id).await?;
         // The stored node is kept: the node after the write is this with the write laid over.
         let everything = Fields::everything(model);
         let mut stored = self

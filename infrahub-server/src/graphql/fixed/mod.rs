@@ -26,6 +26,7 @@ use super::mutation::relationship_fields;
 mod account;
 mod branch;
 mod diff;
+mod pools;
 mod relationship;
 
 use account::{
@@ -33,6 +34,7 @@ use account::{
 };
 use branch::{branches, register_branch_mutations};
 use diff::register_diff;
+use pools::register_pools;
 use relationship::relationships;
 
 /// Kind of the current account's generic.
@@ -436,6 +438,7 @@ pub(crate) fn register(
             )),
         );
     mutation = relationship_fields(mutation);
+    (builder, mutation) = register_pools(builder, mutation);
     (builder, query, mutation) = register_diff(builder, query, mutation);
     register_branch_mutations(builder, query, mutation)
 }

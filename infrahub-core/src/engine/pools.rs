@@ -1,0 +1,847 @@
+//! Resource managers: IP prefix pools, IP address pools and number pools hand out the next
+//! free resource, as upstream's do. Allocation is serialised per pool (in this process),
+//! idempotent by `identifier` (the same identifier gets the same resource back, on every
+//! branch), and sees the space used on every branch, so two branches never get the same
+//! resource.
+//!
+//! Reservations are kept on the pool node as attributes the engine keeps for itself
+//! (branch-agnostic, like the pools): `~id:<identifier>` holds the reserved node id or number,
+//! and for number pools `~n:<number>` the identifier holding it, so that both directions are
+//! one point read. A number pool also keeps `~low`, below which every number is taken:
+//! reservations are never released, so finding the next free number starts there and costs
+//! the same however many numbers are out.
+
+use std::collections::BTreeMap;
+
+use infrahub_graph::{
+    AttributeValue, BranchView, Changeset, Filter, Match, NodeId, NodeQuery, Op, Property, Scope,
+    Selection,
+};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipam::{IpNet, ip_of};
+use crate::schema::ModelSchema;
+
+use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+use super::ipam::{IpamRole, KEY_ATTRIBUTE};
+use super::{Engine, Fields, links};
+
+/// Longest identifier a reservation takes.
+const MAX_IDENTIFIER: usize = 512;
+
+/// A request for a resource from a pool: upstream's `from_pool` and `...PoolGetResource`
+/// inputs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolInput {
+    /// The pool's id.
+    pub id: Option<String>,
+    /// The pool's human-friendly id (its name).
+    pub hfid: Option<Vec<String>>,
+    /// Makes the allocation idempotent: the same identifier gets the same resource back.
+    pub identifier: Option<String>,
+    /// Prefix length of the prefix (or of the address) to allocate.
+    pub prefix_length: Option<i64>,
+    /// `prefix` or `address`, for a prefix allocated from a prefix pool.
+    pub member_type: Option<String>,
+    /// Kind of the prefix or address to create.
+    pub kind: Option<String>,
+    /// Further attribute and relationship values of the node to create.
+    pub data: Option<Map<String, Value>>,
+}
+
+/// What a pool handed out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Allocated {
+    /// A prefix or address node (new, or reserved before under the same identifier).
+    Node {
+        /// Its id.
+        id: NodeId,
+        /// Its kind.
+        kind: String,
+        /// Its display label.
+        display_label: String,
+    },
+    /// A number.
+    Number(i64),
+}
+
+/// The kinds of pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolKind {
+    Prefix,
+    Address,
+    Number,
+}
+
+fn refused(pool: &str, message: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Validation, format!("{pool} | {message}"))
+}
+
+/// A pool as read for an allocation.
+struct Pool {
+    id: NodeId,
+    kind: PoolKind,
+    name: String,
+    attributes: BTreeMap<String, Value>,
+    resources: Vec<NodeId>,
+    namespace: Option<NodeId>,
+}
+
+impl Pool {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(Value::as_str)
+    }
+
+    fn number(&self, name: &str) -> Option<i64> {
+        self.attributes.get(name).and_then(Value::as_i64)
+    }
+
+    /// `IPPrefixPool: <name>` as upstream prefixes its messages.
+    fn label(&self) -> String {
+        let kind = match self.kind {
+            PoolKind::Prefix => "IPPrefixPool",
+            PoolKind::Address => "IPAddressPool",
+            PoolKind::Number => "NumberPool",
+        };
+        format!("{kind}: {}", self.name)
+    }
+}
+
+impl Engine {
+    /// The lock allocations from one pool take.
+    async fn pool_lock(&self, pool: NodeId) -> tokio::sync::OwnedMutexGuard<()> {
+        self.branch_lock(&format!("\u{0}pool\u{0}{pool}")).await
+    }
+
+    /// Reads the pool `input` names (by id or name) for an allocation on `branch`.
+    async fn read_pool(&self, view: &BranchView, input: &PoolInput) -> Result<Pool> {
+        let reference = NodeRef {
+            id: input.id.clone(),
+            hfid: input.hfid.clone(),
+        };
+        if reference.id.is_none() && reference.hfid.is_none() {
+            return Err(Error::new(
+                ErrorKind::Validation,
+                "`from_pool` needs the pool's `id` (or `hfid`)",
+            ));
+        }
+        let id = self
+            .resolve(view, "CoreResourcePool", &reference)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("the resource pool was not found: {e}"),
+                )
+            })?;
+        let selection = Selection {
+            attributes: None,
+            links: Vec::new(),
+        };
+        let node = self
+            .store()
+            .get_nodes(view, &[id], &selection)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("pool {id} not found")))?;
+        let kind = match node.kind.as_str() {
+            "CoreIPPrefixPool" => PoolKind::Prefix,
+            "CoreIPAddressPool" => PoolKind::Address,
+            "CoreNumberPool" => PoolKind::Number,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Validation,
+                    format!("{other} is not a pool this server can allocate from"),
+                ));
+            }
+        };
+        let schema = self.schema(&view.branch)?;
+        let model = schema.get(&node.kind).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("kind {} not found", node.kind))
+        })?;
+        let mut links_wanted = Vec::new();
+        for name in ["resources", "ip_namespace"] {
+            if let Some(relationship) = model.relationship(name) {
+                links_wanted.push(links::selection(relationship));
+            }
+        }
+        let linked = self
+            .store()
+            .get_nodes(
+                view,
+                &[id],
+                &Selection {
+                    attributes: Some(Vec::new()),
+                    links: links_wanted.clone(),
+                },
+            )
+            .await?
+            .pop();
+        let peers_of = |name: &str| -> Vec<NodeId> {
+            let Some(relationship) = model.relationship(name) else {
+                return Vec::new();
+            };
+            let selection = links::selection(relationship);
+            linked
+                .iter()
+                .flat_map(|n| n.links.iter())
+                .filter(|l| l.identifier == selection.identifier)
+                .map(|l| l.peer)
+                .collect()
+        };
+        let attributes: BTreeMap<String, Value> = node
+            .attributes
+            .iter()
+            .filter(|(name, _)| !name.starts_with('~'))
+            .map(|(name, state)| (name.clone(), state.value.value.clone()))
+            .collect();
+        let name = attributes
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok(Pool {
+            id,
+            kind,
+            name,
+            attributes,
+            resources: peers_of("resources"),
+            namespace: peers_of("ip_namespace").first().copied(),
+        })
+    }
+
+    /// A pool attribute the engine keeps for itself.
+    async fn pool_reservation(&self, pool: NodeId, name: &str) -> Result<Option<Value>> {
+        let selection = Selection {
+            attributes: Some(vec![name.to_string()]),
+            links: Vec::new(),
+        };
+        let view = BranchView::now(self.default_branch());
+        Ok(self
+            .store()
+            .get_nodes(&view, &[pool], &selection)
+            .await?
+            .pop()
+            .and_then(|n| n.attributes.get(name).map(|a| a.value.value.clone()))
+            .filter(|v| !v.is_null()))
+    }
+
+    async fn reserve(&self, pool: NodeId, entries: Vec<(String, Value)>) -> Result<()> {
+        let mut changeset = Changeset::new(self.default_branch());
+        for (name, value) in entries {
+            changeset.push(Op::SetAttribute {
+                node: pool,
+                name,
+                value: AttributeValue::new(value),
+                scope: Scope::Global,
+                indexed: false,
+            });
+        }
+        self.store().commit(changeset).await?;
+        Ok(())
+    }
+
+    /// Hands out a prefix or an address from the pool `input` names, creating it on `branch`
+    /// (with `input.data` and the pool's namespace), or the one reserved before under the
+    /// same identifier. `check` sees the kind to be created first (an authorization point).
+    pub async fn allocate_node(
+        &self,
+        branch: &str,
+        input: &PoolInput,
+        check: &(dyn Fn(&str) -> Result<()> + Send + Sync),
+    ) -> Result<Allocated> {
+        let view = BranchView::now(branch);
+        let pool = self.read_pool(&view, input).await?;
+        if pool.kind == PoolKind::Number {
+            return Err(refused(
+                &pool.label(),
+                "a number pool hands out numbers to attributes, not nodes",
+            ));
+        }
+        let identifier = checked_identifier(input.identifier.as_deref())?;
+        let _lock = self.pool_lock(pool.id).await;
+        if let Some(identifier) = &identifier
+            && let Some(Value::String(reserved)) = self
+                .pool_reservation(pool.id, &format!("~id:{identifier}"))
+                .await?
+            && let Ok(id) = reserved.parse::<NodeId>()
+            && let Some(node) = self.node_summary(&view, id).await?
+        {
+            return Ok(node);
+        }
+        let data = input.data.clone().unwrap_or_default();
+        let data_text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_string);
+        let length = input
+            .prefix_length
+            .or_else(|| data.get("prefixlen").and_then(Value::as_i64))
+            .or_else(|| pool.number("default_prefix_length"));
+        let schema = self.schema(branch)?;
+        let (kind, value_name, value, mut extra) = match pool.kind {
+            PoolKind::Prefix => {
+                let Some(length) = length else {
+                    return Err(refused(
+                        &pool.label(),
+                        "A prefixlen or a default_value must be provided to allocate a new prefix",
+                    ));
+                };
+                let kind = input
+                    .kind
+                    .clone()
+                    .or_else(|| data_text("prefix_type"))
+                    .or_else(|| pool.text("default_prefix_type").map(str::to_string))
+                    .ok_or_else(|| {
+                        refused(
+                            &pool.label(),
+                            "A prefix_type or a default_value type must be provided to allocate a new prefix",
+                        )
+                    })?;
+                let member_type = input
+                    .member_type
+                    .clone()
+                    .or_else(|| data_text("member_type"))
+                    .or_else(|| pool.text("default_member_type").map(str::to_string))
+                    .unwrap_or_else(|| "prefix".into());
+                if !["prefix", "address"].contains(&member_type.as_str()) {
+                    return Err(Error::new(
+                        ErrorKind::Validation,
+                        "Invalid member_type value, allowed values are ['prefix', 'address']",
+                    ));
+                }
+                let next = self.next_prefix(&pool, length).await?;
+                let mut extra = Map::new();
+                extra.insert("member_type".into(), Value::String(member_type));
+                (kind, "prefix", next.to_string(), extra)
+            }
+            _ => {
+                let kind = input
+                    .kind
+                    .clone()
+                    .or_else(|| data_text("address_type"))
+                    .or_else(|| pool.text("default_address_type").map(str::to_string))
+                    .ok_or_else(|| {
+                        refused(
+                            &pool.label(),
+                            "An address_type or a default_value type must be provided to allocate a new IP address",
+                        )
+                    })?;
+                let next = self.next_address(&pool, length).await?;
+                (kind, "address", next, Map::new())
+            }
+        };
+        let model = schema.get(&kind).ok_or_else(|| {
+            refused(
+                &pool.label(),
+                format!("kind `{kind}` not found on branch `{branch}`"),
+            )
+        })?;
+        let wanted = match pool.kind {
+            PoolKind::Prefix => IpamRole::Prefix,
+            _ => IpamRole::Address,
+        };
+        if IpamRole::of(model) != Some(wanted) {
+            return Err(refused(
+                &pool.label(),
+                format!(
+                    "{kind} is not an IP {} kind",
+                    match wanted {
+                        IpamRole::Prefix => "prefix",
+                        IpamRole::Address => "address",
+                    }
+                ),
+            ));
+        }
+        check(&kind)?;
+        for (key, value) in &data {
+            if !["prefixlen", "prefix_type", "address_type", "member_type"].contains(&key.as_str())
+            {
+                extra.insert(key.clone(), value.clone());
+            }
+        }
+        let mut node = data_input(model, &extra).map_err(|e| refused(&pool.label(), e))?;
+        node.attributes.insert(
+            value_name.into(),
+            AttributeInput::value(Value::String(value)),
+        );
+        if let Some(namespace) = pool.namespace {
+            node.relationships.insert(
+                "ip_namespace".into(),
+                RelationshipInput::One(Some(PeerInput::id(namespace.to_string()))),
+            );
+        }
+        let created = Box::pin(self.create(branch, &kind, node))
+            .await
+            .map_err(|e| refused(&pool.label(), e))?;
+        if let Some(identifier) = identifier {
+            self.reserve(
+                pool.id,
+                vec![(
+                    format!("~id:{identifier}"),
+                    Value::String(created.node.id.to_string()),
+                )],
+            )
+            .await?;
+        }
+        Ok(Allocated::Node {
+            id: created.node.id,
+            kind: created.node.kind,
+            display_label: created.node.display_label,
+        })
+    }
+
+    async fn node_summary(&self, view: &BranchView, id: NodeId) -> Result<Option<Allocated>> {
+        let kind = match self
+            .store()
+            .get_nodes(view, &[id], &Selection::nothing())
+            .await?
+            .first()
+        {
+            Some(node) => node.kind.clone(),
+            None => return Ok(None),
+        };
+        let schema = self.schema(&view.branch)?;
+        let nodes = self
+            .load_by_kind(view, &schema, &[(id, kind)], &Fields::minimal())
+            .await?;
+        Ok(nodes.into_iter().next().map(|node| Allocated::Node {
+            id: node.id,
+            kind: node.kind,
+            display_label: node.display_label,
+        }))
+    }
+
+    /// The prefixes (or addresses) inside `net` in `namespace` on every branch.
+    async fn used_everywhere(
+        &self,
+        role: IpamRole,
+        namespace: NodeId,
+        net: &IpNet,
+    ) -> Result<Vec<IpNet>> {
+        let label = match role {
+            IpamRole::Prefix => crate::schema::IP_PREFIX,
+            IpamRole::Address => crate::schema::IP_ADDRESS,
+        };
+        let mut used = Vec::new();
+        for branch in self.store().list_branches().await? {
+            let view = BranchView::now(&branch.name);
+            let schema = self.schema(&branch.name)?;
+            let Some(namespace_link) = schema
+                .get(label)
+                .and_then(|generic| generic.relationship("ip_namespace"))
+            else {
+                continue;
+            };
+            let query = NodeQuery {
+                labels: vec![label.into()],
+                filters: vec![
+                    Filter::Attribute {
+                        name: KEY_ATTRIBUTE.into(),
+                        property: Property::Value,
+                        matches: Match::Between(
+                            Value::String(net.first_key()),
+                            Value::String(net.last_key()),
+                        ),
+                    },
+                    Filter::Linked {
+                        identifier: namespace_link.identifier().to_string(),
+                        side: links::side(namespace_link),
+                        peers: vec![namespace],
+                    },
+                ],
+                select: Selection {
+                    attributes: Some(vec![KEY_ATTRIBUTE.into()]),
+                    links: Vec::new(),
+                },
+                ..NodeQuery::default()
+            };
+            for node in self.store().query(&view, &query).await?.nodes {
+                if let Some(key) = node
+                    .attributes
+                    .get(KEY_ATTRIBUTE)
+                    .and_then(|a| a.value.value.as_str())
+                    .and_then(super::ipam::parse_key)
+                {
+                    used.push(key);
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// The pool's resources (prefixes), highest allocation weight first, with whether each
+    /// is a pool prefix (every address usable).
+    async fn weighted_resources(&self, pool: &Pool) -> Result<Vec<(IpNet, bool)>> {
+        let view = BranchView::now(self.default_branch());
+        let selection = Selection {
+            attributes: Some(vec![
+                "prefix".into(),
+                "is_pool".into(),
+                "allocation_weight".into(),
+            ]),
+            links: Vec::new(),
+        };
+        let mut resources: Vec<(i64, IpNet, bool)> = self
+            .store()
+            .get_nodes(&view, &pool.resources, &selection)
+            .await?
+            .iter()
+            .filter_map(|node| {
+                let value = |name: &str| node.attributes.get(name).map(|a| &a.value.value);
+                let net = IpNet::parse_network(value("prefix")?.as_str()?).ok()?;
+                let whole = value("is_pool").and_then(Value::as_bool).unwrap_or(false);
+                let weight = value("allocation_weight")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                Some((weight, net, whole))
+            })
+            .collect();
+        resources.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(resources
+            .into_iter()
+            .map(|(_, net, whole)| (net, whole))
+            .collect())
+    }
+
+    async fn next_prefix(&self, pool: &Pool, length: i64) -> Result<IpNet> {
+        let namespace = pool
+            .namespace
+            .ok_or_else(|| refused(&pool.label(), "the pool has no IP namespace"))?;
+        for (resource, _) in self.weighted_resources(pool).await? {
+            let Ok(length) = u8::try_from(length) else {
+                break;
+            };
+            let taken: Vec<IpNet> = self
+                .used_everywhere(IpamRole::Prefix, namespace, &resource)
+                .await?
+                .into_iter()
+                .filter(|net| *net != resource)
+                .collect();
+            if let Some(next) = resource.first_free(length, &taken) {
+                return Ok(next);
+            }
+        }
+        Err(refused(&pool.label(), "No more resources available"))
+    }
+
+    async fn next_address(&self, pool: &Pool, length: Option<i64>) -> Result<String> {
+        let namespace = pool
+            .namespace
+            .ok_or_else(|| refused(&pool.label(), "the pool has no IP namespace"))?;
+        for (resource, whole) in self.weighted_resources(pool).await? {
+            let length = length.unwrap_or(i64::from(resource.length));
+            if length < i64::from(resource.length) || length > i64::from(IpNet::bits(resource.v6)) {
+                return Err(refused(
+                    &pool.label(),
+                    "Invalid prefix length for current selected prefix",
+                ));
+            }
+            let taken: Vec<u128> = self
+                .used_everywhere(IpamRole::Address, namespace, &resource)
+                .await?
+                .iter()
+                .map(|host| host.address)
+                .collect();
+            if let Some(address) = resource.first_free_address(&taken, whole) {
+                return Ok(format!("{}/{length}", ip_of(resource.v6, address)));
+            }
+        }
+        Err(refused(
+            &pool.label(),
+            "There are no more addresses available in this pool.",
+        ))
+    }
+
+    /// Hands out a number from the number pool `input` names for attribute `attribute` of
+    /// `model`, reserved under `input.identifier` (by default `owner`, the node taking it):
+    /// the same identifier gets the same number back.
+    pub async fn allocate_number(
+        &self,
+        branch: &str,
+        input: &PoolInput,
+        model: &ModelSchema,
+        attribute: &str,
+        owner: NodeId,
+    ) -> Result<i64> {
+        let view = BranchView::now(branch);
+        let field = format!("{attribute}.from_pool");
+        let pool = self
+            .read_pool(&view, input)
+            .await
+            .map_err(|e| Error::new(e.kind(), format!("{field}: {e}")))?;
+        if pool.kind != PoolKind::Number {
+            return Err(Error::new(
+                ErrorKind::Validation,
+                format!("{field}: {} is not a number pool", pool.name),
+            ));
+        }
+        let served = pool.text("node").unwrap_or_default();
+        let served_attribute = pool.text("node_attribute").unwrap_or_default();
+        let kind_matches = served == model.kind() || model.inherit_from.iter().any(|g| g == served);
+        if !kind_matches || served_attribute != attribute {
+            return Err(Error::new(
+                ErrorKind::Validation,
+                format!(
+                    "{field}: the pool {} can't be used for '{attribute}' of {}",
+                    pool.name,
+                    model.kind()
+                ),
+            ));
+        }
+        let schema_attribute = model.attribute(attribute).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Validation,
+                format!("{field}: {} has no attribute {attribute}", model.kind()),
+            )
+        })?;
+        let identifier =
+            checked_identifier(input.identifier.as_deref())?.unwrap_or_else(|| owner.to_string());
+        let _lock = self.pool_lock(pool.id).await;
+        if let Some(number) = self
+            .pool_reservation(pool.id, &format!("~id:{identifier}"))
+            .await?
+            .and_then(|v| v.as_i64())
+        {
+            return Ok(number);
+        }
+        let (mut start, mut end) = (
+            pool.number("start_range").unwrap_or(0),
+            pool.number("end_range").unwrap_or(0),
+        );
+        let mut excluded = Vec::new();
+        if let Some(parameters) = &schema_attribute.parameters {
+            if let Some(min) = parameters.min_value {
+                start = start.max(min);
+            }
+            if let Some(max) = parameters.max_value {
+                end = end.min(max);
+            }
+            excluded = parameters.excluded().unwrap_or_default();
+        }
+        let low = self
+            .pool_reservation(pool.id, "~low")
+            .await?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(start)
+            .max(start);
+        let label = served.to_string();
+        let mut candidate = low;
+        let number = loop {
+            if candidate > end {
+                return Err(Error::new(
+                    ErrorKind::Validation,
+                    format!("{field}: the pool {} is exhausted", pool.name),
+                ));
+            }
+            if let Some((_, stop)) = excluded
+                .iter()
+                .find(|(from, to)| (*from..=*to).contains(&candidate))
+            {
+                candidate = stop.saturating_add(1);
+                continue;
+            }
+            let reserved = self
+                .pool_reservation(pool.id, &format!("~n:{candidate}"))
+                .await?
+                .is_some();
+            if !reserved && !self.number_taken(&label, attribute, candidate).await? {
+                break candidate;
+            }
+            candidate += 1;
+        };
+        let mut entries = vec![
+            (format!("~id:{identifier}"), Value::from(number)),
+            (format!("~n:{number}"), Value::String(identifier)),
+        ];
+        if number == low {
+            entries.push(("~low".into(), Value::from(number + 1)));
+        }
+        self.reserve(pool.id, entries).await?;
+        Ok(number)
+    }
+
+    /// Whether a node of `label` holds `number` in `attribute` on some branch.
+    async fn number_taken(&self, label: &str, attribute: &str, number: i64) -> Result<bool> {
+        for branch in self.store().list_branches().await? {
+            let query = NodeQuery {
+                labels: vec![label.into()],
+                filters: vec![Filter::Attribute {
+                    name: attribute.into(),
+                    property: Property::Value,
+                    matches: Match::Equals(Value::from(number)),
+                }],
+                limit: Some(1),
+                select: Selection::nothing(),
+                ..NodeQuery::default()
+            };
+            if !self
+                .store()
+                .query(&BranchView::now(&branch.name), &query)
+                .await?
+                .nodes
+                .is_empty()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn checked_identifier(identifier: Option<&str>) -> Result<Option<String>> {
+    match identifier {
+        Some(text) if text.len() > MAX_IDENTIFIER => Err(Error::new(
+            ErrorKind::Validation,
+            format!(
+                "`identifier` is {} bytes long; at most {MAX_IDENTIFIER} are allowed",
+                text.len()
+            ),
+        )),
+        Some("") | None => Ok(None),
+        Some(text) => Ok(Some(text.to_string())),
+    }
+}
+
+/// The `data` of a pool request as the input of the node to create: attribute values (plain
+/// or `{value: ...}`) and relationship peers (ids, or `{id: ...}`).
+fn data_input(
+    model: &ModelSchema,
+    data: &Map<String, Value>,
+) -> std::result::Result<NodeInput, String> {
+    let mut input = NodeInput::default();
+    let peer = |value: &Value| -> std::result::Result<PeerInput, String> {
+        match value {
+            Value::String(id) => Ok(PeerInput::id(id.clone())),
+            Value::Object(map) => match map.get("id").and_then(Value::as_str) {
+                Some(id) => Ok(PeerInput::id(id)),
+                None => Err(format!("a peer must be an id or {{id: ...}}, got {value}")),
+            },
+            other => Err(format!("a peer must be an id or {{id: ...}}, got {other}")),
+        }
+    };
+    for (name, value) in data {
+        if model.attribute(name).is_some() {
+            let value = match value {
+                Value::Object(map) if map.contains_key("value") => {
+                    map.get("value").cloned().unwrap_or(Value::Null)
+                }
+                other => other.clone(),
+            };
+            input
+                .attributes
+                .insert(name.clone(), AttributeInput::value(value));
+        } else if let Some(relationship) = model.relationship(name) {
+            let given = match value {
+                Value::Array(items) => RelationshipInput::Many(
+                    items
+                        .iter()
+                        .map(peer)
+                        .collect::<std::result::Result<_, _>>()?,
+                ),
+                Value::Null => continue,
+                single if relationship.cardinality == crate::schema::Cardinality::One => {
+                    RelationshipInput::One(Some(peer(single)?))
+                }
+                single => RelationshipInput::Many(vec![peer(single)?]),
+            };
+            input.relationships.insert(name.clone(), given);
+        } else {
+            return Err(format!("`{name}` is not a field of {}", model.kind()));
+        }
+    }
+    Ok(input)
+}
+
+impl Engine {
+    /// The id of the pool `input` names.
+    async fn pool_id(&self, view: &BranchView, input: &PoolInput) -> Result<NodeId> {
+        Ok(self.read_pool(view, input).await?.id)
+    }
+
+    /// Replaces the `from_pool` requests of `input` (a node of `model`, `owner` its id) with
+    /// what the pools hand out: numbers for attributes (reserved under the node's id unless an
+    /// identifier is given), prefix or address nodes for relationship peers (reserved under
+    /// `hfid=<kind and hfid> rel=<relationship>` when the node has a human-friendly id, as
+    /// upstream). The pool becomes the source of the value or link. A value or peer given
+    /// beside `from_pool` wins.
+    pub(crate) async fn take_from_pools(
+        &self,
+        branch: &str,
+        model: &ModelSchema,
+        input: &mut NodeInput,
+        owner: NodeId,
+    ) -> Result<()> {
+        let view = BranchView::now(branch);
+        let names: Vec<String> = input.attributes.keys().cloned().collect();
+        for name in names {
+            let Some(attribute) = input.attributes.get_mut(&name) else {
+                continue;
+            };
+            let Some(pool) = attribute.from_pool.take() else {
+                continue;
+            };
+            if attribute.value.as_ref().is_some_and(|v| !v.is_null()) {
+                continue;
+            }
+            let number = self
+                .allocate_number(branch, &pool, model, &name, owner)
+                .await?;
+            let pool_id = self.pool_id(&view, &pool).await?;
+            if let Some(attribute) = input.attributes.get_mut(&name) {
+                attribute.value = Some(Value::from(number));
+                attribute.source.get_or_insert_with(|| pool_id.to_string());
+            }
+        }
+        let wants_pool = input.relationships.values().any(|given| match given {
+            RelationshipInput::One(peer) => peer.iter().any(|p| p.from_pool.is_some()),
+            RelationshipInput::Many(peers) => peers.iter().any(|p| p.from_pool.is_some()),
+        });
+        if !wants_pool {
+            return Ok(());
+        }
+        let hfid = hfid_of(model, input);
+        for (name, given) in &mut input.relationships {
+            let peers: Vec<&mut PeerInput> = match given {
+                RelationshipInput::One(peer) => peer.iter_mut().collect(),
+                RelationshipInput::Many(peers) => peers.iter_mut().collect(),
+            };
+            for peer in peers {
+                let Some(mut pool) = peer.from_pool.take() else {
+                    continue;
+                };
+                if peer.id.is_some() || peer.hfid.is_some() {
+                    continue;
+                }
+                if pool.identifier.is_none()
+                    && let Some(hfid) = &hfid
+                {
+                    pool.identifier = Some(format!("hfid={hfid} rel={name}"));
+                }
+                // Boxed: creating the peer goes through the create path again.
+                let allocated = Box::pin(self.allocate_node(branch, &pool, &|_| Ok(()))).await?;
+                let pool_id = self.pool_id(&view, &pool).await?;
+                if let Allocated::Node { id, .. } = allocated {
+                    peer.id = Some(id.to_string());
+                    peer.source.get_or_insert_with(|| pool_id.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `Kind__part__part`: the human-friendly id `input` gives a node of `model`, when every part
+/// is one of its own attribute values.
+fn hfid_of(model: &ModelSchema, input: &NodeInput) -> Option<String> {
+    let paths = model.human_friendly_id.as_ref()?;
+    let mut parts = vec![model.kind()];
+    for path in paths {
+        let (attribute, _) = path.split_once("__")?;
+        let value = input.attributes.get(attribute)?.value.as_ref()?;
+        parts.push(match value {
+            Value::String(text) => text.clone(),
+            Value::Null => return None,
+            other => other.to_string(),
+        });
+    }
+    Some(parts.join("__"))
+}
