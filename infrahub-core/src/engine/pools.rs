@@ -510,6 +510,10 @@ impl Engine {
             let Ok(length) = u8::try_from(length) else {
                 break;
             };
+            // A resource hands out prefixes inside it, never itself.
+            if length <= resource.length {
+                continue;
+            }
             let taken: Vec<IpNet> = self
                 .used_everywhere(IpamRole::Prefix, namespace, &resource)
                 .await?

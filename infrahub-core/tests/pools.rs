@@ -1,0 +1,427 @@
+//! Resource pools through the engine: sequential, concurrent, idempotent and exhausted
+//! allocations of prefixes, addresses and numbers.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use infrahub_core::engine::{
+    Allocated, AttributeInput, BranchCreate, Engine, EngineOptions, Fields, NodeInput, PeerInput,
+    PoolInput, QueryArgs, RelationshipInput,
+};
+use infrahub_core::schema::SchemaFile;
+use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId};
+use serde_json::{Value, json};
+
+const SCHEMA: &str = r#"
+version: "1.0"
+nodes:
+  - name: IPPrefix
+    namespace: Ipam
+    inherit_from: [BuiltinIPPrefix]
+  - name: IPAddress
+    namespace: Ipam
+    inherit_from: [BuiltinIPAddress]
+  - name: Vlan
+    namespace: Testing
+    attributes:
+      - name: name
+        kind: Text
+        unique: true
+      - name: vlan_id
+        kind: Number
+        optional: true
+        parameters:
+          min_value: 1
+          max_value: 4094
+          excluded_values: "12,20-29"
+"#;
+
+async fn engine() -> Arc<Engine> {
+    let store: Arc<dyn GraphStore> =
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let options = EngineOptions {
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(store, options)
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    let file = SchemaFile::from_yaml(SCHEMA, Some("pools.yml")).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("load: {e}"));
+    Arc::new(engine)
+}
+
+fn input(attributes: &[(&str, Value)], relationships: &[(&str, Vec<NodeId>)]) -> NodeInput {
+    let mut input = NodeInput::default();
+    for (name, value) in attributes {
+        input
+            .attributes
+            .insert((*name).into(), AttributeInput::value(value.clone()));
+    }
+    for (name, peers) in relationships {
+        input.relationships.insert(
+            (*name).into(),
+            RelationshipInput::Many(peers.iter().map(|p| PeerInput::id(p.to_string())).collect()),
+        );
+    }
+    input
+}
+
+async fn create(engine: &Engine, kind: &str, input: NodeInput) -> NodeId {
+    engine
+        .create("main", kind, input)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {e}"))
+        .node
+        .id
+}
+
+async fn namespace(engine: &Engine) -> NodeId {
+    let mut args = QueryArgs::default();
+    args.filters.insert("default__value".into(), json!(true));
+    let (found, _) = engine
+        .query(
+            &BranchView::now("main"),
+            "IpamNamespace",
+            &args,
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    found
+        .first()
+        .map(|n| n.id)
+        .unwrap_or_else(|| panic!("no default namespace"))
+}
+
+/// A prefix pool over `resources`, handing out /`length` prefixes.
+async fn prefix_pool(engine: &Engine, name: &str, resources: &[&str], length: i64) -> NodeId {
+    let mut ids = Vec::new();
+    for prefix in resources {
+        ids.push(
+            create(
+                engine,
+                "IpamIPPrefix",
+                input(
+                    &[("prefix", json!(prefix)), ("member_type", json!("prefix"))],
+                    &[],
+                ),
+            )
+            .await,
+        );
+    }
+    let namespace = namespace(engine).await;
+    create(
+        engine,
+        "CoreIPPrefixPool",
+        input(
+            &[
+                ("name", json!(name)),
+                ("default_prefix_length", json!(length)),
+                ("default_prefix_type", json!("IpamIPPrefix")),
+            ],
+            &[("resources", ids), ("ip_namespace", vec![namespace])],
+        ),
+    )
+    .await
+}
+
+fn request(pool: NodeId, identifier: Option<&str>) -> PoolInput {
+    PoolInput {
+        id: Some(pool.to_string()),
+        identifier: identifier.map(str::to_string),
+        ..PoolInput::default()
+    }
+}
+
+async fn value_of(engine: &Engine, branch: &str, allocated: &Allocated, attribute: &str) -> String {
+    let Allocated::Node { id, kind, .. } = allocated else {
+        panic!("not a node: {allocated:?}");
+    };
+    let (nodes, _) = engine
+        .query(
+            &BranchView::now(branch),
+            kind,
+            &{
+                let mut args = QueryArgs::default();
+                args.filters.insert("ids".into(), json!([id.to_string()]));
+                args
+            },
+            &Fields::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    nodes
+        .first()
+        .and_then(|n| n.value(attribute).as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn prefixes_come_in_order_once_per_identifier_until_the_pool_is_exhausted() {
+    let engine = engine().await;
+    let pool = prefix_pool(&engine, "small", &["10.0.0.0/30", "10.9.0.0/30"], 31).await;
+    let allow = |_: &str| Ok(());
+    let first = engine
+        .allocate_node("main", &request(pool, Some("a")), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        value_of(&engine, "main", &first, "prefix").await,
+        "10.0.0.0/31"
+    );
+    let again = engine
+        .allocate_node("main", &request(pool, Some("a")), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, again, "the same identifier gets the same prefix");
+    // Another branch sees the reservation and the space used on main.
+    engine
+        .create_branch(BranchCreate {
+            name: "other".into(),
+            description: None,
+            sync_with_git: Some(false),
+            created_by: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let on_branch = engine
+        .allocate_node("other", &request(pool, None), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        value_of(&engine, "other", &on_branch, "prefix").await,
+        "10.0.0.2/31"
+    );
+    // Main sees what the branch took.
+    let next = engine
+        .allocate_node("main", &request(pool, None), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        value_of(&engine, "main", &next, "prefix").await,
+        "10.9.0.0/31"
+    );
+    let last = engine
+        .allocate_node("main", &request(pool, None), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        value_of(&engine, "main", &last, "prefix").await,
+        "10.9.0.2/31"
+    );
+    let exhausted = match engine
+        .allocate_node("main", &request(pool, None), &allow)
+        .await
+    {
+        Ok(extra) => panic!(
+            "allocated {}",
+            value_of(&engine, "main", &extra, "prefix").await
+        ),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        exhausted.contains("IPPrefixPool: small")
+            && exhausted.contains("No more resources available"),
+        "{exhausted}"
+    );
+    // The check sees the kind before anything is written.
+    let refused = engine
+        .allocate_node("main", &request(pool, Some("z")), &|kind: &str| {
+            Err(infrahub_core::Error::new(
+                infrahub_core::ErrorKind::Forbidden,
+                format!("no {kind}"),
+            ))
+        })
+        .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn sixteen_concurrent_allocations_get_sixteen_prefixes() {
+    let engine = engine().await;
+    let pool = prefix_pool(&engine, "busy", &["10.0.0.0/20"], 24).await;
+    let mut tasks = Vec::new();
+    for index in 0..16 {
+        let engine = Arc::clone(&engine);
+        tasks.push(tokio::spawn(async move {
+            let identifier = format!("client-{index}");
+            engine
+                .allocate_node("main", &request(pool, Some(&identifier)), &|_| Ok(()))
+                .await
+        }));
+    }
+    let mut prefixes = BTreeSet::new();
+    for task in tasks {
+        let allocated = task
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        prefixes.insert(value_of(&engine, "main", &allocated, "prefix").await);
+    }
+    assert_eq!(prefixes.len(), 16, "{prefixes:?}");
+    assert!(prefixes.contains("10.0.0.0/24") && prefixes.contains("10.0.15.0/24"));
+}
+
+#[tokio::test]
+async fn addresses_skip_network_and_broadcast_unless_the_prefix_is_a_pool() {
+    let engine = engine().await;
+    let namespace = namespace(&engine).await;
+    let subnet = create(
+        &engine,
+        "IpamIPPrefix",
+        input(&[("prefix", json!("192.168.0.0/30"))], &[]),
+    )
+    .await;
+    let pool = create(
+        &engine,
+        "CoreIPAddressPool",
+        input(
+            &[
+                ("name", json!("hosts")),
+                ("default_address_type", json!("IpamIPAddress")),
+            ],
+            &[
+                ("resources", vec![subnet]),
+                ("ip_namespace", vec![namespace]),
+            ],
+        ),
+    )
+    .await;
+    let mut taken = Vec::new();
+    for _ in 0..2 {
+        let allocated = engine
+            .allocate_node("main", &request(pool, None), &|_| Ok(()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        taken.push(value_of(&engine, "main", &allocated, "address").await);
+    }
+    assert_eq!(taken, ["192.168.0.1/30", "192.168.0.2/30"]);
+    let exhausted = engine
+        .allocate_node("main", &request(pool, None), &|_| Ok(()))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(exhausted.contains("no more addresses"), "{exhausted}");
+}
+
+#[tokio::test]
+async fn numbers_skip_excluded_and_taken_values_and_stay_with_their_node() {
+    let engine = engine().await;
+    let pool = create(
+        &engine,
+        "CoreNumberPool",
+        input(
+            &[
+                ("name", json!("vlans")),
+                ("node", json!("TestingVlan")),
+                ("node_attribute", json!("vlan_id")),
+                ("start_range", json!(11)),
+                ("end_range", json!(31)),
+            ],
+            &[],
+        ),
+    )
+    .await;
+    // 13 is taken by hand.
+    create(
+        &engine,
+        "TestingVlan",
+        input(&[("name", json!("manual")), ("vlan_id", json!(13))], &[]),
+    )
+    .await;
+    let vlan = |name: &str| {
+        let mut input = input(&[("name", json!(name))], &[]);
+        input.attributes.insert(
+            "vlan_id".into(),
+            AttributeInput {
+                from_pool: Some(request(pool, None)),
+                ..AttributeInput::default()
+            },
+        );
+        input
+    };
+    let mut numbers = Vec::new();
+    for index in 0..4 {
+        let created = engine
+            .create("main", "TestingVlan", vlan(&format!("v{index}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        numbers.push(created.node.value("vlan_id").clone());
+        assert_eq!(
+            created
+                .node
+                .attributes
+                .get("vlan_id")
+                .and_then(|a| a.source),
+            Some(pool),
+            "the pool is the value's source"
+        );
+    }
+    // 12 and 20-29 are excluded by the attribute, 13 is taken.
+    assert_eq!(numbers, [json!(11), json!(14), json!(15), json!(16)]);
+    // Saving again with from_pool keeps the number (reserved under the node's id).
+    let first = engine
+        .query(
+            &BranchView::now("main"),
+            "TestingVlan",
+            &{
+                let mut args = QueryArgs::default();
+                args.filters.insert("name__value".into(), json!("v0"));
+                args
+            },
+            &Fields::minimal(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0[0]
+        .id;
+    let mut again = vlan("v0");
+    again.id = Some(first.to_string());
+    let updated = engine
+        .update("main", "TestingVlan", again)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(updated.node.value("vlan_id"), &json!(11));
+    for index in 4..8 {
+        engine
+            .create("main", "TestingVlan", vlan(&format!("v{index}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // 17, 18, 19, 30; then 31; then nothing.
+    engine
+        .create("main", "TestingVlan", vlan("v8"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let exhausted = engine
+        .create("main", "TestingVlan", vlan("v9"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        exhausted.contains("vlan_id.from_pool") && exhausted.contains("exhausted"),
+        "{exhausted}"
+    );
+    // A pool serving another attribute is refused, naming the attribute.
+    let mut wrong = input(&[("name", json!("wrong"))], &[]);
+    wrong.attributes.insert(
+        "name".into(),
+        AttributeInput {
+            from_pool: Some(request(pool, None)),
+            ..AttributeInput::default()
+        },
+    );
+    let refused = engine
+        .create("main", "TestingVlan", wrong)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("can't be used for 'name'"), "{refused}");
+}
