@@ -425,3 +425,75 @@ async fn numbers_skip_excluded_and_taken_values_and_stay_with_their_node() {
         .unwrap_or_default();
     assert!(refused.contains("can't be used for 'name'"), "{refused}");
 }
+
+#[tokio::test]
+async fn number_pools_are_checked_as_upstream_checks_them() {
+    let engine = engine().await;
+    let pool = |node: &str, attribute: &str, start: i64, end: i64| {
+        input(
+            &[
+                ("name", json!(format!("{node}-{attribute}-{start}-{end}"))),
+                ("node", json!(node)),
+                ("node_attribute", json!(attribute)),
+                ("start_range", json!(start)),
+                ("end_range", json!(end)),
+            ],
+            &[],
+        )
+    };
+    for (input, message) in [
+        (
+            pool("TestingNothing", "vlan_id", 1, 2),
+            "The selected model is not a Node or a Generic",
+        ),
+        (
+            pool("TestingVlan", "nothing", 1, 2),
+            "The selected attribute doesn't exist in the selected model",
+        ),
+        (
+            pool("TestingVlan", "name", 1, 2),
+            "The selected attribute is not of the kind Number",
+        ),
+        (
+            pool("TestingVlan", "vlan_id", 9, 2),
+            "start_range can't be larger than end_range",
+        ),
+        (
+            pool("TestingVlan", "vlan_id", 0, 2),
+            "start_range can't be less than min_value",
+        ),
+        (
+            pool("TestingVlan", "vlan_id", 1, 5000),
+            "end_range can't be larger than max_value",
+        ),
+    ] {
+        let refused = engine
+            .create("main", "CoreNumberPool", input)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains(message), "{message}: {refused}");
+    }
+    let id = create(
+        &engine,
+        "CoreNumberPool",
+        pool("TestingVlan", "vlan_id", 1, 10),
+    )
+    .await;
+    let mut change = input(&[("node_attribute", json!("name"))], &[]);
+    change.id = Some(id.to_string());
+    let refused = engine
+        .update("main", "CoreNumberPool", change)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("can't be changed"), "{refused}");
+    let mut change = input(&[("end_range", json!(20))], &[]);
+    change.id = Some(id.to_string());
+    engine
+        .update("main", "CoreNumberPool", change)
+        .await
+        .unwrap_or_else(|e| panic!("a range may grow: {e}"));
+}

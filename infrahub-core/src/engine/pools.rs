@@ -775,6 +775,9 @@ impl Engine {
         owner: NodeId,
     ) -> Result<()> {
         let view = BranchView::now(branch);
+        if model.kind() == "CoreNumberPool" {
+            self.check_number_pool(&view, input, owner).await?;
+        }
         let names: Vec<String> = input.attributes.keys().cloned().collect();
         for name in names {
             let Some(attribute) = input.attributes.get_mut(&name) else {
@@ -827,6 +830,96 @@ impl Engine {
                     peer.id = Some(id.to_string());
                     peer.source.get_or_insert_with(|| pool_id.to_string());
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Upstream's rules for a number pool being created or updated (`input`, node `id`): the
+    /// kind it serves exists, the attribute is a number of that kind, the range is ordered and
+    /// within the attribute's bounds; the kind and attribute never change, nor the range of a
+    /// pool the schema defines.
+    async fn check_number_pool(
+        &self,
+        view: &BranchView,
+        input: &NodeInput,
+        id: NodeId,
+    ) -> Result<()> {
+        let invalid = |message: &str| Err(Error::new(ErrorKind::Validation, message.to_string()));
+        let given = |name: &str| {
+            input
+                .attributes
+                .get(name)
+                .and_then(|a| a.value.clone())
+                .filter(|v| !v.is_null())
+        };
+        let stored: BTreeMap<String, Value> = self
+            .store()
+            .get_nodes(view, &[id], &Selection::all_attributes())
+            .await?
+            .pop()
+            .map(|node| {
+                node.attributes
+                    .into_iter()
+                    .map(|(name, state)| (name, state.value.value))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let exists = !stored.is_empty();
+        if exists {
+            for name in ["node", "node_attribute"] {
+                if let Some(value) = given(name)
+                    && stored.get(name) != Some(&value)
+                {
+                    return invalid("The fields 'node' or 'node_attribute' can't be changed.");
+                }
+            }
+            let from_schema = stored.get("pool_type").and_then(Value::as_str) == Some("Schema");
+            if from_schema && (given("start_range").is_some() || given("end_range").is_some()) {
+                return invalid(
+                    "start_range or end_range can't be updated on schema defined pools, update the schema in the default branch instead",
+                );
+            }
+        }
+        let value = |name: &str| given(name).or_else(|| stored.get(name).cloned());
+        let kind = value("node").and_then(|v| v.as_str().map(str::to_string));
+        let attribute = value("node_attribute").and_then(|v| v.as_str().map(str::to_string));
+        let (Some(kind), Some(attribute)) = (kind, attribute) else {
+            // Missing mandatory values are refused by the create itself.
+            return Ok(());
+        };
+        let schema = self.schema(&view.branch)?;
+        let Some(model) = schema.get(&kind).filter(|m| {
+            matches!(
+                m.category,
+                crate::schema::ModelCategory::Node | crate::schema::ModelCategory::Generic
+            )
+        }) else {
+            return invalid("The selected model is not a Node or a Generic");
+        };
+        let Some(schema_attribute) = model.attribute(&attribute) else {
+            return invalid("The selected attribute doesn't exist in the selected model");
+        };
+        if schema_attribute.kind != crate::schema::AttributeKind::Number {
+            return invalid("The selected attribute is not of the kind Number");
+        }
+        let (Some(start), Some(end)) = (
+            value("start_range").and_then(|v| v.as_i64()),
+            value("end_range").and_then(|v| v.as_i64()),
+        ) else {
+            return Ok(());
+        };
+        if start > end {
+            return invalid("start_range can't be larger than end_range");
+        }
+        if let Some(parameters) = &schema_attribute.parameters {
+            if parameters.min_value.is_some_and(|min| start < min) {
+                return invalid("start_range can't be less than min_value");
+            }
+            if parameters.max_value.is_some_and(|max| end > max) {
+                return invalid("end_range can't be larger than max_value");
             }
         }
         Ok(())
