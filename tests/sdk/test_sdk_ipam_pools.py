@@ -72,6 +72,19 @@ def test_a_bootstrap_script_allocates_from_pools(server, client, base_schema) ->
     # (256 + 256 + 4096) of 65536 addresses.
     assert held["utilization"]["value"] == 7
 
+    # The pool reports what it handed out and how full it is, as the SDK reads them.
+    handed_out = prefix_pool.get_pool_allocated_resources(resource=container)
+    assert sorted(str(p.prefix.value) for p in handed_out) == ["10.100.0.0/24", "10.100.1.0/24", "10.100.16.0/20"]
+    report = prefix_pool.get_pool_resources_utilization()
+    assert len(report) == 1 and report[0]["id"] == container.id
+    assert 7 <= report[0]["utilization"] < 8
+    # The IPAM helpers find the next free prefix and address.
+    free = client.execute_graphql(
+        query='query($id: String!) { InfrahubIPPrefixGetNextAvailable(prefix_id: $id, prefix_length: 24) { prefix } }',
+        variables={"id": container.id},
+    )
+    assert free["InfrahubIPPrefixGetNextAvailable"]["prefix"] == "10.100.2.0/24"
+
     address_pool = client.create(
         "CoreIPAddressPool",
         name=f"loopbacks-{suffix}",
@@ -93,6 +106,11 @@ def test_a_bootstrap_script_allocates_from_pools(server, client, base_schema) ->
     gateway = client.get("IpamPrefix", id=with_gateway.id, prefetch_relationships=True).gateway
     assert gateway.id is not None and gateway.id != loopback.id
     assert prefix_query(client, loopbacks.id)["ip_addresses"]["count"] == 2
+    free = client.execute_graphql(
+        query='query($id: String!) { InfrahubIPAddressGetNextAvailable(prefix_id: $id) { address } }',
+        variables={"id": loopbacks.id},
+    )
+    assert free["InfrahubIPAddressGetNextAvailable"]["address"] == "10.200.0.3/24"
 
     # Number pools in a batch, as bootstrap scripts create VLANs.
     client.schema.load(schemas=[VLAN_SCHEMA])

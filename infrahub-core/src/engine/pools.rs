@@ -942,3 +942,493 @@ fn hfid_of(model: &ModelSchema, input: &NodeInput) -> Option<String> {
     }
     Some(parts.join("__"))
 }
+
+/// One node a pool handed out, as `InfrahubResourcePoolAllocated` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolAllocation {
+    /// The node.
+    pub id: NodeId,
+    /// Its kind.
+    pub kind: String,
+    /// Its display label.
+    pub display_label: String,
+    /// The branch it lives on.
+    pub branch: String,
+    /// The identifier it is reserved under, if any.
+    pub identifier: Option<String>,
+}
+
+/// How much of one pool resource is used, in percent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceUtilization {
+    /// The resource (a prefix).
+    pub id: NodeId,
+    /// Its kind.
+    pub kind: String,
+    /// Its display label.
+    pub display_label: String,
+    /// Its allocation weight.
+    pub weight: i64,
+    /// Used on every branch together.
+    pub utilization: f64,
+    /// Used on the other branches only.
+    pub utilization_branches: f64,
+    /// Used on the default branch.
+    pub utilization_default_branch: f64,
+}
+
+impl Engine {
+    /// The prefix `id` on `view` with its namespace, for the next-available helpers.
+    async fn prefix_place(&self, view: &BranchView, id: &str) -> Result<(IpNet, NodeId, bool)> {
+        let missing = || {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Unable to find the BuiltinIPPrefix {id} on branch {}",
+                    view.branch
+                ),
+            )
+        };
+        let node_id: NodeId = id.parse().map_err(|_| missing())?;
+        let schema = self.schema(&view.branch)?;
+        let data = self
+            .store()
+            .get_nodes(view, &[node_id], &Selection::all_attributes())
+            .await?
+            .pop()
+            .ok_or_else(missing)?;
+        let model = schema.get(&data.kind).ok_or_else(missing)?;
+        if IpamRole::of(model) != Some(IpamRole::Prefix) {
+            return Err(missing());
+        }
+        let value = |name: &str| data.attributes.get(name).map(|a| a.value.value.clone());
+        let net = value("prefix")
+            .and_then(|v| v.as_str().and_then(|t| IpNet::parse_network(t).ok()))
+            .ok_or_else(missing)?;
+        let whole = value("is_pool").and_then(|v| v.as_bool()).unwrap_or(false);
+        let namespace = match model.relationship("ip_namespace") {
+            Some(relationship) => self
+                .store()
+                .get_nodes(
+                    view,
+                    &[node_id],
+                    &Selection {
+                        attributes: Some(Vec::new()),
+                        links: vec![links::selection(relationship)],
+                    },
+                )
+                .await?
+                .pop()
+                .and_then(|n| n.links.first().map(|l| l.peer)),
+            None => None,
+        };
+        let namespace = match namespace {
+            Some(namespace) => namespace,
+            None => self.default_namespace(view).await?,
+        };
+        Ok((net, namespace, whole))
+    }
+
+    /// The next free address of prefix `prefix_id` on `branch`, written with `length` (the
+    /// prefix's own by default): upstream's `InfrahubIPAddressGetNextAvailable`.
+    pub async fn next_available_address(
+        &self,
+        branch: &str,
+        prefix_id: &str,
+        length: Option<i64>,
+    ) -> Result<String> {
+        let view = BranchView::now(branch);
+        let (net, namespace, whole) = self.prefix_place(&view, prefix_id).await?;
+        let length = length.unwrap_or(i64::from(net.length));
+        if length < i64::from(net.length) || length > i64::from(IpNet::bits(net.v6)) {
+            return Err(Error::new(
+                ErrorKind::Validation,
+                "Invalid prefix length for current selected prefix",
+            ));
+        }
+        let taken: Vec<u128> = self
+            .inside_on(&view, IpamRole::Address, namespace, &net)
+            .await?
+            .iter()
+            .map(|host| host.address)
+            .collect();
+        let address = net
+            .first_free_address(&taken, whole)
+            .ok_or_else(|| Error::new(ErrorKind::Validation, "No addresses available in prefix"))?;
+        Ok(format!("{}/{length}", ip_of(net.v6, address)))
+    }
+
+    /// The next free prefix of `length` inside prefix `prefix_id` on `branch` (by default the
+    /// largest free block at the lowest address): upstream's
+    /// `InfrahubIPPrefixGetNextAvailable`.
+    pub async fn next_available_prefix(
+        &self,
+        branch: &str,
+        prefix_id: &str,
+        length: Option<i64>,
+    ) -> Result<String> {
+        let view = BranchView::now(branch);
+        let (net, namespace, _) = self.prefix_place(&view, prefix_id).await?;
+        let bits = IpNet::bits(net.v6);
+        if let Some(length) = length
+            && (length <= i64::from(net.length) || length > i64::from(bits))
+        {
+            return Err(Error::new(
+                ErrorKind::Validation,
+                "Invalid prefix length for current selected prefix",
+            ));
+        }
+        let taken: Vec<IpNet> = self
+            .inside_on(&view, IpamRole::Prefix, namespace, &net)
+            .await?
+            .into_iter()
+            .filter(|inside| *inside != net)
+            .collect();
+        let found = match length {
+            Some(length) => net.first_free(length as u8, &taken),
+            None => {
+                // The lowest free address, then the largest block starting there.
+                let lowest = net.first_free(bits, &taken);
+                lowest.and_then(|lowest| {
+                    (net.length + 1..=bits)
+                        .filter_map(|length| net.first_free(length, &taken))
+                        .find(|block| block.address == lowest.address)
+                })
+            }
+        };
+        found
+            .map(|prefix| prefix.to_string())
+            .ok_or_else(|| Error::new(ErrorKind::Validation, "No prefixes available in prefix"))
+    }
+
+    /// The prefixes or addresses inside `net` in `namespace` on `view`.
+    async fn inside_on(
+        &self,
+        view: &BranchView,
+        role: IpamRole,
+        namespace: NodeId,
+        net: &IpNet,
+    ) -> Result<Vec<IpNet>> {
+        Ok(self
+            .ipam_nodes_inside(view, role, namespace, net)
+            .await?
+            .into_iter()
+            .map(|(_, _, net)| net)
+            .collect())
+    }
+
+    /// `(id, kind, place)` of the prefixes or addresses inside `net` in `namespace` on `view`.
+    async fn ipam_nodes_inside(
+        &self,
+        view: &BranchView,
+        role: IpamRole,
+        namespace: NodeId,
+        net: &IpNet,
+    ) -> Result<Vec<(NodeId, String, IpNet)>> {
+        let label = match role {
+            IpamRole::Prefix => crate::schema::IP_PREFIX,
+            IpamRole::Address => crate::schema::IP_ADDRESS,
+        };
+        let schema = self.schema(&view.branch)?;
+        let Some(namespace_link) = schema
+            .get(label)
+            .and_then(|generic| generic.relationship("ip_namespace"))
+        else {
+            return Ok(Vec::new());
+        };
+        let query = NodeQuery {
+            labels: vec![label.into()],
+            filters: vec![
+                Filter::Attribute {
+                    name: KEY_ATTRIBUTE.into(),
+                    property: Property::Value,
+                    matches: Match::Between(
+                        Value::String(net.first_key()),
+                        Value::String(net.last_key()),
+                    ),
+                },
+                Filter::Linked {
+                    identifier: namespace_link.identifier().to_string(),
+                    side: links::side(namespace_link),
+                    peers: vec![namespace],
+                },
+            ],
+            select: Selection {
+                attributes: Some(vec![KEY_ATTRIBUTE.into()]),
+                links: Vec::new(),
+            },
+            ..NodeQuery::default()
+        };
+        Ok(self
+            .store()
+            .query(view, &query)
+            .await?
+            .nodes
+            .into_iter()
+            .filter_map(|node| {
+                let key = node
+                    .attributes
+                    .get(KEY_ATTRIBUTE)?
+                    .value
+                    .value
+                    .as_str()
+                    .and_then(super::ipam::parse_key)?;
+                Some((node.id, node.kind, key))
+            })
+            .collect())
+    }
+
+    /// The reservations of pool `pool`: identifier by reserved value (node id or number).
+    async fn reservations(&self, pool: NodeId) -> Result<BTreeMap<String, String>> {
+        let view = BranchView::now(self.default_branch());
+        let node = self
+            .store()
+            .get_nodes(&view, &[pool], &Selection::all_attributes())
+            .await?
+            .pop();
+        Ok(node
+            .map(|node| {
+                node.attributes
+                    .into_iter()
+                    .filter_map(|(name, state)| {
+                        let identifier = name.strip_prefix("~id:")?.to_string();
+                        let value = match state.value.value {
+                            Value::String(text) => text,
+                            Value::Null => return None,
+                            other => other.to_string(),
+                        };
+                        Some((value, identifier))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// What pool `pool_id` handed out inside its resource `resource_id`, on every branch, a
+    /// page of it (`offset`, `limit`) and the total: upstream's
+    /// `InfrahubResourcePoolAllocated`. For a number pool, the nodes holding its numbers.
+    pub async fn pool_allocated(
+        &self,
+        branch: &str,
+        pool_id: &str,
+        resource_id: &str,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<(usize, Vec<PoolAllocation>)> {
+        let view = BranchView::now(branch);
+        let pool = self
+            .read_pool(
+                &view,
+                &PoolInput {
+                    id: Some(pool_id.to_string()),
+                    ..PoolInput::default()
+                },
+            )
+            .await?;
+        let reservations = self.reservations(pool.id).await?;
+        let mut found: Vec<PoolAllocation> = Vec::new();
+        match pool.kind {
+            PoolKind::Number => {
+                let label = pool.text("node").unwrap_or_default().to_string();
+                let attribute = pool.text("node_attribute").unwrap_or_default().to_string();
+                for branch in self.store().list_branches().await? {
+                    let query = NodeQuery {
+                        labels: vec![label.clone()],
+                        filters: vec![Filter::Attribute {
+                            name: attribute.clone(),
+                            property: Property::Source,
+                            matches: Match::Equals(Value::String(pool.id.to_string())),
+                        }],
+                        select: Selection::nothing(),
+                        ..NodeQuery::default()
+                    };
+                    for node in self
+                        .store()
+                        .query(&BranchView::now(&branch.name), &query)
+                        .await?
+                        .nodes
+                    {
+                        if found.iter().any(|f| f.id == node.id) {
+                            continue;
+                        }
+                        found.push(PoolAllocation {
+                            id: node.id,
+                            kind: node.kind,
+                            display_label: String::new(),
+                            branch: branch.name.clone(),
+                            identifier: Some(node.id.to_string()),
+                        });
+                    }
+                }
+            }
+            _ => {
+                let resource: NodeId = resource_id.parse().map_err(|_| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!("resource {resource_id} not found"),
+                    )
+                })?;
+                if !pool.resources.contains(&resource) {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("{resource_id} is not a resource of the pool {}", pool.name),
+                    ));
+                }
+                let (net, _, _) = self.prefix_place(&view, resource_id).await?;
+                let namespace = pool
+                    .namespace
+                    .unwrap_or(self.default_namespace(&view).await?);
+                let role = if pool.kind == PoolKind::Prefix {
+                    IpamRole::Prefix
+                } else {
+                    IpamRole::Address
+                };
+                for branch in self.store().list_branches().await? {
+                    let on = BranchView::now(&branch.name);
+                    for (id, kind, inside) in
+                        self.ipam_nodes_inside(&on, role, namespace, &net).await?
+                    {
+                        if inside == net || found.iter().any(|f| f.id == id) {
+                            continue;
+                        }
+                        found.push(PoolAllocation {
+                            id,
+                            kind,
+                            display_label: inside.to_string(),
+                            branch: branch.name.clone(),
+                            identifier: reservations.get(&id.to_string()).cloned(),
+                        });
+                    }
+                }
+            }
+        }
+        let total = found.len();
+        let page = found
+            .into_iter()
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+            .collect();
+        Ok((total, page))
+    }
+
+    /// How much of each resource of pool `pool_id` is used: upstream's
+    /// `InfrahubResourcePoolUtilization`. Returns the pool's totals (all branches, other
+    /// branches, default branch) and each resource's.
+    pub async fn pool_utilization(
+        &self,
+        branch: &str,
+        pool_id: &str,
+    ) -> Result<((f64, f64, f64), Vec<ResourceUtilization>)> {
+        let view = BranchView::now(branch);
+        let pool = self
+            .read_pool(
+                &view,
+                &PoolInput {
+                    id: Some(pool_id.to_string()),
+                    ..PoolInput::default()
+                },
+            )
+            .await?;
+        let namespace = match pool.namespace {
+            Some(namespace) => namespace,
+            None => self.default_namespace(&view).await?,
+        };
+        let default = self.default_branch().to_string();
+        let branches = self.store().list_branches().await?;
+        let role = if pool.kind == PoolKind::Address {
+            IpamRole::Address
+        } else {
+            IpamRole::Prefix
+        };
+        let mut rows = Vec::new();
+        let (mut all_used, mut branch_used, mut default_used, mut total) = (0.0, 0.0, 0.0, 0.0);
+        let selection = Selection::all_attributes();
+        for data in self
+            .store()
+            .get_nodes(&view, &pool.resources, &selection)
+            .await?
+        {
+            let value = |name: &str| data.attributes.get(name).map(|a| a.value.value.clone());
+            let Some(net) =
+                value("prefix").and_then(|v| v.as_str().and_then(|t| IpNet::parse_network(t).ok()))
+            else {
+                continue;
+            };
+            let whole = value("is_pool").and_then(|v| v.as_bool()).unwrap_or(false);
+            let size = match role {
+                IpamRole::Address => net.usable(whole),
+                IpamRole::Prefix => net.size(),
+            };
+            // What is used on the default branch, and on each branch with it.
+            let mut default_set: Vec<IpNet> = Vec::new();
+            let mut every: Vec<IpNet> = Vec::new();
+            for on in &branches {
+                let inside: Vec<IpNet> = self
+                    .inside_on(&BranchView::now(&on.name), role, namespace, &net)
+                    .await?
+                    .into_iter()
+                    .filter(|inside| *inside != net)
+                    .collect();
+                if on.name == default {
+                    default_set.clone_from(&inside);
+                }
+                for item in inside {
+                    if !every.contains(&item) {
+                        every.push(item);
+                    }
+                }
+            }
+            let used = |nets: &[IpNet]| -> f64 {
+                match role {
+                    IpamRole::Address => nets.len() as f64,
+                    // The outermost prefixes: those no other one contains.
+                    IpamRole::Prefix => nets
+                        .iter()
+                        .filter(|n| !nets.iter().any(|o| o != *n && o.contains(n)))
+                        .map(IpNet::size)
+                        .sum(),
+                }
+            };
+            let (on_default, on_all) = (used(&default_set), used(&every));
+            let percent = |part: f64| {
+                if size > 0.0 {
+                    (part / size * 100.0).min(100.0)
+                } else {
+                    0.0
+                }
+            };
+            let kind = data.kind.clone();
+            let display_label = net.to_string();
+            rows.push(ResourceUtilization {
+                id: data.id,
+                kind,
+                display_label,
+                weight: value("allocation_weight")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0),
+                utilization: percent(on_all),
+                utilization_branches: percent(on_all - on_default),
+                utilization_default_branch: percent(on_default),
+            });
+            all_used += on_all;
+            default_used += on_default;
+            branch_used += on_all - on_default;
+            total += size;
+        }
+        let percent = |part: f64| {
+            if total > 0.0 {
+                (part / total * 100.0).min(100.0)
+            } else {
+                0.0
+            }
+        };
+        Ok((
+            (
+                percent(all_used),
+                percent(branch_used),
+                percent(default_used),
+            ),
+            rows,
+        ))
+    }
+}

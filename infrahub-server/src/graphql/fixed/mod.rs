@@ -438,7 +438,7 @@ pub(crate) fn register(
             )),
         );
     mutation = relationship_fields(mutation);
-    (builder, mutation) = register_pools(builder, mutation);
+    (builder, query, mutation) = register_pools(builder, query, mutation);
     (builder, query, mutation) = register_diff(builder, query, mutation);
     register_branch_mutations(builder, query, mutation)
 }
