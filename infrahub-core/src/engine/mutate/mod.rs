@@ -28,6 +28,7 @@ use super::written;
 
 mod delete;
 mod resolve;
+mod templates;
 mod unique;
 mod update;
 
@@ -195,6 +196,9 @@ impl Engine {
         Engine::creatable(model)?;
         Engine::check_attribute_names(model, &input)?;
         let view = BranchView::now(branch);
+        let (input, template) = self
+            .apply_object_template(&view, &schema, model, input)
+            .await?;
         let id = match &input.id {
             Some(text) => parse_id("id", text)?,
             None => new_node_id(),
@@ -390,6 +394,13 @@ impl Engine {
             relationships: relationship_changes,
         })];
         events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
+        let node = match &template {
+            Some(used) => self
+                .finish_from_template(branch, &schema, model, id, used, &mut events)
+                .await?
+                .unwrap_or(node),
+            None => node,
+        };
         Ok(Mutation {
             node,
             created: true,

@@ -265,7 +265,12 @@ impl Engine {
                 model.kind()
             )));
         }
-        if relationship.min_count > 0 && (count as i64) < relationship.min_count {
+        // An optional relationship may hold no peer whatever its min_count, as upstream: the
+        // relationships of object templates keep their node's counts but are all optional.
+        if !relationship.optional
+            && relationship.min_count > 0
+            && (count as i64) < relationship.min_count
+        {
             return Err(validation(format!(
                 "`{}` of {} needs at least {} peers, {count} given",
                 relationship.name,
