@@ -315,3 +315,60 @@ async fn a_branch_keeps_its_own_hierarchy_until_merged() {
     );
     assert_eq!(children(&engine, "main", eight).await, vec![sixteen]);
 }
+
+async fn parents(engine: &Engine, id: NodeId) -> Vec<NodeId> {
+    let store = engine.store();
+    let selection = infrahub_graph::Selection {
+        attributes: Some(Vec::new()),
+        links: vec![infrahub_graph::LinkSelection {
+            identifier: "parent__child".into(),
+            side: infrahub_graph::Side::From,
+        }],
+    };
+    store
+        .get_nodes(&BranchView::now("main"), &[id], &selection)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .pop()
+        .map(|n| n.links.iter().map(|l| l.peer).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_merge_reconciles_what_both_sides_moved() {
+    let engine = engine().await;
+    let eight = prefix(&engine, "main", "10.0.0.0/8").await;
+    let leaf = prefix(&engine, "main", "10.1.1.0/24").await;
+    engine
+        .create_branch(BranchCreate {
+            name: "plan".into(),
+            description: None,
+            sync_with_git: Some(false),
+            created_by: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The branch puts a /16 above the leaf while main puts a /20 above it.
+    let sixteen = prefix(&engine, "plan", "10.1.0.0/16").await;
+    let twenty = prefix(&engine, "main", "10.1.0.0/20").await;
+    assert_eq!(
+        up(&engine, "plan", "IpamIPPrefix", leaf).await,
+        Some(sixteen)
+    );
+    assert_eq!(
+        up(&engine, "main", "IpamIPPrefix", leaf).await,
+        Some(twenty)
+    );
+    engine
+        .merge_branch("plan")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        parents(&engine, leaf).await,
+        vec![twenty],
+        "one parent, the closest"
+    );
+    assert_eq!(parents(&engine, twenty).await, vec![sixteen]);
+    assert_eq!(parents(&engine, sixteen).await, vec![eight]);
+    assert_eq!(children(&engine, "main", eight).await, vec![sixteen]);
+}

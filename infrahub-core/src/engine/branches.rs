@@ -312,10 +312,17 @@ impl Engine {
         let _schema = self.schema_lock.lock().await;
         self.branch(name).await?;
         let keep_default = self.resolved_conflicts(name, "merged").await?;
+        let before = self.store().last_commit().await?;
         let operation = self
             .store()
             .merge_branch(name, MergeOptions { keep_default })
             .await?;
+        // Both sides may have moved the same prefixes and addresses: the IPAM hierarchy of
+        // what the merge brought is made right again.
+        if let Err(error) = self.reconcile_after_merge(before, operation.at).await {
+            // The merge is done: the hierarchy is repaired by the next write of each node.
+            tracing::error!(%error, branch = name, "reconciling the IPAM hierarchy after a merge failed");
+        }
         // A merge may write nodes of any kind into the default branch.
         self.notify_commit(self.default_branch(), &[super::ANY_KIND]);
         self.reload_schema(self.default_branch()).await?;

@@ -849,3 +849,178 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    /// Puts every IPAM node whose place changed between `from` and `to` on the default branch
+    /// (a merge), and everything inside the prefixes among them, back where it belongs: after
+    /// a merge the branch's hierarchy and the default branch's may both have moved the same
+    /// node, as upstream's reconciliation after merge repairs.
+    pub(crate) async fn reconcile_after_merge(
+        &self,
+        from: infrahub_graph::Timestamp,
+        to: infrahub_graph::Timestamp,
+    ) -> Result<()> {
+        let main = self.default_branch().to_string();
+        let moved: std::collections::BTreeSet<NodeId> = self
+            .store()
+            .changes(&main, from, to)
+            .await?
+            .into_iter()
+            .filter_map(|change| match change.slot {
+                infrahub_graph::Slot::Attribute { node, name } if name == KEY_ATTRIBUTE => {
+                    Some(node)
+                }
+                _ => None,
+            })
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.ipam_lock(&main).await;
+        let view = BranchView::now(&main);
+        let schema = self.schema(&main)?;
+        let mut todo: std::collections::BTreeSet<NodeId> = moved.clone();
+        for id in &moved {
+            let Some((role, place, _)) = self.ipam_place(&view, &schema, *id).await? else {
+                continue;
+            };
+            if role == IpamRole::Prefix {
+                for inside_role in [IpamRole::Prefix, IpamRole::Address] {
+                    for below in self
+                        .inside(&view, &schema, inside_role, place.namespace, &place.net)
+                        .await?
+                    {
+                        todo.insert(below.id);
+                    }
+                }
+            }
+        }
+        let mut ops = Vec::new();
+        for id in todo {
+            self.reconcile_node(&view, &schema, id, &mut ops).await?;
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut changeset = infrahub_graph::Changeset::new(&main);
+        changeset.ops = ops;
+        self.store().commit(changeset).await?;
+        Ok(())
+    }
+
+    /// The role, place and kind of IPAM node `id` on `view`, if it is one with a place.
+    async fn ipam_place(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        id: NodeId,
+    ) -> Result<Option<(IpamRole, Place, String)>> {
+        let Some(kind) = self
+            .store()
+            .get_nodes(view, &[id], &Selection::nothing())
+            .await?
+            .pop()
+            .map(|n| n.kind)
+        else {
+            return Ok(None);
+        };
+        let Some(model) = schema.get(&kind) else {
+            return Ok(None);
+        };
+        let Some(role) = IpamRole::of(model) else {
+            return Ok(None);
+        };
+        let Some(namespace_link) = model.relationship(NAMESPACE) else {
+            return Ok(None);
+        };
+        let data = self
+            .store()
+            .get_nodes(
+                view,
+                &[id],
+                &Selection {
+                    attributes: Some(vec![KEY_ATTRIBUTE.into()]),
+                    links: vec![links::selection(namespace_link)],
+                },
+            )
+            .await?
+            .pop();
+        let Some(data) = data else {
+            return Ok(None);
+        };
+        let (Some(net), Some(namespace)) = (key_of(&data), data.links.first().map(|l| l.peer))
+        else {
+            return Ok(None);
+        };
+        Ok(Some((role, Place { net, namespace }, kind)))
+    }
+
+    /// The operations that give IPAM node `id` exactly the parent (or prefix) it should have
+    /// on `view`, and its `is_top_level`.
+    async fn reconcile_node(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        id: NodeId,
+        ops: &mut Vec<Op>,
+    ) -> Result<()> {
+        let Some((role, place, kind)) = self.ipam_place(view, schema, id).await? else {
+            return Ok(());
+        };
+        let namespace_identifier = schema
+            .get(IP_PREFIX)
+            .and_then(|prefix| prefix.relationship(NAMESPACE))
+            .map(|r| r.identifier().to_string())
+            .unwrap_or_default();
+        let wanted = self
+            .containers(view, place.namespace, &place.net, &namespace_identifier)
+            .await?
+            .into_iter()
+            .find(|p| p.id != id)
+            .map(|p| p.id);
+        let Some(relationship) = schema.get(&kind).and_then(|m| {
+            m.relationship(match role {
+                IpamRole::Prefix => PARENT,
+                IpamRole::Address => IP_PREFIX_LINK,
+            })
+        }) else {
+            return Ok(());
+        };
+        let current: Vec<NodeId> = self
+            .store()
+            .get_nodes(
+                view,
+                &[id],
+                &Selection {
+                    attributes: Some(Vec::new()),
+                    links: vec![links::selection(relationship)],
+                },
+            )
+            .await?
+            .pop()
+            .map(|n| n.links.iter().map(|l| l.peer).collect())
+            .unwrap_or_default();
+        if current.len() == usize::from(wanted.is_some()) && current.first().copied() == wanted {
+            return Ok(());
+        }
+        for peer in &current {
+            if Some(*peer) != wanted {
+                ops.push(links::remove(relationship, id, *peer));
+            }
+        }
+        if let Some(wanted) = wanted
+            && !current.contains(&wanted)
+        {
+            ops.push(links::set(
+                relationship,
+                id,
+                wanted,
+                hierarchy_properties(relationship),
+            ));
+        }
+        if role == IpamRole::Prefix {
+            self.top_level_op(schema, Some(&kind), id, wanted.is_none(), ops);
+        }
+        Ok(())
+    }
+}
