@@ -674,6 +674,55 @@ nodes:
     }
 }
 
+mod inherited_hierarchy_kind {
+    use super::*;
+
+    #[test]
+    fn a_relationship_of_kind_hierarchy_an_author_wrote_is_inherited() {
+        // OpsMill's data-center bundle: TopologyDeployment's `design` (kind Hierarchy) is a
+        // relationship of every deployment kind upstream; only a hierarchy's generated
+        // `parent` and `children` are set per node.
+        let yaml = r#"
+generics:
+  - name: Deployment
+    namespace: Topo
+    attributes:
+      - {name: name, kind: Text, unique: true}
+    relationships:
+      - {name: design, peer: TopoDesign, kind: Hierarchy, cardinality: one, optional: false}
+nodes:
+  - name: Design
+    namespace: Topo
+    attributes:
+      - {name: name, kind: Text, unique: true}
+  - name: DataCenter
+    namespace: Topo
+    inherit_from: [TopoDeployment]
+"#;
+        let schema = load(yaml);
+        let design = model(&schema, "TopoDataCenter")
+            .relationship("design")
+            .unwrap_or_else(|| panic!("`design` was not inherited"));
+        assert_eq!(
+            (
+                design.peer.as_str(),
+                design.kind,
+                design.inherited,
+                design.optional
+            ),
+            ("TopoDesign", RelationshipKind::Hierarchy, true, false)
+        );
+        // Processing it again keeps it.
+        let again = try_load_on(&schema, yaml, ProcessOptions::default())
+            .unwrap_or_else(|errors| panic!("{}", render(&errors)));
+        assert!(
+            model(&again, "TopoDataCenter")
+                .relationship("design")
+                .is_some()
+        );
+    }
+}
+
 mod hierarchy {
     use super::*;
 

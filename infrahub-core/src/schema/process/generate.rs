@@ -181,8 +181,7 @@ pub(super) fn cleanup_inherited(schema: &mut SchemaBranch) {
             .iter()
             .filter(|r| {
                 r.inherited
-                    && (r.kind == RelationshipKind::Hierarchy
-                        || !defined_by_generic(&r.name, false))
+                    && (super::inherit::is_hierarchy_link(r) || !defined_by_generic(&r.name, false))
             })
             .map(|r| r.name.clone())
             .collect();

@@ -238,8 +238,9 @@ fn inherit_from_generic(node: &mut ModelSchema, generic: &ModelSchema) {
         }
     }
     for rel in &generic.relationships {
-        // Hierarchy links are set per node from its `parent` and `children`.
-        if local.contains(&rel.name) || rel.kind == RelationshipKind::Hierarchy {
+        // The `parent` and `children` of a hierarchy are set per node from its own `parent`
+        // and `children`; other relationships of kind Hierarchy are inherited like any other.
+        if local.contains(&rel.name) || is_hierarchy_link(rel) {
             continue;
         }
         match node.relationships.iter_mut().find(|r| r.name == rel.name) {
@@ -320,6 +321,13 @@ pub(super) fn hierarchy(schema: &mut SchemaBranch, errors: &mut Vec<SchemaError>
             node.children.get_or_insert_with(|| hierarchy.clone());
         }
     }
+}
+
+/// Whether `rel` is the `parent` or `children` link of a hierarchy (generated from the
+/// model's `hierarchy`, `parent` and `children`), not a relationship an author wrote.
+pub(super) fn is_hierarchy_link(rel: &RelationshipSchema) -> bool {
+    rel.kind == RelationshipKind::Hierarchy
+        && rel.identifier.as_deref() == Some(PARENT_CHILD_IDENTIFIER)
 }
 
 fn hierarchy_relationship(
