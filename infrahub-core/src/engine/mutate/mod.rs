@@ -348,9 +348,6 @@ impl Engine {
             },
         )
         .await?;
-        let mut written = written::empty(id, branch);
-        written::overlay(&mut written, branch, &ops);
-        // The nodes a new profile is linked to take its values in the same changeset.
         // IP prefixes and addresses take their place in the namespace's hierarchy (held until
         // the changeset is committed).
         let _ipam = match IpamRole::of(model) {
@@ -362,6 +359,9 @@ impl Engine {
             ),
             None => None,
         };
+        let mut written = written::empty(id, branch);
+        written::overlay(&mut written, branch, &ops);
+        // The nodes a new profile is linked to take its values in the same changeset.
         let mut refresh = if is_profile(model) {
             let users = peers.get(RELATED_NODES).into_iter().flatten().copied();
             self.plan_refresh(branch, &schema, &users.collect(), &ops, &BTreeSet::new())

@@ -265,6 +265,8 @@ impl Engine {
             }
         }
         let changed: BTreeSet<String> = input.relationships.keys().cloned().collect();
+        self.check_common_parents(&view, model, &peers, &changed)
+            .await?;
         let _ipam = match IpamRole::of(model) {
             Some(role) => {
                 self.place_updated(
@@ -274,8 +276,6 @@ impl Engine {
             }
             None => None,
         };
-        self.check_common_parents(&view, model, &peers, &changed)
-            .await?;
         written::overlay(&mut stored, branch, &ops);
         // The nodes that used the profile and those that use it now take its new values in the
         // same changeset.
