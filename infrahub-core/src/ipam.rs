@@ -126,6 +126,17 @@ impl IpNet {
             .collect()
     }
 
+    /// The first network of `length` bits of this family starting at or after `address`
+    /// (`None` past the end of the address space).
+    pub fn block_from(v6: bool, address: u128, length: u8) -> Option<IpNet> {
+        let address = align_up(address, mask(v6, length))?;
+        (address <= family_max(v6)).then_some(IpNet {
+            v6,
+            address,
+            length,
+        })
+    }
+
     /// The first free network of `length` bits inside this one, `taken` being the networks
     /// already used inside it (any order, nesting allowed).
     pub fn first_free(&self, length: u8, taken: &[IpNet]) -> Option<IpNet> {

@@ -339,7 +339,7 @@ async fn numbers_skip_excluded_and_taken_values_and_stay_with_their_node() {
         input.attributes.insert(
             "vlan_id".into(),
             AttributeInput {
-                from_pool: Some(request(pool, None)),
+                from_pool: Some(Box::new(request(pool, None))),
                 ..AttributeInput::default()
             },
         );
@@ -413,7 +413,7 @@ async fn numbers_skip_excluded_and_taken_values_and_stay_with_their_node() {
     wrong.attributes.insert(
         "name".into(),
         AttributeInput {
-            from_pool: Some(request(pool, None)),
+            from_pool: Some(Box::new(request(pool, None))),
             ..AttributeInput::default()
         },
     );
@@ -496,4 +496,42 @@ async fn number_pools_are_checked_as_upstream_checks_them() {
         .update("main", "CoreNumberPool", change)
         .await
         .unwrap_or_else(|e| panic!("a range may grow: {e}"));
+}
+
+#[tokio::test]
+async fn space_freed_below_is_handed_out_again() {
+    let engine = engine().await;
+    let pool = prefix_pool(&engine, "reuse", &["10.0.0.0/29"], 31).await;
+    let allow = |_: &str| Ok(());
+    let mut handed = Vec::new();
+    for _ in 0..4 {
+        handed.push(
+            engine
+                .allocate_node("main", &request(pool, None), &allow)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    let Allocated::Node { id, .. } = &handed[1] else {
+        panic!("not a node");
+    };
+    engine
+        .delete(
+            "main",
+            "IpamIPPrefix",
+            &infrahub_core::engine::NodeRef {
+                id: Some(id.to_string()),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = engine
+        .allocate_node("main", &request(pool, None), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        value_of(&engine, "main", &again, "prefix").await,
+        "10.0.0.2/31"
+    );
 }

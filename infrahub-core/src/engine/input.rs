@@ -35,7 +35,7 @@ pub struct AttributeInput {
     /// Reset to the schema default (`true`).
     pub is_default: Option<bool>,
     /// Take the value from this number pool instead (see [`PoolInput`]).
-    pub from_pool: Option<PoolInput>,
+    pub from_pool: Option<Box<PoolInput>>,
 }
 
 impl AttributeInput {
@@ -75,7 +75,7 @@ pub struct PeerInput {
     /// Link lineage owner (node id).
     pub owner: Option<String>,
     /// Allocate the peer from this IP prefix or address pool instead (see [`PoolInput`]).
-    pub from_pool: Option<PoolInput>,
+    pub from_pool: Option<Box<PoolInput>>,
 }
 
 impl PeerInput {

@@ -127,6 +127,9 @@ pub struct Engine {
     pending_password: tokio::sync::Mutex<Option<PendingPassword>>,
     /// One lock per branch, held by merges, rebases and deletes.
     branch_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where resource pools start looking for free space (see the `pools` module): hints
+    /// only, rebuilt by searching when missing.
+    pool_hints: std::sync::Mutex<HashMap<String, i128>>,
     /// Checks of candidate schemas, see [`Engine::add_schema_check`].
     schema_checks: RwLock<Vec<NamedCheck>>,
     /// See [`Engine::observe_commits`].
@@ -185,6 +188,7 @@ impl Engine {
             schema_lock: tokio::sync::Mutex::new(()),
             pending_password: tokio::sync::Mutex::new(None),
             branch_locks: std::sync::Mutex::new(HashMap::new()),
+            pool_hints: std::sync::Mutex::new(HashMap::new()),
             schema_checks: RwLock::new(Vec::new()),
             commit_observers: RwLock::new(Vec::new()),
         };

@@ -4,12 +4,17 @@
 //! branch), and sees the space used on every branch, so two branches never get the same
 //! resource.
 //!
-//! Reservations are kept on the pool node as attributes the engine keeps for itself
-//! (branch-agnostic, like the pools): `~id:<identifier>` holds the reserved node id or number,
-//! and for number pools `~n:<number>` the identifier holding it, so that both directions are
-//! one point read. A number pool also keeps `~low`, below which every number is taken:
-//! reservations are never released, so finding the next free number starts there and costs
-//! the same however many numbers are out.
+//! Reservations are nodes the engine keeps for itself (branch-agnostic, like the pools, and
+//! outside every schema): `~id:<identifier>` holds the reserved node id or number, and for
+//! number pools `~n:<number>` the identifier holding it, so that both directions are one index
+//! lookup.
+//!
+//! Each pool remembers (in memory: a hint, rebuilt by searching after a restart) where it
+//! found the first free number, or per resource the first free address: below it everything
+//! was taken. Number reservations are never released, so the next number is searched from
+//! there and costs the same however many are out. IP pools search on from their mark and fall
+//! back to the whole resource before calling it full, so space freed below is found again
+//! (once the space above is used up; upstream takes the lowest free block at once).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +31,9 @@ use crate::schema::ModelSchema;
 use super::input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
 use super::ipam::{IpamRole, KEY_ATTRIBUTE};
 use super::{Engine, Fields, links};
+
+/// The label of the nodes holding pool reservations (no schema kind can be named so).
+const RESERVATION: &str = "~PoolReservation";
 
 /// Longest identifier a reservation takes.
 const MAX_IDENTIFIER: usize = 512;
@@ -135,8 +143,21 @@ impl Engine {
                     format!("the resource pool was not found: {e}"),
                 )
             })?;
+        let kind = self
+            .store()
+            .get_nodes(view, &[id], &Selection::nothing())
+            .await?
+            .pop()
+            .map(|n| n.kind)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("pool {id} not found")))?;
+        // Only the schema's attributes: the pool also holds its reservations.
         let selection = Selection {
-            attributes: None,
+            attributes: Some(
+                self.schema(&view.branch)?
+                    .get(&kind)
+                    .map(|m| m.attributes.iter().map(|a| a.name.clone()).collect())
+                    .unwrap_or_default(),
+            ),
             links: Vec::new(),
         };
         let node = self
@@ -211,32 +232,60 @@ impl Engine {
         })
     }
 
-    /// A pool attribute the engine keeps for itself.
+    /// What the pool reserved under `name` (`~id:<identifier>`, `~n:<number>`): reservations
+    /// are nodes of their own (label [`RESERVATION`], branch-agnostic, found through the value
+    /// index by `<pool>|<name>`), so that a pool with many reservations reads as fast as one
+    /// with none.
     async fn pool_reservation(&self, pool: NodeId, name: &str) -> Result<Option<Value>> {
-        let selection = Selection {
-            attributes: Some(vec![name.to_string()]),
-            links: Vec::new(),
-        };
         let view = BranchView::now(self.default_branch());
+        let query = NodeQuery {
+            labels: vec![RESERVATION.into()],
+            filters: vec![Filter::Attribute {
+                name: "key".into(),
+                property: Property::Value,
+                matches: Match::Equals(Value::String(format!("{pool}|{name}"))),
+            }],
+            limit: Some(1),
+            select: Selection {
+                attributes: Some(vec!["value".into()]),
+                links: Vec::new(),
+            },
+            ..NodeQuery::default()
+        };
         Ok(self
             .store()
-            .get_nodes(&view, &[pool], &selection)
+            .query(&view, &query)
             .await?
+            .nodes
             .pop()
-            .and_then(|n| n.attributes.get(name).map(|a| a.value.value.clone()))
+            .and_then(|n| n.attributes.get("value").map(|a| a.value.value.clone()))
             .filter(|v| !v.is_null()))
     }
 
+    /// Records `entries` (see [`Engine::pool_reservation`]) in one changeset.
     async fn reserve(&self, pool: NodeId, entries: Vec<(String, Value)>) -> Result<()> {
         let mut changeset = Changeset::new(self.default_branch());
         for (name, value) in entries {
-            changeset.push(Op::SetAttribute {
-                node: pool,
-                name,
-                value: AttributeValue::new(value),
+            let id = infrahub_graph::new_node_id();
+            changeset.push(Op::CreateNode {
+                id,
+                kind: RESERVATION.into(),
+                labels: vec![RESERVATION.into()],
                 scope: Scope::Global,
-                indexed: false,
             });
+            for (attribute, value, indexed) in [
+                ("key", Value::String(format!("{pool}|{name}")), true),
+                ("pool", Value::String(pool.to_string()), true),
+                ("value", value, false),
+            ] {
+                changeset.push(Op::SetAttribute {
+                    node: id,
+                    name: attribute.into(),
+                    value: AttributeValue::new(value),
+                    scope: Scope::Global,
+                    indexed,
+                });
+            }
         }
         self.store().commit(changeset).await?;
         Ok(())
@@ -410,18 +459,48 @@ impl Engine {
         }))
     }
 
-    /// The prefixes (or addresses) inside `net` in `namespace` on every branch.
-    async fn used_everywhere(
+    /// The search hint `key` of a pool (see the module documentation).
+    fn hint(&self, key: &str) -> Option<i128> {
+        self.pool_hints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .copied()
+    }
+
+    fn set_hint(&self, key: String, value: i128) {
+        let mut hints = self
+            .pool_hints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: hints are rebuilt by searching, so forgetting them all is safe.
+        if hints.len() >= 100_000 {
+            hints.clear();
+        }
+        hints.insert(key, value);
+    }
+
+    /// The lowest address of `resource` below which pool `pool` found nothing free.
+    fn low_of(&self, pool: NodeId, resource: NodeId) -> Option<u128> {
+        self.hint(&format!("{pool}|{resource}"))
+            .and_then(|v| u128::try_from(v).ok())
+    }
+
+    /// Whether a prefix (or address) of `namespace` on some branch overlaps `block`: one inside
+    /// it, or one containing it that is longer than `floor` bits (inside the resource).
+    /// Returns the last address of the overlapping ones.
+    async fn overlap_end(
         &self,
         role: IpamRole,
         namespace: NodeId,
-        net: &IpNet,
-    ) -> Result<Vec<IpNet>> {
+        block: &IpNet,
+        floor: u8,
+    ) -> Result<Option<u128>> {
         let label = match role {
             IpamRole::Prefix => crate::schema::IP_PREFIX,
             IpamRole::Address => crate::schema::IP_ADDRESS,
         };
-        let mut used = Vec::new();
+        let mut end: Option<u128> = None;
         for branch in self.store().list_branches().await? {
             let view = BranchView::now(&branch.name);
             let schema = self.schema(&branch.name)?;
@@ -431,46 +510,114 @@ impl Engine {
             else {
                 continue;
             };
-            let query = NodeQuery {
-                labels: vec![label.into()],
-                filters: vec![
-                    Filter::Attribute {
-                        name: KEY_ATTRIBUTE.into(),
-                        property: Property::Value,
-                        matches: Match::Between(
-                            Value::String(net.first_key()),
-                            Value::String(net.last_key()),
-                        ),
-                    },
-                    Filter::Linked {
-                        identifier: namespace_link.identifier().to_string(),
-                        side: links::side(namespace_link),
-                        peers: vec![namespace],
-                    },
-                ],
-                select: Selection {
-                    attributes: Some(vec![KEY_ATTRIBUTE.into()]),
-                    links: Vec::new(),
-                },
-                ..NodeQuery::default()
+            let linked = Filter::Linked {
+                identifier: namespace_link.identifier().to_string(),
+                side: links::side(namespace_link),
+                peers: vec![namespace],
             };
-            for node in self.store().query(&view, &query).await?.nodes {
-                if let Some(key) = node
-                    .attributes
-                    .get(KEY_ATTRIBUTE)
-                    .and_then(|a| a.value.value.as_str())
-                    .and_then(super::ipam::parse_key)
-                {
-                    used.push(key);
+            let mut ranges = vec![Match::Between(
+                Value::String(block.first_key()),
+                Value::String(block.last_key()),
+            )];
+            if role == IpamRole::Prefix {
+                let containers: Vec<Value> = (floor + 1..block.length)
+                    .map(|length| Value::String(block.supernet(length).key()))
+                    .collect();
+                if !containers.is_empty() {
+                    ranges.push(Match::In(containers));
+                }
+            }
+            for matches in ranges {
+                let query = NodeQuery {
+                    labels: vec![label.into()],
+                    filters: vec![
+                        Filter::Attribute {
+                            name: KEY_ATTRIBUTE.into(),
+                            property: Property::Value,
+                            matches,
+                        },
+                        linked.clone(),
+                    ],
+                    select: Selection {
+                        attributes: Some(vec![KEY_ATTRIBUTE.into()]),
+                        links: Vec::new(),
+                    },
+                    ..NodeQuery::default()
+                };
+                for node in self.store().query(&view, &query).await?.nodes {
+                    if let Some(net) = node
+                        .attributes
+                        .get(KEY_ATTRIBUTE)
+                        .and_then(|a| a.value.value.as_str())
+                        .and_then(super::ipam::parse_key)
+                        // The resource and what contains it share its first address: they
+                        // hold the block, they do not take it.
+                        .filter(|net| net.length > floor)
+                    {
+                        end = Some(end.map_or(net.last(), |e| e.max(net.last())));
+                    }
                 }
             }
         }
-        Ok(used)
+        Ok(end)
     }
 
-    /// The pool's resources (prefixes), highest allocation weight first, with whether each
-    /// is a pool prefix (every address usable).
-    async fn weighted_resources(&self, pool: &Pool) -> Result<Vec<(IpNet, bool)>> {
+    /// The first free block of `length` bits (`length` = the family's width for an address)
+    /// in `resource` at or after `from`, and how far from `from` everything is now known to
+    /// be taken (with the block handed out).
+    async fn first_free_from(
+        &self,
+        role: IpamRole,
+        namespace: NodeId,
+        resource: &IpNet,
+        (from, last): (u128, u128),
+        length: u8,
+    ) -> Result<Option<(IpNet, u128)>> {
+        let mut frontier = from;
+        let mut cursor = from;
+        loop {
+            let Some(block) = IpNet::block_from(resource.v6, cursor, length) else {
+                return Ok(None);
+            };
+            if block.address < cursor || block.last() > last || block.address > last {
+                return Ok(None);
+            }
+            match self
+                .overlap_end(role, namespace, &block, resource.length)
+                .await?
+            {
+                None => {
+                    if block.address <= frontier {
+                        frontier = frontier.max(block.last().saturating_add(1));
+                    }
+                    return Ok(Some((block, frontier)));
+                }
+                Some(end) => {
+                    if block.address <= frontier {
+                        frontier = frontier.max(end.saturating_add(1));
+                    }
+                    if end >= last {
+                        return Ok(None);
+                    }
+                    cursor = end + 1;
+                }
+            }
+        }
+    }
+
+    /// Hands out the next free block of `length` bits of the pool's resources (an address
+    /// when `role` is an address), highest weight first. The search of each resource starts
+    /// where the pool knows everything below is taken (`~low:<resource>`), and falls back to
+    /// the whole resource before calling it full, so space freed below is found again.
+    async fn next_block(
+        &self,
+        pool: &Pool,
+        role: IpamRole,
+        length: Option<i64>,
+    ) -> Result<Option<(IpNet, u8)>> {
+        let namespace = pool
+            .namespace
+            .ok_or_else(|| refused(&pool.label(), "the pool has no IP namespace"))?;
         let view = BranchView::now(self.default_branch());
         let selection = Selection {
             attributes: Some(vec![
@@ -480,7 +627,7 @@ impl Engine {
             ]),
             links: Vec::new(),
         };
-        let mut resources: Vec<(i64, IpNet, bool)> = self
+        let mut resources: Vec<(i64, NodeId, IpNet, bool)> = self
             .store()
             .get_nodes(&view, &pool.resources, &selection)
             .await?
@@ -492,67 +639,78 @@ impl Engine {
                 let weight = value("allocation_weight")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                Some((weight, net, whole))
+                Some((weight, node.id, net, whole))
             })
             .collect();
-        resources.sort_by(|a, b| b.0.cmp(&a.0));
-        Ok(resources
-            .into_iter()
-            .map(|(_, net, whole)| (net, whole))
-            .collect())
+        resources.sort_by_key(|(weight, ..)| std::cmp::Reverse(*weight));
+        for (_, id, resource, whole) in resources {
+            let bits = IpNet::bits(resource.v6);
+            let (block_length, written) = match role {
+                IpamRole::Prefix => {
+                    let Ok(length) = u8::try_from(length.unwrap_or(-1)) else {
+                        break;
+                    };
+                    // A resource hands out prefixes inside it, never itself.
+                    if length <= resource.length || length > bits {
+                        continue;
+                    }
+                    (length, length)
+                }
+                IpamRole::Address => {
+                    let written = length.unwrap_or(i64::from(resource.length));
+                    if written < i64::from(resource.length) || written > i64::from(bits) {
+                        return Err(refused(
+                            &pool.label(),
+                            "Invalid prefix length for current selected prefix",
+                        ));
+                    }
+                    (bits, written as u8)
+                }
+            };
+            // The network and broadcast addresses of a subnet are not handed out.
+            let (first, last) = if role == IpamRole::Address && !whole && resource.length < bits - 1
+            {
+                (resource.address + 1, resource.last() - 1)
+            } else {
+                (resource.address, resource.last())
+            };
+            let low = self.low_of(pool.id, id).unwrap_or(first).max(first);
+            let mut found = self
+                .first_free_from(role, namespace, &resource, (low, last), block_length)
+                .await?;
+            if found.is_none() && low > first {
+                found = self
+                    .first_free_from(role, namespace, &resource, (first, last), block_length)
+                    .await?;
+            }
+            if let Some((block, frontier)) = found {
+                if let Ok(frontier) = i128::try_from(frontier) {
+                    self.set_hint(format!("{}|{id}", pool.id), frontier);
+                }
+                return Ok(Some((block, written)));
+            }
+        }
+        Ok(None)
     }
 
     async fn next_prefix(&self, pool: &Pool, length: i64) -> Result<IpNet> {
-        let namespace = pool
-            .namespace
-            .ok_or_else(|| refused(&pool.label(), "the pool has no IP namespace"))?;
-        for (resource, _) in self.weighted_resources(pool).await? {
-            let Ok(length) = u8::try_from(length) else {
-                break;
-            };
-            // A resource hands out prefixes inside it, never itself.
-            if length <= resource.length {
-                continue;
-            }
-            let taken: Vec<IpNet> = self
-                .used_everywhere(IpamRole::Prefix, namespace, &resource)
-                .await?
-                .into_iter()
-                .filter(|net| *net != resource)
-                .collect();
-            if let Some(next) = resource.first_free(length, &taken) {
-                return Ok(next);
-            }
+        match self
+            .next_block(pool, IpamRole::Prefix, Some(length))
+            .await?
+        {
+            Some((block, _)) => Ok(block),
+            None => Err(refused(&pool.label(), "No more resources available")),
         }
-        Err(refused(&pool.label(), "No more resources available"))
     }
 
     async fn next_address(&self, pool: &Pool, length: Option<i64>) -> Result<String> {
-        let namespace = pool
-            .namespace
-            .ok_or_else(|| refused(&pool.label(), "the pool has no IP namespace"))?;
-        for (resource, whole) in self.weighted_resources(pool).await? {
-            let length = length.unwrap_or(i64::from(resource.length));
-            if length < i64::from(resource.length) || length > i64::from(IpNet::bits(resource.v6)) {
-                return Err(refused(
-                    &pool.label(),
-                    "Invalid prefix length for current selected prefix",
-                ));
-            }
-            let taken: Vec<u128> = self
-                .used_everywhere(IpamRole::Address, namespace, &resource)
-                .await?
-                .iter()
-                .map(|host| host.address)
-                .collect();
-            if let Some(address) = resource.first_free_address(&taken, whole) {
-                return Ok(format!("{}/{length}", ip_of(resource.v6, address)));
-            }
+        match self.next_block(pool, IpamRole::Address, length).await? {
+            Some((block, written)) => Ok(format!("{}/{written}", block.address_text())),
+            None => Err(refused(
+                &pool.label(),
+                "There are no more addresses available in this pool.",
+            )),
         }
-        Err(refused(
-            &pool.label(),
-            "There are no more addresses available in this pool.",
-        ))
     }
 
     /// Hands out a number from the number pool `input` names for attribute `attribute` of
@@ -622,9 +780,8 @@ impl Engine {
             excluded = parameters.excluded().unwrap_or_default();
         }
         let low = self
-            .pool_reservation(pool.id, "~low")
-            .await?
-            .and_then(|v| v.as_i64())
+            .hint(&pool.id.to_string())
+            .and_then(|v| i64::try_from(v).ok())
             .unwrap_or(start)
             .max(start);
         let label = served.to_string();
@@ -652,14 +809,13 @@ impl Engine {
             }
             candidate += 1;
         };
-        let mut entries = vec![
+        let entries = vec![
             (format!("~id:{identifier}"), Value::from(number)),
             (format!("~n:{number}"), Value::String(identifier)),
         ];
-        if number == low {
-            entries.push(("~low".into(), Value::from(number + 1)));
-        }
         self.reserve(pool.id, entries).await?;
+        // Everything from the hint up to this number was taken or excluded.
+        self.set_hint(pool.id.to_string(), i128::from(number) + 1);
         Ok(number)
     }
 
@@ -1181,27 +1337,43 @@ impl Engine {
     /// The reservations of pool `pool`: identifier by reserved value (node id or number).
     async fn reservations(&self, pool: NodeId) -> Result<BTreeMap<String, String>> {
         let view = BranchView::now(self.default_branch());
-        let node = self
+        let query = NodeQuery {
+            labels: vec![RESERVATION.into()],
+            filters: vec![Filter::Attribute {
+                name: "pool".into(),
+                property: Property::Value,
+                matches: Match::Equals(Value::String(pool.to_string())),
+            }],
+            select: Selection {
+                attributes: Some(vec!["key".into(), "value".into()]),
+                links: Vec::new(),
+            },
+            ..NodeQuery::default()
+        };
+        let prefix = format!("{pool}|~id:");
+        Ok(self
             .store()
-            .get_nodes(&view, &[pool], &Selection::all_attributes())
+            .query(&view, &query)
             .await?
-            .pop();
-        Ok(node
-            .map(|node| {
-                node.attributes
-                    .into_iter()
-                    .filter_map(|(name, state)| {
-                        let identifier = name.strip_prefix("~id:")?.to_string();
-                        let value = match state.value.value {
-                            Value::String(text) => text,
-                            Value::Null => return None,
-                            other => other.to_string(),
-                        };
-                        Some((value, identifier))
-                    })
-                    .collect()
+            .nodes
+            .into_iter()
+            .filter_map(|node| {
+                let key = node
+                    .attributes
+                    .get("key")?
+                    .value
+                    .value
+                    .as_str()?
+                    .to_string();
+                let identifier = key.strip_prefix(&prefix)?.to_string();
+                let value = match node.attributes.get("value")?.value.value.clone() {
+                    Value::String(text) => text,
+                    Value::Null => return None,
+                    other => other.to_string(),
+                };
+                Some((value, identifier))
             })
-            .unwrap_or_default())
+            .collect())
     }
 
     /// What pool `pool_id` handed out inside its resource `resource_id`, on every branch, a

@@ -580,7 +580,7 @@ fn peer_input(value: &Value) -> Result<PeerInput, Error> {
         is_visible: optional_bool(map, "_relation__is_visible"),
         source: optional_text(map, "_relation__source"),
         owner: optional_text(map, "_relation__owner"),
-        from_pool: pool_input(map.get("from_pool"))?,
+        from_pool: pool_input(map.get("from_pool"))?.map(Box::new),
     })
 }
 
@@ -648,7 +648,7 @@ fn node_input(model: &ModelSchema, data: &Map<String, Value>) -> Result<NodeInpu
                     source: optional_text(fields, "source"),
                     owner: optional_text(fields, "owner"),
                     is_default: optional_bool(fields, "is_default"),
-                    from_pool: pool_input(fields.get("from_pool"))?,
+                    from_pool: pool_input(fields.get("from_pool"))?.map(Box::new),
                 },
             );
         } else if let Some(relationship) = model.relationship(name) {
