@@ -1982,3 +1982,175 @@ async fn forged_tokens_are_refused() {
     let tags = server.graphql("{ BuiltinTag { count } }", true).await;
     assert_eq!(tags.json()["data"]["BuiltinTag"]["count"], 0);
 }
+
+#[tokio::test]
+async fn pool_requests_are_checked_and_a_refused_one_writes_nothing() {
+    let server = start().await;
+    server
+        .load_schema(&json!({"schemas": [{
+            "version": "1.0",
+            "nodes": [
+                {"name": "Prefix", "namespace": "Lab", "inherit_from": ["BuiltinIPPrefix"]},
+                {"name": "Vlan", "namespace": "Lab",
+                 "attributes": [{"name": "name", "kind": "Text", "unique": true},
+                                {"name": "vlan_id", "kind": "Number", "optional": true}]}
+            ]
+        }]}))
+        .await;
+    let container = server
+        .admin(r#"mutation { LabPrefixCreate(data: {prefix: {value: "10.0.0.0/16"}, member_type: {value: "prefix"}}) { object { id } } }"#)
+        .await["LabPrefixCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let namespace = server.id_of("IpamNamespace", "default").await;
+    let pool = server
+        .admin(&format!(r#"mutation {{ CoreIPPrefixPoolCreate(data: {{name: {{value: "lab"}}, default_prefix_length: {{value: 24}}, default_prefix_type: {{value: "LabPrefix"}}, resources: [{{id: "{container}"}}], ip_namespace: {{id: "{namespace}"}}}}) {{ object {{ id }} }} }}"#))
+        .await["CoreIPPrefixPoolCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let count = || async {
+        server.admin(r#"{ LabPrefix { count } }"#).await["LabPrefix"]["count"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    let before = count().await;
+    let get = |data: &str| {
+        format!(
+            r#"mutation {{ InfrahubIPPrefixPoolGetResource(data: {data}) {{ ok node {{ id }} }} }}"#
+        )
+    };
+
+    // Without credentials: refused before anything runs.
+    let anonymous = server
+        .gql_as(
+            "/graphql",
+            &get(&format!(r#"{{id: "{pool}"}}"#)),
+            Auth::Anonymous,
+        )
+        .await;
+    assert_eq!(anonymous.status, 401, "{:?}", anonymous.json());
+    // Malformed and unbounded inputs: clear errors.
+    let long = "x".repeat(600);
+    for (data, words) in [
+        (
+            format!(r#"{{id: "{pool}", identifier: "{long}"}}"#),
+            "at most 512",
+        ),
+        (
+            format!(r#"{{id: "{pool}", member_type: "bogus"}}"#),
+            "Invalid member_type",
+        ),
+        (
+            format!(r#"{{id: "{pool}", prefix_length: 999}}"#),
+            "No more resources available",
+        ),
+        (r#"{id: "no-such-pool"}"#.to_string(), "not found"),
+        (
+            format!(r#"{{id: "{pool}", prefix_type: "LabVlan"}}"#),
+            "is not an IP prefix kind",
+        ),
+        (
+            format!(r#"{{id: "{pool}", data: {{nothing: 1}}}}"#),
+            "`nothing` is not a field of LabPrefix",
+        ),
+    ] {
+        let answer = server.gql_as("/graphql", &get(&data), Auth::Admin).await;
+        assert!(
+            answer.message().contains(words),
+            "{words}: {:?}",
+            answer.json()
+        );
+    }
+    // An account that may not create prefixes.
+    server.account("viewer").await;
+    let viewer = server.access_token("viewer").await;
+    let users = server.id_of("CoreAccountGroup", "Infrahub Users").await;
+    let viewer_id = server.id_of("CoreAccount", "viewer").await;
+    server
+        .admin(&format!(r#"mutation {{ RelationshipAdd(data: {{id: "{users}", name: "members", nodes: [{{id: "{viewer_id}"}}]}}) {{ ok }} }}"#))
+        .await;
+    server
+        .admin(r#"mutation { BranchCreate(data: {name: "viewer-branch"}) { ok } }"#)
+        .await;
+    let denied_create = server
+        .admin(r#"mutation { CoreObjectPermissionCreate(data: {namespace: {value: "Lab"}, name: {value: "Prefix"}, action: {value: "create"}, decision: {value: 1}}) { object { id } } }"#)
+        .await["CoreObjectPermissionCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountRoleCreate(data: {{name: {{value: "no-prefixes"}}, permissions: [{{id: "{denied_create}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let role = server.id_of("CoreAccountRole", "no-prefixes").await;
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountGroupCreate(data: {{name: {{value: "no-prefixes"}}, roles: [{{id: "{role}"}}], members: [{{id: "{viewer_id}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let refused = server
+        .gql_as(
+            "/graphql/viewer-branch",
+            &get(&format!(r#"{{id: "{pool}"}}"#)),
+            Auth::Bearer(&viewer),
+        )
+        .await;
+    assert!(
+        refused.message().contains("object:Lab:Prefix:create"),
+        "{:?}",
+        refused.json()
+    );
+    // On the default branch, editing it is needed first.
+    let on_main = server
+        .gql_as(
+            "/graphql",
+            &get(&format!(r#"{{id: "{pool}"}}"#)),
+            Auth::Bearer(&viewer),
+        )
+        .await;
+    assert_eq!(on_main.status, 403, "{:?}", on_main.json());
+    assert_eq!(count().await, before, "nothing was written");
+    let branch_count = server
+        .gql_as(
+            "/graphql/viewer-branch",
+            r#"{ LabPrefix { count } }"#,
+            Auth::Admin,
+        )
+        .await;
+    assert_eq!(
+        branch_count.json()["data"]["LabPrefix"]["count"],
+        json!(before)
+    );
+
+    // `from_pool` must be an object naming a pool.
+    for value in [r#""text""#, r#"{identifier: "a"}"#] {
+        let answer = server
+            .gql_as(
+                "/graphql",
+                &format!(r#"mutation {{ LabVlanCreate(data: {{name: {{value: "v"}}, vlan_id: {{from_pool: {value}}}}}) {{ ok }} }}"#),
+                Auth::Admin,
+            )
+            .await;
+        assert!(
+            !answer.json()["errors"].is_null(),
+            "{value}: {:?}",
+            answer.json()
+        );
+    }
+    let vlans = server.admin(r#"{ LabVlan { count } }"#).await;
+    assert_eq!(vlans["LabVlan"]["count"], json!(0));
+    // The helpers refuse what is not a prefix.
+    let answer = server
+        .gql_as(
+            "/graphql",
+            &format!(
+                r#"{{ InfrahubIPPrefixGetNextAvailable(prefix_id: "{namespace}") {{ prefix }} }}"#
+            ),
+            Auth::Admin,
+        )
+        .await;
+    assert!(
+        answer.message().contains("Unable to find"),
+        "{:?}",
+        answer.json()
+    );
+}
