@@ -34,6 +34,18 @@ nodes:
           min_value: 1
           max_value: 4094
           excluded_values: "12,20-29"
+  - name: Circuit
+    namespace: Testing
+    attributes:
+      - name: name
+        kind: Text
+        unique: true
+      - name: number
+        kind: NumberPool
+        read_only: true
+        parameters:
+          start_range: 5
+          end_range: 7
 "#;
 
 async fn engine() -> Arc<Engine> {
@@ -534,4 +546,70 @@ async fn space_freed_below_is_handed_out_again() {
         value_of(&engine, "main", &again, "prefix").await,
         "10.0.0.2/31"
     );
+}
+
+#[tokio::test]
+async fn a_number_pool_attribute_takes_numbers_from_its_schema_pool() {
+    let engine = engine().await;
+    let mut numbers = Vec::new();
+    for index in 0..3 {
+        let created = engine
+            .create(
+                "main",
+                "TestingCircuit",
+                input(&[("name", json!(format!("c{index}")))], &[]),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        numbers.push(created.node.value("number").clone());
+    }
+    assert_eq!(numbers, [json!(5), json!(6), json!(7)]);
+    // One pool, created on first use, of pool_type Schema.
+    let mut args = QueryArgs::default();
+    args.filters
+        .insert("node__value".into(), json!("TestingCircuit"));
+    let (pools, _) = engine
+        .query(
+            &BranchView::now("main"),
+            "CoreNumberPool",
+            &args,
+            &Fields::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].value("pool_type"), &json!("Schema"));
+    // The attribute is read-only: a value given is refused.
+    let refused = engine
+        .create(
+            "main",
+            "TestingCircuit",
+            input(&[("name", json!("manual")), ("number", json!(100))], &[]),
+        )
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("read-only"), "{refused}");
+    let exhausted = engine
+        .create(
+            "main",
+            "TestingCircuit",
+            input(&[("name", json!("c3"))], &[]),
+        )
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(exhausted.contains("exhausted"), "{exhausted}");
+    // The range of a schema pool cannot be edited.
+    let mut change = input(&[("end_range", json!(9))], &[]);
+    change.id = Some(pools[0].id.to_string());
+    let refused = engine
+        .update("main", "CoreNumberPool", change)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("schema defined pools"), "{refused}");
 }

@@ -934,12 +934,14 @@ impl Engine {
         if model.kind() == "CoreNumberPool" {
             self.check_number_pool(&view, input, owner).await?;
         }
+        self.schema_pool_values(branch, model, input, owner).await?;
         let names: Vec<String> = input.attributes.keys().cloned().collect();
         for name in names {
             let Some(attribute) = input.attributes.get_mut(&name) else {
                 continue;
             };
-            let Some(pool) = attribute.from_pool.take() else {
+            // Kept on the input: a value a pool gave passes read-only checks.
+            let Some(pool) = attribute.from_pool.clone() else {
                 continue;
             };
             if attribute.value.as_ref().is_some_and(|v| !v.is_null()) {
@@ -1058,7 +1060,10 @@ impl Engine {
         let Some(schema_attribute) = model.attribute(&attribute) else {
             return invalid("The selected attribute doesn't exist in the selected model");
         };
-        if schema_attribute.kind != crate::schema::AttributeKind::Number {
+        if !matches!(
+            schema_attribute.kind,
+            crate::schema::AttributeKind::Number | crate::schema::AttributeKind::NumberPool
+        ) {
             return invalid("The selected attribute is not of the kind Number");
         }
         let (Some(start), Some(end)) = (
@@ -1079,6 +1084,123 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Gives the attributes of kind `NumberPool` that a new node of `model` leaves unset a
+    /// number from their schema-defined pool, as upstream: one `CoreNumberPool` of
+    /// `pool_type: Schema` per kind (the generic defining the attribute, when inherited) and
+    /// attribute, created on first use with the attribute's `start_range` and `end_range`.
+    async fn schema_pool_values(
+        &self,
+        branch: &str,
+        model: &ModelSchema,
+        input: &mut NodeInput,
+        owner: NodeId,
+    ) -> Result<()> {
+        if !model
+            .attributes
+            .iter()
+            .any(|a| a.kind == crate::schema::AttributeKind::NumberPool)
+        {
+            return Ok(());
+        }
+        let view = BranchView::now(branch);
+        // Only for a node being created.
+        let exists = !self
+            .store()
+            .get_nodes(&view, &[owner], &Selection::nothing())
+            .await?
+            .is_empty();
+        if exists {
+            return Ok(());
+        }
+        let schema = self.schema(branch)?;
+        for attribute in &model.attributes {
+            if attribute.kind != crate::schema::AttributeKind::NumberPool {
+                continue;
+            }
+            let given = input.attributes.get(&attribute.name);
+            if given.is_some_and(|g| {
+                g.from_pool.is_some() || g.value.as_ref().is_some_and(|v| !v.is_null())
+            }) {
+                continue;
+            }
+            // A pool per defining kind: an inherited attribute shares its generic's pool.
+            let served = model
+                .inherit_from
+                .iter()
+                .find(|generic| {
+                    schema
+                        .get(generic)
+                        .is_some_and(|g| g.attribute(&attribute.name).is_some())
+                })
+                .cloned()
+                .unwrap_or_else(|| model.kind());
+            let pool = self.schema_pool(&served, attribute).await?;
+            let value = input.attributes.entry(attribute.name.clone()).or_default();
+            value.from_pool = Some(Box::new(PoolInput {
+                id: Some(pool.to_string()),
+                ..PoolInput::default()
+            }));
+        }
+        Ok(())
+    }
+
+    /// The schema-defined number pool of `attribute` of `served`, created when missing.
+    async fn schema_pool(
+        &self,
+        served: &str,
+        attribute: &crate::schema::AttributeSchema,
+    ) -> Result<NodeId> {
+        let _lock = self
+            .branch_lock(&format!("\u{0}schema-pool\u{0}{served}.{}", attribute.name))
+            .await;
+        let view = BranchView::now(self.default_branch());
+        let mut args = super::QueryArgs::default();
+        args.filters
+            .insert("node__value".into(), Value::String(served.to_string()));
+        args.filters.insert(
+            "node_attribute__value".into(),
+            Value::String(attribute.name.clone()),
+        );
+        args.filters
+            .insert("pool_type__value".into(), Value::String("Schema".into()));
+        let (found, _) = self
+            .query(&view, "CoreNumberPool", &args, &Fields::minimal())
+            .await?;
+        if let Some(pool) = found.first() {
+            return Ok(pool.id);
+        }
+        let parameters = attribute.parameters.clone().unwrap_or_default();
+        let id = infrahub_graph::new_node_id();
+        let mut pool = NodeInput {
+            id: Some(id.to_string()),
+            ..NodeInput::default()
+        };
+        for (name, value) in [
+            (
+                "name",
+                Value::String(format!("{served}.{} [{id}]", attribute.name)),
+            ),
+            ("node", Value::String(served.to_string())),
+            ("node_attribute", Value::String(attribute.name.clone())),
+            (
+                "start_range",
+                Value::from(parameters.start_range.unwrap_or(1)),
+            ),
+            (
+                "end_range",
+                Value::from(parameters.end_range.unwrap_or(i64::MAX)),
+            ),
+            ("pool_type", Value::String("Schema".into())),
+        ] {
+            pool.attributes
+                .insert(name.into(), AttributeInput::value(value));
+        }
+        Box::pin(self.create_as(self.default_branch(), "CoreNumberPool", pool, true)).await?;
+        Ok(id)
     }
 }
 

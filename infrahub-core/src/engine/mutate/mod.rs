@@ -221,6 +221,7 @@ impl Engine {
             let explicit = given.and_then(|g| g.value.clone());
             if explicit.is_some()
                 && attribute.read_only
+                && given.is_none_or(|g| g.from_pool.is_none())
                 && !(system || Engine::internal_kind(model))
             {
                 return Err(validation(format!(

@@ -69,7 +69,11 @@ impl Engine {
             let Some(before) = current.attributes.get(name) else {
                 continue;
             };
-            if given.value.is_some() && attribute.read_only && !Engine::internal_kind(model) {
+            if given.value.is_some()
+                && attribute.read_only
+                && given.from_pool.is_none()
+                && !Engine::internal_kind(model)
+            {
                 return Err(validation(format!(
                     "`{name}` of {} is read-only",
                     model.kind()
