@@ -372,3 +372,60 @@ async fn a_merge_reconciles_what_both_sides_moved() {
     assert_eq!(parents(&engine, sixteen).await, vec![eight]);
     assert_eq!(children(&engine, "main", eight).await, vec![sixteen]);
 }
+
+#[tokio::test]
+async fn a_prefix_changed_on_both_sides_merges_once_the_value_conflict_is_resolved() {
+    let engine = engine().await;
+    let eight = prefix(&engine, "main", "10.0.0.0/8").await;
+    let nine = prefix(&engine, "main", "9.0.0.0/8").await;
+    let moving = prefix(&engine, "main", "172.16.0.0/24").await;
+    engine
+        .create_branch(BranchCreate {
+            name: "renumber".into(),
+            description: None,
+            sync_with_git: Some(false),
+            created_by: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = |value: &str| {
+        let mut change = input(&[("prefix", json!(value))], None);
+        change.id = Some(moving.to_string());
+        change
+    };
+    engine
+        .update("renumber", "IpamIPPrefix", change("10.9.0.0/24"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .update("main", "IpamIPPrefix", change("9.9.0.0/24"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // One conflict for the user: the value (the engine's key follows it).
+    let conflicts = engine
+        .branch_conflicts("renumber")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let refused = engine.merge_branch("renumber").await;
+    assert!(refused.is_err(), "unresolved conflicts block the merge");
+    engine
+        .resolve_conflict("renumber", &conflicts[0].id("renumber"), true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    engine
+        .merge_branch("renumber")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Main's value won, and the hierarchy follows it.
+    assert_eq!(
+        up(&engine, "main", "IpamIPPrefix", moving).await,
+        Some(nine)
+    );
+    assert_eq!(children(&engine, "main", eight).await, Vec::<NodeId>::new());
+    let again = prefix(&engine, "main", "9.9.0.128/25").await;
+    assert_eq!(
+        up(&engine, "main", "IpamIPPrefix", again).await,
+        Some(moving)
+    );
+}

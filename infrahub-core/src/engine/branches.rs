@@ -69,6 +69,14 @@ pub struct Conflict {
     pub base: Value,
 }
 
+impl Conflict {
+    /// The id the diff gives this conflict on branch `branch`, which
+    /// [`Engine::resolve_conflict`] takes.
+    pub fn id(&self, branch: &str) -> String {
+        super::diff::conflict_id(branch, &self.slot)
+    }
+}
+
 /// Checks a branch name as upstream does (git ref rules, 3 to 250 characters).
 pub fn validate_branch_name(name: &str) -> Result<()> {
     let invalid = |why: &str| {
@@ -286,6 +294,11 @@ impl Engine {
         );
         let mut conflicts = Vec::new();
         for (key, (slot, mine)) in &ours {
+            // The engine's own attributes (IPAM keys) follow the data they derive from and are
+            // made right after a merge: never a conflict for the user to resolve.
+            if matches!(slot, Slot::Attribute { name, .. } if name.starts_with('~')) {
+                continue;
+            }
             if let Some((_, base)) = theirs.get(key)
                 && mine != base
             {

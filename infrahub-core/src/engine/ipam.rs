@@ -867,7 +867,9 @@ impl Engine {
             .await?
             .into_iter()
             .filter_map(|change| match change.slot {
-                infrahub_graph::Slot::Attribute { node, name } if name == KEY_ATTRIBUTE => {
+                infrahub_graph::Slot::Attribute { node, name }
+                    if name == KEY_ATTRIBUTE || name == PREFIX || name == ADDRESS =>
+                {
                     Some(node)
                 }
                 _ => None,
@@ -881,7 +883,7 @@ impl Engine {
         let schema = self.schema(&main)?;
         let mut todo: std::collections::BTreeSet<NodeId> = moved.clone();
         for id in &moved {
-            let Some((role, place, _)) = self.ipam_place(&view, &schema, *id).await? else {
+            let Some((role, place, _, _)) = self.ipam_place(&view, &schema, *id).await? else {
                 continue;
             };
             if role == IpamRole::Prefix {
@@ -914,7 +916,7 @@ impl Engine {
         view: &BranchView,
         schema: &SchemaBranch,
         id: NodeId,
-    ) -> Result<Option<(IpamRole, Place, String)>> {
+    ) -> Result<Option<(IpamRole, Place, String, bool)>> {
         let Some(kind) = self
             .store()
             .get_nodes(view, &[id], &Selection::nothing())
@@ -933,13 +935,17 @@ impl Engine {
         let Some(namespace_link) = model.relationship(NAMESPACE) else {
             return Ok(None);
         };
+        let value_name = match role {
+            IpamRole::Prefix => PREFIX,
+            IpamRole::Address => ADDRESS,
+        };
         let data = self
             .store()
             .get_nodes(
                 view,
                 &[id],
                 &Selection {
-                    attributes: Some(vec![KEY_ATTRIBUTE.into()]),
+                    attributes: Some(vec![KEY_ATTRIBUTE.into(), value_name.into()]),
                     links: vec![links::selection(namespace_link)],
                 },
             )
@@ -948,11 +954,22 @@ impl Engine {
         let Some(data) = data else {
             return Ok(None);
         };
-        let (Some(net), Some(namespace)) = (key_of(&data), data.links.first().map(|l| l.peer))
-        else {
+        let Some(namespace) = data.links.first().map(|l| l.peer) else {
             return Ok(None);
         };
-        Ok(Some((role, Place { net, namespace }, kind)))
+        // The value is the truth: the key follows it (a merge may have kept one side's value
+        // and the other side's key).
+        let values: BTreeMap<String, Value> = data
+            .attributes
+            .get(value_name)
+            .map(|a| (value_name.to_string(), a.value.value.clone()))
+            .into_iter()
+            .collect();
+        let Some(place) = Place::of(role, &values, Some(namespace)).ok().flatten() else {
+            return Ok(None);
+        };
+        let key_matches = key_of(&data) == Some(place.net);
+        Ok(Some((role, place, kind, key_matches)))
     }
 
     /// The operations that give IPAM node `id` exactly the parent (or prefix) it should have
@@ -964,9 +981,24 @@ impl Engine {
         id: NodeId,
         ops: &mut Vec<Op>,
     ) -> Result<()> {
-        let Some((role, place, kind)) = self.ipam_place(view, schema, id).await? else {
+        let Some((role, place, kind, key_matches)) = self.ipam_place(view, schema, id).await?
+        else {
             return Ok(());
         };
+        if !key_matches {
+            let scope = schema
+                .get(&kind)
+                .map_or(infrahub_graph::Scope::Branch, |m| {
+                    links::scope(Some(m.branch))
+                });
+            ops.push(Op::SetAttribute {
+                node: id,
+                name: KEY_ATTRIBUTE.into(),
+                value: AttributeValue::new(Value::String(place.net.key())),
+                scope,
+                indexed: true,
+            });
+        }
         let namespace_identifier = schema
             .get(IP_PREFIX)
             .and_then(|prefix| prefix.relationship(NAMESPACE))
