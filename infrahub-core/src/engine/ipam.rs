@@ -110,14 +110,14 @@ pub(crate) struct Move {
     pub to: Option<Place>,
 }
 
-/// A prefix as the reconciler reads it.
+/// A prefix or address as the reconciler reads it.
 #[derive(Clone, Debug)]
-struct Stored {
-    id: NodeId,
-    kind: String,
-    net: IpNet,
+pub(crate) struct Stored {
+    pub id: NodeId,
+    pub kind: String,
+    pub net: IpNet,
     /// Its parent (prefixes) or prefix (addresses).
-    up: Option<NodeId>,
+    pub up: Option<NodeId>,
 }
 
 fn key_of(node: &NodeData) -> Option<IpNet> {
@@ -227,7 +227,7 @@ impl Engine {
 
     /// The prefixes or addresses of `namespace` inside `net` (itself included), with the
     /// node each hangs from (parent or prefix).
-    async fn inside(
+    pub(crate) async fn inside(
         &self,
         view: &BranchView,
         schema: &SchemaBranch,

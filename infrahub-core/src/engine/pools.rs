@@ -912,6 +912,15 @@ fn data_input(
 }
 
 impl Engine {
+    /// The pool whose id (or name) is `pool_id`.
+    async fn pool_by_id(&self, view: &BranchView, pool_id: &str) -> Result<Pool> {
+        let input = PoolInput {
+            id: Some(pool_id.to_string()),
+            ..PoolInput::default()
+        };
+        self.read_pool(view, &input).await
+    }
+
     /// The id of the pool `input` names.
     async fn pool_id(&self, view: &BranchView, input: &PoolInput) -> Result<NodeId> {
         Ok(self.read_pool(view, input).await?.id)
@@ -1403,56 +1412,12 @@ impl Engine {
         namespace: NodeId,
         net: &IpNet,
     ) -> Result<Vec<(NodeId, String, IpNet)>> {
-        let label = match role {
-            IpamRole::Prefix => crate::schema::IP_PREFIX,
-            IpamRole::Address => crate::schema::IP_ADDRESS,
-        };
         let schema = self.schema(&view.branch)?;
-        let Some(namespace_link) = schema
-            .get(label)
-            .and_then(|generic| generic.relationship("ip_namespace"))
-        else {
-            return Ok(Vec::new());
-        };
-        let query = NodeQuery {
-            labels: vec![label.into()],
-            filters: vec![
-                Filter::Attribute {
-                    name: KEY_ATTRIBUTE.into(),
-                    property: Property::Value,
-                    matches: Match::Between(
-                        Value::String(net.first_key()),
-                        Value::String(net.last_key()),
-                    ),
-                },
-                Filter::Linked {
-                    identifier: namespace_link.identifier().to_string(),
-                    side: links::side(namespace_link),
-                    peers: vec![namespace],
-                },
-            ],
-            select: Selection {
-                attributes: Some(vec![KEY_ATTRIBUTE.into()]),
-                links: Vec::new(),
-            },
-            ..NodeQuery::default()
-        };
         Ok(self
-            .store()
-            .query(view, &query)
+            .inside(view, &schema, role, namespace, net)
             .await?
-            .nodes
             .into_iter()
-            .filter_map(|node| {
-                let key = node
-                    .attributes
-                    .get(KEY_ATTRIBUTE)?
-                    .value
-                    .value
-                    .as_str()
-                    .and_then(super::ipam::parse_key)?;
-                Some((node.id, node.kind, key))
-            })
+            .map(|found| (found.id, found.kind, found.net))
             .collect())
     }
 
@@ -1510,15 +1475,7 @@ impl Engine {
         limit: Option<usize>,
     ) -> Result<(usize, Vec<PoolAllocation>)> {
         let view = BranchView::now(branch);
-        let pool = self
-            .read_pool(
-                &view,
-                &PoolInput {
-                    id: Some(pool_id.to_string()),
-                    ..PoolInput::default()
-                },
-            )
-            .await?;
+        let pool = self.pool_by_id(&view, pool_id).await?;
         let reservations = self.reservations(pool.id).await?;
         let mut found: Vec<PoolAllocation> = Vec::new();
         match pool.kind {
@@ -1614,15 +1571,7 @@ impl Engine {
         pool_id: &str,
     ) -> Result<((f64, f64, f64), Vec<ResourceUtilization>)> {
         let view = BranchView::now(branch);
-        let pool = self
-            .read_pool(
-                &view,
-                &PoolInput {
-                    id: Some(pool_id.to_string()),
-                    ..PoolInput::default()
-                },
-            )
-            .await?;
+        let pool = self.pool_by_id(&view, pool_id).await?;
         let namespace = match pool.namespace {
             Some(namespace) => namespace,
             None => self.default_namespace(&view).await?,
