@@ -613,3 +613,39 @@ async fn a_number_pool_attribute_takes_numbers_from_its_schema_pool() {
         .unwrap_or_default();
     assert!(refused.contains("schema defined pools"), "{refused}");
 }
+
+#[tokio::test]
+async fn an_identifier_reserved_on_a_branch_is_reserved_again_where_its_node_is_not_seen() {
+    let engine = engine().await;
+    let pool = prefix_pool(&engine, "branches", &["10.0.0.0/16"], 24).await;
+    engine
+        .create_branch(BranchCreate {
+            name: "side".into(),
+            description: None,
+            sync_with_git: Some(false),
+            created_by: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let allow = |_: &str| Ok(());
+    let on_side = engine
+        .allocate_node("side", &request(pool, Some("x")), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Main does not see the branch's prefix: it gets its own, once.
+    let on_main = engine
+        .allocate_node("main", &request(pool, Some("x")), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(on_side, on_main);
+    let again = engine
+        .allocate_node("main", &request(pool, Some("x")), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(on_main, again);
+    assert_ne!(
+        value_of(&engine, "side", &on_side, "prefix").await,
+        value_of(&engine, "main", &on_main, "prefix").await,
+        "every branch's space is seen"
+    );
+}

@@ -262,10 +262,44 @@ impl Engine {
             .filter(|v| !v.is_null()))
     }
 
-    /// Records `entries` (see [`Engine::pool_reservation`]) in one changeset.
+    /// The reservation node of `pool` under `name`, if there is one.
+    async fn reservation_node(&self, pool: NodeId, name: &str) -> Result<Option<NodeId>> {
+        let query = NodeQuery {
+            labels: vec![RESERVATION.into()],
+            filters: vec![Filter::Attribute {
+                name: "key".into(),
+                property: Property::Value,
+                matches: Match::Equals(Value::String(format!("{pool}|{name}"))),
+            }],
+            limit: Some(1),
+            select: Selection::nothing(),
+            ..NodeQuery::default()
+        };
+        let view = BranchView::now(self.default_branch());
+        Ok(self
+            .store()
+            .query(&view, &query)
+            .await?
+            .nodes
+            .pop()
+            .map(|n| n.id))
+    }
+
+    /// Records `entries` in one changeset; an entry already reserved is replaced (a node
+    /// reserved on a branch that another branch does not see is reserved again there).
     async fn reserve(&self, pool: NodeId, entries: Vec<(String, Value)>) -> Result<()> {
         let mut changeset = Changeset::new(self.default_branch());
         for (name, value) in entries {
+            if let Some(existing) = self.reservation_node(pool, &name).await? {
+                changeset.push(Op::SetAttribute {
+                    node: existing,
+                    name: "value".into(),
+                    value: AttributeValue::new(value),
+                    scope: Scope::Global,
+                    indexed: false,
+                });
+                continue;
+            }
             let id = infrahub_graph::new_node_id();
             changeset.push(Op::CreateNode {
                 id,
