@@ -513,7 +513,7 @@ async fn number_pools_are_checked_as_upstream_checks_them() {
 #[tokio::test]
 async fn space_freed_below_is_handed_out_again() {
     let engine = engine().await;
-    let pool = prefix_pool(&engine, "reuse", &["10.0.0.0/29"], 31).await;
+    let pool = prefix_pool(&engine, "reuse", &["10.0.0.0/28"], 31).await;
     let allow = |_: &str| Ok(());
     let mut handed = Vec::new();
     for _ in 0..4 {
@@ -538,6 +538,7 @@ async fn space_freed_below_is_handed_out_again() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // The lowest free block first, though the pool has space above.
     let again = engine
         .allocate_node("main", &request(pool, None), &allow)
         .await
@@ -545,6 +546,14 @@ async fn space_freed_below_is_handed_out_again() {
     assert_eq!(
         value_of(&engine, "main", &again, "prefix").await,
         "10.0.0.2/31"
+    );
+    let next = engine
+        .allocate_node("main", &request(pool, None), &allow)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        value_of(&engine, "main", &next, "prefix").await,
+        "10.0.0.8/31"
     );
 }
 

@@ -584,6 +584,9 @@ impl Engine {
         if from == to {
             return Ok(None);
         }
+        if let Some(from) = from {
+            self.ip_space_freed(&from.net);
+        }
         let guard = self.ipam_lock(&view.branch).await;
         let change = Move {
             id: current.id,
@@ -612,7 +615,20 @@ impl Engine {
             let Some(model) = schema.get(&node.kind) else {
                 continue;
             };
-            if IpamRole::of(model) != Some(IpamRole::Prefix) {
+            let Some(role) = IpamRole::of(model) else {
+                continue;
+            };
+            // Pools may hand the space out again.
+            let values: BTreeMap<String, Value> = node
+                .attributes
+                .iter()
+                .map(|(k, a)| (k.clone(), a.value.clone()))
+                .collect();
+            let namespace = node.peers(NAMESPACE).first().map(|p| p.id);
+            if let Ok(Some(place)) = Place::of(role, &values, namespace) {
+                self.ip_space_freed(&place.net);
+            }
+            if role != IpamRole::Prefix {
                 continue;
             }
             let namespace = node.peers(NAMESPACE).first().map(|p| p.id);

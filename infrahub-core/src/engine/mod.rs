@@ -129,7 +129,7 @@ pub struct Engine {
     branch_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Where resource pools start looking for free space (see the `pools` module): hints
     /// only, rebuilt by searching when missing.
-    pool_hints: std::sync::Mutex<HashMap<String, i128>>,
+    pool_hints: std::sync::Mutex<HashMap<String, (Option<crate::ipam::IpNet>, i128)>>,
     /// Checks of candidate schemas, see [`Engine::add_schema_check`].
     schema_checks: RwLock<Vec<NamedCheck>>,
     /// See [`Engine::observe_commits`].

@@ -12,9 +12,10 @@
 //! Each pool remembers (in memory: a hint, rebuilt by searching after a restart) where it
 //! found the first free number, or per resource the first free address: below it everything
 //! was taken. Number reservations are never released, so the next number is searched from
-//! there and costs the same however many are out. IP pools search on from their mark and fall
-//! back to the whole resource before calling it full, so space freed below is found again
-//! (once the space above is used up; upstream takes the lowest free block at once).
+//! there and costs the same however many are out. IP pools search on from their mark; a
+//! prefix or address deleted or moved below it moves the mark back, so the lowest free block
+//! is handed out first, as upstream does (after a restart, or a write by another server, the
+//! search falls back to the whole resource before calling it full).
 
 use std::collections::BTreeMap;
 
@@ -499,10 +500,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(key)
-            .copied()
+            .map(|(_, value)| *value)
     }
 
-    fn set_hint(&self, key: String, value: i128) {
+    /// Records hint `key` (of IP space `resource`, for an IP pool).
+    fn set_hint(&self, key: String, resource: Option<IpNet>, value: i128) {
         let mut hints = self
             .pool_hints
             .lock()
@@ -511,7 +513,26 @@ impl Engine {
         if hints.len() >= 100_000 {
             hints.clear();
         }
-        hints.insert(key, value);
+        hints.insert(key, (resource, value));
+    }
+
+    /// `net` was freed (a prefix or address deleted or moved): the IP pools whose search mark
+    /// is past it search from it again, so the lowest free space is handed out first, as
+    /// upstream does.
+    pub(crate) fn ip_space_freed(&self, net: &IpNet) {
+        let mut hints = self
+            .pool_hints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (resource, value) in hints.values_mut() {
+            if let Some(resource) = resource
+                && resource.contains(net)
+                && let Ok(start) = i128::try_from(net.address)
+                && *value > start
+            {
+                *value = start;
+            }
+        }
     }
 
     /// The lowest address of `resource` below which pool `pool` found nothing free.
@@ -719,7 +740,7 @@ impl Engine {
             }
             if let Some((block, frontier)) = found {
                 if let Ok(frontier) = i128::try_from(frontier) {
-                    self.set_hint(format!("{}|{id}", pool.id), frontier);
+                    self.set_hint(format!("{}|{id}", pool.id), Some(resource), frontier);
                 }
                 return Ok(Some((block, written)));
             }
@@ -849,7 +870,7 @@ impl Engine {
         ];
         self.reserve(pool.id, entries).await?;
         // Everything from the hint up to this number was taken or excluded.
-        self.set_hint(pool.id.to_string(), i128::from(number) + 1);
+        self.set_hint(pool.id.to_string(), None, i128::from(number) + 1);
         Ok(number)
     }
 
