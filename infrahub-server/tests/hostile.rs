@@ -2153,4 +2153,29 @@ async fn pool_requests_are_checked_and_a_refused_one_writes_nothing() {
         "{:?}",
         answer.json()
     );
+    // The reports: an unknown pool is an error, a negative page is an empty page.
+    let answer = server
+        .gql_as(
+            "/graphql",
+            r#"{ InfrahubResourcePoolUtilization(pool_id: "nothing") { count } }"#,
+            Auth::Admin,
+        )
+        .await;
+    assert!(
+        answer.message().contains("not found"),
+        "{:?}",
+        answer.json()
+    );
+    let answer = server
+        .gql_as(
+            "/graphql",
+            &format!(r#"{{ InfrahubResourcePoolAllocated(pool_id: "{pool}", resource_id: "{container}", limit: -5, offset: -3) {{ count edges {{ node {{ id }} }} }} }}"#),
+            Auth::Admin,
+        )
+        .await;
+    assert!(answer.json()["errors"].is_null(), "{:?}", answer.json());
+    assert_eq!(
+        answer.json()["data"]["InfrahubResourcePoolAllocated"]["edges"],
+        json!([])
+    );
 }

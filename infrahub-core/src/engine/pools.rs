@@ -233,11 +233,11 @@ impl Engine {
         })
     }
 
-    /// What the pool reserved under `name` (`~id:<identifier>`, `~n:<number>`): reservations
-    /// are nodes of their own (label [`RESERVATION`], branch-agnostic, found through the value
-    /// index by `<pool>|<name>`), so that a pool with many reservations reads as fast as one
-    /// with none.
-    async fn pool_reservation(&self, pool: NodeId, name: &str) -> Result<Option<Value>> {
+    /// The reservation of `pool` under `name` (`~id:<identifier>`, `~n:<number>`) and what it
+    /// holds: reservations are nodes of their own (label [`RESERVATION`], branch-agnostic,
+    /// found through the value index by `<pool>|<name>`), so that a pool with many reservations
+    /// reads as fast as one with none.
+    async fn reservation(&self, pool: NodeId, name: &str) -> Result<Option<(NodeId, Value)>> {
         let view = BranchView::now(self.default_branch());
         let query = NodeQuery {
             labels: vec![RESERVATION.into()],
@@ -259,31 +259,19 @@ impl Engine {
             .await?
             .nodes
             .pop()
-            .and_then(|n| n.attributes.get("value").map(|a| a.value.value.clone()))
-            .filter(|v| !v.is_null()))
+            .map(|n| {
+                let value = n.attributes.get("value").map(|a| a.value.value.clone());
+                (n.id, value.unwrap_or(Value::Null))
+            }))
     }
 
-    /// The reservation node of `pool` under `name`, if there is one.
-    async fn reservation_node(&self, pool: NodeId, name: &str) -> Result<Option<NodeId>> {
-        let query = NodeQuery {
-            labels: vec![RESERVATION.into()],
-            filters: vec![Filter::Attribute {
-                name: "key".into(),
-                property: Property::Value,
-                matches: Match::Equals(Value::String(format!("{pool}|{name}"))),
-            }],
-            limit: Some(1),
-            select: Selection::nothing(),
-            ..NodeQuery::default()
-        };
-        let view = BranchView::now(self.default_branch());
+    /// What `pool` reserved under `name`, if anything.
+    async fn pool_reservation(&self, pool: NodeId, name: &str) -> Result<Option<Value>> {
         Ok(self
-            .store()
-            .query(&view, &query)
+            .reservation(pool, name)
             .await?
-            .nodes
-            .pop()
-            .map(|n| n.id))
+            .map(|(_, value)| value)
+            .filter(|v| !v.is_null()))
     }
 
     /// Records `entries` in one changeset; an entry already reserved is replaced (a node
@@ -291,7 +279,7 @@ impl Engine {
     async fn reserve(&self, pool: NodeId, entries: Vec<(String, Value)>) -> Result<()> {
         let mut changeset = Changeset::new(self.default_branch());
         for (name, value) in entries {
-            if let Some(existing) = self.reservation_node(pool, &name).await? {
+            if let Some((existing, _)) = self.reservation(pool, &name).await? {
                 changeset.push(Op::SetAttribute {
                     node: existing,
                     name: "value".into(),
@@ -337,6 +325,18 @@ impl Engine {
     ) -> Result<Allocated> {
         let view = BranchView::now(branch);
         let pool = self.read_pool(&view, input).await?;
+        self.allocate_node_from(branch, &pool, input, check).await
+    }
+
+    /// [`Engine::allocate_node`] from `pool`, already read.
+    async fn allocate_node_from(
+        &self,
+        branch: &str,
+        pool: &Pool,
+        input: &PoolInput,
+        check: &(dyn Fn(&str) -> Result<()> + Send + Sync),
+    ) -> Result<Allocated> {
+        let view = BranchView::now(branch);
         if pool.kind == PoolKind::Number {
             return Err(refused(
                 &pool.label(),
@@ -392,7 +392,7 @@ impl Engine {
                         "Invalid member_type value, allowed values are ['prefix', 'address']",
                     ));
                 }
-                let next = self.next_prefix(&pool, length).await?;
+                let next = self.next_prefix(pool, length).await?;
                 let mut extra = Map::new();
                 extra.insert("member_type".into(), Value::String(member_type));
                 (kind, "prefix", next.to_string(), extra)
@@ -409,7 +409,7 @@ impl Engine {
                             "An address_type or a default_value type must be provided to allocate a new IP address",
                         )
                     })?;
-                let next = self.next_address(&pool, length).await?;
+                let next = self.next_address(pool, length).await?;
                 (kind, "address", next, Map::new())
             }
         };
@@ -780,11 +780,24 @@ impl Engine {
         owner: NodeId,
     ) -> Result<i64> {
         let view = BranchView::now(branch);
-        let field = format!("{attribute}.from_pool");
         let pool = self
             .read_pool(&view, input)
             .await
-            .map_err(|e| Error::new(e.kind(), format!("{field}: {e}")))?;
+            .map_err(|e| Error::new(e.kind(), format!("{attribute}.from_pool: {e}")))?;
+        self.allocate_number_from(&pool, input, model, attribute, owner)
+            .await
+    }
+
+    /// [`Engine::allocate_number`] from `pool`, already read.
+    async fn allocate_number_from(
+        &self,
+        pool: &Pool,
+        input: &PoolInput,
+        model: &ModelSchema,
+        attribute: &str,
+        owner: NodeId,
+    ) -> Result<i64> {
+        let field = format!("{attribute}.from_pool");
         if pool.kind != PoolKind::Number {
             return Err(Error::new(
                 ErrorKind::Validation,
@@ -976,11 +989,6 @@ impl Engine {
         self.read_pool(view, &input).await
     }
 
-    /// The id of the pool `input` names.
-    async fn pool_id(&self, view: &BranchView, input: &PoolInput) -> Result<NodeId> {
-        Ok(self.read_pool(view, input).await?.id)
-    }
-
     /// Replaces the `from_pool` requests of `input` (a node of `model`, `owner` its id) with
     /// what the pools hand out: numbers for attributes (reserved under the node's id unless an
     /// identifier is given), prefix or address nodes for relationship peers (reserved under
@@ -1011,13 +1019,16 @@ impl Engine {
             if attribute.value.as_ref().is_some_and(|v| !v.is_null()) {
                 continue;
             }
+            let read = self
+                .read_pool(&view, &pool)
+                .await
+                .map_err(|e| Error::new(e.kind(), format!("{name}.from_pool: {e}")))?;
             let number = self
-                .allocate_number(branch, &pool, model, &name, owner)
+                .allocate_number_from(&read, &pool, model, &name, owner)
                 .await?;
-            let pool_id = self.pool_id(&view, &pool).await?;
             if let Some(attribute) = input.attributes.get_mut(&name) {
                 attribute.value = Some(Value::from(number));
-                attribute.source.get_or_insert_with(|| pool_id.to_string());
+                attribute.source.get_or_insert_with(|| read.id.to_string());
             }
         }
         let wants_pool = input.relationships.values().any(|given| match given {
@@ -1046,11 +1057,12 @@ impl Engine {
                     pool.identifier = Some(format!("hfid={hfid} rel={name}"));
                 }
                 // Boxed: creating the peer goes through the create path again.
-                let allocated = Box::pin(self.allocate_node(branch, &pool, &|_| Ok(()))).await?;
-                let pool_id = self.pool_id(&view, &pool).await?;
+                let read = self.read_pool(&view, &pool).await?;
+                let allocated =
+                    Box::pin(self.allocate_node_from(branch, &read, &pool, &|_| Ok(()))).await?;
                 if let Allocated::Node { id, .. } = allocated {
                     peer.id = Some(id.to_string());
-                    peer.source.get_or_insert_with(|| pool_id.to_string());
+                    peer.source.get_or_insert_with(|| read.id.to_string());
                 }
             }
         }
@@ -1451,28 +1463,12 @@ impl Engine {
         namespace: NodeId,
         net: &IpNet,
     ) -> Result<Vec<IpNet>> {
-        Ok(self
-            .ipam_nodes_inside(view, role, namespace, net)
-            .await?
-            .into_iter()
-            .map(|(_, _, net)| net)
-            .collect())
-    }
-
-    /// `(id, kind, place)` of the prefixes or addresses inside `net` in `namespace` on `view`.
-    async fn ipam_nodes_inside(
-        &self,
-        view: &BranchView,
-        role: IpamRole,
-        namespace: NodeId,
-        net: &IpNet,
-    ) -> Result<Vec<(NodeId, String, IpNet)>> {
         let schema = self.schema(&view.branch)?;
         Ok(self
             .inside(view, &schema, role, namespace, net)
             .await?
             .into_iter()
-            .map(|found| (found.id, found.kind, found.net))
+            .map(|found| found.net)
             .collect())
     }
 
@@ -1591,8 +1587,13 @@ impl Engine {
                 };
                 for branch in self.store().list_branches().await? {
                     let on = BranchView::now(&branch.name);
-                    for (id, kind, inside) in
-                        self.ipam_nodes_inside(&on, role, namespace, &net).await?
+                    let schema = self.schema(&on.branch)?;
+                    for super::ipam::Stored {
+                        id,
+                        kind,
+                        net: inside,
+                        ..
+                    } in self.inside(&on, &schema, role, namespace, &net).await?
                     {
                         if inside == net || found.iter().any(|f| f.id == id) {
                             continue;

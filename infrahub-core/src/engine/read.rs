@@ -249,6 +249,9 @@ impl Engine {
         // (mostly one), so a short list searched from the previous node's kind beats hashing
         // every node's kind.
         let mut plans: Vec<(String, LabelPlan, FieldPlan<'_>)> = Vec::new();
+        // Per plan: whether its nodes are IP prefixes whose derived attributes are asked for.
+        let derived = super::ipam::wants_derived(fields);
+        let mut derived_plans: Vec<bool> = Vec::new();
         let mut plan_of: Vec<Option<usize>> = Vec::with_capacity(data.len());
         // Peer attributes the human-friendly ids and display labels need.
         let mut peer_needs: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
@@ -270,6 +273,11 @@ impl Engine {
                             LabelPlan::new(model),
                             FieldPlan::new(model, fields),
                         ));
+                        derived_plans.push(
+                            derived
+                                && super::ipam::IpamRole::of(model)
+                                    == Some(super::ipam::IpamRole::Prefix),
+                        );
                         current = plans.len() - 1;
                     }
                 }
@@ -303,14 +311,13 @@ impl Engine {
             }
         }
         let mut nodes = Vec::with_capacity(data.len());
-        // The stored values the derived IPAM attributes are computed from.
-        let derived = super::ipam::wants_derived(fields);
+        // The stored values the derived IPAM attributes of prefixes are computed from.
         let mut raw: HashMap<NodeId, BTreeMap<String, Value>> = HashMap::new();
         for (node, plan) in data.into_iter().zip(plan_of) {
             let Some(index) = plan else {
                 continue;
             };
-            if derived {
+            if derived_plans[index] {
                 raw.insert(
                     node.id,
                     super::ipam::DERIVED_NEEDS
@@ -325,7 +332,7 @@ impl Engine {
             let (_, labels, field_plan) = &plans[index];
             nodes.push(build_node(labels, field_plan, node, &peer_values));
         }
-        if derived {
+        if !raw.is_empty() {
             self.ipam_derived(view, schema, &mut nodes, fields, &raw)
                 .await?;
         }
