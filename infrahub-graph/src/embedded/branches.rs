@@ -214,8 +214,21 @@ pub(crate) fn changes(
             continue;
         };
         let stored = decode(&bytes)?;
-        let before_view =
-            registry.view(&crate::branch::BranchView::at(name, at.plus_micros(-1)))?;
+        // What the branch saw just before, in the epoch of the version: a rebase writes the
+        // branch's changes at the start of a new epoch, over the default branch as it was then.
+        let before_view = if number == BN_DEFAULT {
+            registry.view(&crate::branch::BranchView::at(name, at.plus_micros(-1)))?
+        } else {
+            let epoch = branch.record.epoch_at(at);
+            let just_before = at.plus_micros(-1);
+            ViewSpec {
+                branch: number,
+                name: name.to_string(),
+                at: just_before,
+                epoch_start: epoch.start,
+                default_at: just_before.min(epoch.branched_from),
+            }
+        };
         let before = resolve(kv, &before_view, &slot_bytes)?.map(|w| to_version(registry, &w));
         out.push(Change {
             slot,
@@ -599,9 +612,7 @@ fn apply_replay(writer: &mut Writer<'_>, ops: &[Op]) -> Result<usize> {
                 } => {
                     return Err(Error::new(
                         ErrorKind::ConditionFailed,
-                        format!(
-                            "cannot apply the `{identifier}` link {from} -> {to}: one of its nodes was deleted on the default branch"
-                        ),
+                        format!("cannot apply the `{identifier}` link {from} -> {to}: {err}"),
                     ));
                 }
                 _ => continue,

@@ -206,11 +206,64 @@ pub(crate) fn scan_winners_of(
     wanted: &mut dyn FnMut(&[u8]) -> Want,
     visit: &mut dyn FnMut(&[u8], Winner) -> Result<bool>,
 ) -> Result<()> {
+    let mut from = start.to_vec();
+    loop {
+        match scan_winners_from(kv, view, &from, end, wanted, visit)? {
+            Scanned::Done => return Ok(()),
+            Scanned::LongHistory(slot, skipped) => {
+                // A slot written many times (a counter, an aggregate) is resolved by the
+                // seeking lookup, and the scan goes on after it: a forward walk through its
+                // whole history would cost every read of the node as much as the history.
+                // A skipped slot needs no lookup.
+                if !skipped
+                    && let Some(winner) = resolve(kv, view, &slot)?
+                    && !visit(&slot, winner)?
+                {
+                    return Ok(());
+                }
+                from = after_slot(&slot);
+            }
+        }
+    }
+}
+
+/// Versions of one slot a forward scan walks before it looks the slot up instead.
+const LONG_HISTORY: usize = 16;
+
+/// The first key after every version of `slot`.
+fn after_slot(slot: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(slot.len() + 13);
+    key.extend_from_slice(slot);
+    key.extend_from_slice(&[0xFF; 12]);
+    key.push(0);
+    key
+}
+
+/// How one forward pass of [`scan_winners_of`] ended.
+enum Scanned {
+    /// The range is done, or `visit` or `wanted` ended the scan.
+    Done,
+    /// The slot has a long history: resolve it unless it is skipped (the flag), and go on
+    /// after it.
+    LongHistory(Vec<u8>, bool),
+}
+
+/// One forward pass of [`scan_winners_of`] from `start`.
+fn scan_winners_from(
+    kv: &dyn Kv,
+    view: &ViewSpec,
+    start: &[u8],
+    end: &[u8],
+    wanted: &mut dyn FnMut(&[u8]) -> Want,
+    visit: &mut dyn FnMut(&[u8], Winner) -> Result<bool>,
+) -> Result<Scanned> {
     let mut skipping = false;
     let mut current: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
     let mut best: Option<((u8, Timestamp), u32, Vec<u8>)> = None;
     let mut failure = None;
     let mut stopped = false;
+    let mut long = None;
     let mut flush = |slot: &[u8], best: &mut Option<((u8, Timestamp), u32, Vec<u8>)>| -> bool {
         if let Some(((_, at), branch, bytes)) = best.take() {
             match decode(&bytes).and_then(|stored| visit(slot, Winner { stored, branch, at })) {
@@ -233,6 +286,7 @@ pub(crate) fn scan_winners_of(
                 return false;
             }
             current.clear();
+            seen = 0;
             match wanted(slot) {
                 Want::Stop => {
                     stopped = true;
@@ -241,6 +295,12 @@ pub(crate) fn scan_winners_of(
                 want => skipping = want == Want::Skip,
             }
             current.extend_from_slice(slot);
+        }
+        seen += 1;
+        if seen > LONG_HISTORY {
+            long = Some((current.clone(), skipping));
+            best = None;
+            return false;
         }
         if skipping {
             return true;
@@ -252,12 +312,16 @@ pub(crate) fn scan_winners_of(
         }
         true
     })?;
+    if let Some((slot, skipped)) = long {
+        // Only a scan that went on (no failure, nothing stopped) meets a long history.
+        return Ok(Scanned::LongHistory(slot, skipped));
+    }
     if !stopped && !current.is_empty() {
         flush(&current, &mut best);
     }
     match failure {
         Some(err) => Err(err),
-        None => Ok(()),
+        None => Ok(Scanned::Done),
     }
 }
 
@@ -354,5 +418,104 @@ mod tests {
             value_seen(&kv, &slot, &branch_view(15, 100)),
             Some(json!(1))
         );
+    }
+
+    /// What a forward scan over `kv` reports: each slot's winning value, skipping the slots
+    /// named `skip`.
+    fn scanned(
+        kv: &Fixed,
+        view: &ViewSpec,
+        skip: &[Vec<u8>],
+    ) -> Vec<(Vec<u8>, Option<serde_json::Value>)> {
+        let mut seen = Vec::new();
+        let mut wanted = |slot: &[u8]| {
+            if skip.iter().any(|s| s.as_slice() == slot) {
+                Want::Skip
+            } else {
+                Want::Take
+            }
+        };
+        scan_winners_of(
+            kv,
+            view,
+            &[],
+            &[0xFF; 40],
+            &mut wanted,
+            &mut |slot, winner| {
+                let value = match winner.stored.data {
+                    VersionData::Attribute(value) => Some(value.value),
+                    _ => None,
+                };
+                seen.push((slot.to_vec(), value));
+                Ok(true)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        seen
+    }
+
+    #[test]
+    fn a_scan_past_long_histories_sees_what_a_lookup_sees() {
+        // Slots of one node with short and long histories on the global, default and a
+        // branch, side by side: the scan looks the long ones up and goes on after them.
+        let node = NodeId::now_v7();
+        let mut map = BTreeMap::new();
+        let mut slots = Vec::new();
+        for (n, (globals, defaults, branch)) in [
+            (0_i64, 3_i64, 0_i64),
+            (0, 200, 0),
+            (40, 0, 0),
+            (2, 100, 50),
+            (0, 1, 300),
+            (1, 0, 0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let slot = attribute_slot(node, &format!("a{n}"));
+            let mut put = |branch: u32, micros: i64, value: i64| {
+                let data = VersionData::Attribute(AttributeValue::new(json!(value)));
+                map.insert(
+                    version_key(&slot, branch, Timestamp::from_micros(micros)),
+                    encode(Status::Active, false, false, &data),
+                );
+            };
+            for t in 0..globals {
+                put(BN_GLOBAL, 1 + t * 3, 1000 + t);
+            }
+            for t in 0..defaults {
+                put(BN_DEFAULT, 2 + t * 3, 2000 + t);
+            }
+            for t in 0..branch {
+                put(7, 3 + t * 3, 3000 + t);
+            }
+            slots.push(slot);
+        }
+        let kv = Fixed(map);
+        let views = [
+            ViewSpec::default_branch("main", Timestamp::MAX),
+            ViewSpec::default_branch("main", Timestamp::from_micros(100)),
+            branch_view(i64::MAX, i64::MAX),
+            branch_view(200, 400),
+            branch_view(50, 20),
+        ];
+        for view in &views {
+            let expected: Vec<(Vec<u8>, Option<serde_json::Value>)> = slots
+                .iter()
+                .filter_map(|slot| {
+                    resolve(&kv, view, slot)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .map(|_| (slot.clone(), value_seen(&kv, slot, view)))
+                })
+                .collect();
+            assert_eq!(scanned(&kv, view, &[]), expected, "{view:?}");
+            let skip = vec![slots[1].clone(), slots[2].clone()];
+            let without: Vec<_> = expected
+                .iter()
+                .filter(|(slot, _)| !skip.contains(slot))
+                .cloned()
+                .collect();
+            assert_eq!(scanned(&kv, view, &skip), without, "{view:?}");
+        }
     }
 }
