@@ -249,6 +249,13 @@ async fn rebase_picks_up_default_branch_changes() {
         2
     );
     assert_eq!(cities(&engine, &BranchView::now("main")).await.len(), 1);
+    // The branch's own change, carried forward by the rebase, is still its diff.
+    let tree = engine
+        .diff_tree("rebase-me", None, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no diff"));
+    assert_eq!(tree.num_added, 1, "{tree:#?}");
 }
 
 #[tokio::test]

@@ -283,7 +283,11 @@ impl Engine {
         }
         let epoch = record.current_epoch();
         let now = self.store().last_commit().await?;
-        let ours = latest_by_slot(self.store().changes(name, epoch.start, now).await?);
+        let ours = latest_by_slot(
+            self.store()
+                .changes(name, epoch.start.plus_micros(-1), now)
+                .await?,
+        );
         if ours.is_empty() {
             return Ok(Vec::new());
         }
@@ -301,6 +305,7 @@ impl Engine {
             }
             if let Some((_, base)) = theirs.get(key)
                 && mine != base
+                && !self.ipam_managed(name, slot).await?
             {
                 conflicts.push(Conflict {
                     slot: slot.clone(),
@@ -324,7 +329,8 @@ impl Engine {
         let _guard = self.branch_lock(name).await;
         let _schema = self.schema_lock.lock().await;
         self.branch(name).await?;
-        let keep_default = self.resolved_conflicts(name, "merged").await?;
+        let mut keep_default = self.resolved_conflicts(name, "merged").await?;
+        keep_default.extend(self.ipam_dangling(name).await?);
         let before = self.store().last_commit().await?;
         let operation = self
             .store()
@@ -332,7 +338,7 @@ impl Engine {
             .await?;
         // Both sides may have moved the same prefixes and addresses: the IPAM hierarchy of
         // what the merge brought is made right again.
-        if let Err(error) = self.reconcile_after_merge(before, operation.at).await {
+        if let Err(error) = self.reconcile_after_merge(name, before, operation.at).await {
             // The merge is done: the hierarchy is repaired by the next write of each node.
             tracing::error!(%error, branch = name, "reconciling the IPAM hierarchy after a merge failed");
         }
@@ -367,11 +373,26 @@ impl Engine {
         let _guard = self.branch_lock(name).await;
         let _schema = self.schema_lock.lock().await;
         self.branch(name).await?;
-        let drop = self.resolved_conflicts(name, "rebased").await?;
+        let mut drop = self.resolved_conflicts(name, "rebased").await?;
+        drop.extend(self.ipam_dangling(name).await?);
+        let started = self
+            .store()
+            .get_branch(name)
+            .await?
+            .current_epoch()
+            .branched_from;
         let operation = self
             .store()
             .rebase_branch(name, RebaseOptions { drop })
             .await?;
+        // What the default branch moved meets what the branch moved: the IPAM hierarchy and
+        // what prefixes hold are made right on the branch.
+        if let Err(error) = self
+            .reconcile_after_rebase(name, started, operation.at)
+            .await
+        {
+            tracing::error!(%error, branch = name, "reconciling the IPAM hierarchy after a rebase failed");
+        }
         self.reload_schema(name).await?;
         let record = self.store().get_branch(name).await?;
         let mut properties = record.properties.clone();

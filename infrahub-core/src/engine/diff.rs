@@ -507,10 +507,14 @@ impl Engine {
             ),
         };
         let schema = self.schema(branch)?;
-        let changes = self
-            .store()
-            .changes(branch, from.max(epoch.start), to)
-            .await?;
+        // A rebase writes the branch's changes at the start of its epoch: the range includes
+        // that instant.
+        let since = if from <= epoch.start {
+            epoch.start.plus_micros(-1)
+        } else {
+            from
+        };
+        let changes = self.store().changes(branch, since, to).await?;
         let net = net_changes(changes);
         let choices = self.conflict_choices(branch).await?;
         let conflicts: HashMap<String, super::branches::Conflict> = self

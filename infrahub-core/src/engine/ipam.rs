@@ -10,7 +10,7 @@
 //! byte order is address order, so the prefixes containing a network are an index lookup of
 //! their keys and the prefixes and addresses inside it one range of the index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use infrahub_graph::{
     AttributeValue, BranchView, Filter, LinkProperties, Match, NodeData, NodeId, NodeQuery, Op,
@@ -22,7 +22,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ipam::IpNet;
 use crate::schema::{IP_ADDRESS, IP_PREFIX, ModelSchema, RelationshipSchema, SchemaBranch};
 
+use super::ipam_usage::UsageChanges;
 use super::{Engine, links};
+
+/// A node the hierarchy moves: its role, kind and network, where it hung from and where it
+/// goes.
+type Moved = (IpamRole, String, IpNet, Option<NodeId>, Option<NodeId>);
 
 /// The hidden attribute holding a prefix's or address's position in IP space (no schema
 /// attribute can be named so).
@@ -163,6 +168,109 @@ impl Engine {
                 "there is no default IP namespace: give `ip_namespace`",
             )
         })
+    }
+
+    /// Whether `slot` is one the IPAM reconciliation writes (`is_top_level` of a prefix, a
+    /// `parent` or `ip_prefix` link): made right after every merge and rebase, so never a
+    /// conflict for the user to resolve.
+    pub(crate) async fn ipam_managed(
+        &self,
+        branch: &str,
+        slot: &infrahub_graph::Slot,
+    ) -> Result<bool> {
+        let schema = self.schema(branch)?;
+        match slot {
+            infrahub_graph::Slot::Attribute { node, name } if name == TOP_LEVEL => {
+                // The node may be gone on either side.
+                for side in [branch, self.default_branch()] {
+                    if let Some(found) = self
+                        .store()
+                        .get_nodes(&BranchView::now(side), &[*node], &Selection::nothing())
+                        .await?
+                        .first()
+                    {
+                        return Ok(found.labels.iter().any(|l| l == IP_PREFIX));
+                    }
+                }
+                Ok(false)
+            }
+            infrahub_graph::Slot::Link { identifier, .. } => {
+                Ok([(IP_PREFIX, PARENT), (IP_ADDRESS, IP_PREFIX_LINK)]
+                    .into_iter()
+                    .filter_map(|(kind, name)| schema.get(kind)?.relationship(name))
+                    .any(|r| r.identifier() == identifier))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The hierarchy links `branch` wrote to or from a node the default branch no longer has:
+    /// not carried by a merge or rebase (the reconciliation after it places the nodes again),
+    /// where they would otherwise refuse it.
+    pub(crate) async fn ipam_dangling(
+        &self,
+        branch: &str,
+    ) -> Result<Vec<(infrahub_graph::Slot, infrahub_graph::SlotProperty)>> {
+        let record = self.store().get_branch(branch).await?;
+        let epoch = record.current_epoch();
+        let now = self.store().last_commit().await?;
+        let mut links = Vec::new();
+        // The nodes the branch created: the merge or rebase creates them too.
+        let mut created = BTreeSet::new();
+        for change in self
+            .store()
+            .changes(branch, epoch.start.plus_micros(-1), now)
+            .await?
+        {
+            if let infrahub_graph::Slot::Node { id } = change.slot {
+                // Changes come oldest first: the last says whether the node is there.
+                if change.after.status == infrahub_graph::Status::Active {
+                    created.insert(id);
+                } else {
+                    created.remove(&id);
+                }
+            } else if matches!(change.slot, infrahub_graph::Slot::Link { .. })
+                && self.ipam_managed(branch, &change.slot).await?
+            {
+                links.push(change.slot);
+            }
+        }
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ends: BTreeSet<NodeId> = links
+            .iter()
+            .filter_map(|slot| match slot {
+                infrahub_graph::Slot::Link { from, to, .. } => Some([*from, *to]),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let ends: Vec<NodeId> = ends.into_iter().collect();
+        let present: BTreeSet<NodeId> = self
+            .store()
+            .get_nodes(
+                &BranchView::now(self.default_branch()),
+                &ends,
+                &Selection::nothing(),
+            )
+            .await?
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        let mut dangling: Vec<_> = links
+            .into_iter()
+            .filter(|slot| match slot {
+                // An end neither the default branch has nor the branch creates.
+                infrahub_graph::Slot::Link { from, to, .. } => [from, to]
+                    .iter()
+                    .any(|end| !present.contains(end) && !created.contains(end)),
+                _ => false,
+            })
+            .map(|slot| (slot, infrahub_graph::SlotProperty::Existence))
+            .collect();
+        dangling.dedup();
+        Ok(dangling)
     }
 
     /// The lock IPAM writes of one branch take, held until their changeset is committed.
@@ -309,6 +417,7 @@ impl Engine {
         change: &Move,
         gone: &BTreeMap<NodeId, Option<NodeId>>,
         ops: &mut Vec<Op>,
+        usage: &mut UsageChanges,
     ) -> Result<Option<NodeId>> {
         let resolve = |mut id: Option<NodeId>| {
             for _ in 0..=gone.len() {
@@ -358,14 +467,25 @@ impl Engine {
         }
         let old_up = resolve(stored_up);
         // Its new parent or prefix.
-        let new_up = match change.to {
+        let above: Vec<Stored> = match change.to {
             Some(place) => self
                 .containers(view, place.namespace, &place.net, &namespace_identifier)
                 .await?
                 .into_iter()
-                .find(|p| p.id != change.id && !gone.contains_key(&p.id)),
-            None => None,
+                .filter(|p| p.id != change.id)
+                .collect(),
+            None => Vec::new(),
         };
+        let new_up = above.iter().find(|p| !gone.contains_key(&p.id)).cloned();
+        // What the old and new parent (or prefix) hold.
+        if let (Some(from), Some(old)) = (change.from, stored_up)
+            && !gone.contains_key(&old)
+        {
+            usage.remove(old, change.role, &from.net);
+        }
+        if let (Some(to), Some(new)) = (change.to, new_up.as_ref()) {
+            usage.add(new.id, change.role, &to.net);
+        }
         let own_model = Some(change.kind.clone());
         if let Some(place) = change.to {
             let scope = own_model
@@ -430,63 +550,119 @@ impl Engine {
         }
         // A prefix: what hung from it before goes back to its old parent, unless it still
         // lies inside it; what now lies inside it and hung from its new parent comes to it.
-        let mut moved: BTreeMap<NodeId, (IpamRole, String, Option<NodeId>, Option<NodeId>)> =
-            BTreeMap::new();
+        let mut moved: BTreeMap<NodeId, Moved> = BTreeMap::new();
+        let live = |below: &Stored| below.id != change.id && !gone.contains_key(&below.id);
         if let Some(from) = change.from {
+            let mut old_inside = Vec::new();
             for role in [IpamRole::Prefix, IpamRole::Address] {
                 for below in self
                     .inside(view, schema, role, from.namespace, &from.net)
                     .await?
                 {
-                    if below.id == change.id || below.up != Some(change.id) {
-                        continue;
-                    }
-                    let stays = change.to.is_some_and(|to| {
-                        to.namespace == from.namespace
-                            && to.net.contains(&below.net)
-                            && below.net != to.net
-                    });
-                    if !stays {
-                        moved.insert(
-                            below.id,
-                            (role, below.kind.clone(), Some(change.id), old_up),
-                        );
-                    }
+                    old_inside.push((role, below));
+                }
+            }
+            // Another prefix of the same network takes what leaves this one, else its parent.
+            let twin = old_inside
+                .iter()
+                .filter(|(role, below)| {
+                    *role == IpamRole::Prefix && below.net == from.net && live(below)
+                })
+                .map(|(_, below)| below.id)
+                .min();
+            for (role, below) in old_inside {
+                if below.id == change.id || below.up != Some(change.id) {
+                    continue;
+                }
+                // What stays inside it is placed below.
+                let stays = change.to.is_some_and(|to| {
+                    to.namespace == from.namespace
+                        && to.net.contains(&below.net)
+                        && below.net != to.net
+                });
+                if !stays {
+                    moved.insert(
+                        below.id,
+                        (
+                            role,
+                            below.kind.clone(),
+                            below.net,
+                            Some(change.id),
+                            twin.or(old_up),
+                        ),
+                    );
                 }
             }
         }
         if let Some(to) = change.to {
-            let new_id = new_up.as_ref().map(|p| p.id);
+            let mut new_inside = Vec::new();
             for role in [IpamRole::Prefix, IpamRole::Address] {
                 for below in self
                     .inside(view, schema, role, to.namespace, &to.net)
                     .await?
                 {
-                    if below.id == change.id || gone.contains_key(&below.id) {
-                        continue;
-                    }
-                    if role == IpamRole::Prefix && below.net.length <= to.net.length {
-                        // The same network again, or a container with the same address.
-                        continue;
-                    }
-                    // Where it would hang without this prefix.
-                    let effective = if below.up == Some(change.id) {
-                        old_up
-                    } else {
-                        below.up
-                    };
-                    if effective == new_id || below.up == Some(change.id) {
+                    new_inside.push((role, below));
+                }
+            }
+            // The prefixes inside it by key, to find the closest container of what hung from
+            // it before and still lies inside it.
+            let mut by_key: std::collections::HashMap<String, NodeId> =
+                std::collections::HashMap::new();
+            for (role, below) in &new_inside {
+                if *role == IpamRole::Prefix && live(below) {
+                    let entry = by_key.entry(below.net.key()).or_insert(below.id);
+                    *entry = (*entry).min(below.id);
+                }
+            }
+            for (role, below) in new_inside {
+                if !live(&below) {
+                    continue;
+                }
+                if role == IpamRole::Prefix && below.net.length <= to.net.length {
+                    // The same network again, or a container with the same address.
+                    continue;
+                }
+                if below.up == Some(change.id) {
+                    // It hung from this prefix and still lies inside it: it goes to the
+                    // closest prefix containing it there, this one if none.
+                    let between = below.net.length.saturating_sub(to.net.length + 1);
+                    let closest = below
+                        .net
+                        .container_keys()
+                        .into_iter()
+                        .take(usize::from(between))
+                        .find_map(|key| by_key.get(&key).copied());
+                    if let Some(closest) = closest {
                         moved.insert(
                             below.id,
-                            (role, below.kind.clone(), below.up, Some(change.id)),
+                            (role, below.kind.clone(), below.net, below.up, Some(closest)),
                         );
                     }
+                } else if below.up.is_none_or(|up| above.iter().any(|p| p.id == up)) {
+                    // It hung from a prefix containing this one (or from none): this one is
+                    // closer.
+                    moved.insert(
+                        below.id,
+                        (
+                            role,
+                            below.kind.clone(),
+                            below.net,
+                            below.up,
+                            Some(change.id),
+                        ),
+                    );
                 }
             }
         }
-        for (id, (role, kind, from, to)) in moved {
+        for (id, (role, kind, net, from, to)) in moved {
             if from == to || gone.contains_key(&id) {
                 continue;
+            }
+            if let Some(from) = from.filter(|f| !gone.contains_key(f)) {
+                usage.remove(from, role, &net);
+            }
+            if let Some(to) = to {
+                usage.add(to, role, &net);
             }
             let Some(relationship) = up_of(role, &kind) else {
                 continue;
@@ -547,8 +723,18 @@ impl Engine {
             from: None,
             to: Place::of(role, values, namespace)?,
         };
-        self.ipam_ops(view, schema, &change, &BTreeMap::new(), ops)
+        let mut usage = UsageChanges::default();
+        self.ipam_ops(view, schema, &change, &BTreeMap::new(), ops, &mut usage)
             .await?;
+        self.usage_ops(
+            view,
+            schema,
+            usage,
+            &BTreeSet::new(),
+            Some((id, model.kind())),
+            ops,
+        )
+        .await?;
         Ok(guard)
     }
 
@@ -595,7 +781,10 @@ impl Engine {
             from,
             to,
         };
-        self.ipam_ops(view, schema, &change, &BTreeMap::new(), ops)
+        let mut usage = UsageChanges::default();
+        self.ipam_ops(view, schema, &change, &BTreeMap::new(), ops, &mut usage)
+            .await?;
+        self.usage_ops(view, schema, usage, &BTreeSet::new(), None, ops)
             .await?;
         Ok(Some(guard))
     }
@@ -611,6 +800,7 @@ impl Engine {
         ops: &mut Vec<Op>,
     ) -> Result<()> {
         let mut prefixes = Vec::new();
+        let mut usage = UsageChanges::default();
         for node in doomed.values() {
             let Some(model) = schema.get(&node.kind) else {
                 continue;
@@ -627,6 +817,14 @@ impl Engine {
             let namespace = node.peers(NAMESPACE).first().map(|p| p.id);
             if let Ok(Some(place)) = Place::of(role, &values, namespace) {
                 self.ip_space_freed(&place.net);
+                // A deleted address leaves its prefix (a deleted prefix leaves its parent
+                // through `ipam_ops` below).
+                if role == IpamRole::Address
+                    && let Some(up) = node.peers(IP_PREFIX_LINK).first()
+                    && !doomed.contains_key(&up.id)
+                {
+                    usage.remove(up.id, role, &place.net);
+                }
             }
             if role != IpamRole::Prefix {
                 continue;
@@ -644,8 +842,11 @@ impl Engine {
                 prefixes.push((node.id, node.kind.clone(), place));
             }
         }
+        let doomed_ids: BTreeSet<NodeId> = doomed.keys().copied().collect();
         if prefixes.is_empty() {
-            return Ok(());
+            return self
+                .usage_ops(view, schema, usage, &doomed_ids, None, ops)
+                .await;
         }
         // Outermost first, so that an inner deleted prefix's parent is already resolved.
         prefixes.sort_by_key(|(_, _, place)| place.net.length);
@@ -659,10 +860,13 @@ impl Engine {
                 from: Some(place),
                 to: None,
             };
-            let up = self.ipam_ops(view, schema, &change, &gone, ops).await?;
+            let up = self
+                .ipam_ops(view, schema, &change, &gone, ops, &mut usage)
+                .await?;
             gone.insert(id, up);
         }
-        Ok(())
+        self.usage_ops(view, schema, usage, &doomed_ids, None, ops)
+            .await
     }
 
     fn top_level_op(
@@ -819,49 +1023,17 @@ impl Engine {
             .get("is_pool")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let held = self.held(view, id).await?;
         if member_type == "prefix" {
-            let Some(children) = model.relationship("children") else {
+            if model.relationship("children").is_none() {
                 return Ok((0.0, net.size()));
-            };
-            let selection = Selection {
-                attributes: Some(Vec::new()),
-                links: vec![links::selection(children)],
-            };
-            let ids: Vec<NodeId> = self
-                .store()
-                .get_nodes(view, &[id], &selection)
-                .await?
-                .first()
-                .map(|n| n.links.iter().map(|l| l.peer).collect())
-                .unwrap_or_default();
-            let keys = Selection {
-                attributes: Some(vec![KEY_ATTRIBUTE.into()]),
-                links: Vec::new(),
-            };
-            let used: f64 = self
-                .store()
-                .get_nodes(view, &ids, &keys)
-                .await?
-                .iter()
-                .filter_map(key_of)
-                .map(|child| child.size())
-                .sum();
-            Ok((used, net.size()))
+            }
+            Ok((held.space as f64, net.size()))
         } else {
-            let Some(addresses) = model.relationship("ip_addresses") else {
+            if model.relationship("ip_addresses").is_none() {
                 return Ok((0.0, net.usable(whole)));
-            };
-            let selection = Selection {
-                attributes: Some(Vec::new()),
-                links: vec![links::selection(addresses)],
-            };
-            let count = self
-                .store()
-                .get_nodes(view, &[id], &selection)
-                .await?
-                .first()
-                .map_or(0, |n| n.links.len());
-            Ok((count as f64, net.usable(whole)))
+            }
+            Ok((held.addresses as f64, net.usable(whole)))
         }
     }
 }
@@ -870,33 +1042,86 @@ impl Engine {
     /// Puts every IPAM node whose place changed between `from` and `to` on the default branch
     /// (a merge), and everything inside the prefixes among them, back where it belongs: after
     /// a merge the branch's hierarchy and the default branch's may both have moved the same
-    /// node, as upstream's reconciliation after merge repairs.
+    /// node, as upstream's reconciliation after merge repairs. What the prefixes involved hold
+    /// is counted again (the branch's deltas stay on the branch), and the merged branch is
+    /// moved past these repairs.
     pub(crate) async fn reconcile_after_merge(
         &self,
+        merged: &str,
         from: infrahub_graph::Timestamp,
         to: infrahub_graph::Timestamp,
     ) -> Result<()> {
         let main = self.default_branch().to_string();
-        let moved: std::collections::BTreeSet<NodeId> = self
-            .store()
-            .changes(&main, from, to)
-            .await?
-            .into_iter()
-            .filter_map(|change| match change.slot {
-                infrahub_graph::Slot::Attribute { node, name }
-                    if name == KEY_ATTRIBUTE || name == PREFIX || name == ADDRESS =>
-                {
-                    Some(node)
-                }
-                _ => None,
-            })
-            .collect();
-        if moved.is_empty() {
-            return Ok(());
+        if self.reconcile(&main, &[(main.as_str(), from, to)]).await? {
+            // The merged branch goes on from the default branch as the merge left it: it is
+            // moved past these repairs, as a rebase moves it (it has no changes of its own
+            // yet), so that it sees the hierarchy and totals right too.
+            let _branch_lock = self.ipam_lock(merged).await;
+            self.store()
+                .rebase_branch(merged, infrahub_graph::RebaseOptions::default())
+                .await?;
         }
+        Ok(())
+    }
+
+    /// The same on `branch` after a rebase: the default branch's changes between `from` (where
+    /// the branch started from) and `to` (the rebase) meet the branch's own, replayed at `to`.
+    pub(crate) async fn reconcile_after_rebase(
+        &self,
+        branch: &str,
+        from: infrahub_graph::Timestamp,
+        to: infrahub_graph::Timestamp,
+    ) -> Result<()> {
+        let main = self.default_branch().to_string();
+        let before = to.plus_micros(-1);
+        self.reconcile(branch, &[(main.as_str(), from, to), (branch, before, to)])
+            .await?;
+        Ok(())
+    }
+
+    /// Reconciles, on `branch`, the IPAM nodes the changes of `windows` (a branch and a time
+    /// range each) moved, and counts again what the prefixes involved hold. Returns whether
+    /// anything was written.
+    async fn reconcile(
+        &self,
+        branch: &str,
+        windows: &[(&str, infrahub_graph::Timestamp, infrahub_graph::Timestamp)],
+    ) -> Result<bool> {
+        let schema = self.schema(branch)?;
+        let hierarchy: BTreeSet<String> = [(IP_PREFIX, PARENT), (IP_ADDRESS, IP_PREFIX_LINK)]
+            .into_iter()
+            .filter_map(|(kind, name)| schema.get(kind)?.relationship(name))
+            .map(|r| r.identifier().to_string())
+            .collect();
+        let mut moved = BTreeSet::new();
+        // The prefixes whose children or addresses changed: what they hold is counted again.
+        let mut recount = BTreeSet::new();
+        for (written_on, from, to) in windows {
+            for change in self.store().changes(written_on, *from, *to).await? {
+                match change.slot {
+                    infrahub_graph::Slot::Attribute { node, name }
+                        if name == KEY_ATTRIBUTE || name == PREFIX || name == ADDRESS =>
+                    {
+                        moved.insert(node);
+                    }
+                    infrahub_graph::Slot::Link {
+                        identifier,
+                        from,
+                        to,
+                    } if hierarchy.contains(&identifier) => {
+                        recount.insert(from);
+                        recount.insert(to);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if moved.is_empty() && recount.is_empty() {
+            return Ok(false);
+        }
+        let main = branch.to_string();
         let _lock = self.ipam_lock(&main).await;
         let view = BranchView::now(&main);
-        let schema = self.schema(&main)?;
         let mut todo: std::collections::BTreeSet<NodeId> = moved.clone();
         for id in &moved {
             let Some((role, place, _, _)) = self.ipam_place(&view, &schema, *id).await? else {
@@ -915,15 +1140,17 @@ impl Engine {
         }
         let mut ops = Vec::new();
         for id in todo {
-            self.reconcile_node(&view, &schema, id, &mut ops).await?;
+            let ups = self.reconcile_node(&view, &schema, id, &mut ops).await?;
+            recount.extend(ups);
         }
-        if ops.is_empty() {
-            return Ok(());
+        let reconciled = !ops.is_empty();
+        if reconciled {
+            let mut changeset = infrahub_graph::Changeset::new(&main);
+            changeset.ops = ops;
+            self.store().commit(changeset).await?;
         }
-        let mut changeset = infrahub_graph::Changeset::new(&main);
-        changeset.ops = ops;
-        self.store().commit(changeset).await?;
-        Ok(())
+        let recounted = self.recount_usage(&main, &recount).await?;
+        Ok(reconciled || recounted)
     }
 
     /// The role, place and kind of IPAM node `id` on `view`, if it is one with a place.
@@ -989,17 +1216,17 @@ impl Engine {
     }
 
     /// The operations that give IPAM node `id` exactly the parent (or prefix) it should have
-    /// on `view`, and its `is_top_level`.
+    /// on `view`, and its `is_top_level`. Returns the prefixes it hung from and hangs from.
     async fn reconcile_node(
         &self,
         view: &BranchView,
         schema: &SchemaBranch,
         id: NodeId,
         ops: &mut Vec<Op>,
-    ) -> Result<()> {
+    ) -> Result<Vec<NodeId>> {
         let Some((role, place, kind, key_matches)) = self.ipam_place(view, schema, id).await?
         else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if !key_matches {
             let scope = schema
@@ -1032,7 +1259,7 @@ impl Engine {
                 IpamRole::Address => IP_PREFIX_LINK,
             })
         }) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let current: Vec<NodeId> = self
             .store()
@@ -1048,8 +1275,10 @@ impl Engine {
             .pop()
             .map(|n| n.links.iter().map(|l| l.peer).collect())
             .unwrap_or_default();
+        let mut ups = current.clone();
+        ups.extend(wanted);
         if current.len() == usize::from(wanted.is_some()) && current.first().copied() == wanted {
-            return Ok(());
+            return Ok(ups);
         }
         for peer in &current {
             if Some(*peer) != wanted {
@@ -1069,6 +1298,6 @@ impl Engine {
         if role == IpamRole::Prefix {
             self.top_level_op(schema, Some(&kind), id, wanted.is_none(), ops);
         }
-        Ok(())
+        Ok(ups)
     }
 }

@@ -16,13 +16,15 @@ use super::{Engine, Fields, QueryArgs};
 pub(crate) const GRAPH_VERSION_PROPERTY: &str = "graph_version";
 
 /// The graph version this build writes: the number of migrations below.
-pub(crate) const GRAPH_VERSION: i64 = 1;
+pub(crate) const GRAPH_VERSION: i64 = 2;
 
 /// What each migration does, in order; migration `n` (from 1) brings a store to version `n`.
 const MIGRATIONS: &[&str] = &[
     // Stores created before permissions were enforced lack the seeded roles and groups: without
     // them no account but the admin could read anything.
     "seed the default roles and groups",
+    // Stores written before prefixes kept what they hold (their utilization is read from it).
+    "count what each IP prefix holds",
 ];
 
 impl Engine {
@@ -73,6 +75,7 @@ impl Engine {
                 self.seed_roles(main, admin.first().map(|node| node.id))
                     .await
             }
+            2 => self.count_all_usage().await,
             _ => Err(Error::new(
                 ErrorKind::Internal,
                 format!("no migration to graph version {version}"),

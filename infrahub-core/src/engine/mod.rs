@@ -8,6 +8,7 @@ mod events;
 mod filters;
 mod input;
 mod ipam;
+mod ipam_usage;
 mod links;
 mod migrations;
 mod mutate;
