@@ -126,6 +126,11 @@ async fn children(engine: &Engine, branch: &str, id: NodeId) -> Vec<NodeId> {
 }
 
 async fn top_level(engine: &Engine, branch: &str, id: NodeId) -> Value {
+    prefix_value(engine, branch, id, "is_top_level").await
+}
+
+/// The value of attribute `name` of prefix `id` on `branch`.
+async fn prefix_value(engine: &Engine, branch: &str, id: NodeId, name: &str) -> Value {
     let mut args = QueryArgs::default();
     args.filters.insert("ids".into(), json!([id.to_string()]));
     let (nodes, _) = engine
@@ -139,7 +144,7 @@ async fn top_level(engine: &Engine, branch: &str, id: NodeId) -> Value {
         .unwrap_or_else(|e| panic!("{e}"));
     nodes
         .first()
-        .map(|n| n.value("is_top_level").clone())
+        .map(|n| n.value(name).clone())
         .unwrap_or_default()
 }
 
@@ -705,21 +710,7 @@ async fn a_store_from_before_the_kept_totals_gets_them_counted() {
     create("plan", "10.128.0.0/10", "prefix").await;
     address(&engine, "plan", "10.200.0.11/24").await;
     let utilization = |engine: Arc<Engine>, branch: &'static str, id: NodeId| async move {
-        let mut args = QueryArgs::default();
-        args.filters.insert("ids".into(), json!([id.to_string()]));
-        let (nodes, _) = engine
-            .query(
-                &BranchView::now(branch),
-                "IpamIPPrefix",
-                &args,
-                &Fields::default(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        nodes
-            .first()
-            .map(|n| n.value("utilization").clone())
-            .unwrap_or_default()
+        prefix_value(&engine, branch, id, "utilization").await
     };
     let engine = Arc::new(engine);
     let expected = [

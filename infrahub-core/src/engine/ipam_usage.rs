@@ -232,26 +232,10 @@ impl Engine {
                     .get(USED_ATTRIBUTE)
                     .map(|a| Held::of(&a.value.value))
                     .unwrap_or_default();
-                ops.push(Op::SetAttribute {
-                    node: node.id,
-                    name: USED_ATTRIBUTE.into(),
-                    value: AttributeValue::new(held.with(*change).to_value()),
-                    scope: if scope == Scope::Global {
-                        Scope::Global
-                    } else {
-                        Scope::Local
-                    },
-                    indexed: false,
-                });
+                ops.push(totals_op(node.id, held.with(*change), scope));
             } else {
                 let before = own_delta(view, &node);
-                ops.push(Op::SetAttribute {
-                    node: node.id,
-                    name: DELTA_ATTRIBUTE.into(),
-                    value: AttributeValue::new(before.then(*change).to_value()),
-                    scope: Scope::Local,
-                    indexed: false,
-                });
+                ops.push(delta_op(node.id, before.then(*change)));
             }
         }
         Ok(())
@@ -405,17 +389,7 @@ impl Engine {
             if node.attributes.contains_key(USED_ATTRIBUTE) && totals == counted {
                 return Ok(());
             }
-            ops.push(Op::SetAttribute {
-                node: id,
-                name: USED_ATTRIBUTE.into(),
-                value: AttributeValue::new(counted.to_value()),
-                scope: if scope == Scope::Global {
-                    Scope::Global
-                } else {
-                    Scope::Local
-                },
-                indexed: false,
-            });
+            ops.push(totals_op(id, counted, scope));
         } else {
             let delta = Change {
                 added: counted.space.saturating_sub(totals.space),
@@ -425,13 +399,7 @@ impl Engine {
             if own_delta(view, &node) == delta {
                 return Ok(());
             }
-            ops.push(Op::SetAttribute {
-                node: id,
-                name: DELTA_ATTRIBUTE.into(),
-                value: AttributeValue::new(delta.to_value()),
-                scope: Scope::Local,
-                indexed: false,
-            });
+            ops.push(delta_op(id, delta));
         }
         Ok(())
     }
@@ -483,6 +451,33 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// The operation storing a prefix's totals (`scope`: its kind's).
+fn totals_op(node: NodeId, held: Held, scope: Scope) -> Op {
+    Op::SetAttribute {
+        node,
+        name: USED_ATTRIBUTE.into(),
+        value: AttributeValue::new(held.to_value()),
+        // Never diffed: the totals follow the links, which are.
+        scope: if scope == Scope::Global {
+            Scope::Global
+        } else {
+            Scope::Local
+        },
+        indexed: false,
+    }
+}
+
+/// The operation storing a branch's delta on a prefix.
+fn delta_op(node: NodeId, change: Change) -> Op {
+    Op::SetAttribute {
+        node,
+        name: DELTA_ATTRIBUTE.into(),
+        value: AttributeValue::new(change.to_value()),
+        scope: Scope::Local,
+        indexed: false,
     }
 }
 
