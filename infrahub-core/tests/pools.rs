@@ -658,3 +658,112 @@ async fn an_identifier_reserved_on_a_branch_is_reserved_again_where_its_node_is_
         "every branch's space is seen"
     );
 }
+
+/// Creates a `TestingVlan` named `name` whose `vlan_id` comes from `pool`.
+async fn pooled_vlan(engine: &Engine, pool: NodeId, name: &str) -> (NodeId, Value) {
+    let mut input = input(&[("name", json!(name))], &[]);
+    input.attributes.insert(
+        "vlan_id".into(),
+        AttributeInput {
+            from_pool: Some(Box::new(request(pool, None))),
+            ..AttributeInput::default()
+        },
+    );
+    let created = engine
+        .create("main", "TestingVlan", input)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    (created.node.id, created.node.value("vlan_id").clone())
+}
+
+async fn delete_vlan(engine: &Engine, id: NodeId) {
+    engine
+        .delete(
+            "main",
+            "TestingVlan",
+            &infrahub_core::engine::NodeRef {
+                id: Some(id.to_string()),
+                hfid: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A number of `pool` reserved under an identifier that is no node's id.
+async fn promise(engine: &Engine, pool: NodeId) -> i64 {
+    let schema = engine.schema("main").unwrap_or_else(|e| panic!("{e}"));
+    let model = schema
+        .get("TestingVlan")
+        .unwrap_or_else(|| panic!("no TestingVlan"));
+    engine
+        .allocate_number(
+            "main",
+            &request(pool, Some("reserved-for-later")),
+            model,
+            "vlan_id",
+            NodeId::now_v7(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_deleted_nodes_number_is_handed_out_again_and_a_promise_is_kept() {
+    let store: Arc<dyn GraphStore> =
+        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let options = || EngineOptions {
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(Arc::clone(&store), options())
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    let file = SchemaFile::from_yaml(SCHEMA, Some("pools.yml")).unwrap_or_else(|e| panic!("{e:?}"));
+    engine
+        .load_schema("main", vec![file], false)
+        .await
+        .unwrap_or_else(|e| panic!("load: {e}"));
+    let pool = create(
+        &engine,
+        "CoreNumberPool",
+        input(
+            &[
+                ("name", json!("vlans")),
+                ("node", json!("TestingVlan")),
+                ("node_attribute", json!("vlan_id")),
+                ("start_range", json!(1)),
+                ("end_range", json!(10)),
+            ],
+            &[],
+        ),
+    )
+    .await;
+    let (a, one) = pooled_vlan(&engine, pool, "a").await;
+    let (b, two) = pooled_vlan(&engine, pool, "b").await;
+    let (_, three) = pooled_vlan(&engine, pool, "c").await;
+    assert_eq!([one, two, three], [json!(1), json!(2), json!(3)]);
+    // A number promised to an identifier that is no node's stays promised.
+    assert_eq!(promise(&engine, pool).await, 4);
+    // The number of a deleted node comes back first, as upstream hands it out again.
+    delete_vlan(&engine, a).await;
+    let (_, reused) = pooled_vlan(&engine, pool, "d").await;
+    assert_eq!(reused, json!(1));
+    let (_, next) = pooled_vlan(&engine, pool, "e").await;
+    assert_eq!(next, json!(5), "4 is promised");
+    // After a restart too (the search starts over).
+    delete_vlan(&engine, b).await;
+    drop(engine);
+    let engine = Engine::open(Arc::clone(&store), options())
+        .await
+        .unwrap_or_else(|e| panic!("reopen: {e}"));
+    let (_, reused) = pooled_vlan(&engine, pool, "f").await;
+    assert_eq!(reused, json!(2));
+    let (_, next) = pooled_vlan(&engine, pool, "g").await;
+    assert_eq!(next, json!(6));
+    assert_eq!(
+        promise(&engine, pool).await,
+        4,
+        "the same identifier, the same number"
+    );
+}

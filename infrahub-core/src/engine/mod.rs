@@ -131,6 +131,9 @@ pub struct Engine {
     /// Where resource pools start looking for free space (see the `pools` module): hints
     /// only, rebuilt by searching when missing.
     pool_hints: std::sync::Mutex<HashMap<String, (Option<crate::ipam::IpNet>, i128)>>,
+    /// Numbers freed (their node deleted) below the search hints of the number pools serving
+    /// a kind (or generic) and attribute, by those: hints too, see the `pools` module.
+    freed_numbers: std::sync::Mutex<HashMap<(String, String), std::collections::BTreeSet<i64>>>,
     /// Checks of candidate schemas, see [`Engine::add_schema_check`].
     schema_checks: RwLock<Vec<NamedCheck>>,
     /// See [`Engine::observe_commits`].
@@ -190,6 +193,7 @@ impl Engine {
             pending_password: tokio::sync::Mutex::new(None),
             branch_locks: std::sync::Mutex::new(HashMap::new()),
             pool_hints: std::sync::Mutex::new(HashMap::new()),
+            freed_numbers: std::sync::Mutex::new(HashMap::new()),
             schema_checks: RwLock::new(Vec::new()),
             commit_observers: RwLock::new(Vec::new()),
         };

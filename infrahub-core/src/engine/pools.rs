@@ -9,13 +9,18 @@
 //! number pools `~n:<number>` the identifier holding it, so that both directions are one index
 //! lookup.
 //!
+//! A number reserved for a node is released once that node holds it no more on any branch (it
+//! was deleted, or given another value), as upstream releases it; a number reserved under an
+//! identifier that is not a node's id, or for a node not created yet, stays reserved.
+//!
 //! Each pool remembers (in memory: a hint, rebuilt by searching after a restart) where it
 //! found the first free number, or per resource the first free address: below it everything
-//! was taken. Number reservations are never released, so the next number is searched from
-//! there and costs the same however many are out. IP pools search on from their mark; a
-//! prefix or address deleted or moved below it moves the mark back, so the lowest free block
-//! is handed out first, as upstream does (after a restart, or a write by another server, the
-//! search falls back to the whole resource before calling it full).
+//! was taken, except the numbers of nodes deleted since (kept beside the hint and tried
+//! first). The next number is searched from there and costs the same however many are out.
+//! IP pools search on from their mark; a prefix or address deleted or moved below it moves the
+//! mark back, so the lowest free block is handed out first, as upstream does (after a restart,
+//! or a write by another server, the search falls back to the whole resource before calling it
+//! full).
 
 use std::collections::BTreeMap;
 
@@ -831,7 +836,13 @@ impl Engine {
             .await?
             .and_then(|v| v.as_i64())
         {
-            return Ok(number);
+            // Unless it was released and handed out to another since.
+            let holder = self
+                .pool_reservation(pool.id, &format!("~n:{number}"))
+                .await?;
+            if holder.as_ref().and_then(Value::as_str) == Some(identifier.as_str()) {
+                return Ok(number);
+            }
         }
         let (mut start, mut end) = (
             pool.number("start_range").unwrap_or(0),
@@ -847,14 +858,46 @@ impl Engine {
             }
             excluded = parameters.excluded().unwrap_or_default();
         }
+        let label = served.to_string();
+        let served_key = (label.clone(), attribute.to_string());
+        // The numbers of nodes deleted since the search mark was set, lowest first.
+        let freed: Vec<i64> = {
+            let mut freed = self
+                .freed_numbers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            freed
+                .entry(served_key.clone())
+                .or_default()
+                .range(start..=end)
+                .copied()
+                .collect()
+        };
+        let mut reused = None;
+        for candidate in freed {
+            self.forget_freed(&served_key, candidate);
+            let excluded_here = excluded
+                .iter()
+                .any(|(from, to)| (*from..=*to).contains(&candidate));
+            if !excluded_here
+                && !self
+                    .number_used(pool.id, &label, attribute, candidate)
+                    .await?
+            {
+                reused = Some(candidate);
+                break;
+            }
+        }
         let low = self
             .hint(&pool.id.to_string())
             .and_then(|v| i64::try_from(v).ok())
             .unwrap_or(start)
             .max(start);
-        let label = served.to_string();
         let mut candidate = low;
         let number = loop {
+            if let Some(number) = reused {
+                break number;
+            }
             if candidate > end {
                 return Err(Error::new(
                     ErrorKind::Validation,
@@ -868,11 +911,10 @@ impl Engine {
                 candidate = stop.saturating_add(1);
                 continue;
             }
-            let reserved = self
-                .pool_reservation(pool.id, &format!("~n:{candidate}"))
+            if !self
+                .number_used(pool.id, &label, attribute, candidate)
                 .await?
-                .is_some();
-            if !reserved && !self.number_taken(&label, attribute, candidate).await? {
+            {
                 break candidate;
             }
             candidate += 1;
@@ -882,9 +924,81 @@ impl Engine {
             (format!("~n:{number}"), Value::String(identifier)),
         ];
         self.reserve(pool.id, entries).await?;
-        // Everything from the hint up to this number was taken or excluded.
-        self.set_hint(pool.id.to_string(), None, i128::from(number) + 1);
+        if reused.is_none() {
+            // Everything from the hint up to this number was taken or excluded.
+            self.set_hint(pool.id.to_string(), None, i128::from(number) + 1);
+        }
         Ok(number)
+    }
+
+    /// Whether `number` is out of pool `pool` (serving `attribute` of `label`): a node holds
+    /// it on some branch, or it is reserved under an identifier that is not a node's id, or
+    /// for a node that was never written (its create is under way, or failed).
+    async fn number_used(
+        &self,
+        pool: NodeId,
+        label: &str,
+        attribute: &str,
+        number: i64,
+    ) -> Result<bool> {
+        if self.number_taken(label, attribute, number).await? {
+            return Ok(true);
+        }
+        let Some(holder) = self.pool_reservation(pool, &format!("~n:{number}")).await? else {
+            return Ok(false);
+        };
+        match holder.as_str().and_then(|h| h.parse::<NodeId>().ok()) {
+            // A node that was written and holds it no more: released.
+            Some(node) => Ok(self.store().history(node).await?.is_empty()),
+            None => Ok(true),
+        }
+    }
+
+    /// Drops `number` from the freed numbers of `key`.
+    fn forget_freed(&self, key: &(String, String), number: i64) {
+        let mut freed = self
+            .freed_numbers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(set) = freed.get_mut(key) {
+            set.remove(&number);
+        }
+    }
+
+    /// `node` (of `model`) was deleted: the number pools serving its kind or generics remember
+    /// the numbers it held, to hand them out again first.
+    pub(crate) fn numbers_freed(&self, model: &ModelSchema, node: &super::Node) {
+        let mut freed = self
+            .freed_numbers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: forgetting them is safe once the search marks are forgotten too.
+        if freed
+            .values()
+            .map(std::collections::BTreeSet::len)
+            .sum::<usize>()
+            >= 100_000
+        {
+            for set in freed.values_mut() {
+                set.clear();
+            }
+            drop(freed);
+            self.pool_hints
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain(|_, (resource, _)| resource.is_some());
+            return;
+        }
+        let labels = std::iter::once(model.kind()).chain(model.inherit_from.iter().cloned());
+        for label in labels {
+            for (name, attribute) in &node.attributes {
+                if let Some(number) = attribute.value.as_i64()
+                    && let Some(set) = freed.get_mut(&(label.clone(), name.clone()))
+                {
+                    set.insert(number);
+                }
+            }
+        }
     }
 
     /// Whether a node of `label` holds `number` in `attribute` on some branch.

@@ -155,6 +155,12 @@ impl Engine {
         let at = self
             .commit_checked(changeset, doomed.values().map(|node| node.kind.as_str()))
             .await?;
+        // Number pools may hand out the numbers these nodes held again.
+        for node in doomed.values() {
+            if let Some(model) = schema.get(&node.kind) {
+                self.numbers_freed(model, node);
+            }
+        }
         let refreshed = self.refresh_events(branch, &schema, refresh, at).await?;
         let mut events: Vec<Event> = doomed
             .into_values()
