@@ -1805,12 +1805,24 @@ nodes:
     }
 
     #[test]
-    fn profiles_hold_only_optional_writable_attributes() {
+    fn profiles_hold_the_writable_attributes_that_are_not_unique() {
+        // As upstream 1.11: mandatory ones too (a profile may supply them), never unique or
+        // read-only ones; all optional on the profile.
         let schema = load(DEVICE_AND_SITE);
         let profile = model(&schema, "ProfileInfraDevice");
         assert_eq!(profile.category, ModelCategory::Profile);
         let names: Vec<&str> = profile.attribute_names().collect();
-        assert_eq!(names, ["profile_name", "profile_priority", "description"]);
+        assert_eq!(
+            names,
+            ["profile_name", "profile_priority", "description", "asset_tag"]
+        );
+        assert!(
+            profile
+                .attributes
+                .iter()
+                .filter(|a| !a.name.starts_with("profile_"))
+                .all(|a| a.optional)
+        );
         assert!(profile.inherit_from.iter().any(|g| g == "CoreProfile"));
         let related = profile
             .relationship("related_nodes")

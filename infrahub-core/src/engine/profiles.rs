@@ -4,6 +4,11 @@
 //! stored on the node with `is_from_profile` and the profile as `source`, so filters, ordering
 //! and uniqueness see it. Copies are refreshed when a profile changes, is deleted, or is linked
 //! to or unlinked from a node; a value a user sets explicitly is never overwritten.
+//!
+//! Relationships of kind Attribute and Generic work the same way (upstream 1.11): a node whose
+//! relationship has no peers, or only peers a profile gave it, takes the peers of its strongest
+//! profile that sets that relationship; those links carry the profile as their `source` (the SDK
+//! reports them `is_from_profile`). A peer set by the user makes the relationship the user's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -33,12 +38,21 @@ pub(crate) const RELATED_NODES: &str = "related_nodes";
 /// The attribute that orders a node's profiles (lowest first).
 const PRIORITY: &str = "profile_priority";
 
-/// One profile's priority and the attribute values it sets.
+/// One profile's priority and the attribute values and relationship peers it sets.
 #[derive(Clone, Debug)]
 pub(crate) struct ProfileValues {
     id: NodeId,
     priority: i64,
     values: BTreeMap<String, Value>,
+    /// Peers by relationship name (only relationships with peers).
+    peers: BTreeMap<String, Vec<NodeId>>,
+}
+
+impl ProfileValues {
+    /// Whether the profile supplies field `name` (an attribute value or relationship peers).
+    pub(crate) fn supplies(&self, name: &str) -> bool {
+        self.values.get(name).is_some_and(|v| !v.is_null()) || self.peers.contains_key(name)
+    }
 }
 
 /// The profiles of one node, strongest first.
@@ -54,6 +68,14 @@ impl<'a> ProfileStack<'a> {
         profiles.sort_by_key(|p| (p.priority, p.id));
         profiles.dedup_by_key(|p| p.id);
         ProfileStack { profiles }
+    }
+
+    /// The profile that supplies relationship `name`, and its peers: the strongest one that
+    /// sets it.
+    fn supply_peers(&self, name: &str) -> Option<(NodeId, &'a [NodeId])> {
+        self.profiles
+            .iter()
+            .find_map(|profile| profile.peers.get(name).map(|p| (profile.id, p.as_slice())))
     }
 
     /// The profile that supplies `attribute`, and its value: the strongest one that sets it.
@@ -102,6 +124,68 @@ pub(crate) fn applied(
         None => return None,
     };
     (next != *state).then_some(next)
+}
+
+/// Whether a profile can set relationship `relationship` (a writable Attribute or Generic one).
+pub(crate) fn profile_settable(relationship: &RelationshipSchema) -> bool {
+    crate::schema::supports_profiles(relationship)
+}
+
+/// The operations that give relationship `relationship` of node `id` the peers of its profiles
+/// (`stack`): `current` are its links now (peer and source), `sources` the profiles whose links
+/// count as set by a profile (those of the node before and after the write). Nothing when a
+/// current link was set by the user.
+pub(crate) fn relationship_ops(
+    relationship: &RelationshipSchema,
+    id: NodeId,
+    current: &[(NodeId, Option<NodeId>)],
+    sources: &BTreeSet<NodeId>,
+    stack: &ProfileStack<'_>,
+) -> Vec<Op> {
+    let from_profile = |source: &Option<NodeId>| source.is_some_and(|s| sources.contains(&s));
+    if current.iter().any(|(_, source)| !from_profile(source)) {
+        return Vec::new();
+    }
+    let (profile, wanted) = match stack.supply_peers(&relationship.name) {
+        Some((profile, peers)) => (Some(profile), peers),
+        None => (None, &[][..]),
+    };
+    let mut ops = Vec::new();
+    for (peer, _) in current {
+        if !wanted.contains(peer) {
+            ops.push(links::remove(relationship, id, *peer));
+        }
+    }
+    if let Some(profile) = profile {
+        for peer in wanted {
+            let linked = current.iter().find(|(p, _)| p == peer);
+            if linked.is_some_and(|(_, source)| *source == Some(profile)) {
+                continue;
+            }
+            let properties = infrahub_graph::LinkProperties {
+                source: Some(profile),
+                ..infrahub_graph::LinkProperties::visible()
+            };
+            ops.push(links::set(relationship, id, *peer, properties));
+        }
+    }
+    ops
+}
+
+/// The links of `relationship` in `node`: peer and source.
+fn links_with_source(
+    node: &NodeData,
+    relationship: &RelationshipSchema,
+) -> Vec<(NodeId, Option<NodeId>)> {
+    let identifier = relationship.identifier();
+    let side = links::side(relationship);
+    node.links
+        .iter()
+        .filter(|l| {
+            l.identifier == identifier && (side == infrahub_graph::Side::Either || l.side == side)
+        })
+        .map(|l| (l.peer, l.properties.source))
+        .collect()
 }
 
 /// The stored form of an attribute as the engine read it.
@@ -155,6 +239,8 @@ pub(crate) struct PendingWrite<'a> {
     pub(crate) values: &'a mut BTreeMap<String, Value>,
     /// Attribute changes the write's event reports.
     pub(crate) changes: &'a mut BTreeMap<String, AttributeChange>,
+    /// The relationships the write itself sets (the user's: profiles leave them alone).
+    pub(crate) given: &'a BTreeSet<String>,
 }
 
 impl Engine {
@@ -187,6 +273,54 @@ impl Engine {
                 }
             }
         }
+        // The peers of their relationships a profile can set.
+        let schema = self.schema(&view.branch)?;
+        let mut relationships: Vec<(String, RelationshipSchema)> = Vec::new();
+        for kind in read.iter().map(|p| p.kind.clone()).collect::<BTreeSet<_>>() {
+            if let Some(model) = schema.get(&kind) {
+                for relationship in model.relationships.iter().filter(|r| profile_settable(r)) {
+                    relationships.push((kind.clone(), relationship.clone()));
+                }
+            }
+        }
+        let mut peers_of: HashMap<NodeId, BTreeMap<String, Vec<NodeId>>> = HashMap::new();
+        if !relationships.is_empty() {
+            let selection = Selection {
+                attributes: Some(Vec::new()),
+                links: relationships
+                    .iter()
+                    .map(|(_, r)| links::selection(r))
+                    .collect(),
+            };
+            let ids: Vec<NodeId> = read.iter().map(|p| p.id).collect();
+            let mut linked = self.store().get_nodes(view, &ids, &selection).await?;
+            let kinds: HashMap<NodeId, String> =
+                read.iter().map(|p| (p.id, p.kind.clone())).collect();
+            for data in &mut linked {
+                written::overlay(data, &view.branch, pending);
+            }
+            // Profiles the pending write creates: their links are in it.
+            let found: BTreeSet<NodeId> = linked.iter().map(|d| d.id).collect();
+            for id in ids.iter().filter(|id| !found.contains(id)) {
+                let mut created = written::empty(*id, &view.branch);
+                written::overlay(&mut created, &view.branch, pending);
+                linked.push(created);
+            }
+            for data in linked {
+                let Some(kind) = kinds.get(&data.id) else {
+                    continue;
+                };
+                for (_, relationship) in relationships.iter().filter(|(k, _)| k == kind) {
+                    let peers = links::peers_in(&data, relationship);
+                    if !peers.is_empty() {
+                        peers_of
+                            .entry(data.id)
+                            .or_default()
+                            .insert(relationship.name.clone(), peers);
+                    }
+                }
+            }
+        }
         Ok(read
             .into_iter()
             .map(|profile| {
@@ -201,12 +335,14 @@ impl Engine {
                     .filter(|(_, a)| !a.value.is_default)
                     .map(|(name, a)| (name, a.value.value))
                     .collect();
+                let peers = peers_of.remove(&profile.id).unwrap_or_default();
                 (
                     profile.id,
                     ProfileValues {
                         id: profile.id,
                         priority,
                         values,
+                        peers,
                     },
                 )
             })
@@ -224,9 +360,14 @@ impl Engine {
         if write.model.relationship(PROFILES).is_none() {
             return Ok(());
         }
+        let before: Vec<NodeId> = write
+            .current
+            .map(|n| n.peers(PROFILES).iter().map(|p| p.id).collect())
+            .unwrap_or_default();
         let follows_profile = write
             .current
-            .is_some_and(|n| n.attributes.values().any(|a| a.is_from_profile));
+            .is_some_and(|n| n.attributes.values().any(|a| a.is_from_profile))
+            || !before.is_empty();
         if write.profiles.is_empty() && !follows_profile {
             return Ok(());
         }
@@ -274,6 +415,60 @@ impl Engine {
                 }),
             }
         }
+        let sources: BTreeSet<NodeId> = write
+            .profiles
+            .iter()
+            .chain(before.iter())
+            .copied()
+            .collect();
+        for relationship in write
+            .model
+            .relationships
+            .iter()
+            .filter(|r| profile_settable(r))
+        {
+            if write.given.contains(&relationship.name) {
+                continue;
+            }
+            let mut current: Vec<(NodeId, Option<NodeId>)> = write
+                .current
+                .map(|n| {
+                    n.peers(&relationship.name)
+                        .iter()
+                        .map(|p| (p.id, p.source))
+                        .collect()
+                })
+                .unwrap_or_default();
+            // As the write's own operations leave them.
+            let identifier = relationship.identifier();
+            for op in write.ops.iter() {
+                match op {
+                    Op::SetLink {
+                        identifier: i,
+                        from,
+                        to,
+                        properties,
+                        ..
+                    } if *i == identifier && (*from == write.id || *to == write.id) => {
+                        let peer = if *from == write.id { *to } else { *from };
+                        current.retain(|(p, _)| *p != peer);
+                        current.push((peer, properties.source));
+                    }
+                    Op::RemoveLink {
+                        identifier: i,
+                        from,
+                        to,
+                        ..
+                    } if *i == identifier && (*from == write.id || *to == write.id) => {
+                        let peer = if *from == write.id { *to } else { *from };
+                        current.retain(|(p, _)| *p != peer);
+                    }
+                    _ => {}
+                }
+            }
+            let ops = relationship_ops(relationship, write.id, &current, &sources, &stack);
+            write.ops.extend(ops);
+        }
         Ok(())
     }
 
@@ -314,6 +509,13 @@ impl Engine {
             };
             let mut relationships = vec![PROFILES.to_string()];
             relationships.extend(unique_relationship_names(schema, model));
+            relationships.extend(
+                model
+                    .relationships
+                    .iter()
+                    .filter(|r| profile_settable(r))
+                    .map(|r| r.name.clone()),
+            );
             let fields = Fields {
                 attributes: None,
                 relationships,
@@ -352,6 +554,16 @@ impl Engine {
                     scope: links::scope(attribute.branch),
                     indexed: !attribute.kind.is_large(),
                 });
+            }
+            // Profile peers: the sources are the profiles linked before the pending write
+            // (its profile changes are in `linked`) and after it.
+            let mut sources: BTreeSet<NodeId> = linked.iter().copied().collect();
+            sources.extend(known.keys().copied());
+            sources.extend(gone.iter().copied());
+            for relationship in model.relationships.iter().filter(|r| profile_settable(r)) {
+                let current = links_with_source(&data, relationship);
+                let ops = relationship_ops(relationship, data.id, &current, &sources, &stack);
+                refresh.ops.extend(ops);
             }
             if refresh.ops.len() == before {
                 continue;
@@ -500,6 +712,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), v.clone()))
                 .collect(),
+            peers: BTreeMap::new(),
         }
     }
 

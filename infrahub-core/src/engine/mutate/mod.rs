@@ -211,6 +211,10 @@ impl Engine {
             labels: model.storage_labels(),
             scope: links::scope(Some(model.branch)),
         }];
+        // Mandatory fields the node's profiles supply need not be given (upstream 1.11).
+        let supplied = self
+            .fields_from_profiles(&view, &schema, model, &input)
+            .await?;
         let mut values: Values = BTreeMap::new();
         let mut changes: BTreeMap<String, AttributeChange> = BTreeMap::new();
         for attribute in &model.attributes {
@@ -242,7 +246,11 @@ impl Engine {
                     }
                 }
             };
-            if raw.is_null() && !attribute.optional && !attribute.read_only {
+            if raw.is_null()
+                && !attribute.optional
+                && !attribute.read_only
+                && !supplied.contains(&attribute.name)
+            {
                 return Err(validation(format!(
                     "{} is mandatory for {}",
                     attribute.name,
@@ -301,8 +309,9 @@ impl Engine {
                 }
                 None => Vec::new(),
             };
-            if relationship.kind != crate::schema::RelationshipKind::Hierarchy
-                || relationship.name != "children"
+            if (relationship.kind != crate::schema::RelationshipKind::Hierarchy
+                || relationship.name != "children")
+                && !(resolved.is_empty() && supplied.contains(&relationship.name))
             {
                 Engine::check_counts(model, relationship, resolved.len())?;
             }
@@ -335,6 +344,14 @@ impl Engine {
         let every: BTreeSet<String> = model.relationships.iter().map(|r| r.name.clone()).collect();
         self.check_common_parents(&view, model, &peers, &every)
             .await?;
+        templates::check_template_pools(model, &|name| {
+            peers.get(name).is_some_and(|p| !p.is_empty())
+                || input
+                    .attributes
+                    .get(name)
+                    .and_then(|a| a.value.as_ref())
+                    .is_some_and(|v| !v.is_null())
+        })?;
         let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
         self.apply_profiles(
             &view,
@@ -346,6 +363,7 @@ impl Engine {
                 ops: &mut ops,
                 values: &mut values,
                 changes: &mut changes,
+                given: &given_relationships(&input),
             },
         )
         .await?;
@@ -483,4 +501,52 @@ impl Engine {
     pub fn verify_password(stored_hash: &str, password: &str) -> bool {
         bcrypt::verify(password, stored_hash).unwrap_or(false)
     }
+}
+
+impl Engine {
+    /// The fields (attribute and relationship names) the profiles `input` links a new node of
+    /// `model` to supply.
+    async fn fields_from_profiles(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        model: &ModelSchema,
+        input: &NodeInput,
+    ) -> Result<BTreeSet<String>> {
+        let (Some(relationship), Some(given)) = (
+            model.relationship(PROFILES),
+            input.relationships.get(PROFILES),
+        ) else {
+            return Ok(BTreeSet::new());
+        };
+        let ids: BTreeSet<NodeId> = self
+            .resolve_peers(view, schema, model, relationship, given)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let known = self.read_profiles(view, &ids, &[]).await?;
+        Ok(model
+            .attributes
+            .iter()
+            .map(|a| &a.name)
+            .chain(model.relationships.iter().map(|r| &r.name))
+            .filter(|name| known.values().any(|p| p.supplies(name)))
+            .cloned()
+            .collect())
+    }
+}
+
+/// The relationships `input` gives peers (an emptied relationship is not given: profiles may
+/// fill it).
+pub(super) fn given_relationships(input: &NodeInput) -> BTreeSet<String> {
+    input
+        .relationships
+        .iter()
+        .filter(|(_, given)| match given {
+            RelationshipInput::One(peer) => peer.is_some(),
+            RelationshipInput::Many(peers) => !peers.is_empty(),
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }

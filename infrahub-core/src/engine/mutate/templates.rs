@@ -8,6 +8,12 @@ use super::*;
 
 use crate::schema::{OBJECT_TEMPLATE_NAME_ATTR, OBJECT_TEMPLATE_RELATIONSHIP, RelationshipKind};
 
+use super::super::pools::PoolInput;
+
+/// Suffix of the template relationships naming the pool a field of the objects created from
+/// the template is allocated from (`<field>_from_resource_pool`).
+const FROM_POOL_SUFFIX: &str = "_from_resource_pool";
+
 /// Relationship kinds whose peers a new object copies from its template.
 const COPIED_KINDS: [RelationshipKind; 3] = [
     RelationshipKind::Attribute,
@@ -149,6 +155,42 @@ impl Engine {
                 input
                     .relationships
                     .insert(groups.to_string(), peers_input(target.cardinality, &peers));
+            }
+        }
+        // A pool the template names for a field the input does not give: the object's value
+        // (or peer) is allocated from it, reserved under the object's id.
+        for template_relationship in &template_model.relationships {
+            let Some(field) = template_relationship.name.strip_suffix(FROM_POOL_SUFFIX) else {
+                continue;
+            };
+            let Some(pool) = template.peers(&template_relationship.name).first() else {
+                continue;
+            };
+            if input.attributes.contains_key(field) || input.relationships.contains_key(field) {
+                continue;
+            }
+            let from_pool = Some(Box::new(PoolInput {
+                id: Some(pool.id.to_string()),
+                ..PoolInput::default()
+            }));
+            if model.attribute(field).is_some() {
+                input.attributes.insert(
+                    field.to_string(),
+                    AttributeInput {
+                        from_pool,
+                        ..AttributeInput::default()
+                    },
+                );
+            } else if let Some(target) = model.relationship(field) {
+                let peer = PeerInput {
+                    from_pool,
+                    ..PeerInput::default()
+                };
+                let given = match target.cardinality {
+                    Cardinality::One => RelationshipInput::One(Some(peer)),
+                    Cardinality::Many => RelationshipInput::Many(vec![peer]),
+                };
+                input.relationships.insert(field.to_string(), given);
             }
         }
         for template_relationship in &template_model.relationships {
@@ -335,6 +377,37 @@ impl Engine {
         }
         Ok(input)
     }
+}
+
+/// Refuses a write leaving an object template with both a field and the pool to allocate it
+/// from (`<field>_from_resource_pool`), as upstream: a template gives one or the other.
+/// `set(name)` says whether the template has, after the write, a value (not its default) for
+/// attribute `name` or peers for relationship `name`.
+pub(super) fn check_template_pools(model: &ModelSchema, set: &dyn Fn(&str) -> bool) -> Result<()> {
+    if model.category != ModelCategory::Template {
+        return Ok(());
+    }
+    for relationship in &model.relationships {
+        let Some(field) = relationship.name.strip_suffix(FROM_POOL_SUFFIX) else {
+            continue;
+        };
+        if !set(&relationship.name) || !set(field) {
+            continue;
+        }
+        let what = if model.attribute(field).is_some() {
+            "direct attribute value"
+        } else {
+            "direct relationship"
+        };
+        return Err(Error::new(
+            ErrorKind::Validation,
+            format!(
+                "{}: Cannot set '{}' when '{field}' is already set. Templates can only use one of: {what} or resource pool allocation.",
+                relationship.name, relationship.name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Engine {

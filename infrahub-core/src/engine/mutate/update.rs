@@ -221,11 +221,16 @@ impl Engine {
         }
         // Stored values already follow the node's profiles; they change only with its profile
         // set or with an attribute handed back to its default.
+        let given = given_relationships(&input);
         let profiles_in_play = input.relationships.contains_key(PROFILES)
             || input
                 .attributes
                 .values()
-                .any(|a| a.is_default == Some(true));
+                .any(|a| a.is_default == Some(true))
+            || input
+                .relationships
+                .keys()
+                .any(|name| !given.contains(name) && model.relationship(name).is_some());
         if profiles_in_play {
             let profiles = peers.get(PROFILES).cloned().unwrap_or_default();
             self.apply_profiles(
@@ -238,6 +243,7 @@ impl Engine {
                     ops: &mut ops,
                     values: &mut values,
                     changes: &mut changes,
+                    given: &given,
                 },
             )
             .await?;
@@ -271,6 +277,20 @@ impl Engine {
         let changed: BTreeSet<String> = input.relationships.keys().cloned().collect();
         self.check_common_parents(&view, model, &peers, &changed)
             .await?;
+        super::templates::check_template_pools(model, &|name| {
+            if let Some(given) = input.attributes.get(name) {
+                if given.is_default == Some(true) {
+                    return false;
+                }
+                if let Some(value) = &given.value {
+                    return !value.is_null();
+                }
+            }
+            if let Some(attribute) = current.attributes.get(name) {
+                return !attribute.is_default && !attribute.value.is_null();
+            }
+            peers.get(name).is_some_and(|p| !p.is_empty())
+        })?;
         let _ipam = match IpamRole::of(model) {
             Some(role) => {
                 self.place_updated(

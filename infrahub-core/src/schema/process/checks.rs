@@ -476,6 +476,14 @@ fn identifiers(schema: &SchemaBranch, errors: &mut Vec<SchemaError>) {
             let mut directions: Vec<Direction> = rels.iter().map(|r| r.1).collect();
             directions.sort();
             let pair_ok = directions == [Direction::Outbound, Direction::Inbound];
+            // Generated profiles and templates copy their model's relationships: the model's
+            // own error says it once.
+            let generated = schema.get(kind).is_some_and(|m| {
+                matches!(m.category, ModelCategory::Profile | ModelCategory::Template)
+            });
+            if rels.len() > 1 && !pair_ok && generated {
+                continue;
+            }
             if rels.len() > 1 && !pair_ok {
                 let names = rels
                     .iter()

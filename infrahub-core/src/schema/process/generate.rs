@@ -230,6 +230,28 @@ pub(super) fn groups(schema: &mut SchemaBranch) {
                     .push(group_relationship(name, identifier));
             }
         }
+        // Object templates also name the groups the objects created from them join (plain
+        // relationships: setting them puts the template itself in no group).
+        if model.category == ModelCategory::Template {
+            for (name, identifier) in [
+                (
+                    "member_of_groups_for_instances",
+                    "template_group_member_for_instances",
+                ),
+                (
+                    "subscriber_of_groups_for_instances",
+                    "template_group_subscriber_for_instances",
+                ),
+            ] {
+                if model.relationship(name).is_none() {
+                    let mut rel = RelationshipSchema::new(name, GENERIC_GROUP);
+                    rel.identifier = Some(identifier.to_string());
+                    rel.kind = RelationshipKind::Generic;
+                    rel.branch = Some(BranchSupport::Aware);
+                    model.relationships.push(rel);
+                }
+            }
+        }
     });
 }
 

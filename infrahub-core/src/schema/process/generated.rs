@@ -10,7 +10,7 @@ use super::super::constants::{
     OBJECT_TEMPLATE_RELATIONSHIP, RESTRICTED_NAMESPACES,
 };
 use super::super::error::SchemaError;
-use super::super::kinds::{BranchSupport, Cardinality, RelationshipKind, State};
+use super::super::kinds::{AttributeKind, BranchSupport, Cardinality, RelationshipKind, State};
 use super::super::model::{ModelCategory, ModelSchema};
 use super::super::relationship::RelationshipSchema;
 use super::generate::default_identifier;
@@ -111,7 +111,7 @@ fn profile_of(schema: &SchemaBranch, model: &ModelSchema) -> Option<ModelSchema>
     profile.description = Some(format!("Profile for {kind}"));
     profile.branch = model.branch;
     profile.include_in_menu = Some(false);
-    profile.display_labels = Some(vec!["profile_name__value".into()]);
+    profile.display_label = Some("profile_name__value".into());
     profile.inherit_from = vec![LINEAGE_SOURCE.into(), CORE_PROFILE.into(), CORE_NODE.into()];
     profile.human_friendly_id = Some(vec!["profile_name__value".into()]);
     profile.default_filter = Some("profile_name__value".into());
@@ -121,13 +121,24 @@ fn profile_of(schema: &SchemaBranch, model: &ModelSchema) -> Option<ModelSchema>
             .attributes
             .push(copied_attribute(schema, CORE_PROFILE, name, model.branch)?);
     }
-    let mut related = RelationshipSchema::new("related_nodes", kind);
+    let mut related = RelationshipSchema::new("related_nodes", kind.clone());
     related.identifier = Some("node__profile".into());
     related.kind = RelationshipKind::Profile;
     related.branch = Some(BranchSupport::Aware);
     profile.relationships.push(related);
+    let template_kind = format!("Template{kind}");
+    if schema.has(&template_kind) {
+        let mut templates = RelationshipSchema::new("related_templates", template_kind);
+        templates.identifier = Some(PROFILE_TEMPLATE_IDENTIFIER.into());
+        templates.kind = RelationshipKind::Profile;
+        templates.branch = Some(BranchSupport::Aware);
+        profile.relationships.push(templates);
+    }
+    // What a profile can set, as upstream 1.11: every attribute and Attribute or Generic
+    // relationship that is neither read-only nor unique, nor part of a uniqueness constraint
+    // (mandatory ones too: a profile supplies them).
     for attr in &model.attributes {
-        if attr.read_only || !attr.optional {
+        if attr.read_only || attr.unique || in_uniqueness_constraint(model, &attr.name) {
             continue;
         }
         let mut copy = attr.clone();
@@ -139,7 +150,53 @@ fn profile_of(schema: &SchemaBranch, model: &ModelSchema) -> Option<ModelSchema>
         copy.optional = true;
         profile.attributes.push(copy);
     }
+    let profile_kind = profile.kind();
+    for rel in &model.relationships {
+        if !supports_profiles(rel) || in_uniqueness_constraint(model, &rel.name) {
+            continue;
+        }
+        let mut copy = RelationshipSchema::new(rel.name.clone(), rel.peer.clone());
+        copy.kind = rel.kind;
+        copy.cardinality = rel.cardinality;
+        copy.direction = rel.direction;
+        copy.branch = rel.branch;
+        copy.identifier = Some(match &rel.identifier {
+            Some(identifier) => format!("profile_{identifier}"),
+            None => default_identifier(&profile_kind, &rel.peer),
+        });
+        copy.min_count = rel.min_count;
+        copy.max_count = rel.max_count;
+        copy.label = rel.label.clone();
+        copy.order_weight = rel.order_weight;
+        profile.relationships.push(copy);
+    }
     Some(profile)
+}
+
+/// The identifier of the link between an object template and the profiles its objects take.
+pub(crate) const PROFILE_TEMPLATE_IDENTIFIER: &str = "template__profile";
+
+/// Suffix of the template relationships naming a pool to allocate a field from.
+pub(crate) const FROM_POOL_SUFFIX: &str = "_from_resource_pool";
+
+/// Whether a profile can set `rel`: a writable relationship of kind Attribute or Generic.
+pub(crate) fn supports_profiles(rel: &RelationshipSchema) -> bool {
+    !rel.read_only
+        && matches!(
+            rel.kind,
+            RelationshipKind::Attribute | RelationshipKind::Generic
+        )
+}
+
+/// Whether field `name` is named by one of `model`'s uniqueness constraints (as the field
+/// itself, or through one of its properties).
+fn in_uniqueness_constraint(model: &ModelSchema, name: &str) -> bool {
+    model
+        .uniqueness_constraints
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|path| path == name || path.split("__").next() == Some(name))
 }
 
 fn profiles_relationship() -> RelationshipSchema {
@@ -147,6 +204,8 @@ fn profiles_relationship() -> RelationshipSchema {
     rel.identifier = Some("node__profile".into());
     rel.kind = RelationshipKind::Profile;
     rel.branch = Some(BranchSupport::Aware);
+    // Last in forms, as upstream.
+    rel.order_weight = Some(99_000);
     rel
 }
 
@@ -341,7 +400,7 @@ fn template_of(
     }
     template.branch = model.branch;
     template.include_in_menu = Some(false);
-    template.display_labels = Some(vec![format!("{OBJECT_TEMPLATE_NAME_ATTR}__value")]);
+    template.display_label = Some(format!("{OBJECT_TEMPLATE_NAME_ATTR}__value"));
     template.human_friendly_id = Some(vec![format!("{OBJECT_TEMPLATE_NAME_ATTR}__value")]);
     template.attributes.push(name_attr);
     for attr in &model.attributes {
@@ -382,7 +441,7 @@ fn template_relationships(schema: &mut SchemaBranch, kind: &str) {
         let owned = matches!(
             rel.kind,
             RelationshipKind::Component | RelationshipKind::Parent
-        );
+        ) && !POOL_KINDS.contains(&rel.peer.as_str());
         let peer = if owned {
             format!("Template{}", rel.peer)
         } else {
@@ -411,6 +470,48 @@ fn template_relationships(schema: &mut SchemaBranch, kind: &str) {
         }));
         copy.inherited = rel.inherited;
         added.push(copy);
+        // A relationship to IP addresses or prefixes can name a pool to allocate from.
+        if let Some(pool) = ip_pool_for(schema, &rel.peer) {
+            let identifier = rel
+                .identifier
+                .clone()
+                .unwrap_or_else(|| default_identifier(kind, &rel.peer));
+            added.push(pool_relationship(
+                &rel.name,
+                pool,
+                &format!("{identifier}{FROM_POOL_SUFFIX}").to_lowercase(),
+                rel.branch,
+                rel.inherited,
+                "relationship",
+            ));
+        }
+    }
+    // So can a Number attribute, from a number pool.
+    for attr in &model.attributes {
+        if attr.kind == AttributeKind::Number && !attr.read_only && !attr.unique {
+            added.push(pool_relationship(
+                &attr.name,
+                "CoreNumberPool",
+                &format!("{}{FROM_POOL_SUFFIX}", attr.name).to_lowercase(),
+                attr.branch,
+                attr.inherited,
+                "attribute",
+            ));
+        }
+    }
+    // The profiles the objects created from the template take.
+    let parent_profiles = model.is_node()
+        && model
+            .inherit_from
+            .iter()
+            .any(|g| schema.get(g).is_some_and(|g| g.generate_profile));
+    if model.generate_profile || parent_profiles {
+        let mut profiles = RelationshipSchema::new("profiles", CORE_PROFILE);
+        profiles.identifier = Some(PROFILE_TEMPLATE_IDENTIFIER.into());
+        profiles.kind = RelationshipKind::Profile;
+        profiles.branch = Some(BranchSupport::Aware);
+        profiles.order_weight = Some(99_000);
+        added.push(profiles);
     }
     let Some(template) = schema.get_mut(&template_kind) else {
         return;
@@ -436,6 +537,55 @@ fn template_relationships(schema: &mut SchemaBranch, kind: &str) {
         }
         template.relationships.push(rel);
     }
+}
+
+/// Kinds a template relationship keeps as its peer (pools), not their template.
+const POOL_KINDS: [&str; 4] = [
+    "CoreNumberPool",
+    "CoreIPAddressPool",
+    "CoreIPPrefixPool",
+    "CoreResourcePool",
+];
+
+/// The pool kind allocating peers of kind `peer`, if it is an IP address or prefix kind.
+fn ip_pool_for(schema: &SchemaBranch, peer: &str) -> Option<&'static str> {
+    let model = schema.get(peer)?;
+    let is = |generic: &str| {
+        peer == generic || (model.is_node() && model.inherit_from.iter().any(|g| g == generic))
+    };
+    if is(super::super::constants::IP_ADDRESS) {
+        Some("CoreIPAddressPool")
+    } else if is(super::super::constants::IP_PREFIX) {
+        Some("CoreIPPrefixPool")
+    } else {
+        None
+    }
+}
+
+/// The template relationship naming the pool (`peer`) field `name` is allocated from.
+fn pool_relationship(
+    name: &str,
+    peer: &str,
+    identifier: &str,
+    branch: Option<BranchSupport>,
+    inherited: bool,
+    what: &str,
+) -> RelationshipSchema {
+    let mut rel = RelationshipSchema::new(format!("{name}{FROM_POOL_SUFFIX}"), peer);
+    rel.identifier = Some(identifier.to_string());
+    rel.kind = RelationshipKind::Generic;
+    rel.cardinality = Cardinality::One;
+    rel.direction = super::super::kinds::Direction::Outbound;
+    rel.branch = branch;
+    rel.inherited = inherited;
+    rel.description = Some(format!(
+        "Generated relationship for using a resource pool on the '{name}' {what}"
+    ));
+    rel.label = Some(format!(
+        "{} from Resource Pool",
+        super::super::constants::format_label(name)
+    ));
+    rel
 }
 
 /// Gives models with `generate_template` the `object_template` relationship to their template.
