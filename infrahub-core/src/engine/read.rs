@@ -65,6 +65,35 @@ fn display_paths(model: &ModelSchema) -> Vec<String> {
     model.display_labels.clone().unwrap_or_default()
 }
 
+/// The Jinja2 environment display labels render in: upstream's filters for permission labels
+/// (`value_to_permission_decision_name`, `value_to_permission_action_name`) included.
+fn label_environment() -> minijinja::Environment<'static> {
+    let mut environment = minijinja::Environment::new();
+    environment.add_filter(
+        "value_to_permission_decision_name",
+        |value: minijinja::Value| -> Result<String, minijinja::Error> {
+            let number = value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|text| text.parse().ok()));
+            match number {
+                Some(1) => Ok("DENY".into()),
+                Some(2) => Ok("ALLOW_DEFAULT".into()),
+                Some(4) => Ok("ALLOW_OTHER".into()),
+                Some(6) => Ok("ALLOW_ALL".into()),
+                _ => Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("`{value}` is not a permission decision"),
+                )),
+            }
+        },
+    );
+    environment.add_filter(
+        "value_to_permission_action_name",
+        |value: minijinja::Value| -> String { value.to_string().to_uppercase() },
+    );
+    environment
+}
+
 /// Text form of a value for human-friendly ids and display labels.
 pub(crate) fn value_text(value: &Value) -> String {
     match value {
@@ -398,7 +427,7 @@ impl LabelPlan {
             .map(|paths| paths.iter().map(|p| PathRef::new(model, p)).collect());
         let display = match (&model.display_label, &model.display_labels) {
             (Some(label), _) if label.contains("{{") || label.contains("{%") => {
-                let mut environment = minijinja::Environment::new();
+                let mut environment = label_environment();
                 match environment.add_template_owned("label", label.clone()) {
                     Ok(()) => {
                         let variables: Vec<(String, PathRef)> = environment

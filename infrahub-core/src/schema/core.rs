@@ -155,11 +155,16 @@ mod tests {
             "CoreStandardWebhook",
             "CoreObjectPermission",
             "IpamNamespace",
+            "CoreIPPool",
+            "CoreKeyValue",
+            "CoreStaticKeyValue",
+            "CoreEnvKeyValue",
+            "CoreGeneratorAwareGroup",
         ] {
             assert!(schema.has(kind), "missing {kind}");
         }
         let (nodes, generics, profiles, _) = schema.counts();
-        assert_eq!((nodes, generics), (57, 29));
+        assert_eq!((nodes, generics), (60, 31));
         assert!(profiles >= 3, "profiles: {profiles}");
         assert!(
             schema
