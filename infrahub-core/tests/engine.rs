@@ -1637,7 +1637,7 @@ async fn a_store_from_before_the_seeded_roles_gets_them_once_and_a_newer_store_i
             .get("graph_version")
             .cloned()
     };
-    assert_eq!(version().await, Some(json!(2)), "a fresh store is current");
+    assert_eq!(version().await, Some(json!(3)), "a fresh store is current");
 
     // What a store written before the roles were seeded looks like: no roles, no groups, no
     // graph version.
@@ -1689,7 +1689,7 @@ async fn a_store_from_before_the_seeded_roles_gets_them_once_and_a_newer_store_i
             .unwrap_or_else(|| panic!("no Super Administrators group"));
         let members = admins.peers("members");
         assert_eq!(members.len(), 1, "the admin is a super administrator again");
-        assert_eq!(version().await, Some(json!(2)));
+        assert_eq!(version().await, Some(json!(3)));
     }
 
     properties.insert("graph_version".into(), json!(99));

@@ -3,6 +3,7 @@
 //! the graph store so that it branches and travels in time with the data.
 
 mod branches;
+mod core_refresh;
 mod diff;
 mod events;
 mod filters;
@@ -206,6 +207,7 @@ impl Engine {
                 engine.set_schema(&branch.name, schema);
             }
             engine.migrate().await?;
+            engine.refresh_core_schema().await?;
             engine.find_pending_password().await?;
         }
         Ok(engine)

@@ -36,7 +36,7 @@ pub struct SchemaLoad {
 
 /// Renames a load carries out: elements of the file that name an existing id under a new name.
 #[derive(Debug, Default)]
-struct Renames {
+pub(super) struct Renames {
     /// Old kind -> new kind.
     kinds: BTreeMap<String, String>,
     /// (new kind, old attribute name) -> new attribute name.
@@ -335,7 +335,7 @@ impl Engine {
     }
 
     /// The data changes a schema change needs.
-    async fn migrations(
+    pub(super) async fn migrations(
         &self,
         view: &BranchView,
         current: &SchemaBranch,
