@@ -1814,7 +1814,12 @@ nodes:
         let names: Vec<&str> = profile.attribute_names().collect();
         assert_eq!(
             names,
-            ["profile_name", "profile_priority", "description", "asset_tag"]
+            [
+                "profile_name",
+                "profile_priority",
+                "description",
+                "asset_tag"
+            ]
         );
         assert!(
             profile

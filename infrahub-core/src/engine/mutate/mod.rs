@@ -252,9 +252,10 @@ impl Engine {
                 && !supplied.contains(&attribute.name)
             {
                 return Err(validation(format!(
-                    "{} is mandatory for {}",
+                    "{} is mandatory for {} at {}",
                     attribute.name,
-                    model.kind()
+                    model.kind(),
+                    attribute.name
                 )));
             }
             let value = self.stored_value(model, attribute, &raw).await?;

@@ -260,9 +260,10 @@ impl Engine {
         // The kind is spelled out only for an error: most writes pass.
         if !relationship.optional && count == 0 {
             return Err(validation(format!(
-                "{} is mandatory for {}",
+                "{} is mandatory for {} at {}",
                 relationship.name,
-                model.kind()
+                model.kind(),
+                relationship.name
             )));
         }
         // An optional relationship may hold no peer whatever its min_count, as upstream: the

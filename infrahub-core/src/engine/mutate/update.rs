@@ -107,7 +107,7 @@ impl Engine {
             };
             if value.is_null() && !attribute.optional && !attribute.read_only {
                 return Err(validation(format!(
-                    "{name} is mandatory for {}",
+                    "{name} is mandatory for {} at {name}",
                     model.kind()
                 )));
             }
