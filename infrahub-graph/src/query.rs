@@ -88,8 +88,12 @@ pub enum Filter {
         /// Comparison.
         matches: Match,
     },
-    /// At least one attribute value matches (`any__value`).
+    /// At least one attribute with a value has a property that matches (`any__value`,
+    /// `any__source__id`, ...). Attributes whose name starts with `~` (data an application
+    /// keeps for itself) are not looked at.
     AnyAttribute {
+        /// Property compared.
+        property: Property,
         /// Comparison.
         matches: Match,
     },

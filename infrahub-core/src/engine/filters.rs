@@ -100,13 +100,20 @@ fn parse_one(
     let kind = model.kind();
     let unknown = || invalid(format!("`{name}` is not a filter of {kind}"));
     if parts[0] == "any" {
-        return match parts.get(1) {
-            Some(&"value") => Ok(Filter::AnyAttribute {
-                matches: value_match(value, partial_match),
-            }),
-            Some(&"values") => Ok(Filter::AnyAttribute {
-                matches: Match::In(as_list(value)),
-            }),
+        let any = |property, matches| Ok(Filter::AnyAttribute { property, matches });
+        return match &parts[1..] {
+            ["value"] => any(Property::Value, value_match(value, partial_match)),
+            ["values"] => any(Property::Value, Match::In(as_list(value))),
+            ["source", "id"] => any(Property::Source, Match::Equals(value.clone())),
+            ["owner", "id"] => any(Property::Owner, Match::Equals(value.clone())),
+            ["is_protected"] => any(
+                Property::IsProtected,
+                Match::Equals(Value::Bool(as_bool(name, value)?)),
+            ),
+            ["is_visible"] => any(
+                Property::IsVisible,
+                Match::Equals(Value::Bool(as_bool(name, value)?)),
+            ),
             _ => Err(unknown()),
         };
     }

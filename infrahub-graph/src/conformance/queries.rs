@@ -303,6 +303,7 @@ pub async fn query_filters(store: &dyn GraphStore) {
             "AnyAttribute Equals",
             &filtered,
             vec![Filter::AnyAttribute {
+                property: Property::Value,
                 matches: Match::Equals(json!("edge")),
             }],
             vec![n2, n3],
@@ -311,7 +312,26 @@ pub async fn query_filters(store: &dyn GraphStore) {
             "AnyAttribute Contains",
             &filtered,
             vec![Filter::AnyAttribute {
+                property: Property::Value,
                 matches: Match::Contains("ALPHA".into()),
+            }],
+            vec![n1],
+        ),
+        (
+            "AnyAttribute Source",
+            &filtered,
+            vec![Filter::AnyAttribute {
+                property: Property::Source,
+                matches: Match::Equals(json!(source.to_string())),
+            }],
+            vec![n1],
+        ),
+        (
+            "AnyAttribute IsProtected",
+            &filtered,
+            vec![Filter::AnyAttribute {
+                property: Property::IsProtected,
+                matches: Match::Equals(json!(true)),
             }],
             vec![n1],
         ),
@@ -319,6 +339,7 @@ pub async fn query_filters(store: &dyn GraphStore) {
             "AnyAttribute on a number",
             &filtered,
             vec![Filter::AnyAttribute {
+                property: Property::Value,
                 matches: Match::Equals(json!(9216)),
             }],
             vec![n4],

@@ -259,10 +259,19 @@ fn passes(
                 let value = property_value(core.attributes.get(name), *property);
                 value_matches(&value, matches)
             }
-            Filter::AnyAttribute { matches } => core.attributes.values().any(|w| {
-                let value = property_value(Some(w), Property::Value);
-                !value.is_null() && value_matches(&value, matches)
-            }),
+            Filter::AnyAttribute { property, matches } => {
+                core.attributes.iter().any(|(name, w)| {
+                    if name.starts_with('~') {
+                        return false;
+                    }
+                    let value = property_value(Some(w), Property::Value);
+                    if value.is_null() {
+                        return false;
+                    }
+                    let compared = property_value(Some(w), *property);
+                    value_matches(&compared, matches)
+                })
+            }
             Filter::Linked {
                 identifier,
                 side,
