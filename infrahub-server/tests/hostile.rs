@@ -2179,3 +2179,159 @@ async fn pool_requests_are_checked_and_a_refused_one_writes_nothing() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn conversions_and_query_reports_are_checked_and_a_refused_conversion_writes_nothing() {
+    let server = start().await;
+    server
+        .load_schema(&json!({"schemas": [{
+            "version": "1.0",
+            "nodes": [
+                {"name": "Vlan", "namespace": "Lab",
+                 "attributes": [{"name": "name", "kind": "Text", "unique": true}]},
+                {"name": "Segment", "namespace": "Lab",
+                 "attributes": [{"name": "name", "kind": "Text", "unique": true},
+                                {"name": "size", "kind": "Number"}]}
+            ]
+        }]}))
+        .await;
+    let vlan = server
+        .admin(r#"mutation { LabVlanCreate(data: {name: {value: "v1"}}) { object { id } } }"#)
+        .await["LabVlanCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let counts = || async {
+        let answer = server
+            .admin(r#"{ LabVlan { count } LabSegment { count } }"#)
+            .await;
+        (
+            answer["LabVlan"]["count"].as_i64().unwrap_or(-1),
+            answer["LabSegment"]["count"].as_i64().unwrap_or(-1),
+        )
+    };
+    let convert = |mapping: &str| {
+        format!(
+            r#"mutation {{ ConvertObjectType(data: {{node_id: "{vlan}", target_kind: "LabSegment", fields_mapping: {mapping}}}) {{ ok node }} }}"#
+        )
+    };
+    let anonymous = server
+        .gql_as(
+            "/graphql",
+            &convert(r#"{size: {data: {attribute_value: 1}}}"#),
+            Auth::Anonymous,
+        )
+        .await;
+    assert_eq!(anonymous.status, 401, "{:?}", anonymous.json());
+    for (mapping, words) in [
+        (
+            r#""not a dict""#,
+            "Expected `fields_mapping` to be a `dict`",
+        ),
+        (
+            r#"{size: {source_field: "name", use_default_value: true}}"#,
+            "exactly one of `source_field`, `data` or `use_default_value`",
+        ),
+        (
+            r#"{size: {data: {attribute_value: 1, peer_id: "x"}}}"#,
+            "exactly one of `attribute_value`",
+        ),
+        (
+            r#"{nope: {data: {attribute_value: 1}}}"#,
+            "has no field `nope`",
+        ),
+        (r#"{}"#, "size is mandatory for LabSegment"),
+        (
+            r#"{size: {data: {peer_id: "x"}}}"#,
+            "is an attribute: give `attribute_value`",
+        ),
+    ] {
+        let answer = server
+            .gql_as("/graphql", &convert(mapping), Auth::Admin)
+            .await;
+        assert!(
+            answer.message().contains(words),
+            "{words}: {:?}",
+            answer.json()
+        );
+    }
+    assert_eq!(counts().await, (1, 0), "nothing written");
+    // An account that may not delete VLANs cannot convert one (on a branch: the default
+    // branch is refused to it anyway).
+    server.account("converter").await;
+    let token = server.access_token("converter").await;
+    let account = server.id_of("CoreAccount", "converter").await;
+    let users = server.id_of("CoreAccountGroup", "Infrahub Users").await;
+    server
+        .admin(&format!(r#"mutation {{ RelationshipAdd(data: {{id: "{users}", name: "members", nodes: [{{id: "{account}"}}]}}) {{ ok }} }}"#))
+        .await;
+    server
+        .admin(r#"mutation { BranchCreate(data: {name: "conv-branch"}) { ok } }"#)
+        .await;
+    let denied = server
+        .admin(r#"mutation { CoreObjectPermissionCreate(data: {namespace: {value: "Lab"}, name: {value: "Vlan"}, action: {value: "delete"}, decision: {value: 1}}) { object { id } } }"#)
+        .await["CoreObjectPermissionCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountRoleCreate(data: {{name: {{value: "no-vlan-delete"}}, permissions: [{{id: "{denied}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let role = server.id_of("CoreAccountRole", "no-vlan-delete").await;
+    server
+        .admin(&format!(r#"mutation {{ CoreAccountGroupCreate(data: {{name: {{value: "no-vlan-delete"}}, roles: [{{id: "{role}"}}], members: [{{id: "{account}"}}]}}) {{ ok }} }}"#))
+        .await;
+    let refused = server
+        .gql_as(
+            "/graphql/conv-branch",
+            &convert(r#"{size: {data: {attribute_value: 1}}}"#),
+            Auth::Bearer(&token),
+        )
+        .await;
+    assert!(
+        refused.message().contains("object:Lab:Vlan:delete"),
+        "{:?}",
+        refused.json()
+    );
+    assert_eq!(counts().await, (1, 0), "nothing written");
+    // The admin converts it: the name carried over, the size given.
+    let done = server
+        .admin(&convert(r#"{size: {data: {attribute_value: 24}}}"#))
+        .await;
+    assert_eq!(done["ConvertObjectType"]["ok"], json!(true));
+    assert_eq!(
+        done["ConvertObjectType"]["node"]["name"]["value"],
+        json!("v1")
+    );
+    assert_eq!(counts().await, (0, 1));
+
+    // Query reports: a broken or oversized query is a clear error.
+    let report = |query: &str| {
+        format!(
+            r#"query {{ InfrahubGraphQLQueryReport(query: {}) {{ targets_unique_nodes }} }}"#,
+            serde_json::to_string(query).unwrap_or_default()
+        )
+    };
+    let broken = server
+        .gql_as("/graphql", &report("{ LabVlan("), Auth::Admin)
+        .await;
+    assert!(
+        broken.message().contains("does not parse"),
+        "{:?}",
+        broken.json()
+    );
+    let unique = server
+        .admin(&report(
+            "query($n: String!) { LabSegment(name__value: $n) { count } }",
+        ))
+        .await;
+    assert_eq!(
+        unique["InfrahubGraphQLQueryReport"]["targets_unique_nodes"],
+        json!(true)
+    );
+    let all = server.admin(&report("{ LabSegment { count } }")).await;
+    assert_eq!(
+        all["InfrahubGraphQLQueryReport"]["targets_unique_nodes"],
+        json!(false)
+    );
+}

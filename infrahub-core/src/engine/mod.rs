@@ -41,7 +41,7 @@ pub use diff::{
 pub use events::{AttributeChange, Event, NodeEvent, RelationshipChange};
 pub use filters::{QueryArgs, parse_filters};
 pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
-pub use mutate::Mutation;
+pub use mutate::{ConversionField, Mutation};
 pub use node::{Attribute, Node, Peer};
 pub use pools::{Allocated, PoolAllocation, PoolInput, ResourceUtilization};
 pub use read::{Fields, HierarchyWalk};

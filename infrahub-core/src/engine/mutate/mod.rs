@@ -26,6 +26,9 @@ use super::profiles::{PROFILES, PendingWrite, RELATED_NODES, Refresh, is_profile
 use super::read::Fields;
 use super::written;
 
+pub use convert::ConversionField;
+
+mod convert;
 mod delete;
 mod resolve;
 mod templates;
@@ -185,6 +188,20 @@ impl Engine {
         kind: &str,
         input: NodeInput,
         system: bool,
+    ) -> Result<Mutation> {
+        self.create_replacing(branch, kind, input, system, None)
+            .await
+    }
+
+    /// Creates a node, in the same changeset deleting `replaced` (a node converted to another
+    /// kind: its id and kind) when given.
+    pub(super) async fn create_replacing(
+        &self,
+        branch: &str,
+        kind: &str,
+        input: NodeInput,
+        system: bool,
+        replaced: Option<(NodeId, &ModelSchema)>,
     ) -> Result<Mutation> {
         let schema = self.schema(branch)?;
         let model = schema.get(kind).ok_or_else(|| {
@@ -390,12 +407,24 @@ impl Engine {
             Refresh::default()
         };
         let mut changeset = Changeset::new(branch);
-        changeset.ops = ops;
+        if let Some((old, old_model)) = replaced {
+            changeset.push(Op::DeleteNode {
+                id: old,
+                scope: links::scope(Some(old_model.branch)),
+            });
+        }
+        changeset.ops.extend(ops);
         changeset.conditions = Engine::unique_conditions(&schema, model, &values, &peers, Some(id));
         refresh.add_to(&mut changeset);
         let kind_written = model.kind();
+        let replaced_kind = replaced.map(|(_, m)| m.kind()).unwrap_or_default();
         let at = self
-            .commit_checked(changeset, [kind_written.as_str()])
+            .commit_checked(
+                changeset,
+                [kind_written.as_str(), replaced_kind.as_str()]
+                    .into_iter()
+                    .filter(|k| !k.is_empty()),
+            )
             .await?;
         written::stamp(&mut written, at);
         // A new node is exactly what was written: no need to read it back.

@@ -1,4 +1,5 @@
 //! Root fields that do not depend on the branch schema: `InfrahubInfo`, `InfrahubStatus`,
+//! `InfrahubGraphQLQueryReport`, `ConvertObjectType`,
 //! `Branch`, `AccountProfile`, `InfrahubAccountToken`, `Relationship`, the diff queries, the
 //! account token mutations, and the branch mutations (create, update, delete, validate,
 //! rebase, merge: done before they answer).
@@ -25,9 +26,11 @@ use super::mutation::relationship_fields;
 
 mod account;
 mod branch;
+mod convert;
 mod diff;
 mod pools;
 mod relationship;
+mod report;
 
 use account::{
     account_of, account_profile, account_tokens, permissions, token_create, token_delete,
@@ -440,5 +443,7 @@ pub(crate) fn register(
     mutation = relationship_fields(mutation);
     (builder, query, mutation) = register_pools(builder, query, mutation);
     (builder, query, mutation) = register_diff(builder, query, mutation);
+    (builder, query) = report::register_report(builder, query);
+    (builder, mutation) = convert::register_convert(builder, mutation);
     register_branch_mutations(builder, query, mutation)
 }
