@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use infrahub_core::engine::{
-    AttributeInput, ConversionField, Engine, EngineOptions, Fields, NodeInput, PeerInput,
-    QueryArgs, RelationshipInput,
+    AttributeInput, ConversionField, Engine, Fields, NodeInput, PeerInput, QueryArgs,
+    RelationshipInput,
 };
-use infrahub_core::schema::SchemaFile;
-use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId};
+use infrahub_graph::{BranchView, NodeId};
 use serde_json::{Value, json};
+
+#[path = "support/engine.rs"]
+mod support_engine;
 
 const SCHEMA: &str = r#"
 version: "1.0"
@@ -40,32 +42,12 @@ nodes:
 "#;
 
 async fn engine() -> Arc<Engine> {
-    let store: Arc<dyn GraphStore> =
-        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
-    let options = EngineOptions {
-        bcrypt_cost: 4,
-        ..EngineOptions::default()
-    };
-    let engine = Engine::open(store, options)
-        .await
-        .unwrap_or_else(|e| panic!("open: {e}"));
-    let file = SchemaFile::from_yaml(SCHEMA, Some("conv.yml")).unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![file], false)
-        .await
-        .unwrap_or_else(|e| panic!("load: {e}"));
-    Arc::new(engine)
+    support_engine::engine_with(SCHEMA, "conv.yml").await.0
 }
 
 async fn create(engine: &Engine, kind: &str, attributes: &[(&str, Value)]) -> NodeId {
-    let mut input = NodeInput::default();
-    for (name, value) in attributes {
-        input
-            .attributes
-            .insert((*name).into(), AttributeInput::value(value.clone()));
-    }
     engine
-        .create("main", kind, input)
+        .create("main", kind, support_engine::input(attributes, &[]))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .node

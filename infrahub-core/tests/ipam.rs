@@ -11,6 +11,9 @@ use infrahub_core::schema::SchemaFile;
 use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId};
 use serde_json::{Value, json};
 
+#[path = "support/engine.rs"]
+mod support_engine;
+
 const SCHEMA: &str = r#"
 version: "1.0"
 nodes:
@@ -662,20 +665,7 @@ async fn random_walk(mut seed: u64, steps: usize) {
 
 #[tokio::test]
 async fn a_store_from_before_the_kept_totals_gets_them_counted() {
-    let store: Arc<dyn GraphStore> =
-        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
-    let options = || EngineOptions {
-        bcrypt_cost: 4,
-        ..EngineOptions::default()
-    };
-    let engine = Engine::open(Arc::clone(&store), options())
-        .await
-        .unwrap_or_else(|e| panic!("open: {e}"));
-    let file = SchemaFile::from_yaml(SCHEMA, Some("ipam.yml")).unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![file], false)
-        .await
-        .unwrap_or_else(|e| panic!("load: {e}"));
+    let (engine, store) = support_engine::engine_with(SCHEMA, "ipam.yml").await;
     let create = |branch: &'static str, value: &'static str, member: &'static str| {
         let engine = &engine;
         async move {
@@ -712,7 +702,6 @@ async fn a_store_from_before_the_kept_totals_gets_them_counted() {
     let utilization = |engine: Arc<Engine>, branch: &'static str, id: NodeId| async move {
         prefix_value(&engine, branch, id, "utilization").await
     };
-    let engine = Arc::new(engine);
     let expected = [
         ("main", eight, json!(50)),
         ("plan", eight, json!(75)),
@@ -777,11 +766,7 @@ async fn a_store_from_before_the_kept_totals_gets_them_counted() {
         .update_branch("main", properties)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let migrated = Arc::new(
-        Engine::open(Arc::clone(&store), options())
-            .await
-            .unwrap_or_else(|e| panic!("reopen: {e}")),
-    );
+    let migrated = Arc::new(support_engine::open(&store).await);
     for (branch, id, value) in &expected {
         assert_eq!(
             &utilization(Arc::clone(&migrated), branch, *id).await,

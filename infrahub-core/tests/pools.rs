@@ -12,6 +12,9 @@ use infrahub_core::schema::SchemaFile;
 use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId};
 use serde_json::{Value, json};
 
+#[path = "support/engine.rs"]
+mod support_engine;
+
 const SCHEMA: &str = r#"
 version: "1.0"
 nodes:
@@ -710,20 +713,7 @@ async fn promise(engine: &Engine, pool: NodeId) -> i64 {
 
 #[tokio::test]
 async fn a_deleted_nodes_number_is_handed_out_again_and_a_promise_is_kept() {
-    let store: Arc<dyn GraphStore> =
-        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
-    let options = || EngineOptions {
-        bcrypt_cost: 4,
-        ..EngineOptions::default()
-    };
-    let engine = Engine::open(Arc::clone(&store), options())
-        .await
-        .unwrap_or_else(|e| panic!("open: {e}"));
-    let file = SchemaFile::from_yaml(SCHEMA, Some("pools.yml")).unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![file], false)
-        .await
-        .unwrap_or_else(|e| panic!("load: {e}"));
+    let (engine, store) = support_engine::engine_with(SCHEMA, "pools.yml").await;
     let pool = create(
         &engine,
         "CoreNumberPool",
@@ -754,9 +744,7 @@ async fn a_deleted_nodes_number_is_handed_out_again_and_a_promise_is_kept() {
     // After a restart too (the search starts over).
     delete_vlan(&engine, b).await;
     drop(engine);
-    let engine = Engine::open(Arc::clone(&store), options())
-        .await
-        .unwrap_or_else(|e| panic!("reopen: {e}"));
+    let engine = support_engine::open(&store).await;
     let (_, reused) = pooled_vlan(&engine, pool, "f").await;
     assert_eq!(reused, json!(2));
     let (_, next) = pooled_vlan(&engine, pool, "g").await;

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use infrahub_core::engine::{
-    AttributeInput, Engine, EngineOptions, Fields, Node, NodeInput, PeerInput, RelationshipInput,
-};
-use infrahub_core::schema::SchemaFile;
-use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId};
-use serde_json::{Value, json};
+use infrahub_core::engine::{Engine, Fields, Node, NodeInput};
+use infrahub_graph::{BranchView, NodeId};
+use serde_json::json;
+
+#[path = "support/engine.rs"]
+mod support_engine;
 
 const SCHEMA: &str = r#"
 version: "1.0"
@@ -31,38 +31,10 @@ nodes:
 "#;
 
 async fn engine() -> Arc<Engine> {
-    let store: Arc<dyn GraphStore> =
-        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
-    let options = EngineOptions {
-        bcrypt_cost: 4,
-        ..EngineOptions::default()
-    };
-    let engine = Engine::open(store, options)
-        .await
-        .unwrap_or_else(|e| panic!("open: {e}"));
-    let file = SchemaFile::from_yaml(SCHEMA, Some("dcim.yml")).unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![file], false)
-        .await
-        .unwrap_or_else(|e| panic!("load: {e}"));
-    Arc::new(engine)
+    support_engine::engine_with(SCHEMA, "dcim.yml").await.0
 }
 
-fn input(attributes: &[(&str, Value)], relationships: &[(&str, Vec<NodeId>)]) -> NodeInput {
-    let mut input = NodeInput::default();
-    for (name, value) in attributes {
-        input
-            .attributes
-            .insert((*name).into(), AttributeInput::value(value.clone()));
-    }
-    for (name, peers) in relationships {
-        input.relationships.insert(
-            (*name).into(),
-            RelationshipInput::Many(peers.iter().map(|p| PeerInput::id(p.to_string())).collect()),
-        );
-    }
-    input
-}
+use support_engine::input;
 
 async fn create(engine: &Engine, kind: &str, input: NodeInput) -> Result<Node, String> {
     engine
