@@ -2335,3 +2335,194 @@ async fn conversions_and_query_reports_are_checked_and_a_refused_conversion_writ
         json!(false)
     );
 }
+
+/// A GraphQL multipart request (the SDK's file upload): `query` with its `file` variable
+/// bound to `content` named `name`.
+fn upload_body(query: &str, content: &[u8], name: &str) -> (String, Vec<u8>) {
+    let boundary = "----infrahub-test-boundary";
+    let operations = json!({"query": query, "variables": {"file": null}}).to_string();
+    let mut body = Vec::new();
+    for (part, value) in [
+        ("operations", operations.as_str()),
+        ("map", r#"{"0": ["variables.file"]}"#),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Posts `query` with `content` as its `file` (as the admin, or without credentials).
+async fn upload(
+    server: &Server,
+    query: &str,
+    content: &[u8],
+    name: &str,
+    auth: Auth<'_>,
+) -> Answer {
+    let (content_type, body) = upload_body(query, content, name);
+    let mut headers = vec![("Content-Type", content_type.as_str())];
+    if matches!(auth, Auth::Admin) {
+        headers.push(("X-INFRAHUB-KEY", ADMIN_TOKEN));
+    }
+    server.request("POST", "/graphql", &headers, &body).await
+}
+
+/// Gets `path` as the admin.
+async fn download(server: &Server, path: String) -> Answer {
+    server
+        .request("GET", &path, &[("X-INFRAHUB-KEY", ADMIN_TOKEN)], b"")
+        .await
+}
+
+#[tokio::test]
+async fn files_are_checked_on_upload_and_download_and_a_refused_write_keeps_nothing() {
+    let server = start().await;
+    server
+        .load_schema(&json!({"schemas": [{
+            "version": "1.0",
+            "nodes": [
+                {"name": "Contract", "namespace": "Lab", "inherit_from": ["CoreFileObject"],
+                 "human_friendly_id": ["reference__value"],
+                 "attributes": [{"name": "reference", "kind": "Text", "unique": true}]},
+                {"name": "Note", "namespace": "Lab",
+                 "attributes": [{"name": "name", "kind": "Text", "unique": true}]}
+            ]
+        }]}))
+        .await;
+    let storage = server.dir.join("storage");
+    let stored = || {
+        std::fs::read_dir(&storage)
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    let create = |reference: &str| {
+        format!(
+            r#"mutation($file: Upload) {{ LabContractCreate(data: {{reference: {{value: "{reference}"}}}}, file: $file) {{ ok object {{ id }} }} }}"#
+        )
+    };
+    // Without credentials: refused, nothing stored.
+    let anonymous = upload(
+        &server,
+        &create("c0"),
+        b"%PDF-1.4 x",
+        "c0.pdf",
+        Auth::Anonymous,
+    )
+    .await;
+    assert_eq!(anonymous.status, 401, "{:?}", anonymous.json());
+    assert_eq!(stored(), 0);
+    // A write refused after the upload (the unique reference taken) keeps nothing.
+    let first = upload(
+        &server,
+        &create("c1"),
+        b"%PDF-1.4 one",
+        "one.pdf",
+        Auth::Admin,
+    )
+    .await;
+    let id = first.json()["data"]["LabContractCreate"]["object"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!id.is_empty(), "{:?}", first.json());
+    assert_eq!(stored(), 1);
+    let twice = upload(
+        &server,
+        &create("c1"),
+        b"%PDF-1.4 two",
+        "two.pdf",
+        Auth::Admin,
+    )
+    .await;
+    assert!(!twice.message().is_empty(), "{:?}", twice.json());
+    assert_eq!(stored(), 1, "the refused write's content is removed");
+    // File attributes are the server's: read-only by hand, no file on a kind without one.
+    let by_hand = upload(
+        &server,
+        r#"mutation($file: Upload) { LabContractCreate(data: {reference: {value: "c2"}, storage_id: {value: "x"}}, file: $file) { ok } }"#,
+        b"x",
+        "x.txt",
+        Auth::Admin,
+    )
+    .await;
+    assert!(!by_hand.message().is_empty(), "{:?}", by_hand.json());
+    let no_file_kind = upload(
+        &server,
+        r#"mutation($file: Upload) { LabNoteCreate(data: {name: {value: "n"}}, file: $file) { ok } }"#,
+        b"x",
+        "x.txt",
+        Auth::Admin,
+    )
+    .await;
+    assert!(
+        no_file_kind.message().contains("file"),
+        "{:?}",
+        no_file_kind.json()
+    );
+    assert_eq!(stored(), 1);
+    // A JSON body larger than documents need is refused.
+    let huge = vec![b' '; 3 * 1024 * 1024];
+    let too_large = server
+        .request(
+            "POST",
+            "/graphql",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-INFRAHUB-KEY", ADMIN_TOKEN),
+            ],
+            &huge,
+        )
+        .await;
+    assert_eq!(too_large.status, 413);
+
+    // Downloads: the content with its type and name; clear errors otherwise.
+    let got = download(&server, format!("/api/storage/files/{id}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, b"%PDF-1.4 one");
+    assert_eq!(got.header("content-type"), Some("application/pdf"));
+    assert!(
+        got.header("content-disposition")
+            .is_some_and(|v| v.contains("one.pdf")),
+        "{:?}",
+        got.headers
+    );
+    let by_hfid = download(
+        &server,
+        "/api/storage/files/by-hfid/LabContract?hfid=c1".into(),
+    )
+    .await;
+    assert_eq!(by_hfid.body, b"%PDF-1.4 one");
+    for (path, status) in [
+        ("/api/storage/files/not-an-id".to_string(), 400),
+        (format!("/api/storage/files/{}", uuid::Uuid::new_v4()), 404),
+        ("/api/storage/files/by-hfid/LabNote?hfid=n".to_string(), 400),
+        ("/api/storage/files/by-hfid/LabContract".to_string(), 400),
+        (
+            "/api/storage/files/by-storage-id/nothing-here".to_string(),
+            404,
+        ),
+        (format!("/api/storage/files/{id}?branch=nope"), 404),
+    ] {
+        let answer = download(&server, path.clone()).await;
+        assert_eq!(answer.status, status, "{path}: {:?}", answer.json());
+    }
+    // Anonymous reads follow the anonymous role; without access the server refuses.
+    let closed = start_with(|s| s.main.allow_anonymous_access = false).await;
+    let refused = closed
+        .request("GET", &format!("/api/storage/files/{id}"), &[], b"")
+        .await;
+    assert_eq!(refused.status, 401, "{:?}", refused.json());
+}

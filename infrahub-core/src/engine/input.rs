@@ -17,6 +17,41 @@ pub struct NodeInput {
     pub attributes: BTreeMap<String, AttributeInput>,
     /// Relationships to set, by name.
     pub relationships: BTreeMap<String, RelationshipInput>,
+    /// A file stored for the node (kinds inheriting `CoreFileObject`): sets its read-only file
+    /// attributes.
+    pub file: Option<StoredFile>,
+}
+
+/// A file put in the object store for a node of a kind inheriting `CoreFileObject`: what its
+/// read-only attributes `file_name`, `checksum`, `file_size`, `file_type` and `storage_id` say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Name of the file as uploaded.
+    pub name: String,
+    /// SHA-1 of the content, hex.
+    pub checksum: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// Identifier of the content in the object store.
+    pub storage_id: String,
+}
+
+/// The generic of kinds that carry a file.
+pub const FILE_OBJECT: &str = "CoreFileObject";
+
+impl StoredFile {
+    /// The attribute names and values it sets.
+    pub(crate) fn attributes(&self) -> [(&'static str, Value); 5] {
+        [
+            ("file_name", Value::String(self.name.clone())),
+            ("checksum", Value::String(self.checksum.clone())),
+            ("file_size", Value::from(self.size)),
+            ("file_type", Value::String(self.media_type.clone())),
+            ("storage_id", Value::String(self.storage_id.clone())),
+        ]
+    }
 }
 
 /// An attribute to set; every field is optional, unset fields keep their value.

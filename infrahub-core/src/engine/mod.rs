@@ -40,7 +40,9 @@ pub use diff::{
 };
 pub use events::{AttributeChange, Event, NodeEvent, RelationshipChange};
 pub use filters::{QueryArgs, parse_filters};
-pub use input::{AttributeInput, NodeInput, NodeRef, PeerInput, RelationshipInput};
+pub use input::{
+    AttributeInput, FILE_OBJECT, NodeInput, NodeRef, PeerInput, RelationshipInput, StoredFile,
+};
 pub use mutate::{ConversionField, Mutation};
 pub use node::{Attribute, Node, Peer};
 pub use pools::{Allocated, PoolAllocation, PoolInput, ResourceUtilization};

@@ -17,12 +17,19 @@ use crate::state::AppState;
 
 /// The GraphQL routes.
 pub fn routes() -> Router<Arc<AppState>> {
+    // Multipart requests carry files (up to `files::MAX_FILE_SIZE`); a JSON body stays within
+    // `JSON_BODY_LIMIT`, checked in `handle`.
+    let uploads =
+        || axum::extract::DefaultBodyLimit::max(super::files::MAX_FILE_SIZE + 1024 * 1024);
     Router::new()
-        .route("/graphql", post(default_branch))
-        .route("/graphql/", post(default_branch))
-        .route("/graphql/{*branch}", post(on_branch))
+        .route("/graphql", post(default_branch).layer(uploads()))
+        .route("/graphql/", post(default_branch).layer(uploads()))
+        .route("/graphql/{*branch}", post(on_branch).layer(uploads()))
         .route("/schema.graphql", get(sdl))
 }
+
+/// Largest JSON request body (axum's default limit, kept for documents).
+const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 async fn default_branch(
     State(state): State<Arc<AppState>>,
@@ -62,6 +69,13 @@ async fn handle(
         .trim()
         .to_ascii_lowercase();
     let multipart = essence == "multipart/form-data";
+    if !multipart && body.len() > JSON_BODY_LIMIT {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {JSON_BODY_LIMIT} bytes"),
+        )
+        .into_response();
+    }
     if essence != "application/json" && !multipart {
         // As upstream; a plain-text body is also what a cross-site form can send.
         return ApiError::new(
@@ -91,7 +105,9 @@ async fn handle(
         match async_graphql::http::receive_body(
             Some(content_type),
             futures::io::Cursor::new(body.to_vec()),
-            async_graphql::http::MultipartOptions::default(),
+            async_graphql::http::MultipartOptions::default()
+                .max_num_files(1)
+                .max_file_size(super::files::MAX_FILE_SIZE),
         )
         .await
         {

@@ -41,6 +41,7 @@ pub mod cache;
 mod derived;
 mod expand;
 mod fields;
+pub(crate) mod files;
 mod fixed;
 mod http;
 mod lex;

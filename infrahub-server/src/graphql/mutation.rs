@@ -283,6 +283,11 @@ pub(crate) fn register(
         })
         .argument(InputValue::new("context", TypeRef::named("ContextInput")))
         .argument(InputValue::new("data", TypeRef::named_nn(data_type)));
+        if operation != Operation::Delete && super::files::carries_file(model) {
+            // As upstream: the file of a kind inheriting CoreFileObject comes beside `data`,
+            // as a GraphQL multipart upload.
+            field = field.argument(InputValue::new("file", TypeRef::named(TypeRef::UPLOAD)));
+        }
         if let Some(text) = &model.description {
             field = field.description(text);
         }
@@ -384,7 +389,28 @@ async fn mutate<'a>(
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let request = request(&ctx)?;
     let data = to_json(ctx.args.try_get("data")?.as_value());
-    let written = write_node(request, &kind, operation, data).await?;
+    let upload = match ctx.args.get("file") {
+        Some(file) if !file.is_null() => Some(
+            file.upload()?
+                .value(ctx.ctx)
+                .map_err(|e| Error::new(format!("file: {e}")))?,
+        ),
+        _ => None,
+    };
+    let stored = match upload {
+        Some(upload) => Some(super::files::store_upload(request, upload).await?),
+        None => None,
+    };
+    let written = match write_node(request, &kind, operation, data, stored.clone()).await {
+        Ok(written) => written,
+        Err(error) => {
+            // The write refused: the stored content is nobody's.
+            if let Some(stored) = &stored {
+                super::files::forget(request, &stored.storage_id).await;
+            }
+            return Err(error);
+        }
+    };
     let look = ctx.look_ahead();
     let object = look.field("object");
     let object = match written {
@@ -409,6 +435,7 @@ pub(crate) async fn write_node(
     kind: &str,
     operation: Operation,
     data: Value,
+    file: Option<infrahub_core::engine::StoredFile>,
 ) -> Result<Option<Node>, Error> {
     let Value::Object(data) = data else {
         return Err(Error::new("`data` must be an object"));
@@ -473,7 +500,8 @@ pub(crate) async fn write_node(
         .schema
         .get(kind)
         .ok_or_else(|| Error::new(format!("kind `{kind}` not found")))?;
-    let input = node_input(model, &data)?;
+    let mut input = node_input(model, &data)?;
+    input.file = file;
     let result = match operation {
         Operation::Create => engine.create(branch, kind, input).await,
         Operation::Update => engine.update(branch, kind, input).await,

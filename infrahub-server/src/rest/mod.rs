@@ -13,6 +13,7 @@
 //! | `GET`, `POST /api/query/{query_id}?branch=&at=` | run a stored `CoreGraphQLQuery` |
 //! | `POST /api/storage/upload/content`, `/upload/file` | `{identifier, checksum}` |
 //! | `GET /api/storage/object/{identifier}` | stored content |
+//! | `GET /api/storage/files/{node_id}`, `/by-storage-id/{id}`, `/by-hfid/{kind}?hfid=` | a file object's content |
 //! | `GET /api/openapi.json` | OpenAPI description of these routes |
 //!
 //! Failures use upstream's envelope `{"data": null, "errors": [{"message", "extensions":
@@ -25,6 +26,7 @@ mod auth;
 mod body;
 mod config;
 mod error;
+mod files;
 mod menu;
 mod openapi;
 mod query;
@@ -77,6 +79,12 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(query::get_query).post(query::post_query),
         )
         .route("/api/storage/object/{identifier}", get(storage::get_object))
+        .route("/api/storage/files/{node_id}", get(files::by_node))
+        .route(
+            "/api/storage/files/by-storage-id/{storage_id}",
+            get(files::by_storage_id),
+        )
+        .route("/api/storage/files/by-hfid/{kind}", get(files::by_hfid))
         .route(
             "/api/storage/upload/content",
             post(storage::upload_content).layer(large()),

@@ -160,6 +160,21 @@ pub(crate) fn document() -> Value {
                 vec![path_param("identifier", "Identifier returned by an upload")], None,
                 ("200", json!({"description": "The content", "content": {"application/octet-stream": {}}})),
                 &[unauthorized, (404, "No such object")])},
+            "/api/storage/files/{node_id}": {"get": operation(
+                "download_file_object", "Content of a file object, by node id",
+                vec![path_param("node_id", "Id of a node whose kind inherits CoreFileObject")], None,
+                ("200", json!({"description": "The file, with its media type", "content": {"application/octet-stream": {}}})),
+                &[unauthorized, (400, "Not a file object"), (403, "No view permission"), (404, "No such node")])},
+            "/api/storage/files/by-storage-id/{storage_id}": {"get": operation(
+                "download_file_object_by_storage_id", "Content of a file object, by storage id",
+                vec![path_param("storage_id", "The storage_id of the file object")], None,
+                ("200", json!({"description": "The file, with its media type", "content": {"application/octet-stream": {}}})),
+                &[unauthorized, (403, "No view permission"), (404, "No such file")])},
+            "/api/storage/files/by-hfid/{kind}": {"get": operation(
+                "download_file_object_by_hfid", "Content of a file object, by kind and hfid",
+                vec![path_param("kind", "A kind inheriting CoreFileObject")], None,
+                ("200", json!({"description": "The file, with its media type", "content": {"application/octet-stream": {}}})),
+                &[unauthorized, (400, "Not a file object, or no hfid"), (403, "No view permission"), (404, "No such node")])},
             "/api/storage/upload/content": {"post": operation(
                 "upload_content", "Store text content",
                 vec![], Some(json_body("UploadContentPayload", true)),

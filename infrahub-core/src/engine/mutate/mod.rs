@@ -212,6 +212,8 @@ impl Engine {
         })?;
         Engine::creatable(model)?;
         Engine::check_attribute_names(model, &input)?;
+        let mut input = input;
+        let from_file = Engine::take_file(model, &mut input)?;
         let view = BranchView::now(branch);
         let (input, template) = self
             .apply_object_template(&view, &schema, model, input)
@@ -243,6 +245,7 @@ impl Engine {
             if explicit.is_some()
                 && attribute.read_only
                 && given.is_none_or(|g| g.from_pool.is_none())
+                && !from_file.contains(&attribute.name)
                 && !(system || Engine::internal_kind(model))
             {
                 return Err(validation(format!(

@@ -194,6 +194,43 @@ impl Engine {
         Ok(canonical)
     }
 
+    /// Lays the file `input` carries (if any) over its attributes: the read-only file
+    /// attributes of a kind inheriting `CoreFileObject`. Returns their names (the write may set
+    /// them); a kind without a file, or a file attribute given by hand, is refused.
+    pub(super) fn take_file(
+        model: &ModelSchema,
+        input: &mut NodeInput,
+    ) -> Result<BTreeSet<String>> {
+        let Some(file) = input.file.take() else {
+            return Ok(BTreeSet::new());
+        };
+        if !model
+            .inherit_from
+            .iter()
+            .any(|g| g == super::super::input::FILE_OBJECT)
+        {
+            return Err(validation(format!(
+                "{} does not carry a file: only kinds inheriting {} do",
+                model.kind(),
+                super::super::input::FILE_OBJECT
+            )));
+        }
+        let mut names = BTreeSet::new();
+        for (name, value) in file.attributes() {
+            if input.attributes.contains_key(name) {
+                return Err(validation(format!(
+                    "`{name}` of {} is read-only: it comes from the uploaded file",
+                    model.kind()
+                )));
+            }
+            input
+                .attributes
+                .insert(name.to_string(), AttributeInput::value(value));
+            names.insert(name.to_string());
+        }
+        Ok(names)
+    }
+
     pub(super) fn check_attribute_names(model: &ModelSchema, input: &NodeInput) -> Result<()> {
         for name in input.attributes.keys() {
             if model.attribute(name).is_none() {

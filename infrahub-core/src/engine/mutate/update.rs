@@ -43,6 +43,7 @@ impl Engine {
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("kind `{kind}` not found")))?;
         Engine::check_attribute_names(model, &input)?;
         let mut input = input;
+        let from_file = Engine::take_file(model, &mut input)?;
         self.take_from_pools(branch, model, &mut input, id).await?;
         // The stored node is kept: the node after the write is this with the write laid over.
         let everything = Fields::everything(model);
@@ -72,6 +73,7 @@ impl Engine {
             if given.value.is_some()
                 && attribute.read_only
                 && given.from_pool.is_none()
+                && !from_file.contains(name)
                 && !Engine::internal_kind(model)
             {
                 return Err(validation(format!(

@@ -444,7 +444,8 @@ async fn run_mutation(
         MutationItem::Object(selection) => Some(selection),
         _ => None,
     });
-    let written = match write_node_of(context, &mutation.kind, mutation.operation, data).await {
+    let written = match write_node_of(context, &mutation.kind, mutation.operation, data, None).await
+    {
         Ok(written) => written,
         Err(error) => {
             write_field_error(&mut out, &error.message, mutation.position);
