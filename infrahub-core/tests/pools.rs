@@ -52,38 +52,10 @@ nodes:
 "#;
 
 async fn engine() -> Arc<Engine> {
-    let store: Arc<dyn GraphStore> =
-        Arc::new(EmbeddedGraph::in_memory().unwrap_or_else(|e| panic!("{e}")));
-    let options = EngineOptions {
-        bcrypt_cost: 4,
-        ..EngineOptions::default()
-    };
-    let engine = Engine::open(store, options)
-        .await
-        .unwrap_or_else(|e| panic!("open: {e}"));
-    let file = SchemaFile::from_yaml(SCHEMA, Some("pools.yml")).unwrap_or_else(|e| panic!("{e:?}"));
-    engine
-        .load_schema("main", vec![file], false)
-        .await
-        .unwrap_or_else(|e| panic!("load: {e}"));
-    Arc::new(engine)
+    support_engine::engine_with(SCHEMA, "pools.yml").await.0
 }
 
-fn input(attributes: &[(&str, Value)], relationships: &[(&str, Vec<NodeId>)]) -> NodeInput {
-    let mut input = NodeInput::default();
-    for (name, value) in attributes {
-        input
-            .attributes
-            .insert((*name).into(), AttributeInput::value(value.clone()));
-    }
-    for (name, peers) in relationships {
-        input.relationships.insert(
-            (*name).into(),
-            RelationshipInput::Many(peers.iter().map(|p| PeerInput::id(p.to_string())).collect()),
-        );
-    }
-    input
-}
+use support_engine::input;
 
 async fn create(engine: &Engine, kind: &str, input: NodeInput) -> NodeId {
     engine

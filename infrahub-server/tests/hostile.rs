@@ -2487,6 +2487,21 @@ async fn files_are_checked_on_upload_and_download_and_a_refused_write_keeps_noth
         )
         .await;
     assert_eq!(too_large.status, 413);
+    // So is an upload declaring more than a 50 MB file, before any of it is read.
+    let mut stream = TcpStream::connect(server.address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-INFRAHUB-KEY: {ADMIN_TOKEN}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+        60 * 1024 * 1024
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = read_answer(&mut stream).await;
+    assert_eq!(refused.status, 413);
+    assert_eq!(stored(), 1);
 
     // Downloads: the content with its type and name; clear errors otherwise.
     let got = download(&server, format!("/api/storage/files/{id}")).await;

@@ -17,26 +17,77 @@ use crate::state::AppState;
 
 /// The GraphQL routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    // Multipart requests carry files (up to `files::MAX_FILE_SIZE`); a JSON body stays within
-    // `JSON_BODY_LIMIT`, checked in `handle`.
-    let uploads =
-        || axum::extract::DefaultBodyLimit::max(super::files::MAX_FILE_SIZE + 1024 * 1024);
+    // The body is read in `read_body`, within a limit that depends on its type.
+    let unlimited = axum::extract::DefaultBodyLimit::disable;
     Router::new()
-        .route("/graphql", post(default_branch).layer(uploads()))
-        .route("/graphql/", post(default_branch).layer(uploads()))
-        .route("/graphql/{*branch}", post(on_branch).layer(uploads()))
+        .route("/graphql", post(default_branch).layer(unlimited()))
+        .route("/graphql/", post(default_branch).layer(unlimited()))
+        .route("/graphql/{*branch}", post(on_branch).layer(unlimited()))
         .route("/schema.graphql", get(sdl))
 }
 
 /// Largest JSON request body (axum's default limit, kept for documents).
 const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
+/// Reads a request body: a multipart one (a file upload) up to `files::MAX_FILE_SIZE` and a
+/// little more for its other parts, any other up to [`JSON_BODY_LIMIT`]; a longer one is
+/// refused (413) once the limit is reached, without reading the rest.
+async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, Response> {
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    let limit = if multipart {
+        super::files::MAX_FILE_SIZE + 1024 * 1024
+    } else {
+        JSON_BODY_LIMIT
+    };
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+        .into_response()
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {error}"),
+            )
+            .into_response()
+        })?;
+        if read.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(read))
+}
+
 async fn default_branch(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match read_body(&headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let branch = state.engine.default_branch().to_string();
     handle(state, branch, params, headers, body).await
 }
@@ -46,8 +97,12 @@ async fn on_branch(
     Path(branch): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match read_body(&headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     handle(state, branch, params, headers, body).await
 }
 
@@ -69,13 +124,6 @@ async fn handle(
         .trim()
         .to_ascii_lowercase();
     let multipart = essence == "multipart/form-data";
-    if !multipart && body.len() > JSON_BODY_LIMIT {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {JSON_BODY_LIMIT} bytes"),
-        )
-        .into_response();
-    }
     if essence != "application/json" && !multipart {
         // As upstream; a plain-text body is also what a cross-site form can send.
         return ApiError::new(
