@@ -5,11 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use infrahub_core::engine::{
-    Allocated, AttributeInput, BranchCreate, Engine, EngineOptions, Fields, NodeInput, PeerInput,
-    PoolInput, QueryArgs, RelationshipInput,
+    Allocated, AttributeInput, BranchCreate, Engine, Fields, NodeInput, PoolInput, QueryArgs,
 };
-use infrahub_core::schema::SchemaFile;
-use infrahub_graph::{BranchView, EmbeddedGraph, GraphStore, NodeId};
+use infrahub_graph::{BranchView, NodeId};
 use serde_json::{Value, json};
 
 #[path = "support/engine.rs"]
