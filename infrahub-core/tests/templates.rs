@@ -301,6 +301,27 @@ async fn an_object_takes_what_its_template_gives_and_the_input_does_not() {
             "DcimPhysicalInterface"
         ]
     );
+    // One changeset: the object and its components were written at one instant.
+    let written: Vec<NodeId> = std::iter::once(device.id)
+        .chain(interface_ids.iter().copied())
+        .collect();
+    let stored = engine
+        .store()
+        .get_nodes(
+            &BranchView::now("main"),
+            &written,
+            &infrahub_graph::Selection::nothing(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut times: Vec<_> = stored.iter().map(|n| n.created_at).collect();
+    times.dedup();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        times.len(),
+        1,
+        "one commit for the object and its components"
+    );
     // The templates are untouched.
     assert_eq!(
         all_of(&engine, "TemplateDcimPhysicalInterface").await.len(),

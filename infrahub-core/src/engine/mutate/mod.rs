@@ -140,6 +140,57 @@ struct ResolvedPeer {
     input: PeerInput,
 }
 
+/// Creates planned to commit together (an object and the components its template holds):
+/// their writes, conditions, node ids with kinds (peers later creates of the batch may name),
+/// events, and the IPAM locks held until the commit.
+#[derive(Default)]
+pub(super) struct Batch {
+    ops: Vec<Op>,
+    conditions: Vec<infrahub_graph::Condition>,
+    nodes: BTreeMap<NodeId, String>,
+    events: Vec<Event>,
+    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// `given` without the peers that are nodes of `pending` (created in the same batch), and those
+/// peers resolved.
+fn split_pending(
+    given: &RelationshipInput,
+    pending: Option<&BTreeMap<NodeId, String>>,
+) -> (RelationshipInput, Vec<ResolvedPeer>) {
+    let Some(pending) = pending.filter(|p| !p.is_empty()) else {
+        return (given.clone(), Vec::new());
+    };
+    let known = |peer: &PeerInput| {
+        peer.id
+            .as_deref()
+            .and_then(|i| i.parse::<NodeId>().ok())
+            .and_then(|id| pending.get(&id).map(|kind| (id, kind.clone())))
+    };
+    let mut found = Vec::new();
+    let mut keep = |peer: &PeerInput| match known(peer) {
+        Some((id, kind)) => {
+            found.push(ResolvedPeer {
+                id,
+                kind,
+                input: peer.clone(),
+            });
+            false
+        }
+        None => true,
+    };
+    let rest = match given {
+        RelationshipInput::One(Some(peer)) => {
+            RelationshipInput::One(if keep(peer) { Some(peer.clone()) } else { None })
+        }
+        RelationshipInput::One(None) => RelationshipInput::One(None),
+        RelationshipInput::Many(peers) => {
+            RelationshipInput::Many(peers.iter().filter(|p| keep(p)).cloned().collect())
+        }
+    };
+    (rest, found)
+}
+
 impl Engine {
     /// Commits a node mutation; once it is committed, the commit observers learn the kinds of
     /// the nodes it wrote (`kinds`) before anything else can fail.
@@ -193,8 +244,8 @@ impl Engine {
             .await
     }
 
-    /// Creates a node, in the same changeset deleting `replaced` (a node converted to another
-    /// kind: its id and kind) when given.
+    /// Creates a node, in the same changeset deleting `replaced` (see
+    /// [`Engine::create_in`]).
     pub(super) async fn create_replacing(
         &self,
         branch: &str,
@@ -202,6 +253,22 @@ impl Engine {
         input: NodeInput,
         system: bool,
         replaced: Option<(NodeId, &ModelSchema)>,
+    ) -> Result<Mutation> {
+        Box::pin(self.create_in(branch, kind, input, system, replaced, None)).await
+    }
+
+    /// Creates a node, in the same changeset deleting `replaced` (a node converted to another
+    /// kind: its id and kind) when given, and creating the components its template holds.
+    /// With a `batch`, the create is only planned into it (a component of an object being
+    /// created): nothing is committed, and the answer has no commit time.
+    pub(super) async fn create_in(
+        &self,
+        branch: &str,
+        kind: &str,
+        input: NodeInput,
+        system: bool,
+        replaced: Option<(NodeId, &ModelSchema)>,
+        batch: Option<&mut Batch>,
     ) -> Result<Mutation> {
         let schema = self.schema(branch)?;
         let model = schema.get(kind).ok_or_else(|| {
@@ -325,8 +392,14 @@ impl Engine {
                             model.kind()
                         )));
                     }
-                    self.resolve_peers(&view, &schema, model, relationship, given)
-                        .await?
+                    // Peers created in the same batch are not in the store yet.
+                    let (rest, mut pending) =
+                        split_pending(given, batch.as_deref().map(|b| &b.nodes));
+                    let mut resolved = self
+                        .resolve_peers(&view, &schema, model, relationship, &rest)
+                        .await?;
+                    resolved.append(&mut pending);
+                    resolved
                 }
                 None => Vec::new(),
             };
@@ -419,40 +492,87 @@ impl Engine {
         changeset.ops.extend(ops);
         changeset.conditions = Engine::unique_conditions(&schema, model, &values, &peers, Some(id));
         refresh.add_to(&mut changeset);
+        let created_event = |at, display_label: String, changes, relationship_changes| {
+            Event::NodeCreated(NodeEvent {
+                branch: branch.to_string(),
+                kind: model.kind(),
+                node_id: id,
+                at,
+                display_label,
+                attributes: changes,
+                relationships: relationship_changes,
+            })
+        };
+        if let Some(batch) = batch {
+            // Planned only: the object being created commits it with its other components.
+            batch.ops.append(&mut changeset.ops);
+            batch.conditions.append(&mut changeset.conditions);
+            batch.nodes.insert(id, model.kind());
+            batch.guards.extend(_ipam);
+            let node = self
+                .to_nodes(&view, &schema, vec![written], &Fields::everything(model))
+                .await?
+                .pop()
+                .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?;
+            batch.events.push(created_event(
+                Timestamp::MIN,
+                node.display_label.clone(),
+                changes,
+                relationship_changes,
+            ));
+            return Ok(Mutation {
+                node,
+                created: true,
+                events: Vec::new(),
+                at: None,
+            });
+        }
+        // The components the template holds are created in the same changeset.
+        let mut components = Batch::default();
+        if let Some(used) = &template {
+            components.nodes.insert(id, model.kind());
+            self.plan_components(&view, &schema, (model, id), used, &mut components)
+                .await?;
+            changeset.ops.append(&mut components.ops);
+            changeset.conditions.append(&mut components.conditions);
+        }
         let kind_written = model.kind();
         let replaced_kind = replaced.map(|(_, m)| m.kind()).unwrap_or_default();
+        let mut kinds: Vec<String> = vec![kind_written, replaced_kind];
+        kinds.extend(components.nodes.values().cloned());
+        kinds.sort();
+        kinds.dedup();
         let at = self
             .commit_checked(
                 changeset,
-                [kind_written.as_str(), replaced_kind.as_str()]
-                    .into_iter()
-                    .filter(|k| !k.is_empty()),
+                kinds.iter().map(String::as_str).filter(|k| !k.is_empty()),
             )
             .await?;
+        drop(components.guards);
         written::stamp(&mut written, at);
-        // A new node is exactly what was written: no need to read it back.
-        let node = self
-            .to_nodes(&view, &schema, vec![written], &Fields::everything(model))
-            .await?
-            .pop()
-            .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?;
-        let mut events = vec![Event::NodeCreated(NodeEvent {
-            branch: branch.to_string(),
-            kind: model.kind(),
-            node_id: id,
-            at,
-            display_label: node.display_label.clone(),
-            attributes: changes,
-            relationships: relationship_changes,
-        })];
-        events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
-        let node = match &template {
-            Some(used) => self
-                .finish_from_template(branch, &schema, model, id, used, &mut events)
+        // A new node is exactly what was written: no need to read it back (unless components
+        // were created with it).
+        let node = if components.events.is_empty() {
+            self.to_nodes(&view, &schema, vec![written], &Fields::everything(model))
                 .await?
-                .unwrap_or(node),
-            None => node,
+                .pop()
+                .ok_or_else(|| Error::new(ErrorKind::Internal, format!("node {id} has no kind")))?
+        } else {
+            self.read_back(branch, model, id).await?
         };
+        let mut events = vec![created_event(
+            at,
+            node.display_label.clone(),
+            changes,
+            relationship_changes,
+        )];
+        events.extend(self.refresh_events(branch, &schema, refresh, at).await?);
+        for mut event in components.events {
+            if let Event::NodeCreated(created) = &mut event {
+                created.at = at;
+            }
+            events.push(event);
+        }
         Ok(Mutation {
             node,
             created: true,

@@ -45,13 +45,6 @@ pub(super) struct TemplateUse {
     given: BTreeSet<String>,
 }
 
-/// The components created from a template so far, and their events.
-#[derive(Default)]
-struct Made {
-    created: Vec<NodeId>,
-    events: Vec<Event>,
-}
-
 /// The peers of `ids` as the input of a relationship of cardinality `cardinality`.
 fn peers_input(cardinality: Cardinality, ids: &[NodeId]) -> RelationshipInput {
     match cardinality {
@@ -230,7 +223,7 @@ impl Engine {
         (model, id): (&ModelSchema, NodeId),
         template: &Node,
         given: &BTreeSet<String>,
-        made: &mut Made,
+        batch: &mut super::Batch,
     ) -> Result<()> {
         let branch = view.branch.clone();
         for relationship in model
@@ -277,18 +270,22 @@ impl Engine {
                         (template.id, id),
                     )
                     .await?;
-                let mutation =
-                    Box::pin(self.create_as(&branch, &component_model.kind(), input, false))
-                        .await?;
-                made.created.push(mutation.node.id);
-                made.events.extend(mutation.events);
+                let mutation = Box::pin(self.create_in(
+                    &branch,
+                    &component_model.kind(),
+                    input,
+                    false,
+                    None,
+                    Some(batch),
+                ))
+                .await?;
                 Box::pin(self.create_components_of(
                     view,
                     schema,
                     (component_model, mutation.node.id),
                     &subtemplate,
                     &BTreeSet::new(),
-                    made,
+                    batch,
                 ))
                 .await?;
             }
@@ -411,53 +408,24 @@ pub(super) fn check_template_pools(model: &ModelSchema, set: &dyn Fn(&str) -> bo
 }
 
 impl Engine {
-    /// Finishes the creation of node `id` of `model` from a template: creates the components
-    /// the template holds and returns the node read back with them (`None` when the template
-    /// holds none). If a component cannot be created, the node and the components already
-    /// created are deleted again and the error is returned.
-    pub(super) async fn finish_from_template(
+    /// Plans into `batch` the components the template `used` holds for node `id` of `model`
+    /// (being created in the same changeset), recursively.
+    pub(super) async fn plan_components(
         &self,
-        branch: &str,
+        view: &BranchView,
         schema: &SchemaBranch,
-        model: &ModelSchema,
-        id: NodeId,
+        (model, id): (&ModelSchema, NodeId),
         used: &TemplateUse,
-        events: &mut Vec<Event>,
-    ) -> Result<Option<Node>> {
-        let mut made = Made::default();
-        let view = BranchView::now(branch);
-        match self
-            .create_components_of(
-                &view,
-                schema,
-                (model, id),
-                &used.template,
-                &used.given,
-                &mut made,
-            )
-            .await
-        {
-            Ok(()) => {
-                events.append(&mut made.events);
-                if made.created.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some(self.read_back(branch, model, id).await?))
-            }
-            Err(err) => {
-                // Components cascade from the node; its own delete removes them.
-                let reference = NodeRef {
-                    id: Some(id.to_string()),
-                    hfid: None,
-                };
-                if let Err(undo) = self.delete(branch, &model.kind(), &reference).await {
-                    return Err(Error::new(
-                        err.kind(),
-                        format!("{err} (and undoing the creation of {id} failed: {undo})"),
-                    ));
-                }
-                Err(err)
-            }
-        }
+        batch: &mut super::Batch,
+    ) -> Result<()> {
+        self.create_components_of(
+            view,
+            schema,
+            (model, id),
+            &used.template,
+            &used.given,
+            batch,
+        )
+        .await
     }
 }
