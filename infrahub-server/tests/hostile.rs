@@ -2529,7 +2529,7 @@ async fn files_are_checked_on_upload_and_download_and_a_refused_write_keeps_noth
             "/api/storage/files/by-storage-id/nothing-here".to_string(),
             404,
         ),
-        (format!("/api/storage/files/{id}?branch=nope"), 404),
+        (format!("/api/storage/files/{id}?branch=nope"), 400),
     ] {
         let answer = download(&server, path.clone()).await;
         assert_eq!(answer.status, status, "{path}: {:?}", answer.json());

@@ -178,7 +178,6 @@ impl Engine {
         branch: &str,
         slot: &infrahub_graph::Slot,
     ) -> Result<bool> {
-        let schema = self.schema(branch)?;
         match slot {
             infrahub_graph::Slot::Attribute { node, name } if name == TOP_LEVEL => {
                 // The node may be gone on either side.
@@ -195,10 +194,7 @@ impl Engine {
                 Ok(false)
             }
             infrahub_graph::Slot::Link { identifier, .. } => {
-                Ok([(IP_PREFIX, PARENT), (IP_ADDRESS, IP_PREFIX_LINK)]
-                    .into_iter()
-                    .filter_map(|(kind, name)| schema.get(kind)?.relationship(name))
-                    .any(|r| r.identifier() == identifier))
+                Ok(hierarchy_identifiers(&*self.schema(branch)?).contains(identifier))
             }
             _ => Ok(false),
         }
@@ -214,6 +210,7 @@ impl Engine {
         let record = self.store().get_branch(branch).await?;
         let epoch = record.current_epoch();
         let now = self.store().last_commit().await?;
+        let hierarchy = hierarchy_identifiers(&*self.schema(branch)?);
         let mut links = Vec::new();
         // The nodes the branch created: the merge or rebase creates them too.
         let mut created = BTreeSet::new();
@@ -229,8 +226,8 @@ impl Engine {
                 } else {
                     created.remove(&id);
                 }
-            } else if matches!(change.slot, infrahub_graph::Slot::Link { .. })
-                && self.ipam_managed(branch, &change.slot).await?
+            } else if let infrahub_graph::Slot::Link { identifier, .. } = &change.slot
+                && hierarchy.contains(identifier)
             {
                 links.push(change.slot);
             }
@@ -893,6 +890,16 @@ impl Engine {
     }
 }
 
+/// The identifiers of the links the reconciliation writes: prefixes' `parent`, addresses'
+/// `ip_prefix`.
+fn hierarchy_identifiers(schema: &SchemaBranch) -> BTreeSet<String> {
+    [(IP_PREFIX, PARENT), (IP_ADDRESS, IP_PREFIX_LINK)]
+        .into_iter()
+        .filter_map(|(kind, name)| schema.get(kind)?.relationship(name))
+        .map(|r| r.identifier().to_string())
+        .collect()
+}
+
 /// The properties of a parent or prefix link the reconciler writes.
 fn hierarchy_properties(relationship: &RelationshipSchema) -> LinkProperties {
     LinkProperties {
@@ -1088,11 +1095,7 @@ impl Engine {
         windows: &[(&str, infrahub_graph::Timestamp, infrahub_graph::Timestamp)],
     ) -> Result<bool> {
         let schema = self.schema(branch)?;
-        let hierarchy: BTreeSet<String> = [(IP_PREFIX, PARENT), (IP_ADDRESS, IP_PREFIX_LINK)]
-            .into_iter()
-            .filter_map(|(kind, name)| schema.get(kind)?.relationship(name))
-            .map(|r| r.identifier().to_string())
-            .collect();
+        let hierarchy = hierarchy_identifiers(&schema);
         let mut moved = BTreeSet::new();
         // The prefixes whose children or addresses changed: what they hold is counted again.
         let mut recount = BTreeSet::new();

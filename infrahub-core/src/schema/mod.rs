@@ -68,7 +68,7 @@ pub use kinds::{
 };
 pub use model::{ModelCategory, ModelSchema};
 pub use process::ProcessOptions;
-pub(crate) use process::supports_profiles;
+pub(crate) use process::{FROM_POOL_SUFFIX, supports_profiles};
 pub use relationship::RelationshipSchema;
 
 /// Checks that no model of `file` uses a restricted namespace (`Core`, `Infrahub`, ...), as

@@ -4,11 +4,10 @@
 //! permission of the node's kind; the answer carries the file's media type and a
 //! `Content-Disposition` naming it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use infrahub_core::engine::{FILE_OBJECT, Fields, NodeRef, QueryArgs};
@@ -17,6 +16,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use serde_json::json;
 
+use super::body::Params;
 use super::error::RestError;
 use crate::app::{ApiError, AppState};
 use crate::auth::Caller;
@@ -25,19 +25,14 @@ fn not_found(what: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, what.to_string())
 }
 
-/// The branch (and instant) a download reads.
-fn view_of(state: &AppState, params: &HashMap<String, String>) -> Result<BranchView, ApiError> {
-    let branch = params
-        .get("branch")
-        .cloned()
-        .unwrap_or_else(|| state.engine.default_branch().to_string());
-    if state.engine.schema(&branch).is_err() {
-        return Err(not_found(&format!("Branch: {branch} not found.")));
-    }
-    Ok(match params.get("at") {
+/// The branch (`branch`, see [`super::branch_schema`]) and instant (`at`) a download reads.
+fn view_of(state: &AppState, params: &Params) -> Result<BranchView, RestError> {
+    let (branch, _) = super::branch_schema(state, params)?;
+    Ok(match params.get("at").filter(|text| !text.is_empty()) {
         Some(at) => {
-            let at = infrahub_graph::Timestamp::parse(at)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("at: {e}")))?;
+            let at = infrahub_graph::Timestamp::parse(at).map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {e}"))
+            })?;
             BranchView::at(&branch, at)
         }
         None => BranchView::now(&branch),
@@ -151,8 +146,8 @@ fn content_disposition(name: &str, preview: bool) -> String {
     format!("{disposition}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-fn preview_of(params: &HashMap<String, String>) -> bool {
-    params.get("preview").is_some_and(|v| v == "true")
+fn preview_of(params: &Params) -> bool {
+    params.get("preview") == Some("true")
 }
 
 /// `GET /api/storage/files/{node_id}`.
@@ -160,7 +155,7 @@ pub(super) async fn by_node(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(node_id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params,
 ) -> Result<Response, RestError> {
     let view = view_of(&state, &params)?;
     let id = node_id.parse().map_err(|_| {
@@ -177,7 +172,7 @@ pub(super) async fn by_storage_id(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(storage_id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params,
 ) -> Result<Response, RestError> {
     let view = view_of(&state, &params)?;
     let mut args = QueryArgs::default();
@@ -200,14 +195,13 @@ pub(super) async fn by_hfid(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(kind): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params: Params,
 ) -> Result<Response, RestError> {
-    let params: HashMap<String, String> =
-        pairs.iter().filter(|(k, _)| k != "hfid").cloned().collect();
-    let hfid: Vec<String> = pairs
-        .into_iter()
+    let hfid: Vec<String> = params
+        .0
+        .iter()
         .filter(|(k, _)| k == "hfid")
-        .map(|(_, v)| v)
+        .map(|(_, v)| v.clone())
         .collect();
     if hfid.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "`hfid` is required").into());

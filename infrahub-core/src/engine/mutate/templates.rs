@@ -9,10 +9,7 @@ use super::*;
 use crate::schema::{OBJECT_TEMPLATE_NAME_ATTR, OBJECT_TEMPLATE_RELATIONSHIP, RelationshipKind};
 
 use super::super::pools::PoolInput;
-
-/// Suffix of the template relationships naming the pool a field of the objects created from
-/// the template is allocated from (`<field>_from_resource_pool`).
-const FROM_POOL_SUFFIX: &str = "_from_resource_pool";
+use crate::schema::FROM_POOL_SUFFIX;
 
 /// Relationship kinds whose peers a new object copies from its template.
 const COPIED_KINDS: [RelationshipKind; 3] = [

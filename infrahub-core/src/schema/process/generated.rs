@@ -176,7 +176,8 @@ fn profile_of(schema: &SchemaBranch, model: &ModelSchema) -> Option<ModelSchema>
 /// The identifier of the link between an object template and the profiles its objects take.
 pub(crate) const PROFILE_TEMPLATE_IDENTIFIER: &str = "template__profile";
 
-/// Suffix of the template relationships naming a pool to allocate a field from.
+/// Suffix of the template relationships naming the pool a field of the objects created from
+/// the template is allocated from (`<field>_from_resource_pool`).
 pub(crate) const FROM_POOL_SUFFIX: &str = "_from_resource_pool";
 
 /// Whether a profile can set `rel`: a writable relationship of kind Attribute or Generic.

@@ -11,7 +11,7 @@ use super::branch::SchemaBranch;
 use super::error::SchemaError;
 use super::model::ModelSchema;
 use generate::Scope;
-pub(crate) use generated::supports_profiles;
+pub(crate) use generated::{FROM_POOL_SUFFIX, supports_profiles};
 
 /// Options that change how strictly a schema is validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -106,7 +106,7 @@ fn targets_unique_nodes(schema: &SchemaBranch, text: &str) -> Result<bool, Error
                 .collect();
             let unique = schema
                 .get(field.name.node.as_str())
-                .is_some_and(|model| one_object(schema, model, &arguments, &variables));
+                .is_some_and(|model| one_object(model, &arguments, &variables));
             if !unique {
                 return Ok(false);
             }
@@ -144,7 +144,6 @@ fn root_fields<'a>(
 
 /// Whether a root query of `model` with `arguments` returns one object.
 fn one_object(
-    schema: &SchemaBranch,
     model: &ModelSchema,
     arguments: &BTreeMap<&str, &AstValue>,
     variables: &HashMap<String, Variable>,
@@ -177,7 +176,6 @@ fn one_object(
                 }
                 match model.relationship(first) {
                     Some(relationship) if relationship.cardinality == Cardinality::One => {
-                        let _ = schema;
                         single(&format!("{first}__ids"), false)
                             || single(&format!("{first}__hfid"), false)
                     }
