@@ -24,6 +24,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ready", get(ready))
         .merge(crate::graphql::routes())
         .merge(crate::rest::routes())
+        .merge(crate::ui::routes(Arc::clone(&state)))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::deadline::limit_body_time(body_seconds, request, next)

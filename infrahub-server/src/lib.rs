@@ -9,6 +9,7 @@ pub mod graphql;
 pub mod rest;
 mod server;
 mod state;
+mod ui;
 
 pub use server::{ServeError, bind, build_state, deployment_id, serve, serve_app, serve_state};
 pub use state::AppState;

@@ -342,7 +342,7 @@ impl Engine {
         }
         filters.push(Filter::Ids(candidates.to_vec()));
         let query = NodeQuery {
-            labels: vec![kind.to_string()],
+            labels: query_labels(&schema, model, kind),
             filters,
             select: Selection::nothing(),
             ..NodeQuery::default()
@@ -368,7 +368,7 @@ impl Engine {
             .unwrap_or(self.options().query_size_limit)
             .min(self.options().query_size_limit);
         let query = NodeQuery {
-            labels: vec![kind.to_string()],
+            labels: query_labels(&schema, model, kind),
             filters,
             order: if args.order_disabled {
                 Vec::new()
@@ -389,10 +389,32 @@ impl Engine {
         let model = model_of(&schema, kind, view)?;
         let filters = query_filters(&schema, model, args)?;
         let query = NodeQuery {
-            labels: vec![kind.to_string()],
+            labels: query_labels(&schema, model, kind),
             filters,
             ..NodeQuery::default()
         };
         Ok(self.store().count(view, &query).await?)
     }
+}
+
+/// The store labels a query of `kind` reads: the kind itself, except for `CoreNode`, whose
+/// label every node of a user namespace carries but which lists the kinds of its `used_by`
+/// that take part in groups (the API's `CoreNode` interface has the group memberships, which
+/// groups themselves do not have).
+fn query_labels(schema: &SchemaBranch, model: &ModelSchema, kind: &str) -> Vec<String> {
+    if kind != crate::schema::CORE_NODE || model.used_by.is_empty() {
+        return vec![kind.to_string()];
+    }
+    model
+        .used_by
+        .iter()
+        .filter(|used| {
+            schema.get(used).is_none_or(|m| {
+                !m.inherit_from
+                    .iter()
+                    .any(|g| g == crate::schema::GENERIC_GROUP)
+            })
+        })
+        .cloned()
+        .collect()
 }

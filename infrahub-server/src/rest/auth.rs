@@ -17,7 +17,7 @@ use crate::auth::{
 };
 
 /// `Set-Cookie` value of an http-only cookie, as upstream sets them.
-fn set_cookie(name: &str, value: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(&format!(
         "{name}={value}; HttpOnly; Max-Age={max_age}; Path=/; SameSite=lax"
     ))
@@ -30,7 +30,7 @@ fn set_cookie(name: &str, value: &str, max_age: u64) -> Result<HeaderValue, ApiE
 }
 
 /// `Set-Cookie` value that removes a cookie.
-fn clear_cookie(name: &str) -> HeaderValue {
+pub(crate) fn clear_cookie(name: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("{name}=\"\"; Max-Age=0; Path=/; SameSite=lax"))
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0; Path=/"))
 }

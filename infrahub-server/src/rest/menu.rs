@@ -130,9 +130,22 @@ pub(super) async fn get_menu(
     params: Params,
 ) -> Result<Json<Value>, RestError> {
     let (branch, schema) = branch_schema(&state, &params)?;
+    let sections = menu_sections(&state, account.as_ref(), &branch, &schema).await?;
+    Ok(Json(json!({ "sections": sections })))
+}
+
+/// The menu of `branch` as `account` sees it (entries it lacks the permission for left out):
+/// `{"internal": [...], "object": [...]}`, each entry with its sorted `children`. The web
+/// frontend's navigation is built from it too.
+pub(crate) async fn menu_sections(
+    state: &AppState,
+    account: Option<&crate::account::Account>,
+    branch: &str,
+    schema: &SchemaBranch,
+) -> Result<Value, RestError> {
     let mut menu = builtin_menu();
-    add_menu_nodes(&state, &branch, &mut menu).await?;
-    add_schema_kinds(&schema, &mut menu);
+    add_menu_nodes(state, branch, &mut menu).await?;
+    add_schema_kinds(schema, &mut menu);
     let mut granted: HashMap<String, bool> = HashMap::new();
     for item in &mut menu {
         for permission in item.permissions.clone() {
@@ -142,7 +155,7 @@ pub(super) async fn get_menu(
             let allowed = match granted.get(&permission) {
                 Some(allowed) => *allowed,
                 None => {
-                    let allowed = has_global_permission(&state, account.as_ref(), action).await?;
+                    let allowed = has_global_permission(state, account, action).await?;
                     granted.insert(permission.clone(), allowed);
                     allowed
                 }
@@ -160,9 +173,7 @@ pub(super) async fn get_menu(
             .collect();
         sorted_json(&items)
     };
-    Ok(Json(json!({
-        "sections": {"internal": section("internal"), "object": section("object")}
-    })))
+    Ok(json!({"internal": section("internal"), "object": section("object")}))
 }
 
 /// The action and decision bits of a `global:<action>:<decision>` permission string.

@@ -22,12 +22,12 @@
 //! default); every other method needs credentials. `/api/config`, `/api/openapi.json` and the
 //! auth endpoints are always public.
 
-mod auth;
+pub(crate) mod auth;
 mod body;
 mod config;
-mod error;
+pub(crate) mod error;
 mod files;
-mod menu;
+pub(crate) mod menu;
 mod openapi;
 mod query;
 mod schema;

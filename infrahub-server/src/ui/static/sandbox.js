@@ -1,0 +1,1 @@
+// GraphQL sandbox: written with the sandbox page.
