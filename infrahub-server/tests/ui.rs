@@ -8,3 +8,15 @@ mod common;
 
 #[path = "ui/session.rs"]
 mod session;
+
+#[path = "ui/objects.rs"]
+mod objects;
+
+#[path = "ui/branches.rs"]
+mod branches;
+
+#[path = "ui/schema.rs"]
+mod schema;
+
+#[path = "ui/account.rs"]
+mod account;

@@ -1,0 +1,4 @@
+//! Pages of this group: tests added with the pages.
+
+#[allow(unused_imports)]
+use super::common::*;
