@@ -257,6 +257,7 @@ async fn render_branch(
             .unwrap_or_default();
         more = nodes.len() > DIFF_PAGE;
         nodes.truncate(DIFF_PAGE);
+        nodes.iter_mut().for_each(quiet_defaults);
     }
     let path = branch_path(name);
     let page_link = |offset: usize| page.link(&path, &[("offset", &offset.to_string())]);
@@ -279,6 +280,47 @@ async fn render_branch(
         }),
     )
     .await
+}
+
+/// Leaves out of a diff node what every creation writes: the default flags (not protected,
+/// visible) of added attributes and relationship peers, and added attributes left empty.
+fn quiet_defaults(node: &mut Value) {
+    let is_default_flag = |property: &Value| {
+        property["conflict"].is_null()
+            && matches!(
+                (
+                    property["property_type"].as_str(),
+                    property["new_value"].as_str()
+                ),
+                (Some("IS_PROTECTED"), Some("false")) | (Some("IS_VISIBLE"), Some("true"))
+            )
+    };
+    let quiet = |item: &mut Value| {
+        if item["status"] == "ADDED"
+            && let Some(properties) = item["properties"].as_array_mut()
+        {
+            properties.retain(|p| !is_default_flag(p));
+        }
+    };
+    if let Some(attributes) = node["attributes"].as_array_mut() {
+        attributes.iter_mut().for_each(quiet);
+        attributes.retain(|a| {
+            a["status"] != "ADDED"
+                || !a["conflict"].is_null()
+                || a["properties"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| !p["new_value"].is_null()))
+        });
+    }
+    for relationship in node["relationships"].as_array_mut().into_iter().flatten() {
+        for element in relationship["elements"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            quiet(element);
+        }
+    }
 }
 
 /// `POST /branches/{name}`: the action named by the form's `action` field: `refresh`

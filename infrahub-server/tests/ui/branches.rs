@@ -170,6 +170,12 @@ async fn a_branch_is_created_changed_reviewed_resolved_and_merged_through_the_pa
     assert!(body.contains("InfraDevice"), "{body}");
     assert!(body.contains("<strong>r1</strong>"), "{body}");
     assert!(
+        body.contains(r#"<span class="diff-new">r1</span>"#),
+        "{body}"
+    );
+    // The flags every creation sets are left out.
+    assert!(!body.contains("<td>protected</td>"), "{body}");
+    assert!(
         body.contains(r#"<span class="diff-old">old desc</span>"#),
         "{body}"
     );
@@ -325,6 +331,31 @@ async fn a_branch_is_validated_rebased_and_deleted_through_the_pages() {
         .admin_graphql("rebase-me", "query { LocationSite { count } }", json!({}))
         .await;
     assert_eq!(sites["LocationSite"]["count"], json!(2));
+
+    // A node removed on the branch.
+    let nantes = server
+        .admin_graphql(
+            "rebase-me",
+            "query { LocationSite(name__value: \"nantes\") { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let nantes = nantes["LocationSite"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap();
+    server
+        .admin_graphql(
+            "rebase-me",
+            "mutation($id: String!) { LocationSiteDelete(data: {id: $id}) { ok } }",
+            json!({"id": nantes}),
+        )
+        .await;
+    let body = admin.get("/branches/rebase-me").await.ok().to_string();
+    assert!(
+        body.contains(r#"<span class="badge badge-removed">removed</span>"#),
+        "{body}"
+    );
+    assert!(body.contains("<strong>nantes</strong>"), "{body}");
 
     // Delete, from the page that is on the branch: back to the list, on main.
     let page = admin.get("/branches/rebase-me?branch=rebase-me").await;
