@@ -232,12 +232,18 @@ async fn render_branch(
         .unwrap_or(0);
     let (mut summary, mut nodes, mut more) = (Value::Null, Vec::new(), false);
     if branch["is_default"] != Value::Bool(true) {
+        // Time travel: the diff as of then.
+        let to = page
+            .at
+            .as_deref()
+            .and_then(|at| infrahub_graph::Timestamp::parse(at).ok())
+            .map(|at| at.to_string());
         let property = "properties { property_type previous_value new_value previous_label \
                         new_label status }";
         let query = format!(
-            "query($name: String, $limit: Int, $offset: Int) {{ \
-             DiffTreeSummary(branch: $name) {{ {COUNT_FIELDS} from_time to_time }} \
-             DiffTree(branch: $name, limit: $limit, offset: $offset) {{ nodes {{ \
+            "query($name: String, $to: DateTime, $limit: Int, $offset: Int) {{ \
+             DiffTreeSummary(branch: $name, to_time: $to) {{ {COUNT_FIELDS} from_time to_time }} \
+             DiffTree(branch: $name, to_time: $to, limit: $limit, offset: $offset) {{ nodes {{ \
                uuid kind label status contains_conflict {COUNT_FIELDS} {CONFLICT_FIELDS} \
                attributes {{ name status contains_conflict {CONFLICT_FIELDS} {property} }} \
                relationships {{ name label cardinality status contains_conflict \
@@ -247,7 +253,7 @@ async fn render_branch(
         let diff = page
             .graphql(
                 &query,
-                json!({"name": name, "limit": DIFF_PAGE + 1, "offset": offset}),
+                json!({"name": name, "to": to, "limit": DIFF_PAGE + 1, "offset": offset}),
             )
             .await?;
         summary = diff["DiffTreeSummary"].clone();

@@ -148,6 +148,9 @@ async fn a_branch_is_created_changed_reviewed_resolved_and_merged_through_the_pa
             json!({"site": site}),
         )
         .await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let before_description = infrahub_graph::Timestamp::now().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     set_description(&server, "feature/a", &site, "branch desc").await;
 
     let refreshed = admin
@@ -196,6 +199,18 @@ async fn a_branch_is_created_changed_reviewed_resolved_and_merged_through_the_pa
         body.contains(r#"data-confirm="Delete the branch feature&#x2f;a"#),
         "{body}"
     );
+
+    // As of before the description changed: the device only, and no form.
+    let past = admin
+        .get(&format!(
+            "/branches/feature%2Fa?at={}",
+            encode(&before_description)
+        ))
+        .await;
+    let body = past.ok();
+    assert!(body.contains("<strong>r1</strong>"), "{body}");
+    assert!(!body.contains("branch desc"), "{body}");
+    assert!(!body.contains(r#"name="action""#), "{body}");
 
     // The same attribute changed on main: a conflict, shown with both values.
     set_description(&server, "main", &site, "main desc").await;
