@@ -52,6 +52,9 @@ const CONFLICT_FIELDS: &str = "conflict { uuid base_branch_action base_branch_va
      base_branch_label diff_branch_action diff_branch_value diff_branch_label selected_branch \
      resolvable }";
 
+/// The statuses a diff can be filtered by (`?status=`).
+const STATUSES: [&str; 3] = ["ADDED", "UPDATED", "REMOVED"];
+
 /// Changed nodes shown per page of a diff.
 const DIFF_PAGE: usize = 100;
 
@@ -230,6 +233,10 @@ async fn render_branch(
     let offset: usize = query_param(page, "offset")
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
+    // `?status=`: the nodes added, updated or removed only.
+    let shown = query_param(page, "status")
+        .map(|s| s.to_uppercase())
+        .filter(|s| STATUSES.contains(&s.as_str()));
     let (mut summary, mut nodes, mut more) = (Value::Null, Vec::new(), false);
     if branch["is_default"] != Value::Bool(true) {
         // Time travel: the diff as of then.
@@ -241,19 +248,30 @@ async fn render_branch(
         let property = "properties { property_type previous_value new_value previous_label \
                         new_label status }";
         let query = format!(
-            "query($name: String, $to: DateTime, $limit: Int, $offset: Int) {{ \
+            "query($name: String, $to: DateTime, $filters: DiffTreeQueryFilters, $limit: Int, \
+             $offset: Int) {{ \
              DiffTreeSummary(branch: $name, to_time: $to) {{ {COUNT_FIELDS} from_time to_time }} \
-             DiffTree(branch: $name, to_time: $to, limit: $limit, offset: $offset) {{ nodes {{ \
+             DiffTree(branch: $name, to_time: $to, filters: $filters, limit: $limit, \
+             offset: $offset) {{ nodes {{ \
                uuid kind label status contains_conflict {COUNT_FIELDS} {CONFLICT_FIELDS} \
                attributes {{ name status contains_conflict {CONFLICT_FIELDS} {property} }} \
                relationships {{ name label cardinality status contains_conflict \
                  elements {{ peer_id peer_label status contains_conflict {CONFLICT_FIELDS} \
                    {property} }} }} }} }} }}"
         );
+        let filters = shown
+            .as_ref()
+            .map(|status| json!({"status": {"includes": [status]}}));
         let diff = page
             .graphql(
                 &query,
-                json!({"name": name, "to": to, "limit": DIFF_PAGE + 1, "offset": offset}),
+                json!({
+                    "name": name,
+                    "to": to,
+                    "filters": filters,
+                    "limit": DIFF_PAGE + 1,
+                    "offset": offset,
+                }),
             )
             .await?;
         summary = diff["DiffTreeSummary"].clone();
@@ -266,7 +284,15 @@ async fn render_branch(
         nodes.iter_mut().for_each(quiet_defaults);
     }
     let path = branch_path(name);
-    let page_link = |offset: usize| page.link(&path, &[("offset", &offset.to_string())]);
+    let shown_text = shown.clone().unwrap_or_default();
+    let page_link = |offset: usize| {
+        let mut extra = vec![("offset", offset.to_string())];
+        if shown.is_some() {
+            extra.push(("status", shown_text.clone()));
+        }
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        page.link(&path, &extra)
+    };
     let pages = json!({
         "offset": offset,
         "previous": (offset > 0).then(|| page_link(offset.saturating_sub(DIFF_PAGE))),
@@ -281,6 +307,7 @@ async fn render_branch(
             "summary": summary,
             "nodes": nodes,
             "pages": pages,
+            "shown": shown,
             "errors": errors,
             "notice": notice(page),
         }),

@@ -200,6 +200,21 @@ async fn a_branch_is_created_changed_reviewed_resolved_and_merged_through_the_pa
         "{body}"
     );
 
+    // Only the nodes added, only the removed.
+    let body = admin
+        .get("/branches/feature%2Fa?status=added")
+        .await
+        .ok()
+        .to_string();
+    assert!(body.contains("<strong>r1</strong>"), "{body}");
+    assert!(!body.contains("<strong>paris</strong>"), "{body}");
+    let body = admin
+        .get("/branches/feature%2Fa?status=REMOVED")
+        .await
+        .ok()
+        .to_string();
+    assert!(body.contains("No node is removed"), "{body}");
+
     // As of before the description changed: the device only, and no form.
     let past = admin
         .get(&format!(
