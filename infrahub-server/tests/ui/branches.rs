@@ -312,9 +312,42 @@ async fn a_branch_is_validated_rebased_and_deleted_through_the_pages() {
     let server = server().await;
     server.load_schema(&network_schema()).await;
     let mut admin = server.admin().await;
+    let first = create_site(&server, "main", "first", "").await;
+    let second = create_site(&server, "main", "second", "").await;
+    let device = server
+        .admin_graphql(
+            "main",
+            "mutation($site: String!) { InfraDeviceCreate(data: {name: {value: \"d1\"}, \
+             site: {id: $site}}) { object { id } } }",
+            json!({"site": first}),
+        )
+        .await;
+    let device = device["InfraDeviceCreate"]["object"]["id"]
+        .as_str()
+        .unwrap();
     let created = admin.post_form("/branches", &[("name", "rebase-me")]).await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     create_site(&server, "rebase-me", "lyon", "on the branch").await;
+
+    // The device moves to the second site on the branch: one peer removed, one added.
+    server
+        .admin_graphql(
+            "rebase-me",
+            "mutation($id: String!, $site: String!) { InfraDeviceUpdate(data: \
+             {id: $id, site: {id: $site}}) { ok } }",
+            json!({"id": device, "site": second}),
+        )
+        .await;
+    let body = admin.get("/branches/rebase-me").await.ok().to_string();
+    assert!(
+        body.contains(r#"<span class="badge badge-removed">peer removed</span>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<span class="badge badge-added">peer added</span>"#),
+        "{body}"
+    );
+    assert!(body.contains("<strong>d1</strong>"), "{body}");
 
     let validated = admin
         .post_form("/branches/rebase-me", &[("action", "validate")])
@@ -360,7 +393,7 @@ async fn a_branch_is_validated_rebased_and_deleted_through_the_pages() {
     let sites = server
         .admin_graphql("rebase-me", "query { LocationSite { count } }", json!({}))
         .await;
-    assert_eq!(sites["LocationSite"]["count"], json!(2));
+    assert_eq!(sites["LocationSite"]["count"], json!(4));
 
     // A node removed on the branch.
     let nantes = server
