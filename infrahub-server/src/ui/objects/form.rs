@@ -483,7 +483,7 @@ async fn render_form(
             .enumerate()
             .map(|(i, r)| {
                 format!(
-                    "p{i}: {}(limit: {PICKER_PEERS}) {{ count edges {{ node {{ id display_label }} }} }}",
+                    "p{i}: {}(limit: {PICKER_PEERS}) {{ count edges {{ node {{ id display_label __typename }} }} }}",
                     peer_kind(r)
                 )
             })
@@ -567,20 +567,25 @@ async fn render_form(
             .filter(|v| !v.is_empty())
             .collect();
         let listed = &peers[format!("p{i}")];
+        let generic_peer = schema
+            .get(peer_kind(relationship))
+            .is_some_and(ModelSchema::is_generic);
         let mut options: Vec<(String, String)> = listed["edges"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|e| {
                 let id = e["node"]["id"].as_str()?;
-                Some((
-                    id.to_string(),
-                    e["node"]["display_label"]
-                        .as_str()
-                        .filter(|l| !l.is_empty())
-                        .unwrap_or(id)
-                        .to_string(),
-                ))
+                let label = e["node"]["display_label"]
+                    .as_str()
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or(id);
+                // Peers of a generic come in several kinds: say which.
+                let label = match e["node"]["__typename"].as_str() {
+                    Some(kind) if generic_peer => format!("{label} ({kind})"),
+                    _ => label.to_string(),
+                };
+                Some((id.to_string(), label))
             })
             .collect();
         for id in &chosen {

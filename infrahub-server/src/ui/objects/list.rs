@@ -20,6 +20,10 @@ const MAX_LIMIT: usize = 200;
 const MAX_OFFSET: usize = 10_000_000;
 /// Most columns after the display label.
 const MAX_COLUMNS: usize = 8;
+/// Most attribute filters offered (the first by order weight).
+const MAX_ATTRIBUTE_FILTERS: usize = 6;
+/// Most relationship filters offered.
+const MAX_RELATIONSHIP_FILTERS: usize = 3;
 /// Peers offered by a relationship filter.
 const FILTER_PEERS: usize = 200;
 /// Longest search or filter text.
@@ -147,13 +151,14 @@ pub(super) async fn list(page: Page, Path(kind): Path<String>) -> Result<Respons
     let mut partial = !search.is_empty();
     let mut filters: Vec<Value> = Vec::new();
     let mut active = 0;
-    for attribute in ordered_attributes(model) {
+    let filtered = ordered_attributes(model)
+        .into_iter()
+        .filter(|a| filter_type(a.kind).is_some() && a.display != Display::Extra)
+        .take(MAX_ATTRIBUTE_FILTERS);
+    for attribute in filtered {
         let Some(ty) = filter_type(attribute.kind) else {
             continue;
         };
-        if attribute.display == Display::Extra {
-            continue;
-        }
         let name = format!("{}__value", attribute.name);
         let text = param(&params, &name).trim().to_string();
         let variable = format!("f{}", filters.len());
@@ -223,10 +228,11 @@ pub(super) async fn list(page: Page, Path(kind): Path<String>) -> Result<Respons
     }
     // Cardinality-one relationships: a peer picker each (the first peers by display label).
     let mut peer_queries = Vec::new();
-    for relationship in exposed_relationships(&schema, model) {
-        if !is_one(relationship) {
-            continue;
-        }
+    let related = exposed_relationships(&schema, model)
+        .into_iter()
+        .filter(|r| is_one(r))
+        .take(MAX_RELATIONSHIP_FILTERS);
+    for relationship in related {
         let name = format!("{}__ids", relationship.name);
         let chosen = param(&params, &name).trim().to_string();
         if !chosen.is_empty() {
