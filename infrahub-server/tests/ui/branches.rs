@@ -195,6 +195,17 @@ async fn a_branch_is_created_changed_reviewed_resolved_and_merged_through_the_pa
         "{body}"
     );
     assert!(body.contains("1 added"), "{body}");
+    // The link opens the device on the branch.
+    let start = body
+        .find(r#"href="&#x2f;objects&#x2f;InfraDevice&#x2f;"#)
+        .unwrap()
+        + 6;
+    let end = start + body[start..].find('"').unwrap();
+    let link = body[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    let body = body.to_string();
+    assert!(admin.get(&link).await.ok().contains("r1"), "{link}");
     assert!(
         body.contains(r#"data-confirm="Delete the branch feature&#x2f;a"#),
         "{body}"
