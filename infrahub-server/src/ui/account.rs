@@ -321,3 +321,27 @@ pub(super) async fn delete_token(page: Page, Path(id): Path<String>) -> Result<R
     };
     render_profile(&page, 0, extras, StatusCode::NOT_FOUND).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::expiration_value;
+
+    #[test]
+    fn datetime_local_values_are_read_as_utc() {
+        assert_eq!(expiration_value("2030-01-02T03:04"), "2030-01-02T03:04:00Z");
+        assert_eq!(
+            expiration_value(" 2030-01-02T03:04:05 "),
+            "2030-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            expiration_value("2030-01-02T03:04:05Z"),
+            "2030-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            expiration_value("2030-01-02T03:04:05+02:00"),
+            "2030-01-02T03:04:05+02:00"
+        );
+        assert_eq!(expiration_value("not-a-date"), "not-a-date");
+        assert_eq!(expiration_value("ééééééééééééééé"), "ééééééééééééééé");
+    }
+}

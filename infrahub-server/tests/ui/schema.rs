@@ -225,6 +225,12 @@ async fn the_sandbox_page_loads_its_script_and_the_api_keeps_post() {
         "{body}"
     );
 
+    // A page of the past runs its documents as of then.
+    let past = admin.get("/graphql?at=2h").await;
+    let body = plain(past.ok());
+    assert!(body.contains(r#"data-at="2h""#), "{body}");
+    assert!(body.contains("Reads as of 2h"));
+
     // The API's `POST /graphql` shares the path.
     let data = server
         .admin_graphql("main", "{ InfrahubInfo { version } }", json!({}))

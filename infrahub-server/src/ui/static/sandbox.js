@@ -3,9 +3,11 @@
 (function () {
   "use strict";
 
-  // The address of a branch's GraphQL endpoint: each segment of the name percent-encoded.
-  function endpoint(base, branch) {
-    return base + branch.split("/").map(encodeURIComponent).join("/");
+  // The address of a branch's GraphQL endpoint: each segment of the name percent-encoded,
+  // and the page's time (`?at=`) when it shows the past.
+  function endpoint(base, branch, at) {
+    var url = base + branch.split("/").map(encodeURIComponent).join("/");
+    return at ? url + "?at=" + encodeURIComponent(at) : url;
   }
 
   // `text` pretty-printed when it is JSON, as it is otherwise.
@@ -36,6 +38,7 @@
 
   function start(form) {
     var base = form.getAttribute("data-endpoint") || "/graphql/";
+    var at = form.getAttribute("data-at") || "";
     var branch = document.getElementById("sandbox-branch");
     var query = document.getElementById("sandbox-query");
     var variables = document.getElementById("sandbox-variables");
@@ -50,7 +53,7 @@
     var running = false;
 
     function post(body) {
-      return fetch(endpoint(base, branch.value), {
+      return fetch(endpoint(base, branch.value, at), {
         method: "POST",
         credentials: "same-origin",
         headers: { "content-type": "application/json", "accept": "application/json" },
@@ -140,13 +143,13 @@
         return;
       }
       var text = "  " + snippet(field) + "\n";
-      var at = query.selectionStart;
+      var cursor = query.selectionStart;
       var value = query.value;
-      if (typeof at !== "number" || (at === value.length && value.trim() === "")) {
+      if (typeof cursor !== "number" || (cursor === value.length && value.trim() === "")) {
         query.value = (field.mutation ? "mutation {\n" : "query {\n") + text + "}\n";
       } else {
-        query.value = value.slice(0, at) + text + value.slice(query.selectionEnd);
-        query.selectionStart = query.selectionEnd = at + text.length;
+        query.value = value.slice(0, cursor) + text + value.slice(query.selectionEnd);
+        query.selectionStart = query.selectionEnd = cursor + text.length;
       }
       fieldInput.value = "";
       query.focus();
