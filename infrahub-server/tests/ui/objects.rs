@@ -220,15 +220,28 @@ async fn the_detail_shows_metadata_relationship_tabs_and_groups() {
         json!({"name": {"value": "important"}, "members": [{"id": dev}]}),
     )
     .await;
+    let admin_id = server
+        .admin_graphql("main", "{ AccountProfile { id } }", json!({}))
+        .await["AccountProfile"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     server
         .admin_graphql(
             "main",
-            "mutation($id: String) { InfraDeviceUpdate(data: {id: $id, asn: {value: 65001, is_protected: true}}) { ok } }",
-            json!({"id": dev}),
+            "mutation($id: String, $owner: String) { InfraDeviceUpdate(data: {id: $id, asn: {value: 65001, is_protected: true, source: $owner, owner: $owner}}) { ok } }",
+            json!({"id": dev, "owner": admin_id}),
         )
         .await;
     let mut admin = server.admin().await;
     let page = admin.get(&format!("/objects/InfraDevice/{dev}")).await;
+    assert!(
+        page.page().contains(&format!(
+            "<a href=\"/objects/CoreAccount/{admin_id}\">Admin</a>"
+        )),
+        "source and owner link to the account: {}",
+        page.body
+    );
     let body = &page.page();
     assert!(body.contains("<h1>r1</h1>"), "{body}");
     assert!(body.contains("65001"));
@@ -625,4 +638,50 @@ async fn hostile_requests_write_nothing() {
     assert_ne!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 
     assert_eq!(device_count(&server).await, 1);
+}
+
+#[tokio::test]
+async fn hierarchies_show_their_parent_and_children() {
+    let server = server().await;
+    server
+        .load_schema(&json!({"schemas": [{"version": "1.0",
+        "generics": [{"name": "Generic", "namespace": "Loc", "hierarchical": true,
+            "human_friendly_id": ["name__value"], "display_label": "name__value",
+            "attributes": [{"name": "name", "kind": "Text", "unique": true}]}],
+        "nodes": [
+            {"name": "Region", "namespace": "Loc", "inherit_from": ["LocGeneric"], "parent": "", "children": "LocCountry"},
+            {"name": "Country", "namespace": "Loc", "inherit_from": ["LocGeneric"], "parent": "LocRegion", "children": ""}
+        ]}]}))
+        .await;
+    let region = create(&server, "LocRegion", json!({"name": {"value": "europe"}})).await;
+    let mut admin = server.admin().await;
+    // The country's form offers the regions as parents, preselected from the region's tab.
+    let form = admin
+        .get(&format!("/objects/LocCountry/new?parent={region}"))
+        .await;
+    assert!(
+        form.page()
+            .contains(&format!("<option value=\"{region}\" selected>europe")),
+        "{}",
+        form.body
+    );
+    let created = admin
+        .post_form(
+            "/objects/LocCountry/new",
+            &[("name", "france"), ("parent", &region)],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let country = created_id(created.location(), "LocCountry");
+    let page = admin.get(&format!("/objects/LocCountry/{country}")).await;
+    assert!(
+        page.page()
+            .contains(&format!("/objects/LocRegion/{region}\">europe</a>")),
+        "{}",
+        page.body
+    );
+    let children = admin
+        .get(&format!("/objects/LocRegion/{region}?tab=children"))
+        .await;
+    assert!(children.page().contains(">france</a>"), "{}", children.body);
 }

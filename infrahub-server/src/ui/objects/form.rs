@@ -34,7 +34,10 @@ pub(super) fn child_create(
 ) -> Option<(String, String)> {
     if !matches!(
         relationship.kind,
-        RelationshipKind::Component | RelationshipKind::Generic | RelationshipKind::Attribute
+        RelationshipKind::Component
+            | RelationshipKind::Generic
+            | RelationshipKind::Attribute
+            | RelationshipKind::Hierarchy
     ) {
         return None;
     }
