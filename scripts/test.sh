@@ -7,6 +7,9 @@
 #   INFRAHUB_TEST_REQUIRE_SERVICES=1 real-service tests fail instead of skipping when their
 #                                    INFRAHUB_TEST_<SERVICE>_URL is unset (CI sets it)
 #   INFRAHUB_PYTHON                  Python used to create the SDK virtualenv (default: python3)
+#
+# Installs Debian's chromium and chromium-driver when they are missing (the browser test of the
+# web frontend); screenshots of its pages land in .build/ui-screenshots/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -30,6 +33,17 @@ if [ -z "${INFRAHUB_SCHEMA_LIBRARY:-}" ] && [ ! -d "$ROOT/../shared/data/schema-
   timed "schema library" bash -c "GIT_TERMINAL_PROMPT=0 timeout 120 git clone --quiet --depth 1 \
     https://github.com/opsmill/schema-library '$ROOT/.build/schema-library' \
     || { rm -rf '$ROOT/.build/schema-library'; echo 'could not clone the schema library: the tests that need it skip'; }"
+fi
+
+# Debian's Chromium and its WebDriver for the browser test of the web frontend
+# (infrahub-server/tests/ui_browser.rs); without them that test skips (CI requires it).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo -n"; fi
+  timed "chromium" bash -c "export DEBIAN_FRONTEND=noninteractive; \
+    $SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+    || echo 'could not install chromium and chromium-driver: the browser test skips'"
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

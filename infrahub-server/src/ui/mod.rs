@@ -577,12 +577,24 @@ fn mark_menu(items: &mut Value, path: &str) -> bool {
         let below = entry
             .get_mut("children")
             .is_some_and(|c| mark_menu(c, path));
+        // A group whose entries were all left out is left out too.
+        let emptied = entry
+            .get("children")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+            && entry
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty();
         if let Value::Object(map) = entry {
             map.insert("current".into(), Value::Bool(current));
             map.insert("open".into(), Value::Bool(below));
+            map.insert("hidden".into(), Value::Bool(emptied));
         }
         found |= current || below;
     }
+    entries.retain(|entry| entry.get("hidden") != Some(&Value::Bool(true)));
     found
 }
 

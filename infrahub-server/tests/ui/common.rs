@@ -16,17 +16,17 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// The admin's API token.
-pub const ADMIN_TOKEN: &str = "06438eb2-8019-4776-878c-0941b1f1d1ec";
+pub(crate) const ADMIN_TOKEN: &str = "06438eb2-8019-4776-878c-0941b1f1d1ec";
 /// The admin's password.
-pub const ADMIN_PASSWORD: &str = "infrahub";
+pub(crate) const ADMIN_PASSWORD: &str = "infrahub";
 const SECRET: &[u8] = b"test-secret-key-of-at-least-32-bytes!";
 /// The origin forms are posted from.
-pub const ORIGIN: &str = "http://infrahub.test";
+pub(crate) const ORIGIN: &str = "http://infrahub.test";
 
 /// A server on a fresh data directory, removed on drop.
-pub struct TestServer {
-    pub state: Arc<AppState>,
-    pub app: Router,
+pub(crate) struct TestServer {
+    pub(crate) state: Arc<AppState>,
+    pub(crate) app: Router,
     dir: PathBuf,
 }
 
@@ -38,15 +38,15 @@ impl Drop for TestServer {
 
 /// An answer: status, headers and body text.
 #[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: axum::http::HeaderMap,
-    pub body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
     /// The `Location` of a redirect.
-    pub fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -54,14 +54,14 @@ impl Answer {
     }
 
     /// Asserts a 200 and returns the body.
-    pub fn ok(&self) -> &str {
+    pub(crate) fn ok(&self) -> &str {
         assert_eq!(self.status, StatusCode::OK, "{}", self.body);
         &self.body
     }
 }
 
 /// A server with the settings `configure` makes.
-pub async fn server_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+pub(crate) async fn server_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
     let dir = std::env::temp_dir().join(format!("infrahub-ui-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(dir.join("storage")).unwrap();
     let mut settings = Settings::default();
@@ -94,13 +94,13 @@ pub async fn server_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
 }
 
 /// A server with default settings (anonymous reads allowed, as upstream).
-pub async fn server() -> TestServer {
+pub(crate) async fn server() -> TestServer {
     server_with(|_| {}).await
 }
 
 impl TestServer {
     /// Sends a request.
-    pub async fn send(&self, request: Request<Body>) -> Answer {
+    pub(crate) async fn send(&self, request: Request<Body>) -> Answer {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -115,7 +115,7 @@ impl TestServer {
     }
 
     /// Runs a GraphQL document as the admin (API token) on `branch`; panics on errors.
-    pub async fn admin_graphql(&self, branch: &str, query: &str, variables: Value) -> Value {
+    pub(crate) async fn admin_graphql(&self, branch: &str, query: &str, variables: Value) -> Value {
         let request = Request::post(format!("/graphql/{branch}"))
             .header("X-INFRAHUB-KEY", ADMIN_TOKEN)
             .header(header::CONTENT_TYPE, "application/json")
@@ -130,7 +130,7 @@ impl TestServer {
     }
 
     /// Loads `schema` (a `/api/schema/load` body) as the admin.
-    pub async fn load_schema(&self, schema: &Value) {
+    pub(crate) async fn load_schema(&self, schema: &Value) {
         let request = Request::post("/api/schema/load")
             .header("X-INFRAHUB-KEY", ADMIN_TOKEN)
             .header(header::CONTENT_TYPE, "application/json")
@@ -141,7 +141,7 @@ impl TestServer {
     }
 
     /// Signs `username` in through the login form; returns the browser's session.
-    pub async fn sign_in(&self, username: &str, password: &str) -> Browser<'_> {
+    pub(crate) async fn sign_in(&self, username: &str, password: &str) -> Browser<'_> {
         let mut browser = Browser {
             server: self,
             cookies: Vec::new(),
@@ -162,12 +162,12 @@ impl TestServer {
     }
 
     /// The admin's session.
-    pub async fn admin(&self) -> Browser<'_> {
+    pub(crate) async fn admin(&self) -> Browser<'_> {
         self.sign_in("admin", ADMIN_PASSWORD).await
     }
 
     /// A browser without a session.
-    pub fn anonymous(&self) -> Browser<'_> {
+    pub(crate) fn anonymous(&self) -> Browser<'_> {
         Browser {
             server: self,
             cookies: Vec::new(),
@@ -176,9 +176,9 @@ impl TestServer {
 }
 
 /// A browser: its cookies, and requests the way a browser sends them.
-pub struct Browser<'a> {
-    pub server: &'a TestServer,
-    pub cookies: Vec<(String, String)>,
+pub(crate) struct Browser<'a> {
+    pub(crate) server: &'a TestServer,
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
 impl Browser<'_> {
@@ -204,7 +204,7 @@ impl Browser<'_> {
     }
 
     /// `GET path`.
-    pub async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let request = Request::get(path)
             .header(header::HOST, "infrahub.test")
             .header(header::COOKIE, self.cookie_header())
@@ -216,12 +216,12 @@ impl Browser<'_> {
     }
 
     /// `POST path` with a form body, from this server's own page.
-    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
         self.post_form_from(path, fields, Some(ORIGIN)).await
     }
 
     /// `POST path` with a form body and the given `Origin` (none: no header).
-    pub async fn post_form_from(
+    pub(crate) async fn post_form_from(
         &mut self,
         path: &str,
         fields: &[(&str, &str)],
@@ -248,7 +248,7 @@ impl Browser<'_> {
 }
 
 /// Percent-encodes a form value.
-pub fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
@@ -262,7 +262,7 @@ pub fn encode(text: &str) -> String {
 
 /// A small network schema: sites, devices (with a dropdown, a number, a boolean, an IP host,
 /// a MAC address, JSON and a list), interfaces of a device (a component relationship).
-pub fn network_schema() -> Value {
+pub(crate) fn network_schema() -> Value {
     json!({"schemas": [{
         "version": "1.0",
         "nodes": [
