@@ -194,6 +194,26 @@ async fn a_generic_lists_every_implementing_kind() {
         .unwrap()
         .to_string();
     assert!(id.is_empty() || id == group);
+    // A many-relationship peer given by hand (as when it is beyond the listed ones).
+    let created = admin
+        .post_form(
+            "/objects/CoreStandardGroup/new",
+            &[("name", "by-hand"), ("members__ref", &format!("{dev}\r\n"))],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let by_hand = created_id(created.location(), "CoreStandardGroup");
+    let members = server
+        .admin_graphql(
+            "main",
+            "query($ids: [ID]) { CoreStandardGroup(ids: $ids) { edges { node { members { edges { node { id } } } } } } }",
+            json!({"ids": [by_hand]}),
+        )
+        .await;
+    assert_eq!(
+        members["CoreStandardGroup"]["edges"][0]["node"]["members"]["edges"][0]["node"]["id"],
+        dev.as_str()
+    );
     let redirect = admin.get(&format!("/objects/CoreGroup/{group}")).await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
     assert_eq!(

@@ -106,10 +106,10 @@ impl<'a> Spec<'a> {
     /// The names of the fields a form post may carry.
     fn accepts(&self, name: &str) -> bool {
         self.editable().any(|a| a.name == name)
-            || self.manys.iter().any(|r| r.name == name)
             || self
                 .ones
                 .iter()
+                .chain(&self.manys)
                 .any(|r| r.name == name || name.strip_suffix("__ref").is_some_and(|n| n == r.name))
     }
 
@@ -421,14 +421,20 @@ fn build_data(
             );
             continue;
         }
-        if chosen != now || (current.is_none() && !chosen.is_empty()) {
-            if current.is_none() && chosen.is_empty() {
+        // Peers typed by hand (those beyond the listed ones), one per line.
+        let typed: Vec<Value> = first(values, &format!("{}__ref", relationship.name))
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !chosen.contains(l))
+            .map(|l| peer_reference(l, schema.get(peer_kind(relationship))))
+            .collect();
+        if chosen != now || !typed.is_empty() {
+            if current.is_none() && chosen.is_empty() && typed.is_empty() {
                 continue;
             }
-            data.insert(
-                relationship.name.clone(),
-                Value::Array(chosen.iter().map(|id| json!({"id": id})).collect()),
-            );
+            let mut peers: Vec<Value> = chosen.iter().map(|id| json!({"id": id})).collect();
+            peers.extend(typed);
+            data.insert(relationship.name.clone(), Value::Array(peers));
         }
     }
     if errors.is_empty() {
