@@ -27,6 +27,9 @@ pub struct QueryArgs {
     pub limit: Option<usize>,
     /// `order: {disable: true}`: no ordering (stable id order).
     pub order_disabled: bool,
+    /// An ordering replacing the kind's `order_by`: attribute paths as `order_by` writes them
+    /// (`name__value`), each optionally ending in `__desc` (largest first) or `__asc`.
+    pub order_by: Option<Vec<String>>,
     /// Whether to compute the total.
     pub count: bool,
 }
@@ -283,6 +286,41 @@ fn ordering(model: &ModelSchema) -> Vec<OrderBy> {
     order
 }
 
+/// The ordering `paths` ask for (`<attribute>__value`, optionally `__desc` or `__asc`): every
+/// path must name an attribute of `model` by its value.
+fn explicit_ordering(model: &ModelSchema, paths: &[String]) -> Result<Vec<OrderBy>> {
+    const MAX_PATHS: usize = 8;
+    if paths.len() > MAX_PATHS {
+        return Err(invalid(format!(
+            "an ordering names at most {MAX_PATHS} attributes, not {}",
+            paths.len()
+        )));
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let (base, descending) = match (path.strip_suffix("__desc"), path.strip_suffix("__asc"))
+            {
+                (Some(p), _) => (p, true),
+                (_, Some(p)) => (p, false),
+                _ => (path.as_str(), false),
+            };
+            let name = base.strip_suffix("__value").unwrap_or(base);
+            match model.attribute(name) {
+                Some(attribute) => Ok(OrderBy {
+                    attribute: attribute.name.clone(),
+                    descending,
+                }),
+                None => Err(invalid(format!(
+                    "cannot order {} by `{}`: it has no attribute `{name}`",
+                    model.kind(),
+                    crate::bounded_message(path)
+                ))),
+            }
+        })
+        .collect()
+}
+
 /// The model of `kind` in `schema`, the schema `view` reads.
 pub(crate) fn model_of<'s>(
     schema: &'s SchemaBranch,
@@ -372,6 +410,8 @@ impl Engine {
             filters,
             order: if args.order_disabled {
                 Vec::new()
+            } else if let Some(paths) = &args.order_by {
+                explicit_ordering(model, paths)?
             } else {
                 ordering(model)
             },

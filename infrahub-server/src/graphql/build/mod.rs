@@ -427,7 +427,13 @@ fn register_common(mut builder: SchemaBuilder) -> SchemaBuilder {
     builder = builder.register(relationship_property());
     builder = builder.register(
         async_graphql::dynamic::InputObject::new("OrderInput")
-            .field(InputValue::new("disable", TypeRef::named(TypeRef::BOOLEAN))),
+            .field(InputValue::new("disable", TypeRef::named(TypeRef::BOOLEAN)))
+            .field(
+                InputValue::new("fields", TypeRef::named_nn_list(TypeRef::STRING)).description(
+                    "An ordering replacing the kind's order_by: attribute paths (name__value), \
+                     each optionally ending in __desc or __asc (an extension of this server)",
+                ),
+            ),
     );
     super::mutation::register_common(builder)
 }

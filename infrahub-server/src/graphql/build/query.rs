@@ -120,7 +120,23 @@ pub(crate) fn query_args_from<'a>(
                 args.order_disabled = value
                     .get("disable")
                     .and_then(Value::as_bool)
-                    .unwrap_or(false)
+                    .unwrap_or(false);
+                args.order_by = match value.get("fields") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Array(paths)) => Some(
+                        paths
+                            .iter()
+                            .map(|p| {
+                                p.as_str().map(str::to_string).ok_or_else(|| {
+                                    Error::new("`order.fields` must be a list of strings")
+                                })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    Some(_) => {
+                        return Err(Error::new("`order.fields` must be a list of strings"));
+                    }
+                };
             }
             other => {
                 if !value.is_null() {

@@ -142,10 +142,11 @@ pub(super) async fn list(page: Page, Path(kind): Path<String>) -> Result<Respons
     );
     variables.insert(
         "order".into(),
-        if order == "created" {
-            json!({"disable": true})
-        } else {
-            Value::Null
+        match order {
+            "" => Value::Null,
+            "created" => json!({"disable": true}),
+            // An attribute path; the API refuses one the kind does not have.
+            path => json!({ "fields": [path] }),
         },
     );
     let mut partial = !search.is_empty();
@@ -344,11 +345,47 @@ pub(super) async fn list(page: Page, Path(kind): Path<String>) -> Result<Respons
             json!({"object": view, "cells": cells})
         })
         .collect();
-    let headers: Vec<String> = cols
+    // Attribute columns order the list by their value: ascending first, then descending.
+    let sort_params: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(name, value)| {
+            !matches!(name.as_str(), "offset" | "branch" | "at" | "order") && !value.is_empty()
+        })
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let headers: Vec<Value> = cols
         .iter()
         .map(|c| match c {
-            Column::Attribute(a) => attribute_label(a),
-            Column::Relationship(r) => relationship_label(r),
+            Column::Attribute(a) => {
+                let ascending = format!("{}__value", a.name);
+                let descending = format!("{ascending}__desc");
+                let (state, next) = if order == ascending {
+                    ("ascending", descending.as_str())
+                } else if order == descending {
+                    ("descending", ascending.as_str())
+                } else {
+                    ("none", ascending.as_str())
+                };
+                let mut pairs = sort_params.clone();
+                pairs.push(("order", next));
+                let href = page.link(&format!("/objects/{kind}"), &pairs);
+                json!({"label": attribute_label(a), "href": href, "sort": state})
+            }
+            Column::Relationship(r) => json!({"label": relationship_label(r)}),
+        })
+        .collect();
+    let order_choices: Vec<Value> = cols
+        .iter()
+        .filter_map(|c| match c {
+            Column::Attribute(a) => Some(a),
+            Column::Relationship(_) => None,
+        })
+        .flat_map(|a| {
+            let label = attribute_label(a);
+            [
+                json!({"value": format!("{}__value", a.name), "label": format!("{label}, ascending")}),
+                json!({"value": format!("{}__value__desc", a.name), "label": format!("{label}, descending")}),
+            ]
         })
         .collect();
 
@@ -390,6 +427,7 @@ pub(super) async fn list(page: Page, Path(kind): Path<String>) -> Result<Respons
             "limit_choices": [20, 50, 100, 200],
             "search": search,
             "order": order,
+            "order_choices": order_choices,
             "filters": filters,
             "active_filters": active,
             "creatable": creatable,
