@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "neo4j")]
+mod bolt;
 mod branch;
 mod change;
 mod changeset;
@@ -14,6 +16,11 @@ mod query;
 mod store;
 mod time;
 
+#[cfg(all(feature = "neo4j", feature = "conformance"))]
+#[doc(hidden)]
+pub use bolt::{BoltClient, BoltFuture, BoltTransaction};
+#[cfg(feature = "neo4j")]
+pub use bolt::{BoltConfig, BoltTlsConfig};
 pub use branch::{BranchRecord, BranchView, CreateBranchOptions, Epoch, GLOBAL_BRANCH};
 pub use change::{BranchOperation, Change, MergeOptions, RebaseOptions, SlotProperty};
 pub use changeset::{Changeset, Commit, Condition, Op, UniqueField};

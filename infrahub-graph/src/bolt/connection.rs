@@ -1,0 +1,637 @@
+//! The pooled Bolt client the store runs on: startup wait, explicit transactions with bounded
+//! retries of transient failures, per-statement timeouts, and error mapping.
+// Public only for the integration tests (feature `conformance`); the store uses it in-crate.
+#![cfg_attr(not(feature = "conformance"), allow(unreachable_pub, dead_code))]
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use neo4rs::{BoltType, ConfigBuilder, Graph, Row, Txn};
+use serde_json::{Map, Value};
+use tokio::time::{Instant, sleep, timeout};
+
+use super::config::BoltConfig;
+use super::value::{to_bolt, to_json};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The future a [`BoltClient::transaction`] closure returns.
+pub type BoltFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
+
+/// A row of a result: column name to value.
+type JsonRow = Map<String, Value>;
+
+/// Longest pause between two connection attempts during the startup wait.
+const MAX_STARTUP_PAUSE: Duration = Duration::from_secs(2);
+/// Longest one connection attempt may take during the startup wait.
+const MAX_PROBE_TIME: Duration = Duration::from_secs(10);
+/// Longest a rollback after a failure may take before the connection is given up.
+const ROLLBACK_TIME: Duration = Duration::from_secs(5);
+
+/// A pooled connection to one Bolt server and database.
+///
+/// Every statement runs inside an explicit transaction; [`BoltClient::transaction`] retries
+/// the whole transaction when it fails with a transient error (`Neo.TransientError.*`, such as
+/// ArcadeDB's `DeadlockDetected` for concurrent writers, or a connection lost before the
+/// commit), at most `retry_limit` times with jittered exponential backoff.
+pub struct BoltClient {
+    graph: Graph,
+    endpoint: String,
+    username: String,
+    database: Option<String>,
+    query_timeout: Duration,
+    retry_limit: u32,
+}
+
+/// An open transaction, handed to the closure of [`BoltClient::transaction`].
+pub struct BoltTransaction {
+    txn: Txn,
+    endpoint: String,
+    query_timeout: Duration,
+}
+
+/// How a driver error is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The server cannot be reached or dropped the connection.
+    Unavailable,
+    /// `Neo.TransientError.*`: the same transaction may succeed when run again.
+    Transient,
+    /// Wrong credentials or missing rights.
+    Auth,
+    /// The named database does not exist (also while a server is still creating it).
+    NoDatabase,
+    /// A uniqueness or other schema constraint was violated.
+    Constraint,
+    /// The statement or its parameters were refused.
+    Statement,
+    /// Anything else.
+    Other,
+}
+
+/// The source of this crate's [`Error`]s raised here, telling the retry loop what may be retried.
+#[derive(Debug)]
+struct BoltFailure {
+    failure: Failure,
+    message: String,
+}
+
+impl fmt::Display for BoltFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BoltFailure {}
+
+impl BoltClient {
+    /// Connects to the server of `config`, retrying with backoff for `config.startup_wait`
+    /// while it is unreachable or still starting; then fails with an error naming the address.
+    /// Wrong credentials and invalid settings fail at once.
+    pub async fn connect(config: &BoltConfig) -> Result<Self> {
+        let endpoint = config.endpoint();
+        let driver_config = driver_config(config)?;
+        let graph = Graph::connect(driver_config).map_err(|err| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot connect to the bolt database at {endpoint}: {err}"),
+            )
+        })?;
+        let client = BoltClient {
+            graph,
+            endpoint,
+            username: config.username.clone(),
+            database: config.database.clone(),
+            query_timeout: config.query_timeout,
+            retry_limit: config.retry_limit,
+        };
+        client.wait_until_ready(config.startup_wait).await?;
+        Ok(client)
+    }
+
+    /// `address:port` of the server.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Runs one statement in its own transaction (retried like [`BoltClient::transaction`])
+    /// and returns its rows.
+    pub async fn run(&self, statement: &str, params: Map<String, Value>) -> Result<Vec<JsonRow>> {
+        let statement = statement.to_owned();
+        self.transaction(move |tx| {
+            let statement = statement.clone();
+            let params = params.clone();
+            Box::pin(async move { tx.run(&statement, params).await })
+        })
+        .await
+    }
+
+    /// Runs `work` inside an explicit transaction and commits it when `work` succeeds; rolls it
+    /// back when `work` fails.
+    ///
+    /// When `work` or the commit fails with a transient error, the transaction is rolled back
+    /// and `work` runs again in a new one, at most `retry_limit` more times; `work` must
+    /// therefore only act through the transaction. A connection lost during the commit is not
+    /// retried (whether the server committed is unknown) and fails with an error saying so.
+    pub async fn transaction<T, F>(&self, mut work: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'t> FnMut(&'t mut BoltTransaction) -> BoltFuture<'t, T> + Send,
+    {
+        let mut retries = 0;
+        loop {
+            match self.attempt(&mut work).await {
+                Ok(value) => return Ok(value),
+                Err(err) if retries < self.retry_limit && is_transient(&err) => {
+                    retries += 1;
+                    let pause = backoff(retries);
+                    tracing::debug!(
+                        endpoint = %self.endpoint,
+                        retry = retries,
+                        pause_ms = pause.as_millis() as u64,
+                        "retrying a bolt transaction after a transient error: {err}"
+                    );
+                    sleep(pause).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// One attempt: begin, run `work`, commit or roll back.
+    async fn attempt<T, F>(&self, work: &mut F) -> Result<T>
+    where
+        F: for<'t> FnMut(&'t mut BoltTransaction) -> BoltFuture<'t, T>,
+    {
+        let txn = match timeout(self.query_timeout, self.graph.start_txn()).await {
+            Ok(Ok(txn)) => txn,
+            Ok(Err(err)) => return Err(self.error("starting a transaction", &err)),
+            Err(_) => return Err(self.timed_out("starting a transaction")),
+        };
+        let mut tx = BoltTransaction {
+            txn,
+            endpoint: self.endpoint.clone(),
+            query_timeout: self.query_timeout,
+        };
+        match work(&mut tx).await {
+            Ok(value) => match timeout(self.query_timeout, tx.txn.commit()).await {
+                Ok(Ok(())) => Ok(value),
+                Ok(Err(err)) => match classify(&err) {
+                    // The server answered the commit with a failure: nothing was written.
+                    Failure::Transient | Failure::Constraint | Failure::Statement => {
+                        Err(self.error("committing", &err))
+                    }
+                    _ => Err(failure(
+                        &self.endpoint,
+                        Failure::Other,
+                        format!(
+                            "committing failed and it is unknown whether the transaction was applied: {err}"
+                        ),
+                    )),
+                },
+                Err(_) => Err(failure(
+                    &self.endpoint,
+                    Failure::Other,
+                    format!(
+                        "committing took longer than {:?}; it is unknown whether the transaction was applied",
+                        self.query_timeout
+                    ),
+                )),
+            },
+            Err(err) => {
+                // A failed statement already aborted the transaction on the server; the
+                // rollback only returns the connection to a clean state.
+                let _ = timeout(ROLLBACK_TIME, tx.txn.rollback()).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs `RETURN 1` until it succeeds, the failure is not one of a starting server, or
+    /// `startup_wait` has passed.
+    async fn wait_until_ready(&self, startup_wait: Duration) -> Result<()> {
+        let started = Instant::now();
+        let deadline = started + startup_wait;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let probe_time = deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(500), MAX_PROBE_TIME);
+            let (failure_kind, detail) = match timeout(probe_time, self.probe()).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(err)) => (classify(&err), err.to_string()),
+                Err(_) => (
+                    Failure::Unavailable,
+                    format!("no answer within {probe_time:?}"),
+                ),
+            };
+            match failure_kind {
+                Failure::Unavailable | Failure::Transient | Failure::NoDatabase => {}
+                Failure::Auth => return Err(self.auth_error(&detail)),
+                _ => {
+                    return Err(failure(
+                        &self.endpoint,
+                        failure_kind,
+                        format!("the connection check failed: {detail}"),
+                    ));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let what = if failure_kind == Failure::NoDatabase {
+                    format!(
+                        "database `{}` does not exist",
+                        self.database.as_deref().unwrap_or("(default)")
+                    )
+                } else {
+                    "it is unreachable".to_owned()
+                };
+                return Err(failure(
+                    &self.endpoint,
+                    Failure::Unavailable,
+                    format!(
+                        "did not become ready within {:?} ({what}): {detail}",
+                        started.elapsed()
+                    ),
+                ));
+            }
+            tracing::debug!(endpoint = %self.endpoint, "waiting for the bolt database: {detail}");
+            sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_STARTUP_PAUSE);
+        }
+    }
+
+    async fn probe(&self) -> neo4rs::Result<()> {
+        let mut txn = self.graph.start_txn().await?;
+        txn.run(neo4rs::query("RETURN 1")).await?;
+        txn.commit().await
+    }
+
+    fn error(&self, context: &str, err: &neo4rs::Error) -> Error {
+        driver_error(&self.endpoint, &self.username, context, err)
+    }
+
+    fn timed_out(&self, context: &str) -> Error {
+        failure(
+            &self.endpoint,
+            Failure::Other,
+            format!("{context} took longer than {:?}", self.query_timeout),
+        )
+    }
+
+    fn auth_error(&self, detail: &str) -> Error {
+        auth_error(&self.endpoint, &self.username, detail)
+    }
+}
+
+impl fmt::Debug for BoltClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoltClient")
+            .field("endpoint", &self.endpoint)
+            .field("username", &self.username)
+            .field("database", &self.database)
+            .field("query_timeout", &self.query_timeout)
+            .field("retry_limit", &self.retry_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoltTransaction {
+    /// Runs a Cypher statement with parameters (`$name` in the text) and returns its rows,
+    /// failing when it (rows included) takes longer than the query timeout.
+    pub async fn run(
+        &mut self,
+        statement: &str,
+        params: Map<String, Value>,
+    ) -> Result<Vec<JsonRow>> {
+        let mut query = neo4rs::query(statement);
+        for (name, value) in params {
+            let value = to_bolt(&name, value)?;
+            query = query.param(&name, value);
+        }
+        let txn = &mut self.txn;
+        let rows = timeout(self.query_timeout, async move {
+            let mut stream = txn.execute(query).await?;
+            let mut rows = Vec::new();
+            while let Some(row) = stream.next(txn.handle()).await? {
+                rows.push(row);
+            }
+            Ok::<_, neo4rs::Error>(rows)
+        })
+        .await
+        .map_err(|_| {
+            failure(
+                &self.endpoint,
+                Failure::Other,
+                format!("a statement took longer than {:?}", self.query_timeout),
+            )
+        })?
+        .map_err(|err| driver_error(&self.endpoint, "", "running a statement", &err))?;
+        rows.into_iter().map(row_to_json).collect()
+    }
+}
+
+impl fmt::Debug for BoltTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoltTransaction")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The driver's configuration, refusing TLS settings that cannot be honoured.
+fn driver_config(config: &BoltConfig) -> Result<neo4rs::Config> {
+    let invalid = |message: String| Error::new(ErrorKind::InvalidInput, message);
+    let tls = &config.tls;
+    if !tls.enabled && (tls.ca_file.is_some() || tls.insecure) {
+        return Err(invalid(
+            "a TLS CA file or TLS without verification is configured but TLS is not enabled: enable TLS or remove them".to_owned(),
+        ));
+    }
+    if tls.insecure && tls.ca_file.is_some() {
+        return Err(invalid(
+            "TLS without verification and a TLS CA file are both configured: choose one".to_owned(),
+        ));
+    }
+    if config.pool_size == 0 {
+        return Err(invalid("the bolt pool size must be at least 1".to_owned()));
+    }
+    if config.query_timeout.is_zero() {
+        return Err(invalid(
+            "the bolt query timeout must be positive".to_owned(),
+        ));
+    }
+    // The scheme selects encryption; `+ssc` makes the driver skip verification.
+    let scheme = match (tls.enabled, tls.insecure) {
+        (false, _) => "bolt",
+        (true, false) => "bolt+s",
+        (true, true) => "bolt+ssc",
+    };
+    let mut builder = ConfigBuilder::default()
+        .uri(format!("{scheme}://{}", config.endpoint()))
+        .user(config.username.as_str())
+        .password(config.password.as_str())
+        .max_connections(config.pool_size)
+        // Bounds connection set-up and every read from the socket; statements are bounded by
+        // `query_timeout` above it.
+        .connection_timeout(config.query_timeout);
+    if let Some(database) = &config.database {
+        builder = builder.db(database.as_str());
+    }
+    if let Some(ca_file) = &tls.ca_file {
+        check_ca_file(ca_file)?;
+        builder = builder.with_client_certificate(ca_file);
+    }
+    builder.build().map_err(|err| {
+        invalid(format!(
+            "invalid bolt settings for {}: {err}",
+            config.endpoint()
+        ))
+    })
+}
+
+/// Refuses a CA file that cannot be read or holds no PEM certificate (the driver would ignore
+/// what it cannot parse and then trust nothing).
+fn check_ca_file(path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|err| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("cannot read the TLS CA file `{}`: {err}", path.display()),
+        )
+    })?;
+    let marker = b"-----BEGIN CERTIFICATE-----";
+    if !text.windows(marker.len()).any(|window| window == marker) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the TLS CA file `{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn classify(err: &neo4rs::Error) -> Failure {
+    use neo4rs::Error as E;
+    match err {
+        E::IOError { .. }
+        | E::ConnectionError
+        | E::ConnectionTimedOut
+        | E::ServerUnavailableError(_)
+        | E::IncompleteBoltExchange => Failure::Unavailable,
+        E::AuthenticationError(_) => Failure::Auth,
+        E::Neo4j(error) => classify_code(error.code()),
+        _ => Failure::Other,
+    }
+}
+
+fn classify_code(code: &str) -> Failure {
+    if code.starts_with("Neo.TransientError.") {
+        // Neo4j marks these two transient although retrying cannot help.
+        return if code.ends_with(".Transaction.Terminated")
+            || code.ends_with(".Transaction.LockClientStopped")
+        {
+            Failure::Other
+        } else {
+            Failure::Transient
+        };
+    }
+    if code.starts_with("Neo.ClientError.Security.") {
+        Failure::Auth
+    } else if code == "Neo.ClientError.Database.DatabaseNotFound" {
+        Failure::NoDatabase
+    } else if code == "Neo.ClientError.Schema.ConstraintValidationFailed" {
+        Failure::Constraint
+    } else if code.starts_with("Neo.ClientError.Statement.") {
+        Failure::Statement
+    } else if code == "Neo.ClientError.Cluster.NotALeader"
+        || code == "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase"
+    {
+        // A cluster member changed role: another attempt reaches the new leader.
+        Failure::Transient
+    } else {
+        Failure::Other
+    }
+}
+
+/// This crate's error for a driver error.
+fn driver_error(endpoint: &str, username: &str, context: &str, err: &neo4rs::Error) -> Error {
+    let kind = classify(err);
+    let detail = match err {
+        neo4rs::Error::Neo4j(error) => format!("{}: {}", error.code(), error.message()),
+        other => other.to_string(),
+    };
+    match kind {
+        Failure::Unavailable => {
+            failure(endpoint, kind, format!("unavailable ({context}): {detail}"))
+        }
+        Failure::Transient => failure(
+            endpoint,
+            kind,
+            format!("transient failure ({context}): {detail}"),
+        ),
+        Failure::Auth => auth_error(endpoint, username, &detail),
+        Failure::NoDatabase => failure(endpoint, kind, format!("no such database: {detail}")),
+        Failure::Constraint => Error::new(
+            ErrorKind::AlreadyExists,
+            format!("constraint violated on the bolt database at {endpoint}: {detail}"),
+        ),
+        Failure::Statement => Error::new(
+            ErrorKind::InvalidInput,
+            format!("the bolt database at {endpoint} refused a statement: {detail}"),
+        ),
+        Failure::Other => failure(endpoint, kind, format!("{context} failed: {detail}")),
+    }
+}
+
+fn auth_error(endpoint: &str, username: &str, detail: &str) -> Error {
+    let who = if username.is_empty() {
+        String::new()
+    } else {
+        format!(" as `{username}`")
+    };
+    failure(
+        endpoint,
+        Failure::Auth,
+        format!("authentication{who} failed: check the user name and password ({detail})"),
+    )
+}
+
+/// A storage error, "bolt database at <endpoint>: <message>", carrying its [`Failure`] for the
+/// retry loop.
+fn failure(endpoint: &str, failure: Failure, message: String) -> Error {
+    Error::storage(
+        format!("bolt database at {endpoint}"),
+        BoltFailure { failure, message },
+    )
+}
+
+fn is_transient(err: &Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<BoltFailure>())
+        .is_some_and(|source| matches!(source.failure, Failure::Transient | Failure::Unavailable))
+}
+
+/// Pause before retry `retry` (1-based): 20 ms doubling up to 1 s, plus up to as much again
+/// at random so that writers that collided do not collide again.
+fn backoff(retry: u32) -> Duration {
+    let base = Duration::from_millis(20)
+        .saturating_mul(1 << retry.saturating_sub(1).min(6))
+        .min(Duration::from_secs(1));
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    base + base * jitter / 1000
+}
+
+fn row_to_json(row: Row) -> Result<JsonRow> {
+    let keys: Vec<String> = row
+        .keys()
+        .into_iter()
+        .map(|key| key.value.clone())
+        .collect();
+    keys.into_iter()
+        .map(|column| {
+            let value = row.get::<BoltType>(&column).map_err(|err| {
+                Error::new(
+                    ErrorKind::Storage,
+                    format!("column `{column}` of a bolt result cannot be read: {err}"),
+                )
+            })?;
+            let value = to_json(&column, value)?;
+            Ok((column, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt::BoltTlsConfig;
+
+    #[test]
+    fn transient_codes_are_retried_and_others_not() {
+        assert_eq!(
+            classify_code("Neo.TransientError.Transaction.DeadlockDetected"),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify_code("Neo.TransientError.Transaction.Terminated"),
+            Failure::Other
+        );
+        assert_eq!(
+            classify_code("Neo.ClientError.Schema.ConstraintValidationFailed"),
+            Failure::Constraint
+        );
+        assert_eq!(
+            classify_code("Neo.ClientError.Security.Unauthorized"),
+            Failure::Auth
+        );
+        assert_eq!(
+            classify_code("Neo.ClientError.Statement.SyntaxError"),
+            Failure::Statement
+        );
+        assert_eq!(
+            classify_code("Neo.DatabaseError.General.UnknownError"),
+            Failure::Other
+        );
+        assert!(is_transient(&failure(
+            "h:1",
+            Failure::Transient,
+            "x".into()
+        )));
+        assert!(is_transient(&failure(
+            "h:1",
+            Failure::Unavailable,
+            "x".into()
+        )));
+        assert!(!is_transient(&failure("h:1", Failure::Auth, "x".into())));
+        assert_eq!(
+            failure("h:1", Failure::Auth, "no".into()).to_string(),
+            "bolt database at h:1: no"
+        );
+        assert!(!is_transient(&Error::new(ErrorKind::Storage, "x")));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(backoff(1) >= Duration::from_millis(20) && backoff(1) < Duration::from_millis(40));
+        assert!(backoff(30) <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn tls_settings_that_cannot_be_honoured_are_refused() {
+        let mut config = BoltConfig::new("db.example.net", 7687);
+        config.tls = BoltTlsConfig {
+            enabled: false,
+            ca_file: None,
+            insecure: true,
+        };
+        assert_eq!(
+            driver_config(&config).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        config.tls = BoltTlsConfig {
+            enabled: true,
+            ca_file: Some("/dev/null".into()),
+            insecure: true,
+        };
+        assert!(
+            driver_config(&config)
+                .unwrap_err()
+                .to_string()
+                .contains("choose one")
+        );
+        config.tls = BoltTlsConfig::with_ca_file("/dev/null");
+        let err = driver_config(&config).unwrap_err();
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+        config.tls = BoltTlsConfig::with_ca_file("/nonexistent/ca.pem");
+        let err = driver_config(&config).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        for tls in [BoltTlsConfig::system_roots(), BoltTlsConfig::insecure()] {
+            config.tls = tls;
+            assert!(driver_config(&config).is_ok());
+        }
+    }
+}
