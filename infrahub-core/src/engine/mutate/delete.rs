@@ -40,86 +40,51 @@ impl Engine {
     ) -> Result<Vec<Event>> {
         let schema = self.schema(branch)?;
         let view = BranchView::now(branch);
+        // The nodes to delete, read level by level: one read of the kinds and one per kind
+        // per level of cascading relationships, whatever the number of nodes.
         let mut doomed: BTreeMap<NodeId, Node> = BTreeMap::new();
-        let mut queue: Vec<NodeId> = roots.to_vec();
-        while let Some(id) = queue.pop() {
-            if doomed.contains_key(&id) {
-                continue;
+        let mut level: Vec<NodeId> = roots.to_vec();
+        while !level.is_empty() {
+            level.retain(|id| !doomed.contains_key(id));
+            level.sort_unstable();
+            level.dedup();
+            if level.is_empty() {
+                break;
             }
-            let existence = self
+            let kinds: Vec<(NodeId, String)> = self
                 .store()
-                .get_nodes(&view, &[id], &Selection::nothing())
-                .await?;
-            let Some(kind) = existence.first().map(|n| n.kind.clone()) else {
-                continue;
-            };
-            let Some(model) = schema.get(&kind) else {
-                continue;
-            };
-            let node = self.read_back(branch, model, id).await?;
-            for relationship in &model.relationships {
-                if relationship.on_delete == Some(OnDelete::Cascade) {
-                    queue.extend(node.peers(&relationship.name).iter().map(|p| p.id));
+                .get_nodes(&view, &level, &Selection::nothing())
+                .await?
+                .into_iter()
+                .filter(|n| schema.get(&n.kind).is_some())
+                .map(|n| (n.id, n.kind))
+                .collect();
+            let mut every: BTreeSet<String> = BTreeSet::new();
+            for (_, kind) in &kinds {
+                if let Some(model) = schema.get(kind) {
+                    every.extend(model.relationships.iter().map(|r| r.name.clone()));
                 }
             }
-            doomed.insert(id, node);
+            let fields = Fields {
+                attributes: None,
+                relationships: every.into_iter().collect(),
+            };
+            let nodes = self.load_by_kind(&view, &schema, &kinds, &fields).await?;
+            let mut next = Vec::new();
+            for node in nodes {
+                if let Some(model) = schema.get(&node.kind) {
+                    for relationship in &model.relationships {
+                        if relationship.on_delete == Some(OnDelete::Cascade) {
+                            next.extend(node.peers(&relationship.name).iter().map(|p| p.id));
+                        }
+                    }
+                }
+                doomed.insert(node.id, node);
+            }
+            level = next;
         }
         check(&doomed.values().map(|node| node.kind.clone()).collect())?;
-        // A node another node requires (mandatory relationship) cannot go alone.
-        for node in doomed.values() {
-            let Some(model) = schema.get(&node.kind) else {
-                continue;
-            };
-            for relationship in &model.relationships {
-                for peer in node.peers(&relationship.name) {
-                    if doomed.contains_key(&peer.id) {
-                        continue;
-                    }
-                    let existence = self
-                        .store()
-                        .get_nodes(&view, &[peer.id], &Selection::nothing())
-                        .await?;
-                    let Some(peer_model) = existence.first().and_then(|n| schema.get(&n.kind))
-                    else {
-                        continue;
-                    };
-                    let Some(reverse) = links::reverse(relationship, peer_model) else {
-                        continue;
-                    };
-                    if reverse.optional && reverse.min_count == 0 {
-                        continue;
-                    }
-                    let selection = Selection {
-                        attributes: Some(Vec::new()),
-                        links: vec![LinkSelection {
-                            identifier: reverse.identifier().to_string(),
-                            side: links::side(reverse),
-                        }],
-                    };
-                    let remaining = self
-                        .store()
-                        .get_nodes(&view, &[peer.id], &selection)
-                        .await?
-                        .iter()
-                        .flat_map(|n| n.links.iter())
-                        .filter(|l| !doomed.contains_key(&l.peer))
-                        .count();
-                    if (remaining as i64) < reverse.min_count.max(1) {
-                        return Err(Error::new(
-                            ErrorKind::Conflict,
-                            format!(
-                                "Cannot delete {} '{}': {} '{}' requires it through its mandatory relationship `{}`",
-                                node.kind,
-                                node.display_label,
-                                peer_model.kind(),
-                                peer.id,
-                                reverse.name
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
+        self.check_required(&view, &schema, &doomed).await?;
         let mut changeset = Changeset::new(branch);
         // What hung from a deleted IP prefix goes to the prefix above it, before the deletes.
         let _ipam = if doomed
@@ -207,6 +172,111 @@ impl Engine {
         Ok(events)
     }
 
+    /// Refuses a delete of the `doomed` nodes when a node left behind requires one of them
+    /// (mandatory relationship) and would keep too few peers. The kinds of the peers left
+    /// behind are read in one call, and their links in another.
+    async fn check_required(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        doomed: &BTreeMap<NodeId, Node>,
+    ) -> Result<()> {
+        let mut left: Vec<NodeId> = doomed
+            .values()
+            .flat_map(|node| node.relationships.values().flatten().map(|p| p.id))
+            .filter(|id| !doomed.contains_key(id))
+            .collect();
+        left.sort_unstable();
+        left.dedup();
+        if left.is_empty() {
+            return Ok(());
+        }
+        let kinds: HashMap<NodeId, String> = self
+            .store()
+            .get_nodes(view, &left, &Selection::nothing())
+            .await?
+            .into_iter()
+            .map(|n| (n.id, n.kind))
+            .collect();
+        // The (node, relationship, peer, peer's model, reverse) checks, in the order their
+        // errors would come.
+        let mut checks = Vec::new();
+        let mut selections: Vec<LinkSelection> = Vec::new();
+        let mut wanted: BTreeSet<NodeId> = BTreeSet::new();
+        for node in doomed.values() {
+            let Some(model) = schema.get(&node.kind) else {
+                continue;
+            };
+            for relationship in &model.relationships {
+                for peer in node.peers(&relationship.name) {
+                    if doomed.contains_key(&peer.id) {
+                        continue;
+                    }
+                    let Some(peer_model) = kinds.get(&peer.id).and_then(|k| schema.get(k)) else {
+                        continue;
+                    };
+                    let Some(reverse) = links::reverse(relationship, peer_model) else {
+                        continue;
+                    };
+                    if reverse.optional && reverse.min_count == 0 {
+                        continue;
+                    }
+                    let selection = links::selection(reverse);
+                    if !selections.contains(&selection) {
+                        selections.push(selection);
+                    }
+                    wanted.insert(peer.id);
+                    checks.push((node, peer.id, peer_model, reverse));
+                }
+            }
+        }
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<NodeId> = wanted.into_iter().collect();
+        let selection = Selection {
+            attributes: Some(Vec::new()),
+            links: selections,
+        };
+        let linked: HashMap<NodeId, NodeData> = self
+            .store()
+            .get_nodes(view, &wanted, &selection)
+            .await?
+            .into_iter()
+            .map(|n| (n.id, n))
+            .collect();
+        for (node, peer, peer_model, reverse) in checks {
+            // The links of the one selection this check needs (the read may hold others).
+            let identifier = reverse.identifier();
+            let side = links::side(reverse);
+            let remaining: std::collections::HashSet<(NodeId, infrahub_graph::Side)> = linked
+                .get(&peer)
+                .into_iter()
+                .flat_map(|data| data.links.iter())
+                .filter(|l| {
+                    l.identifier == identifier
+                        && (side == infrahub_graph::Side::Either || l.side == side)
+                        && !doomed.contains_key(&l.peer)
+                })
+                .map(|l| (l.peer, l.side))
+                .collect();
+            if (remaining.len() as i64) < reverse.min_count.max(1) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "Cannot delete {} '{}': {} '{}' requires it through its mandatory relationship `{}`",
+                        node.kind,
+                        node.display_label,
+                        peer_model.kind(),
+                        peer,
+                        reverse.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds peers to (`add = true`) or removes peers from a cardinality-many relationship of a
     /// node, leaving its other peers alone.
     pub async fn relationship_change(
@@ -246,22 +316,34 @@ impl Engine {
         let mut ops = Vec::new();
         let mut change = RelationshipChange::default();
         let mut count = present.len();
-        for peer in peers {
-            let (peer_id, peer_kind) = self
-                .resolve_peer(&view, &schema, model, relationship, peer)
-                .await?;
+        // Every peer resolved, and the current partners of those to link read, in one call
+        // each.
+        let given: Vec<&PeerInput> = peers.iter().collect();
+        let resolved = self
+            .resolve_each(&view, &schema, model, relationship, &given)
+            .await?;
+        let linking: Vec<(NodeId, Option<&ModelSchema>)> = if add {
+            resolved
+                .iter()
+                .filter(|(peer_id, _)| !present.contains(peer_id))
+                .map(|(peer_id, peer_kind)| (*peer_id, schema.get(peer_kind)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let partners = self.single_partners(&view, relationship, &linking).await?;
+        for (peer, (peer_id, peer_kind)) in peers.iter().zip(resolved) {
             match (add, present.contains(&peer_id)) {
                 (true, false) => {
                     let properties = Engine::link_properties(relationship, peer, None)?;
-                    self.link_peer(
-                        &view,
+                    Engine::link_peer(
                         relationship,
                         id,
                         (peer_id, schema.get(&peer_kind)),
                         properties,
+                        &partners,
                         &mut ops,
-                    )
-                    .await?;
+                    );
                     change.added.push(peer_id);
                     count += 1;
                 }

@@ -1,11 +1,11 @@
 //! Create, update, upsert and delete, with every schema rule checked before anything is
 //! written, and uniqueness checked atomically with the write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use infrahub_graph::{
     AttributeValue, BranchView, Changeset, Condition, Filter, LinkProperties, LinkSelection,
-    NodeId, NodeQuery, Op, Selection, Timestamp, UniqueField, new_node_id,
+    NodeData, NodeId, NodeQuery, Op, Selection, Timestamp, UniqueField, new_node_id,
 };
 use serde_json::Value;
 
@@ -30,6 +30,7 @@ pub use convert::ConversionField;
 
 mod convert;
 mod delete;
+mod lookup;
 mod resolve;
 mod templates;
 mod unique;
@@ -409,17 +410,23 @@ impl Engine {
             {
                 Engine::check_counts(model, relationship, resolved.len())?;
             }
-            for peer in &resolved {
+            let with_models: Vec<(NodeId, Option<&ModelSchema>)> = resolved
+                .iter()
+                .map(|peer| (peer.id, schema.get(&peer.kind)))
+                .collect();
+            let partners = self
+                .single_partners(&view, relationship, &with_models)
+                .await?;
+            for (peer, with_model) in resolved.iter().zip(with_models) {
                 let properties = Engine::link_properties(relationship, &peer.input, None)?;
-                self.link_peer(
-                    &view,
+                Engine::link_peer(
                     relationship,
                     id,
-                    (peer.id, schema.get(&peer.kind)),
+                    with_model,
                     properties,
+                    &partners,
                     &mut ops,
-                )
-                .await?;
+                );
             }
             if !resolved.is_empty() {
                 relationship_changes.insert(

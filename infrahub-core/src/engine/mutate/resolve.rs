@@ -103,66 +103,187 @@ impl Engine {
         relationship: &RelationshipSchema,
         peer: &PeerInput,
     ) -> Result<(NodeId, String)> {
-        let lookup_kind = peer
-            .kind
-            .clone()
-            .filter(|k| links::accepts(schema, relationship, k))
-            .unwrap_or_else(|| relationship.peer.clone());
-        let model = schema
-            .get(&lookup_kind)
-            .ok_or_else(|| validation(format!("kind `{lookup_kind}` not found")))?;
-        let what = peer
-            .id
-            .clone()
-            .or_else(|| peer.hfid.as_ref().map(|h| format!("{h:?}")))
-            .unwrap_or_default();
-        if peer.id.is_none() && peer.hfid.is_none() {
-            return Err(validation(format!(
-                "a peer of `{}` of {} needs an `id` or an `hfid`",
-                relationship.name,
-                owner.kind()
-            )));
-        }
-        let found = self
-            .resolve_in(
-                view,
-                schema,
-                model,
-                peer.id.as_deref(),
-                peer.hfid.as_deref(),
-            )
+        let mut found = self
+            .resolve_each(view, schema, owner, relationship, &[peer])
             .await?;
-        if found.is_none()
-            && let Some(uuid) = peer.id.as_deref().and_then(|i| i.parse::<NodeId>().ok())
-            && let Some(other) = self
-                .store()
-                .get_nodes(view, &[uuid], &Selection::nothing())
-                .await?
-                .first()
-        {
-            return Err(validation(format!(
-                "`{}` of {} only accepts {} peers, {what} is a {}",
-                relationship.name,
-                owner.kind(),
-                relationship.peer,
-                other.kind
-            )));
-        }
-        let (id, kind) = found.ok_or_else(|| {
+        found.pop().ok_or_else(|| {
             Error::new(
-                ErrorKind::NotFound,
-                format!("Unable to find the node {what} / {lookup_kind} in the database."),
+                ErrorKind::Internal,
+                "a resolved peer went missing".to_string(),
             )
-        })?;
-        if !links::accepts(schema, relationship, &kind) {
-            return Err(validation(format!(
-                "`{}` of {} only accepts {} peers, {what} is a {kind}",
-                relationship.name,
-                owner.kind(),
-                relationship.peer
-            )));
+        })
+    }
+
+    /// Resolves relationship peers, in the order given, and checks their kinds: the first
+    /// peer that cannot be resolved gives the error. Peers given by id are read in one call,
+    /// those given by human-friendly id or default filter in one query per kind (see
+    /// [`Engine::find_each`]), whatever their number.
+    pub(super) async fn resolve_each(
+        &self,
+        view: &BranchView,
+        schema: &SchemaBranch,
+        owner: &ModelSchema,
+        relationship: &RelationshipSchema,
+        peers: &[&PeerInput],
+    ) -> Result<Vec<(NodeId, String)>> {
+        /// How a peer is looked up.
+        enum Plan {
+            /// Refused before any lookup.
+            Failed(Error),
+            /// By node id.
+            Id(NodeId),
+            /// By filters on nodes of a kind: lookup `index` of that kind, whose answer is
+            /// a human-friendly id's (several matches are an error) or a default filter's
+            /// (several matches find nothing).
+            Filters { index: usize, hfid: Option<String> },
+            /// Designates nothing.
+            Nothing,
         }
-        Ok((id, kind))
+        let mut plans: Vec<(Plan, String, String)> = Vec::with_capacity(peers.len());
+        let mut ids: Vec<NodeId> = Vec::new();
+        let mut lookups: Vec<(String, Vec<Vec<Filter>>)> = Vec::new();
+        for peer in peers {
+            let lookup_kind = peer
+                .kind
+                .clone()
+                .filter(|k| links::accepts(schema, relationship, k))
+                .unwrap_or_else(|| relationship.peer.clone());
+            let what = peer
+                .id
+                .clone()
+                .or_else(|| peer.hfid.as_ref().map(|h| format!("{h:?}")))
+                .unwrap_or_default();
+            let Some(model) = schema.get(&lookup_kind) else {
+                let error = validation(format!("kind `{lookup_kind}` not found"));
+                plans.push((Plan::Failed(error), what, lookup_kind));
+                continue;
+            };
+            if peer.id.is_none() && peer.hfid.is_none() {
+                let error = validation(format!(
+                    "a peer of `{}` of {} needs an `id` or an `hfid`",
+                    relationship.name,
+                    owner.kind()
+                ));
+                plans.push((Plan::Failed(error), what, lookup_kind));
+                continue;
+            }
+            let mut by_filters = |filters: Vec<Filter>, hfid: Option<String>| {
+                let kind = model.kind();
+                let slot = match lookups.iter().position(|(k, _)| *k == kind) {
+                    Some(slot) => slot,
+                    None => {
+                        lookups.push((kind, Vec::new()));
+                        lookups.len() - 1
+                    }
+                };
+                lookups[slot].1.push(filters);
+                Plan::Filters {
+                    index: lookups[slot].1.len() - 1,
+                    hfid,
+                }
+            };
+            let plan = if let Some(id) = peer.id.as_deref().filter(|i| !i.is_empty()) {
+                if let Ok(uuid) = id.parse::<NodeId>() {
+                    if !ids.contains(&uuid) {
+                        ids.push(uuid);
+                    }
+                    Plan::Id(uuid)
+                } else if let Some(filter) = &model.default_filter {
+                    let mut args = BTreeMap::new();
+                    args.insert(filter.clone(), Value::String(id.to_string()));
+                    match super::super::filters::parse_filters(schema, model, &args, false) {
+                        Ok(filters) => by_filters(filters, None),
+                        Err(error) => Plan::Failed(error),
+                    }
+                } else {
+                    Plan::Nothing
+                }
+            } else if let Some(hfid) = &peer.hfid {
+                match hfid_filters(schema, model, hfid) {
+                    Ok(filters) => by_filters(filters, Some(format!("{hfid:?}"))),
+                    Err(error) => Plan::Failed(error),
+                }
+            } else {
+                Plan::Nothing
+            };
+            plans.push((plan, what, lookup_kind));
+        }
+        let by_id: HashMap<NodeId, NodeData> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store()
+                .get_nodes(view, &ids, &Selection::nothing())
+                .await?
+                .into_iter()
+                .map(|n| (n.id, n))
+                .collect()
+        };
+        let mut by_filters: HashMap<String, Vec<Vec<(NodeId, String)>>> = HashMap::new();
+        for (kind, filters) in &lookups {
+            let found = self.find_each(view, kind, filters).await?;
+            by_filters.insert(kind.clone(), found);
+        }
+        let mut resolved = Vec::with_capacity(plans.len());
+        for (plan, what, lookup_kind) in plans {
+            let model_kind = schema
+                .get(&lookup_kind)
+                .map(|m| m.kind())
+                .unwrap_or_default();
+            let found = match plan {
+                Plan::Failed(error) => return Err(error),
+                Plan::Nothing => None,
+                Plan::Id(uuid) => match by_id.get(&uuid) {
+                    Some(node) if node.labels.contains(&model_kind) => {
+                        Some((node.id, node.kind.clone()))
+                    }
+                    Some(other) => {
+                        return Err(validation(format!(
+                            "`{}` of {} only accepts {} peers, {what} is a {}",
+                            relationship.name,
+                            owner.kind(),
+                            relationship.peer,
+                            other.kind
+                        )));
+                    }
+                    None => None,
+                },
+                Plan::Filters { index, hfid } => {
+                    let matches = by_filters
+                        .get(&model_kind)
+                        .and_then(|found| found.get(index))
+                        .cloned()
+                        .unwrap_or_default();
+                    match (matches.len(), hfid) {
+                        (1, _) => matches.into_iter().next(),
+                        (0, _) | (_, None) => None,
+                        (_, Some(hfid)) => {
+                            return Err(Error::new(
+                                ErrorKind::Conflict,
+                                format!(
+                                    "more than one {model_kind} has the human-friendly id {hfid}"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            };
+            let (id, kind) = found.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("Unable to find the node {what} / {lookup_kind} in the database."),
+                )
+            })?;
+            if !links::accepts(schema, relationship, &kind) {
+                return Err(validation(format!(
+                    "`{}` of {} only accepts {} peers, {what} is a {kind}",
+                    relationship.name,
+                    owner.kind(),
+                    relationship.peer
+                )));
+            }
+            resolved.push((id, kind));
+        }
+        Ok(resolved)
     }
 
     /// The value an attribute is stored with: validated, canonical, passwords hashed.
@@ -273,11 +394,11 @@ impl Engine {
                 inputs.len()
             )));
         }
+        let found = self
+            .resolve_each(view, schema, model, relationship, &inputs)
+            .await?;
         let mut resolved: Vec<ResolvedPeer> = Vec::new();
-        for peer in inputs {
-            let (id, kind) = self
-                .resolve_peer(view, schema, model, relationship, peer)
-                .await?;
+        for ((id, kind), peer) in found.into_iter().zip(inputs) {
             if !resolved.iter().any(|r| r.id == id) {
                 resolved.push(ResolvedPeer {
                     id,
@@ -348,54 +469,68 @@ impl Engine {
         })
     }
 
-    /// Operations that link `node` to a new peer through `relationship` (with `properties`),
-    /// first detaching the peer from its current partner when the other side holds at most
-    /// one peer.
-    pub(super) async fn link_peer(
+    /// The current partners of each of `peers` (id and model) through the other side of
+    /// `relationship`, for the peers whose other side holds at most one peer (the others are
+    /// left out): read in one call whatever their number.
+    pub(super) async fn single_partners(
         &self,
         view: &BranchView,
+        relationship: &RelationshipSchema,
+        peers: &[(NodeId, Option<&ModelSchema>)],
+    ) -> Result<HashMap<NodeId, Vec<NodeId>>> {
+        let mut wanted: Vec<NodeId> = Vec::new();
+        let mut selection: Option<LinkSelection> = None;
+        for (peer, peer_model) in peers {
+            let Some(reverse) = peer_model.and_then(|m| links::reverse(relationship, m)) else {
+                continue;
+            };
+            if reverse.cardinality != Cardinality::One {
+                continue;
+            }
+            // The other side has the relationship's identifier and the opposite direction:
+            // the same selection whatever the peer's kind.
+            selection.get_or_insert_with(|| links::selection(reverse));
+            if !wanted.contains(peer) {
+                wanted.push(*peer);
+            }
+        }
+        let Some(selection) = selection else {
+            return Ok(HashMap::new());
+        };
+        let selection = Selection {
+            attributes: Some(Vec::new()),
+            links: vec![selection],
+        };
+        let read = self.store().get_nodes(view, &wanted, &selection).await?;
+        let mut partners: HashMap<NodeId, Vec<NodeId>> =
+            wanted.iter().map(|peer| (*peer, Vec::new())).collect();
+        for node in read {
+            partners.insert(node.id, node.links.iter().map(|l| l.peer).collect());
+        }
+        Ok(partners)
+    }
+
+    /// Operations that link `node` to a new peer through `relationship` (with `properties`),
+    /// first detaching the peer from its current partner when the other side holds at most
+    /// one peer (moving an interface to another device); `partners` are the peers' current
+    /// partners, as [`Engine::single_partners`] read them.
+    pub(super) fn link_peer(
         relationship: &RelationshipSchema,
         node: NodeId,
         (peer, peer_model): (NodeId, Option<&ModelSchema>),
         properties: LinkProperties,
+        partners: &HashMap<NodeId, Vec<NodeId>>,
         ops: &mut Vec<Op>,
-    ) -> Result<()> {
-        self.detach_single_peer(view, relationship, node, peer, peer_model, ops)
-            .await?;
-        ops.push(links::set(relationship, node, peer, properties));
-        Ok(())
-    }
-
-    /// Operations that detach `peer` from its current partner when the other side of
-    /// `relationship` holds at most one peer (moving an interface to another device).
-    pub(super) async fn detach_single_peer(
-        &self,
-        view: &BranchView,
-        relationship: &RelationshipSchema,
-        node: NodeId,
-        peer: NodeId,
-        peer_model: Option<&ModelSchema>,
-        ops: &mut Vec<Op>,
-    ) -> Result<()> {
-        let Some(peer_model) = peer_model else {
-            return Ok(());
-        };
-        let Some(reverse) = links::reverse(relationship, peer_model) else {
-            return Ok(());
-        };
-        if reverse.cardinality != Cardinality::One {
-            return Ok(());
-        }
-        let selection = Selection {
-            attributes: Some(Vec::new()),
-            links: vec![links::selection(reverse)],
-        };
-        let current = self.store().get_nodes(view, &[peer], &selection).await?;
-        for link in current.iter().flat_map(|n| n.links.iter()) {
-            if link.peer != node {
-                ops.push(links::remove(reverse, peer, link.peer));
+    ) {
+        if let Some(reverse) = peer_model.and_then(|m| links::reverse(relationship, m))
+            && reverse.cardinality == Cardinality::One
+        {
+            for partner in partners.get(&peer).into_iter().flatten() {
+                if *partner != node {
+                    ops.push(links::remove(reverse, peer, *partner));
+                }
             }
         }
-        Ok(())
+        ops.push(links::set(relationship, node, peer, properties));
     }
 }

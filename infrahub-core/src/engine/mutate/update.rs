@@ -183,6 +183,13 @@ impl Engine {
             let before: Vec<&super::super::node::Peer> = current.peers(name).iter().collect();
             let after: BTreeSet<NodeId> = resolved.iter().map(|p| p.id).collect();
             let mut change = RelationshipChange::default();
+            // The current partners of the peers to link, read in one call.
+            let linking: Vec<(NodeId, Option<&ModelSchema>)> = resolved
+                .iter()
+                .filter(|peer| !before.iter().any(|p| p.id == peer.id))
+                .map(|peer| (peer.id, schema.get(&peer.kind)))
+                .collect();
+            let partners = self.single_partners(&view, relationship, &linking).await?;
             for old in &before {
                 if !after.contains(&old.id) {
                     ops.push(links::remove(relationship, id, old.id));
@@ -203,15 +210,14 @@ impl Engine {
                 }
                 if existing.is_none() {
                     change.added.push(peer.id);
-                    self.link_peer(
-                        &view,
+                    Engine::link_peer(
                         relationship,
                         id,
                         (peer.id, schema.get(&peer.kind)),
                         properties,
+                        &partners,
                         &mut ops,
-                    )
-                    .await?;
+                    );
                 } else {
                     ops.push(links::set(relationship, id, peer.id, properties));
                 }
