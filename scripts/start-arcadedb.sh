@@ -86,7 +86,8 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
             wheel.extract(name, sys.argv[2])
 EOF
   fi
-  chmod +x "$DIST.tmp"/arcadedb_embedded/jre/bin/* "$DIST.tmp"/arcadedb_embedded/jre/lib/jspawnhelper 2>/dev/null || true
+  chmod +x "$DIST.tmp"/arcadedb_embedded/jre/bin/* "$DIST.tmp"/arcadedb_embedded/jre/lib/jspawnhelper \
+    "$DIST.tmp"/arcadedb_embedded/jre/lib/jexec 2>/dev/null || true
   rm -rf "$DIST" && mv "$DIST.tmp" "$DIST"
 fi
 AD=$DIST/arcadedb_embedded
