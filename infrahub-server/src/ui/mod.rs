@@ -108,27 +108,35 @@ async fn security_headers(
 fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        let groups: [&[(&str, &str)]; 6] = [
-            TEMPLATES,
-            account::TEMPLATES,
-            branches::TEMPLATES,
-            home::TEMPLATES,
-            objects::TEMPLATES,
-            schema::TEMPLATES,
-        ];
-        for (name, source) in groups.into_iter().flatten() {
-            // The templates are part of the binary: one that does not parse is a bug that
-            // the unit test `every_template_parses` catches.
-            if let Err(error) = env.add_template(name, source) {
-                tracing::error!(template = name, %error, "web frontend template does not parse");
-            }
-        }
-        env.add_function("href", href);
-        env.add_function("asset", assets::url);
-        env.add_filter("urlencode_part", urlencode_part);
-        env
+        environment(|name, error| {
+            // The templates are part of the binary: one that does not parse is a bug that the
+            // unit test `every_template_parses` catches.
+            tracing::error!(template = name, %error, "web frontend template does not parse");
+        })
     })
+}
+
+/// The template environment: every group's templates (`on_error` called for one that does not
+/// parse) and the functions and filters they use.
+fn environment(mut on_error: impl FnMut(&str, minijinja::Error)) -> Environment<'static> {
+    let mut env = Environment::new();
+    let groups: [&[(&str, &str)]; 6] = [
+        TEMPLATES,
+        account::TEMPLATES,
+        branches::TEMPLATES,
+        home::TEMPLATES,
+        objects::TEMPLATES,
+        schema::TEMPLATES,
+    ];
+    env.add_function("href", href);
+    env.add_function("asset", assets::url);
+    env.add_filter("urlencode_part", urlencode_part);
+    for (name, source) in groups.into_iter().flatten() {
+        if let Err(error) = env.add_template(name, source) {
+            on_error(name, error);
+        }
+    }
+    env
 }
 
 /// The layout and the pages shared by every module.
@@ -604,22 +612,9 @@ mod tests {
 
     #[test]
     fn every_template_parses() {
-        let mut env = Environment::new();
-        let groups: [&[(&str, &str)]; 6] = [
-            TEMPLATES,
-            account::TEMPLATES,
-            branches::TEMPLATES,
-            home::TEMPLATES,
-            objects::TEMPLATES,
-            schema::TEMPLATES,
-        ];
-        env.add_function("href", href);
-        env.add_function("asset", assets::url);
-        env.add_filter("urlencode_part", urlencode_part);
-        for (name, source) in groups.into_iter().flatten() {
-            env.add_template(name, source)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
+        let mut failures = Vec::new();
+        environment(|name, error| failures.push(format!("{name}: {error}")));
+        assert!(failures.is_empty(), "{failures:?}");
     }
 
     #[test]

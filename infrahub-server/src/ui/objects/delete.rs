@@ -11,7 +11,8 @@ use infrahub_core::schema::OnDelete;
 use serde_json::{Value, json};
 
 use super::{
-    Page, UiError, branch_schema, exposed, is_one, model_label, model_of, node_id, peer_view,
+    Page, UiError, branch_schema, exposed, is_one, model_label, model_of, node_id, object_model,
+    peer_view,
 };
 
 /// Most cascaded objects listed (and read).
@@ -176,12 +177,7 @@ pub(super) async fn delete_submit(
 ) -> Result<Response, UiError> {
     page.check_writable()?;
     let schema = branch_schema(&page)?;
-    let model = model_of(&schema, &kind)?;
-    if model.is_generic() {
-        return Err(UiError::bad_request(format!(
-            "{kind} is a generic: delete the object from its own kind's page"
-        )));
-    }
+    let model = object_model(&schema, &kind, "delete")?;
     let id = node_id(&kind, &id)?;
     let node = read_node(&page, &kind, &id).await?;
     let (_, errors) = page

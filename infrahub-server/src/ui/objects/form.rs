@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Page, UiError, attribute_label, branch_schema, exposed, exposed_relationships, is_one,
-    model_label, model_of, node_id, ordered_attributes, peer_kind, query_pairs, relationship_label,
+    model_label, model_of, node_id, object_model, ordered_attributes, peer_kind, query_pairs,
+    relationship_label,
 };
 
 /// Peers a relationship picker lists.
@@ -138,6 +139,16 @@ fn first<'v>(values: &'v Values, name: &str) -> &'v str {
         .get(name)
         .and_then(|v| v.last())
         .map_or("", String::as_str)
+}
+
+/// The non-empty values submitted for `name` (the peers chosen in a picker).
+fn chosen<'v>(values: &'v Values, name: &str) -> impl Iterator<Item = &'v str> {
+    values
+        .get(name)
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
 }
 
 /// An attribute value as the form's input holds it.
@@ -401,13 +412,7 @@ fn build_data(
         }
     }
     for relationship in &spec.manys {
-        let chosen: BTreeSet<&str> = values
-            .get(&relationship.name)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-            .collect();
+        let chosen: BTreeSet<&str> = chosen(values, &relationship.name).collect();
         let now: BTreeSet<&str> = current
             .and_then(|c| c.values.get(&relationship.name))
             .into_iter()
@@ -568,13 +573,7 @@ async fn render_form(
     }
     for (i, relationship) in pickers.iter().enumerate() {
         let many = !is_one(relationship);
-        let chosen: Vec<&str> = values
-            .get(&relationship.name)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-            .collect();
+        let chosen: Vec<&str> = chosen(values, &relationship.name).collect();
         let listed = &peers[format!("p{i}")];
         let generic_peer = schema
             .get(peer_kind(relationship))
@@ -913,12 +912,7 @@ pub(super) async fn edit_submit(
 ) -> Result<Response, UiError> {
     page.check_writable()?;
     let schema = branch_schema(&page)?;
-    let model = model_of(&schema, &kind)?;
-    if model.is_generic() {
-        return Err(UiError::bad_request(format!(
-            "{kind} is a generic: edit the object from its own kind's page"
-        )));
-    }
+    let model = object_model(&schema, &kind, "edit")?;
     let id = node_id(&kind, &id)?;
     let spec = Spec::of(&schema, model);
     let current = read_current(&page, &kind, &id, &spec).await?;

@@ -89,6 +89,22 @@ fn model_of<'a>(schema: &'a SchemaBranch, kind: &str) -> Result<&'a ModelSchema,
         .ok_or_else(|| UiError::not_found(format!("Kind {kind} not found.")))
 }
 
+/// The model of `kind` for a change of one object (`action`: "edit", "delete"): a generic kind
+/// is refused, the object is changed from its own kind's page.
+fn object_model<'a>(
+    schema: &'a SchemaBranch,
+    kind: &str,
+    action: &str,
+) -> Result<&'a ModelSchema, UiError> {
+    let model = model_of(schema, kind)?;
+    if model.is_generic() {
+        return Err(UiError::bad_request(format!(
+            "{kind} is a generic: {action} the object from its own kind's page"
+        )));
+    }
+    Ok(model)
+}
+
 /// A node id from the address, or a 404 (ids are UUIDs).
 fn node_id(kind: &str, id: &str) -> Result<String, UiError> {
     uuid::Uuid::parse_str(id)
