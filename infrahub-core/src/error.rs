@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Internal,
     /// The caller may not do this (a check the caller gave the engine refused it).
     Forbidden,
+    /// The database cannot be reached now; nothing was done and a later attempt may succeed.
+    Unavailable,
 }
 
 /// The error of every fallible operation in this crate.
@@ -152,6 +154,7 @@ impl From<infrahub_graph::Error> for Error {
             infrahub_graph::ErrorKind::AlreadyExists
             | infrahub_graph::ErrorKind::ConditionFailed => ErrorKind::Conflict,
             infrahub_graph::ErrorKind::InvalidInput => ErrorKind::Validation,
+            infrahub_graph::ErrorKind::Unavailable => ErrorKind::Unavailable,
             _ => ErrorKind::Storage,
         };
         Error::new(kind, error.to_string()).with_source(error)

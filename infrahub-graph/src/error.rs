@@ -16,6 +16,9 @@ pub enum ErrorKind {
     Storage,
     /// The backend needs a Cargo feature that is off.
     Unsupported,
+    /// The database cannot be reached now (a remote store down or restarting); nothing was
+    /// done and the operation may succeed later.
+    Unavailable,
 }
 
 /// The error of every fallible operation of this crate.
@@ -78,8 +81,14 @@ impl Error {
         self.condition
     }
 
+    /// The same error with another kind (a backend refining what a failure means).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// Whether retrying the same operation may succeed.
     pub fn is_retryable(&self) -> bool {
-        self.kind == ErrorKind::Storage
+        matches!(self.kind, ErrorKind::Storage | ErrorKind::Unavailable)
     }
 }

@@ -294,7 +294,7 @@ async fn an_unreachable_server_fails_after_the_startup_wait_naming_it() {
     let started = Instant::now();
     let err = BoltClient::connect(&config).await.unwrap_err();
     let elapsed = started.elapsed();
-    assert_eq!(err.kind(), ErrorKind::Storage);
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(err.is_retryable());
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),

@@ -503,10 +503,16 @@ fn auth_error(endpoint: &str, username: &str, detail: &str) -> Error {
 /// A storage error, "bolt database at <endpoint>: <message>", carrying its [`Failure`] for the
 /// retry loop.
 fn failure(endpoint: &str, failure: Failure, message: String) -> Error {
-    Error::storage(
+    let unavailable = matches!(failure, Failure::Unavailable);
+    let error = Error::storage(
         format!("bolt database at {endpoint}"),
         BoltFailure { failure, message },
-    )
+    );
+    if unavailable {
+        error.with_kind(ErrorKind::Unavailable)
+    } else {
+        error
+    }
 }
 
 fn is_transient(err: &Error) -> bool {

@@ -220,10 +220,12 @@ pub(crate) fn access_token(headers: &HeaderMap) -> Option<String> {
 
 /// A 500 error for a database read or write the authentication layer could not do.
 pub(crate) fn storage_error(error: infrahub_core::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("cannot check credentials: {error}"),
-    )
+    let status = if error.kind() == infrahub_core::ErrorKind::Unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    ApiError::new(status, format!("cannot check credentials: {error}"))
 }
 
 /// The view of the default branch, where accounts and tokens live.

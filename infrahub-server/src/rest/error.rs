@@ -64,6 +64,7 @@ pub(crate) fn engine_error(error: &infrahub_core::Error) -> ApiError {
         ErrorKind::InvalidSchema | ErrorKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Uniqueness | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError::new(status, error.message())
@@ -102,6 +103,10 @@ mod tests {
         assert_eq!(
             status(ErrorKind::Storage),
             StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(ErrorKind::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 

@@ -194,10 +194,11 @@ pub(super) async fn check(
 }
 
 /// The status of a failed load or check: 422 for anything wrong with the schema or with the
-/// data it would invalidate, 500 for storage failures.
+/// data it would invalidate, 500 for storage failures, 503 when the database cannot be reached.
 fn schema_error(error: &infrahub_core::Error) -> ApiError {
     let status = match error.kind() {
         ErrorKind::Storage | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, error.message())
