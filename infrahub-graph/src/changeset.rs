@@ -140,6 +140,24 @@ pub enum Condition {
         /// Text to put in the error when the condition fails.
         description: String,
     },
+    /// When `node` is visible, the number of its links through `identifier` from the given
+    /// side is at least `min` and, when `max` is given, at most `max` (a cardinality-one
+    /// relationship holds at most one peer; a node keeps the peers it requires). A node that
+    /// is not visible passes.
+    LinkCount {
+        /// The node.
+        node: NodeId,
+        /// Relationship identifier.
+        identifier: String,
+        /// Which end `node` is on.
+        side: Side,
+        /// Fewest links allowed.
+        min: usize,
+        /// Most links allowed (`None`: no bound).
+        max: Option<usize>,
+        /// Text to put in the error when the condition fails.
+        description: String,
+    },
 }
 
 /// An atomic group of writes on one branch.

@@ -143,8 +143,8 @@ pub async fn atomicity(store: &dyn GraphStore) {
     .await;
 }
 
-/// `Unique` (attributes, link field, `except`, the changeset's own writes), `NodeExists` and
-/// `NotLinked` conditions, with the failing condition's index and description in the error.
+/// `Unique` (attributes, link field, `except`, the changeset's own writes), `NodeExists`,
+/// `NotLinked` and `LinkCount` conditions, with the failing condition's index and description in the error.
 pub async fn conditions(store: &dyn GraphStore) {
     let what = "conditions";
     init(store).await;
@@ -413,6 +413,78 @@ pub async fn conditions(store: &dyn GraphStore) {
     .await
     .unwrap_or_else(|error| {
         panic!("{what}: NotLinked after the changeset removes the link: {error}")
+    });
+
+    // LinkCount: d2 holds one `device` link (from i2).
+    let count = |node: NodeId, min: usize, max: Option<usize>| Condition::LinkCount {
+        node,
+        identifier: "device".into(),
+        side: Side::To,
+        min,
+        max,
+        description: "device link count".into(),
+    };
+    let before = last_commit(store).await;
+    let error = expect_condition_failed(
+        try_commit(
+            store,
+            MAIN,
+            vec![link("device", i1, d2)],
+            vec![count(d2, 0, Some(1))],
+        )
+        .await,
+        0,
+        &format!("{what}: LinkCount over its maximum with the changeset's own link"),
+    );
+    assert!(
+        error.to_string().contains("device link count"),
+        "{what}: a failed LinkCount carries its description: {error}"
+    );
+    assert_nothing_written(
+        store,
+        MAIN,
+        before,
+        &format!("{what}: after a failed LinkCount"),
+    )
+    .await;
+    expect_condition_failed(
+        try_commit(store, MAIN, note(d2, "few"), vec![count(d2, 2, None)]).await,
+        0,
+        &format!("{what}: LinkCount under its minimum"),
+    );
+    try_commit(
+        store,
+        MAIN,
+        note(d2, "one"),
+        vec![count(d2, 1, Some(1)), count(d1, 0, Some(0))],
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{what}: LinkCount within its bounds: {error}"));
+    try_commit(
+        store,
+        MAIN,
+        note(d2, "gone"),
+        vec![count(new_node_id(), 1, Some(1))],
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{what}: LinkCount on a node that is not visible: {error}"));
+    try_commit(
+        store,
+        MAIN,
+        vec![link("device", i1, d2)],
+        vec![count(d2, 2, Some(2))],
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{what}: LinkCount counts the changeset's own link: {error}"));
+    try_commit(
+        store,
+        MAIN,
+        vec![unlink("device", i1, d2)],
+        vec![count(d2, 0, Some(1))],
+    )
+    .await
+    .unwrap_or_else(|error| {
+        panic!("{what}: LinkCount after the changeset removes a link: {error}")
     });
 
     // Index of the failing condition among several.

@@ -435,6 +435,21 @@ impl<'a> Writer<'a> {
                     return Err(Error::condition_failed(index, description.clone()));
                 }
             }
+            Condition::LinkCount {
+                node,
+                identifier,
+                side,
+                min,
+                max,
+                description,
+            } => {
+                if node_existence(&kv, view, *node)?.is_some() {
+                    let count = links_of(&kv, view, *node, identifier, *side)?.len();
+                    if count < *min || max.is_some_and(|max| count > max) {
+                        return Err(Error::condition_failed(index, description.clone()));
+                    }
+                }
+            }
             Condition::Unique {
                 labels,
                 fields,
