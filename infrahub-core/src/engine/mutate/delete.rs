@@ -84,8 +84,9 @@ impl Engine {
             level = next;
         }
         check(&doomed.values().map(|node| node.kind.clone()).collect())?;
-        self.check_required(&view, &schema, &doomed).await?;
+        let required = self.check_required(&view, &schema, &doomed).await?;
         let mut changeset = Changeset::new(branch);
+        changeset.conditions = required;
         // What hung from a deleted IP prefix goes to the prefix above it, before the deletes.
         let _ipam = if doomed
             .values()
@@ -174,13 +175,15 @@ impl Engine {
 
     /// Refuses a delete of the `doomed` nodes when a node left behind requires one of them
     /// (mandatory relationship) and would keep too few peers. The kinds of the peers left
-    /// behind are read in one call, and their links in another.
+    /// behind are read in one call, and their links in another. Returns the conditions that
+    /// keep the check true until the commit (of a delete and a write unlinking the other
+    /// peers of such a node at once, one fails).
     async fn check_required(
         &self,
         view: &BranchView,
         schema: &SchemaBranch,
         doomed: &BTreeMap<NodeId, Node>,
-    ) -> Result<()> {
+    ) -> Result<Vec<Condition>> {
         let mut left: Vec<NodeId> = doomed
             .values()
             .flat_map(|node| node.relationships.values().flatten().map(|p| p.id))
@@ -189,7 +192,7 @@ impl Engine {
         left.sort_unstable();
         left.dedup();
         if left.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let kinds: HashMap<NodeId, String> = self
             .store()
@@ -231,7 +234,7 @@ impl Engine {
             }
         }
         if checks.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let wanted: Vec<NodeId> = wanted.into_iter().collect();
         let selection = Selection {
@@ -245,6 +248,7 @@ impl Engine {
             .into_iter()
             .map(|n| (n.id, n))
             .collect();
+        let mut conditions: Vec<Condition> = Vec::new();
         for (node, peer, peer_model, reverse) in checks {
             // The links of the one selection this check needs (the read may hold others).
             let identifier = reverse.identifier();
@@ -273,8 +277,24 @@ impl Engine {
                     ),
                 ));
             }
+            let min = usize::try_from(reverse.min_count.max(1)).unwrap_or(1);
+            conditions.push(Condition::LinkCount {
+                node: peer,
+                identifier: reverse.identifier().to_string(),
+                side: links::side(reverse),
+                min,
+                max: None,
+                description: format!(
+                    "Cannot delete {} '{}': {} '{}' requires it through its mandatory relationship `{}`, and another write removed its other peers at the same time",
+                    node.kind,
+                    node.display_label,
+                    peer_model.kind(),
+                    peer,
+                    reverse.name
+                ),
+            });
         }
-        Ok(())
+        Ok(conditions)
     }
 
     /// Adds peers to (`add = true`) or removes peers from a cardinality-many relationship of a
@@ -315,6 +335,7 @@ impl Engine {
         let present: BTreeSet<NodeId> = current.peers(name).iter().map(|p| p.id).collect();
         let mut ops = Vec::new();
         let mut change = RelationshipChange::default();
+        let mut conditions: Vec<Condition> = Vec::new();
         let mut count = present.len();
         // Every peer resolved, and the current partners of those to link read, in one call
         // each.
@@ -342,7 +363,7 @@ impl Engine {
                         (peer_id, schema.get(&peer_kind)),
                         properties,
                         &partners,
-                        &mut ops,
+                        (&mut ops, &mut conditions),
                     );
                     change.added.push(peer_id);
                     count += 1;
@@ -380,6 +401,10 @@ impl Engine {
         let attributes = refresh.take_changes(id);
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
+        changeset.conditions = conditions;
+        changeset
+            .conditions
+            .extend(Engine::count_condition(model, relationship, id));
         refresh.add_to(&mut changeset);
         let at = self.commit_checked(changeset, [kind.as_str()]).await?;
         let mut relationships = BTreeMap::new();

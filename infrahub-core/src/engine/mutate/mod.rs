@@ -201,6 +201,13 @@ impl Engine {
         kinds: impl IntoIterator<Item = &'k str>,
     ) -> Result<Timestamp> {
         let branch = changeset.branch.clone();
+        // A failed uniqueness condition is a uniqueness error; a failed link count (another
+        // write linked the same peers at the same time) a conflict.
+        let unique: Vec<bool> = changeset
+            .conditions
+            .iter()
+            .map(|c| matches!(c, Condition::Unique { .. }))
+            .collect();
         match self.store().commit(changeset).await {
             Ok(commit) => {
                 let kinds: Vec<&str> = kinds.into_iter().collect();
@@ -208,7 +215,11 @@ impl Engine {
                 Ok(commit.at)
             }
             Err(err) if err.kind() == infrahub_graph::ErrorKind::ConditionFailed => {
-                Err(Error::new(ErrorKind::Uniqueness, err.to_string()))
+                let kind = match err.condition().and_then(|index| unique.get(index)) {
+                    Some(false) => ErrorKind::Conflict,
+                    _ => ErrorKind::Uniqueness,
+                };
+                Err(Error::new(kind, err.to_string()))
             }
             Err(err) if err.kind() == infrahub_graph::ErrorKind::NotFound => {
                 Err(Error::new(ErrorKind::NotFound, err.to_string()))
@@ -383,6 +394,7 @@ impl Engine {
         }
         let mut peers: PeerSets = BTreeMap::new();
         let mut relationship_changes: BTreeMap<String, RelationshipChange> = BTreeMap::new();
+        let mut link_conditions: Vec<Condition> = Vec::new();
         for relationship in &model.relationships {
             let resolved = match input.relationships.get(&relationship.name) {
                 Some(given) => {
@@ -425,7 +437,7 @@ impl Engine {
                     with_model,
                     properties,
                     &partners,
-                    &mut ops,
+                    (&mut ops, &mut link_conditions),
                 );
             }
             if !resolved.is_empty() {
@@ -498,6 +510,7 @@ impl Engine {
         }
         changeset.ops.extend(ops);
         changeset.conditions = Engine::unique_conditions(&schema, model, &values, &peers, Some(id));
+        changeset.conditions.append(&mut link_conditions);
         refresh.add_to(&mut changeset);
         let created_event = |at, display_label: String, changes, relationship_changes| {
             Event::NodeCreated(NodeEvent {

@@ -513,16 +513,19 @@ impl Engine {
     /// Operations that link `node` to a new peer through `relationship` (with `properties`),
     /// first detaching the peer from its current partner when the other side holds at most
     /// one peer (moving an interface to another device); `partners` are the peers' current
-    /// partners, as [`Engine::single_partners`] read them.
+    /// partners, as [`Engine::single_partners`] read them. The peer holding one partner after
+    /// the write becomes a condition of the changeset (`conditions`): of two writes linking
+    /// the same peer at once, one fails.
     pub(super) fn link_peer(
         relationship: &RelationshipSchema,
         node: NodeId,
         (peer, peer_model): (NodeId, Option<&ModelSchema>),
         properties: LinkProperties,
         partners: &HashMap<NodeId, Vec<NodeId>>,
-        ops: &mut Vec<Op>,
+        (ops, conditions): (&mut Vec<Op>, &mut Vec<Condition>),
     ) {
-        if let Some(reverse) = peer_model.and_then(|m| links::reverse(relationship, m))
+        if let Some(peer_model) = peer_model
+            && let Some(reverse) = links::reverse(relationship, peer_model)
             && reverse.cardinality == Cardinality::One
         {
             for partner in partners.get(&peer).into_iter().flatten() {
@@ -530,7 +533,62 @@ impl Engine {
                     ops.push(links::remove(reverse, peer, *partner));
                 }
             }
+            conditions.push(Condition::LinkCount {
+                node: peer,
+                identifier: reverse.identifier().to_string(),
+                side: links::side(reverse),
+                min: 0,
+                max: Some(1),
+                description: format!(
+                    "`{}` of {} {peer} holds one peer: another write linked it at the same time",
+                    reverse.name,
+                    peer_model.kind()
+                ),
+            });
         }
         ops.push(links::set(relationship, node, peer, properties));
+    }
+
+    /// The condition that keeps the number of peers of `relationship` of `node` within what
+    /// the schema allows (cardinality one, `max_count`, mandatory and `min_count`) after a
+    /// write that changes them: of two writes changing them at once, the one that would
+    /// leave too many or too few fails. `None` when the relationship has no bound.
+    pub(super) fn count_condition(
+        model: &ModelSchema,
+        relationship: &RelationshipSchema,
+        node: NodeId,
+    ) -> Option<Condition> {
+        let min = if relationship.optional {
+            0
+        } else {
+            usize::try_from(relationship.min_count.max(1)).unwrap_or(1)
+        };
+        let max = if relationship.cardinality == Cardinality::One {
+            Some(1)
+        } else if relationship.max_count > 0 {
+            usize::try_from(relationship.max_count).ok()
+        } else {
+            None
+        };
+        if min == 0 && max.is_none() {
+            return None;
+        }
+        Some(Condition::LinkCount {
+            node,
+            identifier: relationship.identifier().to_string(),
+            side: links::side(relationship),
+            min,
+            max,
+            description: format!(
+                "`{}` of {} {node} must hold {}: another write changed its peers at the same time",
+                relationship.name,
+                model.kind(),
+                match max {
+                    Some(max) if max == min => format!("{min} peer(s)"),
+                    Some(max) => format!("{min} to {max} peers"),
+                    None => format!("at least {min} peer(s)"),
+                }
+            ),
+        })
     }
 }

@@ -166,6 +166,7 @@ impl Engine {
             .map(|(name, list)| (name.clone(), list.iter().map(|p| p.id).collect()))
             .collect();
         let mut relationship_changes: BTreeMap<String, RelationshipChange> = BTreeMap::new();
+        let mut link_conditions: Vec<Condition> = Vec::new();
         for (name, given) in &input.relationships {
             let Some(relationship) = model.relationship(name) else {
                 continue;
@@ -216,13 +217,14 @@ impl Engine {
                         (peer.id, schema.get(&peer.kind)),
                         properties,
                         &partners,
-                        &mut ops,
+                        (&mut ops, &mut link_conditions),
                     );
                 } else {
                     ops.push(links::set(relationship, id, peer.id, properties));
                 }
             }
             if !change.added.is_empty() || !change.removed.is_empty() {
+                link_conditions.extend(Engine::count_condition(model, relationship, id));
                 relationship_changes.insert(name.clone(), change);
             }
             peers.insert(name.clone(), after.into_iter().collect());
@@ -325,6 +327,7 @@ impl Engine {
         let mut changeset = Changeset::new(branch);
         changeset.ops = ops;
         changeset.conditions = Engine::unique_conditions(&schema, model, &values, &peers, Some(id));
+        changeset.conditions.append(&mut link_conditions);
         refresh.add_to(&mut changeset);
         let kind_written = model.kind();
         let at = self
