@@ -20,7 +20,7 @@ mod time;
 #[doc(hidden)]
 pub use bolt::{BoltClient, BoltFuture, BoltTransaction};
 #[cfg(feature = "neo4j")]
-pub use bolt::{BoltConfig, BoltTlsConfig};
+pub use bolt::{BoltConfig, BoltTlsConfig, Neo4jGraph};
 pub use branch::{BranchRecord, BranchView, CreateBranchOptions, Epoch, GLOBAL_BRANCH};
 pub use change::{BranchOperation, Change, MergeOptions, RebaseOptions, SlotProperty};
 pub use changeset::{Changeset, Commit, Condition, Op, UniqueField};

@@ -14,8 +14,11 @@
 
 mod config;
 mod connection;
+mod dialect;
+mod store;
 mod value;
 
 pub use config::{BoltConfig, BoltTlsConfig};
 #[cfg(feature = "conformance")]
 pub use connection::{BoltClient, BoltFuture, BoltTransaction};
+pub use store::Neo4jGraph;

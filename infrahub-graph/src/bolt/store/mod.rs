@@ -1,0 +1,1232 @@
+//! [`Neo4jGraph`]: the versioned graph on a Bolt database, laid out as
+//! docs/adr/0004-bolt-store-layout.md describes.
+
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use self::raw::{Raw, RawVersion, Spec, Write, Writer, visible};
+use super::config::BoltConfig;
+use super::connection::{BoltClient, BoltTransaction};
+use super::dialect::Dialect;
+use crate::branch::{BranchRecord, BranchView, CreateBranchOptions, Epoch, GLOBAL_BRANCH};
+use crate::change::{BranchOperation, Change, MergeOptions, RebaseOptions};
+use crate::changeset::{Changeset, Commit, Condition, Op, UniqueField};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{
+    AttributeValue, LinkProperties, NodeData, NodeId, Slot, Status, Version, VersionData,
+};
+use crate::query::{NodeQuery, QueryResult, Selection};
+use crate::store::GraphStore;
+use crate::time::Timestamp;
+
+/// The versioned graph on a Bolt database (Neo4j 5, Memgraph, ArcadeDB), shared by every
+/// process connected to it: commits are ordered by the database (the `Root` vertex), each
+/// changeset is one transaction, each logical read one statement.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn example() -> infrahub_graph::Result<()> {
+/// use infrahub_graph::{BoltConfig, GraphStore, Neo4jGraph};
+///
+/// let config = BoltConfig::from_url("bolt://neo4j:secret@127.0.0.1:7687/infrahub")?;
+/// let store = Neo4jGraph::connect(config).await?;
+/// let branches = store.list_branches().await?;
+/// # let _ = branches;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Neo4jGraph {
+    client: Arc<BoltClient>,
+}
+
+fn params(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Storage, format!("bolt store: {}", what.into()))
+}
+
+fn not_found_branch(name: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("branch `{name}` does not exist"),
+    )
+}
+
+impl Neo4jGraph {
+    /// Connects (waiting for the server as `config.startup_wait` says), creates the indexes
+    /// and constraints the store needs when missing, and the `Root` vertex.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Storage`] when the server cannot be reached or refuses the schema;
+    /// [`ErrorKind::InvalidInput`] for settings that cannot be honoured.
+    pub async fn connect(config: BoltConfig) -> Result<Self> {
+        let client = BoltClient::connect(&config).await?;
+        for statement in Dialect::default().schema() {
+            if let Err(err) = client.run(&statement, Map::new()).await {
+                // An index another process created meanwhile, or one the server cannot make:
+                // reads stay correct without it.
+                tracing::warn!("bolt store schema statement `{statement}` failed: {err}");
+            }
+        }
+        client
+            .run(
+                "MERGE (r:Root {uuid: 'root'}) ON CREATE SET r.last_commit = 0, r.graph_version = 1",
+                Map::new(),
+            )
+            .await?;
+        Ok(Neo4jGraph {
+            client: Arc::new(client),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Branch records
+
+fn record_of(row: &Map<String, Value>) -> Result<BranchRecord> {
+    let b = row
+        .get("b")
+        .and_then(Value::as_object)
+        .ok_or_else(|| corrupt("branch row without `b`"))?;
+    let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default();
+    let int = |k: &str| b.get(k).and_then(Value::as_i64).unwrap_or_default();
+    let epochs: Vec<(i64, i64)> = serde_json::from_str(text("epochs")).unwrap_or_default();
+    let properties: Map<String, Value> =
+        serde_json::from_str(text("properties")).unwrap_or_default();
+    Ok(BranchRecord {
+        name: text("name").to_string(),
+        id: text("id").parse().unwrap_or_default(),
+        is_default: b
+            .get("is_default")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        created_at: Timestamp::from_micros(int("created_at")),
+        branched_from: Timestamp::from_micros(int("branched_from")),
+        epochs: epochs
+            .into_iter()
+            .map(|(start, from)| Epoch {
+                start: Timestamp::from_micros(start),
+                branched_from: Timestamp::from_micros(from),
+            })
+            .collect(),
+        properties,
+    })
+}
+
+fn record_params(record: &BranchRecord) -> Value {
+    let epochs: Vec<(i64, i64)> = record
+        .epochs
+        .iter()
+        .map(|e| (e.start.as_micros(), e.branched_from.as_micros()))
+        .collect();
+    json!({
+        "name": record.name,
+        "id": record.id.to_string(),
+        "is_default": record.is_default,
+        "created_at": record.created_at.as_micros(),
+        "branched_from": record.branched_from.as_micros(),
+        "epochs": serde_json::to_string(&epochs).unwrap_or_default(),
+        "properties": Value::Object(record.properties.clone()).to_string(),
+    })
+}
+
+/// The branch called `name` and the default branch's name.
+async fn branch_and_default(
+    tx: &mut BoltTransaction,
+    name: &str,
+) -> Result<(BranchRecord, String)> {
+    let rows = tx
+        .run(
+            "MATCH (b:Branch) WHERE b.name = $name OR b.is_default = true RETURN properties(b) AS b",
+            params(json!({ "name": name })),
+        )
+        .await?;
+    let mut found = None;
+    let mut default = None;
+    for row in &rows {
+        let record = record_of(row)?;
+        if record.is_default {
+            default = Some(record.name.clone());
+        }
+        if record.name == name {
+            found = Some(record);
+        }
+    }
+    let found = found.ok_or_else(|| not_found_branch(name))?;
+    Ok((found, default.unwrap_or_default()))
+}
+
+fn spec_of(record: &BranchRecord, default: &str, at: Option<Timestamp>) -> Spec {
+    let at = at.unwrap_or(Timestamp::MAX).as_micros();
+    if record.is_default {
+        return Spec::default_branch(default, at);
+    }
+    let epoch = record.epoch_at(Timestamp::from_micros(at));
+    Spec {
+        branch: record.name.clone(),
+        default: default.to_string(),
+        at,
+        epoch_start: epoch.start.as_micros(),
+        default_at: at.min(epoch.branched_from.as_micros()),
+    }
+}
+
+async fn view_spec(tx: &mut BoltTransaction, view: &BranchView) -> Result<Spec> {
+    let (record, default) = branch_and_default(tx, &view.branch).await?;
+    Ok(spec_of(&record, &default, view.at))
+}
+
+/// Advances `Root.last_commit` to `max(now, last_commit + 1)` and returns it: the write that
+/// orders commits across every process sharing the database.
+async fn advance(tx: &mut BoltTransaction) -> Result<i64> {
+    let rows = tx
+        .run(
+            "MATCH (r:Root {uuid: 'root'}) \
+             SET r.last_commit = CASE WHEN r.last_commit + 1 > $now THEN r.last_commit + 1 ELSE $now END \
+             RETURN r.last_commit AS at",
+            params(json!({ "now": Timestamp::now().as_micros() })),
+        )
+        .await?;
+    rows.first()
+        .and_then(|r| r.get("at"))
+        .and_then(Value::as_i64)
+        .ok_or_else(|| corrupt("the Root vertex is missing"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading versions
+
+/// Which nodes a load reads.
+enum Target<'a> {
+    Ids(&'a [NodeId]),
+    Labels(&'a [String]),
+}
+
+fn status_of(e: &Map<String, Value>) -> Status {
+    if e.get("status").and_then(Value::as_str) == Some("deleted") {
+        Status::Deleted
+    } else {
+        Status::Active
+    }
+}
+
+fn uuid_of(value: Option<&Value>) -> Option<NodeId> {
+    value.and_then(Value::as_str).and_then(|s| s.parse().ok())
+}
+
+fn raw_version(e: &Map<String, Value>, data: VersionData) -> RawVersion {
+    RawVersion {
+        branch: Arc::from(e.get("branch").and_then(Value::as_str).unwrap_or_default()),
+        at: e.get("from").and_then(Value::as_i64).unwrap_or_default(),
+        status: status_of(e),
+        local: e.get("scope").and_then(Value::as_str) == Some("local"),
+        indexed: e.get("indexed").and_then(Value::as_bool).unwrap_or(false),
+        data,
+    }
+}
+
+fn node_version(e: &Map<String, Value>) -> RawVersion {
+    let data = if status_of(e) == Status::Active {
+        VersionData::Node {
+            kind: e
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            labels: e
+                .get("labels")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    } else {
+        VersionData::None
+    };
+    raw_version(e, data)
+}
+
+fn flag(e: &Map<String, Value>, key: &str, default: bool) -> bool {
+    e.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn attribute_version(e: &Map<String, Value>, value: Option<&Value>) -> RawVersion {
+    let data = if status_of(e) == Status::Active {
+        let value = value
+            .and_then(Value::as_str)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Value::Null);
+        VersionData::Attribute(AttributeValue {
+            value,
+            is_default: flag(e, "is_default", false),
+            is_protected: flag(e, "is_protected", false),
+            is_visible: flag(e, "is_visible", true),
+            source: uuid_of(e.get("source")),
+            owner: uuid_of(e.get("owner")),
+            is_from_profile: flag(e, "is_from_profile", false),
+        })
+    } else {
+        VersionData::None
+    };
+    raw_version(e, data)
+}
+
+fn link_version(e: &Map<String, Value>) -> RawVersion {
+    let data = if status_of(e) == Status::Active {
+        VersionData::Link(LinkProperties {
+            is_protected: flag(e, "is_protected", false),
+            is_visible: flag(e, "is_visible", true),
+            source: uuid_of(e.get("source")),
+            owner: uuid_of(e.get("owner")),
+            hierarchy: e
+                .get("hierarchy")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    } else {
+        VersionData::None
+    };
+    raw_version(e, data)
+}
+
+fn edges(value: Option<&Value>) -> impl Iterator<Item = &Map<String, Value>> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+}
+
+/// Loads every version (through `spec`'s visibility when given) of the target nodes'
+/// existence, attributes and links in both directions, with the existence of their peers, in
+/// one statement; returns the ids found, in the order the server returned them.
+async fn load(
+    tx: &mut BoltTransaction,
+    spec: Option<&Spec>,
+    target: Target<'_>,
+    raw: &mut Raw,
+) -> Result<Vec<NodeId>> {
+    let mut p = Map::new();
+    let vis = |e: &str| match spec {
+        Some(_) => visible(e),
+        None => "true".to_string(),
+    };
+    if let Some(spec) = spec {
+        spec.params(&mut p);
+    }
+    let head = match target {
+        Target::Ids(ids) => {
+            let ids: Vec<String> = ids
+                .iter()
+                .filter(|id| !raw.loaded.contains(id))
+                .map(ToString::to_string)
+                .collect();
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            p.insert("ids".into(), json!(ids));
+            "MATCH (n:Node) WHERE n.uuid IN $ids".to_string()
+        }
+        Target::Labels(labels) => {
+            p.insert("labels".into(), json!(labels));
+            "MATCH (n:Node) WHERE any(l IN n.labels WHERE l IN $labels)".to_string()
+        }
+    };
+    let statement = format!(
+        "{head} \
+         OPTIONAL MATCH (n)-[e:IS_PART_OF]->(:Root) WHERE {ve} \
+         WITH n, collect(properties(e)) AS ex \
+         OPTIONAL MATCH (a:Attribute {{node: n.uuid}})-[h:HAS_VALUE]->(v:AttributeValue) WHERE {vh} \
+         WITH n, ex, collect({{name: a.name, e: properties(h), value: v.value}}) AS ax \
+         OPTIONAL MATCH (n)-[o:IS_RELATED]->(p:Node) WHERE {vo} \
+         WITH n, ex, ax, collect({{peer: p.uuid, e: properties(o), pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}) AS ox \
+         OPTIONAL MATCH (q:Node)-[i:IS_RELATED]->(n) WHERE {vi} \
+         RETURN n.uuid AS id, ex, ax, ox, collect({{peer: q.uuid, e: properties(i), pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}) AS ix",
+        ve = vis("e"),
+        vh = vis("h"),
+        vo = vis("o"),
+        vx = vis("x"),
+        vi = vis("i"),
+        vy = vis("y"),
+    );
+    let rows = tx.run(&statement, p).await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(id) = uuid_of(row.get("id")) else {
+            continue;
+        };
+        if raw.loaded.contains(&id) {
+            found.push(id);
+            continue;
+        }
+        for e in edges(row.get("ex")) {
+            raw.insert(Slot::Node { id }, node_version(e));
+        }
+        for a in edges(row.get("ax")) {
+            let (Some(name), Some(e)) = (
+                a.get("name").and_then(Value::as_str),
+                a.get("e").and_then(Value::as_object),
+            ) else {
+                continue;
+            };
+            raw.insert(
+                Slot::Attribute {
+                    node: id,
+                    name: name.to_string(),
+                },
+                attribute_version(e, a.get("value")),
+            );
+        }
+        for (column, outgoing) in [("ox", true), ("ix", false)] {
+            for l in edges(row.get(column)) {
+                let (Some(peer), Some(e)) = (
+                    uuid_of(l.get("peer")),
+                    l.get("e").and_then(Value::as_object),
+                ) else {
+                    continue;
+                };
+                let identifier = e
+                    .get("identifier")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (from, to) = if outgoing { (id, peer) } else { (peer, id) };
+                raw.insert(raw::link_slot(identifier, from, to), link_version(e));
+                if !raw.loaded.contains(&peer) {
+                    for pe in edges(l.get("pe")) {
+                        raw.insert(Slot::Node { id: peer }, node_version(pe));
+                    }
+                }
+            }
+        }
+        raw.loaded.insert(id);
+        found.push(id);
+    }
+    Ok(found)
+}
+
+/// Loads the peers `Peer` filters need, level by level.
+async fn load_peers(
+    tx: &mut BoltTransaction,
+    spec: &Spec,
+    raw: &mut Raw,
+    ids: &[NodeId],
+    filters: &[crate::query::Filter],
+) -> Result<()> {
+    let mut pending: Vec<(Vec<NodeId>, Vec<crate::query::Filter>)> =
+        vec![(ids.to_vec(), filters.to_vec())];
+    while let Some((ids, filters)) = pending.pop() {
+        let targets: Vec<(Vec<NodeId>, Vec<crate::query::Filter>)> = raw
+            .peer_targets(spec, &ids, &filters)
+            .into_iter()
+            .map(|(peers, f)| (peers, f.to_vec()))
+            .collect();
+        for (peers, peer_filters) in targets {
+            load(tx, Some(spec), Target::Ids(&peers), raw).await?;
+            pending.push((peers, peer_filters));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing versions
+
+fn level(branch: &str, default: &str) -> i64 {
+    if branch == default || branch == GLOBAL_BRANCH {
+        1
+    } else {
+        2
+    }
+}
+
+fn scope_text(v: &RawVersion) -> &'static str {
+    if &*v.branch == GLOBAL_BRANCH {
+        "global"
+    } else if v.local {
+        "local"
+    } else {
+        "branch"
+    }
+}
+
+fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Active => "active",
+        Status::Deleted => "deleted",
+    }
+}
+
+fn uuid_value(id: Option<NodeId>) -> Value {
+    id.map_or(Value::Null, |id| Value::String(id.to_string()))
+}
+
+/// Writes the versions of a changeset at `at`: closes the same branch's current edge of each
+/// slot and adds the new one, one statement per kind of slot.
+async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i64) -> Result<()> {
+    let mut nodes = Vec::new();
+    let mut attributes = Vec::new();
+    let mut links = Vec::new();
+    let mut label_sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for Write { slot, version: v } in writes {
+        let common = json!({
+            "branch": &*v.branch,
+            "level": level(&v.branch, default),
+            "status": status_text(v.status),
+            "scope": scope_text(v),
+        });
+        let mut row = params(common);
+        match slot {
+            Slot::Node { id } => {
+                row.insert("id".into(), json!(id.to_string()));
+                if let VersionData::Node { kind, labels } = &v.data {
+                    row.insert("kind".into(), json!(kind));
+                    row.insert("labels".into(), json!(labels));
+                    let mut set = labels.clone();
+                    set.sort();
+                    label_sets.entry(set).or_default().push(id.to_string());
+                }
+                nodes.push(Value::Object(row));
+            }
+            Slot::Attribute { node, name } => {
+                row.insert("node".into(), json!(node.to_string()));
+                row.insert("name".into(), json!(name));
+                row.insert("indexed".into(), json!(v.indexed));
+                let value = match &v.data {
+                    VersionData::Attribute(a) => {
+                        row.insert("is_default".into(), json!(a.is_default));
+                        row.insert("is_protected".into(), json!(a.is_protected));
+                        row.insert("is_visible".into(), json!(a.is_visible));
+                        row.insert("is_from_profile".into(), json!(a.is_from_profile));
+                        row.insert("source".into(), uuid_value(a.source));
+                        row.insert("owner".into(), uuid_value(a.owner));
+                        a.value.clone()
+                    }
+                    _ => Value::Null,
+                };
+                let key = raw::canonical(&value);
+                row.insert("key".into(), json!(key));
+                row.insert("value".into(), json!(key));
+                row.insert(
+                    "number".into(),
+                    value.as_f64().map_or(Value::Null, Value::from),
+                );
+                row.insert(
+                    "text".into(),
+                    value.as_str().map_or(Value::Null, Value::from),
+                );
+                attributes.push(Value::Object(row));
+            }
+            Slot::Link {
+                identifier,
+                from,
+                to,
+            } => {
+                row.insert("identifier".into(), json!(identifier));
+                row.insert("from".into(), json!(from.to_string()));
+                row.insert("to".into(), json!(to.to_string()));
+                if let VersionData::Link(l) = &v.data {
+                    row.insert("is_protected".into(), json!(l.is_protected));
+                    row.insert("is_visible".into(), json!(l.is_visible));
+                    row.insert("source".into(), uuid_value(l.source));
+                    row.insert("owner".into(), uuid_value(l.owner));
+                    row.insert("hierarchy".into(), json!(l.hierarchy));
+                }
+                links.push(Value::Object(row));
+            }
+        }
+    }
+    let with = |rows: Vec<Value>| params(json!({ "rows": rows, "at": at }));
+    if !nodes.is_empty() {
+        tx.run(
+            "UNWIND $rows AS r MATCH (n:Node {uuid: r.id})-[e:IS_PART_OF]->(:Root) \
+             WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at",
+            with(nodes.clone()),
+        )
+        .await?;
+        tx.run(
+            "MATCH (root:Root {uuid: 'root'}) UNWIND $rows AS r MERGE (n:Node {uuid: r.id}) \
+             CREATE (n)-[:IS_PART_OF {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
+             scope: r.scope, kind: r.kind, labels: r.labels}]->(root)",
+            with(nodes),
+        )
+        .await?;
+        // ArcadeDB re-creates a vertex whose labels change (failing the uniqueness of
+        // `Node.uuid`), so the labels a node ever had are a list property instead.
+        let rows: Vec<Value> = label_sets
+            .into_iter()
+            .flat_map(|(labels, ids)| {
+                ids.into_iter()
+                    .map(move |id| json!({ "id": id, "labels": labels.clone() }))
+            })
+            .collect();
+        if !rows.is_empty() {
+            tx.run(
+                "UNWIND $rows AS r MATCH (n:Node {uuid: r.id}) \
+                 SET n.labels = coalesce(n.labels, []) + [l IN r.labels WHERE NOT l IN coalesce(n.labels, [])]",
+                params(json!({ "rows": rows })),
+            )
+            .await?;
+        }
+    }
+    if !attributes.is_empty() {
+        tx.run(
+            "UNWIND $rows AS r MATCH (a:Attribute {node: r.node, name: r.name})-[e:HAS_VALUE]->() \
+             WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at",
+            with(attributes.clone()),
+        )
+        .await?;
+        tx.run(
+            "UNWIND $rows AS r MERGE (a:Attribute {node: r.node, name: r.name}) \
+             MERGE (v:AttributeValue {key: r.key}) ON CREATE SET v.value = r.value, v.number = r.number, v.text = r.text \
+             FOREACH (_ IN CASE WHEN r.indexed THEN [1] ELSE [] END | SET v:AttributeValueIndexed) \
+             CREATE (a)-[:HAS_VALUE {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
+             scope: r.scope, indexed: r.indexed, is_default: r.is_default, is_protected: r.is_protected, \
+             is_visible: r.is_visible, is_from_profile: r.is_from_profile, source: r.source, owner: r.owner}]->(v)",
+            with(attributes),
+        )
+        .await?;
+    }
+    if !links.is_empty() {
+        tx.run(
+            "UNWIND $rows AS r MATCH (f:Node {uuid: r.from})-[e:IS_RELATED]->(t:Node {uuid: r.to}) \
+             WHERE e.identifier = r.identifier AND e.branch = r.branch AND e.to IS NULL SET e.to = $at",
+            with(links.clone()),
+        )
+        .await?;
+        tx.run(
+            "UNWIND $rows AS r MATCH (f:Node {uuid: r.from}) MATCH (t:Node {uuid: r.to}) \
+             CREATE (f)-[:IS_RELATED {identifier: r.identifier, branch: r.branch, branch_level: r.level, \
+             from: $at, status: r.status, scope: r.scope, is_protected: r.is_protected, \
+             is_visible: r.is_visible, source: r.source, owner: r.owner, hierarchy: r.hierarchy}]->(t)",
+            with(links),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every node an operation names.
+fn op_nodes(op: &Op) -> Vec<NodeId> {
+    match op {
+        Op::CreateNode { id, .. } | Op::DeleteNode { id, .. } | Op::ChangeKind { id, .. } => {
+            vec![*id]
+        }
+        Op::SetAttribute { node, .. } | Op::RemoveAttribute { node, .. } => vec![*node],
+        Op::SetLink { from, to, .. } | Op::RemoveLink { from, to, .. } => vec![*from, *to],
+    }
+}
+
+/// Candidates of a `Unique` condition in the database: nodes that ever held one of its
+/// field values.
+async fn unique_candidates(
+    tx: &mut BoltTransaction,
+    fields: &[UniqueField],
+) -> Result<Vec<NodeId>> {
+    let rows = match fields.first() {
+        Some(UniqueField::Attribute { name, value }) => {
+            tx.run(
+                "MATCH (a:Attribute {name: $name})-[:HAS_VALUE]->(v:AttributeValue {key: $key}) \
+                 RETURN DISTINCT a.node AS id",
+                params(json!({ "name": name, "key": raw::canonical(value) })),
+            )
+            .await?
+        }
+        Some(UniqueField::Link {
+            identifier, peer, ..
+        }) => {
+            tx.run(
+                "MATCH (p:Node {uuid: $peer})-[e:IS_RELATED]-(x:Node) WHERE e.identifier = $identifier \
+                 RETURN DISTINCT x.uuid AS id",
+                params(json!({ "peer": peer.to_string(), "identifier": identifier })),
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(rows.iter().filter_map(|r| uuid_of(r.get("id"))).collect())
+}
+
+/// Applies a changeset inside `tx`: returns its timestamp.
+async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i64> {
+    let (record, default) = branch_and_default(tx, &changeset.branch).await?;
+    let spec = spec_of(&record, &default, None);
+    let at = advance(tx).await?;
+    let mut raw = Raw::default();
+    let mut ids: Vec<NodeId> = changeset.ops.iter().flat_map(op_nodes).collect();
+    for condition in &changeset.conditions {
+        match condition {
+            Condition::NodeExists { id, .. } => ids.push(*id),
+            Condition::NotLinked { node, .. } | Condition::LinkCount { node, .. } => {
+                ids.push(*node)
+            }
+            Condition::Unique { .. } => {}
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    load(tx, Some(&spec), Target::Ids(&ids), &mut raw).await?;
+    let mut writer = Writer::new(&mut raw, spec.clone(), at);
+    for op in &changeset.ops {
+        writer.apply(op)?;
+    }
+    // Links written to nodes not loaded yet, and Unique candidates, are loaded before checks.
+    let mut extra: Vec<NodeId> = writer.touched_nodes().into_iter().collect();
+    let mut candidates: Vec<Vec<NodeId>> = Vec::new();
+    for condition in &changeset.conditions {
+        let mut found = Vec::new();
+        if let Condition::Unique { fields, .. } = condition {
+            found = unique_candidates(tx, fields).await?;
+            found.extend(writer.touched_nodes());
+            found.sort();
+            found.dedup();
+            extra.extend(found.iter().copied());
+        }
+        candidates.push(found);
+    }
+    extra.retain(|id| !writer.raw.loaded.contains(id));
+    extra.sort();
+    extra.dedup();
+    if !extra.is_empty() {
+        // Loaded versions never override the changeset's writes (later instant).
+        let mut more = Raw::default();
+        load(tx, Some(&spec), Target::Ids(&extra), &mut more).await?;
+        for (slot, versions) in more.slots {
+            for v in versions {
+                let present = writer
+                    .raw
+                    .slots
+                    .get(&slot)
+                    .is_some_and(|vs| vs.iter().any(|x| x.branch == v.branch && x.at == v.at));
+                if !present {
+                    writer.raw.insert(slot.clone(), v);
+                }
+            }
+        }
+        writer.raw.loaded.extend(more.loaded);
+    }
+    for (index, condition) in changeset.conditions.iter().enumerate() {
+        writer.check(index, condition, &candidates[index])?;
+    }
+    let writes = writer.finish();
+    flush(tx, &writes, &default, at).await?;
+    Ok(at)
+}
+
+/// Slots written on `branch` in `(after, upto]`: the slot, the version, and its node ids.
+async fn branch_changes(
+    tx: &mut BoltTransaction,
+    branch: &str,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<(Slot, RawVersion)>> {
+    let p = params(json!({ "b": branch, "after": after, "upto": upto }));
+    let rows = tx
+        .run(
+            "MATCH (n:Node)-[e:IS_PART_OF]->(:Root) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+             RETURN 'node' AS t, n.uuid AS a, null AS b, null AS c, properties(e) AS e, null AS value \
+             UNION ALL \
+             MATCH (x:Attribute)-[e:HAS_VALUE]->(v:AttributeValue) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+             RETURN 'attribute' AS t, x.node AS a, x.name AS b, null AS c, properties(e) AS e, v.value AS value \
+             UNION ALL \
+             MATCH (f:Node)-[e:IS_RELATED]->(g:Node) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+             RETURN 'link' AS t, f.uuid AS a, e.identifier AS b, g.uuid AS c, properties(e) AS e, null AS value",
+            p,
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let Some(e) = row.get("e").and_then(Value::as_object) else {
+            continue;
+        };
+        let Some(a) = uuid_of(row.get("a")) else {
+            continue;
+        };
+        let b = row.get("b").and_then(Value::as_str).unwrap_or_default();
+        match row.get("t").and_then(Value::as_str) {
+            Some("node") => out.push((Slot::Node { id: a }, node_version(e))),
+            Some("attribute") => out.push((
+                Slot::Attribute {
+                    node: a,
+                    name: b.to_string(),
+                },
+                attribute_version(e, row.get("value")),
+            )),
+            Some("link") => {
+                if let Some(c) = uuid_of(row.get("c")) {
+                    out.push((raw::link_slot(b, a, c), link_version(e)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort_by(|x, y| x.1.at.cmp(&y.1.at).then_with(|| x.0.cmp(&y.0)));
+    Ok(out)
+}
+
+fn slot_nodes(slot: &Slot) -> Vec<NodeId> {
+    match slot {
+        Slot::Link { from, to, .. } => vec![*from, *to],
+        other => vec![other.node()],
+    }
+}
+
+/// Merge (`rebase == false`) or rebase of `name` inside `tx`.
+async fn replay_in(
+    tx: &mut BoltTransaction,
+    name: &str,
+    choices: &[(Slot, crate::change::SlotProperty)],
+    rebase: bool,
+) -> Result<BranchOperation> {
+    let (record, default) = branch_and_default(tx, name).await?;
+    if record.is_default {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            if rebase {
+                "the default branch cannot be rebased"
+            } else {
+                "the default branch cannot be merged into itself"
+            },
+        ));
+    }
+    let at = advance(tx).await?;
+    let epoch = record.current_epoch();
+    let changed = branch_changes(tx, name, epoch.start.as_micros() - 1, i64::MAX).await?;
+    let slots: BTreeSet<Slot> = changed.iter().map(|(slot, _)| slot.clone()).collect();
+    let mut ids: Vec<NodeId> = slots.iter().flat_map(slot_nodes).collect();
+    ids.sort();
+    ids.dedup();
+    let mut raw = Raw::default();
+    load(tx, None, Target::Ids(&ids), &mut raw).await?;
+    let branch_view = spec_of(&record, &default, None);
+    let base_view = Spec::default_branch(&default, epoch.branched_from.as_micros());
+    let target_view = if rebase {
+        Spec {
+            branch: name.to_string(),
+            default: default.clone(),
+            at: i64::MAX,
+            epoch_start: at,
+            default_at: at,
+        }
+    } else {
+        Spec::default_branch(&default, i64::MAX)
+    };
+    let ops = raw::replay_ops(
+        &raw,
+        &branch_view,
+        &base_view,
+        &target_view,
+        &slots,
+        choices,
+        rebase,
+    );
+    let mut writer = Writer::new(&mut raw, target_view, at);
+    let applied = raw::apply_replay(&mut writer, &ops)?;
+    let _ = writer.written();
+    let writes = writer.finish();
+    flush(tx, &writes, &default, at).await?;
+    let mut updated = record;
+    updated.branched_from = Timestamp::from_micros(at);
+    updated.epochs.push(Epoch {
+        start: Timestamp::from_micros(at),
+        branched_from: Timestamp::from_micros(at),
+    });
+    tx.run(
+        "MATCH (b:Branch {name: $name}) SET b.branched_from = $branched_from, b.epochs = $epochs",
+        params(record_params(&updated)),
+    )
+    .await?;
+    Ok(BranchOperation {
+        at: Timestamp::from_micros(at),
+        writes: applied,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trait
+
+fn owned<T: Clone>(value: &T) -> T {
+    value.clone()
+}
+
+#[async_trait]
+impl GraphStore for Neo4jGraph {
+    async fn create_branch(
+        &self,
+        name: &str,
+        options: CreateBranchOptions,
+    ) -> Result<BranchRecord> {
+        if name.is_empty() || name.contains('\0') || name == GLOBAL_BRANCH {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{name}` cannot be used as a branch name"),
+            ));
+        }
+        let name = name.to_string();
+        self.client
+            .transaction(move |tx| {
+                let name = name.clone();
+                let options = options.clone();
+                Box::pin(async move {
+                    let rows = tx
+                        .run(
+                            "MATCH (b:Branch) RETURN b.name AS name, b.is_default AS is_default",
+                            Map::new(),
+                        )
+                        .await?;
+                    if rows.iter().any(|r| r.get("name").and_then(Value::as_str) == Some(&name)) {
+                        return Err(Error::new(
+                            ErrorKind::AlreadyExists,
+                            format!("branch `{name}` already exists"),
+                        ));
+                    }
+                    let default = rows.iter().find(|r| {
+                        r.get("is_default").and_then(Value::as_bool) == Some(true)
+                    });
+                    match (default, options.is_default) {
+                        (None, false) => {
+                            return Err(Error::new(
+                                ErrorKind::InvalidInput,
+                                "the first branch must be the default branch",
+                            ));
+                        }
+                        (Some(d), true) => {
+                            return Err(Error::new(
+                                ErrorKind::InvalidInput,
+                                format!(
+                                    "the default branch is already `{}`",
+                                    d.get("name").and_then(Value::as_str).unwrap_or_default()
+                                ),
+                            ));
+                        }
+                        _ => {}
+                    }
+                    let at = Timestamp::from_micros(advance(tx).await?);
+                    let record = BranchRecord {
+                        name: name.clone(),
+                        id: uuid::Uuid::now_v7(),
+                        is_default: options.is_default,
+                        created_at: at,
+                        branched_from: at,
+                        epochs: if options.is_default {
+                            Vec::new()
+                        } else {
+                            vec![Epoch {
+                                start: at,
+                                branched_from: at,
+                            }]
+                        },
+                        properties: options.properties,
+                    };
+                    tx.run(
+                        "CREATE (b:Branch {name: $name, id: $id, is_default: $is_default, created_at: $created_at, \
+                         branched_from: $branched_from, epochs: $epochs, properties: $properties})",
+                        params(record_params(&record)),
+                    )
+                    .await?;
+                    Ok(record)
+                })
+            })
+            .await
+    }
+
+    async fn get_branch(&self, name: &str) -> Result<BranchRecord> {
+        let rows = self
+            .client
+            .run(
+                "MATCH (b:Branch {name: $name}) RETURN properties(b) AS b",
+                params(json!({ "name": name })),
+            )
+            .await?;
+        rows.first()
+            .map(record_of)
+            .transpose()?
+            .ok_or_else(|| not_found_branch(name))
+    }
+
+    async fn list_branches(&self) -> Result<Vec<BranchRecord>> {
+        let rows = self
+            .client
+            .run("MATCH (b:Branch) RETURN properties(b) AS b", Map::new())
+            .await?;
+        let mut out: Vec<BranchRecord> = rows.iter().map(record_of).collect::<Result<_>>()?;
+        out.sort_by(|a, b| {
+            b.is_default
+                .cmp(&a.is_default)
+                .then(a.created_at.cmp(&b.created_at))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(out)
+    }
+
+    async fn update_branch(
+        &self,
+        name: &str,
+        properties: Map<String, Value>,
+    ) -> Result<BranchRecord> {
+        let rows = self
+            .client
+            .run(
+                "MATCH (b:Branch {name: $name}) SET b.properties = $properties RETURN properties(b) AS b",
+                params(json!({ "name": name, "properties": Value::Object(properties).to_string() })),
+            )
+            .await?;
+        rows.first()
+            .map(record_of)
+            .transpose()?
+            .ok_or_else(|| not_found_branch(name))
+    }
+
+    async fn delete_branch(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.client
+            .transaction(move |tx| {
+                let name = name.clone();
+                Box::pin(async move {
+                    let (record, _) = branch_and_default(tx, &name).await?;
+                    if record.is_default {
+                        return Err(Error::new(
+                            ErrorKind::InvalidInput,
+                            format!("the default branch `{name}` cannot be deleted"),
+                        ));
+                    }
+                    for kind in ["IS_PART_OF", "HAS_VALUE", "IS_RELATED"] {
+                        tx.run(
+                            &format!("MATCH ()-[e:{kind}]->() WHERE e.branch = $name DELETE e"),
+                            params(json!({ "name": name })),
+                        )
+                        .await?;
+                    }
+                    tx.run(
+                        "MATCH (b:Branch {name: $name}) DELETE b",
+                        params(json!({ "name": name })),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn commit(&self, changeset: Changeset) -> Result<Commit> {
+        let at = self
+            .client
+            .transaction(move |tx| {
+                let changeset = changeset.clone();
+                Box::pin(async move { commit_in(tx, &changeset).await })
+            })
+            .await?;
+        Ok(Commit {
+            at: Timestamp::from_micros(at),
+        })
+    }
+
+    async fn get_nodes(
+        &self,
+        view: &BranchView,
+        ids: &[NodeId],
+        select: &Selection,
+    ) -> Result<Vec<NodeData>> {
+        let (view, ids, select) = (view.clone(), ids.to_vec(), select.clone());
+        self.client
+            .transaction(move |tx| {
+                let (view, ids, select) = (owned(&view), owned(&ids), owned(&select));
+                Box::pin(async move {
+                    let spec = view_spec(tx, &view).await?;
+                    let mut raw = Raw::default();
+                    load(tx, Some(&spec), Target::Ids(&ids), &mut raw).await?;
+                    Ok(ids
+                        .iter()
+                        .filter_map(|id| raw.node_data(&spec, *id, &select))
+                        .collect())
+                })
+            })
+            .await
+    }
+
+    async fn query(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
+        let (view, query) = (view.clone(), query.clone());
+        self.client
+            .transaction(move |tx| {
+                let (view, query) = (owned(&view), owned(&query));
+                Box::pin(async move {
+                    let (spec, raw, ids) = matching(tx, &view, &query).await?;
+                    let total = query.count.then_some(ids.len() as u64);
+                    let nodes = ids
+                        .iter()
+                        .skip(query.offset)
+                        .take(query.limit.unwrap_or(usize::MAX))
+                        .filter_map(|id| raw.node_data(&spec, *id, &query.select))
+                        .collect();
+                    Ok(QueryResult { nodes, total })
+                })
+            })
+            .await
+    }
+
+    async fn count(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
+        let (view, query) = (view.clone(), query.clone());
+        self.client
+            .transaction(move |tx| {
+                let (view, query) = (owned(&view), owned(&query));
+                Box::pin(async move {
+                    let (_, _, ids) = matching(tx, &view, &query).await?;
+                    Ok(ids.len() as u64)
+                })
+            })
+            .await
+    }
+
+    async fn changes(&self, branch: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Change>> {
+        let branch = branch.to_string();
+        self.client
+            .transaction(move |tx| {
+                let branch = branch.clone();
+                Box::pin(async move {
+                    let (record, default) = branch_and_default(tx, &branch).await?;
+                    let changed =
+                        branch_changes(tx, &branch, from.as_micros(), to.as_micros()).await?;
+                    let mut ids: Vec<NodeId> =
+                        changed.iter().flat_map(|(s, _)| slot_nodes(s)).collect();
+                    ids.sort();
+                    ids.dedup();
+                    let mut raw = Raw::default();
+                    load(tx, None, Target::Ids(&ids), &mut raw).await?;
+                    let mut out = Vec::with_capacity(changed.len());
+                    for (slot, version) in changed {
+                        let just_before = version.at - 1;
+                        let before_view = if record.is_default {
+                            Spec::default_branch(&default, just_before)
+                        } else {
+                            let epoch = record.epoch_at(Timestamp::from_micros(version.at));
+                            Spec {
+                                branch: branch.clone(),
+                                default: default.clone(),
+                                at: just_before,
+                                epoch_start: epoch.start.as_micros(),
+                                default_at: just_before.min(epoch.branched_from.as_micros()),
+                            }
+                        };
+                        let before = raw.resolve(&before_view, &slot).map(RawVersion::to_version);
+                        out.push(Change {
+                            slot,
+                            before,
+                            after: version.to_version(),
+                        });
+                    }
+                    Ok(out)
+                })
+            })
+            .await
+    }
+
+    async fn history(&self, id: NodeId) -> Result<Vec<(Slot, Version)>> {
+        self.client
+            .transaction(move |tx| {
+                Box::pin(async move {
+                    let mut raw = Raw::default();
+                    load(tx, None, Target::Ids(&[id]), &mut raw).await?;
+                    let mut out: Vec<(Slot, Version)> = raw
+                        .slots
+                        .iter()
+                        .filter(|(slot, _)| match slot {
+                            Slot::Node { id: n } => *n == id,
+                            Slot::Attribute { node, .. } => *node == id,
+                            Slot::Link { from, to, .. } => *from == id || *to == id,
+                        })
+                        .flat_map(|(slot, versions)| {
+                            versions.iter().map(move |v| (slot.clone(), v.to_version()))
+                        })
+                        .collect();
+                    out.sort_by(|a, b| a.1.at.cmp(&b.1.at).then_with(|| a.0.cmp(&b.0)));
+                    Ok(out)
+                })
+            })
+            .await
+    }
+
+    async fn merge_branch(&self, branch: &str, options: MergeOptions) -> Result<BranchOperation> {
+        let branch = branch.to_string();
+        self.client
+            .transaction(move |tx| {
+                let (branch, keep) = (branch.clone(), options.keep_default.clone());
+                Box::pin(async move { replay_in(tx, &branch, &keep, false).await })
+            })
+            .await
+    }
+
+    async fn rebase_branch(&self, branch: &str, options: RebaseOptions) -> Result<BranchOperation> {
+        let branch = branch.to_string();
+        self.client
+            .transaction(move |tx| {
+                let (branch, drop) = (branch.clone(), options.drop.clone());
+                Box::pin(async move { replay_in(tx, &branch, &drop, true).await })
+            })
+            .await
+    }
+
+    async fn last_commit(&self) -> Result<Timestamp> {
+        let rows = self
+            .client
+            .run(
+                "MATCH (r:Root {uuid: 'root'}) RETURN r.last_commit AS at",
+                Map::new(),
+            )
+            .await?;
+        Ok(Timestamp::from_micros(
+            rows.first()
+                .and_then(|r| r.get("at"))
+                .and_then(Value::as_i64)
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+/// The ids of the visible nodes matching a query's labels and filters, in the query's order,
+/// with what was loaded.
+async fn matching(
+    tx: &mut BoltTransaction,
+    view: &BranchView,
+    query: &NodeQuery,
+) -> Result<(Spec, Raw, Vec<NodeId>)> {
+    if query.labels.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a query needs at least one label",
+        ));
+    }
+    let spec = view_spec(tx, view).await?;
+    let mut raw = Raw::default();
+    let found = load(tx, Some(&spec), Target::Labels(&query.labels), &mut raw).await?;
+    let mut ids: Vec<NodeId> = found
+        .into_iter()
+        .filter(|id| {
+            raw.existence(&spec, *id)
+                .is_some_and(|(_, labels, _)| labels.iter().any(|l| query.labels.contains(l)))
+        })
+        .collect();
+    load_peers(tx, &spec, &mut raw, &ids, &query.filters).await?;
+    ids.retain(|id| raw.passes(&spec, *id, &query.filters));
+    let mut keyed: Vec<(Vec<Value>, NodeId)> = ids
+        .into_iter()
+        .map(|id| (raw.sort_key(&spec, id, &query.order), id))
+        .collect();
+    keyed.sort_by(|a, b| raw::compare_keys(&a.0, &b.0, &query.order).then(a.1.cmp(&b.1)));
+    Ok((spec, raw, keyed.into_iter().map(|(_, id)| id).collect()))
+}
