@@ -353,7 +353,7 @@ async fn load(
         "{head} \
          OPTIONAL MATCH (n)-[e:IS_PART_OF]->(:Root) WHERE {ve} \
          WITH n, collect(properties(e)) AS ex \
-         OPTIONAL MATCH (a:Attribute {{node: n.uuid}})-[h:HAS_VALUE]->(v:AttributeValue) WHERE {vh} \
+         OPTIONAL MATCH (a:Attribute {{node: n.uuid}})-[h:HAS_VALUE]->(v) WHERE {vh} \
          WITH n, ex, collect({{name: a.name, e: properties(h), value: v.value}}) AS ax \
          OPTIONAL MATCH (n)-[o:IS_RELATED]->(p:Node) WHERE {vo} \
          WITH n, ex, ax, collect({{peer: p.uuid, e: properties(o), pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}) AS ox \
@@ -592,16 +592,31 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
             with(attributes.clone()),
         )
         .await?;
-        tx.run(
-            "UNWIND $rows AS r MERGE (a:Attribute {node: r.node, name: r.name}) \
-             MERGE (v:AttributeValue {key: r.key}) ON CREATE SET v.value = r.value, v.number = r.number, v.text = r.text \
-             FOREACH (_ IN CASE WHEN r.indexed THEN [1] ELSE [] END | SET v:AttributeValueIndexed) \
-             CREATE (a)-[:HAS_VALUE {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
-             scope: r.scope, indexed: r.indexed, is_default: r.is_default, is_protected: r.is_protected, \
-             is_visible: r.is_visible, is_from_profile: r.is_from_profile, source: r.source, owner: r.owner}]->(v)",
-            with(attributes),
-        )
-        .await?;
+        // Indexed values are `AttributeValueIndexed` vertices, the others `AttributeValue`:
+        // one label each, as ArcadeDB creates a type per label combination on first use and
+        // concurrent first uses fail.
+        let (indexed, plain): (Vec<Value>, Vec<Value>) = attributes
+            .into_iter()
+            .partition(|row| row.get("indexed").and_then(Value::as_bool) == Some(true));
+        for (value_label, rows) in [
+            ("AttributeValueIndexed", indexed),
+            ("AttributeValue", plain),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            tx.run(
+                &format!(
+                    "UNWIND $rows AS r MERGE (a:Attribute {{node: r.node, name: r.name}}) \
+                     MERGE (v:{value_label} {{key: r.key}}) ON CREATE SET v.value = r.value, v.number = r.number, v.text = r.text \
+                     CREATE (a)-[:HAS_VALUE {{branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
+                     scope: r.scope, indexed: r.indexed, is_default: r.is_default, is_protected: r.is_protected, \
+                     is_visible: r.is_visible, is_from_profile: r.is_from_profile, source: r.source, owner: r.owner}}]->(v)"
+                ),
+                with(rows),
+            )
+            .await?;
+        }
     }
     if !links.is_empty() {
         tx.run(
@@ -642,7 +657,7 @@ async fn unique_candidates(
     let rows = match fields.first() {
         Some(UniqueField::Attribute { name, value }) => {
             tx.run(
-                "MATCH (a:Attribute {name: $name})-[:HAS_VALUE]->(v:AttributeValue {key: $key}) \
+                "MATCH (a:Attribute {name: $name})-[:HAS_VALUE]->(v) WHERE v.key = $key \
                  RETURN DISTINCT a.node AS id",
                 params(json!({ "name": name, "key": raw::canonical(value) })),
             )
@@ -742,7 +757,7 @@ async fn branch_changes(
             "MATCH (n:Node)-[e:IS_PART_OF]->(:Root) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'node' AS t, n.uuid AS a, null AS b, null AS c, properties(e) AS e, null AS value \
              UNION ALL \
-             MATCH (x:Attribute)-[e:HAS_VALUE]->(v:AttributeValue) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+             MATCH (x:Attribute)-[e:HAS_VALUE]->(v) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'attribute' AS t, x.node AS a, x.name AS b, null AS c, properties(e) AS e, v.value AS value \
              UNION ALL \
              MATCH (f:Node)-[e:IS_RELATED]->(g:Node) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
