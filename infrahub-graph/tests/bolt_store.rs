@@ -6,12 +6,9 @@
 //! Unset, the tests say that they skip, unless `INFRAHUB_TEST_REQUIRE_SERVICES=1`, where they
 //! fail.
 //!
-//! Only the checks that pass run here; the list grows as the backend does. Still left out:
-//! `concurrent_writers_and_readers`, which passed once (in 230 s) and failed once: a reader
-//! saw part of a concurrent changeset ("items of writer 7 must be exactly those of the
-//! changesets its pair reflects"). A read is one statement inside one transaction, so
-//! ArcadeDB does not seem to give a statement one snapshot while commits land; to settle
-//! (isolation level, or a read of `Root.last_commit` bounding `vat`) before it joins.
+//! Every check of the suite runs here (a check that does not pass yet is left out of the
+//! list and named in this comment; none is). `concurrent_writers_and_readers` takes minutes on
+//! ArcadeDB: each of its reads loads the label's nodes (see ADR 0004).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,5 +97,12 @@ checks!(
 async fn concurrent_unique_creates() {
     if let Some(store) = store("concurrent_unique_creates").await {
         conformance::concurrent_unique_creates(store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_and_readers() {
+    if let Some(store) = store("concurrent_writers_and_readers").await {
+        conformance::concurrent_writers_and_readers(store).await;
     }
 }

@@ -184,9 +184,28 @@ fn spec_of(record: &BranchRecord, default: &str, at: Option<Timestamp>) -> Spec 
     }
 }
 
+/// The view's spec; a read of "now" reads at the last committed timestamp, so that commits
+/// landing while its statement runs (later timestamps) stay out of it.
 async fn view_spec(tx: &mut BoltTransaction, view: &BranchView) -> Result<Spec> {
     let (record, default) = branch_and_default(tx, &view.branch).await?;
-    Ok(spec_of(&record, &default, view.at))
+    let at = match view.at {
+        Some(at) => at,
+        None => {
+            let rows = tx
+                .run(
+                    "MATCH (r:Root {uuid: 'root'}) RETURN r.last_commit AS at",
+                    Map::new(),
+                )
+                .await?;
+            Timestamp::from_micros(
+                rows.first()
+                    .and_then(|r| r.get("at"))
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| corrupt("the Root vertex is missing"))?,
+            )
+        }
+    };
+    Ok(spec_of(&record, &default, Some(at)))
 }
 
 /// Advances `Root.last_commit` to `max(now, last_commit + 1)` and returns it: the write that
