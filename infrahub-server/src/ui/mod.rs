@@ -579,6 +579,21 @@ fn mark_menu(items: &mut Value, path: &str) -> bool {
             .and_then(Value::as_str)
             .is_none_or(|p| !UNSERVED_MENU_PATHS.contains(&p))
     });
+    // Upstream's menu gives each top-level kind a first child that is the kind itself (so that
+    // kinds placed under it nest there): a group holding only that child is shown as the link.
+    for entry in entries.iter_mut() {
+        let own_path = entry
+            .get("path")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(Value::Array(children)) = entry.get_mut("children")
+            && children.len() == 1
+            && own_path.is_some()
+            && children[0].get("path").and_then(Value::as_str) == own_path.as_deref()
+        {
+            children.clear();
+        }
+    }
     let mut found = false;
     for entry in entries.iter_mut() {
         let current = entry.get("path").and_then(Value::as_str) == Some(path);
@@ -615,6 +630,32 @@ mod tests {
         let mut failures = Vec::new();
         environment(|name, error| failures.push(format!("{name}: {error}")));
         assert!(failures.is_empty(), "{failures:?}");
+    }
+
+    #[test]
+    fn menus_mark_the_current_page_and_drop_what_is_not_served() {
+        let mut menu = json!([
+            {"label": "Device", "path": "/objects/InfraDevice",
+             "children": [{"label": "Device", "path": "/objects/InfraDevice", "children": []}]},
+            {"label": "Site", "path": "/objects/LocationSite",
+             "children": [
+                {"label": "Site", "path": "/objects/LocationSite", "children": []},
+                {"label": "Rack", "path": "/objects/LocationRack", "children": []}
+             ]},
+            {"label": "Activity", "path": "",
+             "children": [{"label": "Tasks", "path": "/tasks", "children": []}]}
+        ]);
+        assert!(mark_menu(&mut menu, "/objects/LocationRack"));
+        let entries = menu.as_array().unwrap();
+        assert_eq!(
+            entries.len(),
+            2,
+            "the group of unserved pages is left out: {menu}"
+        );
+        assert_eq!(entries[0]["children"], json!([]), "a kind alone is a link");
+        assert_eq!(entries[1]["open"], true);
+        assert_eq!(entries[1]["children"][1]["current"], true);
+        assert_eq!(entries[1]["children"][0]["current"], false);
     }
 
     #[test]
