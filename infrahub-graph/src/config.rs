@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "neo4j")]
+use crate::BoltConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::GraphStore;
 
@@ -17,6 +19,10 @@ pub enum GraphConfig {
     },
     /// The embedded backend in memory (tests).
     Memory,
+    /// A Bolt server (Neo4j 5, ArcadeDB): [`crate::Neo4jGraph`]. Connecting waits for the
+    /// server as [`BoltConfig::startup_wait`] says, then fails naming its address.
+    #[cfg(feature = "neo4j")]
+    Bolt(BoltConfig),
 }
 
 /// Opens the configured backend.
@@ -39,6 +45,10 @@ pub async fn connect(config: &GraphConfig) -> Result<Arc<dyn GraphStore>> {
         }
         #[cfg(feature = "embedded")]
         GraphConfig::Memory => Ok(Arc::new(crate::EmbeddedGraph::in_memory()?)),
+        #[cfg(feature = "neo4j")]
+        GraphConfig::Bolt(config) => {
+            Ok(Arc::new(crate::Neo4jGraph::connect(config.clone()).await?))
+        }
         #[cfg(not(feature = "embedded"))]
         _ => Err(Error::new(
             ErrorKind::Unsupported,

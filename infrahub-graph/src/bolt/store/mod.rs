@@ -44,6 +44,10 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone)]
 pub struct Neo4jGraph {
     client: Arc<BoltClient>,
+    /// Held by every write transaction of this process. They all update `Root.last_commit`, so
+    /// concurrent ones would only fail on the server with write conflicts and retry; queueing
+    /// them here leaves the retries to writers in other processes.
+    writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn params(value: Value) -> Map<String, Value> {
@@ -89,6 +93,7 @@ impl Neo4jGraph {
             .await?;
         Ok(Neo4jGraph {
             client: Arc::new(client),
+            writes: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 }
@@ -539,9 +544,9 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
                     }
                     _ => Value::Null,
                 };
-                let key = raw::canonical(&value);
-                row.insert("key".into(), json!(key));
-                row.insert("value".into(), json!(key));
+                let canonical = raw::canonical(&value);
+                row.insert("key".into(), json!(raw::value_key(&canonical)));
+                row.insert("value".into(), json!(canonical));
                 row.insert(
                     "number".into(),
                     value.as_f64().map_or(Value::Null, Value::from),
@@ -678,7 +683,7 @@ async fn unique_candidates(
             tx.run(
                 "MATCH (a:Attribute {name: $name})-[:HAS_VALUE]->(v) WHERE v.key = $key \
                  RETURN DISTINCT a.node AS id",
-                params(json!({ "name": name, "key": raw::canonical(value) })),
+                params(json!({ "name": name, "key": raw::value_key(&raw::canonical(value)) })),
             )
             .await?
         }
@@ -906,6 +911,7 @@ impl GraphStore for Neo4jGraph {
         name: &str,
         options: CreateBranchOptions,
     ) -> Result<BranchRecord> {
+        let _writing = self.writes.lock().await;
         if name.is_empty() || name.contains('\0') || name == GLOBAL_BRANCH {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -1014,6 +1020,7 @@ impl GraphStore for Neo4jGraph {
         name: &str,
         properties: Map<String, Value>,
     ) -> Result<BranchRecord> {
+        let _writing = self.writes.lock().await;
         let rows = self
             .client
             .run(
@@ -1028,6 +1035,7 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn delete_branch(&self, name: &str) -> Result<()> {
+        let _writing = self.writes.lock().await;
         let name = name.to_string();
         self.client
             .transaction(move |tx| {
@@ -1059,6 +1067,7 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn commit(&self, changeset: Changeset) -> Result<Commit> {
+        let _writing = self.writes.lock().await;
         let at = self
             .client
             .transaction(move |tx| {
@@ -1196,6 +1205,7 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn merge_branch(&self, branch: &str, options: MergeOptions) -> Result<BranchOperation> {
+        let _writing = self.writes.lock().await;
         let branch = branch.to_string();
         self.client
             .transaction(move |tx| {
@@ -1206,6 +1216,7 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn rebase_branch(&self, branch: &str, options: RebaseOptions) -> Result<BranchOperation> {
+        let _writing = self.writes.lock().await;
         let branch = branch.to_string();
         self.client
             .transaction(move |tx| {

@@ -498,6 +498,23 @@ pub(crate) fn compare_keys(a: &[Value], b: &[Value], order: &[OrderBy]) -> Order
 }
 
 /// The canonical JSON text of a value (object keys sorted), the `key` of its value vertex.
+/// Longest canonical value used as its own `AttributeValue.key`; index keys are bounded (Neo4j 5:
+/// about 8 KiB; ArcadeDB fails the transaction on large keys), so longer values are keyed by
+/// their length and SHA-256 instead.
+const MAX_INLINE_KEY: usize = 4000;
+
+/// The indexed key of a value's `AttributeValue` vertex: its canonical form, or for a long value
+/// `~sha256:<bytes>:<hex>` (no canonical JSON starts with `~`).
+pub(crate) fn value_key(canonical: &str) -> String {
+    use sha2::Digest;
+    if canonical.len() <= MAX_INLINE_KEY {
+        return canonical.to_owned();
+    }
+    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("~sha256:{}:{hex}", canonical.len())
+}
+
 pub(crate) fn canonical(value: &Value) -> String {
     fn sorted(value: &Value) -> Value {
         match value {
