@@ -123,8 +123,21 @@ pub async fn build_state(
     use crate::config::StorageDriver;
     let data_dir = settings.main.data_dir.clone();
     refuse_unsupported_backends(&settings)?;
-    let graph_config = infrahub_graph::GraphConfig::Embedded {
-        path: data_dir.join("graph"),
+    let graph_config = if settings.database.is_embedded() {
+        infrahub_graph::GraphConfig::Embedded {
+            path: data_dir.join("graph"),
+        }
+    } else {
+        let bolt = settings
+            .database
+            .bolt_config()
+            .map_err(ServeError::Refused)?;
+        tracing::info!(
+            endpoint = %bolt.endpoint(),
+            database = bolt.database.as_deref().unwrap_or_default(),
+            "connecting to the graph database over Bolt"
+        );
+        infrahub_graph::GraphConfig::Bolt(bolt)
     };
     let store = infrahub_graph::connect(&graph_config)
         .await
@@ -177,11 +190,11 @@ fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
     use crate::config::{BrokerDriver, CacheDriver, DatabaseType, WorkflowDriver};
     let unsupported = [
         (
-            settings.database.db_type != DatabaseType::Embedded,
+            settings.database.db_type == DatabaseType::Memgraph,
             "database.db_type",
             settings.database.db_type.as_str(),
-            "the Bolt graph backend",
-            "embedded",
+            "the Memgraph dialect of the Bolt graph backend",
+            "neo4j` (Neo4j 5, ArcadeDB) or `embedded",
         ),
         (
             settings.broker.driver != BrokerDriver::Memory,
@@ -459,8 +472,8 @@ mod tests {
         workflow.workflow.driver = WorkflowDriver::Worker;
         cases.push((workflow, "workflow.driver = worker"));
         let mut database = base();
-        database.database.db_type = crate::config::DatabaseType::Neo4j;
-        cases.push((database, "database.db_type = neo4j"));
+        database.database.db_type = crate::config::DatabaseType::Memgraph;
+        cases.push((database, "database.db_type = memgraph"));
         for (settings, key) in cases {
             let error = build_state(settings, "test".into())
                 .await

@@ -366,6 +366,10 @@ mod tests {
         // ...and the deliberate differences of the embedded default deployment.
         expected["main"]["data_dir"] = json!("./infrahub-data");
         expected["database"]["db_type"] = json!("embedded");
+        // Bolt connection keys upstream does not have.
+        expected["database"]["pool_size"] = json!(16);
+        expected["database"]["query_timeout"] = json!(60);
+        expected["database"]["startup_timeout"] = json!(60);
         expected["broker"]["driver"] = json!("memory");
         expected["cache"]["driver"] = json!("memory");
         expected["workflow"]["driver"] = json!("local");

@@ -205,6 +205,9 @@ fn build() -> Vec<KeySpec> {
             ("retry_limit", U64),
             ("max_concurrent_queries", U64),
             ("max_concurrent_queries_delay", Float),
+            ("pool_size", U64),
+            ("query_timeout", U64),
+            ("startup_timeout", U64),
         ],
     );
     b.section(

@@ -68,6 +68,8 @@ impl Settings {
             0,
             Some(20),
         )?;
+        check.range("database.pool_size", db.pool_size, 1, Some(1024))?;
+        check.range("database.query_timeout", db.query_timeout, 1, None)?;
         if !(db.max_concurrent_queries_delay.is_finite() && db.max_concurrent_queries_delay >= 0.0)
         {
             return Err(check.invalid(
