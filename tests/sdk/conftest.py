@@ -64,8 +64,53 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def bolt_env() -> dict[str, str]:
+    """With INFRAHUB_TEST_SDK_BOLT=1, settings putting a server on a fresh database of the Bolt
+    server named by INFRAHUB_TEST_BOLT_URL (bolt://user:password@host:port[/db]), created over
+    the ArcadeDB HTTP API of INFRAHUB_TEST_ARCADEDB_HTTP_URL (as scripts/start-arcadedb.sh
+    prints them); otherwise empty: the embedded store."""
+    if os.environ.get("INFRAHUB_TEST_SDK_BOLT") != "1":
+        return {}
+    import base64
+    import json
+    import urllib.parse
+    import urllib.request
+    import uuid
+
+    bolt_url = os.environ.get("INFRAHUB_TEST_BOLT_URL")
+    http_url = os.environ.get("INFRAHUB_TEST_ARCADEDB_HTTP_URL")
+    if not bolt_url or not http_url:
+        raise RuntimeError("INFRAHUB_TEST_SDK_BOLT=1 needs INFRAHUB_TEST_BOLT_URL and INFRAHUB_TEST_ARCADEDB_HTTP_URL")
+    url = urllib.parse.urlsplit(bolt_url)
+    user = urllib.parse.unquote(url.username or "root")
+    password = urllib.parse.unquote(url.password or "")
+    database = f"sdk{uuid.uuid4().hex[:16]}"
+    request = urllib.request.Request(  # noqa: S310
+        f"{http_url.rstrip('/')}/api/v1/server",
+        data=json.dumps({"command": f"create database {database}"}).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        response.read()
+    return {
+        "INFRAHUB_DB_TYPE": "neo4j",
+        "INFRAHUB_DB_PROTOCOL": url.scheme,
+        "INFRAHUB_DB_ADDRESS": url.hostname or "127.0.0.1",
+        "INFRAHUB_DB_PORT": str(url.port or 7687),
+        "INFRAHUB_DB_USERNAME": user,
+        "INFRAHUB_DB_PASSWORD": password,
+        "INFRAHUB_DB_DATABASE": database,
+        "INFRAHUB_DB_STARTUP_TIMEOUT": "30",
+    }
+
+
 class Server:
-    """A running `infrahub server start` process on a free port with its own data directory."""
+    """A running `infrahub server start` process on a free port with its own data directory
+    (and, with INFRAHUB_TEST_SDK_BOLT=1, its own database on the Bolt server of
+    INFRAHUB_TEST_BOLT_URL instead of the embedded store: see `bolt_env`)."""
 
     def __init__(self, binary: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         import time
@@ -85,6 +130,7 @@ class Server:
         )
         for key in ("INFRAHUB_ADDRESS", "INFRAHUB_API_TOKEN", "INFRAHUB_USERNAME", "INFRAHUB_PASSWORD"):
             env.pop(key, None)
+        env.update(bolt_env())
         env.update(extra_env or {})
         self.log = open(data_dir.parent / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603
@@ -93,7 +139,8 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        bolt = env.get("INFRAHUB_DB_TYPE", "embedded") != "embedded"
+        deadline = time.monotonic() + (120 if bolt else 60)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log.name}")
