@@ -11,6 +11,8 @@ pub mod conformance;
 #[cfg(feature = "embedded")]
 mod embedded;
 mod error;
+#[cfg(any(feature = "embedded", feature = "neo4j"))]
+mod merge_rules;
 mod model;
 mod query;
 mod store;
