@@ -148,6 +148,21 @@ fn check_page_answered(browser: &Browser, name: Option<&str>, document_status: u
     }
 }
 
+/// Clicks `selector` (a submit button) and waits until the browser shows the next document, so
+/// that the checks that follow read the answer, not the page the form was on.
+fn submit(browser: &Browser, selector: &str) {
+    let before = browser.script("return performance.timeOrigin;", json!([]));
+    browser.find(selector).click();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.script("return performance.timeOrigin;", json!([])) == before {
+        assert!(
+            Instant::now() < deadline,
+            "{selector} did not load a new page"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Opens `path` and checks the page.
 fn visit(browser: &Browser, server: &Server, path: &str, name: Option<&str>) {
     browser.go(&server.url(path));
@@ -199,9 +214,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
     visit(&browser, &server, "/login?next=/", Some("login"));
     browser.find("#username").fill("admin");
     browser.find("#password").fill(ADMIN_PASSWORD);
-    browser
-        .find("form[action='/login'] button[type=submit]")
-        .click();
+    submit(&browser, "form[action='/login'] button[type=submit]");
     check_page(&browser, Some("home"));
     assert!(browser.text("h1").contains("Welcome, admin"));
 
@@ -261,7 +274,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
     );
     browser.find("#field-name").fill("atl1-edge1");
     browser.find("#field-description").fill("first edge");
-    browser.find(".objects-form button[type=submit]").click();
+    submit(&browser, ".objects-form button[type=submit]");
     check_form_errors(&browser, Some("device-form-error"));
     assert!(
         browser.count(".field-error") > 0,
@@ -270,7 +283,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
     );
     choose(&browser, "#field-site", "atl1");
     choose(&browser, "#field-role", "Edge");
-    browser.find(".objects-form button[type=submit]").click();
+    submit(&browser, ".objects-form button[type=submit]");
     check_page(&browser, Some("device-detail"));
     let device_url = browser.url();
     let device_id = device_url
@@ -292,7 +305,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
     visit(&browser, &server, "/branches", Some("branches"));
     browser.find("#branch-name").fill("change-1");
     browser.find("#branch-description").fill("rename the edge");
-    browser.find(".branch-create button[type=submit]").click();
+    submit(&browser, ".branch-create button[type=submit]");
     check_page(&browser, Some("branch-new"));
     visit(
         &browser,
@@ -303,7 +316,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
     browser
         .find("#field-description")
         .fill("edge on the branch");
-    browser.find(".objects-form button[type=submit]").click();
+    submit(&browser, ".objects-form button[type=submit]");
     check_page(&browser, None);
     assert!(browser.text("main").contains("edge on the branch"));
 
@@ -317,9 +330,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
 
     // The branch page: refresh the diff, see the change and the conflict, resolve it.
     visit(&browser, &server, "/branches/change-1", None);
-    browser
-        .find("form input[name=action][value=refresh] + button")
-        .click();
+    submit(&browser, "form input[name=action][value=refresh] + button");
     check_page(&browser, Some("branch-diff"));
     let page = browser.text("main");
     assert!(page.contains("atl1-edge1"), "{page}");
@@ -328,17 +339,24 @@ fn a_user_works_through_the_frontend_in_chromium() {
         browser.count(".conflict-form") > 0,
         "a conflict to resolve: {page}"
     );
-    browser
-        .find(".conflict-form button[value=DIFF_BRANCH]")
-        .click();
+    submit(&browser, ".conflict-form button[value=DIFF_BRANCH]");
     check_page(&browser, Some("branch-conflict-resolved"));
     assert!(browser.text("main").contains("resolved"));
 
     // Merge, and see the result on main.
+    let merge_origin = browser.script("return performance.timeOrigin;", json!([]));
     browser
         .find("form input[name=action][value=merge] + button")
         .click();
     browser.accept_dialog();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.script("return performance.timeOrigin;", json!([])) == merge_origin {
+        assert!(
+            Instant::now() < deadline,
+            "the merge did not load a new page"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     check_page(&browser, Some("branch-merged"));
     visit(
         &browser,
@@ -381,9 +399,10 @@ fn a_user_works_through_the_frontend_in_chromium() {
     // An API token from the account page, usable on the API.
     visit(&browser, &server, "/profile", Some("profile"));
     browser.find("#name").fill("ci-token");
-    browser
-        .find("form[action='/profile/tokens'] button[type=submit]")
-        .click();
+    submit(
+        &browser,
+        "form[action='/profile/tokens'] button[type=submit]",
+    );
     check_page(&browser, Some("token-created"));
     let token = browser
         .script(
@@ -412,7 +431,7 @@ fn a_user_works_through_the_frontend_in_chromium() {
     );
 
     // Responsive down to 1280x720 already; sign out.
-    browser.find(".account button[type=submit]").click();
+    submit(&browser, ".account button[type=submit]");
     check_page(&browser, None);
     assert!(browser.url().contains("/login"));
 }
