@@ -2,6 +2,7 @@
 //! docs/adr/0004-bolt-store-layout.md describes.
 
 mod raw;
+mod select;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -236,7 +237,6 @@ async fn advance(tx: &mut BoltTransaction) -> Result<i64> {
 /// Which nodes a load reads.
 enum Target<'a> {
     Ids(&'a [NodeId]),
-    Labels(&'a [String]),
 }
 
 fn status_of(e: &Map<String, Value>) -> Status {
@@ -368,10 +368,6 @@ async fn load(
             p.insert("ids".into(), json!(ids));
             "MATCH (n:Node) WHERE n.uuid IN $ids".to_string()
         }
-        Target::Labels(labels) => {
-            p.insert("labels".into(), json!(labels));
-            "MATCH (n:Node) WHERE any(l IN n.labels WHERE l IN $labels)".to_string()
-        }
     };
     let statement = format!(
         "{head} \
@@ -443,30 +439,6 @@ async fn load(
         found.push(id);
     }
     Ok(found)
-}
-
-/// Loads the peers `Peer` filters need, level by level.
-async fn load_peers(
-    tx: &mut BoltTransaction,
-    spec: &Spec,
-    raw: &mut Raw,
-    ids: &[NodeId],
-    filters: &[crate::query::Filter],
-) -> Result<()> {
-    let mut pending: Vec<(Vec<NodeId>, Vec<crate::query::Filter>)> =
-        vec![(ids.to_vec(), filters.to_vec())];
-    while let Some((ids, filters)) = pending.pop() {
-        let targets: Vec<(Vec<NodeId>, Vec<crate::query::Filter>)> = raw
-            .peer_targets(spec, &ids, &filters)
-            .into_iter()
-            .map(|(peers, f)| (peers, f.to_vec()))
-            .collect();
-        for (peers, peer_filters) in targets {
-            load(tx, Some(spec), Target::Ids(&peers), raw).await?;
-            pending.push((peers, peer_filters));
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1104,18 +1076,48 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn query(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
-        let (view, query) = (view.clone(), query.clone());
+        let answer = if query.count {
+            select::Answer::PageAndTotal
+        } else {
+            select::Answer::Page
+        };
+        let (view, statement) = (view.clone(), select::statement(query, answer)?);
+        let select = query.select.clone();
         self.client
             .transaction(move |tx| {
-                let (view, query) = (owned(&view), owned(&query));
+                let (view, select) = (owned(&view), owned(&select));
+                let mut p = statement.params.clone();
+                let text = statement.text.clone();
                 Box::pin(async move {
-                    let (spec, raw, ids) = matching(tx, &view, &query).await?;
-                    let total = query.count.then_some(ids.len() as u64);
+                    let spec = view_spec(tx, &view).await?;
+                    spec.params(&mut p);
+                    let rows = tx.run(&text, p).await?;
+                    let (ids, total) = match answer {
+                        select::Answer::PageAndTotal => {
+                            let row = rows.first();
+                            let ids: Vec<NodeId> = row
+                                .and_then(|r| r.get("ids"))
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|v| uuid_of(Some(v)))
+                                .collect();
+                            let total = row
+                                .and_then(|r| r.get("total"))
+                                .and_then(Value::as_u64)
+                                .ok_or_else(|| corrupt("a query answered without its total"))?;
+                            (ids, Some(total))
+                        }
+                        _ => (
+                            rows.iter().filter_map(|r| uuid_of(r.get("id"))).collect(),
+                            None,
+                        ),
+                    };
+                    let mut raw = Raw::default();
+                    load(tx, Some(&spec), Target::Ids(&ids), &mut raw).await?;
                     let nodes = ids
                         .iter()
-                        .skip(query.offset)
-                        .take(query.limit.unwrap_or(usize::MAX))
-                        .filter_map(|id| raw.node_data(&spec, *id, &query.select))
+                        .filter_map(|id| raw.node_data(&spec, *id, &select))
                         .collect();
                     Ok(QueryResult { nodes, total })
                 })
@@ -1124,13 +1126,23 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn count(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
-        let (view, query) = (view.clone(), query.clone());
+        let (view, statement) = (
+            view.clone(),
+            select::statement(query, select::Answer::Total)?,
+        );
         self.client
             .transaction(move |tx| {
-                let (view, query) = (owned(&view), owned(&query));
+                let view = owned(&view);
+                let mut p = statement.params.clone();
+                let text = statement.text.clone();
                 Box::pin(async move {
-                    let (_, _, ids) = matching(tx, &view, &query).await?;
-                    Ok(ids.len() as u64)
+                    let spec = view_spec(tx, &view).await?;
+                    spec.params(&mut p);
+                    let rows = tx.run(&text, p).await?;
+                    rows.first()
+                        .and_then(|r| r.get("total"))
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| corrupt("a count answered without its total"))
                 })
             })
             .await
@@ -1241,37 +1253,4 @@ impl GraphStore for Neo4jGraph {
                 .unwrap_or_default(),
         ))
     }
-}
-
-/// The ids of the visible nodes matching a query's labels and filters, in the query's order,
-/// with what was loaded.
-async fn matching(
-    tx: &mut BoltTransaction,
-    view: &BranchView,
-    query: &NodeQuery,
-) -> Result<(Spec, Raw, Vec<NodeId>)> {
-    if query.labels.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            "a query needs at least one label",
-        ));
-    }
-    let spec = view_spec(tx, view).await?;
-    let mut raw = Raw::default();
-    let found = load(tx, Some(&spec), Target::Labels(&query.labels), &mut raw).await?;
-    let mut ids: Vec<NodeId> = found
-        .into_iter()
-        .filter(|id| {
-            raw.existence(&spec, *id)
-                .is_some_and(|(_, labels, _)| labels.iter().any(|l| query.labels.contains(l)))
-        })
-        .collect();
-    load_peers(tx, &spec, &mut raw, &ids, &query.filters).await?;
-    ids.retain(|id| raw.passes(&spec, *id, &query.filters));
-    let mut keyed: Vec<(Vec<Value>, NodeId)> = ids
-        .into_iter()
-        .map(|id| (raw.sort_key(&spec, id, &query.order), id))
-        .collect();
-    keyed.sort_by(|a, b| raw::compare_keys(&a.0, &b.0, &query.order).then(a.1.cmp(&b.1)));
-    Ok((spec, raw, keyed.into_iter().map(|(_, id)| id).collect()))
 }

@@ -1,7 +1,6 @@
 //! The versions one statement loaded, resolved through a branch view in memory: winners,
 //! visibility, filters, ordering, and the writer that validates a changeset's operations.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::model::{
     AttributeState, AttributeValue, LinkProperties, LinkState, NodeData, NodeId, Scope, Side, Slot,
     Status, Version, VersionData,
 };
-use crate::query::{Filter, LinkSelection, Match, OrderBy, Property, Selection};
+use crate::query::{LinkSelection, Selection};
 
 /// A branch view with its epoch resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,101 +305,6 @@ impl Raw {
             links,
         })
     }
-
-    /// Whether a visible node passes every filter (peers of `Peer` filters must be loaded).
-    pub(crate) fn passes(&self, spec: &Spec, id: NodeId, filters: &[Filter]) -> bool {
-        filters.iter().all(|filter| match filter {
-            Filter::Ids(ids) => ids.contains(&id),
-            Filter::Attribute {
-                name,
-                property,
-                matches,
-            } => {
-                let attributes = self.attributes(spec, id);
-                value_matches(
-                    &property_value(attributes.get(name.as_str()).copied(), *property),
-                    matches,
-                )
-            }
-            Filter::AnyAttribute { property, matches } => {
-                self.attributes(spec, id).iter().any(|(name, v)| {
-                    !name.starts_with('~')
-                        && !property_value(Some(v), Property::Value).is_null()
-                        && value_matches(&property_value(Some(v), *property), matches)
-                })
-            }
-            Filter::Linked {
-                identifier,
-                side,
-                peers,
-            } => self
-                .links_of(spec, id, identifier, *side)
-                .iter()
-                .any(|(peer, _, _)| peers.contains(peer)),
-            Filter::LinkIsNull {
-                identifier,
-                side,
-                is_null,
-            } => self.links_of(spec, id, identifier, *side).is_empty() == *is_null,
-            Filter::Peer {
-                identifier,
-                side,
-                peer_labels,
-                peer_filters,
-            } => self
-                .links_of(spec, id, identifier, *side)
-                .iter()
-                .any(|(peer, _, _)| {
-                    self.existence(spec, *peer).is_some_and(|(_, labels, _)| {
-                        peer_labels.is_empty() || labels.iter().any(|l| peer_labels.contains(l))
-                    }) && self.passes(spec, *peer, peer_filters)
-                }),
-        })
-    }
-
-    /// The peers `Peer` filters of `filters` reach from `ids` (to load before [`Raw::passes`]),
-    /// with the filters to verify on them.
-    pub(crate) fn peer_targets<'f>(
-        &self,
-        spec: &Spec,
-        ids: &[NodeId],
-        filters: &'f [Filter],
-    ) -> Vec<(Vec<NodeId>, &'f [Filter])> {
-        let mut out = Vec::new();
-        for filter in filters {
-            if let Filter::Peer {
-                identifier,
-                side,
-                peer_filters,
-                ..
-            } = filter
-            {
-                let mut peers: Vec<NodeId> = ids
-                    .iter()
-                    .flat_map(|id| self.links_of(spec, *id, identifier, *side))
-                    .map(|(peer, _, _)| peer)
-                    .collect();
-                peers.sort();
-                peers.dedup();
-                out.push((peers, peer_filters.as_slice()));
-            }
-        }
-        out
-    }
-
-    /// The sort key of a node.
-    pub(crate) fn sort_key(&self, spec: &Spec, id: NodeId, order: &[OrderBy]) -> Vec<Value> {
-        let attributes = self.attributes(spec, id);
-        order
-            .iter()
-            .map(|o| {
-                property_value(
-                    attributes.get(o.attribute.as_str()).copied(),
-                    Property::Value,
-                )
-            })
-            .collect()
-    }
 }
 
 pub(crate) fn link_slot(identifier: &str, from: NodeId, to: NodeId) -> Slot {
@@ -409,93 +313,6 @@ pub(crate) fn link_slot(identifier: &str, from: NodeId, to: NodeId) -> Slot {
         from,
         to,
     }
-}
-
-fn property_value(version: Option<&RawVersion>, property: Property) -> Value {
-    let Some(VersionData::Attribute(attribute)) = version.map(|v| &v.data) else {
-        return Value::Null;
-    };
-    match property {
-        Property::Value => attribute.value.clone(),
-        Property::IsProtected => Value::Bool(attribute.is_protected),
-        Property::IsVisible => Value::Bool(attribute.is_visible),
-        Property::Source => attribute
-            .source
-            .map_or(Value::Null, |id| Value::String(id.to_string())),
-        Property::Owner => attribute
-            .owner
-            .map_or(Value::Null, |id| Value::String(id.to_string())),
-    }
-}
-
-fn loosely_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-fn value_matches(value: &Value, matches: &Match) -> bool {
-    match matches {
-        Match::Equals(expected) => loosely_equal(value, expected),
-        Match::In(list) => list.iter().any(|expected| loosely_equal(value, expected)),
-        Match::IsNull(is_null) => value.is_null() == *is_null,
-        Match::Contains(needle) => match value {
-            Value::String(text) => text.to_lowercase().contains(&needle.to_lowercase()),
-            _ => false,
-        },
-        Match::Between(low, high) => {
-            !value.is_null()
-                && compare_values(low, value) != Ordering::Greater
-                && compare_values(value, high) != Ordering::Greater
-        }
-    }
-}
-
-fn type_rank(value: &Value) -> u8 {
-    match value {
-        Value::Null => 0,
-        Value::Bool(_) => 1,
-        Value::Number(_) => 2,
-        Value::String(_) => 3,
-        _ => 4,
-    }
-}
-
-/// The store's order of values: false < true < numbers < strings (bytes) < other JSON.
-pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
-        (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
-        _ => type_rank(a)
-            .cmp(&type_rank(b))
-            .then_with(|| canonical(a).cmp(&canonical(b))),
-    }
-}
-
-/// Orders two sort keys: nulls last ascending, first descending.
-pub(crate) fn compare_keys(a: &[Value], b: &[Value], order: &[OrderBy]) -> Ordering {
-    for ((x, y), o) in a.iter().zip(b).zip(order) {
-        let ordering = match (x.is_null(), y.is_null()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            (false, false) => compare_values(x, y),
-        };
-        let ordering = if o.descending {
-            ordering.reverse()
-        } else {
-            ordering
-        };
-        if ordering != Ordering::Equal {
-            return ordering;
-        }
-    }
-    Ordering::Equal
 }
 
 /// The canonical JSON text of a value (object keys sorted), the `key` of its value vertex.
