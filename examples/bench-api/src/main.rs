@@ -18,7 +18,13 @@
 //! ```text
 //! cargo build --release -p infrahub-server -p example-bench-api
 //! target/release/example-bench-api [--bin target/release/infrahub] [--address http://host:port --token T]
+//! target/release/example-bench-api --bolt bolt://root:PASSWORD@127.0.0.1:PORT --arcadedb-http http://127.0.0.1:PORT
 //! ```
+//!
+//! With `--bolt` (and the ArcadeDB HTTP API that creates a fresh database for the run; see
+//! `scripts/start-arcadedb.sh`), the whole run happens twice in one invocation, first on the
+//! embedded store, then with the server on the Bolt database (`database.db_type = neo4j`), same
+//! data, same requests.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -173,17 +179,82 @@ impl Drop for Server {
     }
 }
 
-async fn start_server(binary: &str) -> anyhow::Result<(Server, String, Duration)> {
+/// Where the server keeps its graph.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// The embedded store in the server's data directory.
+    Embedded,
+    /// A fresh database of the ArcadeDB server at `url` (bolt://user:password@host:port),
+    /// created through its HTTP API at `http`.
+    Bolt { url: String, http: String },
+}
+
+impl Backend {
+    /// The server's environment for this backend (a Bolt database is created first).
+    fn environment(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let Backend::Bolt { url, http } = self else {
+            return Ok(Vec::new());
+        };
+        let rest = url
+            .strip_prefix("bolt://")
+            .context("--bolt needs a bolt://user:password@host:port URL")?;
+        let (credentials, address) = rest
+            .split_once('@')
+            .context("--bolt needs user:password@ in its URL")?;
+        let (user, password) = credentials
+            .split_once(':')
+            .context("--bolt needs user:password@ in its URL")?;
+        let address = address.split('/').next().unwrap_or(address);
+        let (host, port) = address
+            .rsplit_once(':')
+            .context("--bolt needs host:port in its URL")?;
+        let database = format!("bench_api_{}", std::process::id());
+        let status = Command::new("curl")
+            .args([
+                "-sf",
+                "-o",
+                "/dev/null",
+                "-u",
+                &format!("{user}:{password}"),
+            ])
+            .args(["-H", "Content-Type: application/json", "-d"])
+            .arg(format!(r#"{{"command":"create database {database}"}}"#))
+            .arg(format!("{http}/api/v1/server"))
+            .status()
+            .context("running curl to create the benchmark's database")?;
+        if !status.success() {
+            bail!("creating database {database} through {http} failed");
+        }
+        Ok([
+            ("INFRAHUB_DB_TYPE", "neo4j"),
+            ("INFRAHUB_DB_ADDRESS", host),
+            ("INFRAHUB_DB_PORT", port),
+            ("INFRAHUB_DB_USERNAME", user),
+            ("INFRAHUB_DB_PASSWORD", password),
+            ("INFRAHUB_DB_DATABASE", &database),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+    }
+}
+
+async fn start_server(
+    binary: &str,
+    backend: &Backend,
+) -> anyhow::Result<(Server, String, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let data_dir = std::env::temp_dir().join(format!("infrahub-bench-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
+    let environment = backend.environment()?;
     let started = Instant::now();
     let child = Command::new(binary)
         .args(["server", "start", "--port", &port.to_string()])
         .env("INFRAHUB_DATA_DIR", &data_dir)
         .env("INFRAHUB_INITIAL_ADMIN_TOKEN", TOKEN)
+        .envs(environment)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -336,6 +407,8 @@ async fn main() -> anyhow::Result<()> {
     let mut address: Option<String> = None;
     let mut token = TOKEN.to_string();
     let mut as_user = false;
+    let mut bolt = None;
+    let mut arcadedb_http = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -343,13 +416,47 @@ async fn main() -> anyhow::Result<()> {
             "--address" => address = Some(args.next().context("--address needs a URL")?),
             "--token" => token = args.next().context("--token needs a value")?,
             "--as-user" => as_user = true,
+            "--bolt" => bolt = Some(args.next().context("--bolt needs a URL")?),
+            "--arcadedb-http" => {
+                arcadedb_http = Some(args.next().context("--arcadedb-http needs a URL")?);
+            }
             other => bail!("unknown argument `{other}`"),
         }
     }
+    let backends = match (bolt, arcadedb_http) {
+        (None, None) => vec![Backend::Embedded],
+        (Some(url), Some(http)) if address.is_none() => {
+            vec![Backend::Embedded, Backend::Bolt { url, http }]
+        }
+        (Some(_), Some(_)) => bail!("--bolt starts servers of its own: leave --address out"),
+        _ => bail!("--bolt and --arcadedb-http go together"),
+    };
+    for backend in backends {
+        println!(
+            "== backend: {}",
+            match &backend {
+                Backend::Embedded => "embedded",
+                Backend::Bolt { .. } => "bolt (ArcadeDB)",
+            }
+        );
+        run(&binary, address.clone(), &token, as_user, &backend).await?;
+    }
+    Ok(())
+}
+
+/// One whole run against a server: the one at `address`, else one started on `backend`.
+async fn run(
+    binary: &str,
+    address: Option<String>,
+    token: &str,
+    as_user: bool,
+    backend: &Backend,
+) -> anyhow::Result<()> {
+    let token = token.to_string();
     let (server, address) = match address {
         Some(address) => (None, address),
         None => {
-            let (server, address, ready) = start_server(&binary).await?;
+            let (server, address, ready) = start_server(binary, backend).await?;
             println!("start to ready: {:.1} ms", ms(ready));
             // A first start hashes the initial admin password (bcrypt, a quarter of a second
             // of CPU) in the background after it is ready; a password login waits for it.

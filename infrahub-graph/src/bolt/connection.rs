@@ -41,6 +41,7 @@ pub struct BoltClient {
     endpoint: String,
     username: String,
     database: Option<String>,
+    tls: bool,
     query_timeout: Duration,
     retry_limit: u32,
 }
@@ -57,10 +58,16 @@ pub struct BoltTransaction {
 enum Failure {
     /// The server cannot be reached or dropped the connection.
     Unavailable,
+    /// The server did not answer within the query timeout before any work began; unavailable
+    /// too, but not retried.
+    NoAnswer,
     /// `Neo.TransientError.*`: the same transaction may succeed when run again.
     Transient,
     /// Wrong credentials or missing rights.
     Auth,
+    /// The TLS handshake failed: the server certificate was refused, or client and server do
+    /// not agree on TLS. Retrying cannot help.
+    Tls,
     /// The named database does not exist (also while a server is still creating it).
     NoDatabase,
     /// A uniqueness or other schema constraint was violated.
@@ -89,7 +96,8 @@ impl std::error::Error for BoltFailure {}
 impl BoltClient {
     /// Connects to the server of `config`, retrying with backoff for `config.startup_wait`
     /// while it is unreachable or still starting; then fails with an error naming the address.
-    /// Wrong credentials and invalid settings fail at once.
+    /// Wrong credentials, a refused TLS handshake (such as a server certificate that does not
+    /// verify) and invalid settings fail at once.
     pub async fn connect(config: &BoltConfig) -> Result<Self> {
         let endpoint = config.endpoint();
         let driver_config = driver_config(config)?;
@@ -104,6 +112,7 @@ impl BoltClient {
             endpoint,
             username: config.username.clone(),
             database: config.database.clone(),
+            tls: config.tls.enabled,
             query_timeout: config.query_timeout,
             retry_limit: config.retry_limit,
         };
@@ -168,7 +177,7 @@ impl BoltClient {
         let txn = match timeout(self.query_timeout, self.graph.start_txn()).await {
             Ok(Ok(txn)) => txn,
             Ok(Err(err)) => return Err(self.error("starting a transaction", &err)),
-            Err(_) => return Err(self.timed_out("starting a transaction")),
+            Err(_) => return Err(self.no_answer("starting a transaction")),
         };
         let mut tx = BoltTransaction {
             txn,
@@ -221,7 +230,13 @@ impl BoltClient {
                 .clamp(Duration::from_millis(500), MAX_PROBE_TIME);
             let (failure_kind, detail) = match timeout(probe_time, self.probe()).await {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(err)) => (classify(&err), err.to_string()),
+                Ok(Err(err)) => match classify(&err) {
+                    Failure::Tls => return Err(self.error("connecting", &err)),
+                    failure_kind => match closed_connection_hint(&err, self.tls) {
+                        Some(hint) => (failure_kind, format!("{err} ({hint})")),
+                        None => (failure_kind, err.to_string()),
+                    },
+                },
                 Err(_) => (
                     Failure::Unavailable,
                     format!("no answer within {probe_time:?}"),
@@ -273,11 +288,17 @@ impl BoltClient {
         driver_error(&self.endpoint, &self.username, context, err)
     }
 
-    fn timed_out(&self, context: &str) -> Error {
+    /// The server gave no connection or no answer within the query timeout before any work
+    /// began: unavailable (it hangs, or every pooled connection is busy), but not retried here,
+    /// since each attempt would wait as long again.
+    fn no_answer(&self, context: &str) -> Error {
         failure(
             &self.endpoint,
-            Failure::Other,
-            format!("{context} took longer than {:?}", self.query_timeout),
+            Failure::NoAnswer,
+            format!(
+                "unavailable ({context}): no answer within {:?}",
+                self.query_timeout
+            ),
         )
     }
 
@@ -292,6 +313,7 @@ impl fmt::Debug for BoltClient {
             .field("endpoint", &self.endpoint)
             .field("username", &self.username)
             .field("database", &self.database)
+            .field("tls", &self.tls)
             .field("query_timeout", &self.query_timeout)
             .field("retry_limit", &self.retry_limit)
             .finish_non_exhaustive()
@@ -417,6 +439,7 @@ fn check_ca_file(path: &Path) -> Result<()> {
 fn classify(err: &neo4rs::Error) -> Failure {
     use neo4rs::Error as E;
     match err {
+        E::IOError { detail } if is_tls_failure(detail) => Failure::Tls,
         E::IOError { .. }
         | E::ConnectionError
         | E::ConnectionTimedOut
@@ -426,6 +449,42 @@ fn classify(err: &neo4rs::Error) -> Failure {
         E::Neo4j(error) => classify_code(error.code()),
         _ => Failure::Other,
     }
+}
+
+/// Whether an I/O error is rustls refusing the handshake or the peer's TLS messages: the TLS
+/// stream reports those as `InvalidData` carrying the rustls error (the driver itself never
+/// raises `InvalidData`).
+fn is_tls_failure(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::InvalidData && error.get_ref().is_some()
+}
+
+/// What a failed TLS handshake during `context` means, after its `detail`.
+fn tls_message(context: &str, detail: &str) -> String {
+    let advice = if detail.contains("certificate") {
+        "the server certificate must chain to the CA of the TLS CA file (to the system's roots \
+         when none is given) and name the address connected to"
+    } else {
+        "check that the server serves TLS on this port"
+    };
+    format!("TLS handshake failed ({context}): {detail}: {advice}")
+}
+
+/// For a connection the server closed before answering, what a TLS mismatch would look like:
+/// ArcadeDB and Neo4j close a plain connection to a port that requires TLS, and a TLS one to a
+/// plain port. Only a hint: a server that is shutting down or over its connection limit closes
+/// connections too.
+fn closed_connection_hint(err: &neo4rs::Error, tls: bool) -> Option<&'static str> {
+    let neo4rs::Error::IOError { detail } = err else {
+        return None;
+    };
+    if detail.kind() != std::io::ErrorKind::UnexpectedEof {
+        return None;
+    }
+    Some(if tls {
+        "the server closed the connection: if it does not serve TLS on this port, disable TLS"
+    } else {
+        "the server closed the connection: if it requires TLS, enable TLS"
+    })
 }
 
 fn classify_code(code: &str) -> Failure {
@@ -465,7 +524,7 @@ fn driver_error(endpoint: &str, username: &str, context: &str, err: &neo4rs::Err
         other => other.to_string(),
     };
     match kind {
-        Failure::Unavailable => {
+        Failure::Unavailable | Failure::NoAnswer => {
             failure(endpoint, kind, format!("unavailable ({context}): {detail}"))
         }
         Failure::Transient => failure(
@@ -474,6 +533,13 @@ fn driver_error(endpoint: &str, username: &str, context: &str, err: &neo4rs::Err
             format!("transient failure ({context}): {detail}"),
         ),
         Failure::Auth => auth_error(endpoint, username, &detail),
+        Failure::Tls => {
+            let detail = match err {
+                neo4rs::Error::IOError { detail } => detail.to_string(),
+                other => other.to_string(),
+            };
+            failure(endpoint, kind, tls_message(context, &detail))
+        }
         Failure::NoDatabase => failure(endpoint, kind, format!("no such database: {detail}")),
         Failure::Constraint => Error::new(
             ErrorKind::AlreadyExists,
@@ -503,7 +569,7 @@ fn auth_error(endpoint: &str, username: &str, detail: &str) -> Error {
 /// A storage error, "bolt database at <endpoint>: <message>", carrying its [`Failure`] for the
 /// retry loop.
 fn failure(endpoint: &str, failure: Failure, message: String) -> Error {
-    let unavailable = matches!(failure, Failure::Unavailable);
+    let unavailable = matches!(failure, Failure::Unavailable | Failure::NoAnswer);
     let error = Error::storage(
         format!("bolt database at {endpoint}"),
         BoltFailure { failure, message },
@@ -598,6 +664,38 @@ mod tests {
             "bolt database at h:1: no"
         );
         assert!(!is_transient(&Error::new(ErrorKind::Storage, "x")));
+    }
+
+    #[test]
+    fn no_answer_is_unavailable_but_not_retried() {
+        let error = failure("h:1", Failure::NoAnswer, "x".into());
+        assert_eq!(error.kind(), ErrorKind::Unavailable);
+        assert!(!is_transient(&error));
+    }
+
+    #[test]
+    fn tls_failures_fail_at_once_and_closed_connections_hint_at_tls() {
+        let refused = neo4rs::Error::from(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert_eq!(classify(&refused), Failure::Tls);
+        let error = driver_error("h:1", "", "connecting", &refused);
+        assert!(!is_transient(&error));
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "bolt database at h:1: TLS handshake failed (connecting): invalid peer certificate: UnknownIssuer: the server certificate must chain"
+            ),
+            "{message}"
+        );
+
+        let closed = neo4rs::Error::from(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert_eq!(classify(&closed), Failure::Unavailable);
+        assert!(closed_connection_hint(&closed, false).is_some_and(|h| h.contains("enable TLS")));
+        assert!(closed_connection_hint(&closed, true).is_some_and(|h| h.contains("disable TLS")));
+        let refused = neo4rs::Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(closed_connection_hint(&refused, false), None);
     }
 
     #[test]

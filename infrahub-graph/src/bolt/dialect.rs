@@ -22,6 +22,7 @@ impl Dialect {
             Dialect::Neo4j5 => vec![
                 "CREATE CONSTRAINT infrahub_node_uuid IF NOT EXISTS FOR (n:Node) REQUIRE n.uuid IS UNIQUE".into(),
                 "CREATE CONSTRAINT infrahub_branch_name IF NOT EXISTS FOR (n:Branch) REQUIRE n.name IS UNIQUE".into(),
+                "CREATE INDEX infrahub_label_name IF NOT EXISTS FOR (n:Label) ON (n.name)".into(),
                 "CREATE INDEX infrahub_attribute IF NOT EXISTS FOR (n:Attribute) ON (n.node, n.name)".into(),
                 "CREATE INDEX infrahub_value_key IF NOT EXISTS FOR (n:AttributeValue) ON (n.key)".into(),
                 "CREATE INDEX infrahub_indexed_key IF NOT EXISTS FOR (n:AttributeValueIndexed) ON (n.key)".into(),
@@ -34,6 +35,7 @@ impl Dialect {
             Dialect::Memgraph => vec![
                 "CREATE CONSTRAINT ON (n:Node) ASSERT n.uuid IS UNIQUE".into(),
                 "CREATE CONSTRAINT ON (n:Branch) ASSERT n.name IS UNIQUE".into(),
+                "CREATE INDEX ON :Label(name)".into(),
                 "CREATE INDEX ON :Attribute(node, name)".into(),
                 "CREATE INDEX ON :AttributeValue(key)".into(),
                 "CREATE INDEX ON :AttributeValueIndexed(key)".into(),

@@ -88,15 +88,70 @@ impl Neo4jGraph {
         }
         client
             .run(
-                "MERGE (r:Root {uuid: 'root'}) ON CREATE SET r.last_commit = 0, r.graph_version = 1",
+                &format!(
+                    "MERGE (r:Root {{uuid: 'root'}}) \
+                     ON CREATE SET r.last_commit = 0, r.graph_version = {GRAPH_VERSION}"
+                ),
                 Map::new(),
             )
             .await?;
+        migrate(&client).await?;
         Ok(Neo4jGraph {
             client: Arc::new(client),
             writes: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
+}
+
+/// The layout version a new database gets (`Root.graph_version`); [`migrate`] brings older
+/// ones forward. 2: nodes link to `Label` vertices.
+const GRAPH_VERSION: i64 = 2;
+
+/// Brings a database written by an earlier layout version to [`GRAPH_VERSION`]. Each step is
+/// idempotent, so servers starting together may run it at once.
+async fn migrate(client: &BoltClient) -> Result<()> {
+    let rows = client
+        .run(
+            "MATCH (r:Root {uuid: 'root'}) RETURN r.graph_version AS version",
+            Map::new(),
+        )
+        .await?;
+    let version = rows
+        .first()
+        .and_then(|r| r.get("version"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    if version > GRAPH_VERSION {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the graph database has layout version {version}, newer than this server's \
+                 {GRAPH_VERSION}: upgrade the server"
+            ),
+        ));
+    }
+    if version < 2 {
+        tracing::info!("bolt store: linking nodes to their labels (layout version 2)");
+        client
+            .run(
+                "MATCH (n:Node) UNWIND coalesce(n.labels, []) AS name \
+                 MERGE (l:Label {name: name}) MERGE (n)-[:HAS_LABEL]->(l)",
+                Map::new(),
+            )
+            .await?;
+    }
+    if version < GRAPH_VERSION {
+        client
+            .run(
+                &format!(
+                    "MATCH (r:Root {{uuid: 'root'}}) WHERE r.graph_version < {GRAPH_VERSION} \
+                     SET r.graph_version = {GRAPH_VERSION}"
+                ),
+                Map::new(),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,9 +628,14 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
             })
             .collect();
         if !rows.is_empty() {
+            // Each label the node gains also links it to that label's `Label` vertex: the
+            // index a query by kind starts from.
             tx.run(
                 "UNWIND $rows AS r MATCH (n:Node {uuid: r.id}) \
-                 SET n.labels = coalesce(n.labels, []) + [l IN r.labels WHERE NOT l IN coalesce(n.labels, [])]",
+                 WITH n, [l IN r.labels WHERE NOT l IN coalesce(n.labels, [])] AS added \
+                 SET n.labels = coalesce(n.labels, []) + added \
+                 WITH n, added UNWIND added AS name \
+                 MERGE (l:Label {name: name}) MERGE (n)-[:HAS_LABEL]->(l)",
                 params(json!({ "rows": rows })),
             )
             .await?;

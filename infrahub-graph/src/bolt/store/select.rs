@@ -211,7 +211,7 @@ impl Builder {
                 );
             }
         }
-        format!("MATCH (n:Node) WHERE {with_labels}")
+        format!("MATCH (lb:Label) WHERE lb.name IN {labels} MATCH (n:Node)-[:HAS_LABEL]->(lb)")
     }
 
     /// The winning map of a list of candidate maps (`l` branch level, `f` from): the highest
