@@ -11,6 +11,7 @@ pub mod conformance;
 #[cfg(feature = "embedded")]
 mod embedded;
 mod error;
+mod limit;
 #[cfg(any(feature = "embedded", feature = "neo4j"))]
 mod merge_rules;
 mod model;
@@ -30,6 +31,7 @@ pub use config::{GraphConfig, connect};
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedGraph, EmbeddedGraphOptions};
 pub use error::{Error, ErrorKind, Result};
+pub use limit::ConcurrencyLimit;
 pub use model::{
     AttributeState, AttributeValue, LinkProperties, LinkState, NodeData, NodeId, Scope, Side, Slot,
     Status, Version, VersionData, new_node_id,

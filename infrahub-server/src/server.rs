@@ -139,9 +139,17 @@ pub async fn build_state(
         );
         infrahub_graph::GraphConfig::Bolt(bolt)
     };
-    let store = infrahub_graph::connect(&graph_config)
+    let mut store = infrahub_graph::connect(&graph_config)
         .await
         .map_err(|e| backend("graph store", e))?;
+    if settings.database.max_concurrent_queries > 0 {
+        store = Arc::new(infrahub_graph::ConcurrencyLimit::new(
+            store,
+            usize::try_from(settings.database.max_concurrent_queries).unwrap_or(usize::MAX),
+            std::time::Duration::try_from_secs_f64(settings.database.max_concurrent_queries_delay)
+                .unwrap_or(std::time::Duration::MAX),
+        ));
+    }
     let options = infrahub_core::engine::EngineOptions {
         default_branch: settings.initial.default_branch.clone(),
         admin_password: Some(settings.initial.admin_password.expose().to_string()),

@@ -69,10 +69,12 @@ pub struct DatabaseSettings {
     /// Retries of a transaction after a transient failure. Default `3`; env
     /// `INFRAHUB_DB_RETRY_LIMIT`.
     pub retry_limit: u64,
-    /// Queries that may run at once, `0` for no limit. Default `0`; env
+    /// Graph store calls that may run at once in this server, `0` for no limit (applied by
+    /// [`infrahub_graph::ConcurrencyLimit`]). Default `0`; env
     /// `INFRAHUB_DB_MAX_CONCURRENT_QUERIES`.
     pub max_concurrent_queries: u64,
-    /// Seconds to wait when `max_concurrent_queries` is reached, at least 0. Default `0.01`;
+    /// Seconds a call finding every slot of `max_concurrent_queries` taken waits before trying
+    /// again (`0`: it queues for the next free slot), at least 0. Default `0.01`;
     /// env `INFRAHUB_DB_MAX_CONCURRENT_QUERIES_DELAY`.
     pub max_concurrent_queries_delay: f64,
     /// Bolt connections kept in the pool, at least 1 (our addition). Default `16`; env
