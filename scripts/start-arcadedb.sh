@@ -12,6 +12,7 @@
 # On success, stdout carries exactly these lines, safe to `eval` (the password is generated
 # hex unless ARCADEDB_ROOT_PASSWORD is given, which must then be shell- and URL-safe):
 #   ARCADEDB_BOLT_URL=bolt://root:<password>@127.0.0.1:<bolt port>/<database>
+#                     (bolt+s:// when ARCADEDB_BOLT_TLS=REQUIRED)
 #   ARCADEDB_HTTP_URL=http://127.0.0.1:<http port>   (HTTP API, e.g. to create more databases)
 #   ARCADEDB_USER=root
 #   ARCADEDB_PASSWORD=<password>
@@ -29,6 +30,13 @@
 #   ARCADEDB_BOLT_PORT, ARCADEDB_HTTP_PORT   ports (default: free ports picked at start)
 #   ARCADEDB_HEAP           Java maximum heap (default 1g)
 #   ARCADEDB_START_TIMEOUT  seconds to wait for readiness (default 120)
+#   ARCADEDB_BOLT_TLS       TLS of the Bolt listener (ArcadeDB's arcadedb.bolt.ssl): DISABLED
+#                           (default), OPTIONAL (the client chooses TLS or plain) or REQUIRED
+#                           (plain connections are closed); the HTTP API stays plain
+#   ARCADEDB_TLS_KEYSTORE   with OPTIONAL or REQUIRED: PKCS12 key store holding the server's key
+#                           and certificate chain (arcadedb.ssl.keyStore, also its trust store),
+#                           e.g. from `openssl pkcs12 -export -in cert.pem -inkey key.pem ...`
+#   ARCADEDB_TLS_KEYSTORE_PASSWORD  its password
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INSTALL_DIR=${ARCADEDB_INSTALL_DIR:-$ROOT/.build/arcadedb}
@@ -92,6 +100,24 @@ EOF
 fi
 AD=$DIST/arcadedb_embedded
 
+# TLS of the Bolt listener: off unless asked for.
+BOLT_TLS=${ARCADEDB_BOLT_TLS:-DISABLED}
+TLS_ARGS=()
+case "$BOLT_TLS" in
+  DISABLED) ;;
+  OPTIONAL | REQUIRED)
+    [ -f "${ARCADEDB_TLS_KEYSTORE:-}" ] || { log "ARCADEDB_BOLT_TLS=$BOLT_TLS needs ARCADEDB_TLS_KEYSTORE (a PKCS12 file)"; exit 2; }
+    [ -n "${ARCADEDB_TLS_KEYSTORE_PASSWORD:-}" ] || { log "ARCADEDB_BOLT_TLS=$BOLT_TLS needs ARCADEDB_TLS_KEYSTORE_PASSWORD"; exit 2; }
+    KEYSTORE=$(cd "$(dirname "$ARCADEDB_TLS_KEYSTORE")" && pwd)/$(basename "$ARCADEDB_TLS_KEYSTORE")
+    # ArcadeDB requires a trust store too (for client certificates, which Bolt does not ask
+    # for): the key store serves as both.
+    TLS_ARGS=(-Darcadedb.bolt.ssl="$BOLT_TLS"
+      -Darcadedb.ssl.keyStore="$KEYSTORE" -Darcadedb.ssl.keyStorePassword="$ARCADEDB_TLS_KEYSTORE_PASSWORD"
+      -Darcadedb.ssl.trustStore="$KEYSTORE" -Darcadedb.ssl.trustStorePassword="$ARCADEDB_TLS_KEYSTORE_PASSWORD")
+    ;;
+  *) log "ARCADEDB_BOLT_TLS must be DISABLED, OPTIONAL or REQUIRED, not $BOLT_TLS"; exit 2 ;;
+esac
+
 # Ports: free ones unless given. The kernel may hand a port out again between this probe and the
 # server's bind; the readiness check below then fails with the server log instead of passing.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -119,18 +145,24 @@ setsid "$AD/jre/bin/java" -Xms128m -Xmx"${ARCADEDB_HEAP:-1g}" \
   -Darcadedb.server.httpIncomingHost=127.0.0.1 \
   -Darcadedb.server.httpIncomingPort="$HTTP_PORT" \
   -Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin \
-  -Darcadedb.bolt.host=127.0.0.1 -Darcadedb.bolt.port="$BOLT_PORT" \
+  -Darcadedb.bolt.host=127.0.0.1 -Darcadedb.bolt.port="$BOLT_PORT" ${TLS_ARGS[@]+"${TLS_ARGS[@]}"} \
   -Darcadedb.server.defaultDatabases="$DATABASE[root]" \
   -cp "$AD/jars/*" com.arcadedb.server.ArcadeDBServer >"$DATA/server.log" 2>&1 </dev/null &
 PID=$!
 echo "$PID" >"$DATA/arcadedb.pid"
 
 # Ready means: the default database answers a Cypher query over HTTP (the Bolt port opens about
-# 0.5 s before the database exists) and the Bolt listener completes a handshake for Bolt 4.4.
+# 0.5 s before the database exists) and the Bolt listener completes a handshake for Bolt 4.4
+# (inside TLS, not verified, when TLS is required).
 bolt_handshake() {
-  python3 - "$BOLT_PORT" <<'EOF'
-import socket, sys
+  python3 - "$BOLT_PORT" "$BOLT_TLS" <<'EOF'
+import socket, ssl, sys
 with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
+    if sys.argv[2] == "REQUIRED":
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        s = context.wrap_socket(s)
     s.sendall(bytes.fromhex("6060b017" "00000404" "00000004" "00000000" "00000000"))
     answer = s.recv(4)
 sys.exit(0 if len(answer) == 4 and answer != b"\0\0\0\0" else 1)
@@ -157,9 +189,11 @@ while :; do
   sleep 0.2
 done
 
-log "ready: bolt 127.0.0.1:$BOLT_PORT, http 127.0.0.1:$HTTP_PORT, database $DATABASE, pid $PID"
+log "ready: bolt 127.0.0.1:$BOLT_PORT (TLS $BOLT_TLS), http 127.0.0.1:$HTTP_PORT, database $DATABASE, pid $PID"
+SCHEME=bolt
+[ "$BOLT_TLS" = REQUIRED ] && SCHEME=bolt+s
 cat <<EOF
-ARCADEDB_BOLT_URL=bolt://root:$PASSWORD@127.0.0.1:$BOLT_PORT/$DATABASE
+ARCADEDB_BOLT_URL=$SCHEME://root:$PASSWORD@127.0.0.1:$BOLT_PORT/$DATABASE
 ARCADEDB_HTTP_URL=http://127.0.0.1:$HTTP_PORT
 ARCADEDB_USER=root
 ARCADEDB_PASSWORD=$PASSWORD
