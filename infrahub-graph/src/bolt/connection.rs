@@ -98,9 +98,16 @@ impl BoltClient {
     /// while it is unreachable or still starting; then fails with an error naming the address.
     /// Wrong credentials, a refused TLS handshake (such as a server certificate that does not
     /// verify) and invalid settings fail at once.
+    ///
+    /// With TLS on, installs rustls's `ring` provider as the process-wide default when the
+    /// process has not chosen one: the driver needs one, and rustls has none by itself in a
+    /// process that links both of its providers.
     pub async fn connect(config: &BoltConfig) -> Result<Self> {
         let endpoint = config.endpoint();
         let driver_config = driver_config(config)?;
+        if config.tls.enabled {
+            ensure_crypto_provider();
+        }
         let graph = Graph::connect(driver_config).map_err(|err| {
             Error::new(
                 ErrorKind::InvalidInput,
@@ -414,6 +421,18 @@ fn driver_config(config: &BoltConfig) -> Result<neo4rs::Config> {
     })
 }
 
+/// Makes sure rustls has a process-wide crypto provider, which the driver builds its TLS
+/// configuration with. rustls picks one by itself only when exactly one of its providers is
+/// linked in; a process that links both (`ring` through the driver, `aws-lc-rs` through an
+/// HTTP client, as infrahub-server does with object_store) has none, and the driver panics on
+/// its first TLS connection. Installs `ring`, the driver's own, unless the process chose one.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Fails only when another thread installed one meanwhile, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// Refuses a CA file that cannot be read or holds no PEM certificate (the driver would ignore
 /// what it cannot parse and then trust nothing).
 fn check_ca_file(path: &Path) -> Result<()> {
@@ -694,7 +713,8 @@ mod tests {
         assert_eq!(classify(&closed), Failure::Unavailable);
         assert!(closed_connection_hint(&closed, false).is_some_and(|h| h.contains("enable TLS")));
         assert!(closed_connection_hint(&closed, true).is_some_and(|h| h.contains("disable TLS")));
-        let refused = neo4rs::Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let refused =
+            neo4rs::Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(closed_connection_hint(&refused, false), None);
     }
 
