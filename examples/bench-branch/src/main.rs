@@ -6,11 +6,16 @@
 //! ```text
 //! cargo build --release -p example-bench-branch
 //! target/release/example-bench-branch [nodes] [data-dir]
+//! target/release/example-bench-branch [nodes] --bolt bolt://root:PASSWORD@127.0.0.1:PORT --arcadedb-http http://127.0.0.1:PORT
 //! ```
+//!
+//! With `--bolt`, the store is a fresh database of that ArcadeDB server (created through its
+//! HTTP API, see `scripts/start-arcadedb.sh`) instead of the embedded store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use axum::body::Body;
 use axum::http::Request;
 use infrahub_core::engine::{
@@ -19,7 +24,8 @@ use infrahub_core::engine::{
 };
 use infrahub_core::schema::SchemaFile;
 use infrahub_graph::{
-    AttributeValue, Changeset, EmbeddedGraph, EmbeddedGraphOptions, GraphStore, NodeId, Op, Scope,
+    AttributeValue, BoltConfig, Changeset, EmbeddedGraph, EmbeddedGraphOptions, GraphStore,
+    Neo4jGraph, NodeId, Op, Scope,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -154,21 +160,50 @@ async fn changes(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut positional = Vec::new();
+    let (mut bolt, mut arcadedb_http) = (None, None);
     let mut args = std::env::args().skip(1);
-    let nodes: usize = args
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bolt" => bolt = Some(args.next().context("--bolt needs a URL")?),
+            "--arcadedb-http" => {
+                arcadedb_http = Some(args.next().context("--arcadedb-http needs a URL")?);
+            }
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let nodes: usize = positional
         .next()
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(100_000);
-    let dir = args
+    let dir = positional
         .next()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::env::temp_dir().join(format!("infrahub-bench-branch-{}", std::process::id()))
         });
     let _ = std::fs::remove_dir_all(&dir);
-    let store: Arc<dyn GraphStore> =
-        Arc::new(EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())?);
+    let store: Arc<dyn GraphStore> = match (bolt, arcadedb_http) {
+        (None, None) => Arc::new(EmbeddedGraph::open(&dir, EmbeddedGraphOptions::default())?),
+        (Some(url), Some(http)) => {
+            let mut config = BoltConfig::from_url(&url)?;
+            let database = format!("bench_branch_{}", std::process::id());
+            let status = std::process::Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "-u"])
+                .arg(format!("{}:{}", config.username, config.password))
+                .args(["-H", "Content-Type: application/json", "-d"])
+                .arg(format!(r#"{{"command":"create database {database}"}}"#))
+                .arg(format!("{http}/api/v1/server"))
+                .status()?;
+            anyhow::ensure!(status.success(), "creating database {database} failed");
+            config.database = Some(database);
+            println!("store: ArcadeDB over Bolt ({})", config.endpoint());
+            Arc::new(Neo4jGraph::connect(config).await?)
+        }
+        _ => anyhow::bail!("--bolt and --arcadedb-http go together"),
+    };
     let engine = Engine::open(
         Arc::clone(&store),
         EngineOptions {

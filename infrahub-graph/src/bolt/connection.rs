@@ -341,6 +341,7 @@ impl BoltTransaction {
             query = query.param(&name, value);
         }
         let txn = &mut self.txn;
+        let started = std::time::Instant::now();
         let rows = timeout(self.query_timeout, async move {
             let mut stream = txn.execute(query).await?;
             let mut rows = Vec::new();
@@ -358,6 +359,13 @@ impl BoltTransaction {
             )
         })?
         .map_err(|err| driver_error(&self.endpoint, "", "running a statement", &err))?;
+        // What a slow request spent its time on: each statement with its time and rows.
+        tracing::trace!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            rows = rows.len(),
+            statement = %statement.chars().take(120).collect::<String>(),
+            "bolt statement"
+        );
         rows.into_iter().map(row_to_json).collect()
     }
 }

@@ -425,15 +425,17 @@ async fn load(
         }
     };
     let statement = format!(
-        "{head} \
-         OPTIONAL MATCH (n)-[e:IS_PART_OF]->(:Root) WHERE {ve} \
-         WITH n, collect(properties(e)) AS ex \
-         OPTIONAL MATCH (a:Attribute {{node: n.uuid}})-[h:HAS_VALUE]->(v) WHERE {vh} \
-         WITH n, ex, collect({{name: a.name, e: properties(h), value: v.value}}) AS ax \
-         OPTIONAL MATCH (n)-[o:IS_RELATED]->(p:Node) WHERE {vo} \
-         WITH n, ex, ax, collect({{peer: p.uuid, e: properties(o), pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}) AS ox \
-         OPTIONAL MATCH (q:Node)-[i:IS_RELATED]->(n) WHERE {vi} \
-         RETURN n.uuid AS id, ex, ax, ox, collect({{peer: q.uuid, e: properties(i), pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}) AS ix",
+        // Pattern comprehensions, not OPTIONAL MATCH: ArcadeDB evaluates a pattern whose start
+        // variable an OPTIONAL MATCH left null as a scan of every edge of its type (measured:
+        // 60 ms per node without links at 2,000 nodes, growing with the database).
+        "{head} RETURN n.uuid AS id, \
+         [(n)-[e:IS_PART_OF]->(:Root) WHERE {ve} | properties(e)] AS ex, \
+         [(a:Attribute {{node: n.uuid}})-[h:HAS_VALUE]->(v) WHERE {vh} | \
+          {{name: a.name, e: properties(h), value: v.value}}] AS ax, \
+         [(n)-[o:IS_RELATED]->(p:Node) WHERE {vo} | {{peer: p.uuid, e: properties(o), \
+          pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}] AS ox, \
+         [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi} | {{peer: q.uuid, e: properties(i), \
+          pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}] AS ix",
         ve = vis("e"),
         vh = vis("h"),
         vo = vis("o"),
