@@ -365,3 +365,72 @@ async fn a_cascade_delete_makes_as_many_store_calls_for_100_nodes_as_for_10() {
         "store calls grow with the number of cascaded nodes"
     );
 }
+
+/// The store calls of the common writes on a branch: updating one attribute, pointing a
+/// cardinality-one relationship at another peer, and a create, each after a warm-up write
+/// (the first write of a branch reads its schema).
+#[tokio::test]
+async fn common_branch_writes_make_a_handful_of_store_calls() {
+    let (engine, counting) = engine().await;
+    let port = create(&engine, "TestPort", named("port-1")).await;
+    let devices = [
+        create(&engine, "TestDevice", named("dev-1")).await,
+        create(&engine, "TestDevice", named("dev-2")).await,
+    ];
+    engine
+        .create_branch(infrahub_core::engine::BranchCreate {
+            name: "feature".into(),
+            description: None,
+            sync_with_git: None,
+            created_by: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("branch: {e}"));
+    let update = |id: NodeId, name: &str| {
+        let mut input = named(name);
+        input.id = Some(id.to_string());
+        input
+    };
+    let engine = &engine;
+    let write = |label: &'static str, input: NodeInput, kind: &'static str, create: bool| async move {
+        let result = if create {
+            engine.create("feature", kind, input).await
+        } else {
+            engine.update("feature", kind, input).await
+        };
+        result.unwrap_or_else(|e| panic!("{label}: {e}"));
+    };
+    write("warm-up", update(devices[0], "dev-1a"), "TestDevice", false).await;
+    counting.take();
+    write(
+        "attribute",
+        update(devices[1], "dev-2a"),
+        "TestDevice",
+        false,
+    )
+    .await;
+    let attribute = counting.take();
+    let mut input = NodeInput {
+        id: Some(port.to_string()),
+        ..NodeInput::default()
+    };
+    input.relationships.insert(
+        "device".into(),
+        RelationshipInput::One(Some(PeerInput::id(devices[1].to_string()))),
+    );
+    write("relationship", input, "TestPort", false).await;
+    let relationship = counting.take();
+    write("create", named("tag-x"), "TestTag", true).await;
+    let created = counting.take();
+    eprintln!("update of one attribute: {attribute:?}");
+    eprintln!("update of a cardinality-one relationship: {relationship:?}");
+    eprintln!("create with one attribute: {created:?}");
+    for (what, calls) in [
+        ("attribute update", &attribute),
+        ("relationship update", &relationship),
+        ("create", &created),
+    ] {
+        let total: usize = calls.values().sum();
+        assert!(total <= 6, "{what}: {total} store calls ({calls:?})");
+    }
+}
