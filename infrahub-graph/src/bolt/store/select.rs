@@ -255,8 +255,8 @@ impl Builder {
         let (a, h, v) = (self.var("a"), self.var("h"), self.var("v"));
         let name = self.param(json!(name));
         let candidates = format!(
-            "[({a}:Attribute {{node: {node}.uuid, name: {name}}})-[{h}:HAS_VALUE]->({v}) \
-             WHERE {vis} | {map}]",
+            "[({node})-[:HAS_ATTRIBUTE]->({a}:Attribute)-[{h}:HAS_VALUE]->({v}) \
+             WHERE {a}.name = {name} AND {vis} | {map}]",
             vis = visible(&h),
             map = attribute_map(&h, &v, None),
         );
@@ -323,7 +323,7 @@ impl Builder {
                     self.var("d"),
                 );
                 let candidates = format!(
-                    "[({a}:Attribute {{node: {node}.uuid}})-[{h}:HAS_VALUE]->({v}) WHERE {vis} \
+                    "[({node})-[:HAS_ATTRIBUTE]->({a}:Attribute)-[{h}:HAS_VALUE]->({v}) WHERE {vis} \
                      AND NOT {a}.name STARTS WITH '~' | {map}]",
                     vis = visible(&h),
                     map = attribute_map(&h, &v, Some(&a)),
