@@ -406,11 +406,14 @@ fn edges(value: Option<&Value>) -> impl Iterator<Item = &Map<String, Value>> {
 
 /// Loads every version (through `spec`'s visibility when given) of the target nodes'
 /// existence, attributes and links in both directions, with the existence of their peers, in
-/// one statement; returns the ids found, in the order the server returned them.
+/// one statement; returns the ids found, in the order the server returned them. With
+/// `select`, only the attributes and link identifiers it names are loaded (enough for
+/// [`Raw::node_data`] with that selection; the nodes are then not marked fully loaded).
 async fn load(
     tx: &mut BoltTransaction,
     spec: Option<&Spec>,
     target: Target<'_>,
+    select: Option<&Selection>,
     raw: &mut Raw,
 ) -> Result<Vec<NodeId>> {
     let mut p = Map::new();
@@ -435,6 +438,43 @@ async fn load(
             "MATCH (n:Node) WHERE n.uuid IN $ids".to_string()
         }
     };
+    let (attribute_filter, links) = match select {
+        None => (String::new(), true),
+        Some(select) => {
+            let attributes = match &select.attributes {
+                None => String::new(),
+                Some(names) => {
+                    p.insert("select_attributes".into(), json!(names));
+                    " AND a.name IN $select_attributes".to_string()
+                }
+            };
+            let identifiers: BTreeSet<&str> =
+                select.links.iter().map(|l| l.identifier.as_str()).collect();
+            p.insert("select_links".into(), json!(identifiers));
+            (attributes, !identifiers.is_empty())
+        }
+    };
+    let link_filter = if select.is_some() {
+        " AND {e}.identifier IN $select_links"
+    } else {
+        ""
+    };
+    let (vo, vi) = (
+        format!("{}{}", vis("o"), link_filter.replace("{e}", "o")),
+        format!("{}{}", vis("i"), link_filter.replace("{e}", "i")),
+    );
+    let link_columns = if links {
+        format!(
+            "[(n)-[o:IS_RELATED]->(p:Node) WHERE {vo} | {{peer: p.uuid, e: properties(o), \
+             pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}] AS ox, \
+             [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi} | {{peer: q.uuid, e: properties(i), \
+             pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}] AS ix",
+            vx = vis("x"),
+            vy = vis("y"),
+        )
+    } else {
+        "[] AS ox, [] AS ix".to_string()
+    };
     let statement = format!(
         // Pattern comprehensions from the matched node, not OPTIONAL MATCH: ArcadeDB evaluates
         // a pattern whose start variable an OPTIONAL MATCH left null as a scan of every edge of
@@ -444,18 +484,10 @@ async fn load(
         // through the node's `HAS_ATTRIBUTE` edges.
         "{head} RETURN n.uuid AS id, \
          [(n)-[e:IS_PART_OF]->(:Root) WHERE {ve} | properties(e)] AS ex, \
-         [(n)-[:HAS_ATTRIBUTE]->(a:Attribute)-[h:HAS_VALUE]->(v) WHERE {vh} | \
-          {{name: a.name, e: properties(h), value: v.value}}] AS ax, \
-         [(n)-[o:IS_RELATED]->(p:Node) WHERE {vo} | {{peer: p.uuid, e: properties(o), \
-          pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}] AS ox, \
-         [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi} | {{peer: q.uuid, e: properties(i), \
-          pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}] AS ix",
+         [(n)-[:HAS_ATTRIBUTE]->(a:Attribute)-[h:HAS_VALUE]->(v) WHERE {vh}{attribute_filter} | \
+          {{name: a.name, e: properties(h), value: v.value}}] AS ax, {link_columns}",
         ve = vis("e"),
         vh = vis("h"),
-        vo = vis("o"),
-        vx = vis("x"),
-        vi = vis("i"),
-        vy = vis("y"),
     );
     let rows = tx.run(&statement, p).await?;
     let mut found = Vec::with_capacity(rows.len());
@@ -506,7 +538,9 @@ async fn load(
                 }
             }
         }
-        raw.loaded.insert(id);
+        if select.is_none() {
+            raw.loaded.insert(id);
+        }
         found.push(id);
     }
     Ok(found)
@@ -776,7 +810,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     }
     ids.sort();
     ids.dedup();
-    load(tx, Some(&spec), Target::Ids(&ids), &mut raw).await?;
+    load(tx, Some(&spec), Target::Ids(&ids), None, &mut raw).await?;
     let mut writer = Writer::new(&mut raw, spec.clone(), at);
     for op in &changeset.ops {
         writer.apply(op)?;
@@ -801,7 +835,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     if !extra.is_empty() {
         // Loaded versions never override the changeset's writes (later instant).
         let mut more = Raw::default();
-        load(tx, Some(&spec), Target::Ids(&extra), &mut more).await?;
+        load(tx, Some(&spec), Target::Ids(&extra), None, &mut more).await?;
         for (slot, versions) in more.slots {
             for v in versions {
                 let present = writer
@@ -908,7 +942,7 @@ async fn replay_in(
     ids.sort();
     ids.dedup();
     let mut raw = Raw::default();
-    load(tx, None, Target::Ids(&ids), &mut raw).await?;
+    load(tx, None, Target::Ids(&ids), None, &mut raw).await?;
     let branch_view = spec_of(&record, &default, None);
     let base_view = Spec::default_branch(&default, epoch.branched_from.as_micros());
     let target_view = if rebase {
@@ -1149,7 +1183,7 @@ impl GraphStore for Neo4jGraph {
                 Box::pin(async move {
                     let spec = view_spec(tx, &view).await?;
                     let mut raw = Raw::default();
-                    load(tx, Some(&spec), Target::Ids(&ids), &mut raw).await?;
+                    load(tx, Some(&spec), Target::Ids(&ids), Some(&select), &mut raw).await?;
                     Ok(ids
                         .iter()
                         .filter_map(|id| raw.node_data(&spec, *id, &select))
@@ -1198,7 +1232,7 @@ impl GraphStore for Neo4jGraph {
                         ),
                     };
                     let mut raw = Raw::default();
-                    load(tx, Some(&spec), Target::Ids(&ids), &mut raw).await?;
+                    load(tx, Some(&spec), Target::Ids(&ids), Some(&select), &mut raw).await?;
                     let nodes = ids
                         .iter()
                         .filter_map(|id| raw.node_data(&spec, *id, &select))
@@ -1246,7 +1280,7 @@ impl GraphStore for Neo4jGraph {
                     ids.sort();
                     ids.dedup();
                     let mut raw = Raw::default();
-                    load(tx, None, Target::Ids(&ids), &mut raw).await?;
+                    load(tx, None, Target::Ids(&ids), None, &mut raw).await?;
                     let mut out = Vec::with_capacity(changed.len());
                     for (slot, version) in changed {
                         let just_before = version.at - 1;
@@ -1280,7 +1314,7 @@ impl GraphStore for Neo4jGraph {
             .transaction(move |tx| {
                 Box::pin(async move {
                     let mut raw = Raw::default();
-                    load(tx, None, Target::Ids(&[id]), &mut raw).await?;
+                    load(tx, None, Target::Ids(&[id]), None, &mut raw).await?;
                     let mut out: Vec<(Slot, Version)> = raw
                         .slots
                         .iter()
