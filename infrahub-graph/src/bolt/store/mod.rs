@@ -417,10 +417,6 @@ async fn load(
     raw: &mut Raw,
 ) -> Result<Vec<NodeId>> {
     let mut p = Map::new();
-    let vis = |e: &str| match spec {
-        Some(_) => visible(e),
-        None => "true".to_string(),
-    };
     if let Some(spec) = spec {
         spec.params(&mut p);
     }
@@ -436,6 +432,28 @@ async fn load(
             }
             p.insert("ids".into(), json!(ids));
             "MATCH (n:Node) WHERE n.uuid IN $ids".to_string()
+        }
+    };
+    let columns = load_columns(spec.is_some(), select, &mut p);
+    let rows = tx
+        .run(&format!("{head} RETURN n.uuid AS id, {columns}"), p)
+        .await?;
+    Ok(absorb(rows, select, raw))
+}
+
+/// The `RETURN` columns (`ex`, `ax`, `ox`, `ix`) loading the versions of node `n` that
+/// [`absorb`] reads: through the view's visibility (its parameters in `p`) when `visible`,
+/// else every version; with `select`, only the attributes and link identifiers it names.
+fn load_columns(
+    visible_only: bool,
+    select: Option<&Selection>,
+    p: &mut Map<String, Value>,
+) -> String {
+    let vis = |e: &str| {
+        if visible_only {
+            visible(e)
+        } else {
+            "true".to_string()
         }
     };
     let (attribute_filter, links) = match select {
@@ -454,42 +472,47 @@ async fn load(
             (attributes, !identifiers.is_empty())
         }
     };
-    let link_filter = if select.is_some() {
-        " AND {e}.identifier IN $select_links"
-    } else {
-        ""
+    let link_filter = |e: &str| {
+        if select.is_some() {
+            format!(" AND {e}.identifier IN $select_links")
+        } else {
+            String::new()
+        }
     };
-    let (vo, vi) = (
-        format!("{}{}", vis("o"), link_filter.replace("{e}", "o")),
-        format!("{}{}", vis("i"), link_filter.replace("{e}", "i")),
-    );
     let link_columns = if links {
         format!(
-            "[(n)-[o:IS_RELATED]->(p:Node) WHERE {vo} | {{peer: p.uuid, e: properties(o), \
+            "[(n)-[o:IS_RELATED]->(p:Node) WHERE {vo}{fo} | {{peer: p.uuid, e: properties(o), \
              pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}] AS ox, \
-             [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi} | {{peer: q.uuid, e: properties(i), \
+             [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi}{fi} | {{peer: q.uuid, e: properties(i), \
              pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}] AS ix",
+            vo = vis("o"),
+            fo = link_filter("o"),
             vx = vis("x"),
+            vi = vis("i"),
+            fi = link_filter("i"),
             vy = vis("y"),
         )
     } else {
         "[] AS ox, [] AS ix".to_string()
     };
-    let statement = format!(
+    format!(
         // Pattern comprehensions from the matched node, not OPTIONAL MATCH: ArcadeDB evaluates
         // a pattern whose start variable an OPTIONAL MATCH left null as a scan of every edge of
         // its type (measured: 60 ms per node without links at 2,000 nodes, growing with the
-        // database), and a comprehension starting at an unbound `Attribute {node: ...}` as a
+        // database), and a comprehension starting at an unbound `Attribute {{node: ...}}` as a
         // scan of every attribute (1.2 ms per node at 7,000 attributes): attributes are reached
         // through the node's `HAS_ATTRIBUTE` edges.
-        "{head} RETURN n.uuid AS id, \
-         [(n)-[e:IS_PART_OF]->(:Root) WHERE {ve} | properties(e)] AS ex, \
+        "[(n)-[e:IS_PART_OF]->(:Root) WHERE {ve} | properties(e)] AS ex, \
          [(n)-[:HAS_ATTRIBUTE]->(a:Attribute)-[h:HAS_VALUE]->(v) WHERE {vh}{attribute_filter} | \
           {{name: a.name, e: properties(h), value: v.value}}] AS ax, {link_columns}",
         ve = vis("e"),
         vh = vis("h"),
-    );
-    let rows = tx.run(&statement, p).await?;
+    )
+}
+
+/// Adds the versions of rows of `id` plus [`load_columns`] to `raw`; returns the ids, in
+/// order.
+fn absorb(rows: Vec<Map<String, Value>>, select: Option<&Selection>, raw: &mut Raw) -> Vec<NodeId> {
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
         let Some(id) = uuid_of(row.get("id")) else {
@@ -543,7 +566,7 @@ async fn load(
         }
         found.push(id);
     }
-    Ok(found)
+    found
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1199,40 +1222,43 @@ impl GraphStore for Neo4jGraph {
         } else {
             select::Answer::Page
         };
-        let (view, statement) = (view.clone(), select::statement(query, answer)?);
-        let select = query.select.clone();
+        // The page's versions come back with the page, in the same statement.
+        let mut load_params = Map::new();
+        let columns = load_columns(true, Some(&query.select), &mut load_params);
+        let mut statement = select::statement(query, answer, &columns)?;
+        statement.params.extend(load_params);
+        let count = select::statement(query, select::Answer::Total, "")?;
+        let (view, select) = (view.clone(), query.select.clone());
         self.client
             .transaction(move |tx| {
                 let (view, select) = (owned(&view), owned(&select));
-                let mut p = statement.params.clone();
-                let text = statement.text.clone();
+                let (mut p, text) = (statement.params.clone(), statement.text.clone());
+                let (mut count_params, count_text) = (count.params.clone(), count.text.clone());
                 Box::pin(async move {
                     let spec = view_spec(tx, &view).await?;
                     spec.params(&mut p);
                     let rows = tx.run(&text, p).await?;
-                    let (ids, total) = match answer {
-                        select::Answer::PageAndTotal => {
-                            let row = rows.first();
-                            let ids: Vec<NodeId> = row
-                                .and_then(|r| r.get("ids"))
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                                .filter_map(|v| uuid_of(Some(v)))
-                                .collect();
-                            let total = row
-                                .and_then(|r| r.get("total"))
+                    let total = match (answer, rows.first()) {
+                        (select::Answer::Page, _) => None,
+                        (_, Some(row)) => Some(
+                            row.get("total")
                                 .and_then(Value::as_u64)
-                                .ok_or_else(|| corrupt("a query answered without its total"))?;
-                            (ids, Some(total))
-                        }
-                        _ => (
-                            rows.iter().filter_map(|r| uuid_of(r.get("id"))).collect(),
-                            None,
+                                .ok_or_else(|| corrupt("a query answered without its total"))?,
                         ),
+                        // An empty page carries no row, hence no total: count apart.
+                        (_, None) => {
+                            spec.params(&mut count_params);
+                            let rows = tx.run(&count_text, count_params).await?;
+                            Some(
+                                rows.first()
+                                    .and_then(|r| r.get("total"))
+                                    .and_then(Value::as_u64)
+                                    .ok_or_else(|| corrupt("a count answered without its total"))?,
+                            )
+                        }
                     };
                     let mut raw = Raw::default();
-                    load(tx, Some(&spec), Target::Ids(&ids), Some(&select), &mut raw).await?;
+                    let ids = absorb(rows, Some(&select), &mut raw);
                     let nodes = ids
                         .iter()
                         .filter_map(|id| raw.node_data(&spec, *id, &select))
@@ -1246,7 +1272,7 @@ impl GraphStore for Neo4jGraph {
     async fn count(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
         let (view, statement) = (
             view.clone(),
-            select::statement(query, select::Answer::Total)?,
+            select::statement(query, select::Answer::Total, "")?,
         );
         self.client
             .transaction(move |tx| {

@@ -27,16 +27,23 @@ pub(crate) struct Statement {
 /// What a statement returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Answer {
-    /// Rows of `id`, the page in order.
+    /// One row per node of the page, in order: `id` and the caller's columns.
     Page,
-    /// One row: `total` (every match) and `ids` (the page, in order).
+    /// As [`Answer::Page`], each row also carrying `total` (every match); no row when the
+    /// page is empty.
     PageAndTotal,
     /// One row: `total`.
     Total,
 }
 
-/// Builds the statement answering `query` as `answer` says.
-pub(crate) fn statement(query: &NodeQuery, answer: Answer) -> Result<Statement> {
+/// Builds the statement answering `query` as `answer` says; `columns` are the expressions
+/// (over the node `n`) each row of a page returns besides `id`.
+pub(crate) fn statement(query: &NodeQuery, answer: Answer, columns: &str) -> Result<Statement> {
+    let columns = if columns.is_empty() {
+        String::new()
+    } else {
+        format!(", {columns}")
+    };
     if query.labels.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -100,7 +107,7 @@ pub(crate) fn statement(query: &NodeQuery, answer: Answer) -> Result<Statement> 
                 let limit = b.param(json!(limit));
                 text.push_str(&format!(" LIMIT {limit}"));
             }
-            text.push_str(" RETURN n.uuid AS id");
+            text.push_str(&format!(" RETURN n.uuid AS id{columns}"));
         }
         Answer::PageAndTotal => {
             let start = query.offset.min(i64::MAX as usize);
@@ -112,8 +119,9 @@ pub(crate) fn statement(query: &NodeQuery, answer: Answer) -> Result<Statement> 
                 None => String::new(),
             };
             text.push_str(&format!(
-                " WITH collect(n.uuid) AS found \
-                 RETURN size(found) AS total, found[{start}..{end}] AS ids"
+                " WITH collect(n) AS found \
+                 WITH size(found) AS total, found[{start}..{end}] AS page \
+                 UNWIND page AS n RETURN total, n.uuid AS id{columns}"
             ));
         }
     }
@@ -524,7 +532,7 @@ mod tests {
 
     #[test]
     fn a_query_without_labels_is_refused() {
-        let err = statement(&NodeQuery::default(), Answer::Page).unwrap_err();
+        let err = statement(&NodeQuery::default(), Answer::Page, "").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
@@ -553,7 +561,7 @@ mod tests {
             ..NodeQuery::default()
         };
         for answer in [Answer::Page, Answer::PageAndTotal, Answer::Total] {
-            let s = statement(&query, answer).unwrap();
+            let s = statement(&query, answer, "").unwrap();
             assert!(!s.text.contains("DETACH"), "{}", s.text);
             assert!(s.params.values().any(|v| v == &json!(hostile)));
         }
@@ -570,7 +578,7 @@ mod tests {
             }],
             ..NodeQuery::default()
         };
-        let s = statement(&by_value, Answer::Page).unwrap();
+        let s = statement(&by_value, Answer::Page, "").unwrap();
         assert!(
             s.text
                 .starts_with("OPTIONAL MATCH (v1:AttributeValueIndexed)")
@@ -579,7 +587,7 @@ mod tests {
             filters: vec![Filter::Ids(vec![NodeId::nil()])],
             ..by_value
         };
-        let s = statement(&by_id, Answer::Page).unwrap();
+        let s = statement(&by_id, Answer::Page, "").unwrap();
         assert!(s.text.starts_with("MATCH (n:Node) WHERE n.uuid IN"));
     }
 }
