@@ -602,13 +602,28 @@ fn uuid_value(id: Option<NodeId>) -> Value {
 }
 
 /// Writes the versions of a changeset at `at`: closes the same branch's current edge of each
-/// slot and adds the new one, one statement per kind of slot.
-async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i64) -> Result<()> {
+/// slot and adds the new one, one statement per kind of slot. Slots of `fresh` nodes (no
+/// vertex before this transaction) have no edge to close, so they skip that statement.
+async fn flush(
+    tx: &mut BoltTransaction,
+    writes: &[Write],
+    default: &str,
+    at: i64,
+    fresh: &BTreeSet<NodeId>,
+) -> Result<()> {
     let mut nodes = Vec::new();
     let mut attributes = Vec::new();
     let mut links = Vec::new();
     let mut label_sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    // Rows of slots that may have a current edge to close.
+    let (mut close_nodes, mut close_attributes, mut close_links) =
+        (Vec::new(), Vec::new(), Vec::new());
     for Write { slot, version: v } in writes {
+        let existing = match slot {
+            Slot::Node { id } => !fresh.contains(id),
+            Slot::Attribute { node, .. } => !fresh.contains(node),
+            Slot::Link { from, to, .. } => !fresh.contains(from) && !fresh.contains(to),
+        };
         let common = json!({
             "branch": &*v.branch,
             "level": level(&v.branch, default),
@@ -625,6 +640,9 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
                     let mut set = labels.clone();
                     set.sort();
                     label_sets.entry(set).or_default().push(id.to_string());
+                }
+                if existing {
+                    close_nodes.push(Value::Object(row.clone()));
                 }
                 nodes.push(Value::Object(row));
             }
@@ -655,6 +673,9 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
                     "text".into(),
                     value.as_str().map_or(Value::Null, Value::from),
                 );
+                if existing {
+                    close_attributes.push(Value::Object(row.clone()));
+                }
                 attributes.push(Value::Object(row));
             }
             Slot::Link {
@@ -672,18 +693,23 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
                     row.insert("owner".into(), uuid_value(l.owner));
                     row.insert("hierarchy".into(), json!(l.hierarchy));
                 }
+                if existing {
+                    close_links.push(Value::Object(row.clone()));
+                }
                 links.push(Value::Object(row));
             }
         }
     }
     let with = |rows: Vec<Value>| params(json!({ "rows": rows, "at": at }));
-    if !nodes.is_empty() {
+    if !close_nodes.is_empty() {
         tx.run(
             "UNWIND $rows AS r MATCH (n:Node {uuid: r.id})-[e:IS_PART_OF]->(:Root) \
              WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at",
-            with(nodes.clone()),
+            with(close_nodes),
         )
         .await?;
+    }
+    if !nodes.is_empty() {
         tx.run(
             "MATCH (root:Root {uuid: 'root'}) UNWIND $rows AS r MERGE (n:Node {uuid: r.id}) \
              CREATE (n)-[:IS_PART_OF {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
@@ -714,13 +740,15 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
             .await?;
         }
     }
-    if !attributes.is_empty() {
+    if !close_attributes.is_empty() {
         tx.run(
             "UNWIND $rows AS r MATCH (a:Attribute {node: r.node, name: r.name})-[e:HAS_VALUE]->() \
              WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at",
-            with(attributes.clone()),
+            with(close_attributes),
         )
         .await?;
+    }
+    if !attributes.is_empty() {
         // Indexed values are `AttributeValueIndexed` vertices, the others `AttributeValue`:
         // one label each, as ArcadeDB creates a type per label combination on first use and
         // concurrent first uses fail.
@@ -750,13 +778,15 @@ async fn flush(tx: &mut BoltTransaction, writes: &[Write], default: &str, at: i6
             .await?;
         }
     }
-    if !links.is_empty() {
+    if !close_links.is_empty() {
         tx.run(
             "UNWIND $rows AS r MATCH (f:Node {uuid: r.from})-[e:IS_RELATED]->(t:Node {uuid: r.to}) \
              WHERE e.identifier = r.identifier AND e.branch = r.branch AND e.to IS NULL SET e.to = $at",
-            with(links.clone()),
+            with(close_links),
         )
         .await?;
+    }
+    if !links.is_empty() {
         tx.run(
             "UNWIND $rows AS r MATCH (f:Node {uuid: r.from}) MATCH (t:Node {uuid: r.to}) \
              CREATE (f)-[:IS_RELATED {identifier: r.identifier, branch: r.branch, branch_level: r.level, \
@@ -833,7 +863,16 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     }
     ids.sort();
     ids.dedup();
-    load(tx, Some(&spec), Target::Ids(&ids), None, &mut raw).await?;
+    let existing: BTreeSet<NodeId> = load(tx, Some(&spec), Target::Ids(&ids), None, &mut raw)
+        .await?
+        .into_iter()
+        .collect();
+    // Nodes without a vertex yet: nothing of theirs to close when writing.
+    let fresh: BTreeSet<NodeId> = ids
+        .iter()
+        .filter(|id| !existing.contains(id))
+        .copied()
+        .collect();
     let mut writer = Writer::new(&mut raw, spec.clone(), at);
     for op in &changeset.ops {
         writer.apply(op)?;
@@ -877,7 +916,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
         writer.check(index, condition, &candidates[index])?;
     }
     let writes = writer.finish();
-    flush(tx, &writes, &default, at).await?;
+    flush(tx, &writes, &default, at, &fresh).await?;
     Ok(at)
 }
 
@@ -992,7 +1031,7 @@ async fn replay_in(
     let applied = raw::apply_replay(&mut writer, &ops)?;
     let _ = writer.written();
     let writes = writer.finish();
-    flush(tx, &writes, &default, at).await?;
+    flush(tx, &writes, &default, at, &BTreeSet::new()).await?;
     let mut updated = record;
     updated.branched_from = Timestamp::from_micros(at);
     updated.epochs.push(Epoch {
