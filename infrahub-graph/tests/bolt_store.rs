@@ -124,9 +124,9 @@ async fn concurrent_writers_and_readers() {
     }
 }
 
-/// A database written before nodes were linked to `Label` vertices and to their attributes
-/// (layout version 1) is brought forward when a server connects: queries by label and
-/// attribute find its nodes again.
+/// A database written before nodes were linked to `Label` vertices and to their attributes and
+/// before the change log (layout version 1) is brought forward when a server connects: queries
+/// by label and attribute find its nodes again, and its changes are enumerated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_layout_is_migrated_at_connect() {
     use infrahub_graph::{BranchView, Changeset, CreateBranchOptions, NodeQuery, Op, Scope};
@@ -192,6 +192,16 @@ async fn an_older_layout_is_migrated_at_connect() {
     http_post(
         &config,
         &command,
+        r#"{"language":"cypher","command":"MATCH (c:Change) DELETE c"}"#,
+    );
+    let (start, end) = (
+        infrahub_graph::Timestamp::from_micros(0),
+        store.last_commit().await.unwrap(),
+    );
+    assert!(store.changes("main", start, end).await.unwrap().is_empty());
+    http_post(
+        &config,
+        &command,
         r#"{"language":"cypher","command":"MATCH (r:Root) SET r.graph_version = 1"}"#,
     );
     assert_eq!(store.query(&view, &query).await.unwrap().total, Some(0));
@@ -202,6 +212,8 @@ async fn an_older_layout_is_migrated_at_connect() {
     let found = store.query(&view, &query).await.unwrap();
     assert_eq!(found.total, Some(1));
     assert_eq!(found.nodes[0].id, id);
+    let changes = store.changes("main", start, end).await.unwrap();
+    assert_eq!(changes.len(), 2, "the node and its attribute: {changes:?}");
 
     // A database from a newer server is refused, not misread.
     http_post(

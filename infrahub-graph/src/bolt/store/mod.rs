@@ -105,8 +105,8 @@ impl Neo4jGraph {
 
 /// The layout version a new database gets (`Root.graph_version`); [`migrate`] brings older
 /// ones forward. 2: nodes link to `Label` vertices; 3: nodes link to their `Attribute`
-/// vertices (`HAS_ATTRIBUTE`).
-const GRAPH_VERSION: i64 = 3;
+/// vertices (`HAS_ATTRIBUTE`); 4: the change log (`Change` vertices).
+const GRAPH_VERSION: i64 = 4;
 
 /// Brings a database written by an earlier layout version to [`GRAPH_VERSION`]. Each step is
 /// idempotent, so servers starting together may run it at once.
@@ -150,6 +150,28 @@ async fn migrate(client: &BoltClient) -> Result<()> {
                 Map::new(),
             )
             .await?;
+    }
+    if version < 4 {
+        tracing::info!("bolt store: writing the change log (layout version 4)");
+        for (pattern, ends) in [
+            ("(n:Node)-[e:IS_PART_OF]->(:Root)", "[n.uuid]"),
+            (
+                "(n:Node)-[:HAS_ATTRIBUTE]->(:Attribute)-[e:HAS_VALUE]->()",
+                "[n.uuid]",
+            ),
+            ("(n:Node)-[e:IS_RELATED]->(m:Node)", "[n.uuid, m.uuid]"),
+        ] {
+            client
+                .run(
+                    &format!(
+                        "MATCH {pattern} UNWIND {ends} AS id \
+                         WITH e.branch AS branch, e.from AS at, collect(DISTINCT id) AS nodes \
+                         CREATE (:Change {{branch: branch, at: at, nodes: nodes}})"
+                    ),
+                    Map::new(),
+                )
+                .await?;
+        }
     }
     if version < GRAPH_VERSION {
         client
@@ -615,6 +637,26 @@ async fn flush(
     let mut attributes = Vec::new();
     let mut links = Vec::new();
     let mut label_sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    // The change log: per branch written, the nodes whose slots this commit writes (both
+    // ends of a link), read back by `branch_changes`.
+    let mut changed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for Write { slot, version } in writes {
+        let nodes = changed.entry(&*version.branch).or_default();
+        for id in slot_nodes(slot) {
+            nodes.insert(id.to_string());
+        }
+    }
+    if !changed.is_empty() {
+        let rows: Vec<Value> = changed
+            .into_iter()
+            .map(|(branch, nodes)| json!({ "branch": branch, "nodes": nodes }))
+            .collect();
+        tx.run(
+            "UNWIND $rows AS r CREATE (:Change {branch: r.branch, at: $at, nodes: r.nodes})",
+            params(json!({ "rows": rows, "at": at })),
+        )
+        .await?;
+    }
     // Rows of slots that may have a current edge to close.
     let (mut close_nodes, mut close_attributes, mut close_links) =
         (Vec::new(), Vec::new(), Vec::new());
@@ -927,16 +969,26 @@ async fn branch_changes(
     after: i64,
     upto: i64,
 ) -> Result<Vec<(Slot, RawVersion)>> {
-    let p = params(json!({ "b": branch, "after": after, "upto": upto }));
+    // The change log names the nodes written on the branch in the range (through its index
+    // on `branch`); their edges of the branch in the range are the changes. Scanning edges
+    // by their properties would cost the size of the database.
+    let ids = changed_nodes(tx, branch, after, upto).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let p = params(json!({ "b": branch, "after": after, "upto": upto, "ids": ids }));
     let rows = tx
         .run(
-            "MATCH (n:Node)-[e:IS_PART_OF]->(:Root) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+            "MATCH (n:Node)-[e:IS_PART_OF]->(:Root) WHERE n.uuid IN $ids \
+             AND e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'node' AS t, n.uuid AS a, null AS b, null AS c, properties(e) AS e, null AS value \
              UNION ALL \
-             MATCH (x:Attribute)-[e:HAS_VALUE]->(v) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+             MATCH (n:Node)-[:HAS_ATTRIBUTE]->(x:Attribute)-[e:HAS_VALUE]->(v) WHERE n.uuid IN $ids \
+             AND e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'attribute' AS t, x.node AS a, x.name AS b, null AS c, properties(e) AS e, v.value AS value \
              UNION ALL \
-             MATCH (f:Node)-[e:IS_RELATED]->(g:Node) WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
+             MATCH (f:Node)-[e:IS_RELATED]->(g:Node) WHERE f.uuid IN $ids \
+             AND e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'link' AS t, f.uuid AS a, e.identifier AS b, g.uuid AS c, properties(e) AS e, null AS value",
             p,
         )
@@ -969,6 +1021,26 @@ async fn branch_changes(
     }
     out.sort_by(|x, y| x.1.at.cmp(&y.1.at).then_with(|| x.0.cmp(&y.0)));
     Ok(out)
+}
+
+/// The nodes the change log says were written on `branch` in `(after, upto]`.
+async fn changed_nodes(
+    tx: &mut BoltTransaction,
+    branch: &str,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<String>> {
+    let rows = tx
+        .run(
+            "MATCH (c:Change) WHERE c.branch = $b AND c.at > $after AND c.at <= $upto \
+             UNWIND c.nodes AS id RETURN DISTINCT id",
+            params(json!({ "b": branch, "after": after, "upto": upto })),
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect())
 }
 
 fn slot_nodes(slot: &Slot) -> Vec<NodeId> {
@@ -1200,13 +1272,27 @@ impl GraphStore for Neo4jGraph {
                             format!("the default branch `{name}` cannot be deleted"),
                         ));
                     }
-                    for kind in ["IS_PART_OF", "HAS_VALUE", "IS_RELATED"] {
+                    // Every node the branch ever wrote is in its change log.
+                    let ids = changed_nodes(tx, &name, i64::MIN, i64::MAX).await?;
+                    let p = params(json!({ "name": name, "ids": ids }));
+                    for pattern in [
+                        "(n:Node)-[e:IS_PART_OF]->(:Root)",
+                        "(n:Node)-[:HAS_ATTRIBUTE]->(:Attribute)-[e:HAS_VALUE]->()",
+                        "(n:Node)-[e:IS_RELATED]->()",
+                    ] {
                         tx.run(
-                            &format!("MATCH ()-[e:{kind}]->() WHERE e.branch = $name DELETE e"),
-                            params(json!({ "name": name })),
+                            &format!(
+                                "MATCH {pattern} WHERE n.uuid IN $ids AND e.branch = $name DELETE e"
+                            ),
+                            p.clone(),
                         )
                         .await?;
                     }
+                    tx.run(
+                        "MATCH (c:Change) WHERE c.branch = $name DELETE c",
+                        p.clone(),
+                    )
+                    .await?;
                     tx.run(
                         "MATCH (b:Branch {name: $name}) DELETE b",
                         params(json!({ "name": name })),
