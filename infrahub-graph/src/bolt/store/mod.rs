@@ -444,16 +444,19 @@ async fn load(
     }
     let head = match target {
         Target::Ids(ids) => {
+            let mut seen = BTreeSet::new();
             let ids: Vec<String> = ids
                 .iter()
-                .filter(|id| !raw.loaded.contains(id))
+                .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
                 .map(ToString::to_string)
                 .collect();
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
             p.insert("ids".into(), json!(ids));
-            "MATCH (n:Node) WHERE n.uuid IN $ids".to_string()
+            // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more
+            // pattern as a scan.
+            "UNWIND $ids AS id MATCH (n:Node {uuid: id})".to_string()
         }
     };
     let columns = load_columns(spec.is_some(), select, &mut p);
@@ -979,16 +982,17 @@ async fn branch_changes(
     let p = params(json!({ "b": branch, "after": after, "upto": upto, "ids": ids }));
     let rows = tx
         .run(
-            "MATCH (n:Node)-[e:IS_PART_OF]->(:Root) WHERE n.uuid IN $ids \
-             AND e.branch = $b AND e.from > $after AND e.from <= $upto \
+            "UNWIND $ids AS id MATCH (n:Node {uuid: id}) MATCH (n)-[e:IS_PART_OF]->(:Root) \
+             WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'node' AS t, n.uuid AS a, null AS b, null AS c, properties(e) AS e, null AS value \
              UNION ALL \
-             MATCH (n:Node)-[:HAS_ATTRIBUTE]->(x:Attribute)-[e:HAS_VALUE]->(v) WHERE n.uuid IN $ids \
-             AND e.branch = $b AND e.from > $after AND e.from <= $upto \
+             UNWIND $ids AS id MATCH (n:Node {uuid: id}) \
+             MATCH (n)-[:HAS_ATTRIBUTE]->(x:Attribute)-[e:HAS_VALUE]->(v) \
+             WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'attribute' AS t, x.node AS a, x.name AS b, null AS c, properties(e) AS e, v.value AS value \
              UNION ALL \
-             MATCH (f:Node)-[e:IS_RELATED]->(g:Node) WHERE f.uuid IN $ids \
-             AND e.branch = $b AND e.from > $after AND e.from <= $upto \
+             UNWIND $ids AS id MATCH (f:Node {uuid: id}) MATCH (f)-[e:IS_RELATED]->(g:Node) \
+             WHERE e.branch = $b AND e.from > $after AND e.from <= $upto \
              RETURN 'link' AS t, f.uuid AS a, e.identifier AS b, g.uuid AS c, properties(e) AS e, null AS value",
             p,
         )
@@ -1276,13 +1280,14 @@ impl GraphStore for Neo4jGraph {
                     let ids = changed_nodes(tx, &name, i64::MIN, i64::MAX).await?;
                     let p = params(json!({ "name": name, "ids": ids }));
                     for pattern in [
-                        "(n:Node)-[e:IS_PART_OF]->(:Root)",
-                        "(n:Node)-[:HAS_ATTRIBUTE]->(:Attribute)-[e:HAS_VALUE]->()",
-                        "(n:Node)-[e:IS_RELATED]->()",
+                        "(n)-[e:IS_PART_OF]->(:Root)",
+                        "(n)-[:HAS_ATTRIBUTE]->(:Attribute)-[e:HAS_VALUE]->()",
+                        "(n)-[e:IS_RELATED]->()",
                     ] {
                         tx.run(
                             &format!(
-                                "MATCH {pattern} WHERE n.uuid IN $ids AND e.branch = $name DELETE e"
+                                "UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) \
+                                 MATCH {pattern} WHERE e.branch = $name DELETE e"
                             ),
                             p.clone(),
                         )

@@ -162,7 +162,9 @@ impl Builder {
                 let ids = self.param(json!(
                     ids.iter().map(ToString::to_string).collect::<Vec<_>>()
                 ));
-                return format!("MATCH (n:Node) WHERE n.uuid IN {ids} AND {with_labels}");
+                return format!(
+                    "UNWIND {ids} AS id MATCH (n:Node {{uuid: id}}) WHERE {with_labels}"
+                );
             }
         }
         for filter in &query.filters {
@@ -214,7 +216,7 @@ impl Builder {
                     Side::Either => "(p)-[r:IS_RELATED]-(n:Node)",
                 };
                 return format!(
-                    "MATCH (p:Node) WHERE p.uuid IN {peers} MATCH {pattern} \
+                    "UNWIND {peers} AS pid MATCH (p:Node {{uuid: pid}}) MATCH {pattern} \
                      WHERE r.identifier = {identifier} AND {with_labels}"
                 );
             }
@@ -588,6 +590,9 @@ mod tests {
             ..by_value
         };
         let s = statement(&by_id, Answer::Page, "").unwrap();
-        assert!(s.text.starts_with("MATCH (n:Node) WHERE n.uuid IN"));
+        assert!(
+            s.text
+                .starts_with("UNWIND $q1 AS id MATCH (n:Node {uuid: id})")
+        );
     }
 }
