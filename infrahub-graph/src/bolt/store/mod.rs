@@ -639,7 +639,6 @@ async fn flush(
     let mut nodes = Vec::new();
     let mut attributes = Vec::new();
     let mut links = Vec::new();
-    let mut label_sets: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     // The change log: per branch written, the nodes whose slots this commit writes (both
     // ends of a link), read back by `branch_changes`.
     let mut changed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
@@ -682,9 +681,6 @@ async fn flush(
                 if let VersionData::Node { kind, labels } = &v.data {
                     row.insert("kind".into(), json!(kind));
                     row.insert("labels".into(), json!(labels));
-                    let mut set = labels.clone();
-                    set.sort();
-                    label_sets.entry(set).or_default().push(id.to_string());
                 }
                 if existing {
                     close_nodes.push(Value::Object(row.clone()));
@@ -756,34 +752,20 @@ async fn flush(
     }
     if !nodes.is_empty() {
         tx.run(
+            // ArcadeDB re-creates a vertex whose labels change (failing the uniqueness of
+            // `Node.uuid`), so the labels a node ever had are a list property instead; each
+            // label it gains also links it to that label's `Label` vertex, the index a query
+            // by kind starts from.
             "MATCH (root:Root {uuid: 'root'}) UNWIND $rows AS r MERGE (n:Node {uuid: r.id}) \
              CREATE (n)-[:IS_PART_OF {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
-             scope: r.scope, kind: r.kind, labels: r.labels}]->(root)",
+             scope: r.scope, kind: r.kind, labels: r.labels}]->(root) \
+             WITH n, [l IN coalesce(r.labels, []) WHERE NOT l IN coalesce(n.labels, [])] AS added \
+             SET n.labels = coalesce(n.labels, []) + added \
+             WITH n, added UNWIND added AS name \
+             MERGE (l:Label {name: name}) MERGE (n)-[:HAS_LABEL]->(l)",
             with(nodes),
         )
         .await?;
-        // ArcadeDB re-creates a vertex whose labels change (failing the uniqueness of
-        // `Node.uuid`), so the labels a node ever had are a list property instead.
-        let rows: Vec<Value> = label_sets
-            .into_iter()
-            .flat_map(|(labels, ids)| {
-                ids.into_iter()
-                    .map(move |id| json!({ "id": id, "labels": labels.clone() }))
-            })
-            .collect();
-        if !rows.is_empty() {
-            // Each label the node gains also links it to that label's `Label` vertex: the
-            // index a query by kind starts from.
-            tx.run(
-                "UNWIND $rows AS r MATCH (n:Node {uuid: r.id}) \
-                 WITH n, [l IN r.labels WHERE NOT l IN coalesce(n.labels, [])] AS added \
-                 SET n.labels = coalesce(n.labels, []) + added \
-                 WITH n, added UNWIND added AS name \
-                 MERGE (l:Label {name: name}) MERGE (n)-[:HAS_LABEL]->(l)",
-                params(json!({ "rows": rows })),
-            )
-            .await?;
-        }
     }
     if !close_attributes.is_empty() {
         tx.run(
