@@ -272,10 +272,39 @@ impl ArcadeDb {
 
     /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the server; whether it was delivered.
     fn signal(&self, signal: &str) -> bool {
-        Command::new("kill")
+        let sent = Command::new("kill")
             .args([&format!("-{signal}"), &self.pid.to_string()])
             .status()
-            .is_ok_and(|status| status.success())
+            .is_ok_and(|status| status.success());
+        if sent && signal == "STOP" {
+            // A stop is delivered asynchronously: wait until every thread of the server is
+            // stopped (`T` in /proc/<pid>/task/*/stat), so that nothing it answers afterwards
+            // comes from before the freeze.
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid))
+                    .map(|entries| {
+                        entries
+                            .filter_map(|e| e.ok())
+                            .map(|e| {
+                                std::fs::read_to_string(e.path().join("stat")).unwrap_or_default()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                let stopped = !tasks.is_empty()
+                    && tasks.iter().all(|stat| {
+                        stat.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.split_whitespace().next())
+                            .is_some_and(|state| state == "T" || state == "t")
+                    });
+                if stopped {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        sent
     }
 }
 
