@@ -208,7 +208,8 @@ impl Backend {
         let (host, port) = address
             .rsplit_once(':')
             .context("--bolt needs host:port in its URL")?;
-        let database = format!("bench_api_{}", std::process::id());
+        // Upstream's rule for database names: a lowercase letter, then letters, digits or dots.
+        let database = format!("benchapi{}", std::process::id());
         let status = Command::new("curl")
             .args([
                 "-sf",
@@ -262,8 +263,14 @@ async fn start_server(
     let server = Server { child, data_dir };
     let address = format!("http://127.0.0.1:{port}");
     loop {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the server did not become ready");
+        // A first start on a Bolt database writes the core schema and initial objects through
+        // it: allow minutes there.
+        let limit = match backend {
+            Backend::Embedded => Duration::from_secs(30),
+            Backend::Bolt { .. } => Duration::from_secs(300),
+        };
+        if started.elapsed() > limit {
+            bail!("the server did not become ready within {limit:?}");
         }
         if let Ok(mut client) = Client::connect(&address, TOKEN).await
             && let Ok((200, _)) = client.send("GET", "/ready", None).await
