@@ -44,11 +44,12 @@ pub struct ConcurrencyLimit {
 }
 
 impl ConcurrencyLimit {
-    /// Wraps `inner`; `max` is at least 1.
+    /// Wraps `inner`; `max` is at least 1 (and at most [`Semaphore::MAX_PERMITS`], a limit
+    /// no deployment reaches).
     pub fn new(inner: Arc<dyn GraphStore>, max: usize, delay: Duration) -> Self {
         ConcurrencyLimit {
             inner,
-            slots: Semaphore::new(max.max(1)),
+            slots: Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS)),
             delay,
         }
     }
@@ -282,6 +283,10 @@ mod tests {
             most_at_once(None, Duration::ZERO).await > 2,
             "without a limit the calls overlap"
         );
+        // A limit beyond what a semaphore holds is no limit, not a panic.
+        let store: Arc<dyn GraphStore> = Arc::new(EmbeddedGraph::in_memory().unwrap());
+        let unlimited = ConcurrencyLimit::new(store, usize::MAX, Duration::ZERO);
+        assert!(unlimited.list_branches().await.unwrap().is_empty());
         for delay in [Duration::ZERO, Duration::from_millis(1)] {
             assert!(most_at_once(Some(2), delay).await <= 2);
             assert_eq!(most_at_once(Some(1), delay).await, 1);
