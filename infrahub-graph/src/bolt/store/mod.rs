@@ -322,11 +322,6 @@ async fn advance(tx: &mut BoltTransaction) -> Result<i64> {
 // ---------------------------------------------------------------------------------------------
 // Loading versions
 
-/// Which nodes a load reads.
-enum Target<'a> {
-    Ids(&'a [NodeId]),
-}
-
 fn status_of(e: &Map<String, Value>) -> Status {
     if e.get("status").and_then(Value::as_str) == Some("deleted") {
         Status::Deleted
@@ -426,7 +421,15 @@ fn edges(value: Option<&Value>) -> impl Iterator<Item = &Map<String, Value>> {
         .filter_map(Value::as_object)
 }
 
-/// Loads every version (through `spec`'s visibility when given) of the target nodes'
+/// The `total` column of a query's or count's first row.
+fn total_of(rows: &[Map<String, Value>]) -> Result<u64> {
+    rows.first()
+        .and_then(|r| r.get("total"))
+        .and_then(Value::as_u64)
+        .ok_or_else(|| corrupt("a query answered without its total"))
+}
+
+/// Loads every version (through `spec`'s visibility when given) of nodes `ids`'
 /// existence, attributes and links in both directions, with the existence of their peers, in
 /// one statement; returns the ids found, in the order the server returned them. With
 /// `select`, only the attributes and link identifiers it names are loaded (enough for
@@ -434,7 +437,7 @@ fn edges(value: Option<&Value>) -> impl Iterator<Item = &Map<String, Value>> {
 async fn load(
     tx: &mut BoltTransaction,
     spec: Option<&Spec>,
-    target: Target<'_>,
+    ids: &[NodeId],
     select: Option<&Selection>,
     raw: &mut Raw,
 ) -> Result<Vec<NodeId>> {
@@ -442,26 +445,26 @@ async fn load(
     if let Some(spec) = spec {
         spec.params(&mut p);
     }
-    let head = match target {
-        Target::Ids(ids) => {
-            let mut seen = BTreeSet::new();
-            let ids: Vec<String> = ids
-                .iter()
-                .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
-                .map(ToString::to_string)
-                .collect();
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            p.insert("ids".into(), json!(ids));
-            // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more
-            // pattern as a scan.
-            "UNWIND $ids AS id MATCH (n:Node {uuid: id})".to_string()
-        }
-    };
+    let mut seen = BTreeSet::new();
+    let ids: Vec<String> = ids
+        .iter()
+        .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
+        .map(ToString::to_string)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    p.insert("ids".into(), json!(ids));
     let columns = load_columns(spec.is_some(), select, &mut p);
     let rows = tx
-        .run(&format!("{head} RETURN n.uuid AS id, {columns}"), p)
+        .run(
+            // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more
+            // pattern as a scan.
+            &format!(
+                "UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) RETURN n.uuid AS id, {columns}"
+            ),
+            p,
+        )
         .await?;
     Ok(absorb(rows, select, raw))
 }
@@ -845,15 +848,12 @@ async fn unique_candidates(
 ) -> Result<Vec<NodeId>> {
     let rows = match fields.first() {
         Some(UniqueField::Attribute { name, value }) => {
-            // From the value (each label through its key index) to the attributes holding it.
             tx.run(
-                "OPTIONAL MATCH (v1:AttributeValueIndexed) WHERE v1.key = $key \
-                 WITH collect(v1) AS c1 \
-                 OPTIONAL MATCH (v2:AttributeValue) WHERE v2.key = $key \
-                 WITH c1, collect(v2) AS c2 UNWIND c1 + c2 AS v \
-                 MATCH (v)<-[:HAS_VALUE]-(a:Attribute) WHERE a.name = $name \
-                 RETURN DISTINCT a.node AS id",
-                params(json!({ "name": name, "key": raw::value_key(&raw::canonical(value)) })),
+                &format!(
+                    "{} RETURN DISTINCT a.node AS id",
+                    select::attributes_holding("$keys", "$name")
+                ),
+                params(json!({ "name": name, "keys": [raw::value_key(&raw::canonical(value))] })),
             )
             .await?
         }
@@ -890,7 +890,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     }
     ids.sort();
     ids.dedup();
-    let existing: BTreeSet<NodeId> = load(tx, Some(&spec), Target::Ids(&ids), None, &mut raw)
+    let existing: BTreeSet<NodeId> = load(tx, Some(&spec), &ids, None, &mut raw)
         .await?
         .into_iter()
         .collect();
@@ -924,7 +924,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     if !extra.is_empty() {
         // Loaded versions never override the changeset's writes (later instant).
         let mut more = Raw::default();
-        load(tx, Some(&spec), Target::Ids(&extra), None, &mut more).await?;
+        load(tx, Some(&spec), &extra, None, &mut more).await?;
         for (slot, versions) in more.slots {
             for v in versions {
                 let present = writer
@@ -1062,7 +1062,7 @@ async fn replay_in(
     ids.sort();
     ids.dedup();
     let mut raw = Raw::default();
-    load(tx, None, Target::Ids(&ids), None, &mut raw).await?;
+    load(tx, None, &ids, None, &mut raw).await?;
     let branch_view = spec_of(&record, &default, None);
     let base_view = Spec::default_branch(&default, epoch.branched_from.as_micros());
     let target_view = if rebase {
@@ -1318,7 +1318,7 @@ impl GraphStore for Neo4jGraph {
                 Box::pin(async move {
                     let spec = view_spec(tx, &view).await?;
                     let mut raw = Raw::default();
-                    load(tx, Some(&spec), Target::Ids(&ids), Some(&select), &mut raw).await?;
+                    load(tx, Some(&spec), &ids, Some(&select), &mut raw).await?;
                     Ok(ids
                         .iter()
                         .filter_map(|id| raw.node_data(&spec, *id, &select))
@@ -1339,34 +1339,29 @@ impl GraphStore for Neo4jGraph {
         let columns = load_columns(true, Some(&query.select), &mut load_params);
         let mut statement = select::statement(query, answer, &columns)?;
         statement.params.extend(load_params);
-        let count = select::statement(query, select::Answer::Total, "")?;
+        // Only needed when a count is asked and the page comes back empty.
+        let count = if query.count {
+            Some(select::statement(query, select::Answer::Total, "")?)
+        } else {
+            None
+        };
         let (view, select) = (view.clone(), query.select.clone());
         self.client
             .transaction(move |tx| {
                 let (view, select) = (owned(&view), owned(&select));
                 let (mut p, text) = (statement.params.clone(), statement.text.clone());
-                let (mut count_params, count_text) = (count.params.clone(), count.text.clone());
+                let count = count.as_ref().map(|c| (c.params.clone(), c.text.clone()));
                 Box::pin(async move {
                     let spec = view_spec(tx, &view).await?;
                     spec.params(&mut p);
                     let rows = tx.run(&text, p).await?;
-                    let total = match (answer, rows.first()) {
-                        (select::Answer::Page, _) => None,
-                        (_, Some(row)) => Some(
-                            row.get("total")
-                                .and_then(Value::as_u64)
-                                .ok_or_else(|| corrupt("a query answered without its total"))?,
-                        ),
+                    let total = match (count, rows.is_empty()) {
+                        (None, _) => None,
+                        (Some(_), false) => Some(total_of(&rows)?),
                         // An empty page carries no row, hence no total: count apart.
-                        (_, None) => {
+                        (Some((mut count_params, count_text)), true) => {
                             spec.params(&mut count_params);
-                            let rows = tx.run(&count_text, count_params).await?;
-                            Some(
-                                rows.first()
-                                    .and_then(|r| r.get("total"))
-                                    .and_then(Value::as_u64)
-                                    .ok_or_else(|| corrupt("a count answered without its total"))?,
-                            )
+                            Some(total_of(&tx.run(&count_text, count_params).await?)?)
                         }
                     };
                     let mut raw = Raw::default();
@@ -1394,11 +1389,7 @@ impl GraphStore for Neo4jGraph {
                 Box::pin(async move {
                     let spec = view_spec(tx, &view).await?;
                     spec.params(&mut p);
-                    let rows = tx.run(&text, p).await?;
-                    rows.first()
-                        .and_then(|r| r.get("total"))
-                        .and_then(Value::as_u64)
-                        .ok_or_else(|| corrupt("a count answered without its total"))
+                    total_of(&tx.run(&text, p).await?)
                 })
             })
             .await
@@ -1418,7 +1409,7 @@ impl GraphStore for Neo4jGraph {
                     ids.sort();
                     ids.dedup();
                     let mut raw = Raw::default();
-                    load(tx, None, Target::Ids(&ids), None, &mut raw).await?;
+                    load(tx, None, &ids, None, &mut raw).await?;
                     let mut out = Vec::with_capacity(changed.len());
                     for (slot, version) in changed {
                         let just_before = version.at - 1;
@@ -1452,7 +1443,7 @@ impl GraphStore for Neo4jGraph {
             .transaction(move |tx| {
                 Box::pin(async move {
                     let mut raw = Raw::default();
-                    load(tx, None, Target::Ids(&[id]), None, &mut raw).await?;
+                    load(tx, None, &[id], None, &mut raw).await?;
                     let mut out: Vec<(Slot, Version)> = raw
                         .slots
                         .iter()

@@ -188,14 +188,10 @@ impl Builder {
                     .collect();
                 let keys = self.param(json!(keys));
                 let name = self.param(json!(name));
-                // Values live under one of two labels; each lookup goes through its key index.
                 return format!(
-                    "OPTIONAL MATCH (v1:AttributeValueIndexed) WHERE v1.key IN {keys} \
-                     WITH collect(v1) AS c1 \
-                     OPTIONAL MATCH (v2:AttributeValue) WHERE v2.key IN {keys} \
-                     WITH c1, collect(v2) AS c2 UNWIND c1 + c2 AS v \
-                     MATCH (v)<-[:HAS_VALUE]-(a:Attribute) WHERE a.name = {name} \
-                     WITH DISTINCT a.node AS cid MATCH (n:Node) WHERE n.uuid = cid AND {with_labels}"
+                    "{holders} WITH DISTINCT a.node AS cid \
+                     MATCH (n:Node) WHERE n.uuid = cid AND {with_labels}",
+                    holders = attributes_holding(&keys, &name),
                 );
             }
         }
@@ -509,6 +505,19 @@ impl Builder {
         parts.push(format!("coalesce({x}.{field} <= {value}, false)"));
         format!("({})", parts.join(" OR "))
     }
+}
+
+/// Binds `a` to every `Attribute` named `name` that ever held a value whose key is in `keys`
+/// (both Cypher expressions, parameters in practice). Values live under one of two labels;
+/// each is reached through its key index.
+pub(crate) fn attributes_holding(keys: &str, name: &str) -> String {
+    format!(
+        "OPTIONAL MATCH (v1:AttributeValueIndexed) WHERE v1.key IN {keys} \
+         WITH collect(v1) AS c1 \
+         OPTIONAL MATCH (v2:AttributeValue) WHERE v2.key IN {keys} \
+         WITH c1, collect(v2) AS c2 UNWIND c1 + c2 AS v \
+         MATCH (v)<-[:HAS_VALUE]-(a:Attribute) WHERE a.name = {name}"
+    )
 }
 
 /// Whether typed view `x` is null.
