@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use neo4rs::{BoltType, ConfigBuilder, Graph, Row, Txn};
@@ -44,7 +45,15 @@ pub struct BoltClient {
     tls: bool,
     query_timeout: Duration,
     retry_limit: u32,
+    /// Set when a transaction got no answer at its start (a frozen server, or a network that
+    /// drops packets without closing connections), cleared by the next start that is answered.
+    /// While set, starts wait [`PROBE_TIME`] instead of the query timeout, so a request making
+    /// several store calls fails within about one timeout rather than one per call.
+    silent: AtomicBool,
 }
+
+/// How long a transaction start waits for an answer while the server is known not to answer.
+const PROBE_TIME: Duration = Duration::from_millis(500);
 
 /// An open transaction, handed to the closure of [`BoltClient::transaction`].
 pub struct BoltTransaction {
@@ -122,6 +131,7 @@ impl BoltClient {
             tls: config.tls.enabled,
             query_timeout: config.query_timeout,
             retry_limit: config.retry_limit,
+            silent: AtomicBool::new(false),
         };
         client.wait_until_ready(config.startup_wait).await?;
         Ok(client)
@@ -181,10 +191,21 @@ impl BoltClient {
     where
         F: for<'t> FnMut(&'t mut BoltTransaction) -> BoltFuture<'t, T>,
     {
-        let txn = match timeout(self.query_timeout, self.graph.start_txn()).await {
-            Ok(Ok(txn)) => txn,
+        let wait = if self.silent.load(Ordering::Relaxed) {
+            PROBE_TIME.min(self.query_timeout)
+        } else {
+            self.query_timeout
+        };
+        let txn = match timeout(wait, self.graph.start_txn()).await {
+            Ok(Ok(txn)) => {
+                self.silent.store(false, Ordering::Relaxed);
+                txn
+            }
             Ok(Err(err)) => return Err(self.error("starting a transaction", &err)),
-            Err(_) => return Err(self.no_answer("starting a transaction")),
+            Err(_) => {
+                self.silent.store(true, Ordering::Relaxed);
+                return Err(self.no_answer("starting a transaction", wait));
+            }
         };
         let mut tx = BoltTransaction {
             txn,
@@ -298,14 +319,11 @@ impl BoltClient {
     /// The server gave no connection or no answer within the query timeout before any work
     /// began: unavailable (it hangs, or every pooled connection is busy), but not retried here,
     /// since each attempt would wait as long again.
-    fn no_answer(&self, context: &str) -> Error {
+    fn no_answer(&self, context: &str, waited: Duration) -> Error {
         failure(
             &self.endpoint,
             Failure::NoAnswer,
-            format!(
-                "unavailable ({context}): no answer within {:?}",
-                self.query_timeout
-            ),
+            format!("unavailable ({context}): no answer within {waited:?}"),
         )
     }
 
