@@ -8,6 +8,12 @@ mod memory;
 mod message;
 mod topic;
 
+#[cfg(any(feature = "amqp", feature = "nats"))]
+mod tls;
+
+#[cfg(feature = "amqp")]
+mod amqp;
+
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
@@ -19,6 +25,9 @@ pub use envelope::{BusMessage, Decoded, Envelope, Meta};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryBus;
 pub use message::Message;
+
+#[cfg(feature = "amqp")]
+pub use amqp::AmqpBus;
 
 /// Connects the backend that `config` names. A backend whose Cargo feature is off answers
 /// [`ErrorKind::InvalidInput`] saying which feature to enable.
@@ -40,6 +49,9 @@ pub use message::Message;
 pub async fn connect(config: &BusConfig) -> Result<Arc<dyn MessageBus>> {
     match config.backend {
         BusBackend::Memory => Ok(Arc::new(MemoryBus::new(config)?)),
+        #[cfg(feature = "amqp")]
+        BusBackend::Amqp => Ok(Arc::new(AmqpBus::connect(config).await?)),
+        #[cfg(not(feature = "amqp"))]
         BusBackend::Amqp => Err(Error::new(
             ErrorKind::InvalidInput,
             "the RabbitMQ bus backend is not built in: enable feature `amqp` of infrahub-bus",
@@ -67,6 +79,7 @@ mod tests {
         .await;
     }
 
+    #[cfg(not(feature = "amqp"))]
     #[tokio::test]
     async fn disabled_backend_names_the_feature() {
         let config = BusConfig {
