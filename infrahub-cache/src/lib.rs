@@ -6,6 +6,10 @@ mod connect;
 mod error;
 mod lock;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(any(feature = "redis", feature = "nats"))]
+mod tls;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -16,3 +20,5 @@ pub use connect::{CacheHandle, connect};
 pub use error::{Error, ErrorKind, Result};
 pub use lock::{AcquireOptions, LockGuard, LockManager, acquire_all};
 pub use memory::{MemoryCache, MemoryLocks};
+#[cfg(feature = "redis")]
+pub use redis::{RedisCache, RedisLocks};
