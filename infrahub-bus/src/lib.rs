@@ -13,6 +13,8 @@ mod tls;
 
 #[cfg(feature = "amqp")]
 mod amqp;
+#[cfg(feature = "nats")]
+mod nats;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -28,6 +30,8 @@ pub use message::Message;
 
 #[cfg(feature = "amqp")]
 pub use amqp::AmqpBus;
+#[cfg(feature = "nats")]
+pub use nats::NatsBus;
 
 /// Connects the backend that `config` names. A backend whose Cargo feature is off answers
 /// [`ErrorKind::InvalidInput`] saying which feature to enable.
@@ -56,6 +60,9 @@ pub async fn connect(config: &BusConfig) -> Result<Arc<dyn MessageBus>> {
             ErrorKind::InvalidInput,
             "the RabbitMQ bus backend is not built in: enable feature `amqp` of infrahub-bus",
         )),
+        #[cfg(feature = "nats")]
+        BusBackend::Nats => Ok(Arc::new(NatsBus::connect(config).await?)),
+        #[cfg(not(feature = "nats"))]
         BusBackend::Nats => Err(Error::new(
             ErrorKind::InvalidInput,
             "the NATS bus backend is not built in: enable feature `nats` of infrahub-bus",
