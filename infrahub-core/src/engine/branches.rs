@@ -2,17 +2,17 @@
 //! branch's schema following its data.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use infrahub_graph::{
-    BranchRecord, BranchView, Change, CreateBranchOptions, GLOBAL_BRANCH, MergeOptions,
-    RebaseOptions, Slot, Timestamp,
+    BranchRecord, Change, CreateBranchOptions, GLOBAL_BRANCH, MergeOptions, RebaseOptions, Slot,
+    Timestamp,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Engine;
 use super::events::Event;
+use super::registry::RegistryChange;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A branch as the API shows it.
@@ -232,8 +232,15 @@ impl Engine {
                 },
             )
             .await?;
-        let schema = self.schema(self.default_branch())?;
-        self.set_schema(&record.name, (*schema).clone());
+        if self.is_shared() {
+            // Another server may have changed the default branch's schema since this one
+            // last heard: the new branch starts from what is stored.
+            self.reload_schema(&record.name).await?;
+        } else {
+            let schema = self.schema(self.default_branch())?;
+            self.set_schema(&record.name, (*schema).clone());
+        }
+        self.notify_registry(RegistryChange::Branch(record.name.clone()));
         let event = Event::BranchCreated {
             branch: record.name.clone(),
             at: record.created_at,
@@ -264,10 +271,11 @@ impl Engine {
                 "The default branch cannot be deleted",
             ));
         }
-        let _guard = self.branch_lock(name).await;
+        let _guard = self.named_lock(&branch_lock_name(name)).await?;
         self.branch(name).await?;
         self.store().delete_branch(name).await?;
         self.forget_schema(name);
+        self.notify_registry(RegistryChange::Branch(name.to_string()));
         Ok(vec![Event::BranchDeleted {
             branch: name.to_string(),
             at: Timestamp::now(),
@@ -326,12 +334,16 @@ impl Engine {
                 "The default branch cannot be merged into itself",
             ));
         }
-        let _guard = self.branch_lock(name).await;
-        let _schema = self.schema_lock.lock().await;
+        let guard = self.named_lock(&branch_lock_name(name)).await?;
+        let schema_guard = self.named_lock(super::locks::SCHEMA_LOCK).await?;
         self.branch(name).await?;
+        self.sync_before_change(&[self.default_branch(), name])
+            .await?;
         let mut keep_default = self.resolved_conflicts(name, "merged").await?;
         keep_default.extend(self.ipam_dangling(name).await?);
         let before = self.store().last_commit().await?;
+        guard.ensure_held()?;
+        schema_guard.ensure_held()?;
         let operation = self
             .store()
             .merge_branch(name, MergeOptions { keep_default })
@@ -346,6 +358,7 @@ impl Engine {
         self.notify_commit(self.default_branch(), &[super::ANY_KIND]);
         self.reload_schema(self.default_branch()).await?;
         self.reload_schema(name).await?;
+        self.notify_registry(RegistryChange::Branch(name.to_string()));
         let record = self.store().get_branch(name).await?;
         let mut properties = record.properties.clone();
         properties.insert("has_schema_changes".into(), Value::Bool(false));
@@ -370,9 +383,11 @@ impl Engine {
                 "The default branch cannot be rebased",
             ));
         }
-        let _guard = self.branch_lock(name).await;
-        let _schema = self.schema_lock.lock().await;
+        let guard = self.named_lock(&branch_lock_name(name)).await?;
+        let schema_guard = self.named_lock(super::locks::SCHEMA_LOCK).await?;
         self.branch(name).await?;
+        self.sync_before_change(&[self.default_branch(), name])
+            .await?;
         let mut drop = self.resolved_conflicts(name, "rebased").await?;
         drop.extend(self.ipam_dangling(name).await?);
         let started = self
@@ -381,6 +396,8 @@ impl Engine {
             .await?
             .current_epoch()
             .branched_from;
+        guard.ensure_held()?;
+        schema_guard.ensure_held()?;
         let operation = self
             .store()
             .rebase_branch(name, RebaseOptions { drop })
@@ -394,6 +411,7 @@ impl Engine {
             tracing::error!(%error, branch = name, "reconciling the IPAM hierarchy after a rebase failed");
         }
         self.reload_schema(name).await?;
+        self.notify_registry(RegistryChange::Rebased(name.to_string()));
         let record = self.store().get_branch(name).await?;
         let mut properties = record.properties.clone();
         properties.remove("conflict_choices");
@@ -451,24 +469,11 @@ impl Engine {
         self.store().update_branch(name, properties).await?;
         Ok(())
     }
+}
 
-    async fn reload_schema(&self, branch: &str) -> Result<()> {
-        let schema = self.read_schema(&BranchView::now(branch)).await?;
-        self.set_schema(branch, schema);
-        Ok(())
-    }
-
-    /// The lock that keeps merges, rebases and deletes of one branch apart.
-    pub(super) async fn branch_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self
-                .branch_locks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(locks.entry(name.to_string()).or_default())
-        };
-        lock.lock_owned().await
-    }
+/// The lock that keeps merges, rebases and deletes of one branch apart.
+fn branch_lock_name(branch: &str) -> String {
+    format!("global.branch.{branch}")
 }
 
 /// The latest version each slot got among `changes`, keyed by the slot's encoding.

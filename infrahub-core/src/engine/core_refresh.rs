@@ -146,7 +146,7 @@ impl Engine {
     /// Refreshes the core schema of every branch whose stored core kinds differ from this
     /// build's (see the module documentation), the default branch first.
     pub(super) async fn refresh_core_schema(&self) -> Result<()> {
-        let _guard = self.schema_lock.lock().await;
+        let _guard = self.named_lock(super::locks::SCHEMA_LOCK).await?;
         let main = self.options.default_branch.clone();
         let mut branches: Vec<String> = self
             .store

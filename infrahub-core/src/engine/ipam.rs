@@ -271,8 +271,8 @@ impl Engine {
     }
 
     /// The lock IPAM writes of one branch take, held until their changeset is committed.
-    pub(crate) async fn ipam_lock(&self, branch: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        self.branch_lock(&format!("\u{0}ipam\u{0}{branch}")).await
+    pub(crate) async fn ipam_lock(&self, branch: &str) -> Result<super::locks::EngineLock> {
+        self.named_lock(&format!("global.ipam.{branch}")).await
     }
 
     /// The prefixes of `namespace` strictly containing `net`, longest first.
@@ -697,7 +697,7 @@ impl Engine {
         values: &BTreeMap<String, Value>,
         peers: &mut BTreeMap<String, Vec<NodeId>>,
         ops: &mut Vec<Op>,
-    ) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+    ) -> Result<super::locks::EngineLock> {
         let mut namespace = peers.get(NAMESPACE).and_then(|p| p.first()).copied();
         if namespace.is_none()
             && let Some(relationship) = model.relationship(NAMESPACE)
@@ -712,7 +712,7 @@ impl Engine {
             peers.insert(relationship.name.clone(), vec![default]);
             namespace = Some(default);
         }
-        let guard = self.ipam_lock(&view.branch).await;
+        let guard = self.ipam_lock(&view.branch).await?;
         let change = Move {
             id,
             kind: model.kind(),
@@ -748,7 +748,7 @@ impl Engine {
         values: &BTreeMap<String, Value>,
         peers: &BTreeMap<String, Vec<NodeId>>,
         ops: &mut Vec<Op>,
-    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+    ) -> Result<Option<super::locks::EngineLock>> {
         let before: BTreeMap<String, Value> = current
             .attributes
             .iter()
@@ -770,7 +770,7 @@ impl Engine {
         if let Some(from) = from {
             self.ip_space_freed(&from.net);
         }
-        let guard = self.ipam_lock(&view.branch).await;
+        let guard = self.ipam_lock(&view.branch).await?;
         let change = Move {
             id: current.id,
             kind: model.kind(),
@@ -1063,7 +1063,7 @@ impl Engine {
             // The merged branch goes on from the default branch as the merge left it: it is
             // moved past these repairs, as a rebase moves it (it has no changes of its own
             // yet), so that it sees the hierarchy and totals right too.
-            let _branch_lock = self.ipam_lock(merged).await;
+            let _branch_lock = self.ipam_lock(merged).await?;
             self.store()
                 .rebase_branch(merged, infrahub_graph::RebaseOptions::default())
                 .await?;
@@ -1123,7 +1123,7 @@ impl Engine {
             return Ok(false);
         }
         let main = branch.to_string();
-        let _lock = self.ipam_lock(&main).await;
+        let _lock = self.ipam_lock(&main).await?;
         let view = BranchView::now(&main);
         let mut todo: std::collections::BTreeSet<NodeId> = moved.clone();
         for id in &moved {

@@ -419,7 +419,7 @@ impl Engine {
         // The default branch first: the others store their difference from it.
         branches.insert(0, main);
         for branch in branches {
-            let _lock = self.ipam_lock(&branch).await;
+            let _lock = self.ipam_lock(&branch).await?;
             let view = BranchView::now(&branch);
             let schema = self.schema(&branch)?;
             if schema.get(IP_PREFIX).is_none() {

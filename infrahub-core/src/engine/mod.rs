@@ -11,12 +11,14 @@ mod input;
 mod ipam;
 mod ipam_usage;
 mod links;
+mod locks;
 mod migrations;
 mod mutate;
 mod node;
 mod pools;
 mod profiles;
 mod read;
+mod registry;
 mod schema_load;
 mod seed;
 mod written;
@@ -47,6 +49,7 @@ pub use mutate::{ConversionField, Mutation};
 pub use node::{Attribute, Node, Peer};
 pub use pools::{Allocated, PoolAllocation, PoolInput, ResourceUtilization};
 pub use read::{Fields, HierarchyWalk};
+pub use registry::{RegistryChange, RegistryObserver, RegistryRefresh};
 pub use schema_load::SchemaLoad;
 
 /// Identifier of the store node that holds each branch's processed schema.
@@ -55,6 +58,9 @@ pub(crate) const SCHEMA_NODE: NodeId =
 /// Kind of that node (not a schema kind: never listed by queries).
 pub(crate) const SCHEMA_NODE_KIND: &str = "InternalSchemaSnapshot";
 const SCHEMA_ATTRIBUTE: &str = "snapshot";
+/// Attribute of that node holding the snapshot's hash, so that a server sharing the store
+/// learns whether its copy is current without reading the whole snapshot.
+const SCHEMA_HASH_ATTRIBUTE: &str = "hash";
 
 /// Engine settings. The `Debug` form hides the initial password and token.
 #[derive(Clone)]
@@ -71,6 +77,14 @@ pub struct EngineOptions {
     pub query_size_limit: usize,
     /// bcrypt cost for hashed passwords.
     pub bcrypt_cost: u32,
+    /// The lock manager shared with the other servers and workers of the deployment (Redis or
+    /// NATS), or `None` when this process is alone on its store: locks are then in-process
+    /// only. With one, the engine also re-reads a branch's schema from the store before
+    /// changing it, since another server may have changed it.
+    pub locks: Option<Arc<dyn infrahub_cache::LockManager>>,
+    /// How long a schema load, merge, IPAM write or pool allocation waits for its lock before
+    /// failing as unavailable.
+    pub lock_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -83,6 +97,8 @@ impl std::fmt::Debug for EngineOptions {
             .field("strict_mode", &self.strict_mode)
             .field("query_size_limit", &self.query_size_limit)
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("locks", &self.locks)
+            .field("lock_wait", &self.lock_wait)
             .finish()
     }
 }
@@ -96,6 +112,8 @@ impl Default for EngineOptions {
             strict_mode: true,
             query_size_limit: 5000,
             bcrypt_cost: bcrypt::DEFAULT_COST,
+            locks: None,
+            lock_wait: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -125,11 +143,9 @@ pub struct Engine {
     schemas: RwLock<HashMap<String, Arc<SchemaBranch>>>,
     /// Past schemas by (branch, version timestamp), for time-travel reads.
     past_schemas: RwLock<HashMap<(String, Timestamp), Arc<SchemaBranch>>>,
-    /// Serialises schema loads.
-    schema_lock: tokio::sync::Mutex<()>,
     /// The initial admin password, hashed after the first start returned (see [`Engine::settle`]).
     pending_password: tokio::sync::Mutex<Option<PendingPassword>>,
-    /// One lock per branch, held by merges, rebases and deletes.
+    /// The in-process side of every named lock (see the `locks` module).
     branch_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Where resource pools start looking for free space (see the `pools` module): hints
     /// only, rebuilt by searching when missing.
@@ -141,6 +157,10 @@ pub struct Engine {
     schema_checks: RwLock<Vec<NamedCheck>>,
     /// See [`Engine::observe_commits`].
     commit_observers: RwLock<Vec<Observer>>,
+    /// The hash of each branch's schema in `schemas` (hashing a schema walks every model).
+    schema_hashes: std::sync::Mutex<HashMap<String, String>>,
+    /// See [`Engine::observe_registry`].
+    registry_observers: RwLock<Vec<registry::RegistryObserverEntry>>,
 }
 
 /// A [`CommitObserver`] with a `Debug` form.
@@ -192,26 +212,31 @@ impl Engine {
             options,
             schemas: RwLock::new(HashMap::new()),
             past_schemas: RwLock::new(HashMap::new()),
-            schema_lock: tokio::sync::Mutex::new(()),
             pending_password: tokio::sync::Mutex::new(None),
             branch_locks: std::sync::Mutex::new(HashMap::new()),
             pool_hints: std::sync::Mutex::new(HashMap::new()),
             freed_numbers: std::sync::Mutex::new(HashMap::new()),
             schema_checks: RwLock::new(Vec::new()),
             commit_observers: RwLock::new(Vec::new()),
+            schema_hashes: std::sync::Mutex::new(HashMap::new()),
+            registry_observers: RwLock::new(Vec::new()),
         };
+        // Servers starting together on one shared store initialise or migrate it once.
+        let init = engine
+            .named_lock_waiting(locks::INIT_LOCK, locks::INIT_WAIT)
+            .await?;
         let branches = engine.store.list_branches().await?;
         if branches.is_empty() {
             engine.initialise().await?;
         } else {
             for branch in branches {
-                let schema = engine.read_schema(&BranchView::now(&branch.name)).await?;
-                engine.set_schema(&branch.name, schema);
+                engine.reload_schema(&branch.name).await?;
             }
             engine.migrate().await?;
             engine.refresh_core_schema().await?;
             engine.find_pending_password().await?;
         }
+        drop(init);
         Ok(engine)
     }
 
@@ -386,12 +411,28 @@ impl Engine {
         if let Ok(mut schemas) = self.schemas.write() {
             schemas.remove(branch);
         }
+        if let Ok(mut hashes) = self.schema_hashes.lock() {
+            hashes.remove(branch);
+        }
     }
 
+    /// Puts `schema` in the registry as `branch`'s.
     pub(crate) fn set_schema(&self, branch: &str, schema: SchemaBranch) {
+        let hash = schema.hash();
         if let Ok(mut schemas) = self.schemas.write() {
             schemas.insert(branch.to_string(), Arc::new(schema));
         }
+        if let Ok(mut hashes) = self.schema_hashes.lock() {
+            hashes.insert(branch.to_string(), hash);
+        }
+    }
+
+    /// The hash of `branch`'s current schema, without hashing it again.
+    pub fn schema_hash(&self, branch: &str) -> Option<String> {
+        self.schema_hashes
+            .lock()
+            .ok()
+            .and_then(|hashes| hashes.get(branch).cloned())
     }
 
     async fn read_schema(&self, view: &BranchView) -> Result<SchemaBranch> {
@@ -428,6 +469,13 @@ impl Engine {
             node: SCHEMA_NODE,
             name: SCHEMA_ATTRIBUTE.into(),
             value: AttributeValue::new(schema.to_snapshot()),
+            scope: Scope::Branch,
+            indexed: false,
+        });
+        ops.push(Op::SetAttribute {
+            node: SCHEMA_NODE,
+            name: SCHEMA_HASH_ATTRIBUTE.into(),
+            value: AttributeValue::new(Value::String(schema.hash())),
             scope: Scope::Branch,
             indexed: false,
         });

@@ -124,8 +124,8 @@ impl Pool {
 
 impl Engine {
     /// The lock allocations from one pool take.
-    async fn pool_lock(&self, pool: NodeId) -> tokio::sync::OwnedMutexGuard<()> {
-        self.branch_lock(&format!("\u{0}pool\u{0}{pool}")).await
+    async fn pool_lock(&self, pool: NodeId) -> Result<super::locks::EngineLock> {
+        self.named_lock(&format!("resource_pool.{pool}")).await
     }
 
     /// Reads the pool `input` names (by id or name) for an allocation on `branch`.
@@ -349,7 +349,7 @@ impl Engine {
             ));
         }
         let identifier = checked_identifier(input.identifier.as_deref())?;
-        let _lock = self.pool_lock(pool.id).await;
+        let _lock = self.pool_lock(pool.id).await?;
         if let Some(identifier) = &identifier
             && let Some(Value::String(reserved)) = self
                 .pool_reservation(pool.id, &format!("~id:{identifier}"))
@@ -830,7 +830,7 @@ impl Engine {
         })?;
         let identifier =
             checked_identifier(input.identifier.as_deref())?.unwrap_or_else(|| owner.to_string());
-        let _lock = self.pool_lock(pool.id).await;
+        let _lock = self.pool_lock(pool.id).await?;
         if let Some(number) = self
             .pool_reservation(pool.id, &format!("~id:{identifier}"))
             .await?
@@ -1345,8 +1345,8 @@ impl Engine {
         attribute: &crate::schema::AttributeSchema,
     ) -> Result<NodeId> {
         let _lock = self
-            .branch_lock(&format!("\u{0}schema-pool\u{0}{served}.{}", attribute.name))
-            .await;
+            .named_lock(&format!("global.number-pool.{served}.{}", attribute.name))
+            .await?;
         let view = BranchView::now(self.default_branch());
         let mut args = super::QueryArgs::default();
         args.filters

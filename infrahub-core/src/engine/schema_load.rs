@@ -86,7 +86,8 @@ impl Engine {
         files: Vec<SchemaFile>,
         check_only: bool,
     ) -> Result<SchemaLoad> {
-        let _guard = self.schema_lock.lock().await;
+        let guard = self.named_lock(super::locks::SCHEMA_LOCK).await?;
+        self.sync_before_change(&[branch]).await?;
         let mut namespace_errors = Vec::new();
         for file in &files {
             if let Err(errors) = check_namespaces(file) {
@@ -155,9 +156,11 @@ impl Engine {
             .migrations(&view, &current, &candidate, &diff, &renames)
             .await?;
         changeset.ops.extend(Engine::schema_ops(&candidate, false));
+        guard.ensure_held()?;
         let at = self.store().commit(changeset).await?.at;
         self.set_schema(branch, candidate);
         self.mark_schema_changed(branch).await?;
+        self.notify_registry(super::registry::RegistryChange::Branch(branch.to_string()));
         let events = vec![Event::SchemaUpdated {
             branch: branch.to_string(),
             hash: hash.clone(),

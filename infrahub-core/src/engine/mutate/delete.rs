@@ -92,7 +92,7 @@ impl Engine {
             .values()
             .any(|n| schema.get(&n.kind).and_then(IpamRole::of).is_some())
         {
-            let guard = self.ipam_lock(branch).await;
+            let guard = self.ipam_lock(branch).await?;
             self.ipam_deletes(&view, &schema, &doomed, &mut changeset.ops)
                 .await?;
             Some(guard)

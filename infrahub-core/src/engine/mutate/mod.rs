@@ -150,7 +150,7 @@ pub(super) struct Batch {
     conditions: Vec<infrahub_graph::Condition>,
     nodes: BTreeMap<NodeId, String>,
     events: Vec<Event>,
-    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
+    guards: Vec<super::locks::EngineLock>,
 }
 
 /// `given` without the peers that are nodes of `pending` (created in the same batch), and those
