@@ -77,6 +77,17 @@ fn root_store(tls: &BusTlsConfig) -> Result<RootCertStore> {
     Ok(roots)
 }
 
+/// Makes sure rustls has a process-wide crypto provider: a driver that builds a TLS
+/// configuration by itself (async-nats, when a server demands TLS the bus did not ask for)
+/// needs one, and rustls cannot pick one when both `ring` and `aws-lc-rs` are linked. Installs
+/// `ring` unless the process chose a provider.
+pub(crate) fn ensure_default_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is then installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// Whether `error` (or one of its causes) is a rustls error, and its text.
 pub(crate) fn tls_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);

@@ -130,15 +130,31 @@ async fn open(config: &BusConfig, tls: Option<Arc<rustls::ClientConfig>>) -> Res
     Connection::connector(uri, runtime, connect, properties)
         .await
         .map_err(|err| {
+            if !config.tls.enabled && matches!(err.kind(), lapin::ErrorKind::ParsingError(_)) {
+                return Error::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "the server at {endpoint} does not answer in plain AMQP: if this port \
+                         expects TLS, enable tls"
+                    ),
+                );
+            }
+            let dropped = match err.kind() {
+                lapin::ErrorKind::IOError(io) => matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::BrokenPipe
+                ),
+                _ => err.to_string().contains("closed"),
+            };
             let mut error = map_error(&endpoint, "cannot connect", err);
-            if !config.tls.enabled
-                && error.kind() == ErrorKind::Unavailable
-                && error.to_string().contains("closed")
-            {
+            if !config.tls.enabled && dropped && error.kind() == ErrorKind::Unavailable {
                 error = Error::new(
                     ErrorKind::Unavailable,
                     format!(
-                        "{error} (the server closed the connection during the AMQP handshake: \
+                        "{error} (the server dropped the connection during the AMQP handshake: \
                          if this port expects TLS, enable tls)"
                     ),
                 );

@@ -131,6 +131,7 @@ impl NatsBus {
     /// Connects to the NATS server of `config` and declares the namespace's streams.
     pub async fn connect(config: &BusConfig) -> Result<NatsBus> {
         config.validate()?;
+        crate::tls::ensure_default_provider();
         let endpoint = config.endpoint();
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("infrahub-bus {}", config.namespace))

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod servers;
+
 use std::path::PathBuf;
 
 use infrahub_bus::{BusBackend, BusConfig};
