@@ -6,6 +6,8 @@ mod connect;
 mod error;
 mod lock;
 mod memory;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "redis", feature = "nats"))]
@@ -20,5 +22,7 @@ pub use connect::{CacheHandle, connect};
 pub use error::{Error, ErrorKind, Result};
 pub use lock::{AcquireOptions, LockGuard, LockManager, acquire_all};
 pub use memory::{MemoryCache, MemoryLocks};
+#[cfg(feature = "nats")]
+pub use nats::{NatsCache, NatsLocks};
 #[cfg(feature = "redis")]
 pub use redis::{RedisCache, RedisLocks};
