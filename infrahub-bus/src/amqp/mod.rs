@@ -285,10 +285,19 @@ impl Shared {
             )
             .await
             .map_err(|err| self.error("cannot publish", err))?;
-        match confirm
+        let confirmation = tokio::time::timeout(self.config.connect_timeout, confirm)
             .await
-            .map_err(|err| self.error("publish not confirmed", err))?
-        {
+            .map_err(|_| {
+                Error::unavailable(
+                    &self.endpoint,
+                    format!(
+                        "a message for `{routing_key}` was not confirmed within {:?}",
+                        self.config.connect_timeout
+                    ),
+                )
+            })?
+            .map_err(|err| self.error("publish not confirmed", err))?;
+        match confirmation {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             Confirmation::Ack(Some(_)) => Err(Error::new(
                 ErrorKind::Internal,
