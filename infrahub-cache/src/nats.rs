@@ -367,16 +367,14 @@ fn connect_error(endpoint: &str, config: &CacheConfig, err: async_nats::ConnectE
             ),
             err,
         ),
-        ConnectErrorKind::Io if config.tls.enabled && tls::looks_like_tls(&err.to_string()) => {
-            Error::with_source(
-                ErrorKind::Tls,
-                format!(
-                    "TLS with the NATS at `{endpoint}` failed ({})",
-                    tls::tls_hint(endpoint, &config.tls)
-                ),
-                err,
-            )
-        }
+        ConnectErrorKind::Io if tls::looks_like_tls(&err.to_string()) => Error::with_source(
+            ErrorKind::Tls,
+            format!(
+                "TLS with the NATS at `{endpoint}` failed ({})",
+                tls::tls_hint(endpoint, &config.tls)
+            ),
+            err,
+        ),
         ConnectErrorKind::ServerParse | ConnectErrorKind::Dns => Error::with_source(
             ErrorKind::InvalidInput,
             format!("the cache address `{endpoint}` is not usable"),

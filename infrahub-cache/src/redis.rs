@@ -237,8 +237,13 @@ pub(crate) async fn connect(config: &CacheConfig) -> Result<CacheHandle> {
             return Err(Error::new(
                 ErrorKind::Unavailable,
                 format!(
-                    "the Redis at `{endpoint}` did not answer within {:?}",
-                    config.connect_timeout
+                    "the Redis at `{endpoint}` did not answer within {:?}{}",
+                    config.connect_timeout,
+                    if config.tls.enabled {
+                        " (if it does not serve TLS on this port, turn the cache TLS setting off)"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
