@@ -3,6 +3,7 @@
 pub mod account;
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 mod deadline;
 pub mod graphql;

@@ -50,7 +50,10 @@ pub enum ServeError {
 }
 
 /// A [`ServeError::Backend`] for `what`, caused by `source`.
-fn backend(what: &str, source: impl std::error::Error + Send + Sync + 'static) -> ServeError {
+pub(crate) fn backend(
+    what: &str,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> ServeError {
     ServeError::Backend {
         what: what.to_string(),
         source: Box::new(source),
@@ -123,6 +126,13 @@ pub async fn build_state(
     use crate::config::StorageDriver;
     let data_dir = settings.main.data_dir.clone();
     refuse_unsupported_backends(&settings)?;
+    let cluster = crate::cluster::Cluster::connect(&settings).await?;
+    if !settings.database.is_embedded() && !cluster.is_shared() {
+        tracing::warn!(
+            "the graph database is shared but the cache is in-process (cache.driver = memory): \
+             run a single server on this database, or configure Redis or NATS as the cache"
+        );
+    }
     let graph_config = if settings.database.is_embedded() {
         infrahub_graph::GraphConfig::Embedded {
             path: data_dir.join("graph"),
@@ -160,6 +170,9 @@ pub async fn build_state(
             .map(|t| t.expose().to_string()),
         strict_mode: settings.main.schema_strict_mode,
         query_size_limit: settings.database.query_size_limit as usize,
+        locks: cluster
+            .is_shared()
+            .then(|| std::sync::Arc::clone(&cluster.cache().locks)),
         ..Default::default()
     };
     let engine = infrahub_core::engine::Engine::open(store, options)
@@ -183,19 +196,25 @@ pub async fn build_state(
     let engine = Arc::new(engine);
     // A first start hashes the initial admin password after the server is ready.
     engine.settle_in_background();
-    Ok(AppState::new(
+    let state = AppState::with_cluster(
         settings,
         deployment_id,
         engine,
         jwt_secret,
         objects,
-    ))
+        cluster,
+    );
+    // Listed by `InfrahubStatus` from the first request on.
+    if let Err(error) = state.cluster.publish_status(&state.engine).await {
+        tracing::warn!(%error, "publishing the first heartbeat failed");
+    }
+    Ok(state)
 }
 
 /// Refuses settings naming backends this build does not have yet, rather than ignoring them:
 /// a deployment configured for RabbitMQ must not silently run on the in-process bus.
 fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
-    use crate::config::{BrokerDriver, CacheDriver, DatabaseType, WorkflowDriver};
+    use crate::config::{DatabaseType, WorkflowDriver};
     let unsupported = [
         (
             settings.database.db_type == DatabaseType::Memgraph,
@@ -203,20 +222,6 @@ fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
             settings.database.db_type.as_str(),
             "the Memgraph dialect of the Bolt graph backend",
             "neo4j` (Neo4j 5, ArcadeDB) or `embedded",
-        ),
-        (
-            settings.broker.driver != BrokerDriver::Memory,
-            "broker.driver",
-            settings.broker.driver.as_str(),
-            "the RabbitMQ and NATS message bus backends",
-            "memory",
-        ),
-        (
-            settings.cache.driver != CacheDriver::Memory,
-            "cache.driver",
-            settings.cache.driver.as_str(),
-            "the Redis and NATS cache backends",
-            "memory",
         ),
         (
             settings.workflow.driver != WorkflowDriver::Local,
@@ -462,7 +467,7 @@ mod tests {
 
     #[tokio::test]
     async fn backends_this_build_lacks_are_refused_not_ignored() {
-        use crate::config::{BrokerDriver, CacheDriver, WorkflowDriver};
+        use crate::config::WorkflowDriver;
         let dir = std::env::temp_dir().join(format!("infrahub-refuse-{}", uuid::Uuid::new_v4()));
         let base = || {
             let mut settings = Settings::default();
@@ -470,12 +475,6 @@ mod tests {
             settings
         };
         let mut cases = Vec::new();
-        let mut broker = base();
-        broker.broker.driver = BrokerDriver::RabbitMq;
-        cases.push((broker, "broker.driver = rabbitmq"));
-        let mut cache = base();
-        cache.cache.driver = CacheDriver::Redis;
-        cases.push((cache, "cache.driver = redis"));
         let mut workflow = base();
         workflow.workflow.driver = WorkflowDriver::Worker;
         cases.push((workflow, "workflow.driver = worker"));
@@ -494,6 +493,52 @@ mod tests {
         assert!(
             !dir.join("graph").exists(),
             "a refused start must not create the store"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_or_cache_fails_the_start_naming_it() {
+        use crate::config::{BrokerDriver, CacheDriver};
+        let dir = std::env::temp_dir().join(format!("infrahub-unreach-{}", uuid::Uuid::new_v4()));
+        // A port nothing listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let base = || {
+            let mut settings = Settings::default();
+            settings.main.data_dir = dir.clone();
+            settings
+        };
+        let mut broker = base();
+        broker.broker.driver = BrokerDriver::RabbitMq;
+        broker.broker.address = "127.0.0.1".into();
+        broker.broker.port = Some(port);
+        let mut cache = base();
+        cache.cache.driver = CacheDriver::Redis;
+        cache.cache.address = "127.0.0.1".into();
+        cache.cache.port = Some(port);
+        for (settings, what) in [(broker, "message broker"), (cache, "cache")] {
+            let error = build_state(settings, "test".into())
+                .await
+                .err()
+                .map(|e| {
+                    let mut text = e.to_string();
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(inner) = cause {
+                        text.push_str(&format!(": {inner}"));
+                        cause = inner.source();
+                    }
+                    text
+                })
+                .unwrap_or_default();
+            assert!(error.starts_with(what), "{what}: {error}");
+            assert!(error.contains(&port.to_string()), "{what}: {error}");
+        }
+        assert!(
+            !dir.join("graph").exists(),
+            "a failed start must not create the store"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

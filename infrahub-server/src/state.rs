@@ -7,6 +7,7 @@ use infrahub_core::engine::Engine;
 use object_store::ObjectStore;
 
 use crate::auth::AuthCache;
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::graphql::{QueryCache, SchemaCache};
 use crate::rest::SchemaDocCache;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub auth_cache: AuthCache,
     /// Rendered `/api/schema` documents by branch, see [`SchemaDocCache`].
     pub schema_docs: SchemaDocCache,
+    /// The cache, locks and bus shared with the deployment's other servers.
+    pub cluster: Cluster,
     ready: AtomicBool,
 }
 
@@ -46,6 +49,7 @@ impl std::fmt::Debug for AppState {
             .field("queries", &self.queries)
             .field("auth_cache", &self.auth_cache)
             .field("schema_docs", &self.schema_docs)
+            .field("cluster", &self.cluster)
             .field("ready", &self.ready)
             .finish()
     }
@@ -62,6 +66,27 @@ impl AppState {
         jwt_secret: Vec<u8>,
         objects: Arc<dyn ObjectStore>,
     ) -> Arc<Self> {
+        Self::with_cluster(
+            settings,
+            deployment_id,
+            engine,
+            jwt_secret,
+            objects,
+            Cluster::local(),
+        )
+    }
+
+    /// [`AppState::new`] for a server of a deployment sharing `cluster`: the engine should
+    /// have been opened with the cluster's locks when its cache is shared. Starts the
+    /// cluster's background work (heartbeat, broadcasts) when called inside a Tokio runtime.
+    pub fn with_cluster(
+        settings: Settings,
+        deployment_id: String,
+        engine: Arc<Engine>,
+        jwt_secret: Vec<u8>,
+        objects: Arc<dyn ObjectStore>,
+        cluster: Cluster,
+    ) -> Arc<Self> {
         let state = Arc::new(AppState {
             settings,
             deployment_id,
@@ -72,6 +97,7 @@ impl AppState {
             queries: QueryCache::default(),
             auth_cache: AuthCache::default(),
             schema_docs: SchemaDocCache::default(),
+            cluster,
             ready: AtomicBool::new(false),
         });
         // Weak: the engine must not keep the state alive.
@@ -99,8 +125,12 @@ impl AppState {
             });
             if concerns {
                 state.auth_cache.invalidate();
+                state.cluster.credentials_changed();
             }
         }));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            Cluster::start(&state);
+        }
         state
     }
 

@@ -346,27 +346,7 @@ pub(crate) fn register(
         ))
         .field(
             Field::new("InfrahubStatus", TypeRef::named_nn("Status"), |ctx| {
-                ready(request(&ctx).map(|r| {
-                    let worker = object_value(vec![
-                        ("id", GqlValue::String(r.state.deployment_id.clone())),
-                        ("active", GqlValue::Boolean(true)),
-                        ("schema_hash", GqlValue::String(r.schema.hash())),
-                    ]);
-                    Some(FieldValue::value(object_value(vec![
-                        (
-                            "summary",
-                            // One process holds every branch's schema: always in sync.
-                            object_value(vec![("schema_hash_synced", GqlValue::Boolean(true))]),
-                        ),
-                        (
-                            "workers",
-                            object_value(vec![(
-                                "edges",
-                                GqlValue::List(vec![object_value(vec![("node", worker)])]),
-                            )]),
-                        ),
-                    ])))
-                }))
+                FieldFuture::new(async move { status(ctx).await })
             })
             .description("Retrieve the status of all infrahub workers."),
         )
@@ -446,4 +426,43 @@ pub(crate) fn register(
     (builder, query) = report::register_report(builder, query);
     (builder, mutation) = convert::register_convert(builder, mutation);
     register_branch_mutations(builder, query, mutation)
+}
+
+/// `InfrahubStatus`: the API servers and workers the deployment's cache knows, with the
+/// schema hash each holds for the request's branch, and whether the active ones agree.
+async fn status<'a>(ctx: ResolverContext<'a>) -> Result<Option<FieldValue<'a>>, Error> {
+    let request = request(&ctx)?;
+    let workers = request
+        .state
+        .cluster
+        .workers(&request.view.branch)
+        .await
+        .map_err(|e| Error::new(format!("the worker status is unavailable: {e}")))?;
+    let synced = crate::cluster::schema_hash_synced(&workers);
+    let edges = workers
+        .into_iter()
+        .map(|worker| {
+            object_value(vec![(
+                "node",
+                object_value(vec![
+                    ("id", GqlValue::String(worker.id)),
+                    ("active", GqlValue::Boolean(worker.active)),
+                    (
+                        "schema_hash",
+                        worker.schema_hash.map_or(GqlValue::Null, GqlValue::String),
+                    ),
+                ]),
+            )])
+        })
+        .collect();
+    Ok(Some(FieldValue::value(object_value(vec![
+        (
+            "summary",
+            object_value(vec![("schema_hash_synced", GqlValue::Boolean(synced))]),
+        ),
+        (
+            "workers",
+            object_value(vec![("edges", GqlValue::List(edges))]),
+        ),
+    ]))))
 }

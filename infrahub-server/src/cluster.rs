@@ -1,0 +1,543 @@
+//! What one API server shares with the others of its deployment: the cache (worker
+//! heartbeats, schema hashes, distributed locks) and the message bus (registry refresh
+//! broadcasts).
+//!
+//! A server alone (the default) uses the in-process cache and no bus. Configured with Redis or
+//! NATS as the cache and RabbitMQ or NATS as the broker, several servers share one graph
+//! database: the engine takes its locks in the shared cache, every registry change (branch
+//! created, deleted, merged or rebased, schema loaded) is broadcast as upstream's
+//! `refresh.registry.*` messages so every server reads the new schemas, and every credential
+//! change is broadcast so every server drops what it cached about accounts and tokens. Each
+//! server publishes a heartbeat and the schema hash of each branch in the cache, which
+//! `InfrahubStatus` reads (as upstream, from the `workers:*` keys).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use infrahub_bus::{BusMessage, Message, MessageBus, Meta};
+use infrahub_cache::{CacheHandle, SetOptions};
+use infrahub_core::engine::{Engine, RegistryChange};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::config::{BrokerDriver, CacheDriver, Settings};
+use crate::state::AppState;
+
+/// The component name upstream gives API servers in its cache keys.
+const COMPONENT: &str = "api_server";
+/// How often a server publishes its heartbeat and schema hashes (upstream: 10 s).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How long a heartbeat keeps a server active (upstream: 15 s).
+const ACTIVE_TTL: Duration = Duration::from_secs(15);
+/// How long the worker registration and schema hash keys live (upstream: 2 h).
+const REGISTRATION_TTL: Duration = Duration::from_secs(7200);
+/// How often a server sharing its database re-reads every branch from the store and drops
+/// its cached credentials, in case a broadcast was lost (upstream refreshes branches every
+/// 15 minutes; credentials it never caches).
+const SAFETY_NET: Duration = Duration::from_secs(60);
+
+/// `refresh.registry.branches`: reload the branch list and the schemas that changed; `branch`
+/// names the branch the sender changed (our addition: receivers check it and the default
+/// branch instead of every branch).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RefreshBranches {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
+}
+
+impl BusMessage for RefreshBranches {
+    const ROUTING_KEY: &'static str = "refresh.registry.branches";
+    const VERSION: u32 = 1;
+}
+
+/// `refresh.registry.rebased_branch`: `branch` was rebased.
+#[derive(Debug, Serialize, Deserialize)]
+struct RebasedBranch {
+    branch: String,
+}
+
+impl BusMessage for RebasedBranch {
+    const ROUTING_KEY: &'static str = "refresh.registry.rebased_branch";
+    const VERSION: u32 = 1;
+}
+
+/// `refresh.auth.credentials` (ours): accounts, tokens, groups, roles or permissions changed.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CredentialsChanged {}
+
+impl BusMessage for CredentialsChanged {
+    const ROUTING_KEY: &'static str = "refresh.auth.credentials";
+    const VERSION: u32 = 1;
+}
+
+/// One API server or worker as `InfrahubStatus` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerStatus {
+    /// The process's identity.
+    pub id: String,
+    /// Whether its heartbeat is recent.
+    pub active: bool,
+    /// The schema hash it holds for the branch asked about.
+    pub schema_hash: Option<String>,
+}
+
+/// The cache and bus of this server, see the module documentation.
+pub struct Cluster {
+    identity: String,
+    cache: CacheHandle,
+    bus: Option<Arc<dyn MessageBus>>,
+    shared: bool,
+    outbox: mpsc::UnboundedSender<Message>,
+    outbox_receiver: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Message>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("identity", &self.identity)
+            .field("cache", &self.cache)
+            .field("bus", &self.bus)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// A server alone: in-process cache and locks, no bus.
+    pub fn local() -> Cluster {
+        let config = infrahub_cache::CacheConfig::default();
+        let cache = CacheHandle {
+            cache: Arc::new(infrahub_cache::MemoryCache::new()),
+            locks: Arc::new(infrahub_cache::MemoryLocks::new(config.lock_lease)),
+        };
+        Cluster::new(cache, None, false)
+    }
+
+    fn new(cache: CacheHandle, bus: Option<Arc<dyn MessageBus>>, shared: bool) -> Cluster {
+        let (outbox, receiver) = mpsc::unbounded_channel();
+        Cluster {
+            identity: uuid::Uuid::new_v4().to_string(),
+            cache,
+            bus,
+            shared,
+            outbox,
+            outbox_receiver: std::sync::Mutex::new(Some(receiver)),
+        }
+    }
+
+    /// Connects to the cache and the broker `settings` name.
+    pub async fn connect(settings: &Settings) -> Result<Cluster, crate::server::ServeError> {
+        let cache_config = cache_config(settings);
+        let shared = cache_config.backend != infrahub_cache::CacheBackend::Memory;
+        if shared {
+            tracing::info!(
+                driver = settings.cache.driver.as_str(),
+                address = %format!("{}:{}", cache_config.address, cache_config.port),
+                "connecting to the cache"
+            );
+        }
+        let cache = infrahub_cache::connect(&cache_config)
+            .await
+            .map_err(|e| crate::server::backend("cache", e))?;
+        let bus = match bus_config(settings) {
+            Some(config) => {
+                tracing::info!(
+                    driver = settings.broker.driver.as_str(),
+                    endpoint = %config.endpoint(),
+                    "connecting to the message broker"
+                );
+                Some(
+                    infrahub_bus::connect(&config)
+                        .await
+                        .map_err(|e| crate::server::backend("message broker", e))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Cluster::new(cache, bus, shared))
+    }
+
+    /// This process's identity (upstream's `WORKER_IDENTITY`).
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The cache and locks.
+    pub fn cache(&self) -> &CacheHandle {
+        &self.cache
+    }
+
+    /// Whether the cache is shared with other processes (its locks are then given to the
+    /// engine).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Queues the broadcast that credentials changed (a no-op without a bus).
+    pub(crate) fn credentials_changed(&self) {
+        if self.bus.is_some() {
+            self.send(&CredentialsChanged {});
+        }
+    }
+
+    fn send<T: BusMessage>(&self, body: &T) {
+        let meta = Meta {
+            initiator_id: Some(self.identity.clone()),
+            ..Meta::default()
+        };
+        match Message::encode(body, meta) {
+            Ok(message) => {
+                let _ = self.outbox.send(message);
+            }
+            Err(error) => tracing::error!(%error, "encoding a broadcast failed"),
+        }
+    }
+
+    /// Starts the background work of `state`'s cluster: broadcasting the engine's registry
+    /// changes, applying the other servers', the heartbeat and the safety-net refresh. The
+    /// tasks end once `state` is dropped.
+    pub(crate) fn start(state: &Arc<AppState>) {
+        let cluster = &state.cluster;
+        if cluster.bus.is_some() {
+            let weak = Arc::downgrade(state);
+            state.engine.observe_registry(Arc::new(move |change| {
+                let Some(state) = weak.upgrade() else {
+                    return;
+                };
+                match change {
+                    RegistryChange::Rebased(branch) => state.cluster.send(&RebasedBranch {
+                        branch: branch.clone(),
+                    }),
+                    other => state.cluster.send(&RefreshBranches {
+                        branch: Some(other.branch().to_string()),
+                    }),
+                }
+            }));
+        }
+        let receiver = cluster
+            .outbox_receiver
+            .lock()
+            .ok()
+            .and_then(|mut receiver| receiver.take());
+        if let (Some(bus), Some(receiver)) = (cluster.bus.clone(), receiver) {
+            tokio::spawn(send_broadcasts(Arc::downgrade(state), bus, receiver));
+        }
+        if let Some(bus) = cluster.bus.clone() {
+            tokio::spawn(receive_broadcasts(Arc::downgrade(state), bus));
+        }
+        tokio::spawn(heartbeat(Arc::downgrade(state)));
+    }
+
+    /// Publishes this server's heartbeat and the schema hash of every branch it holds.
+    pub(crate) async fn publish_status(&self, engine: &Engine) -> infrahub_cache::Result<()> {
+        let cache = &self.cache.cache;
+        let id = &self.identity;
+        let now = infrahub_graph::Timestamp::now().to_string();
+        cache
+            .set(
+                &format!("workers:active:{COMPONENT}:worker:{id}"),
+                now.as_bytes(),
+                SetOptions::ttl(ACTIVE_TTL),
+            )
+            .await?;
+        cache
+            .set(
+                &format!("workers:worker:{id}"),
+                now.as_bytes(),
+                SetOptions::ttl(REGISTRATION_TTL),
+            )
+            .await?;
+        for (branch, _) in engine.registry_branches() {
+            let Some(hash) = engine.schema_hash(&branch) else {
+                continue;
+            };
+            cache
+                .set(
+                    &schema_hash_key(&branch, id),
+                    hash.as_bytes(),
+                    SetOptions::ttl(REGISTRATION_TTL),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The API servers and workers the cache knows, with the schema hash each holds for
+    /// `branch`, active ones first.
+    pub async fn workers(&self, branch: &str) -> infrahub_cache::Result<Vec<WorkerStatus>> {
+        let cache = &self.cache.cache;
+        let keys = cache.keys_with_prefix("workers:").await?;
+        let mut workers: BTreeMap<String, (bool, Option<String>)> = BTreeMap::new();
+        let hash_prefix = format!("workers:schema_hash:branch:{branch}:");
+        let mut hash_keys = Vec::new();
+        for key in &keys {
+            let Some((_, id)) = key.rsplit_once(":worker:") else {
+                continue;
+            };
+            let entry = workers.entry(id.to_string()).or_default();
+            if key.starts_with("workers:active:") {
+                entry.0 = true;
+            } else if key.starts_with(&hash_prefix) {
+                hash_keys.push((id.to_string(), key.clone()));
+            }
+        }
+        let names: Vec<String> = hash_keys.iter().map(|(_, key)| key.clone()).collect();
+        let values = cache.get_many(&names).await?;
+        for ((id, _), value) in hash_keys.into_iter().zip(values) {
+            if let (Some(entry), Some(value)) = (workers.get_mut(&id), value) {
+                entry.1 = String::from_utf8(value).ok();
+            }
+        }
+        let mut list: Vec<WorkerStatus> = workers
+            .into_iter()
+            .map(|(id, (active, schema_hash))| WorkerStatus {
+                id,
+                active,
+                schema_hash,
+            })
+            .collect();
+        list.sort_by(|a, b| b.active.cmp(&a.active).then_with(|| a.id.cmp(&b.id)));
+        Ok(list)
+    }
+}
+
+/// Whether every active worker holds one and the same schema hash (upstream's
+/// `schema_hash_synced`).
+pub fn schema_hash_synced(workers: &[WorkerStatus]) -> bool {
+    let mut hashes = workers
+        .iter()
+        .filter(|w| w.active)
+        .map(|w| w.schema_hash.as_deref());
+    match hashes.next() {
+        Some(first) => hashes.all(|hash| hash == first),
+        None => true,
+    }
+}
+
+fn schema_hash_key(branch: &str, id: &str) -> String {
+    format!("workers:schema_hash:branch:{branch}:{COMPONENT}:worker:{id}")
+}
+
+/// Sends the queued broadcasts, in order.
+async fn send_broadcasts(
+    state: Weak<AppState>,
+    bus: Arc<dyn MessageBus>,
+    mut receiver: mpsc::UnboundedReceiver<Message>,
+) {
+    while let Some(message) = receiver.recv().await {
+        if let Err(error) = bus.broadcast(message).await {
+            // The other servers catch up at their next safety-net refresh.
+            tracing::warn!(%error, "broadcasting a registry change failed");
+        }
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        if let Err(error) = state.cluster.publish_status(&state.engine).await {
+            tracing::warn!(%error, "publishing the schema hashes failed");
+        }
+    }
+}
+
+/// Applies the registry changes and credential changes other servers broadcast.
+async fn receive_broadcasts(state: Weak<AppState>, bus: Arc<dyn MessageBus>) {
+    let mut subscription = loop {
+        match bus
+            .subscribe(&["refresh.registry.*", "refresh.auth.*"])
+            .await
+        {
+            Ok(subscription) => break subscription,
+            Err(error) => {
+                tracing::warn!(%error, "subscribing to registry broadcasts failed; retrying");
+                if state.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    while let Some(message) = subscription.next().await {
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        apply_broadcast(&state, &message).await;
+    }
+    tracing::warn!("the registry broadcast subscription ended");
+}
+
+/// Applies one broadcast; messages this server sent are skipped.
+async fn apply_broadcast(state: &AppState, message: &Message) {
+    let own = |meta: &Meta| meta.initiator_id.as_deref() == Some(state.cluster.identity());
+    let hint = match message.routing_key.as_str() {
+        RefreshBranches::ROUTING_KEY => match message.decode::<RefreshBranches>() {
+            Ok((meta, _)) if own(&meta) => return,
+            Ok((_, body)) => body.branch,
+            Err(error) => {
+                tracing::warn!(%error, "ignoring a malformed registry broadcast");
+                None
+            }
+        },
+        RebasedBranch::ROUTING_KEY => match message.decode::<RebasedBranch>() {
+            Ok((meta, _)) if own(&meta) => return,
+            Ok((_, body)) => Some(body.branch),
+            Err(error) => {
+                tracing::warn!(%error, "ignoring a malformed registry broadcast");
+                None
+            }
+        },
+        CredentialsChanged::ROUTING_KEY => {
+            if !matches!(message.decode::<CredentialsChanged>(), Ok((meta, _)) if own(&meta)) {
+                state.auth_cache.invalidate();
+            }
+            return;
+        }
+        other => {
+            tracing::debug!(routing_key = other, "ignoring an unknown broadcast");
+            return;
+        }
+    };
+    match state.engine.refresh_registry(hint.as_deref()).await {
+        Ok(refresh) if !refresh.is_empty() => {
+            tracing::info!(?refresh, "registry refreshed after a broadcast");
+            if let Err(error) = state.cluster.publish_status(&state.engine).await {
+                tracing::warn!(%error, "publishing the schema hashes failed");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "refreshing the registry failed"),
+    }
+}
+
+/// Publishes the heartbeat every [`HEARTBEAT`]; a server sharing its database also refreshes
+/// its registry and drops its cached credentials every [`SAFETY_NET`].
+async fn heartbeat(state: Weak<AppState>) {
+    let mut ticks: u64 = 0;
+    let every = SAFETY_NET.as_secs() / HEARTBEAT.as_secs();
+    loop {
+        {
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            if state.cluster.is_shared() && ticks > 0 && ticks.is_multiple_of(every) {
+                match state.engine.refresh_registry(None).await {
+                    Ok(refresh) if !refresh.is_empty() => {
+                        tracing::info!(?refresh, "registry refreshed by the periodic check");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "refreshing the registry failed"),
+                }
+                state.auth_cache.invalidate();
+            }
+            if let Err(error) = state.cluster.publish_status(&state.engine).await {
+                tracing::warn!(%error, "publishing the heartbeat failed");
+            }
+        }
+        ticks += 1;
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// The cache configuration of `settings`.
+fn cache_config(settings: &Settings) -> infrahub_cache::CacheConfig {
+    let cache = &settings.cache;
+    let backend = match cache.driver {
+        _ if !cache.enable => infrahub_cache::CacheBackend::Memory,
+        CacheDriver::Memory => infrahub_cache::CacheBackend::Memory,
+        CacheDriver::Redis => infrahub_cache::CacheBackend::Redis,
+        CacheDriver::Nats => infrahub_cache::CacheBackend::Nats,
+    };
+    infrahub_cache::CacheConfig {
+        backend,
+        address: cache.address.clone(),
+        port: cache.service_port(),
+        database: cache.database,
+        username: cache.username.clone(),
+        password: cache.password.expose().to_string(),
+        tls: infrahub_cache::CacheTlsConfig {
+            enabled: cache.tls_enabled,
+            ca_file: cache.tls_ca_file.clone(),
+            insecure: cache.tls_insecure,
+        },
+        ..infrahub_cache::CacheConfig::default()
+    }
+}
+
+/// The bus configuration of `settings`, or `None` for a server without a bus (the
+/// in-process driver, or the broker disabled).
+fn bus_config(settings: &Settings) -> Option<infrahub_bus::BusConfig> {
+    let broker = &settings.broker;
+    let backend = match broker.driver {
+        _ if !broker.enable => return None,
+        BrokerDriver::Memory => return None,
+        BrokerDriver::RabbitMq => infrahub_bus::BusBackend::Amqp,
+        BrokerDriver::Nats => infrahub_bus::BusBackend::Nats,
+    };
+    Some(infrahub_bus::BusConfig {
+        backend,
+        address: broker.address.clone(),
+        port: broker.service_port(),
+        username: broker.username.clone(),
+        password: broker.password.expose().to_string(),
+        virtualhost: broker.virtualhost.clone(),
+        namespace: broker.namespace.clone(),
+        tls: infrahub_bus::BusTlsConfig {
+            enabled: broker.tls_enabled,
+            ca_file: broker.tls_ca_file.clone(),
+            insecure: broker.tls_insecure,
+        },
+        maximum_message_retries: u32::try_from(broker.maximum_message_retries).unwrap_or(u32::MAX),
+        maximum_concurrent_messages: u16::try_from(broker.maximum_concurrent_messages)
+            .unwrap_or(u16::MAX)
+            .max(1),
+        ..infrahub_bus::BusConfig::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(id: &str, active: bool, hash: Option<&str>) -> WorkerStatus {
+        WorkerStatus {
+            id: id.into(),
+            active,
+            schema_hash: hash.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn synced_when_every_active_worker_holds_one_hash() {
+        assert!(schema_hash_synced(&[]));
+        assert!(schema_hash_synced(&[
+            worker("a", true, Some("h1")),
+            worker("b", true, Some("h1")),
+            worker("c", false, Some("old")),
+        ]));
+        assert!(!schema_hash_synced(&[
+            worker("a", true, Some("h1")),
+            worker("b", true, Some("h2")),
+        ]));
+        assert!(!schema_hash_synced(&[
+            worker("a", true, Some("h1")),
+            worker("b", true, None),
+        ]));
+    }
+
+    #[test]
+    fn the_in_process_driver_has_no_bus_and_the_memory_cache() {
+        let settings = Settings::default();
+        assert!(bus_config(&settings).is_none());
+        assert_eq!(
+            cache_config(&settings).backend,
+            infrahub_cache::CacheBackend::Memory
+        );
+        let mut settings = Settings::default();
+        settings.broker.driver = BrokerDriver::RabbitMq;
+        settings.broker.tls_enabled = true;
+        let config = bus_config(&settings).expect("a bus");
+        assert_eq!(config.port, 5671);
+        assert!(config.tls.enabled);
+        settings.broker.enable = false;
+        assert!(bus_config(&settings).is_none());
+    }
+}
