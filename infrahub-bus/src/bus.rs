@@ -138,8 +138,9 @@ pub(crate) trait Settle: Send + Sync {
     ) -> Result<()>;
     /// Moves `message` to the dead letters with `reason`, then acks this one.
     async fn dead_letter(self: Box<Self>, message: Message, reason: &str) -> Result<()>;
-    /// The delivery was dropped unsettled: give it back for redelivery (without waiting).
-    fn abandon(self: Box<Self>);
+    /// The delivery of `message` was dropped unsettled: give it back for redelivery (without
+    /// waiting).
+    fn abandon(self: Box<Self>, message: Message);
 }
 
 /// One message handed to a [`Consumer`], to settle exactly once.
@@ -229,7 +230,8 @@ impl Delivery {
     /// Redelivers the message after [`retry_delay`](crate::BusConfig::retry_delay) with
     /// [`attempt`](Delivery::attempt) + 1; once
     /// [`maximum_message_retries`](crate::BusConfig::maximum_message_retries) retries are used
-    /// up it goes to the dead letters instead.
+    /// up it goes to the dead letters instead. Retrying a delivery of
+    /// [`MessageBus::dead_letters`] replays the message into the work queue.
     pub async fn retry(mut self) -> Result<()> {
         let Some(settle) = self.take_settle() else {
             return Ok(());
@@ -260,7 +262,8 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         if let Some(settle) = self.settle.take() {
-            settle.abandon();
+            let message = std::mem::replace(&mut self.message, Message::new("", Vec::new()));
+            settle.abandon(message);
         }
     }
 }

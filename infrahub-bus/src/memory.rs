@@ -75,7 +75,6 @@ struct Subscriber {
 }
 
 /// A message waiting in a queue.
-#[derive(Clone)]
 struct Queued {
     message: Message,
     attempt: u32,
@@ -156,19 +155,20 @@ impl MemoryBus {
     }
 
     fn delivery(&self, queue: Queue, queued: Queued, permit: OwnedSemaphorePermit) -> Delivery {
-        let parts = DeliveryParts {
-            message: queued.message.clone(),
-            attempt: queued.attempt,
-            reply_to: queued.correlation_id.as_ref().map(|_| "memory".to_owned()),
-            correlation_id: queued.correlation_id.clone(),
-            maximum_retries: self.maximum_retries,
-            retry_delay: self.retry_delay,
-        };
         let settle = MemorySettle {
             broker: Arc::clone(&self.broker),
             queue,
-            queued,
+            attempt: queued.attempt,
+            correlation_id: queued.correlation_id.clone(),
             _permit: permit,
+        };
+        let parts = DeliveryParts {
+            message: queued.message,
+            attempt: queued.attempt,
+            reply_to: queued.correlation_id.as_ref().map(|_| "memory".to_owned()),
+            correlation_id: queued.correlation_id,
+            maximum_retries: self.maximum_retries,
+            retry_delay: self.retry_delay,
         };
         Delivery::new(parts, Box::new(settle))
     }
@@ -238,7 +238,8 @@ impl Broker {
 struct MemorySettle {
     broker: Arc<Broker>,
     queue: Queue,
-    queued: Queued,
+    attempt: u32,
+    correlation_id: Option<String>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -249,7 +250,7 @@ impl Settle for MemorySettle {
     }
 
     async fn reply(self: Box<Self>, response: Message) -> Result<()> {
-        if let Some(correlation_id) = &self.queued.correlation_id {
+        if let Some(correlation_id) = &self.correlation_id {
             let waiter = lock(&self.broker.state)
                 .pending_replies
                 .remove(correlation_id);
@@ -270,13 +271,13 @@ impl Settle for MemorySettle {
         let queued = Queued {
             message,
             attempt: next_attempt,
-            correlation_id: self.queued.correlation_id.clone(),
+            correlation_id: self.correlation_id.clone(),
         };
+        // A retried dead letter is replayed into the work queue, as the brokers do.
         let broker = Arc::clone(&self.broker);
-        let queue = self.queue;
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            broker.push(queue, queued, false);
+            broker.push(Queue::Work, queued, false);
         });
         Ok(())
     }
@@ -286,8 +287,13 @@ impl Settle for MemorySettle {
         Ok(())
     }
 
-    fn abandon(self: Box<Self>) {
-        self.broker.push(self.queue, self.queued.clone(), true);
+    fn abandon(self: Box<Self>, message: Message) {
+        let queued = Queued {
+            message,
+            attempt: self.attempt,
+            correlation_id: self.correlation_id.clone(),
+        };
+        self.broker.push(self.queue, queued, true);
     }
 }
 

@@ -78,7 +78,7 @@ impl Settle for AmqpSettle {
         self.ack_now().await
     }
 
-    fn abandon(self: Box<Self>) {
+    fn abandon(self: Box<Self>, _message: Message) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 // A closed channel gives its unacked messages back by itself.

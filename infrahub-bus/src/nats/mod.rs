@@ -253,6 +253,31 @@ impl Shared {
         }
     }
 
+    /// Returns once the server has processed everything this connection sent before (a
+    /// message to a private inbox comes back): a subscription is then live server-side, so
+    /// broadcasts of other processes reach it.
+    async fn sync_with_server(&self) -> Result<()> {
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|err| self.unavailable("cannot subscribe", err))?;
+        self.client
+            .publish(inbox, Default::default())
+            .await
+            .map_err(|err| self.unavailable("cannot subscribe", err))?;
+        let answered = tokio::time::timeout(self.config.connect_timeout, echo.next()).await;
+        let _ = echo.unsubscribe().await;
+        match answered {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(Error::unavailable(
+                &self.endpoint,
+                "the server did not confirm a subscription",
+            )),
+        }
+    }
+
     /// Declares (or finds) the work and dead-letter streams.
     async fn declare_streams(&self) -> Result<()> {
         for (name, subjects) in [
@@ -532,11 +557,7 @@ impl MessageBus for NatsBus {
             .subscribe(format!("{}.broadcast.>", shared.ns()))
             .await
             .map_err(|err| shared.unavailable("cannot subscribe", err))?;
-        shared
-            .client
-            .flush()
-            .await
-            .map_err(|err| shared.unavailable("cannot subscribe", err))?;
+        shared.sync_with_server().await?;
         let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
         let (sender, receiver) = mpsc::unbounded_channel();
         let shutdown = shared.shutdown.clone();

@@ -81,7 +81,7 @@ impl Settle for NatsSettle {
         self.ack_now().await
     }
 
-    fn abandon(self: Box<Self>) {
+    fn abandon(self: Box<Self>, _message: Message) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 // Without the nak the server redelivers after `ack_wait` anyway.
