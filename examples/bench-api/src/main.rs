@@ -21,10 +21,16 @@
 //! target/release/example-bench-api --bolt bolt://root:PASSWORD@127.0.0.1:PORT --arcadedb-http http://127.0.0.1:PORT
 //! ```
 //!
+//! With `--cluster rabbitmq|nats --broker-url URL --redis-url URL` besides `--bolt`, it measures
+//! instead a mixed load (8 clients, 3 lookups to 1 create) on one server and on two servers
+//! sharing the database, broker and Redis (see the `cluster` module).
+//!
 //! With `--bolt` (and the ArcadeDB HTTP API that creates a fresh database for the run; see
 //! `scripts/start-arcadedb.sh`), the whole run happens twice in one invocation, first on the
 //! embedded store, then with the server on the Bolt database (`database.db_type = neo4j`), same
 //! data, same requests.
+
+mod cluster;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -209,7 +215,12 @@ impl Backend {
             .rsplit_once(':')
             .context("--bolt needs host:port in its URL")?;
         // Upstream's rule for database names: a lowercase letter, then letters, digits or dots.
-        let database = format!("benchapi{}", std::process::id());
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let database = format!(
+            "benchapi{}n{}",
+            std::process::id(),
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let status = Command::new("curl")
             .args([
                 "-sf",
@@ -244,12 +255,27 @@ async fn start_server(
     binary: &str,
     backend: &Backend,
 ) -> anyhow::Result<(Server, String, Duration)> {
+    let environment = backend.environment()?;
+    let remote = matches!(backend, Backend::Bolt { .. });
+    start_server_with(binary, environment, remote, 0).await
+}
+
+/// Starts server number `instance` (its own data directory) with `environment`; `remote`
+/// when its graph is on a Bolt database (a first start there takes minutes).
+async fn start_server_with(
+    binary: &str,
+    environment: Vec<(String, String)>,
+    remote: bool,
+    instance: usize,
+) -> anyhow::Result<(Server, String, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let data_dir = std::env::temp_dir().join(format!("infrahub-bench-api-{}", std::process::id()));
+    let data_dir = std::env::temp_dir().join(format!(
+        "infrahub-bench-api-{}-{instance}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let environment = backend.environment()?;
     let started = Instant::now();
     let child = Command::new(binary)
         .args(["server", "start", "--port", &port.to_string()])
@@ -265,9 +291,10 @@ async fn start_server(
     loop {
         // A first start on a Bolt database writes the core schema and initial objects through
         // it: allow minutes there.
-        let limit = match backend {
-            Backend::Embedded => Duration::from_secs(30),
-            Backend::Bolt { .. } => Duration::from_secs(300),
+        let limit = if remote {
+            Duration::from_secs(300)
+        } else {
+            Duration::from_secs(30)
         };
         if started.elapsed() > limit {
             bail!("the server did not become ready within {limit:?}");
@@ -416,6 +443,9 @@ async fn main() -> anyhow::Result<()> {
     let mut as_user = false;
     let mut bolt = None;
     let mut arcadedb_http = None;
+    let mut cluster_broker = None;
+    let mut broker_url = None;
+    let mut redis_url = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -427,8 +457,30 @@ async fn main() -> anyhow::Result<()> {
             "--arcadedb-http" => {
                 arcadedb_http = Some(args.next().context("--arcadedb-http needs a URL")?);
             }
+            "--cluster" => {
+                cluster_broker = Some(args.next().context("--cluster needs rabbitmq or nats")?);
+            }
+            "--broker-url" => broker_url = Some(args.next().context("--broker-url needs a URL")?),
+            "--redis-url" => redis_url = Some(args.next().context("--redis-url needs a URL")?),
             other => bail!("unknown argument `{other}`"),
         }
+    }
+    if let Some(broker) = cluster_broker {
+        let (Some(url), Some(http), Some(broker_url), Some(redis_url)) =
+            (bolt, arcadedb_http, broker_url, redis_url)
+        else {
+            bail!("--cluster needs --bolt, --arcadedb-http, --broker-url and --redis-url");
+        };
+        if broker != "rabbitmq" && broker != "nats" {
+            bail!("--cluster takes rabbitmq or nats, not `{broker}`");
+        }
+        let setup = cluster::ClusterSetup {
+            backend: Backend::Bolt { url, http },
+            broker,
+            broker_url,
+            redis_url,
+        };
+        return cluster::run(&binary, &setup).await;
     }
     let backends = match (bolt, arcadedb_http) {
         (None, None) => vec![Backend::Embedded],
