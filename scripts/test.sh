@@ -6,6 +6,8 @@
 #   CARGO_TARGET_DIR                 shared cargo target directory (default: ./target)
 #   INFRAHUB_TEST_REQUIRE_SERVICES=1 real-service tests fail instead of skipping when their
 #                                    INFRAHUB_TEST_<SERVICE>_URL is unset (CI sets it)
+#   INFRAHUB_TEST_REDIS_URL, _AMQP_URL, _NATS_URL, _BOLT_URL
+#                                    the services those tests use (.ci/run sets them)
 #   INFRAHUB_PYTHON                  Python used to create the SDK virtualenv (default: python3)
 #
 # Installs Debian's chromium and chromium-driver when they are missing (the browser test of the
@@ -50,6 +52,15 @@ if cargo nextest --version >/dev/null 2>&1; then
   timed "rust tests (nextest)" cargo nextest run --workspace --no-fail-fast
 else
   timed "rust tests" cargo test --workspace --no-fail-fast
+fi
+# The bus and cache backends against real services (their conformance, TLS and fault tests
+# need every feature of the two crates: INFRAHUB_TEST_AMQP_URL, _NATS_URL, _REDIS_URL).
+if cargo nextest --version >/dev/null 2>&1; then
+  timed "bus and cache backends (nextest)" cargo nextest run -p infrahub-bus -p infrahub-cache \
+    --all-features --no-fail-fast
+else
+  timed "bus and cache backends" cargo test -p infrahub-bus -p infrahub-cache --all-features \
+    --no-fail-fast
 fi
 timed "doc tests" cargo test --workspace --doc
 timed "build binaries" cargo build --workspace --bins

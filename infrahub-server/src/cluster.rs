@@ -523,6 +523,111 @@ mod tests {
         ]));
     }
 
+    /// A server state on `store` whose cluster uses `bus` (an in-process bus shared with the
+    /// test, standing for the broker).
+    async fn server_on(
+        store: &Arc<dyn infrahub_graph::GraphStore>,
+        bus: &Arc<dyn MessageBus>,
+    ) -> Arc<AppState> {
+        let options = infrahub_core::engine::EngineOptions {
+            bcrypt_cost: 4,
+            ..Default::default()
+        };
+        let engine = Engine::open(Arc::clone(store), options).await.unwrap();
+        let mut cluster = Cluster::local();
+        cluster.bus = Some(Arc::clone(bus));
+        AppState::with_cluster(
+            Settings::default(),
+            "test".into(),
+            Arc::new(engine),
+            b"secret".to_vec(),
+            Arc::new(object_store::memory::InMemory::new()),
+            cluster,
+        )
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..250 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{what} did not happen within 5 s");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registry_changes_reach_the_other_server_and_malformed_broadcasts_are_ignored() {
+        let store: Arc<dyn infrahub_graph::GraphStore> =
+            Arc::new(infrahub_graph::EmbeddedGraph::in_memory().unwrap());
+        let config = infrahub_bus::BusConfig {
+            namespace: format!("cluster{}", uuid::Uuid::new_v4().simple()),
+            ..infrahub_bus::BusConfig::default()
+        };
+        let bus: Arc<dyn MessageBus> = Arc::new(infrahub_bus::MemoryBus::new(&config).unwrap());
+        let a = server_on(&store, &bus).await;
+        let b = server_on(&store, &bus).await;
+        // Let both subscriptions start.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // Garbage on the subjects the servers listen to changes nothing and stops nothing.
+        for (key, payload) in [
+            ("refresh.registry.branches", b"not json".to_vec()),
+            (
+                "refresh.registry.rebased_branch",
+                br#"{"version":1}"#.to_vec(),
+            ),
+            (
+                "refresh.registry.branches",
+                br#"{"version":99,"kind":"refresh.registry.branches","body":{}}"#.to_vec(),
+            ),
+            ("refresh.auth.credentials", vec![0xff; 4096]),
+            ("refresh.registry.unknown", b"{}".to_vec()),
+        ] {
+            bus.broadcast(Message::new(key, payload)).await.unwrap();
+        }
+
+        let file = infrahub_core::schema::SchemaFile::from_yaml(
+            "version: '1.0'\nnodes:\n  - name: Widget\n    namespace: Cluster\n",
+            Some("cluster.yml"),
+        )
+        .unwrap();
+        a.engine
+            .load_schema("main", vec![file], false)
+            .await
+            .unwrap();
+        eventually("B reads the schema A loaded", || {
+            b.engine
+                .schema("main")
+                .is_ok_and(|schema| schema.get("ClusterWidget").is_some())
+        })
+        .await;
+        a.engine
+            .create_branch(infrahub_core::engine::BranchCreate {
+                name: "from-a".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        eventually("B knows the branch A created", || {
+            b.engine.schema("from-a").is_ok()
+        })
+        .await;
+        a.engine.delete_branch("from-a").await.unwrap();
+        eventually("B forgets the branch A deleted", || {
+            b.engine.schema("from-a").is_err()
+        })
+        .await;
+
+        // Each server has its own in-process cache here: each lists itself, with the hash
+        // both now hold.
+        let workers = a.cluster.workers("main").await.unwrap();
+        assert_eq!(workers.len(), 1);
+        assert_eq!(workers[0].id, a.cluster.identity());
+        assert_eq!(workers[0].schema_hash, a.engine.schema_hash("main"));
+        assert_eq!(a.engine.schema_hash("main"), b.engine.schema_hash("main"));
+    }
+
     #[test]
     fn the_in_process_driver_has_no_bus_and_the_memory_cache() {
         let settings = Settings::default();
