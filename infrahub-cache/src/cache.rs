@@ -42,7 +42,8 @@ impl SetOptions {
 /// A key-value store with expiry, shared by every process that connects to the same service
 /// and namespace.
 ///
-/// Contract (checked by the [`conformance`](crate::conformance) suite on every backend):
+/// Contract (checked on every backend by the suite of the `conformance` module, feature
+/// `conformance`):
 ///
 /// - Keys are non-empty UTF-8 strings; values are bytes. Keys live in the handle's namespace:
 ///   two handles with different namespaces never see each other's keys.

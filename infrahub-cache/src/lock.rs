@@ -59,7 +59,8 @@ impl AcquireOptions {
 
 /// Named locks shared by every process connected to the same service and namespace.
 ///
-/// Contract (checked by the [`conformance`](crate::conformance) suite on every backend):
+/// Contract (checked on every backend by the suite of the `conformance` module, feature
+/// `conformance`):
 ///
 /// - Mutual exclusion: at most one live [`LockGuard`] per name at a time, across processes.
 /// - Lease: a lock is held for a lease (the manager's default or [`AcquireOptions::lease`]),
