@@ -339,30 +339,58 @@ async fn send_broadcasts(
     }
 }
 
-/// Applies the registry changes and credential changes other servers broadcast.
+/// Applies the registry changes and credential changes other servers broadcast; subscribes
+/// again when the subscription ends (the bus gave up on a broker that went away), after
+/// refreshing the whole registry since broadcasts may have been missed meanwhile.
 async fn receive_broadcasts(state: Weak<AppState>, bus: Arc<dyn MessageBus>) {
-    let mut subscription = loop {
-        match bus
+    let mut resubscribing = false;
+    loop {
+        let mut subscription = match bus
             .subscribe(&["refresh.registry.*", "refresh.auth.*"])
             .await
         {
-            Ok(subscription) => break subscription,
+            Ok(subscription) => subscription,
             Err(error) => {
                 tracing::warn!(%error, "subscribing to registry broadcasts failed; retrying");
                 if state.strong_count() == 0 {
                     return;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
             }
-        }
-    };
-    while let Some(message) = subscription.next().await {
-        let Some(state) = state.upgrade() else {
-            return;
         };
-        apply_broadcast(&state, &message).await;
+        if resubscribing {
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            catch_up(&state).await;
+        }
+        while let Some(message) = subscription.next().await {
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            apply_broadcast(&state, &message).await;
+        }
+        if state.strong_count() == 0 {
+            return;
+        }
+        tracing::warn!("the registry broadcast subscription ended; subscribing again");
+        resubscribing = true;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    tracing::warn!("the registry broadcast subscription ended");
+}
+
+/// Reads every branch again and drops cached credentials: what a missed broadcast would
+/// have done.
+async fn catch_up(state: &AppState) {
+    match state.engine.refresh_registry(None).await {
+        Ok(refresh) if !refresh.is_empty() => {
+            tracing::info!(?refresh, "registry refreshed from the store");
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "refreshing the registry failed"),
+    }
+    state.auth_cache.invalidate();
 }
 
 /// Applies one broadcast; messages this server sent are skipped.
@@ -419,14 +447,7 @@ async fn heartbeat(state: Weak<AppState>) {
                 return;
             };
             if state.cluster.is_shared() && ticks > 0 && ticks.is_multiple_of(every) {
-                match state.engine.refresh_registry(None).await {
-                    Ok(refresh) if !refresh.is_empty() => {
-                        tracing::info!(?refresh, "registry refreshed by the periodic check");
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "refreshing the registry failed"),
-                }
-                state.auth_cache.invalidate();
+                catch_up(&state).await;
             }
             if let Err(error) = state.cluster.publish_status(&state.engine).await {
                 tracing::warn!(%error, "publishing the heartbeat failed");
