@@ -197,23 +197,24 @@ pub(crate) fn too_many_keys(prefix: &str) -> Error {
     ))
 }
 
-/// One lock of the table.
+/// The locks of a table: the holder of each held (or expired, not yet taken over) lock.
 #[derive(Debug, Default)]
-struct LockSlot {
-    /// The holder's id and the end of its lease.
-    holder: Option<(u128, Instant)>,
-    /// The last fencing token given out.
+struct Slots {
+    /// Per lock key, the holder's id and the end of its lease.
+    holders: HashMap<String, (u128, Instant)>,
+    /// The last fencing token given out, for any name: tokens grow per name because they grow
+    /// overall, and released names leave nothing behind.
     fencing: u64,
 }
 
 #[derive(Debug, Default)]
 struct LockTable {
-    slots: Mutex<HashMap<String, LockSlot>>,
+    slots: Mutex<Slots>,
     released: Notify,
 }
 
 impl LockTable {
-    fn slots(&self) -> MutexGuard<'_, HashMap<String, LockSlot>> {
+    fn slots(&self) -> MutexGuard<'_, Slots> {
         self.slots
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -264,13 +265,16 @@ impl MemoryLocks {
         let now = Instant::now();
         let fencing = {
             let mut slots = self.table.slots();
-            let slot = slots.entry(key.clone()).or_default();
-            if slot.holder.is_some_and(|(_, expires)| expires > now) {
+            if slots
+                .holders
+                .get(&key)
+                .is_some_and(|(_, expires)| *expires > now)
+            {
                 return None;
             }
-            slot.fencing += 1;
-            slot.holder = Some((holder, now + lease));
-            slot.fencing
+            slots.fencing += 1;
+            slots.holders.insert(key.clone(), (holder, now + lease));
+            slots.fencing
         };
         let held = MemoryHeldLock {
             table: self.table.clone(),
@@ -291,10 +295,7 @@ impl MemoryLocks {
     fn lease_end(&self, name: &str) -> Option<Instant> {
         let key = format!("{}lock.{name}", self.prefix);
         let slots = self.table.slots();
-        slots
-            .get(&key)
-            .and_then(|slot| slot.holder)
-            .map(|(_, expires)| expires)
+        slots.holders.get(&key).map(|(_, expires)| *expires)
     }
 }
 
@@ -344,11 +345,8 @@ impl HeldLock for MemoryHeldLock {
     async fn renew(&self, lease: Duration) -> Result<bool> {
         let now = Instant::now();
         let mut slots = self.table.slots();
-        match slots.get_mut(&self.key) {
-            Some(LockSlot {
-                holder: Some((holder, expires)),
-                ..
-            }) if *holder == self.holder && *expires > now => {
+        match slots.holders.get_mut(&self.key) {
+            Some((holder, expires)) if *holder == self.holder && *expires > now => {
                 *expires = now + lease;
                 Ok(true)
             }
@@ -360,10 +358,10 @@ impl HeldLock for MemoryHeldLock {
         let now = Instant::now();
         let held = {
             let mut slots = self.table.slots();
-            match slots.get_mut(&self.key) {
-                Some(slot) if slot.holder.is_some_and(|(holder, _)| holder == self.holder) => {
-                    let live = slot.holder.is_some_and(|(_, expires)| expires > now);
-                    slot.holder = None;
+            match slots.holders.get(&self.key) {
+                Some((holder, expires)) if *holder == self.holder => {
+                    let live = *expires > now;
+                    slots.holders.remove(&self.key);
                     live
                 }
                 _ => false,
@@ -371,5 +369,29 @@ impl HeldLock for MemoryHeldLock {
         };
         self.table.released.notify_waiters();
         Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn released_locks_leave_nothing_behind() {
+        let locks = MemoryLocks::new(Duration::from_secs(10));
+        for index in 0..100 {
+            let guard = locks
+                .try_acquire(&format!("artifact.{index}"))
+                .await
+                .unwrap();
+            guard.unwrap().release().await.unwrap();
+        }
+        assert!(locks.table.slots().holders.is_empty());
+        let guard = locks.try_acquire("artifact.0").await.unwrap().unwrap();
+        assert_eq!(
+            guard.fencing_token(),
+            101,
+            "tokens keep growing after names are gone"
+        );
     }
 }

@@ -10,9 +10,9 @@
 //! **TTLs.** NATS 2.9 has no per-message TTL, and upstream's fixed TTL buckets ignore the TTLs
 //! of most keys. Here every value is stored in an envelope that carries its expiry (wall-clock
 //! milliseconds) and its original key; a value past its expiry reads as absent for every
-//! operation, and the first read that finds it expired deletes it (revision-checked). The
-//! bucket itself has no `max_age`, because keys without TTL must live; expired values nobody
-//! reads again stay stored until they are overwritten or deleted. Expiry compares the wall
+//! operation, and the first `get` or `keys_with_prefix` that finds it expired deletes it
+//! (revision-checked). The bucket itself has no `max_age`, because keys without TTL must live;
+//! expired values nobody reads or lists again stay stored until overwritten or deleted. Expiry compares the wall
 //! clocks of the processes: keep them in sync (NTP) to well under the shortest TTL and lease.
 //!
 //! **Locks.** A lock `<name>` is the key `lock.<name>` holding the holder's id and the end of
@@ -547,9 +547,16 @@ impl Cache for NatsCache {
         let now = now_millis();
         let mut keys = Vec::new();
         for entry in entries {
-            if let Some(stored) = live_value(entry?.as_ref(), now)
-                && stored.key.starts_with(prefix)
-            {
+            let Some(entry) = entry? else { continue };
+            let Some(stored) = decode(&entry) else {
+                continue;
+            };
+            if !stored.live(now) {
+                self.bucket
+                    .forget_expired(entry.key.clone(), entry.revision);
+                continue;
+            }
+            if stored.key.starts_with(prefix) {
                 if keys.len() == KEYS_LIMIT {
                     return Err(too_many_keys(prefix));
                 }

@@ -3,7 +3,8 @@
 //!
 //! Keys are `<namespace>:<key>` (bare keys with an empty namespace). A lock `<name>` is the key
 //! `lock.<name>` holding `<fencing token>:<holder id>` with a `PX` lease; its fencing token
-//! comes from `INCR` of the companion key `lock-fencing.<name>`, which never expires. Taking,
+//! comes from `INCR` of the companion key `lock-fencing` of the namespace (one counter for all
+//! names, so tokens grow per name and no key is left per name ever locked). Taking,
 //! renewing and releasing a lock are Lua scripts, so each is one atomic round trip and renewal
 //! and release only act while the key still holds the caller's value.
 
@@ -462,7 +463,7 @@ pub struct RedisLocks {
 impl RedisLocks {
     async fn try_take(&self, name: &str, options: AcquireOptions) -> Result<Option<LockGuard>> {
         let key = format!("{}lock.{name}", self.prefix);
-        let fencing_key = format!("{}lock-fencing.{name}", self.prefix);
+        let fencing_key = format!("{}lock-fencing", self.prefix);
         let lease = options.lease.unwrap_or(self.lease);
         let holder = uuid::Uuid::new_v4().simple().to_string();
         let started = Instant::now();
