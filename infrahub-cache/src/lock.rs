@@ -314,11 +314,13 @@ async fn renew_loop(name: String, lease: Duration, state: Arc<GuardState>) {
 }
 
 /// Waits for a lock by calling `attempt` until it gives a guard or `options.wait` passes:
-/// short pauses first, growing to 50 ms, with jitter.
+/// short pauses first, growing to 50 ms, with jitter, cut short when `released` is notified
+/// (a lock of the same manager was released in this process).
 #[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) async fn poll_acquire<F, Fut>(
     name: &str,
     options: AcquireOptions,
+    released: &tokio::sync::Notify,
     mut attempt: F,
 ) -> Result<LockGuard>
 where
@@ -328,6 +330,9 @@ where
     let deadline = Instant::now() + options.wait;
     let mut pause = Duration::from_millis(1);
     loop {
+        let notified = released.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         if let Some(guard) = attempt().await? {
             return Ok(guard);
         }
@@ -336,7 +341,10 @@ where
             return Err(lock_timeout(name, options.wait));
         }
         let jitter = Duration::from_micros((uuid::Uuid::new_v4().as_u128() % 1000) as u64);
-        tokio::time::sleep_until((now + pause + jitter).min(deadline)).await;
+        tokio::select! {
+            () = tokio::time::sleep_until((now + pause + jitter).min(deadline)) => {}
+            () = &mut notified => {}
+        }
         pause = (pause * 3 / 2).min(Duration::from_millis(50));
     }
 }

@@ -35,6 +35,7 @@ use async_nats::{ConnectErrorKind, ConnectOptions};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::cache::{Cache, KEYS_LIMIT, SetOptions, add_counter, check_key, parse_counter};
@@ -315,6 +316,7 @@ pub(crate) async fn connect(config: &CacheConfig) -> Result<CacheHandle> {
         locks: Arc::new(NatsLocks {
             bucket,
             lease: config.lock_lease,
+            released: Arc::default(),
         }),
     })
 }
@@ -572,6 +574,8 @@ impl Cache for NatsCache {
 pub struct NatsLocks {
     bucket: Bucket,
     lease: Duration,
+    /// Notified when a lock of this manager is released, to wake this process' waiters.
+    released: Arc<Notify>,
 }
 
 impl NatsLocks {
@@ -602,6 +606,7 @@ impl NatsLocks {
                 holder,
                 revision: AtomicU64::new(revision),
                 expiry: AtomicU64::new(expiry),
+                released: self.released.clone(),
             };
             return Ok(Some(LockGuard::new(
                 name,
@@ -619,7 +624,10 @@ impl NatsLocks {
 impl LockManager for NatsLocks {
     async fn acquire(&self, name: &str, options: AcquireOptions) -> Result<LockGuard> {
         check_name(name)?;
-        poll_acquire(name, options, || self.try_take(name, options)).await
+        poll_acquire(name, options, &self.released, || {
+            self.try_take(name, options)
+        })
+        .await
     }
 
     async fn try_acquire(&self, name: &str) -> Result<Option<LockGuard>> {
@@ -637,6 +645,7 @@ struct NatsHeldLock {
     holder: String,
     revision: AtomicU64,
     expiry: AtomicU64,
+    released: Arc<Notify>,
 }
 
 impl NatsHeldLock {
@@ -685,6 +694,7 @@ impl HeldLock for NatsHeldLock {
         let mut revision = self.revision.load(Ordering::Acquire);
         for _ in 0..2 {
             if self.bucket.delete_at(&self.nats_key, revision).await? {
+                self.released.notify_waiters();
                 // Deleted our own entry; it was still ours only if the lease had not ended.
                 return Ok(self.expiry.load(Ordering::Acquire) > now_millis());
             }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, FromRedisValue, IntoConnectionInfo, RedisError, Script};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::cache::{Cache, KEYS_LIMIT, SetOptions, check_key};
@@ -277,6 +278,7 @@ pub(crate) async fn connect(config: &CacheConfig) -> Result<CacheHandle> {
             connection,
             prefix,
             lease: config.lock_lease,
+            released: Arc::default(),
         }),
     })
 }
@@ -458,6 +460,8 @@ pub struct RedisLocks {
     connection: Connection,
     prefix: String,
     lease: Duration,
+    /// Notified when a lock of this manager is released, to wake this process' waiters.
+    released: Arc<Notify>,
 }
 
 impl RedisLocks {
@@ -482,6 +486,7 @@ impl RedisLocks {
             connection: self.connection.clone(),
             key,
             value: format!("{token}:{holder}"),
+            released: self.released.clone(),
         };
         Ok(Some(LockGuard::new(
             name,
@@ -498,7 +503,10 @@ impl RedisLocks {
 impl LockManager for RedisLocks {
     async fn acquire(&self, name: &str, options: AcquireOptions) -> Result<LockGuard> {
         check_name(name)?;
-        poll_acquire(name, options, || self.try_take(name, options)).await
+        poll_acquire(name, options, &self.released, || {
+            self.try_take(name, options)
+        })
+        .await
     }
 
     async fn try_acquire(&self, name: &str) -> Result<Option<LockGuard>> {
@@ -513,6 +521,7 @@ struct RedisHeldLock {
     connection: Connection,
     key: String,
     value: String,
+    released: Arc<Notify>,
 }
 
 #[async_trait]
@@ -534,6 +543,7 @@ impl HeldLock for RedisHeldLock {
             .connection
             .script(&RELEASE, &[&self.key], &[self.value.as_bytes()])
             .await?;
+        self.released.notify_waiters();
         Ok(released == 1)
     }
 }
