@@ -150,3 +150,41 @@ pub(crate) fn add_counter(key: &str, current: i64, by: i64) -> Result<i64> {
         .checked_add(by)
         .ok_or_else(|| Error::invalid(format!("incrementing cache key `{key}` overflows")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryCache;
+
+    #[tokio::test]
+    async fn json_helpers_round_trip_and_name_bad_values() {
+        let cache = MemoryCache::new();
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Webhook {
+            url: String,
+            retries: u8,
+        }
+        let webhook = Webhook {
+            url: "https://example.net/hook".to_owned(),
+            retries: 3,
+        };
+        assert!(
+            cache
+                .set_json("webhook:1", &webhook, SetOptions::default())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            cache.get_json::<Webhook>("webhook:1").await.unwrap(),
+            Some(webhook)
+        );
+        assert_eq!(cache.get_json::<Webhook>("webhook:2").await.unwrap(), None);
+        cache
+            .set("webhook:3", b"not json", SetOptions::default())
+            .await
+            .unwrap();
+        let error = cache.get_json::<Webhook>("webhook:3").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("webhook:3"), "{error}");
+    }
+}

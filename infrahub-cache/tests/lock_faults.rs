@@ -5,9 +5,10 @@
 //!   its output and is then killed with SIGKILL. The lock stays taken right after the kill,
 //!   and another acquirer gets it once the lease has run out, with a larger fencing token.
 //!   Against the shared Redis (`INFRAHUB_TEST_REDIS_URL`) and NATS (`INFRAHUB_TEST_NATS_URL`).
-//! - A private `redis-server` is killed and started again on the same port while a handle is
-//!   alive: meanwhile calls fail with a retryable error (`Unavailable`) and no panic, and
-//!   afterwards the same handle works again (it reconnects by itself).
+//! - A private `redis-server` (and a private `nats-server`) is killed and started again on the
+//!   same port while a handle is alive: meanwhile calls fail with a retryable error
+//!   (`Unavailable`) and no panic, and afterwards the same handle works again (it reconnects by
+//!   itself).
 //!
 //! Unset URLs make the tests say that they skip, unless `INFRAHUB_TEST_REQUIRE_SERVICES=1`,
 //! where they fail.
@@ -229,6 +230,78 @@ async fn redis_restart_under_a_live_handle() {
     assert_eq!(
         handle.cache.get("after").await.unwrap().as_deref(),
         Some(&b"2"[..])
+    );
+    let guard = handle
+        .locks
+        .acquire("global.init", AcquireOptions::default())
+        .await
+        .expect("locks work again after the restart");
+    guard.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restart_under_a_live_handle() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    if service_tests_enabled("INFRAHUB_TEST_NATS_URL", "nats_restart_under_a_live_handle").is_none()
+    {
+        return;
+    }
+    let dir = TempDir::new("nats-restart");
+    let port = free_port();
+    let mut server = Server::nats(dir.path(), port, &[]);
+    let config = CacheConfig {
+        backend: CacheBackend::Nats,
+        address: "127.0.0.1".to_owned(),
+        port,
+        connect_timeout: Duration::from_secs(2),
+        ..CacheConfig::default()
+    };
+    let handle = connect(&config).await.unwrap();
+    handle
+        .cache
+        .set("before", b"1", SetOptions::default())
+        .await
+        .unwrap();
+
+    server.kill();
+    let started = Instant::now();
+    let error = handle
+        .cache
+        .get("before")
+        .await
+        .expect_err("calls fail while the server is down");
+    assert!(
+        error.is_retryable(),
+        "a call while the server is down fails with a retryable error ({:?}): {error}",
+        error.kind()
+    );
+    assert!(
+        error.to_string().contains(&format!("127.0.0.1:{port}")),
+        "the error names the server: {error}"
+    );
+    eprintln!("down: {error} (after {:?})", started.elapsed());
+
+    // Same port and JetStream store directory: the bucket and its values survive.
+    let _server = Server::nats(dir.path(), port, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let value = loop {
+        match handle.cache.get("before").await {
+            Ok(value) => break value,
+            Err(error) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the handle works again after the restart: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(
+        value.as_deref(),
+        Some(&b"1"[..]),
+        "JetStream kept the value"
     );
     let guard = handle
         .locks
