@@ -149,6 +149,19 @@ impl MemoryBus {
                     drop(unsent);
                     return;
                 }
+                // Hand over whatever else is ready, up to the free prefetch slots, without
+                // waiting again.
+                while let Ok(permit) = Arc::clone(&permits).try_acquire_owned() {
+                    let Some(queued) = bus.broker.try_take(queue) else {
+                        drop(permit);
+                        break;
+                    };
+                    let delivery = bus.delivery(queue, queued, permit);
+                    if let Err(unsent) = sender.try_send(delivery) {
+                        drop(unsent);
+                        return;
+                    }
+                }
             }
         });
         Consumer::new(receiver, Box::new(()))
@@ -196,6 +209,15 @@ impl Broker {
             }
         }
         self.notify(queue).notify_waiters();
+    }
+
+    /// The next message of `queue` if one is ready.
+    fn try_take(&self, queue: Queue) -> Option<Queued> {
+        let mut state = lock(&self.state);
+        match queue {
+            Queue::Work => state.work.pop_front(),
+            Queue::Dead => state.dead.pop_front(),
+        }
     }
 
     /// The next message of `queue`, waiting for one; `None` when `consumer` is gone.

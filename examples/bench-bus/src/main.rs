@@ -10,6 +10,7 @@
 //! confirm / JetStream ack) and consumers hold up to 256 unacked deliveries.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -110,19 +111,28 @@ async fn broadcast(
 /// Publishes `messages` work messages consumed by `consumers` competing consumers.
 async fn work_queue(
     bus: &Arc<dyn MessageBus>,
+    bus_is_memory: bool,
     messages: usize,
     consumers: usize,
 ) -> anyhow::Result<f64> {
-    let (done_sender, mut done) = tokio::sync::mpsc::unbounded_channel();
+    let consumed = Arc::new(AtomicUsize::new(0));
+    let all_consumed = Arc::new(tokio::sync::Notify::new());
+    // The in-process bus acks at once; a broker's ack is a message, sent off the loop.
+    let inline_ack = bus_is_memory;
     let mut workers = Vec::new();
     for _ in 0..consumers {
         let mut consumer = bus.consume(&["bench.work.*"]).await?;
-        let done_sender = done_sender.clone();
+        let consumed = Arc::clone(&consumed);
+        let all_consumed = Arc::clone(&all_consumed);
         workers.push(tokio::spawn(async move {
             while let Some(delivery) = consumer.next().await {
-                tokio::spawn(async move { delivery.ack().await });
-                if done_sender.send(()).is_err() {
-                    return;
+                if inline_ack {
+                    delivery.ack().await;
+                } else {
+                    tokio::spawn(async move { delivery.ack().await });
+                }
+                if consumed.fetch_add(1, Ordering::Relaxed) + 1 == messages {
+                    all_consumed.notify_one();
                 }
             }
         }));
@@ -138,17 +148,17 @@ async fn work_queue(
         results.into_iter().collect::<Result<Vec<_>, _>>()
     };
     let consuming = async {
-        for _ in 0..messages {
-            tokio::time::timeout(Duration::from_secs(30), done.recv())
-                .await
-                .context("work queue stalled")?
-                .context("consumers ended")?;
+        while consumed.load(Ordering::Relaxed) < messages {
+            let wait = tokio::time::timeout(Duration::from_secs(30), all_consumed.notified());
+            if wait.await.is_err() && consumed.load(Ordering::Relaxed) < messages {
+                bail!("work queue stalled");
+            }
         }
         anyhow::Ok(())
     };
-    let (published, consumed) = tokio::join!(publishing, consuming);
+    let (published, finished) = tokio::join!(publishing, consuming);
     published?;
-    consumed?;
+    finished?;
     let elapsed = started.elapsed();
     for worker in workers {
         worker.abort();
@@ -215,7 +225,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{label:<7} broadcast   {subscribers} subscriber(s): {rate:>12.0} msg/s");
         }
         for consumers in [1, 4] {
-            let rate = work_queue(&bus, count, consumers).await?;
+            let rate =
+                work_queue(&bus, config.backend == BusBackend::Memory, count, consumers).await?;
             println!("{label:<7} work queue  {consumers} consumer(s):   {rate:>12.0} msg/s");
         }
         let (p50, p99) = rpc(&bus, 2_000).await?;

@@ -218,7 +218,7 @@ impl Shared {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(correlation_id.as_str());
                 if let Some(waiter) = waiter {
-                    let _ = waiter.send(to_message(&delivery));
+                    let _ = waiter.send(to_message(delivery));
                 }
             }
         });
@@ -398,25 +398,28 @@ impl Shared {
 
     /// Builds a [`Delivery`] of a work or dead-letter queue.
     fn delivery(self: &Arc<Self>, delivery: lapin::message::Delivery) -> Delivery {
-        let message = to_message(&delivery);
         let attempt = header_number(&delivery.properties, ATTEMPT_HEADER).unwrap_or(1);
+        let reply_to = delivery
+            .properties
+            .reply_to()
+            .as_ref()
+            .map(|r| r.to_string());
+        let correlation_id = delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.to_string());
+        let acker = delivery.acker.clone();
+        let message = to_message(delivery);
         let parts = DeliveryParts {
             message,
             attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-            reply_to: delivery
-                .properties
-                .reply_to()
-                .as_ref()
-                .map(|r| r.to_string()),
-            correlation_id: delivery
-                .properties
-                .correlation_id()
-                .as_ref()
-                .map(|c| c.to_string()),
+            reply_to,
+            correlation_id,
             maximum_retries: self.config.maximum_message_retries,
             retry_delay: self.config.retry_delay,
         };
-        let settle = settle::AmqpSettle::new(Arc::clone(self), delivery.acker, &parts);
+        let settle = settle::AmqpSettle::new(Arc::clone(self), acker, &parts);
         Delivery::new(parts, Box::new(settle))
     }
 
@@ -621,7 +624,7 @@ async fn run_subscription(
             tokio::select! {
                 next = deliveries.next() => match next {
                     Some(Ok(delivery)) => {
-                        let mut message = to_message(&delivery);
+                        let mut message = to_message(delivery);
                         message.strip_reserved_headers();
                         if sender.send(message).is_err() {
                             let _ = channel.close(200, "subscription dropped".into()).await;
@@ -643,7 +646,7 @@ async fn run_subscription(
 
 /// The message of a delivery: routing key from the header set at publishing, or the
 /// delivery's own.
-fn to_message(delivery: &lapin::message::Delivery) -> Message {
+fn to_message(delivery: lapin::message::Delivery) -> Message {
     let mut headers = BTreeMap::new();
     if let Some(table) = delivery.properties.headers() {
         for (name, value) in table.inner() {
@@ -659,7 +662,7 @@ fn to_message(delivery: &lapin::message::Delivery) -> Message {
     headers.remove("delay");
     Message {
         routing_key,
-        payload: delivery.data.clone(),
+        payload: delivery.data,
         headers,
         priority: delivery
             .properties
