@@ -81,6 +81,7 @@ fn root_store(tls: &BusTlsConfig) -> Result<RootCertStore> {
 /// configuration by itself (async-nats, when a server demands TLS the bus did not ask for)
 /// needs one, and rustls cannot pick one when both `ring` and `aws-lc-rs` are linked. Installs
 /// `ring` unless the process chose a provider.
+#[cfg(feature = "nats")]
 pub(crate) fn ensure_default_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: a provider is then installed.
