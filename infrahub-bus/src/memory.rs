@@ -428,3 +428,62 @@ impl MessageBus for MemoryBus {
         Ok(self.consumer(Queue::Dead))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Many messages through several consumers with a large prefetch on a multi-threaded
+    /// runtime: none is lost or stuck (batch hand-over, wake-ups).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_messages_many_consumers() {
+        const MESSAGES: usize = 20_000;
+        let config = BusConfig {
+            namespace: format!("stress-{}", uuid::Uuid::new_v4().simple()),
+            maximum_concurrent_messages: 64,
+            ..BusConfig::default()
+        };
+        let bus = Arc::new(MemoryBus::new(&config).unwrap());
+        let consumed = Arc::new(AtomicUsize::new(0));
+        let mut workers = Vec::new();
+        for _ in 0..4 {
+            let mut consumer = bus.consume(&["#"]).await.unwrap();
+            let consumed = Arc::clone(&consumed);
+            workers.push(tokio::spawn(async move {
+                while let Some(delivery) = consumer.next().await {
+                    delivery.ack().await;
+                    consumed.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let publishers: Vec<_> = (0..4)
+            .map(|_| {
+                let bus = Arc::clone(&bus);
+                tokio::spawn(async move {
+                    for _ in 0..MESSAGES / 4 {
+                        bus.publish(Message::new("stress.item", vec![0; 16]), None)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for publisher in publishers {
+            publisher.await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while consumed.load(Ordering::Relaxed) < MESSAGES {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {MESSAGES} messages were consumed",
+                consumed.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for worker in workers {
+            worker.abort();
+        }
+    }
+}
