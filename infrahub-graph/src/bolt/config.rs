@@ -43,8 +43,10 @@ pub struct BoltConfig {
     /// Longest time one statement (or a commit) may take, rows included; a statement that takes
     /// longer fails with [`ErrorKind::Storage`] and is not retried. Default 60 s.
     pub query_timeout: Duration,
-    /// Retries of a transaction that failed with a transient error (a write conflict, a lost
-    /// connection before the commit). Default `3`.
+    /// Retries of a transaction that failed with a transient error (a lost connection before
+    /// the commit, a cluster member changing role). Default `3`. A write conflict with a
+    /// concurrent transaction (`DeadlockDetected`: servers sharing the database writing the
+    /// same records) is retried until `query_timeout` has passed instead.
     pub retry_limit: u32,
     /// How long connecting waits for the server to answer, retrying with backoff, before it
     /// fails with an error naming the address. Default 60 s.

@@ -72,6 +72,10 @@ enum Failure {
     NoAnswer,
     /// `Neo.TransientError.*`: the same transaction may succeed when run again.
     Transient,
+    /// `Neo.TransientError.Transaction.DeadlockDetected`: the transaction collided with a
+    /// concurrent one (another server writing the same records); retried until the query
+    /// timeout rather than `retry_limit` times, since contention is not failure.
+    Conflict,
     /// Wrong credentials or missing rights.
     Auth,
     /// The TLS handshake failed: the server certificate was refused, or client and server do
@@ -167,9 +171,25 @@ impl BoltClient {
         F: for<'t> FnMut(&'t mut BoltTransaction) -> BoltFuture<'t, T> + Send,
     {
         let mut retries = 0;
+        let mut conflicts = 0;
+        let started = Instant::now();
         loop {
             match self.attempt(&mut work).await {
                 Ok(value) => return Ok(value),
+                Err(err)
+                    if failure_of(&err) == Some(Failure::Conflict)
+                        && started.elapsed() < self.query_timeout =>
+                {
+                    conflicts += 1;
+                    let pause = conflict_backoff(conflicts);
+                    tracing::debug!(
+                        endpoint = %self.endpoint,
+                        conflicts,
+                        pause_ms = pause.as_millis() as u64,
+                        "retrying a bolt transaction that collided with a concurrent one: {err}"
+                    );
+                    sleep(pause).await;
+                }
                 Err(err) if retries < self.retry_limit && is_transient(&err) => {
                     retries += 1;
                     let pause = backoff(retries);
@@ -217,9 +237,10 @@ impl BoltClient {
                 Ok(Ok(())) => Ok(value),
                 Ok(Err(err)) => match classify(&err) {
                     // The server answered the commit with a failure: nothing was written.
-                    Failure::Transient | Failure::Constraint | Failure::Statement => {
-                        Err(self.error("committing", &err))
-                    }
+                    Failure::Transient
+                    | Failure::Conflict
+                    | Failure::Constraint
+                    | Failure::Statement => Err(self.error("committing", &err)),
                     _ => Err(failure(
                         &self.endpoint,
                         Failure::Other,
@@ -271,7 +292,10 @@ impl BoltClient {
                 ),
             };
             match failure_kind {
-                Failure::Unavailable | Failure::Transient | Failure::NoDatabase => {}
+                Failure::Unavailable
+                | Failure::Transient
+                | Failure::Conflict
+                | Failure::NoDatabase => {}
                 Failure::Auth => return Err(self.auth_error(&detail)),
                 _ => {
                     return Err(failure(
@@ -539,6 +563,8 @@ fn classify_code(code: &str) -> Failure {
             || code.ends_with(".Transaction.LockClientStopped")
         {
             Failure::Other
+        } else if code.ends_with(".Transaction.DeadlockDetected") {
+            Failure::Conflict
         } else {
             Failure::Transient
         };
@@ -576,6 +602,11 @@ fn driver_error(endpoint: &str, username: &str, context: &str, err: &neo4rs::Err
             endpoint,
             kind,
             format!("transient failure ({context}): {detail}"),
+        ),
+        Failure::Conflict => failure(
+            endpoint,
+            kind,
+            format!("write conflict ({context}): {detail}"),
         ),
         Failure::Auth => auth_error(endpoint, username, &detail),
         Failure::Tls => {
@@ -627,9 +658,27 @@ fn failure(endpoint: &str, failure: Failure, message: String) -> Error {
 }
 
 fn is_transient(err: &Error) -> bool {
+    matches!(
+        failure_of(err),
+        Some(Failure::Transient | Failure::Conflict | Failure::Unavailable)
+    )
+}
+
+/// The [`Failure`] an error raised here carries.
+fn failure_of(err: &Error) -> Option<Failure> {
     std::error::Error::source(err)
         .and_then(|source| source.downcast_ref::<BoltFailure>())
-        .is_some_and(|source| matches!(source.failure, Failure::Transient | Failure::Unavailable))
+        .map(|source| source.failure)
+}
+
+/// Pause before conflict retry `conflict` (1-based): 2 ms doubling up to 200 ms, plus up to
+/// as much again at random, so that colliding writers spread out.
+fn conflict_backoff(conflict: u32) -> Duration {
+    let base = Duration::from_millis(2)
+        .saturating_mul(1 << conflict.saturating_sub(1).min(7))
+        .min(Duration::from_millis(200));
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    base + base * jitter / 1000
 }
 
 /// Pause before retry `retry` (1-based): 20 ms doubling up to 1 s, plus up to as much again
@@ -671,8 +720,14 @@ mod tests {
     fn transient_codes_are_retried_and_others_not() {
         assert_eq!(
             classify_code("Neo.TransientError.Transaction.DeadlockDetected"),
+            Failure::Conflict
+        );
+        assert_eq!(
+            classify_code("Neo.TransientError.General.DatabaseUnavailable"),
             Failure::Transient
         );
+        assert!(conflict_backoff(1) < Duration::from_millis(5));
+        assert!(conflict_backoff(30) <= Duration::from_millis(400));
         assert_eq!(
             classify_code("Neo.TransientError.Transaction.Terminated"),
             Failure::Other
