@@ -24,7 +24,10 @@ use crate::{Message, Result};
 ///   message is handed to exactly one [`Consumer`] at a time and stays in the queue until a
 ///   [`Delivery`] settles it (ack, reply, retry, dead letter): a delivery that is dropped, or
 ///   whose consumer or connection goes away, is redelivered, so handlers must be idempotent
-///   (at-least-once).
+///   (at-least-once). Every delivery counts as an attempt: after
+///   [`maximum_message_retries`](crate::BusConfig::maximum_message_retries) retries (retried
+///   or unsettled deliveries alike) the message goes to the dead letters instead of a
+///   consumer, so a message that crashes every worker does not come back forever.
 /// - All consumers of a namespace share its one work queue (as upstream's workers do): the
 ///   patterns given to [`consume`](MessageBus::consume) are declared as bindings (RabbitMQ) but
 ///   a consumer may be handed any message of its namespace's queue, so every worker of one
@@ -147,7 +150,7 @@ pub(crate) trait Settle: Send + Sync {
 ///
 /// Settle it with [`ack`](Delivery::ack), [`reply`](Delivery::reply),
 /// [`retry`](Delivery::retry) or [`dead_letter`](Delivery::dead_letter); dropped unsettled, it
-/// is redelivered (to this or another consumer).
+/// is redelivered (to this or another consumer) and that delivery counts as an attempt.
 pub struct Delivery {
     message: Message,
     attempt: u32,
@@ -188,7 +191,9 @@ impl Delivery {
         &self.message
     }
 
-    /// Which delivery this is: 1 for the first, one more for each [`retry`](Delivery::retry).
+    /// Which delivery this is: 1 for the first, one more for each delivery before it, whether
+    /// it ended in [`retry`](Delivery::retry) or was never settled (dropped, or its consumer,
+    /// connection or process went away).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }

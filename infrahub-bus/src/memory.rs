@@ -172,6 +172,7 @@ impl MemoryBus {
             broker: Arc::clone(&self.broker),
             queue,
             attempt: queued.attempt,
+            maximum_retries: self.maximum_retries,
             correlation_id: queued.correlation_id.clone(),
             _permit: permit,
         };
@@ -261,6 +262,7 @@ struct MemorySettle {
     broker: Arc<Broker>,
     queue: Queue,
     attempt: u32,
+    maximum_retries: u32,
     correlation_id: Option<String>,
     _permit: OwnedSemaphorePermit,
 }
@@ -310,9 +312,25 @@ impl Settle for MemorySettle {
     }
 
     fn abandon(self: Box<Self>, message: Message) {
+        // A dropped delivery counts as an attempt: past the retries the next delivery would
+        // be one too many, so the message goes to the dead letters instead. Dead letters
+        // themselves just come back.
+        if matches!(self.queue, Queue::Work) && self.attempt > self.maximum_retries {
+            let reason = format!(
+                "delivered {} times without being acknowledged (`{}`)",
+                self.attempt, message.routing_key
+            );
+            tracing::warn!(routing_key = %message.routing_key, attempt = self.attempt, "bus: {reason}; dead-lettering");
+            self.broker.dead_letter(message, &reason);
+            return;
+        }
+        let attempt = match self.queue {
+            Queue::Work => self.attempt.saturating_add(1),
+            Queue::Dead => self.attempt,
+        };
         let queued = Queued {
             message,
-            attempt: self.attempt,
+            attempt,
             correlation_id: self.correlation_id.clone(),
         };
         self.broker.push(self.queue, queued, true);

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::Confirmation;
 use lapin::options::{
-    BasicPublishOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
@@ -423,6 +424,57 @@ impl Shared {
         Delivery::new(parts, Box::new(settle))
     }
 
+    /// A work message the broker redelivers (its previous delivery was never settled: dropped,
+    /// or its consumer or connection went away) counts as an attempt, which RabbitMQ does not
+    /// count: it is republished with its attempt header one higher, or dead-lettered once the
+    /// retries are used up, and only then acked (after the broker's confirm, so it is never
+    /// lost).
+    async fn recount(&self, delivery: lapin::message::Delivery) {
+        let previous = header_number(&delivery.properties, ATTEMPT_HEADER).unwrap_or(1);
+        let previous = u32::try_from(previous).unwrap_or(u32::MAX);
+        let reply_to = delivery
+            .properties
+            .reply_to()
+            .as_ref()
+            .map(|r| r.to_string());
+        let correlation_id = delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.to_string());
+        let acker = delivery.acker.clone();
+        let message = to_message(delivery);
+        let outcome = if previous > self.config.maximum_message_retries {
+            let reason = format!(
+                "delivered {previous} times without being acknowledged (`{}`)",
+                message.routing_key
+            );
+            tracing::warn!(routing_key = %message.routing_key, attempt = previous, "bus: {reason}; dead-lettering");
+            self.dead_letter(&message, &reason).await
+        } else {
+            let reply = reply_to.as_deref().zip(correlation_id.as_deref());
+            self.enqueue(&message, previous.saturating_add(1), None, reply)
+                .await
+        };
+        match outcome {
+            Ok(()) => {
+                if let Err(err) = acker.ack(BasicAckOptions::default()).await {
+                    tracing::warn!(routing_key = %message.routing_key, "bus: cannot acknowledge a redelivered message, it may come twice: {err}");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(routing_key = %message.routing_key, "bus: cannot count a redelivery, giving it back: {err}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await;
+            }
+        }
+    }
+
     /// Opens a channel consuming `queue` with manual acks and the configured prefetch.
     async fn consume_queue(&self, link: &Link, queue: &str) -> Result<(Channel, lapin::Consumer)> {
         let channel = self.channel(link).await?;
@@ -575,6 +627,12 @@ async fn run_consumer(
             tokio::select! {
                 next = deliveries.next() => match next {
                     Some(Ok(delivery)) => {
+                        if delivery.redelivered && queue == shared.names.rpcs {
+                            // Counted and republished (or dead-lettered): the consumer gets
+                            // the republished copy.
+                            shared.recount(delivery).await;
+                            continue;
+                        }
                         let delivery = shared.delivery(delivery);
                         if sender.send(delivery).await.is_err() {
                             let _ = channel.close(200, "consumer dropped".into()).await;

@@ -30,6 +30,7 @@
 //! | [`unsettled_redelivered`] | a dropped delivery and the deliveries of a dropped consumer come back |
 //! | [`retry_with_delay`] | `retry` redelivers after the delay with `attempt` + 1 |
 //! | [`retries_exhausted`] | past the retries a message goes to the dead letters with a reason |
+//! | [`dropped_deliveries_dead_lettered`] | dropped deliveries count as attempts: past the retries the message goes to the dead letters |
 //! | [`malformed_dead_lettered`] | `next_decoded` dead-letters what does not decode and keeps going |
 //! | [`delayed_publish`] | `publish` with a delay is not delivered before it |
 //! | [`request_reply`] | concurrent requests each get their own reply |
@@ -51,8 +52,8 @@ use serde::{Deserialize, Serialize};
 pub use broadcast::{broadcast_fan_out, namespaces_isolated};
 pub use rpc::{request_reply, request_timeout};
 pub use work::{
-    delayed_publish, malformed_dead_lettered, retries_exhausted, retry_with_delay,
-    unsettled_redelivered, work_queue_exactly_once,
+    delayed_publish, dropped_deliveries_dead_lettered, malformed_dead_lettered, retries_exhausted,
+    retry_with_delay, unsettled_redelivered, work_queue_exactly_once,
 };
 
 use crate::{BusConfig, BusMessage, Consumer, Delivery, Message, MessageBus, Subscription};
@@ -85,6 +86,7 @@ where
     unsettled_redelivered(open().await).await;
     retry_with_delay(open().await).await;
     retries_exhausted(open().await).await;
+    dropped_deliveries_dead_lettered(open().await).await;
     malformed_dead_lettered(open().await).await;
     delayed_publish(open().await).await;
     request_reply(open().await).await;

@@ -253,3 +253,72 @@ pub async fn delayed_publish(bus: Arc<dyn MessageBus>) {
     );
     delivery.ack().await;
 }
+
+/// Every delivery counts as an attempt, whether it ended in `retry` or was dropped unsettled
+/// (a crashed or killed worker): after [`RETRIES`] retries, the next delivery goes to the dead
+/// letters with a reason instead of reaching a consumer, so a message that crashes every
+/// worker does not come back forever.
+pub async fn dropped_deliveries_dead_lettered(bus: Arc<dyn MessageBus>) {
+    let mut consumer = bus.consume(&["crash.*"]).await.expect("consume");
+    bus.publish(Message::new("crash.me", b"crasher".to_vec()), None)
+        .await
+        .expect("publish");
+    for attempt in 1..=RETRIES + 1 {
+        let delivery = next_delivery(&mut consumer, PATIENCE).await;
+        let delivery = delivery.unwrap_or_else(|| {
+            panic!(
+                "dropped deliveries: delivery {attempt} of {} never came",
+                RETRIES + 1
+            )
+        });
+        assert_eq!(
+            delivery.attempt(),
+            attempt,
+            "dropped deliveries: every delivery counts as an attempt"
+        );
+        assert_eq!(
+            delivery.message().payload,
+            b"crasher",
+            "dropped deliveries: same message"
+        );
+        if attempt == 1 {
+            // Retries and drops share one count.
+            delivery.retry().await.expect("retry");
+        } else {
+            drop(delivery);
+        }
+    }
+    if let Some(extra) = next_delivery(&mut consumer, RETRY_DELAY * 3).await {
+        panic!(
+            "dropped deliveries: attempt {} was delivered past the {RETRIES} retries",
+            extra.attempt()
+        );
+    }
+    let mut dead = bus.dead_letters().await.expect("dead letters");
+    let letter = next_delivery(&mut dead, PATIENCE).await;
+    let letter = letter.expect(
+        "dropped deliveries: a message dropped past its retries did not reach the dead letters",
+    );
+    assert_eq!(
+        letter.message().payload,
+        b"crasher",
+        "dead letters: payload kept"
+    );
+    assert_eq!(
+        letter.message().routing_key,
+        "crash.me",
+        "dead letters: routing key kept"
+    );
+    let reason = letter.message().headers.get(DEAD_LETTER_REASON_HEADER);
+    assert!(
+        reason.is_some_and(|reason| reason.contains("without being acknowledged")),
+        "dead letters: the reason header says why: {reason:?}"
+    );
+    letter.ack().await;
+    if let Some(extra) = next_delivery(&mut consumer, QUIET).await {
+        panic!(
+            "dropped deliveries: attempt {} came back after the message was dead-lettered",
+            extra.attempt()
+        );
+    }
+}

@@ -315,7 +315,9 @@ impl Shared {
             durable_name: Some(durable.to_owned()),
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.config.ack_wait,
-            max_deliver: i64::from(self.config.maximum_message_retries) + 1,
+            // Unlimited: the bus counts deliveries itself and dead-letters the message past
+            // the retries (a server limit would leave it in the stream for good).
+            max_deliver: -1,
             ..Default::default()
         };
         stream_handle
@@ -389,9 +391,23 @@ impl Shared {
         .await
     }
 
-    /// The delivery of a JetStream message, or `None` when it is not due yet (it is then
-    /// given back with a delay).
-    async fn delivery(self: &Arc<Self>, message: jetstream::Message) -> Option<Delivery> {
+    /// The delivery of a JetStream message, or `None` when it is handed over later or not
+    /// at all:
+    ///
+    /// - every delivery counts as an attempt (the header's attempt, set by `retry`, plus the
+    ///   server's redeliveries of this stream message, after a drop, a crash or an expired
+    ///   `ack_wait`): past `maximum_message_retries + 1` deliveries of the work stream the
+    ///   message goes to the dead letters instead of the consumer;
+    /// - a message not due yet (a delay) is held here, its `ack_wait` extended, and sent to
+    ///   `sender` once due, so waiting costs no delivery.
+    async fn delivery(
+        self: &Arc<Self>,
+        message: jetstream::Message,
+        work: bool,
+        sender: &mpsc::Sender<Delivery>,
+    ) -> Option<Delivery> {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let redeliveries = u32::try_from(delivered.saturating_sub(1)).unwrap_or(u32::MAX);
         let (message, acker) = message.split();
         let headers = message.headers.as_ref();
         let header = |name: &str| {
@@ -399,31 +415,82 @@ impl Shared {
                 .and_then(|headers| headers.get(name))
                 .map(|value| value.as_str().to_owned())
         };
-        if let Some(not_before) = header(NOT_BEFORE_HEADER).and_then(|v| v.parse::<u64>().ok()) {
-            let now = now_ms();
-            if not_before > now {
-                let wait = Duration::from_millis(not_before - now);
-                let _ = acker.ack_with(AckKind::Nak(Some(wait))).await;
-                return None;
-            }
-        }
-        let attempt = header(ATTEMPT_HEADER)
+        let first_attempt: u32 = header(ATTEMPT_HEADER)
             .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .max(1);
+        let attempt = first_attempt.saturating_add(redeliveries);
         let mut bus_message = core_message(message.subject.as_str(), &message.payload, headers);
         if let Some(priority) = header(PRIORITY_HEADER).and_then(|v| v.parse().ok()) {
             bus_message.priority = priority;
         }
+        let maximum_retries = self.config.maximum_message_retries;
+        if work && attempt > maximum_retries.saturating_add(1) {
+            let previous = attempt - 1;
+            let reason = format!(
+                "delivered {previous} times without being acknowledged (`{}`)",
+                bus_message.routing_key
+            );
+            tracing::warn!(routing_key = %bus_message.routing_key, attempt = previous, "bus: {reason}; dead-lettering");
+            match self.dead_letter(&bus_message, &reason).await {
+                Ok(()) => {
+                    if let Err(err) = acker.double_ack().await {
+                        tracing::warn!(routing_key = %bus_message.routing_key, "bus: cannot acknowledge a dead-lettered message, it may come twice: {err}");
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(routing_key = %bus_message.routing_key, "bus: cannot dead-letter, giving it back: {err}");
+                    let _ = acker
+                        .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                        .await;
+                }
+            }
+            return None;
+        }
+        let not_before = header(NOT_BEFORE_HEADER).and_then(|v| v.parse::<u64>().ok());
         let parts = DeliveryParts {
             message: bus_message,
             attempt,
             reply_to: header(REPLY_TO_HEADER),
             correlation_id: header(CORRELATION_HEADER),
-            maximum_retries: self.config.maximum_message_retries,
+            maximum_retries,
             retry_delay: self.config.retry_delay,
         };
-        let settle = settle::NatsSettle::new(Arc::clone(self), acker, &parts);
-        Some(Delivery::new(parts, Box::new(settle)))
+        match not_before {
+            Some(not_before) if not_before > now_ms() => {
+                let shared = Arc::clone(self);
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let extend = (shared.config.ack_wait / 2).max(Duration::from_millis(100));
+                    loop {
+                        let now = now_ms();
+                        if now >= not_before {
+                            break;
+                        }
+                        let wait = Duration::from_millis(not_before - now).min(extend);
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            () = sender.closed() => {
+                                let rest = Duration::from_millis(not_before.saturating_sub(now_ms()));
+                                let _ = acker.ack_with(AckKind::Nak(Some(rest))).await;
+                                return;
+                            }
+                            () = shared.shutdown.cancelled() => return,
+                        }
+                        if now_ms() < not_before {
+                            let _ = acker.ack_with(AckKind::Progress).await;
+                        }
+                    }
+                    let settle = settle::NatsSettle::new(Arc::clone(&shared), acker, &parts);
+                    let _ = sender.send(Delivery::new(parts, Box::new(settle))).await;
+                });
+                None
+            }
+            _ => {
+                let settle = settle::NatsSettle::new(Arc::clone(self), acker, &parts);
+                Some(Delivery::new(parts, Box::new(settle)))
+            }
+        }
     }
 }
 
@@ -471,6 +538,7 @@ async fn run_consumer(
     mut messages: Option<pull::Stream>,
     sender: mpsc::Sender<Delivery>,
 ) {
+    let work = stream == shared.work_stream();
     loop {
         let mut current = match messages.take() {
             Some(current) => current,
@@ -500,7 +568,7 @@ async fn run_consumer(
             tokio::select! {
                 next = current.next() => match next {
                     Some(Ok(message)) => {
-                        if let Some(delivery) = shared.delivery(message).await
+                        if let Some(delivery) = shared.delivery(message, work, &sender).await
                             && sender.send(delivery).await.is_err()
                         {
                             return;
