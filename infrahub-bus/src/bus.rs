@@ -12,7 +12,8 @@ use crate::{Message, Result};
 /// consumers, retries and dead letters, and request/reply with a timeout.
 ///
 /// Users hold an `Arc<dyn MessageBus>` built by [`connect`](crate::connect). Every backend runs
-/// the [conformance suite](crate::conformance), which is this contract made executable.
+/// the conformance suite (module `conformance`, feature `conformance`), which is this contract made
+/// executable.
 ///
 /// # Delivery contract
 ///
