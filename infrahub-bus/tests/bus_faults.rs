@@ -26,11 +26,13 @@ const CHILD_URL: &str = "INFRAHUB_BUS_FAULT_CHILD_URL";
 const CHILD_NAMESPACE: &str = "INFRAHUB_BUS_FAULT_CHILD_NAMESPACE";
 
 /// The consumer process of [`killed_consumer`]: takes one message, says so, and hangs
-/// without acking until it is killed.
+/// without acking until it is killed. Run any other way (no child variables), it returns at
+/// once.
 #[tokio::test]
-#[ignore = "run as a child process by the fault tests"]
 async fn fault_child_consumer() {
-    let url = std::env::var(CHILD_URL).expect("started by a fault test");
+    let Ok(url) = std::env::var(CHILD_URL) else {
+        return;
+    };
     let config = BusConfig {
         namespace: std::env::var(CHILD_NAMESPACE).expect("started by a fault test"),
         ..common::config_from_url(&url)
@@ -53,12 +55,7 @@ async fn killed_consumer(url: &str) {
         .await
         .unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "fault_child_consumer",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["fault_child_consumer", "--exact", "--nocapture"])
         .env(CHILD_URL, url)
         .env(CHILD_NAMESPACE, &config.namespace)
         .stdout(Stdio::piped())

@@ -107,11 +107,7 @@ impl Cluster {
     /// A server alone: in-process cache and locks, no bus.
     pub fn local() -> Cluster {
         let config = infrahub_cache::CacheConfig::default();
-        let cache = CacheHandle {
-            cache: Arc::new(infrahub_cache::MemoryCache::new()),
-            locks: Arc::new(infrahub_cache::MemoryLocks::new(config.lock_lease)),
-        };
-        Cluster::new(cache, None, false)
+        Cluster::new(CacheHandle::memory("", config.lock_lease), None, false)
     }
 
     fn new(cache: CacheHandle, bus: Option<Arc<dyn MessageBus>>, shared: bool) -> Cluster {
@@ -248,10 +244,7 @@ impl Cluster {
                 SetOptions::ttl(REGISTRATION_TTL),
             )
             .await?;
-        for (branch, _) in engine.registry_branches() {
-            let Some(hash) = engine.schema_hash(&branch) else {
-                continue;
-            };
+        for (branch, hash) in engine.schema_hashes() {
             cache
                 .set(
                     &schema_hash_key(&branch, id),

@@ -75,20 +75,15 @@ impl Engine {
         }
     }
 
-    /// Every branch the registry holds, with its schema, by name.
-    pub fn registry_branches(&self) -> Vec<(String, Arc<crate::schema::SchemaBranch>)> {
-        let mut branches: Vec<_> = self
-            .schemas
-            .read()
-            .map(|schemas| {
-                schemas
-                    .iter()
-                    .map(|(name, schema)| (name.clone(), Arc::clone(schema)))
-                    .collect()
-            })
+    /// Every branch the registry holds with the hash of its schema, by name.
+    pub fn schema_hashes(&self) -> Vec<(String, String)> {
+        let mut hashes: Vec<_> = self
+            .schema_hashes
+            .lock()
+            .map(|hashes| hashes.iter().map(|(b, h)| (b.clone(), h.clone())).collect())
             .unwrap_or_default();
-        branches.sort_by(|a, b| a.0.cmp(&b.0));
-        branches
+        hashes.sort();
+        hashes
     }
 
     /// Brings the registry in step with the store: branches created or deleted elsewhere are
