@@ -238,7 +238,10 @@ impl Engine {
             self.reload_schema(&record.name).await?;
         } else {
             let schema = self.schema(self.default_branch())?;
-            self.set_schema(&record.name, (*schema).clone());
+            match self.schema_hash(self.default_branch()) {
+                Some(hash) => self.set_schema_hashed(&record.name, (*schema).clone(), hash),
+                None => self.set_schema(&record.name, (*schema).clone()),
+            }
         }
         self.notify_registry(RegistryChange::Branch(record.name.clone()));
         let event = Event::BranchCreated {

@@ -419,6 +419,12 @@ impl Engine {
     /// Puts `schema` in the registry as `branch`'s.
     pub(crate) fn set_schema(&self, branch: &str, schema: SchemaBranch) {
         let hash = schema.hash();
+        self.set_schema_hashed(branch, schema, hash);
+    }
+
+    /// [`Engine::set_schema`] when the schema's hash is known already (hashing walks every
+    /// model).
+    pub(crate) fn set_schema_hashed(&self, branch: &str, schema: SchemaBranch, hash: String) {
         if let Ok(mut schemas) = self.schemas.write() {
             schemas.insert(branch.to_string(), Arc::new(schema));
         }

@@ -158,7 +158,7 @@ impl Engine {
         changeset.ops.extend(Engine::schema_ops(&candidate, false));
         guard.ensure_held()?;
         let at = self.store().commit(changeset).await?.at;
-        self.set_schema(branch, candidate);
+        self.set_schema_hashed(branch, candidate, hash.clone());
         self.mark_schema_changed(branch).await?;
         self.notify_registry(super::registry::RegistryChange::Branch(branch.to_string()));
         let events = vec![Event::SchemaUpdated {
