@@ -1,1 +1,20 @@
 #![doc = include_str!("../README.md")]
+
+mod error;
+mod runtime;
+mod store;
+mod task;
+pub mod workflows;
+
+pub use error::{Error, ErrorKind, Result};
+pub use runtime::{
+    Catalogue, RuntimeConfig, Submission, TaskContext, TaskRuntime, WorkerHandle, Workflow,
+    WorkflowDefinition, can_cancel, can_retry,
+};
+#[cfg(any(test, feature = "conformance"))]
+pub use store::conformance;
+pub use store::{EmbeddedTaskStore, MAX_LOG_LINES, MAX_LOG_MESSAGE, MAX_PAGE, TaskStore};
+pub use task::{
+    LogPage, NewTask, RelatedNode, Severity, TaskFilter, TaskLog, TaskPage, TaskRecord, TaskState,
+    TaskUpdate, WorkflowType,
+};
