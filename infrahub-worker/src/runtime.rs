@@ -159,9 +159,11 @@ impl TaskContext {
     ///
     /// `Unavailable` when the store cannot write.
     pub async fn log(&self, severity: Severity, message: impl Into<String>) -> Result<()> {
+        // Queued in order with the task's other writes: readable as soon as the store commits
+        // it, durable with the task's outcome at the latest.
         self.store
-            .append_logs(&self.id, vec![(severity, message.into())])
-            .await
+            .queue_logs(&self.id, vec![(severity, message.into())]);
+        Ok(())
     }
 
     /// Appends an `info` log line.
@@ -649,41 +651,31 @@ impl TaskRuntime {
                 .await?;
             return Ok(None);
         };
-        let started = match store
-            .update(
-                &task.id,
-                TaskUpdate {
-                    state: Some(TaskState::Running),
-                    only_from: vec![TaskState::Pending, TaskState::Scheduled, TaskState::Running],
-                    ..TaskUpdate::default()
-                },
-            )
-            .await
-        {
-            Ok(task) => task,
-            // Cancelled or finished meanwhile.
-            Err(e) if e.kind() == ErrorKind::Conflict => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        // The start is queued, not awaited: it becomes durable with the outcome (a worker that
+        // dies before that leaves its message to be redelivered anyway). A cancellation that
+        // lands in between is seen at the workflow's next checkpoint.
+        let attempt = task.attempts + 1;
+        store.queue_update(
+            &task.id,
+            TaskUpdate {
+                state: Some(TaskState::Running),
+                only_from: vec![TaskState::Pending, TaskState::Scheduled, TaskState::Running],
+                ..TaskUpdate::default()
+            },
+        );
         let definition = workflow.definition();
-        if started.attempts > 1 {
-            store
-                .append_logs(
-                    &task.id,
-                    vec![(
-                        Severity::Info,
-                        format!(
-                            "Attempt {} of {}",
-                            started.attempts,
-                            definition.max_attempts.max(1)
-                        ),
-                    )],
-                )
-                .await?;
+        if attempt > 1 {
+            store.queue_logs(
+                &task.id,
+                vec![(
+                    Severity::Info,
+                    format!("Attempt {attempt} of {}", definition.max_attempts.max(1)),
+                )],
+            );
         }
         let context = TaskContext {
             id: task.id.clone(),
-            attempt: started.attempts,
+            attempt,
             store: Arc::clone(store),
         };
         let parameters = task.parameters.clone();
@@ -712,10 +704,9 @@ impl TaskRuntime {
                 Ok(None)
             }
             Err(error)
-                if error.kind() == ErrorKind::Unavailable
-                    && started.attempts < definition.max_attempts =>
+                if error.kind() == ErrorKind::Unavailable && attempt < definition.max_attempts =>
             {
-                let exponent = started.attempts.saturating_sub(1).min(16);
+                let exponent = attempt.saturating_sub(1).min(16);
                 let delay = self
                     .inner
                     .config
@@ -728,8 +719,7 @@ impl TaskRuntime {
                         vec![(
                             Severity::Warning,
                             format!(
-                                "Attempt {} failed: {error}; retrying in {:.1} s",
-                                started.attempts,
+                                "Attempt {attempt} failed: {error}; retrying in {:.1} s",
                                 delay.as_secs_f64()
                             ),
                         )],
@@ -738,9 +728,7 @@ impl TaskRuntime {
                 Ok(Some(delay))
             }
             Err(error) => {
-                store
-                    .append_logs(&task.id, vec![(Severity::Error, error.to_string())])
-                    .await?;
+                store.queue_logs(&task.id, vec![(Severity::Error, error.to_string())]);
                 self.finish(&task.id, TaskState::Failed, None, Some(error.to_string()))
                     .await?;
                 Ok(None)

@@ -45,6 +45,7 @@ where
     create_and_read(&factory().await).await;
     state_rules(&factory().await).await;
     logs(&factory().await).await;
+    queued_writes(&factory().await).await;
     filters_and_paging(&factory().await).await;
     cancel(&factory().await).await;
     delete_before(&factory().await).await;
@@ -234,6 +235,41 @@ async fn logs(store: &impl TaskStore) {
             .kind(),
         ErrorKind::NotFound
     );
+}
+
+async fn queued_writes(store: &impl TaskStore) {
+    let task = store.create(new_task("diff-update", None)).await.unwrap();
+    store.queue_update(&task.id, to(TaskState::Running));
+    store.queue_logs(&task.id, vec![(Severity::Info, "queued".into())]);
+    store.queue_update(
+        &task.id,
+        TaskUpdate {
+            progress: Some(0.25),
+            ..TaskUpdate::default()
+        },
+    );
+    // A refused queued write (unknown task) is dropped without affecting the others.
+    store.queue_logs(
+        "0b7f0a57-0000-4000-8000-000000000009",
+        vec![(Severity::Info, "lost".into())],
+    );
+    store
+        .append_logs(&task.id, vec![(Severity::Info, "awaited".into())])
+        .await
+        .unwrap();
+    let record = store.get(&task.id).await.unwrap().unwrap();
+    assert_eq!(record.state, TaskState::Running);
+    assert_eq!(record.attempts, 1);
+    assert_eq!(record.progress, Some(0.25));
+    let lines: Vec<String> = store
+        .logs(&task.id, 0, 10)
+        .await
+        .unwrap()
+        .logs
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert_eq!(lines, ["queued", "awaited"]);
 }
 
 async fn filters_and_paging(store: &impl TaskStore) {

@@ -56,7 +56,23 @@ enum Reply {
 
 struct Request {
     op: Op,
-    reply: oneshot::Sender<Result<Reply>>,
+    /// Where the answer goes; `None` for a queued write nobody waits for.
+    reply: Option<oneshot::Sender<Result<Reply>>>,
+}
+
+impl Request {
+    fn answer(reply_to: Option<oneshot::Sender<Result<Reply>>>, result: Result<Reply>) {
+        match reply_to {
+            Some(reply) => {
+                let _ = reply.send(result);
+            }
+            None => {
+                if let Err(error) = result {
+                    tracing::warn!(%error, "task store: a queued write was refused");
+                }
+            }
+        }
+    }
 }
 
 /// What the writer and the readers share.
@@ -194,11 +210,21 @@ impl EmbeddedTaskStore {
     async fn send(&self, op: Op) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Request { op, reply })
+            .send(Request {
+                op,
+                reply: Some(reply),
+            })
             .map_err(|_| Error::unavailable("task store: the writer stopped"))?;
         answer
             .await
             .map_err(|_| Error::unavailable("task store: the writer stopped"))?
+    }
+
+    /// Sends `op` without waiting for its answer (a refusal is logged).
+    fn queue(&self, op: Op) {
+        if self.sender.send(Request { op, reply: None }).is_err() {
+            tracing::warn!("task store: the writer stopped; a queued write is lost");
+        }
     }
 
     fn read_record(&self, seq: u64) -> Result<Option<TaskRecord>> {
@@ -246,6 +272,16 @@ impl TaskStore for EmbeddedTaskStore {
             return Ok(());
         }
         self.send(Op::Logs(id.to_owned(), lines)).await.map(|_| ())
+    }
+
+    fn queue_logs(&self, id: &str, lines: Vec<(Severity, String)>) {
+        if !lines.is_empty() {
+            self.queue(Op::Logs(id.to_owned(), lines));
+        }
+    }
+
+    fn queue_update(&self, id: &str, update: TaskUpdate) {
+        self.queue(Op::Update(id.to_owned(), update));
     }
 
     async fn cancel(&self, id: &str) -> Result<TaskRecord> {
@@ -601,7 +637,7 @@ fn write_loop(shared: &Shared, receiver: &Receiver<Request>) {
             Ok(index) => index.next_seq(),
             Err(_) => {
                 for request in requests {
-                    let _ = request.reply.send(Err(poisoned(())));
+                    Request::answer(request.reply, Err(poisoned(())));
                 }
                 continue;
             }
@@ -625,7 +661,7 @@ fn write_loop(shared: &Shared, receiver: &Receiver<Request>) {
             Ok(txn) => txn,
             Err(error) => {
                 for request in requests {
-                    let _ = request.reply.send(Err(error.clone()));
+                    Request::answer(request.reply, Err(error.clone()));
                 }
                 continue;
             }
@@ -661,13 +697,13 @@ fn write_loop(shared: &Shared, receiver: &Receiver<Request>) {
                     }
                 }
                 for (reply, result) in answers {
-                    let _ = reply.send(result);
+                    Request::answer(reply, result);
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "the task store could not commit");
                 for (reply, _) in answers {
-                    let _ = reply.send(Err(error.clone()));
+                    Request::answer(reply, Err(error.clone()));
                 }
             }
         }

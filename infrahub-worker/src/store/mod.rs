@@ -57,6 +57,14 @@ pub trait TaskStore: Send + Sync + Debug + 'static {
     /// `NotFound`; `Unavailable`.
     async fn append_logs(&self, id: &str, lines: Vec<(Severity, String)>) -> Result<()>;
 
+    /// Queues log lines for task `id` without waiting: they are written in order with the
+    /// store's other writes and are durable once a later awaited write to the store returns.
+    /// A failure is logged, not returned.
+    fn queue_logs(&self, id: &str, lines: Vec<(Severity, String)>);
+
+    /// Queues `update` of task `id` without waiting, as [`queue_logs`](TaskStore::queue_logs).
+    fn queue_update(&self, id: &str, update: TaskUpdate);
+
     /// Asks task `id` to stop: a task not started yet becomes `CANCELLED`, a running one
     /// `CANCELLING` (its worker stops it at its next step).
     ///
