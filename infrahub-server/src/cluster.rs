@@ -557,6 +557,7 @@ mod tests {
             b"secret".to_vec(),
             Arc::new(object_store::memory::InMemory::new()),
             cluster,
+            None,
         )
     }
 

@@ -196,6 +196,9 @@ pub async fn build_state(
     let engine = Arc::new(engine);
     // A first start hashes the initial admin password after the server is ready.
     engine.settle_in_background();
+    let tasks_path = data_dir.join("tasks.redb");
+    let task_store = infrahub_worker::EmbeddedTaskStore::open(&tasks_path)
+        .map_err(|e| backend(&format!("task store at {}", tasks_path.display()), e))?;
     let state = AppState::with_cluster(
         settings,
         deployment_id,
@@ -203,6 +206,7 @@ pub async fn build_state(
         jwt_secret,
         objects,
         cluster,
+        Some(Arc::new(task_store)),
     );
     // Listed by `InfrahubStatus` from the first request on.
     if let Err(error) = state.cluster.publish_status(&state.engine).await {

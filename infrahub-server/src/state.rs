@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use infrahub_core::engine::Engine;
+use infrahub_worker::{EmbeddedTaskStore, RuntimeConfig, TaskRuntime, TaskStore};
 use object_store::ObjectStore;
 
 use crate::auth::AuthCache;
@@ -34,6 +35,10 @@ pub struct AppState {
     pub schema_docs: SchemaDocCache,
     /// The cache, locks and bus shared with the deployment's other servers.
     pub cluster: Cluster,
+    /// The task runtime: workflows run as tasks with durable records (`InfrahubTask`).
+    pub tasks: TaskRuntime,
+    /// This process's task worker (stopped when the state is dropped).
+    worker: std::sync::Mutex<Option<infrahub_worker::WorkerHandle>>,
     ready: AtomicBool,
 }
 
@@ -50,6 +55,7 @@ impl std::fmt::Debug for AppState {
             .field("auth_cache", &self.auth_cache)
             .field("schema_docs", &self.schema_docs)
             .field("cluster", &self.cluster)
+            .field("tasks", &self.tasks)
             .field("ready", &self.ready)
             .finish()
     }
@@ -73,12 +79,14 @@ impl AppState {
             jwt_secret,
             objects,
             Cluster::local(),
+            None,
         )
     }
 
     /// [`AppState::new`] for a server of a deployment sharing `cluster`: the engine should
-    /// have been opened with the cluster's locks when its cache is shared. Starts the
-    /// cluster's background work (heartbeat, broadcasts) when called inside a Tokio runtime.
+    /// have been opened with the cluster's locks when its cache is shared. Task records go to
+    /// `task_store` (kept in memory when `None`). Starts the cluster's background work
+    /// (heartbeat, broadcasts) and the task worker when called inside a Tokio runtime.
     pub fn with_cluster(
         settings: Settings,
         deployment_id: String,
@@ -86,7 +94,17 @@ impl AppState {
         jwt_secret: Vec<u8>,
         objects: Arc<dyn ObjectStore>,
         cluster: Cluster,
+        task_store: Option<Arc<dyn TaskStore>>,
     ) -> Arc<Self> {
+        let task_store = task_store.unwrap_or_else(|| {
+            Arc::new(EmbeddedTaskStore::in_memory().expect("an in-memory task store"))
+        });
+        let tasks = TaskRuntime::in_process(
+            task_store,
+            infrahub_worker::workflows::catalogue(&engine),
+            RuntimeConfig::default(),
+        )
+        .expect("the in-process task bus accepts its default configuration");
         let state = Arc::new(AppState {
             settings,
             deployment_id,
@@ -98,6 +116,8 @@ impl AppState {
             auth_cache: AuthCache::default(),
             schema_docs: SchemaDocCache::default(),
             cluster,
+            tasks,
+            worker: std::sync::Mutex::new(None),
             ready: AtomicBool::new(false),
         });
         // Weak: the engine must not keep the state alive.
@@ -130,6 +150,9 @@ impl AppState {
         }));
         if tokio::runtime::Handle::try_current().is_ok() {
             Cluster::start(&state);
+            if let Ok(mut worker) = state.worker.lock() {
+                *worker = Some(state.tasks.spawn_worker());
+            }
         }
         state
     }

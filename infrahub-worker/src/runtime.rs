@@ -378,6 +378,26 @@ impl TaskRuntime {
         }
     }
 
+    /// A runtime of its own in this process: `store` for the records and a private
+    /// in-process bus (no other runtime shares its queue).
+    ///
+    /// # Errors
+    ///
+    /// The bus's (an invalid configuration).
+    pub fn in_process(
+        store: Arc<dyn TaskStore>,
+        catalogue: Catalogue,
+        config: RuntimeConfig,
+    ) -> Result<Self> {
+        let bus = infrahub_bus::MemoryBus::new(&infrahub_bus::BusConfig {
+            namespace: format!("tasks-{}", uuid::Uuid::new_v4().simple()),
+            maximum_concurrent_messages: u16::try_from(config.concurrency.max(1))
+                .unwrap_or(u16::MAX),
+            ..infrahub_bus::BusConfig::default()
+        })?;
+        Ok(TaskRuntime::new(store, Arc::new(bus), catalogue, config))
+    }
+
     /// The task store.
     pub fn store(&self) -> &Arc<dyn TaskStore> {
         &self.inner.store
@@ -575,22 +595,46 @@ impl TaskRuntime {
     ///
     /// The bus's (consuming).
     pub async fn start_worker(&self) -> Result<WorkerHandle> {
-        let mut consumer = self.inner.bus.consume(&[RunTask::ROUTING_KEY]).await?;
+        let consumer = self.inner.bus.consume(&[RunTask::ROUTING_KEY]).await?;
         let runtime = self.clone();
-        let slots = Arc::new(Semaphore::new(self.inner.config.concurrency.max(1)));
+        let task = tokio::spawn(async move { runtime.work(consumer).await });
+        Ok(WorkerHandle { task })
+    }
+
+    /// [`start_worker`](TaskRuntime::start_worker) without waiting: the worker starts
+    /// consuming in the background (and tries again every second while the bus refuses).
+    /// Must be called inside a Tokio runtime.
+    pub fn spawn_worker(&self) -> WorkerHandle {
+        let runtime = self.clone();
         let task = tokio::spawn(async move {
-            while let Some(delivery) = consumer.next().await {
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                    break;
-                };
-                let runtime = runtime.clone();
-                tokio::spawn(async move {
-                    runtime.handle(delivery).await;
-                    drop(slot);
-                });
+            loop {
+                match runtime.inner.bus.consume(&[RunTask::ROUTING_KEY]).await {
+                    Ok(consumer) => {
+                        runtime.work(consumer).await;
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "worker: consuming tasks failed; trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
         });
-        Ok(WorkerHandle { task })
+        WorkerHandle { task }
+    }
+
+    async fn work(&self, mut consumer: infrahub_bus::Consumer) {
+        let slots = Arc::new(Semaphore::new(self.inner.config.concurrency.max(1)));
+        while let Some(delivery) = consumer.next().await {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let runtime = self.clone();
+            tokio::spawn(async move {
+                runtime.handle(delivery).await;
+                drop(slot);
+            });
+        }
     }
 
     async fn handle(&self, delivery: Delivery) {

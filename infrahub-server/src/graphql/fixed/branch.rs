@@ -139,29 +139,89 @@ pub(super) fn branch_value(branch: &BranchInfo) -> GqlValue {
     ])
 }
 
-/// Runs a branch mutation; the operation is complete when it answers (`task` is null).
+/// How long a mutation waits for its task (the task goes on if the client gives up first).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether the mutation waits for its task: `wait_until_completion` (default true), and for
+/// `BranchCreate` not the deprecated `background_execution: true`.
+fn waits(ctx: &ResolverContext<'_>, default: bool) -> bool {
+    let flag = |name: &str| ctx.args.get(name).and_then(|v| v.boolean().ok());
+    flag("wait_until_completion").unwrap_or(default) && flag("background_execution") != Some(true)
+}
+
+/// A task error as a GraphQL error.
+pub(super) fn task_error(error: &infrahub_worker::Error) -> Error {
+    Error::new(error.message().to_owned())
+}
+
+/// Runs `submission` as a task: waits for it and fails with its error when `wait`, or answers
+/// the task's id at once.
+pub(super) async fn run_task(
+    state: &crate::state::AppState,
+    submission: infrahub_worker::Submission,
+    wait: bool,
+) -> Result<Option<String>, Error> {
+    if !wait {
+        let task = state
+            .tasks
+            .submit(submission)
+            .await
+            .map_err(|e| task_error(&e))?;
+        return Ok(Some(task.id));
+    }
+    let task = state
+        .tasks
+        .execute(submission, WAIT)
+        .await
+        .map_err(|e| task_error(&e))?;
+    match task.state {
+        infrahub_worker::TaskState::Completed => Ok(None),
+        state => {
+            Err(Error::new(task.error.unwrap_or_else(|| {
+                format!("the task {} ended {state}", task.id)
+            })))
+        }
+    }
+}
+
+/// Runs a branch mutation as a task (`BranchUpdate` directly): checked here, then waited for
+/// (`task` null) or submitted (`task { id }`).
 pub(super) async fn branch_operation<'a>(
     ctx: ResolverContext<'a>,
     name: &'static str,
 ) -> Result<Option<FieldValue<'a>>, Error> {
+    use infrahub_worker::workflows;
     let request = request(&ctx)?;
     let account = account_of(&ctx)?;
     let engine = &request.state.engine;
     let data = to_json(ctx.args.try_get("data")?.as_value());
     let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_string);
     let branch = text("name").ok_or_else(|| Error::new("`data.name` is required"))?;
-    let object = match name {
+    if name == "BranchUpdate" {
+        engine
+            .update_branch(&branch, text("description"))
+            .await
+            .map_err(engine_error)?;
+        return Ok(Some(FieldValue::value(object_value(vec![(
+            "ok",
+            GqlValue::Boolean(true),
+        )]))));
+    }
+    let (workflow, parameters) = match name {
         "BranchCreate" => {
-            let (info, _events) = engine
-                .create_branch(BranchCreate {
-                    name: branch,
-                    description: text("description"),
-                    sync_with_git: data.get("sync_with_git").and_then(Value::as_bool),
-                    created_by: Some(account.id.clone()),
-                })
-                .await
-                .map_err(engine_error)?;
-            Some(info)
+            infrahub_core::engine::validate_branch_name(&branch).map_err(engine_error)?;
+            if engine.branch(&branch).await.is_ok() {
+                return Err(Error::new(format!("The branch {branch} already exists")));
+            }
+            (
+                workflows::BRANCH_CREATE,
+                json!({
+                    "name": branch,
+                    "description": text("description"),
+                    "sync_with_git": data.get("sync_with_git").and_then(Value::as_bool),
+                    "created_by": account.id,
+                }),
+            )
         }
         "BranchDelete" => {
             // As upstream: the account that created a branch may delete it; others need
@@ -180,34 +240,35 @@ pub(super) async fn branch_operation<'a>(
                     "You are not allowed to delete a branch you did not create",
                 ));
             }
-            engine.delete_branch(&branch).await.map_err(engine_error)?;
-            None
-        }
-        "BranchMerge" => Some(engine.merge_branch(&branch).await.map_err(engine_error)?.0),
-        "BranchRebase" => Some(engine.rebase_branch(&branch).await.map_err(engine_error)?.0),
-        "BranchValidate" => {
-            let conflicts = engine
-                .branch_conflicts(&branch)
-                .await
-                .map_err(engine_error)?;
-            if !conflicts.is_empty() {
-                return Err(Error::new(format!(
-                    "Branch {branch} has {} conflict(s) with the default branch",
-                    conflicts.len()
-                )));
-            }
-            Some(engine.branch(&branch).await.map_err(engine_error)?)
+            (workflows::BRANCH_DELETE, json!({"branch": branch}))
         }
         _ => {
-            engine
-                .update_branch(&branch, text("description"))
-                .await
-                .map_err(engine_error)?;
-            None
+            engine.branch(&branch).await.map_err(engine_error)?;
+            let workflow = match name {
+                "BranchMerge" => workflows::BRANCH_MERGE,
+                "BranchRebase" => workflows::BRANCH_REBASE,
+                _ => workflows::BRANCH_VALIDATE,
+            };
+            (workflow, json!({"branch": branch}))
         }
     };
+    let wait = waits(&ctx, true);
+    let submission = infrahub_worker::Submission {
+        workflow: workflow.to_owned(),
+        parameters,
+        branch: Some(branch.clone()),
+        account: Some(account.id.clone()),
+        ..infrahub_worker::Submission::default()
+    };
+    let task = run_task(&request.state, submission, wait).await?;
     let mut answer = vec![("ok", GqlValue::Boolean(true))];
-    if let Some(info) = object {
+    if let Some(id) = task {
+        answer.push(("task", object_value(vec![("id", GqlValue::String(id))])));
+    }
+    // As upstream, a submitted merge or rebase still answers the branch as it is now.
+    if name != "BranchDelete"
+        && let Ok(info) = engine.branch(&branch).await
+    {
         answer.push(("object", branch_value(&info)));
     }
     Ok(Some(FieldValue::value(object_value(answer))))

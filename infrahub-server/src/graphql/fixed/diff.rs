@@ -434,7 +434,7 @@ pub(super) async fn diff_update<'a>(
     ctx: ResolverContext<'a>,
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let request = request(&ctx)?;
-    account_of(&ctx)?;
+    let account = account_of(&ctx)?;
     let data = to_json(ctx.args.try_get("data")?.as_value());
     let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_string);
     let branch = text("branch").ok_or_else(|| Error::new("`data.branch` is required"))?;
@@ -446,21 +446,47 @@ pub(super) async fn diff_update<'a>(
             })
             .transpose()
     };
-    request
-        .state
-        .engine
-        .update_diff(
-            &branch,
-            text("name").as_deref(),
-            time("from_time")?,
-            time("to_time")?,
-        )
-        .await
-        .map_err(engine_error)?;
-    Ok(Some(FieldValue::value(object_value(vec![(
-        "ok",
-        GqlValue::Boolean(true),
-    )]))))
+    let (from_time, to_time) = (time("from_time")?, time("to_time")?);
+    // As upstream: in the background unless asked to wait (`wait_until_completion`, or the
+    // deprecated `data.wait_for_completion`); waiting, the diff runs here and there is no task.
+    let wait = ctx
+        .args
+        .get("wait_until_completion")
+        .and_then(|v| v.boolean().ok())
+        .unwrap_or(false)
+        || data.get("wait_for_completion").and_then(Value::as_bool) == Some(true);
+    let mut answer = vec![("ok", GqlValue::Boolean(true))];
+    if wait {
+        request
+            .state
+            .engine
+            .update_diff(&branch, text("name").as_deref(), from_time, to_time)
+            .await
+            .map_err(engine_error)?;
+    } else {
+        request
+            .state
+            .engine
+            .branch(&branch)
+            .await
+            .map_err(engine_error)?;
+        let submission = infrahub_worker::Submission {
+            workflow: infrahub_worker::workflows::DIFF_UPDATE.to_owned(),
+            parameters: json!({
+                "branch": branch,
+                "name": text("name"),
+                "from_time": from_time.map(|t| t.to_string()),
+                "to_time": to_time.map(|t| t.to_string()),
+            }),
+            branch: Some(branch.clone()),
+            account: Some(account.id.clone()),
+            ..infrahub_worker::Submission::default()
+        };
+        if let Some(id) = super::branch::run_task(&request.state, submission, false).await? {
+            answer.push(("task", object_value(vec![("id", GqlValue::String(id))])));
+        }
+    }
+    Ok(Some(FieldValue::value(object_value(answer))))
 }
 
 pub(super) async fn resolve_conflict<'a>(

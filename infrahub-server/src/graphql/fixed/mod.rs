@@ -12,8 +12,7 @@ use async_graphql::dynamic::{
 };
 use async_graphql::{Error, Name, Value as GqlValue};
 use infrahub_core::engine::{
-    AttributeInput, BranchCreate, BranchInfo, Fields, NodeInput, NodeRef, PeerInput, QueryArgs,
-    RelationshipInput,
+    AttributeInput, BranchInfo, Fields, NodeInput, NodeRef, PeerInput, QueryArgs, RelationshipInput,
 };
 use infrahub_core::schema::SchemaBranch;
 use infrahub_graph::{BranchView, NodeId};
@@ -31,6 +30,7 @@ mod diff;
 mod pools;
 mod relationship;
 mod report;
+mod task;
 
 use account::{
     account_of, account_profile, account_tokens, permissions, token_create, token_delete,
@@ -39,6 +39,7 @@ use branch::{branches, register_branch_mutations};
 use diff::register_diff;
 use pools::register_pools;
 use relationship::relationships;
+use task::register_tasks;
 
 /// Kind of the current account's generic.
 const GENERIC_ACCOUNT: &str = "CoreGenericAccount";
@@ -423,6 +424,7 @@ pub(crate) fn register(
     mutation = relationship_fields(mutation);
     (builder, query, mutation) = register_pools(builder, query, mutation);
     (builder, query, mutation) = register_diff(builder, query, mutation);
+    (builder, query, mutation) = register_tasks(builder, query, mutation);
     (builder, query) = report::register_report(builder, query);
     (builder, mutation) = convert::register_convert(builder, mutation);
     register_branch_mutations(builder, query, mutation)
