@@ -89,3 +89,37 @@ def test_diff_of_a_branch(client, base_schema) -> None:
     assert tree is not None
     assert tree["num_added"] == 1 and tree["num_updated"] == 1
     client.branch.delete(branch_name=name)
+
+
+def test_background_merge_waited_for_through_the_task_api(client, server, base_schema) -> None:
+    from infrahub_sdk.task.models import TaskFilter, TaskState
+
+    name = f"bg-merge-{uuid.uuid4().hex[:6]}"
+    task_id = client.branch.create(branch_name=name, sync_with_git=False, wait_until_completion=False)
+    assert isinstance(task_id, str)
+    created = client.task.wait_for_completion(id=task_id, timeout=30)
+    assert created.state == TaskState.COMPLETED
+    assert created.workflow == "create-branch"
+    assert created.branch == name
+
+    maker = client.create("OrganizationManufacturer", name=f"bg-maker-{uuid.uuid4().hex[:6]}", branch=name)
+    maker.save()
+    response = client.execute_graphql(
+        query='mutation { BranchMerge(wait_until_completion: false, data: {name: "%s"}) { ok task { id } object { name } } }'
+        % name
+    )
+    assert response["BranchMerge"]["object"]["name"] == name
+    merge_id = response["BranchMerge"]["task"]["id"]
+    merged = client.task.wait_for_completion(id=merge_id, timeout=30)
+    assert merged.state == TaskState.COMPLETED
+    assert merged.workflow == "merge-branch-mutation"
+    assert client.count("OrganizationManufacturer", name__value=maker.name.value) == 1
+
+    # The merge is listed with its log, as `infrahubctl task list` shows it.
+    tasks = client.task.filter(filter=TaskFilter(ids=[merge_id]), include_logs=True, include_related_nodes=True)
+    assert [t.id for t in tasks] == [merge_id]
+    assert any(f"Merging branch {name}" == log.message for log in tasks[0].logs)
+    assert client.task.count(filters=TaskFilter(workflow=["merge-branch-mutation"])) >= 1
+    result = ctl(server, "task", "list", "--state", "completed", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert merge_id in result.stdout
