@@ -19,8 +19,7 @@ mod query;
 mod store;
 mod time;
 
-#[cfg(all(feature = "neo4j", feature = "conformance"))]
-#[doc(hidden)]
+#[cfg(feature = "neo4j")]
 pub use bolt::{BoltClient, BoltFuture, BoltTransaction};
 #[cfg(feature = "neo4j")]
 pub use bolt::{BoltConfig, BoltTlsConfig, Neo4jGraph};

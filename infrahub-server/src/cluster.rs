@@ -154,6 +154,11 @@ impl Cluster {
         Ok(Cluster::new(cache, bus, shared))
     }
 
+    /// The message bus shared with the deployment's other processes, if there is a broker.
+    pub fn bus(&self) -> Option<&Arc<dyn MessageBus>> {
+        self.bus.as_ref()
+    }
+
     /// This process's identity (upstream's `WORKER_IDENTITY`).
     pub fn identity(&self) -> &str {
         &self.identity
@@ -478,7 +483,7 @@ fn cache_config(settings: &Settings) -> infrahub_cache::CacheConfig {
 
 /// The bus configuration of `settings`, or `None` for a server without a bus (the
 /// in-process driver, or the broker disabled).
-fn bus_config(settings: &Settings) -> Option<infrahub_bus::BusConfig> {
+pub(crate) fn bus_config(settings: &Settings) -> Option<infrahub_bus::BusConfig> {
     let broker = &settings.broker;
     let backend = match broker.driver {
         _ if !broker.enable => return None,

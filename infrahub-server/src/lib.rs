@@ -12,5 +12,8 @@ mod server;
 mod state;
 mod ui;
 
-pub use server::{ServeError, bind, build_state, deployment_id, serve, serve_app, serve_state};
-pub use state::AppState;
+pub use server::{
+    Role, ServeError, bind, build_state, build_state_as, deployment_id, serve, serve_app,
+    serve_state,
+};
+pub use state::{AppState, TaskSetup};

@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: ServerCommand,
     },
+    /// Run a task worker of a distributed deployment.
+    Worker {
+        #[command(subcommand)]
+        command: WorkerCommand,
+    },
     /// Work with schema files offline.
     Schema {
         #[command(subcommand)]
@@ -66,6 +71,17 @@ enum ServerCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum WorkerCommand {
+    /// Start a worker: it runs the tasks API servers submit, on the shared graph database and
+    /// message broker the configuration names (`database.db_type = neo4j`, `broker.driver`).
+    Start {
+        /// Configuration file (default: `INFRAHUB_CONFIG`, else none).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -77,6 +93,9 @@ fn main() -> anyhow::Result<()> {
                     config,
                 },
         } => start(listen, port, config),
+        Command::Worker {
+            command: WorkerCommand::Start { config },
+        } => start_worker(config),
         Command::Schema {
             command: SchemaCommand::Check { json, files },
         } => schema_check(json, &files),
@@ -122,7 +141,8 @@ fn schema_check(json: bool, paths: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(listen: IpAddr, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
+/// Sets up logging and loads the configuration.
+fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("INFRAHUB_LOG_FILTER")
@@ -132,8 +152,34 @@ fn start(listen: IpAddr, port: u16, config: Option<PathBuf>) -> anyhow::Result<(
     let env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .collect();
-    let settings = Settings::load(config.as_deref(), &env).context("invalid configuration")?;
+    let settings = Settings::load(config, &env).context("invalid configuration")?;
     tracing::debug!(settings = %settings.redacted_json(), "configuration loaded");
+    Ok(settings)
+}
+
+fn start_worker(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = load_settings(config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let shutdown = shutdown_signal(settings.api.shutdown_timeout)?;
+    runtime.block_on(async move {
+        let deployment_id = infrahub_server::deployment_id(&settings.main.data_dir)?;
+        let state =
+            infrahub_server::build_state_as(settings, deployment_id, infrahub_server::Role::Worker)
+                .await?;
+        state.mark_ready();
+        tracing::info!(identity = state.cluster.identity(), "task worker started");
+        let _ = shutdown.await;
+        tracing::info!("task worker stopping: tasks in flight are redelivered to other workers");
+        drop(state);
+        anyhow::Ok(())
+    })
+}
+
+fn start(listen: IpAddr, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = load_settings(config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

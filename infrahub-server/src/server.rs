@@ -118,14 +118,35 @@ pub fn deployment_id(data_dir: &Path) -> Result<String, ServeError> {
     }
 }
 
+/// What a process of the deployment does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// An API server (`infrahub server start`): runs tasks itself with `workflow.driver =
+    /// local`, leaves them to workers with `worker`.
+    Server,
+    /// A task worker (`infrahub worker start`): runs the tasks API servers submit, on the
+    /// shared database and message broker.
+    Worker,
+}
+
 /// Opens the graph store, the engine and the object store the configuration names.
 pub async fn build_state(
     settings: Settings,
     deployment_id: String,
 ) -> Result<Arc<AppState>, ServeError> {
+    build_state_as(settings, deployment_id, Role::Server).await
+}
+
+/// [`build_state`] for a process of `role`.
+pub async fn build_state_as(
+    settings: Settings,
+    deployment_id: String,
+    role: Role,
+) -> Result<Arc<AppState>, ServeError> {
     use crate::config::StorageDriver;
     let data_dir = settings.main.data_dir.clone();
     refuse_unsupported_backends(&settings)?;
+    refuse_unshared_workers(&settings, role)?;
     let cluster = crate::cluster::Cluster::connect(&settings).await?;
     if !settings.database.is_embedded() && !cluster.is_shared() {
         tracing::warn!(
@@ -196,9 +217,7 @@ pub async fn build_state(
     let engine = Arc::new(engine);
     // A first start hashes the initial admin password after the server is ready.
     engine.settle_in_background();
-    let tasks_path = data_dir.join("tasks.redb");
-    let task_store = infrahub_worker::EmbeddedTaskStore::open(&tasks_path)
-        .map_err(|e| backend(&format!("task store at {}", tasks_path.display()), e))?;
+    let tasks = task_setup(&settings, &cluster, role).await?;
     let state = AppState::with_cluster(
         settings,
         deployment_id,
@@ -206,7 +225,7 @@ pub async fn build_state(
         jwt_secret,
         objects,
         cluster,
-        Some(Arc::new(task_store)),
+        Some(tasks),
     );
     // Listed by `InfrahubStatus` from the first request on.
     if let Err(error) = state.cluster.publish_status(&state.engine).await {
@@ -218,23 +237,14 @@ pub async fn build_state(
 /// Refuses settings naming backends this build does not have yet, rather than ignoring them:
 /// a deployment configured for RabbitMQ must not silently run on the in-process bus.
 fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
-    use crate::config::{DatabaseType, WorkflowDriver};
-    let unsupported = [
-        (
-            settings.database.db_type == DatabaseType::Memgraph,
-            "database.db_type",
-            settings.database.db_type.as_str(),
-            "the Memgraph dialect of the Bolt graph backend",
-            "neo4j` (Neo4j 5, ArcadeDB) or `embedded",
-        ),
-        (
-            settings.workflow.driver != WorkflowDriver::Local,
-            "workflow.driver",
-            settings.workflow.driver.as_str(),
-            "separate task workers",
-            "local",
-        ),
-    ];
+    use crate::config::DatabaseType;
+    let unsupported = [(
+        settings.database.db_type == DatabaseType::Memgraph,
+        "database.db_type",
+        settings.database.db_type.as_str(),
+        "the Memgraph dialect of the Bolt graph backend",
+        "neo4j` (Neo4j 5, ArcadeDB) or `embedded",
+    )];
     match unsupported.iter().find(|(refused, ..)| *refused) {
         Some((_, key, value, needs, instead)) => Err(ServeError::Refused(format!(
             "{key} = {value} needs {needs}, which this build does not include yet; use `{instead}`"
@@ -242,6 +252,75 @@ fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
         None => Ok(()),
     }
 }
+
+/// Refuses a deployment whose tasks could not reach workers: workers need the shared graph
+/// database and a message broker.
+fn refuse_unshared_workers(settings: &Settings, role: Role) -> Result<(), ServeError> {
+    use crate::config::WorkflowDriver;
+    let needs_workers = role == Role::Worker || settings.workflow.driver == WorkflowDriver::Worker;
+    if !needs_workers {
+        return Ok(());
+    }
+    let what = if role == Role::Worker {
+        "a task worker (`infrahub worker start`)"
+    } else {
+        "workflow.driver = worker"
+    };
+    if settings.database.is_embedded() {
+        return Err(ServeError::Refused(format!(
+            "{what} needs the deployment's shared graph database (database.db_type = neo4j): \
+             the embedded store belongs to one process"
+        )));
+    }
+    if crate::cluster::bus_config(settings).is_none() {
+        return Err(ServeError::Refused(format!(
+            "{what} needs a message broker (broker.driver = rabbitmq or nats) to carry tasks"
+        )));
+    }
+    Ok(())
+}
+
+/// Where this process records tasks and how they travel: on the embedded store, records in
+/// `<data_dir>/tasks.redb` and tasks on a private in-process bus; on a shared database,
+/// records in that database (every server and worker sees them) and tasks on the broker when
+/// there is one.
+async fn task_setup(
+    settings: &Settings,
+    cluster: &crate::cluster::Cluster,
+    role: Role,
+) -> Result<crate::state::TaskSetup, ServeError> {
+    use crate::config::WorkflowDriver;
+    let concurrency = usize::try_from(settings.broker.maximum_concurrent_messages)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if settings.database.is_embedded() {
+        let path = settings.main.data_dir.join("tasks.redb");
+        let store = infrahub_worker::EmbeddedTaskStore::open(&path)
+            .map_err(|e| backend(&format!("task store at {}", path.display()), e))?;
+        return Ok(crate::state::TaskSetup {
+            store: Arc::new(store),
+            bus: None,
+            run_worker: true,
+            concurrency: 8,
+        });
+    }
+    let bolt = settings
+        .database
+        .bolt_config()
+        .map_err(ServeError::Refused)?;
+    let store = infrahub_worker::BoltTaskStore::connect(&bolt, TASK_LABEL_PREFIX)
+        .await
+        .map_err(|e| backend("task store in the graph database", e))?;
+    Ok(crate::state::TaskSetup {
+        store: Arc::new(store),
+        bus: cluster.bus().cloned(),
+        run_worker: role == Role::Worker || settings.workflow.driver == WorkflowDriver::Local,
+        concurrency,
+    })
+}
+
+/// Labels of task records in a shared graph database (`InfrahubTask`, `InfrahubTaskLog`).
+const TASK_LABEL_PREFIX: &str = "Infrahub";
 
 /// The S3-compatible bucket store of `[storage.s3]`. Settings not given there come from the
 /// usual `AWS_*` environment variables (region, session token, ...).
@@ -471,7 +550,6 @@ mod tests {
 
     #[tokio::test]
     async fn backends_this_build_lacks_are_refused_not_ignored() {
-        use crate::config::WorkflowDriver;
         let dir = std::env::temp_dir().join(format!("infrahub-refuse-{}", uuid::Uuid::new_v4()));
         let base = || {
             let mut settings = Settings::default();
@@ -479,9 +557,6 @@ mod tests {
             settings
         };
         let mut cases = Vec::new();
-        let mut workflow = base();
-        workflow.workflow.driver = WorkflowDriver::Worker;
-        cases.push((workflow, "workflow.driver = worker"));
         let mut database = base();
         database.database.db_type = crate::config::DatabaseType::Memgraph;
         cases.push((database, "database.db_type = memgraph"));
@@ -493,6 +568,52 @@ mod tests {
                 .unwrap_or_default();
             assert!(error.starts_with(key), "{key}: {error}");
             assert!(error.contains("does not include yet"), "{error}");
+        }
+        assert!(
+            !dir.join("graph").exists(),
+            "a refused start must not create the store"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn workers_without_a_shared_database_or_broker_are_refused() {
+        use crate::config::{DatabaseType, WorkflowDriver};
+        let dir = std::env::temp_dir().join(format!("infrahub-workers-{}", uuid::Uuid::new_v4()));
+        let base = || {
+            let mut settings = Settings::default();
+            settings.main.data_dir = dir.clone();
+            settings
+        };
+        let mut driver = base();
+        driver.workflow.driver = WorkflowDriver::Worker;
+        let mut bolt_without_broker = base();
+        bolt_without_broker.workflow.driver = WorkflowDriver::Worker;
+        bolt_without_broker.database.db_type = DatabaseType::Neo4j;
+        let cases = [
+            (
+                driver,
+                Role::Server,
+                "workflow.driver = worker needs the deployment's shared graph database",
+            ),
+            (
+                base(),
+                Role::Worker,
+                "a task worker (`infrahub worker start`) needs the deployment's shared graph database",
+            ),
+            (
+                bolt_without_broker,
+                Role::Server,
+                "workflow.driver = worker needs a message broker",
+            ),
+        ];
+        for (settings, role, message) in cases {
+            let error = build_state_as(settings, "test".into(), role)
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(message), "{message}: {error}");
         }
         assert!(
             !dir.join("graph").exists(),

@@ -13,6 +13,19 @@ use crate::config::Settings;
 use crate::graphql::{QueryCache, SchemaCache};
 use crate::rest::SchemaDocCache;
 
+/// Where a server's task records go, how its tasks travel, and whether it runs them.
+#[derive(Debug)]
+pub struct TaskSetup {
+    /// The task store (embedded, or the shared database's).
+    pub store: Arc<dyn TaskStore>,
+    /// The bus tasks travel on; `None` for a private in-process one.
+    pub bus: Option<Arc<dyn infrahub_bus::MessageBus>>,
+    /// Whether this process runs tasks (a worker), or only submits them.
+    pub run_worker: bool,
+    /// How many tasks the worker runs at once.
+    pub concurrency: usize,
+}
+
 /// What request handlers share. Its `Debug` form leaves the signing key out.
 pub struct AppState {
     /// The loaded configuration.
@@ -84,9 +97,10 @@ impl AppState {
     }
 
     /// [`AppState::new`] for a server of a deployment sharing `cluster`: the engine should
-    /// have been opened with the cluster's locks when its cache is shared. Task records go to
-    /// `task_store` (kept in memory when `None`). Starts the cluster's background work
-    /// (heartbeat, broadcasts) and the task worker when called inside a Tokio runtime.
+    /// have been opened with the cluster's locks when its cache is shared. `tasks` says where
+    /// task records go and how tasks travel (`None`: in memory, run in this process). Starts
+    /// the cluster's background work (heartbeat, broadcasts) and the task worker, if this
+    /// process runs one, when called inside a Tokio runtime.
     pub fn with_cluster(
         settings: Settings,
         deployment_id: String,
@@ -94,17 +108,25 @@ impl AppState {
         jwt_secret: Vec<u8>,
         objects: Arc<dyn ObjectStore>,
         cluster: Cluster,
-        task_store: Option<Arc<dyn TaskStore>>,
+        tasks: Option<TaskSetup>,
     ) -> Arc<Self> {
-        let task_store = task_store.unwrap_or_else(|| {
-            Arc::new(EmbeddedTaskStore::in_memory().expect("an in-memory task store"))
+        let setup = tasks.unwrap_or_else(|| TaskSetup {
+            store: Arc::new(EmbeddedTaskStore::in_memory().expect("an in-memory task store")),
+            bus: None,
+            run_worker: true,
+            concurrency: RuntimeConfig::default().concurrency,
         });
-        let tasks = TaskRuntime::in_process(
-            task_store,
-            infrahub_worker::workflows::catalogue(&engine),
-            RuntimeConfig::default(),
-        )
-        .expect("the in-process task bus accepts its default configuration");
+        let catalogue = infrahub_worker::workflows::catalogue(&engine);
+        let config = RuntimeConfig {
+            concurrency: setup.concurrency.max(1),
+            ..RuntimeConfig::default()
+        };
+        let tasks = match setup.bus {
+            Some(bus) => TaskRuntime::new(setup.store, bus, catalogue, config),
+            None => TaskRuntime::in_process(setup.store, catalogue, config)
+                .expect("the in-process task bus accepts its default configuration"),
+        };
+        let run_worker = setup.run_worker;
         let state = Arc::new(AppState {
             settings,
             deployment_id,
@@ -150,7 +172,7 @@ impl AppState {
         }));
         if tokio::runtime::Handle::try_current().is_ok() {
             Cluster::start(&state);
-            if let Ok(mut worker) = state.worker.lock() {
+            if run_worker && let Ok(mut worker) = state.worker.lock() {
                 *worker = Some(state.tasks.spawn_worker());
             }
         }

@@ -11,6 +11,8 @@ pub use runtime::{
     Catalogue, RuntimeConfig, Submission, TaskContext, TaskRuntime, WorkerHandle, Workflow,
     WorkflowDefinition, can_cancel, can_retry,
 };
+#[cfg(feature = "bolt")]
+pub use store::BoltTaskStore;
 #[cfg(any(test, feature = "conformance"))]
 pub use store::conformance;
 pub use store::{EmbeddedTaskStore, MAX_LOG_LINES, MAX_LOG_MESSAGE, MAX_PAGE, TaskStore};

@@ -126,6 +126,17 @@ impl BusMessage for RunTask {
     const VERSION: u32 = 1;
 }
 
+/// Broadcast when a task reached a final state, to wake the processes waiting for it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TaskFinished {
+    task_id: String,
+}
+
+impl BusMessage for TaskFinished {
+    const ROUTING_KEY: &'static str = "workflow.finished";
+    const VERSION: u32 = 1;
+}
+
 /// What a running workflow can do with its task.
 pub struct TaskContext {
     id: String,
@@ -367,7 +378,7 @@ impl TaskRuntime {
         config: RuntimeConfig,
     ) -> Self {
         let (finished, _) = watch::channel(0);
-        TaskRuntime {
+        let runtime = TaskRuntime {
             inner: Arc::new(Inner {
                 store,
                 bus,
@@ -375,7 +386,26 @@ impl TaskRuntime {
                 config,
                 finished,
             }),
+        };
+        // Tasks other processes finish wake this one's waiters at once (without it they see
+        // the outcome at their next poll).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let weak = Arc::downgrade(&runtime.inner);
+            let bus = Arc::clone(&runtime.inner.bus);
+            tokio::spawn(async move {
+                let Ok(mut finished) = bus.subscribe(&[TaskFinished::ROUTING_KEY]).await else {
+                    tracing::warn!("worker: cannot hear finished tasks; waiters poll instead");
+                    return;
+                };
+                while finished.next().await.is_some() {
+                    match weak.upgrade() {
+                        Some(inner) => inner.finished.send_modify(|n| *n += 1),
+                        None => return,
+                    }
+                }
+            });
         }
+        runtime
     }
 
     /// A runtime of its own in this process: `store` for the records and a private
@@ -801,6 +831,15 @@ impl TaskRuntime {
             Err(e) => return Err(e),
         }
         self.inner.finished.send_modify(|n| *n += 1);
+        let notice = Message::encode(
+            &TaskFinished {
+                task_id: id.to_owned(),
+            },
+            Meta::default(),
+        )?;
+        if let Err(error) = self.inner.bus.broadcast(notice).await {
+            tracing::debug!(%error, "worker: announcing a finished task failed; waiters poll");
+        }
         Ok(())
     }
 }

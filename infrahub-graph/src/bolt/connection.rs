@@ -1,7 +1,6 @@
 //! The pooled Bolt client the store runs on: startup wait, explicit transactions with bounded
 //! retries of transient failures, per-statement timeouts, and error mapping.
-// Public only for the integration tests (feature `conformance`); the store uses it in-crate.
-#![cfg_attr(not(feature = "conformance"), allow(unreachable_pub, dead_code))]
+// Public for other crates' own records (the task store) and the integration tests.
 
 use std::fmt;
 use std::future::Future;

@@ -19,6 +19,5 @@ mod store;
 mod value;
 
 pub use config::{BoltConfig, BoltTlsConfig};
-#[cfg(feature = "conformance")]
 pub use connection::{BoltClient, BoltFuture, BoltTransaction};
 pub use store::Neo4jGraph;

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::index::{Index, parse_id};
-use super::{MAX_LOG_LINES, MAX_PAGE, TaskStore, bounded_log_message, log_line, title_matches};
+use super::rules;
+use super::{MAX_PAGE, TaskStore, log_line, title_matches};
 use crate::task::{
     LogPage, NewTask, Severity, TaskFilter, TaskPage, TaskRecord, TaskState, TaskUpdate,
 };
@@ -446,144 +447,45 @@ impl Batch<'_> {
         let now = Timestamp::now();
         match op {
             Op::Create(task) => {
-                let id = match task.id {
-                    Some(id) => id,
-                    None => uuid::Uuid::new_v4().to_string(),
-                };
-                let key = parse_id(&id)
-                    .ok_or_else(|| Error::invalid(format!("task id `{id}` is not a UUID")))?;
-                if self.seq_of(&id).is_some() {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("task `{id}` already exists"),
-                    ));
+                let record = rules::new_record(task, now)?;
+                if self.seq_of(&record.id).is_some() {
+                    return Err(rules::already_exists(&record.id));
                 }
-                if task.state.is_final() || task.state == TaskState::Cancelling {
-                    return Err(Error::invalid(format!(
-                        "a new task cannot start in state {}",
-                        task.state
-                    )));
-                }
+                let key = parse_id(&record.id).ok_or_else(|| Error::invalid("a task id"))?;
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.new_ids.insert(key, seq);
-                let record = TaskRecord {
-                    id,
-                    title: task.title,
-                    workflow: task.workflow,
-                    workflow_type: task.workflow_type,
-                    database_change: task.database_change,
-                    state: task.state,
-                    progress: None,
-                    parameters: task.parameters,
-                    branch: task.branch,
-                    related_nodes: dedup_nodes(task.related_nodes),
-                    account: task.account,
-                    result: None,
-                    error: None,
-                    attempts: 0,
-                    created_at: now,
-                    updated_at: now,
-                    start_time: None,
-                    log_count: 0,
-                };
                 self.save(txn, seq, record)
                     .map(|r| Reply::Record(Box::new(r)))
             }
             Op::Update(id, update) => {
                 let (seq, mut record) = self.load(txn, &id)?;
-                if record.state.is_final() {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("task `{id}` is already {}", record.state),
-                    ));
-                }
-                if !update.only_from.is_empty() && !update.only_from.contains(&record.state) {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("task `{id}` is {}", record.state),
-                    ));
-                }
-                if let Some(state) = update.state {
-                    if record.state == TaskState::Cancelling && !state.is_final() {
-                        return Err(Error::new(
-                            ErrorKind::Conflict,
-                            format!("task `{id}` is being cancelled"),
-                        ));
-                    }
-                    if state == TaskState::Running {
-                        record.attempts += 1;
-                        record.start_time.get_or_insert(now);
-                    }
-                    record.state = state;
-                }
-                if let Some(progress) = update.progress {
-                    if !progress.is_finite() {
-                        return Err(Error::invalid("task progress must be a number"));
-                    }
-                    record.progress = Some(progress.clamp(0.0, 1.0));
-                }
-                if !update.related_nodes.is_empty() {
-                    let mut nodes = std::mem::take(&mut record.related_nodes);
-                    nodes.extend(update.related_nodes);
-                    record.related_nodes = dedup_nodes(nodes);
-                }
-                if update.result.is_some() {
-                    record.result = update.result;
-                }
-                if update.error.is_some() {
-                    record.error = update.error;
-                }
-                record.updated_at = now;
+                rules::apply_update(&mut record, update, now)?;
                 self.save(txn, seq, record)
                     .map(|r| Reply::Record(Box::new(r)))
             }
             Op::Logs(id, lines) => {
                 let (seq, mut record) = self.load(txn, &id)?;
+                let kept = rules::accept_logs(&mut record, lines, now);
                 {
                     let mut logs = txn
                         .open_table(LOGS)
                         .map_err(|e| storage("opening logs", e))?;
-                    for (severity, message) in lines {
-                        if record.log_count >= MAX_LOG_LINES {
-                            break;
-                        }
-                        let (severity, message) = if record.log_count + 1 == MAX_LOG_LINES {
-                            (
-                                Severity::Warning,
-                                format!(
-                                    "log truncated: a task keeps at most {MAX_LOG_LINES} lines"
-                                ),
-                            )
-                        } else {
-                            (severity, bounded_log_message(message))
-                        };
+                    for (index, severity, message) in kept {
                         let bytes = encode(&StoredLog {
                             message,
                             severity,
                             timestamp: now,
                         })?;
-                        logs.insert((seq, record.log_count), bytes.as_slice())
+                        logs.insert((seq, index), bytes.as_slice())
                             .map_err(|e| storage("writing a log line", e))?;
-                        record.log_count += 1;
                     }
                 }
-                record.updated_at = now;
                 self.save(txn, seq, record).map(|_| Reply::Unit)
             }
             Op::Cancel(id) => {
                 let (seq, mut record) = self.load(txn, &id)?;
-                if record.state.is_final() {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("task `{id}` is already {}", record.state),
-                    ));
-                }
-                record.state = match record.state {
-                    TaskState::Running | TaskState::Cancelling => TaskState::Cancelling,
-                    _ => TaskState::Cancelled,
-                };
-                record.updated_at = now;
+                rules::apply_cancel(&mut record, now)?;
                 self.save(txn, seq, record)
                     .map(|r| Reply::Record(Box::new(r)))
             }
@@ -612,14 +514,6 @@ impl Batch<'_> {
             }
         }
     }
-}
-
-fn dedup_nodes(nodes: Vec<crate::task::RelatedNode>) -> Vec<crate::task::RelatedNode> {
-    let mut seen = std::collections::HashSet::new();
-    nodes
-        .into_iter()
-        .filter(|n| seen.insert(n.id.clone()))
-        .collect()
 }
 
 /// The writer thread: takes every queued request, applies them in one durable transaction,

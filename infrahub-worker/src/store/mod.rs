@@ -11,12 +11,17 @@ use crate::task::{
     LogPage, NewTask, Severity, TaskFilter, TaskLog, TaskPage, TaskRecord, TaskState, TaskUpdate,
 };
 
+#[cfg(feature = "bolt")]
+mod bolt;
 mod embedded;
 mod index;
+mod rules;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+#[cfg(feature = "bolt")]
+pub use bolt::BoltTaskStore;
 pub use embedded::EmbeddedTaskStore;
 
 /// The longest log message kept; longer ones are cut there (marked with `…`).
