@@ -179,6 +179,25 @@ impl AppState {
         state
     }
 
+    /// Whether `branch` exists. On a shared database, a branch this server has not heard of
+    /// yet (another process created it a moment ago, its broadcast still on the way) is looked
+    /// up in the database, and the registry refreshed when it is there.
+    pub async fn knows_branch(&self, branch: &str) -> bool {
+        if self.engine.schema(branch).is_ok() {
+            return true;
+        }
+        if self.settings.database.is_embedded() {
+            return false;
+        }
+        if self.engine.branch(branch).await.is_err() {
+            return false;
+        }
+        if let Err(error) = self.engine.refresh_registry(Some(branch)).await {
+            tracing::warn!(%error, branch, "refreshing the registry for a new branch failed");
+        }
+        self.engine.schema(branch).is_ok()
+    }
+
     /// Marks the server ready to serve traffic.
     pub fn mark_ready(&self) {
         self.ready.store(true, Ordering::Release);

@@ -536,3 +536,148 @@ async fn two_servers_share_one_deployment_over_nats() {
     };
     two_servers_share_one_deployment("nats", &urls[3], &urls[2], 14).await;
 }
+
+impl Server {
+    /// Starts `infrahub worker start` with `env`; waits until it says it started.
+    async fn spawn_worker(name: &str, env: &[(String, String)]) -> Server {
+        let dir = std::env::temp_dir().join(format!("infrahub-ha-{name}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("worker.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_infrahub"))
+            .args(["worker", "start"])
+            .env("INFRAHUB_DATA_DIR", dir.join("data"))
+            .env("INFRAHUB_LOG_FILTER", "info")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the binary: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("task worker started") {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the worker exited ({status}):\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker did not start:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Server {
+            child,
+            address: ([127, 0, 0, 1], 0).into(),
+            dir,
+            log,
+        }
+    }
+
+    async fn task_state(&self, id: &str) -> String {
+        let data = self
+            .graphql(&format!(
+                r#"{{ InfrahubTask(ids: ["{id}"]) {{ edges {{ node {{ state }} }} }} }}"#
+            ))
+            .await
+            .unwrap();
+        data["InfrahubTask"]["edges"][0]["node"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// A server with `workflow.driver = worker` and an `infrahub worker start` process: tasks the
+/// server submits wait for a worker, run in the worker process, and their outcome (a branch,
+/// merged data) is served by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_runs_the_tasks_a_server_submits_over_rabbitmq() {
+    let Some(urls) = services(
+        "a_worker_process_runs_the_tasks_a_server_submits_over_rabbitmq",
+        &[
+            "INFRAHUB_TEST_BOLT_URL",
+            "INFRAHUB_TEST_ARCADEDB_HTTP_URL",
+            "INFRAHUB_TEST_REDIS_URL",
+            "INFRAHUB_TEST_AMQP_URL",
+        ],
+    ) else {
+        return;
+    };
+    let mut env = deployment("rabbitmq", &urls[3], &urls[2], 12).await;
+    env.push(("INFRAHUB_WORKFLOW_DRIVER".into(), "worker".into()));
+    let mut server = Server::spawn("driver-worker", &env);
+    server.wait_ready().await;
+    let data = server
+        .graphql(r#"mutation { BranchCreate(wait_until_completion: false, data: {name: "by-worker"}) { ok task { id } } }"#)
+        .await
+        .unwrap();
+    let id = data["BranchCreate"]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // No worker yet: the task waits, listed as work in flight on its branch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.task_state(&id).await, "PENDING");
+    let status = server
+        .graphql(r#"{ InfrahubTaskBranchStatus(branch: "by-worker") { count } }"#)
+        .await
+        .unwrap();
+    assert_eq!(status["InfrahubTaskBranchStatus"]["count"], 1);
+    let worker = Server::spawn_worker("worker", &env).await;
+    let took = until(
+        Duration::from_secs(60),
+        "the worker runs the task",
+        || async { server.task_state(&id).await == "COMPLETED" },
+    )
+    .await;
+    eprintln!("a pending task ran {took:?} after the worker started");
+    until(
+        Duration::from_secs(10),
+        "the server serves the worker's branch",
+        || async {
+            server
+                .graphql(r#"{ Branch(name: "by-worker") { name } }"#)
+                .await
+                .is_ok_and(|d| d["Branch"][0]["name"] == "by-worker")
+        },
+    )
+    .await;
+    // A waited merge through the server runs in the worker.
+    server
+        .graphql_on(
+            "by-worker",
+            r#"mutation { BuiltinTagCreate(data: {name: {value: "from-branch"}}) { ok } }"#,
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let merged = server
+        .graphql(r#"mutation { BranchMerge(data: {name: "by-worker"}) { ok task { id } } }"#)
+        .await
+        .unwrap();
+    eprintln!(
+        "a waited merge through a worker took {:?}",
+        started.elapsed()
+    );
+    assert!(merged["BranchMerge"]["task"].is_null());
+    assert!(server.tag_names().await.unwrap().contains("from-branch"));
+    let tasks = server
+        .graphql(
+            r#"{ InfrahubTask(branch: "by-worker") { count edges { node { workflow state } } } }"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(tasks["InfrahubTask"]["count"], 2, "{tasks}");
+    let status = server
+        .graphql("{ InfrahubStatus { workers { edges { node { id active } } } } }")
+        .await
+        .unwrap();
+    let workers = status["InfrahubStatus"]["workers"]["edges"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(workers >= 2, "the worker is not listed: {status}");
+    drop(worker);
+}

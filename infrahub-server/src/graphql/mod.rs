@@ -172,7 +172,7 @@ pub(crate) async fn run_raw(
     gql: async_graphql::Request,
     account: Option<Account>,
 ) -> Result<Answer, ApiError> {
-    if state.engine.schema(branch).is_err() {
+    if !state.knows_branch(branch).await {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("Branch: {branch} not found."),
