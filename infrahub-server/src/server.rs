@@ -257,6 +257,14 @@ fn refuse_unsupported_backends(settings: &Settings) -> Result<(), ServeError> {
 /// database and a message broker.
 fn refuse_unshared_workers(settings: &Settings, role: Role) -> Result<(), ServeError> {
     use crate::config::WorkflowDriver;
+    if !settings.workflow.enable {
+        return Err(ServeError::Refused(
+            "workflow.enable = false: branch operations and other work run as tasks, so the \
+             task runtime cannot be turned off; use workflow.driver = worker to leave tasks to \
+             `infrahub worker start` processes"
+                .into(),
+        ));
+    }
     let needs_workers = role == Role::Worker || settings.workflow.driver == WorkflowDriver::Worker;
     if !needs_workers {
         return Ok(());
@@ -290,6 +298,7 @@ async fn task_setup(
     role: Role,
 ) -> Result<crate::state::TaskSetup, ServeError> {
     use crate::config::WorkflowDriver;
+    warn_unused_workflow_keys(&settings.workflow);
     let concurrency = usize::try_from(settings.broker.maximum_concurrent_messages)
         .unwrap_or(usize::MAX)
         .max(1);
@@ -317,6 +326,44 @@ async fn task_setup(
         run_worker: role == Role::Worker || settings.workflow.driver == WorkflowDriver::Local,
         concurrency,
     })
+}
+
+/// Says which `[workflow]` keys, set to other than their defaults, change nothing here:
+/// upstream's workers report to a separate task API (Prefect) and poll it, ours share the
+/// database and take tasks as the broker delivers them. Accepted, so that upstream's
+/// configurations start unchanged, but never silently.
+fn warn_unused_workflow_keys(workflow: &crate::config::WorkflowSettings) {
+    let defaults = crate::config::WorkflowSettings::default();
+    let unused = [
+        ("workflow.address", workflow.address != defaults.address),
+        ("workflow.port", workflow.port != defaults.port),
+        (
+            "workflow.tls_enabled",
+            workflow.tls_enabled != defaults.tls_enabled,
+        ),
+        (
+            "workflow.default_worker_type",
+            workflow.default_worker_type != defaults.default_worker_type,
+        ),
+        (
+            "workflow.worker_polling_interval",
+            workflow.worker_polling_interval != defaults.worker_polling_interval,
+        ),
+    ];
+    for (key, set) in unused {
+        if set {
+            tracing::warn!(
+                "{key} has no effect: there is no separate task API; workers share the \
+                 database and take tasks from the broker as it delivers them"
+            );
+        }
+    }
+    if !workflow.extra_loggers.is_empty() {
+        tracing::warn!(
+            "workflow.extra_loggers has no effect yet: it names Python loggers of user code \
+             (transforms, checks, generators), which this build does not run yet"
+        );
+    }
 }
 
 /// Labels of task records in a shared graph database (`InfrahubTask`, `InfrahubTaskLog`).
@@ -590,7 +637,14 @@ mod tests {
         let mut bolt_without_broker = base();
         bolt_without_broker.workflow.driver = WorkflowDriver::Worker;
         bolt_without_broker.database.db_type = DatabaseType::Neo4j;
+        let mut disabled = base();
+        disabled.workflow.enable = false;
         let cases = [
+            (
+                disabled,
+                Role::Server,
+                "workflow.enable = false: branch operations",
+            ),
             (
                 driver,
                 Role::Server,

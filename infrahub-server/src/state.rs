@@ -50,8 +50,8 @@ pub struct AppState {
     pub cluster: Cluster,
     /// The task runtime: workflows run as tasks with durable records (`InfrahubTask`).
     pub tasks: TaskRuntime,
-    /// This process's task worker (stopped when the state is dropped).
-    worker: std::sync::Mutex<Option<infrahub_worker::WorkerHandle>>,
+    /// This process's task worker and scheduled work (stopped when the state is dropped).
+    worker: std::sync::Mutex<Vec<infrahub_worker::WorkerHandle>>,
     ready: AtomicBool,
 }
 
@@ -139,7 +139,7 @@ impl AppState {
             schema_docs: SchemaDocCache::default(),
             cluster,
             tasks,
-            worker: std::sync::Mutex::new(None),
+            worker: std::sync::Mutex::new(Vec::new()),
             ready: AtomicBool::new(false),
         });
         // Weak: the engine must not keep the state alive.
@@ -172,8 +172,14 @@ impl AppState {
         }));
         if tokio::runtime::Handle::try_current().is_ok() {
             Cluster::start(&state);
+            // A process that runs tasks also takes part in the scheduled work (each period's
+            // task is submitted by one process of the deployment).
             if run_worker && let Ok(mut worker) = state.worker.lock() {
-                *worker = Some(state.tasks.spawn_worker());
+                worker.push(state.tasks.spawn_worker());
+                worker.push(state.tasks.spawn_schedules(
+                    vec![infrahub_worker::retention_schedule()],
+                    state.cluster.cache().clone(),
+                ));
             }
         }
         state

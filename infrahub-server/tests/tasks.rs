@@ -377,6 +377,18 @@ async fn task_lists_filter_page_and_bound_their_arguments() {
             r#"{ InfrahubTaskBranchStatus(branch: "list-2") { count } }"#,
             0,
         ),
+        (
+            r#"{ InfrahubTask(since: "2000-01-01T00:00:00Z") { count } }"#,
+            6,
+        ),
+        (
+            r#"{ InfrahubTask(until: "2000-01-01T00:00:00Z") { count } }"#,
+            0,
+        ),
+        (
+            r#"{ InfrahubTask(since: "1h", until: "2999-01-01") { count } }"#,
+            6,
+        ),
     ];
     for (query, count) in checks {
         let data = h.gql(query).await;
@@ -403,6 +415,11 @@ async fn task_lists_filter_page_and_bound_their_arguments() {
         !h.error("{ InfrahubTask(state: [DONE]) { count } }")
             .await
             .is_empty()
+    );
+    assert!(
+        h.error(r#"{ InfrahubTask(since: "yesterday-ish") { count } }"#)
+            .await
+            .starts_with("`since`: ")
     );
     // The SDK's diagnostic fragment validates against the interface.
     let data = h

@@ -2,6 +2,7 @@
 
 mod error;
 mod runtime;
+mod schedule;
 mod store;
 mod task;
 pub mod workflows;
@@ -11,6 +12,7 @@ pub use runtime::{
     Catalogue, RuntimeConfig, Submission, TaskContext, TaskRuntime, WorkerHandle, Workflow,
     WorkflowDefinition, can_cancel, can_retry,
 };
+pub use schedule::{Schedule, TASK_RETENTION, retention_schedule};
 #[cfg(feature = "bolt")]
 pub use store::BoltTaskStore;
 #[cfg(any(test, feature = "conformance"))]

@@ -357,6 +357,10 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
+    pub(crate) fn from_task(task: tokio::task::JoinHandle<()>) -> Self {
+        WorkerHandle { task }
+    }
+
     /// Stops taking tasks (tasks already running finish in the background).
     pub fn stop(self) {
         self.task.abort();
@@ -378,6 +382,10 @@ impl TaskRuntime {
         config: RuntimeConfig,
     ) -> Self {
         let (finished, _) = watch::channel(0);
+        let mut catalogue = catalogue;
+        catalogue.register(Arc::new(crate::schedule::Retention {
+            store: Arc::clone(&store),
+        }));
         let runtime = TaskRuntime {
             inner: Arc::new(Inner {
                 store,

@@ -481,3 +481,131 @@ async fn branch_workflows_run_on_the_engine() {
         .unwrap();
     assert_eq!(branch_tasks.count, 6);
 }
+
+#[tokio::test]
+async fn scheduled_work_is_submitted_once_per_period_across_processes() {
+    let f = fixture(None).await;
+    // A second "process": its own runtime on the same store and bus.
+    let other = TaskRuntime::new(
+        f.store.clone(),
+        f.bus.clone(),
+        {
+            let mut catalogue = Catalogue::new();
+            catalogue.register(f.workflow.clone());
+            catalogue
+        },
+        RuntimeConfig::default(),
+    );
+    let _worker = f.runtime.start_worker().await.unwrap();
+    let cache = infrahub_cache::CacheHandle::memory("", Duration::from_secs(5));
+    let schedule = infrahub_worker::Schedule {
+        name: "every-300ms".into(),
+        period: Duration::from_millis(300),
+        submission: scripted("ok"),
+    };
+    let first = f
+        .runtime
+        .spawn_schedules(vec![schedule.clone()], cache.clone());
+    let second = other.spawn_schedules(vec![schedule], cache);
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    drop((first, second));
+    let page = f
+        .store
+        .list(
+            &TaskFilter {
+                workflows: Some(vec!["scripted".into()]),
+                ..TaskFilter::default()
+            },
+            0,
+            100,
+        )
+        .await
+        .unwrap();
+    let periods: std::collections::BTreeSet<String> = page
+        .tasks
+        .iter()
+        .map(|t| t.parameters["period"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(periods.len(), page.tasks.len(), "a period was served twice");
+    assert!(
+        (4..=6).contains(&periods.len()),
+        "{} periods served",
+        periods.len()
+    );
+}
+
+#[tokio::test]
+async fn task_retention_deletes_old_finished_tasks_and_crashes_stale_ones() {
+    let f = fixture(None).await;
+    let _worker = f.runtime.start_worker().await.unwrap();
+    let done = f.runtime.execute(scripted("ok"), WAIT).await.unwrap();
+    let stale = f
+        .runtime
+        .store()
+        .create(infrahub_worker::NewTask {
+            id: None,
+            title: "stuck".into(),
+            workflow: "scripted".into(),
+            workflow_type: WorkflowType::User,
+            database_change: false,
+            state: TaskState::Pending,
+            parameters: json!({}),
+            branch: None,
+            related_nodes: Vec::new(),
+            account: None,
+        })
+        .await
+        .unwrap();
+    f.store
+        .update(
+            &stale.id,
+            TaskUpdate {
+                state: Some(TaskState::Running),
+                ..TaskUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let retention = f
+        .runtime
+        .execute(
+            Submission {
+                workflow: infrahub_worker::TASK_RETENTION.into(),
+                parameters: json!({"days_to_keep": 0, "stale_after_days": 0}),
+                ..Submission::default()
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        retention.state,
+        TaskState::Completed,
+        "{:?}",
+        retention.error
+    );
+    assert_eq!(retention.result, Some(json!({"deleted": 1, "crashed": 1})));
+    assert!(f.store.get(&done.id).await.unwrap().is_none());
+    let crashed = f.store.get(&stale.id).await.unwrap().unwrap();
+    assert_eq!(crashed.state, TaskState::Crashed);
+    assert!(
+        crashed
+            .error
+            .unwrap()
+            .contains("marked crashed by task retention")
+    );
+    let bad = f
+        .runtime
+        .execute(
+            Submission {
+                workflow: infrahub_worker::TASK_RETENTION.into(),
+                parameters: json!({"days_to_keep": -1}),
+                ..Submission::default()
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.state, TaskState::Failed);
+}

@@ -148,6 +148,8 @@ pub(super) fn register_tasks(
             .argument(list("workflow"))
             .argument(list("related_node__ids"))
             .argument(InputValue::new("q", TypeRef::named(TypeRef::STRING)))
+            .argument(InputValue::new("since", TypeRef::named(TypeRef::STRING)))
+            .argument(InputValue::new("until", TypeRef::named(TypeRef::STRING)))
             .argument(InputValue::new("log_limit", TypeRef::named(TypeRef::INT)))
             .argument(InputValue::new("log_offset", TypeRef::named(TypeRef::INT))),
         )
@@ -264,6 +266,9 @@ async fn tasks<'a>(
                 .get("q")
                 .and_then(|v| v.string().ok().map(str::to_owned))
                 .filter(|q| !q.is_empty()),
+            // Ours: tasks created at or after `since`, before `until` (ISO-8601).
+            since: super::diff::optional_time(&ctx, "since")?,
+            until: super::diff::optional_time(&ctx, "until")?,
             ..TaskFilter::default()
         };
         let offset = bounded(&ctx, "offset", usize::MAX)?.unwrap_or(0);
