@@ -157,13 +157,25 @@ fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-fn start_worker(config: Option<PathBuf>) -> anyhow::Result<()> {
+/// The settings, the async runtime and the shutdown signal of a long-running command.
+fn prepare(
+    config: Option<PathBuf>,
+) -> anyhow::Result<(
+    Settings,
+    tokio::runtime::Runtime,
+    tokio::sync::oneshot::Receiver<()>,
+)> {
     let settings = load_settings(config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let shutdown = shutdown_signal(settings.api.shutdown_timeout)?;
+    Ok((settings, runtime, shutdown))
+}
+
+fn start_worker(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let (settings, runtime, shutdown) = prepare(config)?;
     runtime.block_on(async move {
         let deployment_id = infrahub_server::deployment_id(&settings.main.data_dir)?;
         let state =
@@ -179,12 +191,7 @@ fn start_worker(config: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn start(listen: IpAddr, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
-    let settings = load_settings(config.as_deref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let shutdown = shutdown_signal(settings.api.shutdown_timeout)?;
+    let (settings, runtime, shutdown) = prepare(config)?;
     runtime.block_on(async move {
         let listener = infrahub_server::bind(SocketAddr::new(listen, port)).await?;
         infrahub_server::serve(settings, listener, async move {

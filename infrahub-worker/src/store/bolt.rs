@@ -281,6 +281,15 @@ impl Shared {
         Ok(())
     }
 
+    /// `fields` of task `id` (no row when there is no such task).
+    async fn by_id(&self, id: &str, fields: &str) -> Result<Vec<Map<String, Value>>> {
+        let statement = format!("MATCH (t:{} {{id: $id}}) RETURN {fields}", self.task_label);
+        self.client
+            .run(&statement, params(json!({"id": id})))
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
     async fn read(
         &self,
         tx: &mut BoltTransaction,
@@ -464,16 +473,7 @@ impl TaskStore for BoltTaskStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<TaskRecord>> {
-        let statement = format!(
-            "MATCH (t:{} {{id: $id}}) RETURN {FIELDS}",
-            self.shared.task_label
-        );
-        let rows = self
-            .shared
-            .client
-            .run(&statement, params(json!({"id": id})))
-            .await
-            .map_err(|e| unavailable(&e))?;
+        let rows = self.shared.by_id(id, FIELDS).await?;
         rows.first()
             .map(decode)
             .transpose()
@@ -481,16 +481,7 @@ impl TaskStore for BoltTaskStore {
     }
 
     async fn state(&self, id: &str) -> Result<Option<TaskState>> {
-        let statement = format!(
-            "MATCH (t:{} {{id: $id}}) RETURN t.state AS state",
-            self.shared.task_label
-        );
-        let rows = self
-            .shared
-            .client
-            .run(&statement, params(json!({"id": id})))
-            .await
-            .map_err(|e| unavailable(&e))?;
+        let rows = self.shared.by_id(id, "t.state AS state").await?;
         rows.first()
             .and_then(|r| r.get("state"))
             .and_then(Value::as_str)
