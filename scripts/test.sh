@@ -53,14 +53,15 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   timed "rust tests" cargo test --workspace --no-fail-fast
 fi
-# The bus and cache backends against real services (their conformance, TLS and fault tests
-# need every feature of the two crates: INFRAHUB_TEST_AMQP_URL, _NATS_URL, _REDIS_URL).
+# The bus, cache and task store backends against real services (their conformance, TLS and
+# fault tests need every feature of the three crates: INFRAHUB_TEST_AMQP_URL, _NATS_URL,
+# _REDIS_URL, _BOLT_URL; the task workers' test kills a worker process on RabbitMQ).
 if cargo nextest --version >/dev/null 2>&1; then
-  timed "bus and cache backends (nextest)" cargo nextest run -p infrahub-bus -p infrahub-cache \
-    --all-features --no-fail-fast
+  timed "bus, cache and task backends (nextest)" cargo nextest run -p infrahub-bus \
+    -p infrahub-cache -p infrahub-worker --all-features --no-fail-fast
 else
-  timed "bus and cache backends" cargo test -p infrahub-bus -p infrahub-cache --all-features \
-    --no-fail-fast
+  timed "bus, cache and task backends" cargo test -p infrahub-bus -p infrahub-cache \
+    -p infrahub-worker --all-features --no-fail-fast
 fi
 timed "doc tests" cargo test --workspace --doc
 timed "build binaries" cargo build --workspace --bins
