@@ -104,6 +104,7 @@ checks!(
     query_filters,
     query_ordering,
     query_pagination,
+    long_values,
     selections,
     link_sides,
     atomicity,

@@ -84,7 +84,7 @@ pub use changes::{change_enumeration, history};
 pub use concurrency::{concurrent_unique_creates, concurrent_writers_and_readers};
 pub use data::{change_kind, delete_and_recreate, global_data, local_data_not_merged};
 pub use merge::{merge_results, rebase_results};
-pub use queries::{query_filters, query_ordering, query_pagination};
+pub use queries::{long_values, query_filters, query_ordering, query_pagination};
 pub use selections::{link_sides, selections};
 pub use time::{branch_shadowing, time_travel};
 
@@ -111,6 +111,7 @@ pub async fn run_all(new_store: impl Fn() -> Arc<dyn GraphStore>) {
     query_filters(&*new_store()).await;
     query_ordering(&*new_store()).await;
     query_pagination(&*new_store()).await;
+    long_values(&*new_store()).await;
     selections(&*new_store()).await;
     link_sides(&*new_store()).await;
     atomicity(&*new_store()).await;

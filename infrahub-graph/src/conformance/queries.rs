@@ -801,3 +801,62 @@ pub async fn query_pagination(store: &dyn GraphStore) {
         );
     }
 }
+
+/// Indexed string values far longer than any index key (20,000 characters, two of them equal
+/// on their first 19,000): stored and read back whole, told apart by equality, found by a
+/// text they contain.
+pub async fn long_values(store: &dyn GraphStore) {
+    let what = "long_values";
+    init(store).await;
+    let [a, b] = ids();
+    let prefix = "x".repeat(19_000);
+    let first = format!("{prefix}{}", "a".repeat(1_000));
+    let second = format!("{prefix}{}", "b".repeat(999)) + "z";
+    let mut ops = node_ops(a, "TestLong", &["TestLong"], &[("text", json!(first))]);
+    ops.extend(node_ops(
+        b,
+        "TestLong",
+        &["TestLong"],
+        &[("text", json!(second))],
+    ));
+    commit(store, MAIN, ops, what).await;
+    let main = now(MAIN);
+    let equal = |value: &str| NodeQuery {
+        filters: vec![attribute_is("text", Match::Equals(json!(value)))],
+        ..labelled(&["TestLong"])
+    };
+    assert_eq!(
+        query_ids(store, &main, &equal(&first)).await,
+        vec![a],
+        "{what}: first"
+    );
+    assert_eq!(
+        query_ids(store, &main, &equal(&second)).await,
+        vec![b],
+        "{what}: second"
+    );
+    assert!(
+        query_ids(store, &main, &equal(&prefix)).await.is_empty(),
+        "{what}: the common prefix alone matches nothing"
+    );
+    let containing = NodeQuery {
+        filters: vec![attribute_is("text", Match::Contains("BZ".into()))],
+        ..labelled(&["TestLong"])
+    };
+    assert_eq!(
+        query_ids(store, &main, &containing).await,
+        vec![b],
+        "{what}: contains"
+    );
+    let read = NodeQuery {
+        filters: vec![crate::query::Filter::Ids(vec![a])],
+        select: crate::query::Selection::all_attributes(),
+        ..labelled(&["TestLong"])
+    };
+    let nodes = run_query(store, &main, &read).await.nodes;
+    assert_eq!(
+        nodes[0].attributes["text"].value.value,
+        json!(first),
+        "{what}: read back whole"
+    );
+}

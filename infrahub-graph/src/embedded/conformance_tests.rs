@@ -124,3 +124,8 @@ async fn concurrent_writers_and_readers() {
 async fn concurrent_unique_creates() {
     conformance::concurrent_unique_creates(store()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_values() {
+    conformance::long_values(store().as_ref()).await;
+}
