@@ -366,7 +366,7 @@ async fn tag_names(app: &axum::Router) -> Result<BTreeSet<String>, String> {
 
 /// Asserts that a query and a write, made while the database does not answer, fail within
 /// `bound` with an answer saying that the database is unavailable: HTTP 503 (when the API token
-/// had to be read), or a GraphQL error.
+/// had to be read), or a GraphQL error flagged `extensions.http_status = 503`.
 async fn assert_unavailable(app: &axum::Router, refused_tag: &str, bound: Duration) {
     for (what, query) in [
         ("a query", "{ BuiltinTag { count } }".to_owned()),
@@ -378,7 +378,14 @@ async fn assert_unavailable(app: &axum::Router, refused_tag: &str, bound: Durati
         assert!(elapsed < bound, "{what}: answered after {elapsed:?}");
         let message = match status {
             StatusCode::SERVICE_UNAVAILABLE => body.to_string(),
-            StatusCode::OK => body["errors"][0]["message"].to_string(),
+            StatusCode::OK => {
+                // Flagged transient, so that the SDK's `retry_on_failure` retries it.
+                assert_eq!(
+                    body["errors"][0]["extensions"]["http_status"], 503,
+                    "{what}: {body}"
+                );
+                body["errors"][0]["message"].to_string()
+            }
             other => panic!("{what}: expected 503 or a GraphQL error, got {other}: {body}"),
         };
         assert!(

@@ -140,8 +140,25 @@ pub(crate) fn request<'a>(ctx: &ResolverContext<'a>) -> Result<&'a RequestContex
 }
 
 /// An engine error as a GraphQL error.
+///
+/// A database that cannot be reached is flagged `extensions.http_status = 503`, as upstream
+/// flags its GraphQL errors: the SDK retries those (with `retry_on_failure`) and fails fast on
+/// the others.
 pub(crate) fn engine_error(error: infrahub_core::Error) -> Error {
-    Error::new(error.message().to_string())
+    let status = error_http_status(&error);
+    let answer = Error::new(error.message().to_string());
+    match status {
+        Some(status) => async_graphql::ErrorExtensions::extend_with(answer, |_, extensions| {
+            extensions.set("http_status", status);
+        }),
+        None => answer,
+    }
+}
+
+/// The HTTP status a GraphQL error for `error` carries in its extensions: 503 when the store
+/// is unavailable, none otherwise.
+pub(crate) fn error_http_status(error: &infrahub_core::Error) -> Option<u16> {
+    (error.kind() == infrahub_core::ErrorKind::Unavailable).then_some(503)
 }
 
 /// Builds the GraphQL schema of `schema`, remembering the documents it validates in

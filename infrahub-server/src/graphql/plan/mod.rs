@@ -437,7 +437,7 @@ async fn run_mutation(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     let Some(data) = bindings.json(&mutation.data) else {
-        write_field_error(&mut out, "invalid `data` argument", mutation.position);
+        write_field_error(&mut out, "invalid `data` argument", mutation.position, None);
         return out;
     };
     let selection = mutation.items.iter().find_map(|(_, item)| match item {
@@ -448,7 +448,16 @@ async fn run_mutation(
     {
         Ok(written) => written,
         Err(error) => {
-            write_field_error(&mut out, &error.message, mutation.position);
+            let status = error
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("http_status"))
+                .and_then(|v| match v {
+                    async_graphql::Value::Number(n) => n.as_u64(),
+                    _ => None,
+                })
+                .and_then(|n| u16::try_from(n).ok());
+            write_field_error(&mut out, &error.message, mutation.position, status);
             return out;
         }
     };
@@ -459,7 +468,12 @@ async fn run_mutation(
             match load::load(context, vec![node], &reads).await {
                 Ok(level) => level.value(id),
                 Err(error) => {
-                    write_field_error(&mut out, error.message(), mutation.position);
+                    write_field_error(
+                        &mut out,
+                        error.message(),
+                        mutation.position,
+                        crate::graphql::build::error_http_status(&error),
+                    );
                     return out;
                 }
             }
@@ -485,6 +499,7 @@ async fn run_mutation(
             &mut out,
             "the answer holds a value its type refuses",
             mutation.position,
+            None,
         );
         return out;
     }

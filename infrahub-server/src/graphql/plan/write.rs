@@ -201,14 +201,25 @@ pub(super) fn write_null(out: &mut Vec<u8>) -> Option<()> {
 
 /// Writes the answer of a request whose only root field failed with `message` at `position`,
 /// as the general executor does.
-pub(super) fn write_field_error(out: &mut Vec<u8>, message: &str, position: Pos) {
+/// `http_status` goes into the error's `extensions` (what the SDK reads to retry a transient
+/// failure).
+pub(super) fn write_field_error(
+    out: &mut Vec<u8>,
+    message: &str,
+    position: Pos,
+    http_status: Option<u16>,
+) {
     out.extend_from_slice(b"{\"data\":null,\"errors\":[{\"message\":");
     write_str(out, message);
     out.extend_from_slice(
         format!(
-            ",\"locations\":[{{\"line\":{},\"column\":{}}}]}}]}}",
+            ",\"locations\":[{{\"line\":{},\"column\":{}}}]",
             position.line, position.column
         )
         .as_bytes(),
     );
+    if let Some(status) = http_status {
+        out.extend_from_slice(format!(",\"extensions\":{{\"http_status\":{status}}}").as_bytes());
+    }
+    out.extend_from_slice(b"}]}");
 }
