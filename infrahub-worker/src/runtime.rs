@@ -845,9 +845,13 @@ impl TaskRuntime {
             },
             Meta::default(),
         )?;
-        if let Err(error) = self.inner.bus.broadcast(notice).await {
-            tracing::debug!(%error, "worker: announcing a finished task failed; waiters poll");
-        }
+        // Announced in the background: the broker's confirm must not hold the worker's slot.
+        let bus = Arc::clone(&self.inner.bus);
+        tokio::spawn(async move {
+            if let Err(error) = bus.broadcast(notice).await {
+                tracing::debug!(%error, "worker: announcing a finished task failed; waiters poll");
+            }
+        });
         Ok(())
     }
 }

@@ -15,9 +15,9 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::index::{Index, parse_id};
+use super::index::{Index, IndexFields, parse_id};
 use super::rules;
-use super::{MAX_PAGE, TaskStore, log_line, title_matches};
+use super::{MAX_PAGE, TaskStore, log_line};
 use crate::task::{
     LogPage, NewTask, Severity, TaskFilter, TaskPage, TaskRecord, TaskState, TaskUpdate,
 };
@@ -29,6 +29,8 @@ const TASKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("tasks");
 const LOGS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("task_logs");
 /// The most operations one transaction holds.
 const BATCH: usize = 1024;
+/// redb's page cache for the task file.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A log line as stored.
 #[derive(Serialize, Deserialize)]
@@ -152,7 +154,11 @@ impl EmbeddedTaskStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| storage(&format!("creating {}", parent.display()), e))?;
         }
-        let db = Database::create(path)
+        // redb's page cache defaults to 1 GiB; the index answers lists, so reads of records are
+        // few and small.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
             .map_err(|e| storage(&format!("opening {}", path.display()), e))?;
         Self::start(db, path.display().to_string())
     }
@@ -191,7 +197,9 @@ impl EmbeddedTaskStore {
             }
             for entry in tasks.iter().map_err(|e| storage("reading tasks", e))? {
                 let (seq, value) = entry.map_err(|e| storage("reading tasks", e))?;
-                index.put(seq.value(), &decode(value.value())?);
+                let fields: IndexFields = serde_json::from_slice(value.value())
+                    .map_err(|e| storage("decoding a task record", e))?;
+                index.put(seq.value(), &fields);
             }
         }
         let shared = Arc::new(Shared {
@@ -307,30 +315,12 @@ impl TaskStore for EmbeddedTaskStore {
         let shared = Arc::clone(&self.shared);
         let filter = filter.clone();
         tokio::task::spawn_blocking(move || {
-            let by_title = filter.q.is_some();
             let (count, seqs) = shared
                 .index
                 .read()
                 .map_err(poisoned)?
-                .scan(&filter, offset, limit, by_title);
-            if !by_title {
-                let tasks = read_records(&shared, &seqs)?;
-                return Ok(TaskPage { count, tasks });
-            }
-            // The title filter reads the records the index kept.
-            let mut count = 0_u64;
-            let mut tasks = Vec::new();
-            for chunk in seqs.chunks(4096) {
-                for record in read_records(&shared, chunk)? {
-                    if title_matches(&record, &filter) {
-                        let position = usize::try_from(count).unwrap_or(usize::MAX);
-                        if position >= offset && tasks.len() < limit {
-                            tasks.push(record);
-                        }
-                        count += 1;
-                    }
-                }
-            }
+                .scan(&filter, offset, limit);
+            let tasks = read_records(&shared, &seqs)?;
             Ok(TaskPage { count, tasks })
         })
         .await
@@ -585,7 +575,7 @@ fn write_loop(shared: &Shared, receiver: &Receiver<Request>) {
                 if let Ok(mut index) = shared.index.write() {
                     for change in batch.changes {
                         match change {
-                            Change::Put(seq, record) => index.put(seq, &record),
+                            Change::Put(seq, record) => index.put(seq, &IndexFields::of(&record)),
                             Change::Remove(seq) => index.remove(seq),
                         }
                     }
@@ -669,6 +659,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page.count, 1);
+        // The reloaded index answers the title filter too.
+        let titled = store
+            .list(
+                &TaskFilter {
+                    q: Some("RUNNING REO".into()),
+                    ..TaskFilter::default()
+                },
+                0,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(titled.count, 1);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

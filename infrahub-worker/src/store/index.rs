@@ -4,9 +4,52 @@
 
 use std::collections::HashMap;
 
+use infrahub_graph::Timestamp;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::task::{TaskFilter, TaskRecord, TaskState};
+
+/// What the index keeps of a task: read from a stored record without decoding the rest of it
+/// (parameters, results and errors can be large).
+#[derive(Debug, Deserialize)]
+pub(crate) struct IndexFields {
+    id: String,
+    title: String,
+    workflow: String,
+    #[serde(default)]
+    branch: Option<String>,
+    state: TaskState,
+    database_change: bool,
+    created_at: Timestamp,
+    #[serde(default)]
+    related_nodes: Vec<RelatedId>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RelatedId {
+    id: String,
+}
+
+impl IndexFields {
+    /// The fields of `record`.
+    pub(crate) fn of(record: &TaskRecord) -> Self {
+        IndexFields {
+            id: record.id.clone(),
+            title: record.title.clone(),
+            workflow: record.workflow.clone(),
+            branch: record.branch.clone(),
+            state: record.state,
+            database_change: record.database_change,
+            created_at: record.created_at,
+            related_nodes: record
+                .related_nodes
+                .iter()
+                .map(|n| RelatedId { id: n.id.clone() })
+                .collect(),
+        }
+    }
+}
 
 /// What the index knows about one task.
 #[derive(Clone, Copy, Debug)]
@@ -14,6 +57,8 @@ pub(crate) struct Entry {
     created: i64,
     id: [u8; 16],
     branch: u32,
+    /// The lowercase title, interned (titles repeat).
+    title: u32,
     workflow: u16,
     state: u8,
     database_change: bool,
@@ -54,6 +99,7 @@ pub(crate) struct Index {
     related: HashMap<String, Vec<u64>>,
     workflows: Interner,
     branches: Interner,
+    titles: Interner,
 }
 
 /// Parses a task id (a UUID in any of its usual spellings).
@@ -97,7 +143,7 @@ impl Index {
 
     /// Adds or refreshes the task `record` at `seq` (sequence numbers only grow; a gap left by
     /// a failed batch is filled with dead entries).
-    pub(crate) fn put(&mut self, seq: u64, record: &TaskRecord) {
+    pub(crate) fn put(&mut self, seq: u64, record: &IndexFields) {
         let Some(id) = parse_id(&record.id) else {
             return;
         };
@@ -112,6 +158,7 @@ impl Index {
                     created: 0,
                     id: [0; 16],
                     branch: 0,
+                    title: 0,
                     workflow: 0,
                     state: 0,
                     database_change: false,
@@ -120,10 +167,12 @@ impl Index {
             }
             let workflow = self.workflows.intern(Some(&record.workflow));
             let branch = self.branches.intern(record.branch.as_deref());
+            let title = self.titles.intern(Some(&record.title.to_lowercase()));
             self.entries.push(Entry {
                 created: record.created_at.as_micros(),
                 id,
                 branch,
+                title,
                 workflow: u16::try_from(workflow).unwrap_or(u16::MAX),
                 state: record.state.code(),
                 database_change: record.database_change,
@@ -171,15 +220,8 @@ impl Index {
     }
 
     /// Scans for `filter` newest first: how many tasks match, and the sequence numbers of
-    /// the matches at positions `offset..offset + limit`. With `all_matches`, every match is
-    /// returned instead (for filters the index cannot answer alone, checked on the records).
-    pub(crate) fn scan(
-        &self,
-        filter: &TaskFilter,
-        offset: usize,
-        limit: usize,
-        all_matches: bool,
-    ) -> (u64, Vec<u64>) {
+    /// the matches at positions `offset..offset + limit`.
+    pub(crate) fn scan(&self, filter: &TaskFilter, offset: usize, limit: usize) -> (u64, Vec<u64>) {
         let Some(matcher) = Matcher::new(self, filter) else {
             return (0, Vec::new());
         };
@@ -188,7 +230,7 @@ impl Index {
         let mut consider = |seq: u64, entry: &Entry| {
             if matcher.matches(entry) {
                 let position = usize::try_from(count).unwrap_or(usize::MAX);
-                if all_matches || (position >= offset && position - offset < limit) {
+                if position >= offset && position - offset < limit {
                     page.push(seq);
                 }
                 count += 1;
@@ -221,6 +263,8 @@ struct Matcher {
     states: Option<Vec<u8>>,
     workflows: Option<Vec<u16>>,
     branch: Option<u32>,
+    /// Which interned titles contain the `q` text (by title number).
+    titles: Option<Vec<bool>>,
     database_change: Option<bool>,
     since: Option<i64>,
     until: Option<i64>,
@@ -264,8 +308,15 @@ impl Matcher {
             Some(name) => Some(index.branches.lookup(name)?),
             None => None,
         };
+        let titles = filter.q.as_ref().map(|q| {
+            let q = q.to_lowercase();
+            std::iter::once(false)
+                .chain(index.titles.names.iter().map(|t| t.contains(q.as_str())))
+                .collect()
+        });
         Some(Matcher {
             candidates,
+            titles,
             states: filter
                 .states
                 .as_ref()
@@ -287,6 +338,13 @@ impl Matcher {
                 .as_ref()
                 .is_none_or(|w| w.contains(&entry.workflow))
             && self.branch.is_none_or(|b| b == entry.branch)
+            && self.titles.as_ref().is_none_or(|t| {
+                usize::try_from(entry.title)
+                    .ok()
+                    .and_then(|i| t.get(i))
+                    .copied()
+                    .unwrap_or(false)
+            })
             && self
                 .database_change
                 .is_none_or(|d| d == entry.database_change)

@@ -110,16 +110,6 @@ pub(crate) fn bounded_log_message(mut message: String) -> String {
     message
 }
 
-/// Whether `record` passes the parts of `filter` the index does not answer.
-pub(crate) fn title_matches(record: &TaskRecord, filter: &TaskFilter) -> bool {
-    filter.q.as_ref().is_none_or(|q| {
-        record
-            .title
-            .to_lowercase()
-            .contains(q.to_lowercase().as_str())
-    })
-}
-
 /// A log line for `task_id` at `index`.
 pub(crate) fn log_line(
     task_id: &str,
