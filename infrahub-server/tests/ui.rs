@@ -20,3 +20,6 @@ mod schema;
 
 #[path = "ui/account.rs"]
 mod account;
+
+#[path = "ui/tasks.rs"]
+mod tasks;

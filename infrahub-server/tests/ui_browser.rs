@@ -385,6 +385,21 @@ fn a_user_works_through_the_frontend_in_chromium() {
         "no create button in the past"
     );
 
+    // The tasks the branch operations ran, and the page of one (its log).
+    visit(&browser, &server, "/tasks", Some("tasks"));
+    let tasks = browser.text("table");
+    assert!(tasks.contains("Create branch change-1"), "{tasks}");
+    assert!(tasks.contains("completed"), "{tasks}");
+    submit(&browser, ".task-table tbody tr:first-child a");
+    check_page(&browser, Some("task"));
+    assert!(browser.url().contains("/tasks/"), "{}", browser.url());
+    assert!(
+        browser.count(".task-log tbody tr") > 0,
+        "{}",
+        browser.text("main")
+    );
+    assert!(browser.text("main").contains("Parameters"));
+
     // Schema browser and GraphQL sandbox.
     visit(&browser, &server, "/schema", Some("schema"));
     visit(

@@ -1,10 +1,12 @@
 //! The branch pages: the list of branches with the form that creates one (`/branches`), and
 //! the page of one branch (`/branches/{name}`, names may hold `/`): its details, its diff
 //! against the default branch as a tree of changed nodes with their conflicts (resolved in
-//! place), and the refresh, validate, rebase, merge and delete actions.
+//! place), the work in flight on it (its tasks), and the refresh, validate, rebase, merge and
+//! delete actions.
 //!
 //! Every read and write is a GraphQL document run through [`Page::graphql`] with the user's
-//! values as variables: `Branch`, `DiffTree`, `DiffTreeSummary`, `BranchCreate`,
+//! values as variables: `Branch`, `DiffTree`, `DiffTreeSummary`,
+//! `InfrahubTaskBranchStatus`, `BranchCreate`,
 //! `DiffUpdate`, `ResolveDiffConflict`, `BranchValidate`, `BranchRebase`, `BranchMerge` and
 //! `BranchDelete`. A successful action redirects to the page it changed with a notice
 //! (post/redirect/get); a refused one shows the page again with the API's errors.
@@ -283,6 +285,8 @@ async fn render_branch(
         nodes.truncate(DIFF_PAGE);
         nodes.iter_mut().for_each(quiet_defaults);
     }
+    // The database-changing tasks still running on the branch.
+    let in_flight = super::tasks::branch_status(page, name).await?;
     let path = branch_path(name);
     let shown_text = shown.clone().unwrap_or_default();
     let page_link = |offset: usize| {
@@ -308,6 +312,7 @@ async fn render_branch(
             "nodes": nodes,
             "pages": pages,
             "shown": shown,
+            "in_flight": in_flight,
             "errors": errors,
             "notice": notice(page),
         }),

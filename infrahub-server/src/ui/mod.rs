@@ -28,6 +28,7 @@ mod home;
 mod objects;
 mod schema;
 mod session;
+mod tasks;
 
 use std::sync::{Arc, OnceLock};
 
@@ -61,6 +62,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(branches::routes())
         .merge(objects::routes())
         .merge(schema::routes())
+        .merge(tasks::routes())
         .layer(axum::middleware::from_fn_with_state(
             state,
             session::renew_access,
@@ -120,13 +122,14 @@ fn templates() -> &'static Environment<'static> {
 /// parse) and the functions and filters they use.
 fn environment(mut on_error: impl FnMut(&str, minijinja::Error)) -> Environment<'static> {
     let mut env = Environment::new();
-    let groups: [&[(&str, &str)]; 6] = [
+    let groups: [&[(&str, &str)]; 7] = [
         TEMPLATES,
         account::TEMPLATES,
         branches::TEMPLATES,
         home::TEMPLATES,
         objects::TEMPLATES,
         schema::TEMPLATES,
+        tasks::TEMPLATES,
     ];
     env.add_function("href", href);
     env.add_function("asset", assets::url);
@@ -564,8 +567,8 @@ impl Page {
     }
 }
 
-/// Pages of the menu that the frontend does not serve yet (they arrive with the task worker).
-const UNSERVED_MENU_PATHS: &[&str] = &["/tasks", "/activities"];
+/// Pages of the menu that the frontend does not serve yet.
+const UNSERVED_MENU_PATHS: &[&str] = &["/activities"];
 
 /// Marks the menu entry of `path` `current` and the groups above it `open`, and leaves out
 /// the entries of pages not served; returns whether `items` hold the current entry.
@@ -643,7 +646,7 @@ mod tests {
                 {"label": "Rack", "path": "/objects/LocationRack", "children": []}
              ]},
             {"label": "Activity", "path": "",
-             "children": [{"label": "Tasks", "path": "/tasks", "children": []}]}
+             "children": [{"label": "Activities", "path": "/activities", "children": []}]}
         ]);
         assert!(mark_menu(&mut menu, "/objects/LocationRack"));
         let entries = menu.as_array().unwrap();
