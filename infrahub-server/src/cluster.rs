@@ -35,7 +35,7 @@ const REGISTRATION_TTL: Duration = Duration::from_secs(7200);
 /// How often a server sharing its database re-reads every branch from the store and drops
 /// its cached credentials, in case a broadcast was lost (upstream refreshes branches every
 /// 15 minutes; credentials it never caches).
-const SAFETY_NET: Duration = Duration::from_secs(60);
+pub(crate) const SAFETY_NET: Duration = Duration::from_secs(60);
 
 /// `refresh.registry.branches`: reload the branch list and the schemas that changed; `branch`
 /// names the branch the sender changed (our addition: receivers check it and the default
@@ -378,6 +378,16 @@ async fn receive_broadcasts(state: Weak<AppState>, bus: Arc<dyn MessageBus>) {
     }
 }
 
+/// The safety net of a deployment with a broker, run by one process each [`SAFETY_NET`]
+/// (a schedule under the lock `schedule.registry-refresh`): it catches up itself and asks
+/// every other process to, so that a lost broadcast costs at most one period, with one
+/// process rather than each doing the work on its own clock.
+pub(crate) async fn refresh_everywhere(state: &AppState) {
+    catch_up(state).await;
+    state.cluster.send(&RefreshBranches { branch: None });
+    state.cluster.send(&CredentialsChanged {});
+}
+
 /// Reads every branch again and drops cached credentials: what a missed broadcast would
 /// have done.
 async fn catch_up(state: &AppState) {
@@ -434,8 +444,10 @@ async fn apply_broadcast(state: &AppState, message: &Message) {
     }
 }
 
-/// Publishes the heartbeat every [`HEARTBEAT`]; a server sharing its database also refreshes
-/// its registry and drops its cached credentials every [`SAFETY_NET`].
+/// Publishes the heartbeat every [`HEARTBEAT`]; a server sharing its database without a
+/// broker also refreshes its registry and drops its cached credentials every [`SAFETY_NET`]
+/// (with a broker, one process of the deployment asks every process to: see
+/// [`refresh_everywhere`]).
 async fn heartbeat(state: Weak<AppState>) {
     let mut ticks: u64 = 0;
     let every = SAFETY_NET.as_secs() / HEARTBEAT.as_secs();
@@ -444,7 +456,11 @@ async fn heartbeat(state: Weak<AppState>) {
             let Some(state) = state.upgrade() else {
                 return;
             };
-            if state.cluster.is_shared() && ticks > 0 && ticks.is_multiple_of(every) {
+            if state.cluster.is_shared()
+                && state.cluster.bus.is_none()
+                && ticks > 0
+                && ticks.is_multiple_of(every)
+            {
                 catch_up(&state).await;
             }
             if let Err(error) = state.cluster.publish_status(&state.engine).await {
@@ -646,6 +662,38 @@ mod tests {
         assert_eq!(workers[0].id, a.cluster.identity());
         assert_eq!(workers[0].schema_hash, a.engine.schema_hash("main"));
         assert_eq!(a.engine.schema_hash("main"), b.engine.schema_hash("main"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_safety_net_of_one_process_brings_every_process_up_to_date() {
+        let store: Arc<dyn infrahub_graph::GraphStore> =
+            Arc::new(infrahub_graph::EmbeddedGraph::in_memory().unwrap());
+        let config = infrahub_bus::BusConfig {
+            namespace: format!("cluster{}", uuid::Uuid::new_v4().simple()),
+            ..infrahub_bus::BusConfig::default()
+        };
+        let bus: Arc<dyn MessageBus> = Arc::new(infrahub_bus::MemoryBus::new(&config).unwrap());
+        let a = server_on(&store, &bus).await;
+        let b = server_on(&store, &bus).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A branch written to the store behind both servers' backs: no broadcast tells them.
+        store
+            .create_branch(
+                "behind-their-backs",
+                infrahub_graph::CreateBranchOptions::default(),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(a.engine.schema("behind-their-backs").is_err());
+        assert!(b.engine.schema("behind-their-backs").is_err());
+        // A's safety net (as its schedule runs it) brings both up to date.
+        refresh_everywhere(&a).await;
+        assert!(a.engine.schema("behind-their-backs").is_ok());
+        eventually("B learns the branch from A's safety net", || {
+            b.engine.schema("behind-their-backs").is_ok()
+        })
+        .await;
     }
 
     #[test]

@@ -13,6 +13,23 @@ use crate::config::Settings;
 use crate::graphql::{QueryCache, SchemaCache};
 use crate::rest::SchemaDocCache;
 
+/// The registry safety net as scheduled work: once per period across the deployment.
+fn registry_refresh_schedule(state: &Arc<AppState>) -> infrahub_worker::Schedule {
+    let weak = Arc::downgrade(state);
+    infrahub_worker::Schedule {
+        name: "registry-refresh".into(),
+        period: crate::cluster::SAFETY_NET,
+        work: infrahub_worker::ScheduledWork::Action(Arc::new(move || {
+            let weak = weak.clone();
+            Box::pin(async move {
+                if let Some(state) = weak.upgrade() {
+                    crate::cluster::refresh_everywhere(&state).await;
+                }
+            })
+        })),
+    }
+}
+
 /// Where a server's task records go, how its tasks travel, and whether it runs them.
 #[derive(Debug)]
 pub struct TaskSetup {
@@ -174,12 +191,22 @@ impl AppState {
             Cluster::start(&state);
             // A process that runs tasks also takes part in the scheduled work (each period's
             // task is submitted by one process of the deployment).
-            if run_worker && let Ok(mut worker) = state.worker.lock() {
-                worker.push(state.tasks.spawn_worker());
-                worker.push(state.tasks.spawn_schedules(
-                    vec![infrahub_worker::retention_schedule()],
-                    state.cluster.cache().clone(),
-                ));
+            if let Ok(mut worker) = state.worker.lock() {
+                if run_worker {
+                    worker.push(state.tasks.spawn_worker());
+                    worker.push(state.tasks.spawn_schedules(
+                        vec![infrahub_worker::retention_schedule()],
+                        state.cluster.cache().clone(),
+                    ));
+                }
+                // Every process of a deployment with a broker takes part in the registry
+                // safety net; one of them runs it each period.
+                if state.cluster.is_shared() && state.cluster.bus().is_some() {
+                    worker.push(state.tasks.spawn_schedules(
+                        vec![registry_refresh_schedule(&state)],
+                        state.cluster.cache().clone(),
+                    ));
+                }
             }
         }
         state

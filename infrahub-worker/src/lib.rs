@@ -12,7 +12,7 @@ pub use runtime::{
     Catalogue, RuntimeConfig, Submission, TaskContext, TaskRuntime, WorkerHandle, Workflow,
     WorkflowDefinition, can_cancel, can_retry,
 };
-pub use schedule::{Schedule, TASK_RETENTION, retention_schedule};
+pub use schedule::{ActionFuture, Schedule, ScheduledWork, TASK_RETENTION, retention_schedule};
 #[cfg(feature = "bolt")]
 pub use store::BoltTaskStore;
 #[cfg(any(test, feature = "conformance"))]

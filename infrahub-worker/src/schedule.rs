@@ -17,16 +17,38 @@ use crate::store::TaskStore;
 use crate::task::{TaskFilter, TaskState, TaskUpdate, WorkflowType};
 use crate::{Error, Result};
 
-/// A task to submit once every `period` (periods start at multiples of `period` since the
-/// Unix epoch).
-#[derive(Clone, Debug, PartialEq)]
+/// Work to do once every `period` across the deployment (periods start at multiples of
+/// `period` since the Unix epoch).
+#[derive(Clone, Debug)]
 pub struct Schedule {
     /// The schedule's name (its lock is `schedule.<name>`).
     pub name: String,
     /// How often.
     pub period: Duration,
-    /// What to submit; an object `parameters` gains `period`, the period's number.
-    pub submission: Submission,
+    /// What to do.
+    pub work: ScheduledWork,
+}
+
+/// The future of a [`ScheduledWork::Action`].
+pub type ActionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// What a [`Schedule`] does each period.
+#[derive(Clone)]
+pub enum ScheduledWork {
+    /// Submits a task; an object `parameters` gains `period`, the period's number.
+    Task(Submission),
+    /// Runs a function in the process that won the period (work too small to be a task, such
+    /// as asking every process to refresh its registry).
+    Action(Arc<dyn Fn() -> ActionFuture + Send + Sync>),
+}
+
+impl std::fmt::Debug for ScheduledWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScheduledWork::Task(submission) => f.debug_tuple("Task").field(submission).finish(),
+            ScheduledWork::Action(_) => f.write_str("Action(..)"),
+        }
+    }
 }
 
 fn epoch_millis() -> u128 {
@@ -104,11 +126,16 @@ impl TaskRuntime {
             .and_then(|v| v.parse::<u128>().ok())
             .unwrap_or(0);
         if last < index {
-            let mut submission = schedule.submission.clone();
-            if let Value::Object(parameters) = &mut submission.parameters {
-                parameters.insert("period".into(), json!(index.to_string()));
+            match &schedule.work {
+                ScheduledWork::Task(submission) => {
+                    let mut submission = submission.clone();
+                    if let Value::Object(parameters) = &mut submission.parameters {
+                        parameters.insert("period".into(), json!(index.to_string()));
+                    }
+                    self.submit(submission).await?;
+                }
+                ScheduledWork::Action(action) => action().await,
             }
-            self.submit(submission).await?;
             let ttl = schedule
                 .period
                 .saturating_mul(10)
@@ -139,11 +166,11 @@ pub fn retention_schedule() -> Schedule {
     Schedule {
         name: TASK_RETENTION.to_owned(),
         period: Duration::from_secs(86_400),
-        submission: Submission {
+        work: ScheduledWork::Task(Submission {
             workflow: TASK_RETENTION.to_owned(),
             parameters: json!({}),
             ..Submission::default()
-        },
+        }),
     }
 }
 

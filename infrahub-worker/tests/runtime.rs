@@ -501,7 +501,7 @@ async fn scheduled_work_is_submitted_once_per_period_across_processes() {
     let schedule = infrahub_worker::Schedule {
         name: "every-300ms".into(),
         period: Duration::from_millis(300),
-        submission: scripted("ok"),
+        work: infrahub_worker::ScheduledWork::Task(scripted("ok")),
     };
     let first = f
         .runtime
@@ -608,4 +608,48 @@ async fn task_retention_deletes_old_finished_tasks_and_crashes_stale_ones() {
         .await
         .unwrap();
     assert_eq!(bad.state, TaskState::Failed);
+}
+
+#[tokio::test]
+async fn a_scheduled_action_runs_once_per_period_across_processes() {
+    let f = fixture(None).await;
+    let other = TaskRuntime::new(
+        f.store.clone(),
+        f.bus.clone(),
+        Catalogue::new(),
+        RuntimeConfig::default(),
+    );
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let schedule = infrahub_worker::Schedule {
+        name: "action-every-300ms".into(),
+        period: Duration::from_millis(300),
+        work: infrahub_worker::ScheduledWork::Action(Arc::new(move || {
+            let counter = counter.clone();
+            Box::pin(async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+        })),
+    };
+    let cache = infrahub_cache::CacheHandle::memory("", Duration::from_secs(5));
+    let first = f
+        .runtime
+        .spawn_schedules(vec![schedule.clone()], cache.clone());
+    let second = other.spawn_schedules(vec![schedule], cache);
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    drop((first, second));
+    let runs = runs.load(Ordering::SeqCst);
+    assert!(
+        (4..=6).contains(&runs),
+        "{runs} runs in 1.7 s of 300 ms periods"
+    );
+    // No task records for actions.
+    assert_eq!(
+        f.store
+            .list(&TaskFilter::default(), 0, 1)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
 }
