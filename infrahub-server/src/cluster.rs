@@ -582,6 +582,25 @@ mod tests {
         )
     }
 
+    /// Two servers on one in-memory store and one in-process bus.
+    async fn two_servers() -> (
+        Arc<dyn infrahub_graph::GraphStore>,
+        Arc<dyn MessageBus>,
+        Arc<AppState>,
+        Arc<AppState>,
+    ) {
+        let store: Arc<dyn infrahub_graph::GraphStore> =
+            Arc::new(infrahub_graph::EmbeddedGraph::in_memory().unwrap());
+        let config = infrahub_bus::BusConfig {
+            namespace: format!("cluster{}", uuid::Uuid::new_v4().simple()),
+            ..infrahub_bus::BusConfig::default()
+        };
+        let bus: Arc<dyn MessageBus> = Arc::new(infrahub_bus::MemoryBus::new(&config).unwrap());
+        let a = server_on(&store, &bus).await;
+        let b = server_on(&store, &bus).await;
+        (store, bus, a, b)
+    }
+
     async fn eventually(what: &str, check: impl Fn() -> bool) {
         for _ in 0..250 {
             if check() {
@@ -594,15 +613,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn registry_changes_reach_the_other_server_and_malformed_broadcasts_are_ignored() {
-        let store: Arc<dyn infrahub_graph::GraphStore> =
-            Arc::new(infrahub_graph::EmbeddedGraph::in_memory().unwrap());
-        let config = infrahub_bus::BusConfig {
-            namespace: format!("cluster{}", uuid::Uuid::new_v4().simple()),
-            ..infrahub_bus::BusConfig::default()
-        };
-        let bus: Arc<dyn MessageBus> = Arc::new(infrahub_bus::MemoryBus::new(&config).unwrap());
-        let a = server_on(&store, &bus).await;
-        let b = server_on(&store, &bus).await;
+        let (_store, bus, a, b) = two_servers().await;
         // Let both subscriptions start.
         tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -666,15 +677,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_safety_net_of_one_process_brings_every_process_up_to_date() {
-        let store: Arc<dyn infrahub_graph::GraphStore> =
-            Arc::new(infrahub_graph::EmbeddedGraph::in_memory().unwrap());
-        let config = infrahub_bus::BusConfig {
-            namespace: format!("cluster{}", uuid::Uuid::new_v4().simple()),
-            ..infrahub_bus::BusConfig::default()
-        };
-        let bus: Arc<dyn MessageBus> = Arc::new(infrahub_bus::MemoryBus::new(&config).unwrap());
-        let a = server_on(&store, &bus).await;
-        let b = server_on(&store, &bus).await;
+        let (store, _bus, a, b) = two_servers().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         // A branch written to the store behind both servers' backs: no broadcast tells them.
         store
