@@ -1,0 +1,466 @@
+//! Local mirrors of Git repositories: a bare clone per repository, fetched on demand, from
+//! which commits are read without a working copy (files, directory listings, the manifest) or
+//! materialised into a directory when user code needs files on disk.
+//!
+//! Everything here blocks: call it from a dedicated thread (`tokio::task::spawn_blocking`),
+//! never from an async task. Credentials are handed to libgit2 through a callback, never put
+//! into a URL, and every URL in an error or a log has its user information removed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use git2::{
+    FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult,
+};
+
+use crate::manifest::{MANIFEST_NAMES, ManifestError, RepositoryConfig};
+
+/// The largest file read from a commit (bytes).
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What kind of failure a [`RepositoryError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RepositoryErrorKind {
+    /// The commit, branch or file does not exist.
+    NotFound,
+    /// A URL, path or commit id that is malformed or not allowed.
+    InvalidInput,
+    /// The remote refused the credentials.
+    Authentication,
+    /// The remote could not be reached or answered with an error.
+    Unavailable,
+    /// The local mirror could not be written or read.
+    Storage,
+    /// The repository's `.infrahub.yml` is invalid.
+    Manifest,
+}
+
+/// A failure of a repository operation; its message never holds credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositoryError {
+    kind: RepositoryErrorKind,
+    message: String,
+}
+
+impl RepositoryError {
+    fn new(kind: RepositoryErrorKind, message: impl Into<String>) -> Self {
+        RepositoryError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> RepositoryErrorKind {
+        self.kind
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for RepositoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RepositoryError {}
+
+impl From<ManifestError> for RepositoryError {
+    fn from(error: ManifestError) -> Self {
+        RepositoryError::new(RepositoryErrorKind::Manifest, error.to_string())
+    }
+}
+
+/// The result type of this module.
+pub type Result<T, E = RepositoryError> = std::result::Result<T, E>;
+
+/// Where a repository is fetched from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// `https://`, `http://`, `git://` or `file://` URL, or a local path.
+    pub url: String,
+    /// User name for HTTP(S) (a `CorePasswordCredential`'s).
+    pub username: Option<String>,
+    /// Password or token for HTTP(S); never shown by `Debug`, in errors or in logs.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &redact(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl Remote {
+    /// A remote without credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        Remote {
+            url: url.into(),
+            username: None,
+            password: None,
+        }
+    }
+
+    /// Checks that the URL is one this module fetches from.
+    fn check(&self) -> Result<()> {
+        let url = self.url.trim();
+        let allowed = ["https://", "http://", "git://", "file://"];
+        if url.is_empty() {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                "the repository location is empty",
+            ));
+        }
+        if url.contains("://") && !allowed.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                format!(
+                    "`{}`: only https://, http://, git://, file:// locations and local paths are supported",
+                    redact(url)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `url` without its user information (`https://user:token@host/x` → `https://host/x`).
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            return if rest.contains('/') {
+                format!("{scheme}://{host}/{path}")
+            } else {
+                format!("{scheme}://{host}")
+            };
+        }
+    }
+    url.to_owned()
+}
+
+/// Why `path` cannot name a file of a commit, if it cannot (absolute, `..`, NUL).
+fn check_path(path: &str) -> Result<String> {
+    let trimmed = path.trim_start_matches("./");
+    let bad = trimmed.is_empty()
+        || trimmed.starts_with('/')
+        || trimmed.contains('\0')
+        || trimmed.contains('\\')
+        || trimmed.split('/').any(|part| part == "..");
+    if bad {
+        return Err(RepositoryError::new(
+            RepositoryErrorKind::InvalidInput,
+            format!("`{path}` is not a path inside the repository"),
+        ));
+    }
+    Ok(trimmed.trim_end_matches('/').to_owned())
+}
+
+/// A bare local mirror of one repository.
+pub struct Mirror {
+    repository: Repository,
+    remote: Remote,
+}
+
+impl fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mirror")
+            .field("path", &self.repository.path())
+            .field("remote", &self.remote)
+            .finish()
+    }
+}
+
+impl Mirror {
+    /// Opens the mirror in `directory`, or creates it (a bare repository whose branches follow
+    /// the remote's), then fetches.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an unsupported location; `Authentication` or `Unavailable` when the
+    /// remote refuses or cannot be reached (a mirror just created is removed again);
+    /// `Storage` when the directory cannot be written.
+    pub fn open_or_clone(directory: &Path, remote: Remote) -> Result<Mirror> {
+        remote.check()?;
+        let existed = directory.join("HEAD").exists();
+        let repository = if existed {
+            Repository::open_bare(directory).map_err(|e| storage("opening the mirror", &e))?
+        } else {
+            std::fs::create_dir_all(directory).map_err(|e| {
+                RepositoryError::new(
+                    RepositoryErrorKind::Storage,
+                    format!("creating {}: {e}", directory.display()),
+                )
+            })?;
+            Repository::init_bare(directory).map_err(|e| storage("creating the mirror", &e))?
+        };
+        let mirror = Mirror { repository, remote };
+        if let Err(error) = mirror.fetch() {
+            if !existed {
+                let _ = std::fs::remove_dir_all(directory);
+            }
+            return Err(error);
+        }
+        Ok(mirror)
+    }
+
+    /// Fetches every branch of the remote (branches deleted there go here too) and returns
+    /// each branch's commit.
+    ///
+    /// # Errors
+    ///
+    /// `Authentication`, `Unavailable`, `Storage`.
+    pub fn fetch(&self) -> Result<BTreeMap<String, String>> {
+        let url = self.remote.url.trim();
+        let mut remote = self
+            .repository
+            .remote_anonymous(url)
+            .map_err(|e| storage("preparing the fetch", &e))?;
+        let mut callbacks = RemoteCallbacks::new();
+        let (username, password) = (self.remote.username.clone(), self.remote.password.clone());
+        let mut attempts = 0;
+        callbacks.credentials(move |_url, from_url, _allowed| {
+            attempts += 1;
+            // libgit2 asks again after a refusal: give up instead of looping.
+            if attempts > 1 {
+                return Err(git2::Error::from_str("the credentials were refused"));
+            }
+            match (&username, &password) {
+                (Some(user), Some(pass)) => git2::Cred::userpass_plaintext(user, pass),
+                (None, Some(pass)) => {
+                    git2::Cred::userpass_plaintext(from_url.unwrap_or("git"), pass)
+                }
+                _ => Err(git2::Error::from_str(
+                    "the remote asks for credentials and none are set",
+                )),
+            }
+        });
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        options.prune(git2::FetchPrune::On);
+        remote
+            .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None)
+            .map_err(|e| {
+                let kind = if e.code() == git2::ErrorCode::Auth
+                    || e.message().contains("credentials")
+                    || e.message().contains("401")
+                {
+                    RepositoryErrorKind::Authentication
+                } else {
+                    RepositoryErrorKind::Unavailable
+                };
+                RepositoryError::new(
+                    kind,
+                    format!(
+                        "fetching {}: {}",
+                        redact(url),
+                        redact_message(e.message(), url)
+                    ),
+                )
+            })?;
+        self.branches()
+    }
+
+    /// Each branch of the mirror with its commit.
+    ///
+    /// # Errors
+    ///
+    /// `Storage`.
+    pub fn branches(&self) -> Result<BTreeMap<String, String>> {
+        let mut branches = BTreeMap::new();
+        let references = self
+            .repository
+            .references_glob("refs/heads/*")
+            .map_err(|e| storage("listing branches", &e))?;
+        for reference in references {
+            let reference = reference.map_err(|e| storage("listing branches", &e))?;
+            if let (Ok(name), Some(target)) = (reference.shorthand(), reference.target()) {
+                branches.insert(name.to_owned(), target.to_string());
+            }
+        }
+        Ok(branches)
+    }
+
+    fn commit(&self, commit: &str) -> Result<git2::Commit<'_>> {
+        let oid = Oid::from_str(commit).map_err(|_| {
+            RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                format!("`{commit}` is not a commit id"),
+            )
+        })?;
+        self.repository.find_commit(oid).map_err(|_| {
+            RepositoryError::new(
+                RepositoryErrorKind::NotFound,
+                format!("commit {commit} not found"),
+            )
+        })
+    }
+
+    /// The content of file `path` at `commit`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a path outside the repository or a malformed commit id; `NotFound`
+    /// for an unknown commit, a missing file or a directory; `InvalidInput` for a file larger
+    /// than [`MAX_FILE_BYTES`].
+    pub fn read_file(&self, commit: &str, path: &str) -> Result<Vec<u8>> {
+        let path = check_path(path)?;
+        let tree = self
+            .commit(commit)?
+            .tree()
+            .map_err(|e| storage("reading a commit", &e))?;
+        let entry = tree.get_path(Path::new(&path)).map_err(|_| {
+            RepositoryError::new(
+                RepositoryErrorKind::NotFound,
+                format!("{path} not found in commit {commit}"),
+            )
+        })?;
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::NotFound,
+                format!("{path} is not a file in commit {commit}"),
+            ));
+        }
+        let blob = self
+            .repository
+            .find_blob(entry.id())
+            .map_err(|e| storage("reading a file", &e))?;
+        if blob.size() > MAX_FILE_BYTES {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                format!(
+                    "{path} holds {} bytes, more than the {MAX_FILE_BYTES} read",
+                    blob.size()
+                ),
+            ));
+        }
+        Ok(blob.content().to_vec())
+    }
+
+    /// The files under `directory` (`""` for the whole tree) at `commit`, sorted, as paths from
+    /// the repository root. A path that names a file lists that file.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_file`](Mirror::read_file).
+    pub fn list_files(&self, commit: &str, directory: &str) -> Result<Vec<String>> {
+        let tree = self
+            .commit(commit)?
+            .tree()
+            .map_err(|e| storage("reading a commit", &e))?;
+        let (base, subtree) = if directory.trim_matches('/').is_empty() || directory == "." {
+            (String::new(), tree)
+        } else {
+            let path = check_path(directory)?;
+            let entry = tree.get_path(Path::new(&path)).map_err(|_| {
+                RepositoryError::new(
+                    RepositoryErrorKind::NotFound,
+                    format!("{path} not found in commit {commit}"),
+                )
+            })?;
+            match entry.kind() {
+                Some(ObjectType::Blob) => return Ok(vec![path]),
+                _ => (
+                    format!("{path}/"),
+                    self.repository
+                        .find_tree(entry.id())
+                        .map_err(|e| storage("reading a directory", &e))?,
+                ),
+            }
+        };
+        let mut files = Vec::new();
+        subtree
+            .walk(TreeWalkMode::PreOrder, |root, entry| {
+                if entry.kind() == Some(ObjectType::Blob)
+                    && let Ok(name) = entry.name()
+                {
+                    files.push(format!("{base}{root}{name}"));
+                }
+                TreeWalkResult::Ok
+            })
+            .map_err(|e| storage("listing files", &e))?;
+        files.sort();
+        Ok(files)
+    }
+
+    /// The repository's `.infrahub.yml` (or `.infrahub.yaml`) at `commit`, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// `Manifest` for an invalid file (naming it, with the line and key); as
+    /// [`read_file`](Mirror::read_file).
+    pub fn manifest(&self, commit: &str) -> Result<Option<RepositoryConfig>> {
+        for name in MANIFEST_NAMES {
+            match self.read_file(commit, name) {
+                Ok(bytes) => {
+                    let text = String::from_utf8(bytes).map_err(|_| {
+                        RepositoryError::new(
+                            RepositoryErrorKind::Manifest,
+                            format!("{name}: not UTF-8 text"),
+                        )
+                    })?;
+                    return Ok(Some(RepositoryConfig::from_yaml(&text, name)?));
+                }
+                Err(error) if error.kind() == RepositoryErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the files of `commit` into `destination` (created; it must not exist), for code
+    /// that needs them on disk.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `destination` exists; `NotFound`; `Storage`.
+    pub fn checkout(&self, commit: &str, destination: &Path) -> Result<PathBuf> {
+        if destination.exists() {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                format!("{} exists already", destination.display()),
+            ));
+        }
+        let tree = self
+            .commit(commit)?
+            .tree()
+            .map_err(|e| storage("reading a commit", &e))?;
+        std::fs::create_dir_all(destination).map_err(|e| {
+            RepositoryError::new(
+                RepositoryErrorKind::Storage,
+                format!("creating {}: {e}", destination.display()),
+            )
+        })?;
+        let mut builder = git2::build::CheckoutBuilder::new();
+        builder
+            .target_dir(destination)
+            .force()
+            .recreate_missing(true);
+        self.repository
+            .checkout_tree(tree.as_object(), Some(&mut builder))
+            .map_err(|e| storage("writing the files of a commit", &e))?;
+        Ok(destination.to_path_buf())
+    }
+}
+
+fn storage(what: &str, error: &git2::Error) -> RepositoryError {
+    RepositoryError::new(
+        RepositoryErrorKind::Storage,
+        format!("{what}: {}", error.message()),
+    )
+}
+
+/// `message` with any occurrence of `url` (credentials and all) replaced by its redacted form.
+fn redact_message(message: &str, url: &str) -> String {
+    message.replace(url, &redact(url))
+}
