@@ -84,6 +84,81 @@ impl Default for BusConfig {
 }
 
 impl BusConfig {
+    /// The broker of `url` on the defaults: `amqp://[user:password@]host[:port][/vhost]`
+    /// (`amqps://` for TLS; RabbitMQ's `guest` when no credentials are given, `%2f` or nothing
+    /// for the vhost `/`) or `nats://[user:password@]host[:port]` (`tls://` for TLS). User,
+    /// password and vhost are percent-decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for another scheme or a port
+    /// that is not a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use infrahub_bus::{BusBackend, BusConfig};
+    ///
+    /// let config = BusConfig::from_url("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
+    /// assert_eq!(config.backend, BusBackend::Amqp);
+    /// assert_eq!((config.port, config.virtualhost.as_str()), (5672, "/"));
+    /// ```
+    pub fn from_url(url: &str) -> crate::Result<BusConfig> {
+        let invalid = |message: String| crate::Error::new(crate::ErrorKind::InvalidInput, message);
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| invalid("a broker URL needs a scheme (amqp://, nats://)".into()))?;
+        let backend = match scheme {
+            "amqp" | "amqps" => BusBackend::Amqp,
+            "nats" | "tls" => BusBackend::Nats,
+            other => return Err(invalid(format!("unknown broker URL scheme `{other}`"))),
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (credentials, host_port) = match authority.rsplit_once('@') {
+            Some((credentials, host_port)) => (Some(credentials), host_port),
+            None => (None, authority),
+        };
+        let (address, port) = match host_port.rsplit_once(':') {
+            Some((host, port)) => (
+                host.to_owned(),
+                port.parse()
+                    .map_err(|_| invalid(format!("`{port}` is not a port number")))?,
+            ),
+            None => (host_port.to_owned(), 0),
+        };
+        let mut config = BusConfig {
+            backend,
+            address,
+            port,
+            ..BusConfig::default()
+        };
+        config.tls.enabled = scheme == "amqps" || scheme == "tls";
+        match credentials {
+            Some(credentials) => {
+                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+                config.username = percent_decode(user);
+                config.password = percent_decode(password);
+            }
+            None if backend == BusBackend::Nats => {
+                config.username.clear();
+                config.password.clear();
+            }
+            None => {
+                config.username = "guest".into();
+                config.password = "guest".into();
+            }
+        }
+        if backend == BusBackend::Amqp {
+            let path = path.split('?').next().unwrap_or("");
+            config.virtualhost = if path.is_empty() {
+                "/".into()
+            } else {
+                percent_decode(path)
+            };
+        }
+        Ok(config)
+    }
+
     /// The port to connect to: [`BusConfig::port`], or the backend's usual one when it is 0.
     pub fn effective_port(&self) -> u16 {
         match (self.port, self.backend, self.tls.enabled) {
@@ -149,9 +224,60 @@ impl fmt::Debug for BusConfig {
     }
 }
 
+/// `text` with its `%XX` escapes decoded (invalid escapes kept as they are).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(hex) = text.get(index + 1..index + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_become_configurations_and_bad_ones_are_refused() {
+        let amqp =
+            BusConfig::from_url("amqps://us%40er:p%3Ass@rabbit:5671/my%2Fvhost?x=1").unwrap();
+        assert_eq!(amqp.backend, BusBackend::Amqp);
+        assert!(amqp.tls.enabled);
+        assert_eq!(
+            (amqp.username.as_str(), amqp.password.as_str()),
+            ("us@er", "p:ss")
+        );
+        assert_eq!((amqp.address.as_str(), amqp.port), ("rabbit", 5671));
+        assert_eq!(amqp.virtualhost, "my/vhost");
+        let guest = BusConfig::from_url("amqp://localhost").unwrap();
+        assert_eq!((guest.username.as_str(), guest.port), ("guest", 0));
+        assert_eq!(guest.virtualhost, "/");
+        let nats = BusConfig::from_url("nats://127.0.0.1:4222").unwrap();
+        assert_eq!(nats.backend, BusBackend::Nats);
+        assert!(nats.username.is_empty() && nats.password.is_empty());
+        assert!(BusConfig::from_url("tls://n:1").unwrap().tls.enabled);
+        assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
+        for bad in [
+            "redis://x",
+            "rabbit",
+            "amqp://host:notaport",
+            "amqp://host:99999",
+        ] {
+            let error = BusConfig::from_url(bad).unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::InvalidInput, "{bad}");
+        }
+    }
 
     #[test]
     fn debug_hides_the_password() {

@@ -350,6 +350,13 @@ fn warn_unused_workflow_keys(workflow: &crate::config::WorkflowSettings) {
             workflow.worker_polling_interval != defaults.worker_polling_interval,
         ),
     ];
+    let user_loggers = [
+        ("workflow.extra_loggers", !workflow.extra_loggers.is_empty()),
+        (
+            "workflow.extra_log_level",
+            workflow.extra_log_level != defaults.extra_log_level,
+        ),
+    ];
     for (key, set) in unused {
         if set {
             tracing::warn!(
@@ -358,11 +365,13 @@ fn warn_unused_workflow_keys(workflow: &crate::config::WorkflowSettings) {
             );
         }
     }
-    if !workflow.extra_loggers.is_empty() {
-        tracing::warn!(
-            "workflow.extra_loggers has no effect yet: it names Python loggers of user code \
-             (transforms, checks, generators), which this build does not run yet"
-        );
+    for (key, set) in user_loggers {
+        if set {
+            tracing::warn!(
+                "{key} has no effect yet: it concerns Python loggers of user code \
+                 (transforms, checks, generators), which this build does not run yet"
+            );
+        }
     }
 }
 

@@ -483,7 +483,11 @@ impl TaskRuntime {
                 account: submission.account,
             })
             .await?;
-        if let Err(error) = self.enqueue(&task, None).await {
+        let run = RunTask {
+            task_id: task.id.clone(),
+            workflow: task.workflow.clone(),
+        };
+        if let Err(error) = self.enqueue(&run, None).await {
             let message = format!("the task could not be queued: {error}");
             let _ = self
                 .inner
@@ -508,14 +512,8 @@ impl TaskRuntime {
         Ok(task)
     }
 
-    async fn enqueue(&self, task: &TaskRecord, delay: Option<Duration>) -> Result<()> {
-        let message = Message::encode(
-            &RunTask {
-                task_id: task.id.clone(),
-                workflow: task.workflow.clone(),
-            },
-            Meta::default(),
-        )?;
+    async fn enqueue(&self, run: &RunTask, delay: Option<Duration>) -> Result<()> {
+        let message = Message::encode(run, Meta::default())?;
         self.inner.bus.publish(message, delay).await?;
         Ok(())
     }
@@ -688,10 +686,8 @@ impl TaskRuntime {
         };
         match self.run(&run).await {
             Ok(Some(delay)) => {
-                // Requeued with backoff; this delivery is done.
-                if let Ok(Some(task)) = self.inner.store.get(&run.task_id).await
-                    && let Err(error) = self.enqueue(&task, Some(delay)).await
-                {
+                // Requeued with backoff (the same message, later); this delivery is done.
+                if let Err(error) = self.enqueue(&run, Some(delay)).await {
                     tracing::warn!(%error, task = %run.task_id, "worker: requeueing failed; the bus redelivers");
                     drop(delivery);
                     return;

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use infrahub_bus::{AmqpBus, BusBackend, BusConfig};
+use infrahub_bus::{AmqpBus, BusConfig};
 use infrahub_graph::BoltConfig;
 use infrahub_worker::{
     BoltTaskStore, Catalogue, Result, RuntimeConfig, Submission, TaskContext, TaskRuntime,
@@ -38,26 +38,10 @@ fn service(variable: &str) -> Option<String> {
 
 /// `amqp://user:password@host:port/vhost` as a bus configuration in `namespace`.
 fn amqp_config(url: &str, namespace: &str) -> BusConfig {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let (authority, vhost) = rest.split_once('/').unwrap_or((rest, ""));
-    let (credentials, host_port) = authority
-        .rsplit_once('@')
-        .unwrap_or(("guest:guest", authority));
-    let (username, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-    let (address, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5672"));
     BusConfig {
-        backend: BusBackend::Amqp,
-        address: address.to_owned(),
-        port: port.parse().unwrap(),
-        username: username.to_owned(),
-        password: password.to_owned(),
-        virtualhost: match vhost {
-            "" | "%2f" | "%2F" => "/".to_owned(),
-            other => other.to_owned(),
-        },
         namespace: namespace.to_owned(),
         maximum_concurrent_messages: 4,
-        ..BusConfig::default()
+        ..BusConfig::from_url(url).expect("an amqp:// URL")
     }
 }
 

@@ -24,46 +24,16 @@ const PAYLOAD: usize = 1024;
 const IN_FLIGHT: usize = 256;
 
 fn config_for(target: &str) -> anyhow::Result<BusConfig> {
-    let mut config = BusConfig {
+    let base = if target == "memory" {
+        BusConfig::default()
+    } else {
+        BusConfig::from_url(target)?
+    };
+    Ok(BusConfig {
         namespace: format!("bench-{}", std::process::id()),
         maximum_concurrent_messages: IN_FLIGHT as u16,
-        ..BusConfig::default()
-    };
-    if target == "memory" {
-        return Ok(config);
-    }
-    let (scheme, rest) = target.split_once("://").context("a URL or `memory`")?;
-    config.backend = match scheme {
-        "amqp" => BusBackend::Amqp,
-        "nats" => BusBackend::Nats,
-        other => bail!("unknown scheme `{other}`"),
-    };
-    let (authority, vhost) = rest.split_once('/').unwrap_or((rest, ""));
-    let (credentials, host_port) = match authority.rsplit_once('@') {
-        Some((credentials, host_port)) => (Some(credentials), host_port),
-        None => (None, authority),
-    };
-    let (address, port) = host_port.rsplit_once(':').context("host:port")?;
-    config.address = address.to_owned();
-    config.port = port.parse()?;
-    match credentials {
-        Some(credentials) => {
-            let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-            config.username = user.to_owned();
-            config.password = password.to_owned();
-        }
-        None => {
-            config.username.clear();
-            config.password.clear();
-        }
-    }
-    if config.backend == BusBackend::Amqp {
-        config.virtualhost = match vhost {
-            "" | "%2f" | "%2F" => "/".to_owned(),
-            other => other.to_owned(),
-        };
-    }
-    Ok(config)
+        ..base
+    })
 }
 
 /// Broadcasts `messages` to `subscribers` subscriptions; messages/s counted per broadcast.

@@ -172,43 +172,19 @@ async fn runtime(
     })
 }
 
-/// RabbitMQ's configuration from an `amqp://user:pass@host:port/vhost` URL (as
-/// `example-bench-bus` reads it).
+/// RabbitMQ's configuration from an `amqp://user:pass@host:port/vhost` URL.
 fn amqp_config(url: &str) -> anyhow::Result<BusConfig> {
-    let mut config = BusConfig {
-        backend: BusBackend::Amqp,
+    let base = BusConfig::from_url(url)?;
+    anyhow::ensure!(
+        base.backend == BusBackend::Amqp,
+        "an amqp:// URL in INFRAHUB_TEST_AMQP_URL"
+    );
+    Ok(BusConfig {
         namespace: format!("bench-tasks-{}", std::process::id()),
         maximum_concurrent_messages: 8,
         connect_timeout: Duration::from_secs(3),
-        ..BusConfig::default()
-    };
-    let rest = url
-        .strip_prefix("amqp://")
-        .context("an amqp:// URL in INFRAHUB_TEST_AMQP_URL")?;
-    let (authority, vhost) = rest.split_once('/').unwrap_or((rest, ""));
-    let (credentials, host_port) = match authority.rsplit_once('@') {
-        Some((credentials, host_port)) => (Some(credentials), host_port),
-        None => (None, authority),
-    };
-    let (address, port) = host_port.rsplit_once(':').context("host:port")?;
-    config.address = address.to_owned();
-    config.port = port.parse()?;
-    match credentials {
-        Some(credentials) => {
-            let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-            config.username = user.to_owned();
-            config.password = password.to_owned();
-        }
-        None => {
-            config.username.clear();
-            config.password.clear();
-        }
-    }
-    config.virtualhost = match vhost {
-        "" | "%2f" | "%2F" => "/".to_owned(),
-        other => other.to_owned(),
-    };
-    Ok(config)
+        ..base
+    })
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {

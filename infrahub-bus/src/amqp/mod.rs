@@ -400,16 +400,7 @@ impl Shared {
     /// Builds a [`Delivery`] of a work or dead-letter queue.
     fn delivery(self: &Arc<Self>, delivery: lapin::message::Delivery) -> Delivery {
         let attempt = header_number(&delivery.properties, ATTEMPT_HEADER).unwrap_or(1);
-        let reply_to = delivery
-            .properties
-            .reply_to()
-            .as_ref()
-            .map(|r| r.to_string());
-        let correlation_id = delivery
-            .properties
-            .correlation_id()
-            .as_ref()
-            .map(|c| c.to_string());
+        let (reply_to, correlation_id) = reply_address(&delivery.properties);
         let acker = delivery.acker.clone();
         let message = to_message(delivery);
         let parts = DeliveryParts {
@@ -432,16 +423,7 @@ impl Shared {
     async fn recount(&self, delivery: lapin::message::Delivery) {
         let previous = header_number(&delivery.properties, ATTEMPT_HEADER).unwrap_or(1);
         let previous = u32::try_from(previous).unwrap_or(u32::MAX);
-        let reply_to = delivery
-            .properties
-            .reply_to()
-            .as_ref()
-            .map(|r| r.to_string());
-        let correlation_id = delivery
-            .properties
-            .correlation_id()
-            .as_ref()
-            .map(|c| c.to_string());
+        let (reply_to, correlation_id) = reply_address(&delivery.properties);
         let acker = delivery.acker.clone();
         let message = to_message(delivery);
         let outcome = if previous > self.config.maximum_message_retries {
@@ -700,6 +682,14 @@ async fn run_subscription(
         }
         last_link = Some(link);
     }
+}
+
+/// The reply queue and correlation id of a request (both `None` for other messages).
+fn reply_address(properties: &lapin::BasicProperties) -> (Option<String>, Option<String>) {
+    (
+        properties.reply_to().as_ref().map(|r| r.to_string()),
+        properties.correlation_id().as_ref().map(|c| c.to_string()),
+    )
 }
 
 /// The message of a delivery: routing key from the header set at publishing, or the

@@ -23,75 +23,21 @@ pub fn service_url(variable: &str, test: &str) -> Option<String> {
     }
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && index + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&text[index + 1..index + 3], 16)
-        {
-            out.push(byte);
-            index += 3;
-            continue;
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A config for `url` (`amqp://user:pass@host:port/vhost` or `nats://[user:pass@]host:port`)
 /// in a fresh namespace, with the conformance suite's settings.
 pub fn config_from_url(url: &str) -> BusConfig {
-    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
-    let backend = match scheme {
-        "amqp" | "amqps" => BusBackend::Amqp,
-        "nats" | "tls" => BusBackend::Nats,
-        other => panic!("unknown URL scheme `{other}`"),
-    };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (credentials, host_port) = match authority.rsplit_once('@') {
-        Some((credentials, host_port)) => (Some(credentials), host_port),
-        None => (None, authority),
-    };
-    let (address, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (host.to_owned(), port.parse().expect("a numeric port")),
-        None => (host_port.to_owned(), 0),
-    };
-    let mut config = BusConfig {
-        backend,
-        address,
-        port,
+    let parsed = BusConfig::from_url(url).expect("a broker URL");
+    BusConfig {
+        backend: parsed.backend,
+        address: parsed.address,
+        port: parsed.port,
+        username: parsed.username,
+        password: parsed.password,
+        virtualhost: parsed.virtualhost,
+        tls: parsed.tls,
         namespace: fresh_namespace(),
         ..infrahub_bus::conformance::config()
-    };
-    config.tls.enabled = scheme == "amqps" || scheme == "tls";
-    match credentials {
-        Some(credentials) => {
-            let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-            config.username = percent_decode(user);
-            config.password = percent_decode(password);
-        }
-        None if backend == BusBackend::Nats => {
-            config.username.clear();
-            config.password.clear();
-        }
-        None => {
-            config.username = "guest".into();
-            config.password = "guest".into();
-        }
     }
-    if backend == BusBackend::Amqp {
-        let path = path.split('?').next().unwrap_or("");
-        config.virtualhost = if path.is_empty() {
-            "/".into()
-        } else {
-            percent_decode(path)
-        };
-    }
-    config
 }
 
 /// A namespace no other test uses.
