@@ -226,49 +226,105 @@ impl Mirror {
             .repository
             .remote_anonymous(url)
             .map_err(|e| storage("preparing the fetch", &e))?;
-        let mut callbacks = RemoteCallbacks::new();
-        let (username, password) = (self.remote.username.clone(), self.remote.password.clone());
-        let mut attempts = 0;
-        callbacks.credentials(move |_url, from_url, _allowed| {
-            attempts += 1;
-            // libgit2 asks again after a refusal: give up instead of looping.
-            if attempts > 1 {
-                return Err(git2::Error::from_str("the credentials were refused"));
-            }
-            match (&username, &password) {
-                (Some(user), Some(pass)) => git2::Cred::userpass_plaintext(user, pass),
-                (None, Some(pass)) => {
-                    git2::Cred::userpass_plaintext(from_url.unwrap_or("git"), pass)
-                }
-                _ => Err(git2::Error::from_str(
-                    "the remote asks for credentials and none are set",
-                )),
-            }
-        });
         let mut options = FetchOptions::new();
-        options.remote_callbacks(callbacks);
+        options.remote_callbacks(callbacks(&self.remote));
         options.prune(git2::FetchPrune::On);
         remote
-            .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None)
-            .map_err(|e| {
-                let kind = if e.code() == git2::ErrorCode::Auth
-                    || e.message().contains("credentials")
-                    || e.message().contains("401")
-                {
-                    RepositoryErrorKind::Authentication
-                } else {
-                    RepositoryErrorKind::Unavailable
-                };
-                RepositoryError::new(
-                    kind,
-                    format!(
-                        "fetching {}: {}",
-                        redact(url),
-                        redact_message(e.message(), url)
-                    ),
-                )
-            })?;
+            .fetch(
+                &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                Some(&mut options),
+                None,
+            )
+            .map_err(|e| remote_error("fetching", url, &e))?;
         self.branches()
+    }
+
+    /// The commit `reference` names: a branch, a tag, or a commit id (full, or an
+    /// abbreviation of at least 7 hex digits).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when it names nothing in the mirror; `InvalidInput` for an empty or
+    /// malformed reference.
+    pub fn resolve(&self, reference: &str) -> Result<String> {
+        let reference = reference.trim();
+        if reference.is_empty()
+            || reference.len() > 255
+            || reference.starts_with('-')
+            || reference.contains("..")
+            || reference
+                .chars()
+                .any(|c| c.is_control() || c == ' ' || c == ':')
+        {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                format!("`{reference}` is not a branch, tag or commit"),
+            ));
+        }
+        for name in [
+            format!("refs/heads/{reference}"),
+            format!("refs/tags/{reference}"),
+        ] {
+            if let Ok(found) = self.repository.find_reference(&name)
+                && let Ok(commit) = found.peel_to_commit()
+            {
+                return Ok(commit.id().to_string());
+            }
+        }
+        if reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
+            let found = if reference.len() == 40 {
+                Oid::from_str(reference)
+                    .ok()
+                    .and_then(|oid| self.repository.find_commit(oid).ok())
+            } else {
+                self.repository
+                    .revparse_single(reference)
+                    .ok()
+                    .and_then(|object| object.peel_to_commit().ok())
+            };
+            if let Some(commit) = found {
+                return Ok(commit.id().to_string());
+            }
+        }
+        Err(RepositoryError::new(
+            RepositoryErrorKind::NotFound,
+            format!("no branch, tag or commit `{reference}` in the repository"),
+        ))
+    }
+
+    /// The commits from `from` (excluded) to `to` (included) changed these files, each with
+    /// `added`, `removed` or `updated`, sorted by path.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_file`](Mirror::read_file).
+    pub fn changed_files(&self, from: &str, to: &str) -> Result<Vec<(String, &'static str)>> {
+        let old = self
+            .commit(from)?
+            .tree()
+            .map_err(|e| storage("reading a commit", &e))?;
+        let new = self
+            .commit(to)?
+            .tree()
+            .map_err(|e| storage("reading a commit", &e))?;
+        let diff = self
+            .repository
+            .diff_tree_to_tree(Some(&old), Some(&new), None)
+            .map_err(|e| storage("comparing commits", &e))?;
+        let mut files = Vec::new();
+        for delta in diff.deltas() {
+            let action = match delta.status() {
+                git2::Delta::Added | git2::Delta::Copied => "added",
+                git2::Delta::Deleted => "removed",
+                _ => "updated",
+            };
+            let path = delta.new_file().path().or_else(|| delta.old_file().path());
+            if let Some(path) = path.and_then(Path::to_str) {
+                files.push((path.to_owned(), action));
+            }
+        }
+        files.sort();
+        Ok(files)
     }
 
     /// Each branch of the mirror with its commit.
@@ -451,6 +507,80 @@ impl Mirror {
             .map_err(|e| storage("writing the files of a commit", &e))?;
         Ok(destination.to_path_buf())
     }
+}
+
+/// Connects to `remote` and lists its branches with their commits, writing nothing: the
+/// check a repository's location and credentials pass before the repository is recorded.
+///
+/// # Errors
+///
+/// `InvalidInput` for an unsupported location; `Authentication` when the remote refuses the
+/// credentials; `Unavailable` when it cannot be reached or is not a Git repository.
+pub fn probe(remote: &Remote) -> Result<BTreeMap<String, String>> {
+    remote.check()?;
+    let url = remote.url.trim();
+    let mut detached = git2::Remote::create_detached(url).map_err(|e| {
+        RepositoryError::new(
+            RepositoryErrorKind::InvalidInput,
+            format!("`{}`: {}", redact(url), redact_message(e.message(), url)),
+        )
+    })?;
+    let connection = detached
+        .connect_auth(git2::Direction::Fetch, Some(callbacks(remote)), None)
+        .map_err(|e| remote_error("connecting to", url, &e))?;
+    let heads = connection
+        .list()
+        .map_err(|e| remote_error("listing the branches of", url, &e))?;
+    Ok(heads
+        .iter()
+        .filter_map(|head| {
+            head.name()
+                .strip_prefix("refs/heads/")
+                .map(|name| (name.to_owned(), head.oid().to_string()))
+        })
+        .collect())
+}
+
+/// Callbacks handing `remote`'s credentials to libgit2, once.
+fn callbacks(remote: &Remote) -> RemoteCallbacks<'static> {
+    let mut callbacks = RemoteCallbacks::new();
+    let (username, password) = (remote.username.clone(), remote.password.clone());
+    let mut attempts = 0;
+    callbacks.credentials(move |_url, from_url, _allowed| {
+        attempts += 1;
+        // libgit2 asks again after a refusal: give up instead of looping.
+        if attempts > 1 {
+            return Err(git2::Error::from_str("the credentials were refused"));
+        }
+        match (&username, &password) {
+            (Some(user), Some(pass)) => git2::Cred::userpass_plaintext(user, pass),
+            (None, Some(pass)) => git2::Cred::userpass_plaintext(from_url.unwrap_or("git"), pass),
+            _ => Err(git2::Error::from_str(
+                "the remote asks for credentials and none are set",
+            )),
+        }
+    });
+    callbacks
+}
+
+/// A failed exchange with the remote at `url`: `Authentication` when it refused the
+/// credentials, `Unavailable` otherwise; the message names the URL without credentials.
+fn remote_error(what: &str, url: &str, error: &git2::Error) -> RepositoryError {
+    let message = error.message();
+    let kind = if error.code() == git2::ErrorCode::Auth
+        || message.contains("credentials")
+        || message.contains("401")
+        || message.contains("403")
+        || message.contains("authentication")
+    {
+        RepositoryErrorKind::Authentication
+    } else {
+        RepositoryErrorKind::Unavailable
+    };
+    RepositoryError::new(
+        kind,
+        format!("{what} {}: {}", redact(url), redact_message(message, url)),
+    )
 }
 
 fn storage(what: &str, error: &git2::Error) -> RepositoryError {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use git2::{Repository, Signature};
-use infrahub_git::repository::{Mirror, Remote, RepositoryErrorKind, redact};
+use infrahub_git::repository::{Mirror, Remote, RepositoryErrorKind, probe, redact};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("infrahub-git-{name}-{}", uuid_like()));
@@ -335,5 +335,91 @@ fn a_network_remote_served_by_git_daemon() {
     assert_eq!(
         mirror.read_file(&second, "objects/sites.yml").unwrap(),
         b"kind: LocationSite"
+    );
+}
+
+#[test]
+fn references_resolve_to_commits_and_changes_between_commits_are_listed() {
+    let (dir, repo, first) = source();
+    let second = commit(
+        &repo,
+        "main",
+        &[
+            ("templates/startup.j2", "hostname {{ name | upper }}"),
+            ("templates/new.j2", "new"),
+        ],
+        "second",
+    );
+    let head = repo
+        .find_commit(git2::Oid::from_str(&first).unwrap())
+        .unwrap();
+    repo.tag_lightweight("v1.0", head.as_object(), false)
+        .unwrap();
+    let signature = Signature::now("test", "test@example.com").unwrap();
+    repo.tag(
+        "v1.0-annotated",
+        head.as_object(),
+        &signature,
+        "release",
+        false,
+    )
+    .unwrap();
+    let url = format!("file://{}", dir.display());
+
+    // Probing lists the branches and writes nothing.
+    let heads = probe(&Remote::new(url.clone())).unwrap();
+    assert_eq!(heads["main"], second);
+    let missing = temp("probe-missing");
+    let error = probe(&Remote::new(format!("file://{}", missing.display()))).unwrap_err();
+    assert_eq!(error.kind(), RepositoryErrorKind::Unavailable, "{error}");
+    assert!(
+        std::fs::read_dir(&missing).unwrap().next().is_none(),
+        "probing writes nothing"
+    );
+    assert_eq!(
+        probe(&Remote::new("ssh://git@example.com/x.git"))
+            .unwrap_err()
+            .kind(),
+        RepositoryErrorKind::InvalidInput
+    );
+
+    let mirror = Mirror::open_or_clone(&temp("resolve").join("m.git"), Remote::new(url)).unwrap();
+    assert_eq!(mirror.resolve("main").unwrap(), second);
+    assert_eq!(mirror.resolve("v1.0").unwrap(), first);
+    assert_eq!(mirror.resolve("v1.0-annotated").unwrap(), first);
+    assert_eq!(mirror.resolve(&first).unwrap(), first);
+    assert_eq!(mirror.resolve(&first[..10]).unwrap(), first);
+    for bad in ["", "-x", "a..b", "a b", "refs:x"] {
+        assert_eq!(
+            mirror.resolve(bad).unwrap_err().kind(),
+            RepositoryErrorKind::InvalidInput,
+            "{bad:?}"
+        );
+    }
+    for unknown in [
+        "nope",
+        "0000000000000000000000000000000000000000",
+        "deadbeef",
+    ] {
+        assert_eq!(
+            mirror.resolve(unknown).unwrap_err().kind(),
+            RepositoryErrorKind::NotFound,
+            "{unknown:?}"
+        );
+    }
+
+    assert_eq!(
+        mirror.changed_files(&first, &second).unwrap(),
+        [
+            ("templates/new.j2".to_owned(), "added"),
+            ("templates/startup.j2".to_owned(), "updated")
+        ]
+    );
+    assert_eq!(
+        mirror.changed_files(&second, &first).unwrap(),
+        [
+            ("templates/new.j2".to_owned(), "removed"),
+            ("templates/startup.j2".to_owned(), "updated")
+        ]
     );
 }
