@@ -239,6 +239,13 @@ impl Mirror {
         self.branches()
     }
 
+    /// Whether the mirror holds commit `commit` (a full commit id).
+    pub fn has_commit(&self, commit: &str) -> bool {
+        Oid::from_str(commit)
+            .ok()
+            .is_some_and(|oid| self.repository.find_commit(oid).is_ok())
+    }
+
     /// The commit `reference` names: a branch, a tag, or a commit id (full, or an
     /// abbreviation of at least 7 hex digits).
     ///

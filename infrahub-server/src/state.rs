@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use infrahub_core::engine::Engine;
+use infrahub_worker::repositories::Repositories;
 use infrahub_worker::{EmbeddedTaskStore, RuntimeConfig, TaskRuntime, TaskStore};
 use object_store::ObjectStore;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub cluster: Cluster,
     /// The task runtime: workflows run as tasks with durable records (`InfrahubTask`).
     pub tasks: TaskRuntime,
+    /// The deployment's Git repositories, mirrored by this process.
+    pub repositories: Arc<Repositories>,
     /// This process's task worker and scheduled work (stopped when the state is dropped).
     worker: std::sync::Mutex<Vec<infrahub_worker::WorkerHandle>>,
     ready: AtomicBool,
@@ -133,7 +136,11 @@ impl AppState {
             run_worker: true,
             concurrency: RuntimeConfig::default().concurrency,
         });
-        let catalogue = infrahub_worker::workflows::catalogue(&engine);
+        let repositories = Arc::new(Repositories::new(
+            Arc::clone(&engine),
+            settings.git_options(),
+        ));
+        let catalogue = infrahub_worker::workflows::catalogue(&engine, &repositories);
         let config = RuntimeConfig {
             concurrency: setup.concurrency.max(1),
             ..RuntimeConfig::default()
@@ -156,6 +163,7 @@ impl AppState {
             schema_docs: SchemaDocCache::default(),
             cluster,
             tasks,
+            repositories,
             worker: std::sync::Mutex::new(Vec::new()),
             ready: AtomicBool::new(false),
         });
@@ -195,7 +203,13 @@ impl AppState {
                 if run_worker {
                     worker.push(state.tasks.spawn_worker());
                     worker.push(state.tasks.spawn_schedules(
-                        vec![infrahub_worker::retention_schedule()],
+                        vec![
+                            infrahub_worker::retention_schedule(),
+                            infrahub_worker::workflows::repository_sync_schedule(
+                                Arc::clone(&state.repositories),
+                                state.tasks.clone(),
+                            ),
+                        ],
                         state.cluster.cache().clone(),
                     ));
                 }

@@ -372,7 +372,15 @@ async fn engine() -> Arc<Engine> {
 #[tokio::test]
 async fn branch_workflows_run_on_the_engine() {
     let engine = engine().await;
-    let f = fixture(Some(infrahub_worker::workflows::catalogue(&engine))).await;
+    let repositories = Arc::new(infrahub_worker::repositories::Repositories::new(
+        Arc::clone(&engine),
+        infrahub_worker::repositories::GitOptions::default(),
+    ));
+    let f = fixture(Some(infrahub_worker::workflows::catalogue(
+        &engine,
+        &repositories,
+    )))
+    .await;
     let _worker = f.runtime.start_worker().await.unwrap();
     let create = f
         .runtime

@@ -307,6 +307,9 @@ fn check_mutation_with(
         match field.as_str() {
             "BranchMerge" => require("merge_branch")?,
             "BranchRebase" => require("rebase_branch")?,
+            "InfrahubRepositoryProcess" | "InfrahubRepositoryConnectivity" => {
+                require("manage_repositories")?;
+            }
             _ => {}
         }
     }

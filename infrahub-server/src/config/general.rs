@@ -139,11 +139,12 @@ impl Default for ApiSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GitSettings {
-    /// Directory where repositories are cloned. Default `repositories`; env
+    /// Directory where repositories are mirrored (one bare mirror per repository and
+    /// process); a relative path is under `main.data_dir`. Default `repositories`; env
     /// `INFRAHUB_GIT_REPOSITORIES_DIRECTORY`.
     pub repositories_directory: PathBuf,
-    /// Seconds between repository synchronizations (deprecated upstream, unused). Default `10`;
-    /// env `INFRAHUB_GIT_SYNC_INTERVAL`.
+    /// Seconds between two fetches of the read-write repositories (new commits on their
+    /// default branch are imported), 1-86400. Default `10`; env `INFRAHUB_GIT_SYNC_INTERVAL`.
     pub sync_interval: u64,
     /// Domains whose HTTP URLs get `.git` appended. Default `["github.com", "gitlab.com"]`; env
     /// `INFRAHUB_GIT_APPEND_GIT_SUFFIX`.

@@ -230,6 +230,16 @@ impl Settings {
         self.storage.local_path(&self.main.data_dir)
     }
 
+    /// How this process keeps Git repositories: `git.repositories_directory` (under
+    /// `main.data_dir` when relative) and `git.sync_interval`.
+    pub fn git_options(&self) -> infrahub_worker::repositories::GitOptions {
+        infrahub_worker::repositories::GitOptions {
+            repositories_directory: self.main.data_dir.join(&self.git.repositories_directory),
+            sync_interval: std::time::Duration::from_secs(self.git.sync_interval.max(1)),
+            ..infrahub_worker::repositories::GitOptions::default()
+        }
+    }
+
     /// Returns the enterprise features that the policy settings turn on.
     pub fn enterprise_features(&self) -> Vec<EnterpriseFeature> {
         self.policy.enterprise_features()

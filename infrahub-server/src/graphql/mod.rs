@@ -50,6 +50,7 @@ mod load;
 mod mutation;
 pub mod parsed;
 mod plan;
+mod repository;
 mod validated;
 mod values;
 

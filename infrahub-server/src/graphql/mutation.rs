@@ -437,11 +437,12 @@ pub(crate) async fn write_node(
     data: Value,
     file: Option<infrahub_core::engine::StoredFile>,
 ) -> Result<Option<Node>, Error> {
-    let Value::Object(data) = data else {
+    let Value::Object(mut data) = data else {
         return Err(Error::new("`data` must be an object"));
     };
     let engine = &request.state.engine;
     let branch = request.view.branch.as_str();
+    let repository = super::repository::is_repository(kind);
     if request.schema.get(kind).is_some_and(|m| m.is_generic()) && operation != Operation::Create {
         check_concrete_kind(request, kind, operation, &data).await?;
     }
@@ -490,16 +491,38 @@ pub(crate) async fn write_node(
                 ))
             }
         };
+        let forget = if repository {
+            super::repository::find_existing(request, kind, &data)
+                .await?
+                .map(|node| node.id.to_string())
+        } else {
+            None
+        };
         engine
             .delete_checked(branch, kind, &reference, &check)
             .await
             .map_err(engine_error)?;
+        if let Some(id) = forget {
+            request.state.repositories.forget(&id).await;
+        }
         return Ok(None);
     }
     let model = request
         .schema
         .get(kind)
         .ok_or_else(|| Error::new(format!("kind `{kind}` not found")))?;
+    // A new repository is checked against its remote before anything is written.
+    let creates_repository = repository
+        && match operation {
+            Operation::Create => true,
+            Operation::Upsert => super::repository::find_existing(request, kind, &data)
+                .await?
+                .is_none(),
+            _ => false,
+        };
+    if creates_repository {
+        super::repository::prepare_create(request, kind, &mut data).await?;
+    }
     let mut input = node_input(model, &data)?;
     input.file = file;
     let result = match operation {
@@ -508,6 +531,11 @@ pub(crate) async fn write_node(
         _ => engine.upsert(branch, kind, input).await,
     }
     .map_err(engine_error)?;
+    if creates_repository {
+        super::repository::after_create(request, &result.node).await?;
+    } else if repository {
+        super::repository::after_update(request, &data, &result.node).await?;
+    }
     Ok(Some(result.node))
 }
 

@@ -7,16 +7,26 @@ use infrahub_core::engine::Engine;
 use crate::runtime::Catalogue;
 use crate::{Error, ErrorKind};
 
+use crate::repositories::Repositories;
+
 mod branch;
+mod git;
+mod import;
 
 pub use branch::{
     BRANCH_CREATE, BRANCH_DELETE, BRANCH_MERGE, BRANCH_REBASE, BRANCH_VALIDATE, DIFF_UPDATE,
 };
+pub use git::{
+    REPOSITORIES_SYNC, REPOSITORY_ADD_READ_ONLY, REPOSITORY_ADD_READ_WRITE, REPOSITORY_IMPORT,
+    REPOSITORY_PULL_READ_ONLY, repository_sync_schedule,
+};
 
-/// A catalogue holding every built-in workflow, running on `engine`.
-pub fn catalogue(engine: &Arc<Engine>) -> Catalogue {
+/// A catalogue holding every built-in workflow, running on `engine`, with the Git
+/// repositories of `repositories` (which must use the same engine).
+pub fn catalogue(engine: &Arc<Engine>, repositories: &Arc<Repositories>) -> Catalogue {
     let mut catalogue = Catalogue::new();
     branch::register(&mut catalogue, engine);
+    git::register(&mut catalogue, repositories);
     catalogue
 }
 

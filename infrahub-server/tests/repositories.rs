@@ -1,0 +1,637 @@
+//! Git repositories through the GraphQL API, on repositories the tests build with git2:
+//! `CoreRepositoryCreate` checks the remote before writing and imports the default branch as a
+//! task (schemas, queries, Jinja2 transforms, artifact definitions, with their repository and
+//! status fields); a pushed commit is imported by the periodic synchronisation, one that
+//! breaks `.infrahub.yml` fails the import naming the file and leaves what was imported;
+//! read-only repositories import the commit their `ref` names and follow a changed `ref`;
+//! `InfrahubRepositoryConnectivity` and `InfrahubRepositoryProcess`; credentials never show.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use git2::{Repository, Signature};
+use infrahub_core::engine::{Engine, EngineOptions};
+use infrahub_graph::{EmbeddedGraph, GraphStore};
+use infrahub_server::AppState;
+use infrahub_server::config::Settings;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const TOKEN: &str = "06438eb2-8019-4776-878c-0941b1f1d1ec";
+
+fn temp(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "infrahub-repositories-{name}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Commits `files` (path, content; `None` deletes) on `branch` of `repo`.
+fn commit(
+    repo: &Repository,
+    branch: &str,
+    files: &[(&str, Option<&str>)],
+    message: &str,
+) -> String {
+    let workdir = repo.workdir().unwrap().to_path_buf();
+    let mut index = repo.index().unwrap();
+    for (path, content) in files {
+        let full = workdir.join(path);
+        match content {
+            Some(content) => {
+                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+                std::fs::write(&full, content).unwrap();
+                index.add_path(Path::new(path)).unwrap();
+            }
+            None => {
+                let _ = std::fs::remove_file(&full);
+                index.remove_path(Path::new(path)).unwrap();
+            }
+        }
+    }
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = Signature::now("test", "test@example.com").unwrap();
+    let reference = format!("refs/heads/{branch}");
+    let parent = repo
+        .find_reference(&reference)
+        .ok()
+        .and_then(|r| r.target())
+        .map(|oid| repo.find_commit(oid).unwrap());
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    repo.commit(
+        Some(&reference),
+        &signature,
+        &signature,
+        message,
+        &tree,
+        &parents,
+    )
+    .unwrap()
+    .to_string()
+}
+
+const MANIFEST: &str = "\
+schemas:
+  - schemas
+queries:
+  - name: device_names
+    file_path: queries/device_names.gql
+  - name: device_count
+    file_path: queries/device_count.gql
+jinja2_transforms:
+  - name: device_list
+    description: every device, one a line
+    query: device_names
+    template_path: templates/devices.j2
+artifact_definitions:
+  - name: device-list
+    artifact_name: devices
+    parameters: {}
+    content_type: text/plain
+    targets: all-devices
+    transformation: device_list
+";
+
+const SCHEMA: &str = r#"
+version: "1.0"
+nodes:
+  - name: Device
+    namespace: Lab
+    human_friendly_id: [name__value]
+    attributes:
+      - {name: name, kind: Text, unique: true}
+"#;
+
+/// A source repository with the manifest above on `main`; its path and first commit.
+fn source() -> (PathBuf, Repository, String) {
+    let dir = temp("source");
+    let repo = Repository::init(&dir).unwrap();
+    let first = commit(
+        &repo,
+        "main",
+        &[
+            (".infrahub.yml", Some(MANIFEST)),
+            ("schemas/lab.yml", Some(SCHEMA)),
+            (
+                "queries/device_names.gql",
+                Some("query { LabDevice { edges { node { name { value } } } } }"),
+            ),
+            (
+                "queries/device_count.gql",
+                Some("query { LabDevice { count } }"),
+            ),
+            (
+                "templates/devices.j2",
+                Some("{% for e in data.LabDevice.edges %}{{ e.node.name.value }}\n{% endfor %}"),
+            ),
+        ],
+        "first",
+    );
+    (dir, repo, first)
+}
+
+struct Harness {
+    app: axum::Router,
+    state: Arc<AppState>,
+}
+
+async fn harness(sync_interval: u64) -> Harness {
+    let store: Arc<dyn GraphStore> = Arc::new(EmbeddedGraph::in_memory().unwrap());
+    let options = EngineOptions {
+        admin_token: Some(TOKEN.into()),
+        bcrypt_cost: 4,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(store, options).await.unwrap();
+    let mut settings = Settings::default();
+    settings.main.data_dir = temp("data");
+    settings.git.sync_interval = sync_interval;
+    let state = AppState::new(
+        settings,
+        "deployment".into(),
+        Arc::new(engine),
+        b"0123456789abcdef0123456789abcdef".to_vec(),
+        Arc::new(object_store::memory::InMemory::new()),
+    );
+    state.mark_ready();
+    Harness {
+        app: infrahub_server::app::router(Arc::clone(&state)),
+        state,
+    }
+}
+
+impl Harness {
+    async fn answer_on(&self, branch: &str, query: &str) -> Value {
+        let request = Request::post(format!("/graphql/{branch}"))
+            .header("content-type", "application/json")
+            .header("X-INFRAHUB-KEY", TOKEN)
+            .body(Body::from(json!({"query": query}).to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    async fn gql_on(&self, branch: &str, query: &str) -> Value {
+        let body = self.answer_on(branch, query).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+
+    async fn gql(&self, query: &str) -> Value {
+        self.gql_on("main", query).await
+    }
+
+    async fn error(&self, query: &str) -> String {
+        let body = self.answer_on("main", query).await;
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error: {body}"))
+            .to_owned()
+    }
+
+    /// The repository named `name` on `branch`, with its status fields.
+    async fn repository(&self, branch: &str, name: &str) -> Value {
+        let data = self
+            .gql_on(
+                branch,
+                &format!(
+                    r#"{{ CoreGenericRepository(name__value: "{name}") {{ edges {{ node {{
+                        id __typename location {{ value }} internal_status {{ value }}
+                        sync_status {{ value }} operational_status {{ value }}
+                        ... on CoreRepository {{ commit {{ value }} default_branch {{ value }} }}
+                        ... on CoreReadOnlyRepository {{ commit {{ value }} ref {{ value }} }}
+                    }} }} }} }}"#
+                ),
+            )
+            .await;
+        data["CoreGenericRepository"]["edges"][0]["node"].clone()
+    }
+
+    /// Waits until every task of node `id` is final; returns them, newest first.
+    async fn settled_tasks(&self, id: &str) -> Vec<Value> {
+        for _ in 0..1_000 {
+            let data = self
+                .gql(&format!(
+                    r#"{{ InfrahubTask(related_node__ids: ["{id}"], limit: 100) {{ edges {{ node {{
+                        id workflow state parameters logs {{ edges {{ node {{ message severity }} }} }}
+                    }} }} }} }}"#
+                ))
+                .await;
+            let tasks: Vec<Value> = data["InfrahubTask"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .collect();
+            let done = !tasks.is_empty()
+                && tasks.iter().all(|t| {
+                    ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
+                        .contains(&t["state"].as_str().unwrap_or_default())
+                });
+            if done {
+                return tasks;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the tasks of {id} never finished");
+    }
+
+    async fn names(&self, branch: &str, kind: &str) -> Vec<String> {
+        let data = self
+            .gql_on(
+                branch,
+                &format!("{{ {kind} {{ edges {{ node {{ name {{ value }} }} }} }} }}"),
+            )
+            .await;
+        let mut names: Vec<String> = data[kind]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["name"]["value"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn count(&self, kind: &str) -> u64 {
+        self.gql(&format!("{{ {kind} {{ count }} }}")).await[kind]["count"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+fn log_text(task: &Value) -> String {
+    task["logs"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["message"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_write_repository_is_imported_and_follows_new_commits() {
+    let h = harness(1).await;
+    let (dir, repo, first) = source();
+    h.gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { ok } }"#)
+        .await;
+
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "lab"}}, location: {{value: "file://{}"}},
+                description: {{value: "lab content"}}, default_branch: {{value: ""}}
+            }}) {{ ok object {{ id }} }} }}"#,
+            dir.display()
+        ))
+        .await;
+    let id = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&id).await;
+    let add = tasks
+        .iter()
+        .find(|t| t["workflow"] == "git-repository-add-read-write")
+        .expect("the add task");
+    assert_eq!(add["state"], "COMPLETED", "{}", log_text(add));
+
+    let record = h.repository("main", "lab").await;
+    assert_eq!(record["__typename"], "CoreRepository");
+    assert_eq!(record["commit"]["value"], first);
+    assert_eq!(record["default_branch"]["value"], "main");
+    assert_eq!(record["internal_status"]["value"], "active");
+    assert_eq!(record["sync_status"]["value"], "in-sync");
+    assert_eq!(record["operational_status"]["value"], "online");
+
+    // What the manifest declares is there, linked to the repository.
+    assert_eq!(
+        h.names("main", "CoreGraphQLQuery").await,
+        ["device_count", "device_names"]
+    );
+    let transform = h
+        .gql(
+            r#"{ CoreTransformJinja2 { edges { node { name { value source { id } is_protected }
+                template_path { value } description { value }
+                query { node { name { value } } } repository { node { id } } } } } }"#,
+        )
+        .await;
+    let node = &transform["CoreTransformJinja2"]["edges"][0]["node"];
+    assert_eq!(node["name"]["value"], "device_list");
+    assert_eq!(node["name"]["source"]["id"], id);
+    assert_eq!(node["name"]["is_protected"], true);
+    assert_eq!(node["template_path"]["value"], "templates/devices.j2");
+    assert_eq!(node["query"]["node"]["name"]["value"], "device_names");
+    assert_eq!(node["repository"]["node"]["id"], id);
+    let definition = h
+        .gql(
+            r#"{ CoreArtifactDefinition { edges { node { name { value } artifact_name { value }
+                content_type { value } targets { node { display_label } }
+                transformation { node { display_label } } } } } }"#,
+        )
+        .await;
+    let node = &definition["CoreArtifactDefinition"]["edges"][0]["node"];
+    assert_eq!(node["artifact_name"]["value"], "devices");
+    assert_eq!(node["targets"]["node"]["display_label"], "all-devices");
+    // The schema is loaded: its kind can be used.
+    h.gql(r#"mutation { LabDeviceCreate(data: {name: {value: "sw1"}}) { ok } }"#)
+        .await;
+
+    // A pushed commit is found by the periodic synchronisation and imported: a query changes,
+    // one goes (with nothing using it), a transform is renamed.
+    let manifest = MANIFEST
+        .replace(
+            "  - name: device_count\n    file_path: queries/device_count.gql\n",
+            "",
+        )
+        .replace("name: device_list", "name: device_lines")
+        .replace(
+            "transformation: device_list",
+            "transformation: device_lines",
+        );
+    let second = commit(
+        &repo,
+        "main",
+        &[
+            (".infrahub.yml", Some(&manifest)),
+            ("queries/device_count.gql", None),
+            (
+                "queries/device_names.gql",
+                Some("query { LabDevice { count edges { node { name { value } } } } }"),
+            ),
+        ],
+        "second",
+    );
+    let mut imported = false;
+    for _ in 0..300 {
+        if h.repository("main", "lab").await["commit"]["value"] == second.as_str() {
+            imported = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(imported, "the pushed commit was not imported");
+    h.settled_tasks(&id).await;
+    assert_eq!(h.names("main", "CoreGraphQLQuery").await, ["device_names"]);
+    assert_eq!(
+        h.names("main", "CoreTransformJinja2").await,
+        ["device_lines"]
+    );
+    let query = h
+        .gql(r#"{ CoreGraphQLQuery { edges { node { query { value } } } } }"#)
+        .await;
+    assert!(
+        query["CoreGraphQLQuery"]["edges"][0]["node"]["query"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("count")
+    );
+
+    // A commit that breaks the manifest fails its import, naming the file and line; what was
+    // imported stays, and the commit is not retried every period.
+    let third = commit(
+        &repo,
+        "main",
+        &[(
+            ".infrahub.yml",
+            Some("queries:\n  - name: x\n    flie_path: y.gql\n"),
+        )],
+        "broken",
+    );
+    let mut failed = None;
+    for _ in 0..300 {
+        let record = h.repository("main", "lab").await;
+        if record["sync_status"]["value"] == "error-import" {
+            failed = Some(record);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let record = failed.expect("the broken commit was not reported");
+    assert_eq!(
+        record["commit"]["value"], second,
+        "the commit stays the last good one"
+    );
+    let tasks = h.settled_tasks(&id).await;
+    let failure = tasks
+        .iter()
+        .find(|t| t["state"] == "FAILED")
+        .expect("a failed import task");
+    assert_eq!(failure["parameters"]["commit"], third);
+    let log = log_text(failure);
+    assert!(log.contains(".infrahub.yml:3"), "{log}");
+    assert!(log.contains("flie_path"), "{log}");
+    assert_eq!(h.names("main", "CoreGraphQLQuery").await, ["device_names"]);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let again = h.settled_tasks(&id).await;
+    assert_eq!(
+        again.len(),
+        tasks.len(),
+        "a commit that failed is not imported again every period"
+    );
+
+    // InfrahubRepositoryConnectivity and InfrahubRepositoryProcess.
+    let connectivity = h
+        .gql(&format!(
+            r#"mutation {{ InfrahubRepositoryConnectivity(data: {{id: "{id}"}}) {{ ok message }} }}"#
+        ))
+        .await;
+    assert_eq!(connectivity["InfrahubRepositoryConnectivity"]["ok"], true);
+    let fixed = commit(
+        &repo,
+        "main",
+        &[(".infrahub.yml", Some(&manifest))],
+        "fixed",
+    );
+    h.gql(r#"mutation { InfrahubRepositoryProcess(data: {id: "lab"}) { ok } }"#)
+        .await;
+    let tasks = h.settled_tasks(&id).await;
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t["workflow"] == "git-repository-import-object" && t["state"] == "COMPLETED"),
+        "{tasks:?}"
+    );
+    // The synchronisation catches the fixed commit too.
+    for _ in 0..300 {
+        if h.repository("main", "lab").await["commit"]["value"] == fixed.as_str() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let record = h.repository("main", "lab").await;
+    assert_eq!(record["commit"]["value"], fixed);
+    assert_eq!(record["sync_status"]["value"], "in-sync");
+
+    // Deleting the repository removes what it owns and this process's mirror.
+    let mirror = h
+        .state
+        .settings
+        .git_options()
+        .repositories_directory
+        .join(&id);
+    assert!(mirror.exists());
+    h.gql(&format!(
+        r#"mutation {{ CoreRepositoryDelete(data: {{id: "{id}"}}) {{ ok }} }}"#
+    ))
+    .await;
+    assert!(
+        !mirror.exists(),
+        "the mirror is removed with the repository"
+    );
+    assert_eq!(h.count("CoreTransformJinja2").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_does_not_answer_is_refused_before_anything_is_written() {
+    let h = harness(3_600).await;
+    let missing = temp("missing");
+    let error = h
+        .error(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "nowhere"}}, location: {{value: "file://{}/none"}}
+            }}) {{ ok }} }}"#,
+            missing.display()
+        ))
+        .await;
+    assert!(error.starts_with("location: "), "{error}");
+    let error = h
+        .error(
+            r#"mutation { CoreRepositoryCreate(data: {
+                name: {value: "ssh"}, location: {value: "ssh://git@example.com/x.git"}
+            }) { ok } }"#,
+        )
+        .await;
+    assert!(
+        error.contains("only https://, http://, git://, file://"),
+        "{error}"
+    );
+
+    // A credential's password never shows, whatever fails.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    h.gql(
+        r#"mutation { CorePasswordCredentialCreate(data: {name: {value: "git-cred"},
+            username: {value: "alice"}, password: {value: "s3cret-t0ken"}}) { ok } }"#,
+    )
+    .await;
+    let body = h
+        .answer_on(
+            "main",
+            &format!(
+                r#"mutation {{ CoreRepositoryCreate(data: {{
+                    name: {{value: "private"}},
+                    location: {{value: "http://bob:hunter2@127.0.0.1:{port}/x.git"}},
+                    credential: {{id: "git-cred"}}
+                }}) {{ ok }} }}"#
+            ),
+        )
+        .await;
+    let text = body.to_string();
+    assert!(body["errors"][0]["message"].is_string(), "{text}");
+    assert!(
+        !text.contains("s3cret-t0ken") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert_eq!(h.count("CoreGenericRepository").await, 0);
+    let tasks = h.gql("{ InfrahubTask { count } }").await;
+    assert_eq!(tasks["InfrahubTask"]["count"], 0, "no task was submitted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_repository_imports_the_commit_its_ref_names() {
+    let h = harness(3_600).await;
+    let (dir, repo, first) = source();
+    h.gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { ok } }"#)
+        .await;
+    let head = repo
+        .find_commit(git2::Oid::from_str(&first).unwrap())
+        .unwrap();
+    repo.tag_lightweight("v1", head.as_object(), false).unwrap();
+    // `main` moves on with a broken manifest: the tag is what gets imported.
+    commit(
+        &repo,
+        "main",
+        &[(".infrahub.yml", Some("nope: 1\n"))],
+        "later",
+    );
+
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreReadOnlyRepositoryCreate(data: {{
+                name: {{value: "lab-ro"}}, location: {{value: "{}"}}, ref: {{value: "v1"}}
+            }}) {{ ok object {{ id }} }} }}"#,
+            dir.display()
+        ))
+        .await;
+    let id = created["CoreReadOnlyRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&id).await;
+    assert_eq!(tasks[0]["workflow"], "git-repository-add-read-only");
+    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    let record = h.repository("main", "lab-ro").await;
+    assert_eq!(record["commit"]["value"], first);
+    assert_eq!(record["ref"]["value"], "v1");
+    assert_eq!(
+        h.names("main", "CoreGraphQLQuery").await,
+        ["device_count", "device_names"]
+    );
+
+    // A new ref is pulled: here one whose manifest is broken, which fails the import and
+    // leaves the imported commit.
+    h.gql(&format!(
+        r#"mutation {{ CoreReadOnlyRepositoryUpdate(data: {{id: "{id}", ref: {{value: "main"}}}}) {{ ok }} }}"#
+    ))
+    .await;
+    let tasks = h.settled_tasks(&id).await;
+    let pull = tasks
+        .iter()
+        .find(|t| t["workflow"] == "git-repository-pull-read-only")
+        .expect("a pull task");
+    assert_eq!(pull["state"], "FAILED");
+    assert!(
+        log_text(pull).contains(".infrahub.yml"),
+        "{}",
+        log_text(pull)
+    );
+    let record = h.repository("main", "lab-ro").await;
+    assert_eq!(record["sync_status"]["value"], "error-import");
+    assert_eq!(record["commit"]["value"], first);
+
+    // On another branch the repository is `staging`.
+    h.gql(r#"mutation { BranchCreate(data: {name: "feature"}) { ok } }"#)
+        .await;
+    let (dir2, _repo2, _) = source();
+    h.gql_on(
+        "feature",
+        &format!(
+            r#"mutation {{ CoreReadOnlyRepositoryCreate(data: {{
+                name: {{value: "lab-ro-2"}}, location: {{value: "file://{}"}}
+            }}) {{ ok }} }}"#,
+            dir2.display()
+        ),
+    )
+    .await;
+    let record = h.repository("feature", "lab-ro-2").await;
+    assert_eq!(record["internal_status"]["value"], "staging");
+}

@@ -1,0 +1,422 @@
+//! Repository workflows: adding a repository (clone, then import its tracked commit), pulling
+//! a read-only repository after its `ref` or `commit` changed, re-importing on request, and
+//! the periodic synchronisation of read-write repositories.
+//!
+//! Every workflow holds the lock `repository.<name>` while it works, records what it does in
+//! the repository's status fields (`sync_status` `syncing` → `in-sync` | `error-import`,
+//! `operational_status` `online` | `error-cred` | `error-connection` | `error`) and writes the
+//! imported `commit` on the branch it imported into.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use infrahub_cache::{AcquireOptions, LockManager};
+use infrahub_graph::BranchView;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::import::{Import, read_snapshot};
+use crate::repositories::{Repositories, RepositoryRecord, operational_status};
+use crate::runtime::{
+    Catalogue, Submission, TaskContext, TaskRuntime, Workflow, WorkflowDefinition,
+};
+use crate::schedule::{Schedule, ScheduledWork};
+use crate::task::{RelatedNode, Severity, WorkflowType};
+use crate::{Error, ErrorKind, Result};
+
+/// Clones a read-write repository and imports its default branch. Parameters
+/// `{repository_id, infrahub_branch_name, repository_name?, location?, default_branch_name?,
+/// internal_status?, created_by?}`.
+pub const REPOSITORY_ADD_READ_WRITE: &str = "git-repository-add-read-write";
+/// Clones a read-only repository and imports the commit of its `ref`. Parameters
+/// `{repository_id, infrahub_branch_name, repository_name?, location?, ref?, created_by?}`.
+pub const REPOSITORY_ADD_READ_ONLY: &str = "git-repository-add-read-only";
+/// Imports the commit a read-only repository's `ref` (or explicit `commit`) names. Parameters
+/// `{repository_id, infrahub_branch_name, ref?, commit?}`.
+pub const REPOSITORY_PULL_READ_ONLY: &str = "git-repository-pull-read-only";
+/// Imports a repository's current commit again (`InfrahubRepositoryProcess`), or a given
+/// `commit` (the periodic synchronisation found it). Parameters `{repository_id,
+/// infrahub_branch_name, commit?}`.
+pub const REPOSITORY_IMPORT: &str = "git-repository-import-object";
+/// The name of the periodic synchronisation of read-write repositories (a schedule, lock
+/// `schedule.git-repositories-sync`).
+pub const REPOSITORIES_SYNC: &str = "git-repositories-sync";
+
+/// How long a workflow waits for another one working on the same repository.
+const LOCK_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Operation {
+    AddReadWrite,
+    AddReadOnly,
+    PullReadOnly,
+    Import,
+}
+
+impl Operation {
+    fn name(self) -> &'static str {
+        match self {
+            Operation::AddReadWrite => REPOSITORY_ADD_READ_WRITE,
+            Operation::AddReadOnly => REPOSITORY_ADD_READ_ONLY,
+            Operation::PullReadOnly => REPOSITORY_PULL_READ_ONLY,
+            Operation::Import => REPOSITORY_IMPORT,
+        }
+    }
+}
+
+/// A repository workflow's parameters. The repository is read from the database under its
+/// lock; `repository_name`, `location`, `internal_status`, `infrahub_branch_id` and
+/// `created_by` (upstream sends them) are accepted for the task's title and record only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Parameters {
+    repository_id: String,
+    infrahub_branch_name: String,
+    #[serde(default)]
+    default_branch_name: Option<String>,
+    #[serde(default, rename = "ref")]
+    reference: Option<String>,
+    #[serde(default)]
+    commit: Option<String>,
+    #[serde(default, rename = "repository_name")]
+    _repository_name: Option<String>,
+    #[serde(default, rename = "location")]
+    _location: Option<String>,
+    #[serde(default, rename = "internal_status")]
+    _internal_status: Option<String>,
+    #[serde(default, rename = "infrahub_branch_id")]
+    _infrahub_branch_id: Option<String>,
+    #[serde(default, rename = "created_by")]
+    _created_by: Option<String>,
+}
+
+struct RepositoryWorkflow {
+    repositories: Arc<Repositories>,
+    locks: Arc<dyn LockManager>,
+    operation: Operation,
+}
+
+/// Registers the repository workflows, working on `repositories`.
+pub(crate) fn register(catalogue: &mut Catalogue, repositories: &Arc<Repositories>) {
+    for operation in [
+        Operation::AddReadWrite,
+        Operation::AddReadOnly,
+        Operation::PullReadOnly,
+        Operation::Import,
+    ] {
+        catalogue.register(Arc::new(RepositoryWorkflow {
+            repositories: Arc::clone(repositories),
+            locks: Arc::clone(repositories.locks()),
+            operation,
+        }));
+    }
+}
+
+#[async_trait]
+impl Workflow for RepositoryWorkflow {
+    fn definition(&self) -> WorkflowDefinition {
+        WorkflowDefinition {
+            name: self.operation.name().to_owned(),
+            workflow_type: WorkflowType::Core,
+            database_change: true,
+            max_attempts: 1,
+        }
+    }
+
+    fn title(&self, parameters: &Value) -> String {
+        let name = parameters
+            .get("repository_name")
+            .and_then(Value::as_str)
+            .or_else(|| parameters.get("repository_id").and_then(Value::as_str))
+            .unwrap_or("?");
+        match self.operation {
+            Operation::AddReadWrite | Operation::AddReadOnly => {
+                format!("Adding repository {name}")
+            }
+            Operation::PullReadOnly => format!("Pulling read-only repository {name}"),
+            Operation::Import => format!("Importing repository {name}"),
+        }
+    }
+
+    async fn run(&self, context: &TaskContext, parameters: Value) -> Result<Value> {
+        let parameters: Parameters = serde_json::from_value(parameters)
+            .map_err(|e| Error::invalid(format!("parameters of {}: {e}", self.operation.name())))?;
+        let branch = parameters.infrahub_branch_name.clone();
+        let view = BranchView::now(&branch);
+        let record = self
+            .repositories
+            .record(&view, &parameters.repository_id)
+            .await?;
+        context.add_related_node(&record.id, &record.kind).await?;
+        let lock_name = format!("repository.{}", record.name);
+        let _guard = self
+            .locks
+            .acquire(
+                &lock_name,
+                AcquireOptions {
+                    wait: LOCK_WAIT,
+                    ..AcquireOptions::default()
+                },
+            )
+            .await
+            .map_err(|e| Error::unavailable(format!("taking lock {lock_name}: {e}")))?;
+        // Read again under the lock: another task may have just imported.
+        let record = self.repositories.record(&view, &record.id).await?;
+        let reference = match self.operation {
+            Operation::AddReadWrite => parameters
+                .default_branch_name
+                .clone()
+                .filter(|b| !b.trim().is_empty())
+                .unwrap_or_else(|| record.tracked_reference()),
+            Operation::AddReadOnly | Operation::PullReadOnly => parameters
+                .commit
+                .clone()
+                .or(parameters.reference.clone())
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| record.tracked_reference()),
+            Operation::Import => parameters
+                .commit
+                .clone()
+                .or(record.commit.clone())
+                .unwrap_or_else(|| record.tracked_reference()),
+        };
+        let outcome = sync_repository(
+            &self.repositories,
+            context,
+            &record,
+            &branch,
+            &reference,
+            self.operation == Operation::Import,
+        )
+        .await?;
+        Ok(outcome)
+    }
+}
+
+/// Fetches `record`, resolves `reference` and imports that commit into `branch` (again when
+/// `force`, else only when it differs from the recorded commit); records the statuses and the
+/// commit. Returns `{commit, imported, summary}`.
+async fn sync_repository(
+    repositories: &Repositories,
+    context: &TaskContext,
+    record: &RepositoryRecord,
+    branch: &str,
+    reference: &str,
+    force: bool,
+) -> Result<Value> {
+    let remote = repositories.remote(record).await?;
+    context
+        .info(format!(
+            "Fetching {} and resolving `{reference}`",
+            infrahub_git::repository::redact(&record.location)
+        ))
+        .await?;
+    let wanted = reference.to_owned();
+    let fetched = repositories
+        .with_mirror(record, remote, true, move |mirror| mirror.resolve(&wanted))
+        .await;
+    let commit = match fetched {
+        Ok(Ok(commit)) => commit,
+        Ok(Err(error)) => {
+            let status = if error.kind() == infrahub_git::repository::RepositoryErrorKind::NotFound
+            {
+                "error"
+            } else {
+                operational_status(&error)
+            };
+            repositories
+                .set(branch, record, &[("operational_status", json!(status))])
+                .await?;
+            return Err(Error::workflow(format!(
+                "repository `{}`: {}",
+                record.name,
+                error.message()
+            )));
+        }
+        Err(error) => {
+            repositories
+                .set(
+                    branch,
+                    record,
+                    &[("operational_status", json!("error-connection"))],
+                )
+                .await?;
+            return Err(error);
+        }
+    };
+    if record.operational_status != "online" {
+        repositories
+            .set(branch, record, &[("operational_status", json!("online"))])
+            .await?;
+    }
+    if !force
+        && record.commit.as_deref() == Some(commit.as_str())
+        && record.sync_status == "in-sync"
+    {
+        context
+            .info(format!("Commit {commit} is imported already"))
+            .await?;
+        return Ok(json!({"commit": commit, "imported": false}));
+    }
+    repositories
+        .set(branch, record, &[("sync_status", json!("syncing"))])
+        .await?;
+    context
+        .info(format!("Importing commit {commit} into branch {branch}"))
+        .await?;
+    let at = commit.clone();
+    let snapshot = repositories
+        .with_mirror(
+            record,
+            repositories.remote(record).await?,
+            false,
+            move |mirror| read_snapshot(mirror, &at),
+        )
+        .await;
+    let imported = match snapshot {
+        Ok(Ok(snapshot)) => {
+            Import {
+                repositories,
+                context,
+                record,
+                branch,
+            }
+            .run(&snapshot)
+            .await
+        }
+        Ok(Err(error)) => Err(Error::workflow(error.message().to_owned())),
+        Err(error) => Err(error),
+    };
+    match imported {
+        Ok(summary) => {
+            repositories
+                .set(
+                    branch,
+                    record,
+                    &[("commit", json!(commit)), ("sync_status", json!("in-sync"))],
+                )
+                .await?;
+            context
+                .info(format!("Imported commit {commit} into branch {branch}"))
+                .await?;
+            Ok(json!({"commit": commit, "imported": true, "summary": summary}))
+        }
+        Err(error) => {
+            let _ = context
+                .log(
+                    Severity::Error,
+                    format!("Importing commit {commit} failed: {}", error.message()),
+                )
+                .await;
+            repositories
+                .set(branch, record, &[("sync_status", json!("error-import"))])
+                .await?;
+            if error.kind() == ErrorKind::Cancelled {
+                return Err(error);
+            }
+            Err(Error::workflow(format!(
+                "repository `{}`, commit {commit}: {}",
+                record.name,
+                error.message()
+            )))
+        }
+    }
+}
+
+/// The periodic synchronisation of read-write repositories, every
+/// [`GitOptions::sync_interval`](crate::repositories::GitOptions): one process of the
+/// deployment fetches each active read-write repository of the default branch and submits a
+/// [`REPOSITORY_IMPORT`] task when the head of its default branch is not the recorded commit.
+pub fn repository_sync_schedule(repositories: Arc<Repositories>, runtime: TaskRuntime) -> Schedule {
+    let period = repositories.options().sync_interval;
+    Schedule {
+        name: REPOSITORIES_SYNC.to_owned(),
+        period,
+        work: ScheduledWork::Action(Arc::new(move || {
+            let repositories = Arc::clone(&repositories);
+            let runtime = runtime.clone();
+            Box::pin(async move {
+                if let Err(error) = sync_all(&repositories, &runtime).await {
+                    tracing::warn!(%error, "synchronising repositories failed");
+                }
+            })
+        })),
+    }
+}
+
+async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<()> {
+    let branch = repositories.engine().default_branch().to_owned();
+    let records = repositories
+        .list(&branch, crate::repositories::READ_WRITE_REPOSITORY)
+        .await?;
+    for record in records {
+        if record.internal_status != "active" || record.sync_status == "syncing" {
+            continue;
+        }
+        let remote = repositories.remote(&record).await?;
+        let reference = record.tracked_reference();
+        let head = repositories
+            .with_mirror(&record, remote, true, move |mirror| {
+                mirror.resolve(&reference)
+            })
+            .await;
+        let head = match head {
+            Ok(Ok(head)) => head,
+            Ok(Err(error)) => {
+                let status = operational_status(&error);
+                if record.operational_status != status {
+                    repositories
+                        .set(&branch, &record, &[("operational_status", json!(status))])
+                        .await?;
+                }
+                tracing::warn!(repository = %record.name, error = %error.message(), "fetching a repository failed");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(repository = %record.name, %error, "fetching a repository failed");
+                continue;
+            }
+        };
+        if record.commit.as_deref() == Some(head.as_str()) {
+            continue;
+        }
+        // A commit that failed to import is not retried every period, only a new one.
+        if record.sync_status == "error-import" && last_failed(runtime, &record, &head).await {
+            continue;
+        }
+        runtime
+            .submit(Submission {
+                workflow: REPOSITORY_IMPORT.to_owned(),
+                parameters: json!({
+                    "repository_id": record.id,
+                    "repository_name": record.name,
+                    "infrahub_branch_name": branch,
+                    "commit": head,
+                }),
+                branch: Some(branch.clone()),
+                related_nodes: vec![RelatedNode {
+                    id: record.id.clone(),
+                    kind: record.kind.clone(),
+                }],
+                ..Submission::default()
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the last import task of `record` tried `commit` and failed.
+async fn last_failed(runtime: &TaskRuntime, record: &RepositoryRecord, commit: &str) -> bool {
+    let filter = crate::task::TaskFilter {
+        related_node: Some(record.id.clone()),
+        workflows: Some(vec![REPOSITORY_IMPORT.to_owned()]),
+        ..crate::task::TaskFilter::default()
+    };
+    match runtime.store().list(&filter, 0, 1).await {
+        Ok(page) => page.tasks.first().is_some_and(|task| {
+            task.parameters.get("commit").and_then(Value::as_str) == Some(commit)
+        }),
+        Err(_) => false,
+    }
+}

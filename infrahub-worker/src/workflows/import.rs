@@ -1,0 +1,522 @@
+//! Importing one commit of a repository into one branch: what its `.infrahub.yml` declares
+//! becomes core nodes, in upstream's order (schemas, queries, transforms, artifact
+//! definitions), each set reconciled by name against what the repository imported before.
+//!
+//! Everything is read from the commit and checked before the first write: an invalid file, a
+//! reference to a query or transform that exists nowhere, a template that is missing, or a
+//! feature this server cannot run yet fails the import naming the file and changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use infrahub_core::engine::{
+    AttributeInput, Fields, NodeInput, NodeRef, PeerInput, QueryArgs, RelationshipInput,
+};
+use infrahub_core::schema::SchemaFile;
+use infrahub_git::manifest::RepositoryConfig;
+use infrahub_git::repository::{Mirror, RepositoryError, RepositoryErrorKind};
+use infrahub_graph::BranchView;
+use serde_json::{Value, json};
+
+use super::engine_error;
+use crate::repositories::{Repositories, RepositoryRecord};
+use crate::runtime::TaskContext;
+use crate::{Error, Result};
+
+const QUERY: &str = "CoreGraphQLQuery";
+const TRANSFORMATION: &str = "CoreTransformation";
+const JINJA2_TRANSFORM: &str = "CoreTransformJinja2";
+const ARTIFACT_DEFINITION: &str = "CoreArtifactDefinition";
+const GROUP: &str = "CoreGroup";
+
+/// The largest number of schema, query or template files one import reads.
+const MAX_FILES: usize = 2_000;
+
+/// What a commit holds that the import needs, read in one go from the mirror.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) manifest: RepositoryConfig,
+    pub(crate) manifest_name: String,
+    /// Schema files, by path.
+    schemas: Vec<(String, String)>,
+    /// Query texts, by query name.
+    queries: BTreeMap<String, String>,
+}
+
+/// Reads what commit `commit` of `mirror` declares. Blocking.
+pub(crate) fn read_snapshot(
+    mirror: &Mirror,
+    commit: &str,
+) -> std::result::Result<Snapshot, RepositoryError> {
+    let Some(manifest) = mirror.manifest(commit)? else {
+        return Err(invalid(
+            ".infrahub.yml",
+            format!("not found at the root of commit {commit} (nor .infrahub.yaml)"),
+        ));
+    };
+    let manifest_name = infrahub_git::manifest::MANIFEST_NAMES
+        .iter()
+        .find(|name| mirror.read_file(commit, name).is_ok())
+        .map_or(".infrahub.yml", |name| *name)
+        .to_owned();
+    let invalid = |message: String| invalid(&manifest_name, message);
+    let text = |path: &str| -> std::result::Result<String, RepositoryError> {
+        String::from_utf8(mirror.read_file(commit, path)?)
+            .map_err(|_| self::invalid(path, "not UTF-8 text".to_owned()))
+    };
+    let mut snapshot = Snapshot {
+        manifest_name: manifest_name.clone(),
+        ..Snapshot::default()
+    };
+    for entry in &manifest.schemas {
+        let files = mirror.list_files(commit, entry).map_err(|error| {
+            if error.kind() == RepositoryErrorKind::NotFound {
+                invalid(format!("schemas: `{entry}` is not in the repository"))
+            } else {
+                error
+            }
+        })?;
+        for path in files {
+            let lower = path.to_ascii_lowercase();
+            if lower.ends_with(".yml") || lower.ends_with(".yaml") || lower.ends_with(".json") {
+                if snapshot.schemas.len() >= MAX_FILES {
+                    return Err(invalid(format!(
+                        "schemas: more than {MAX_FILES} schema files"
+                    )));
+                }
+                let content = text(&path)?;
+                snapshot.schemas.push((path, content));
+            }
+        }
+    }
+    for query in &manifest.queries {
+        let content = text(&query.file_path).map_err(|error| {
+            if error.kind() == RepositoryErrorKind::NotFound {
+                invalid(format!(
+                    "queries: `{}` (query `{}`) is not in the repository",
+                    query.file_path, query.name
+                ))
+            } else {
+                error
+            }
+        })?;
+        snapshot.queries.insert(query.name.clone(), content);
+    }
+    for transform in &manifest.jinja2_transforms {
+        match mirror.read_file(commit, &transform.template_path) {
+            Ok(_) => {}
+            Err(error) if error.kind() == RepositoryErrorKind::NotFound => {
+                return Err(invalid(format!(
+                    "jinja2_transforms: the template `{}` of transform `{}` is not in the repository",
+                    transform.template_path, transform.name
+                )));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    snapshot.manifest = manifest;
+    Ok(snapshot)
+}
+
+/// A manifest-level error about `file`.
+fn invalid(file: &str, message: impl Into<String>) -> RepositoryError {
+    RepositoryError::from(infrahub_git::manifest::ManifestError {
+        file: file.to_owned(),
+        line: None,
+        path: None,
+        message: message.into(),
+    })
+}
+
+/// What one import created, updated and deleted, by kind.
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct ImportSummary {
+    schema_updated: bool,
+    created: BTreeMap<String, usize>,
+    updated: BTreeMap<String, usize>,
+    deleted: BTreeMap<String, usize>,
+}
+
+/// One import of a snapshot into a branch.
+pub(crate) struct Import<'a> {
+    pub(crate) repositories: &'a Repositories,
+    pub(crate) context: &'a TaskContext,
+    pub(crate) record: &'a RepositoryRecord,
+    pub(crate) branch: &'a str,
+}
+
+impl Import<'_> {
+    /// Checks `snapshot`, then writes it.
+    pub(crate) async fn run(&self, snapshot: &Snapshot) -> Result<ImportSummary> {
+        let schema_files = self.check(snapshot).await?;
+        let engine = self.repositories.engine();
+        let mut summary = ImportSummary::default();
+
+        // 1. Schemas.
+        if !schema_files.is_empty() {
+            self.context
+                .info(format!(
+                    "Loading {} schema file(s) into branch {}",
+                    schema_files.len(),
+                    self.branch
+                ))
+                .await?;
+            let outcome = engine
+                .load_schema(self.branch, schema_files, false)
+                .await
+                .map_err(|error| Error::workflow(format!("schemas: {}", error.message())))?;
+            summary.schema_updated = outcome.schema_updated;
+        }
+        self.context.checkpoint().await?;
+
+        // 2. Queries.
+        let queries: Vec<(String, NodeInput)> = snapshot
+            .queries
+            .iter()
+            .map(|(name, text)| {
+                let mut input = self.owned_input();
+                input
+                    .attributes
+                    .insert("name".into(), self.attribute(json!(name)));
+                input
+                    .attributes
+                    .insert("query".into(), self.attribute(json!(text)));
+                (name.clone(), input)
+            })
+            .collect();
+        let stale_queries = self.reconcile(QUERY, queries, &mut summary).await?;
+        self.context.checkpoint().await?;
+
+        // 3. Jinja2 transforms.
+        let transforms: Vec<(String, NodeInput)> = snapshot
+            .manifest
+            .jinja2_transforms
+            .iter()
+            .map(|transform| {
+                let mut input = self.owned_input();
+                input
+                    .attributes
+                    .insert("name".into(), self.attribute(json!(transform.name)));
+                input.attributes.insert(
+                    "template_path".into(),
+                    self.attribute(json!(transform.template_path)),
+                );
+                if let Some(description) = &transform.description {
+                    input
+                        .attributes
+                        .insert("description".into(), self.attribute(json!(description)));
+                }
+                input.relationships.insert(
+                    "query".into(),
+                    RelationshipInput::One(Some(self.peer(&transform.query))),
+                );
+                (transform.name.clone(), input)
+            })
+            .collect();
+        let stale_transforms = self
+            .reconcile(JINJA2_TRANSFORM, transforms, &mut summary)
+            .await?;
+        self.context.checkpoint().await?;
+
+        // 4. Artifact definitions: created or updated; they do not link to the repository, so
+        // ones the file no longer lists are left alone, as upstream.
+        for definition in &snapshot.manifest.artifact_definitions {
+            let transformation = self
+                .find(TRANSFORMATION, &definition.transformation)
+                .await?
+                .ok_or_else(|| {
+                    Error::workflow(format!(
+                        "artifact_definitions: transformation `{}` of `{}` not found",
+                        definition.transformation, definition.name
+                    ))
+                })?;
+            let mut input = NodeInput::default();
+            let plain = |value: Value| AttributeInput::value(value);
+            input
+                .attributes
+                .insert("name".into(), plain(json!(definition.name)));
+            input.attributes.insert(
+                "artifact_name".into(),
+                plain(json!(
+                    definition
+                        .artifact_name
+                        .clone()
+                        .unwrap_or_else(|| definition.name.clone())
+                )),
+            );
+            input
+                .attributes
+                .insert("parameters".into(), plain(json!(definition.parameters)));
+            input
+                .attributes
+                .insert("content_type".into(), plain(json!(definition.content_type)));
+            input.relationships.insert(
+                "targets".into(),
+                RelationshipInput::One(Some(PeerInput::id(definition.targets.clone()))),
+            );
+            input.relationships.insert(
+                "transformation".into(),
+                RelationshipInput::One(Some(PeerInput::id(transformation))),
+            );
+            let existing = self.find(ARTIFACT_DEFINITION, &definition.name).await?;
+            let (counter, result) = match existing {
+                Some(id) => {
+                    input.id = Some(id);
+                    (
+                        &mut summary.updated,
+                        engine.update(self.branch, ARTIFACT_DEFINITION, input).await,
+                    )
+                }
+                None => (
+                    &mut summary.created,
+                    engine.create(self.branch, ARTIFACT_DEFINITION, input).await,
+                ),
+            };
+            result.map_err(|error| {
+                Error::workflow(format!(
+                    "artifact_definitions: `{}`: {}",
+                    definition.name,
+                    error.message()
+                ))
+            })?;
+            *counter.entry(ARTIFACT_DEFINITION.to_owned()).or_default() += 1;
+        }
+
+        // 5. What the repository no longer declares, users before what they use.
+        self.delete_stale(JINJA2_TRANSFORM, stale_transforms, &mut summary)
+            .await?;
+        self.delete_stale(QUERY, stale_queries, &mut summary)
+            .await?;
+        Ok(summary)
+    }
+
+    /// Everything that can be checked before writing: the parts this server cannot import
+    /// yet, schema files, query syntax, and that every name referred to exists.
+    async fn check(&self, snapshot: &Snapshot) -> Result<Vec<SchemaFile>> {
+        let manifest = &snapshot.manifest;
+        let file = &snapshot.manifest_name;
+        let unsupported = [
+            ("objects", !manifest.objects.is_empty()),
+            ("menus", !manifest.menus.is_empty()),
+            ("python_transforms", !manifest.python_transforms.is_empty()),
+            ("check_definitions", !manifest.check_definitions.is_empty()),
+            (
+                "generator_definitions",
+                !manifest.generator_definitions.is_empty(),
+            ),
+        ];
+        let refused: Vec<&str> = unsupported
+            .iter()
+            .filter(|(_, present)| *present)
+            .map(|(key, _)| *key)
+            .collect();
+        if !refused.is_empty() {
+            return Err(Error::workflow(format!(
+                "{file}: `{}` cannot be imported by this server yet (schemas, queries, jinja2_transforms and artifact_definitions can); nothing was imported",
+                refused.join("`, `")
+            )));
+        }
+
+        let mut schema_files = Vec::with_capacity(snapshot.schemas.len());
+        for (path, text) in &snapshot.schemas {
+            let parsed = if path.to_ascii_lowercase().ends_with(".json") {
+                SchemaFile::from_json(text, Some(path))
+            } else {
+                SchemaFile::from_yaml(text, Some(path))
+            };
+            let parsed = parsed.map_err(|errors| {
+                let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                Error::workflow(format!("{path}: {}", messages.join("; ")))
+            })?;
+            schema_files.push(parsed);
+        }
+        if !schema_files.is_empty() {
+            self.repositories
+                .engine()
+                .load_schema(self.branch, schema_files.clone(), true)
+                .await
+                .map_err(|error| Error::workflow(format!("schemas: {}", error.message())))?;
+        }
+
+        for query in &manifest.queries {
+            let text = &snapshot.queries[&query.name];
+            async_graphql_parser::parse_query(text).map_err(|error| {
+                Error::workflow(format!(
+                    "{}: query `{}` is not valid GraphQL: {error}",
+                    query.file_path, query.name
+                ))
+            })?;
+        }
+
+        let declared_queries: BTreeSet<&str> =
+            manifest.queries.iter().map(|q| q.name.as_str()).collect();
+        for transform in &manifest.jinja2_transforms {
+            if !declared_queries.contains(transform.query.as_str())
+                && self.find(QUERY, &transform.query).await?.is_none()
+            {
+                return Err(Error::workflow(format!(
+                    "{file}: jinja2_transforms: query `{}` of transform `{}` is neither in the file nor on branch {}",
+                    transform.query, transform.name, self.branch
+                )));
+            }
+        }
+        let declared_transforms: BTreeSet<&str> = manifest
+            .jinja2_transforms
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        for definition in &manifest.artifact_definitions {
+            if !declared_transforms.contains(definition.transformation.as_str())
+                && self
+                    .find(TRANSFORMATION, &definition.transformation)
+                    .await?
+                    .is_none()
+            {
+                return Err(Error::workflow(format!(
+                    "{file}: artifact_definitions: transformation `{}` of `{}` is neither in the file nor on branch {}",
+                    definition.transformation, definition.name, self.branch
+                )));
+            }
+            if self.find(GROUP, &definition.targets).await?.is_none() {
+                return Err(Error::workflow(format!(
+                    "{file}: artifact_definitions: target group `{}` of `{}` not found on branch {}",
+                    definition.targets, definition.name, self.branch
+                )));
+            }
+        }
+        Ok(schema_files)
+    }
+
+    /// An input owned by the repository (its `repository` relationship set).
+    fn owned_input(&self) -> NodeInput {
+        let mut input = NodeInput::default();
+        input.relationships.insert(
+            "repository".into(),
+            RelationshipInput::One(Some(PeerInput::id(self.record.id.clone()))),
+        );
+        input
+    }
+
+    /// An attribute value whose source is the repository, protected as upstream marks what a
+    /// repository manages.
+    fn attribute(&self, value: Value) -> AttributeInput {
+        AttributeInput {
+            value: Some(value),
+            source: Some(self.record.id.clone()),
+            is_protected: Some(true),
+            ..AttributeInput::default()
+        }
+    }
+
+    fn peer(&self, name: &str) -> PeerInput {
+        PeerInput::id(name.to_owned())
+    }
+
+    /// The id of the node of `kind` named `name` on the branch.
+    async fn find(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        let args = QueryArgs {
+            filters: BTreeMap::from([("name__value".to_owned(), Value::from(name))]),
+            limit: Some(1),
+            ..QueryArgs::default()
+        };
+        let (nodes, _) = self
+            .repositories
+            .engine()
+            .query(
+                &BranchView::now(self.branch),
+                kind,
+                &args,
+                &Fields::minimal(),
+            )
+            .await
+            .map_err(|e| engine_error(&e))?;
+        Ok(nodes.first().map(|n| n.id.to_string()))
+    }
+
+    /// Creates or updates the nodes `wanted` (by name) of `kind`; returns the ones of this
+    /// repository that are no longer wanted (name, id). A node of a wanted name owned by
+    /// another repository fails the import.
+    async fn reconcile(
+        &self,
+        kind: &str,
+        wanted: Vec<(String, NodeInput)>,
+        summary: &mut ImportSummary,
+    ) -> Result<Vec<(String, String)>> {
+        let engine = self.repositories.engine();
+        let view = BranchView::now(self.branch);
+        let fields = Fields {
+            attributes: Some(vec!["name".to_owned()]),
+            relationships: Vec::new(),
+        };
+        let args = QueryArgs {
+            filters: BTreeMap::from([(
+                "repository__ids".to_owned(),
+                json!([self.record.id.clone()]),
+            )]),
+            ..QueryArgs::default()
+        };
+        let (owned, _) = engine
+            .query(&view, kind, &args, &fields)
+            .await
+            .map_err(|e| engine_error(&e))?;
+        let owned: BTreeMap<String, String> = owned
+            .into_iter()
+            .map(|node| {
+                (
+                    node.value("name").as_str().unwrap_or_default().to_owned(),
+                    node.id.to_string(),
+                )
+            })
+            .collect();
+        let names: BTreeSet<String> = wanted.iter().map(|(name, _)| name.clone()).collect();
+        for (name, mut input) in wanted {
+            let result = match owned.get(&name) {
+                Some(id) => {
+                    input.id = Some(id.clone());
+                    *summary.updated.entry(kind.to_owned()).or_default() += 1;
+                    engine.update(self.branch, kind, input).await
+                }
+                None => {
+                    if self.find(kind, &name).await?.is_some() {
+                        return Err(Error::workflow(format!(
+                            "{kind} `{name}` exists already and does not come from repository `{}`",
+                            self.record.name
+                        )));
+                    }
+                    *summary.created.entry(kind.to_owned()).or_default() += 1;
+                    engine.create(self.branch, kind, input).await
+                }
+            };
+            result.map_err(|error| {
+                Error::workflow(format!("{kind} `{name}`: {}", error.message()))
+            })?;
+        }
+        Ok(owned
+            .into_iter()
+            .filter(|(name, _)| !names.contains(name))
+            .collect())
+    }
+
+    /// Deletes the `stale` nodes of `kind`.
+    async fn delete_stale(
+        &self,
+        kind: &str,
+        stale: Vec<(String, String)>,
+        summary: &mut ImportSummary,
+    ) -> Result<()> {
+        for (name, id) in stale {
+            let reference = NodeRef {
+                id: Some(id),
+                hfid: None,
+            };
+            self.repositories
+                .engine()
+                .delete(self.branch, kind, &reference)
+                .await
+                .map_err(|error| {
+                    Error::workflow(format!("deleting {kind} `{name}`: {}", error.message()))
+                })?;
+            *summary.deleted.entry(kind.to_owned()).or_default() += 1;
+        }
+        Ok(())
+    }
+}
