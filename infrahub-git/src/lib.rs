@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
 
+pub mod jinja;
 pub mod manifest;
 pub mod repository;
