@@ -212,6 +212,7 @@ pub(crate) fn from_minijinja(error: &minijinja::Error) -> RenderError {
                 .to_owned()
         }
         (ErrorKind::UndefinedError, "") => "undefined value".to_owned(),
+        (ErrorKind::UndefinedError, detail) => detail.to_owned(),
         (ErrorKind::SyntaxError, detail) if !detail.is_empty() => detail.to_owned(),
         (kind, "") => kind.to_string(),
         (kind, detail) => format!("{kind}: {detail}"),

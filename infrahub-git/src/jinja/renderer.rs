@@ -338,7 +338,9 @@ fn environment(
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_fuel(Some(limits.fuel));
     env.set_recursion_limit(limits.max_recursion);
-    env.set_debug(false);
+    // Debug information is only gathered when an error is raised; it names the undefined
+    // expression (`data.missing` is undefined).
+    env.set_debug(true);
     env.set_formatter(|out, _state, value| {
         if let Some(text) = value.as_str() {
             out.write_str(text)?;
