@@ -239,6 +239,22 @@ impl Mirror {
         self.branches()
     }
 
+    /// A reader of the files of `commit` usable from other threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a malformed commit id, `NotFound` for an unknown commit, `Storage`.
+    pub fn commit_reader(&self, commit: &str) -> Result<CommitReader> {
+        let tree = self.commit(commit)?.tree_id();
+        let repository = Repository::open_bare(self.repository.path())
+            .map_err(|e| storage("opening the mirror", &e))?;
+        Ok(CommitReader {
+            repository: std::sync::Mutex::new(repository),
+            tree,
+            commit: commit.to_owned(),
+        })
+    }
+
     /// Whether the mirror holds commit `commit` (a full commit id).
     pub fn has_commit(&self, commit: &str) -> bool {
         Oid::from_str(commit)
@@ -513,6 +529,58 @@ impl Mirror {
             .checkout_tree(tree.as_object(), Some(&mut builder))
             .map_err(|e| storage("writing the files of a commit", &e))?;
         Ok(destination.to_path_buf())
+    }
+}
+
+/// The files of one commit, readable from any thread (a template loader's needs): it holds
+/// its own handle on the mirror's object database.
+pub struct CommitReader {
+    repository: std::sync::Mutex<Repository>,
+    tree: Oid,
+    commit: String,
+}
+
+impl fmt::Debug for CommitReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitReader")
+            .field("commit", &self.commit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommitReader {
+    /// The commit read.
+    pub fn commit(&self) -> &str {
+        &self.commit
+    }
+
+    /// The UTF-8 text of file `path`, `None` when the commit has no such file; an error
+    /// message for a path outside the repository, a file that is not text or larger than
+    /// [`MAX_FILE_BYTES`], or a failing object database.
+    pub fn read_text(&self, path: &str) -> std::result::Result<Option<String>, String> {
+        let path = check_path(path).map_err(|e| e.message().to_owned())?;
+        let repository = self.repository.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = repository
+            .find_tree(self.tree)
+            .map_err(|e| format!("reading commit {}: {}", self.commit, e.message()))?;
+        let Ok(entry) = tree.get_path(Path::new(&path)) else {
+            return Ok(None);
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = repository
+            .find_blob(entry.id())
+            .map_err(|e| format!("reading {path}: {}", e.message()))?;
+        if blob.size() > MAX_FILE_BYTES {
+            return Err(format!(
+                "{path} holds {} bytes, more than the {MAX_FILE_BYTES} read",
+                blob.size()
+            ));
+        }
+        String::from_utf8(blob.content().to_vec())
+            .map(Some)
+            .map_err(|_| format!("{path}: not UTF-8 text"))
     }
 }
 

@@ -408,6 +408,21 @@ fn references_resolve_to_commits_and_changes_between_commits_are_listed() {
         );
     }
 
+    // A commit's files from another thread.
+    let reader = mirror.commit_reader(&first).unwrap();
+    let text = std::thread::spawn(move || reader.read_text("templates/startup.j2"))
+        .join()
+        .unwrap();
+    assert_eq!(text.unwrap().as_deref(), Some("hostname {{ name }}"));
+    let reader = mirror.commit_reader(&second).unwrap();
+    assert_eq!(reader.read_text("templates/none.j2").unwrap(), None);
+    assert_eq!(reader.read_text("templates").unwrap(), None);
+    assert!(reader.read_text("../etc/passwd").is_err());
+    assert_eq!(
+        mirror.commit_reader("not-a-commit").unwrap_err().kind(),
+        RepositoryErrorKind::InvalidInput
+    );
+
     assert_eq!(
         mirror.changed_files(&first, &second).unwrap(),
         [

@@ -250,6 +250,20 @@ impl Harness {
         panic!("the tasks of {id} never finished");
     }
 
+    /// `GET uri` as the admin: the status and the body as text.
+    async fn get(&self, uri: &str) -> (StatusCode, String) {
+        let request = Request::get(uri)
+            .header("X-INFRAHUB-KEY", TOKEN)
+            .body(Body::empty())
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     async fn names(&self, branch: &str, kind: &str) -> Vec<String> {
         let data = self
             .gql_on(
@@ -351,6 +365,43 @@ async fn a_read_write_repository_is_imported_and_follows_new_commits() {
     // The schema is loaded: its kind can be used.
     h.gql(r#"mutation { LabDeviceCreate(data: {name: {value: "sw1"}}) { ok } }"#)
         .await;
+    h.gql(r#"mutation { LabDeviceCreate(data: {name: {value: "sw2"}}) { ok } }"#)
+        .await;
+
+    // The transform renders over REST from the repository's commit.
+    let (status, text) = h.get("/api/transform/jinja2/device_list").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(text, "sw1\nsw2\n");
+    let (status, _) = h.get("/api/transform/jinja2/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, text) = h.get("/api/transform/python/device_list").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    // Files of the repository, at its commit or another one; nothing outside it.
+    let (status, text) = h.get(&format!("/api/file/{id}/templates/devices.j2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.starts_with("{% for e in data.LabDevice.edges %}"),
+        "{text}"
+    );
+    let (status, text) = h
+        .get(&format!("/api/file/lab/schemas/lab.yml?commit={first}"))
+        .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, SCHEMA));
+    let (status, _) = h.get(&format!("/api/file/{id}/templates/none.j2")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, text) = h
+        .get(&format!("/api/file/{id}/templates/../../etc/passwd"))
+        .await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+        "{status} {text}"
+    );
+    let (status, text) = h.get(&format!("/api/file/{id}/%2E%2E/secret")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    let (status, _) = h.get(&format!("/api/file/{id}/x?commit=abc")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = h.get("/api/file/unknown-repository/x").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A pushed commit is found by the periodic synchronisation and imported: a query changes,
     // one goes (with nothing using it), a transform is renamed.
@@ -617,6 +668,32 @@ async fn a_read_only_repository_imports_the_commit_its_ref_names() {
     let record = h.repository("main", "lab-ro").await;
     assert_eq!(record["sync_status"]["value"], "error-import");
     assert_eq!(record["commit"]["value"], first);
+
+    // A template that does not parse fails the import, naming the template and line.
+    let broken = commit(
+        &repo,
+        "main",
+        &[
+            (".infrahub.yml", Some(MANIFEST)),
+            (
+                "templates/devices.j2",
+                Some("{% for e in data.LabDevice.edges %}\n{{ e.node.name.value }\n"),
+            ),
+        ],
+        "broken template",
+    );
+    h.gql(&format!(
+        r#"mutation {{ CoreReadOnlyRepositoryUpdate(data: {{id: "{id}", ref: {{value: "{broken}"}}}}) {{ ok }} }}"#
+    ))
+    .await;
+    let tasks = h.settled_tasks(&id).await;
+    let log = tasks
+        .iter()
+        .filter(|t| t["parameters"]["ref"] == broken.as_str())
+        .map(log_text)
+        .next()
+        .expect("the pull of the broken template");
+    assert!(log.contains("templates/devices.j2:2"), "{log}");
 
     // On another branch the repository is `staging`.
     h.gql(r#"mutation { BranchCreate(data: {name: "feature"}) { ok } }"#)

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use infrahub_cache::{LockManager, MemoryLocks};
 use infrahub_core::engine::{AttributeInput, Engine, Fields, NodeInput, QueryArgs};
+use infrahub_git::jinja::{RenderError, Renderer};
 use infrahub_git::repository::{Mirror, Remote, RepositoryError, RepositoryErrorKind};
 use infrahub_graph::{BranchView, NodeId};
 use serde_json::Value;
@@ -111,12 +112,34 @@ pub fn operational_status(error: &RepositoryError) -> &'static str {
 /// One mirror slot: opened on first use, kept.
 type Slot = Arc<Mutex<Option<Mirror>>>;
 
+/// How many (repository, commit) template renderers a process keeps.
+const RENDERERS_KEPT: usize = 64;
+
+/// Why a Jinja2 transform could not be rendered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RenderFailure {
+    /// The commit could not be read (the repository error).
+    Repository(RepositoryError),
+    /// The template failed: syntax, an undefined value, a filter, a limit.
+    Template(RenderError),
+}
+
+impl std::fmt::Display for RenderFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RenderFailure::Repository(error) => f.write_str(error.message()),
+            RenderFailure::Template(error) => write!(f, "{error}"),
+        }
+    }
+}
+
 /// The repositories of a deployment as seen by this process.
 pub struct Repositories {
     engine: Arc<Engine>,
     options: GitOptions,
     locks: Arc<dyn LockManager>,
     mirrors: Mutex<HashMap<String, Slot>>,
+    renderers: Mutex<HashMap<(String, String), Arc<Renderer>>>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -140,6 +163,7 @@ impl Repositories {
             options,
             locks,
             mirrors: Mutex::new(HashMap::new()),
+            renderers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -344,6 +368,66 @@ impl Repositories {
             mirror.read_file(&commit, &path)
         })
         .await
+    }
+
+    /// Renders the Jinja2 template `template_path` of `commit` of `record` with `variables`
+    /// (a transform's: `{"data": <query result>}`), as upstream renders repository templates
+    /// (file mode: `trim_blocks`, `lstrip_blocks`, includes from the same commit). The
+    /// template environment of a commit is kept, so templates compile once.
+    ///
+    /// # Errors
+    ///
+    /// The outer error when the store or the mirror's thread fails; the inner
+    /// [`RenderFailure`] when the commit or the template fails.
+    pub async fn render_jinja2(
+        &self,
+        record: &RepositoryRecord,
+        commit: &str,
+        template_path: &str,
+        variables: Value,
+    ) -> Result<std::result::Result<String, RenderFailure>> {
+        let key = (record.id.clone(), commit.to_owned());
+        let cached = self
+            .renderers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let renderer = match cached {
+            Some(renderer) => renderer,
+            None => {
+                let remote = self.remote(record).await?;
+                let wanted = commit.to_owned();
+                let reader = self
+                    .with_mirror(record, remote, false, move |mirror| {
+                        if !mirror.has_commit(&wanted) {
+                            mirror.fetch()?;
+                        }
+                        mirror.commit_reader(&wanted)
+                    })
+                    .await?;
+                let reader = match reader {
+                    Ok(reader) => reader,
+                    Err(error) => return Ok(Err(RenderFailure::Repository(error))),
+                };
+                let renderer = Arc::new(Renderer::for_files(move |path: &str| {
+                    reader.read_text(path)
+                }));
+                let mut renderers = self.renderers.lock().unwrap_or_else(|p| p.into_inner());
+                if renderers.len() >= RENDERERS_KEPT {
+                    renderers.clear();
+                }
+                Arc::clone(renderers.entry(key).or_insert(renderer))
+            }
+        };
+        let template = template_path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            renderer
+                .render(&template, &variables)
+                .map_err(RenderFailure::Template)
+        })
+        .await
+        .map_err(|e| Error::workflow(format!("rendering {template_path}: {e}")))
     }
 
     /// Forgets this process's mirror of repository `id` and removes its directory (the

@@ -14,6 +14,9 @@
 //! | `POST /api/storage/upload/content`, `/upload/file` | `{identifier, checksum}` |
 //! | `GET /api/storage/object/{identifier}` | stored content |
 //! | `GET /api/storage/files/{node_id}`, `/by-storage-id/{id}`, `/by-hfid/{kind}?hfid=` | a file object's content |
+//! | `GET /api/transform/jinja2/{transform_id}?branch=&at=&<variable>=` | a Jinja2 transform rendered, `text/plain` |
+//! | `GET /api/transform/python/{transform_id}` | 501: Python transforms cannot run here yet |
+//! | `GET /api/file/{repository_id}/{file_path}?branch=&at=&commit=` | a repository file, `text/plain` |
 //! | `GET /api/openapi.json` | OpenAPI description of these routes |
 //!
 //! Failures use upstream's envelope `{"data": null, "errors": [{"message", "extensions":
@@ -32,6 +35,7 @@ mod openapi;
 mod query;
 mod schema;
 mod storage;
+mod transform;
 
 use std::sync::Arc;
 
@@ -92,6 +96,18 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/storage/upload/file",
             post(storage::upload_file).layer(large()),
+        )
+        .route(
+            "/api/transform/jinja2/{transform_id}",
+            get(transform::jinja2),
+        )
+        .route(
+            "/api/transform/python/{transform_id}",
+            get(transform::python),
+        )
+        .route(
+            "/api/file/{repository_id}/{*file_path}",
+            get(transform::file),
         )
         .route("/api/openapi.json", get(openapi::get_openapi))
         .method_not_allowed_fallback(method_not_allowed)

@@ -155,6 +155,27 @@ pub(crate) fn document() -> Value {
                     ("200", answer("`{data}` of the query", Some("QueryResult"))),
                     &[unknown_branch, unauthorized, (404, "Unknown query"), validation, (502, "The query failed")]),
             },
+            "/api/transform/jinja2/{transform_id}": {"get": operation(
+                "transform_jinja2", "Render a Jinja2 transform; other query parameters are its query's variables",
+                vec![path_param("transform_id", "Id or name of the CoreTransformJinja2"), branch_param(), at_param()],
+                None, ("200", json!({"description": "The rendered text", "content": {"text/plain": {}}})),
+                &[unknown_branch, unauthorized, (404, "Unknown transform"),
+                  (500, "The repository has no commit yet, or the template failed"), (502, "The query failed")])},
+            "/api/transform/python/{transform_id}": {"get": operation(
+                "transform_python", "Python transforms cannot run on this server yet",
+                vec![path_param("transform_id", "Id or name of the CoreTransformPython"), branch_param(), at_param()],
+                None, ("501", json!({"description": "Not implemented yet"})),
+                &[unknown_branch, unauthorized, (404, "Unknown transform")])},
+            "/api/file/{repository_id}/{file_path}": {"get": operation(
+                "get_repository_file", "A file of a repository at a commit (default: its current commit)",
+                vec![path_param("repository_id", "Id or name of the repository"),
+                     path_param("file_path", "Path of the file in the repository"),
+                     branch_param(), at_param(),
+                     json!({"name": "commit", "in": "query", "required": false, "schema": {"type": "string"},
+                            "description": "Commit id (40 hexadecimal digits)"})],
+                None, ("200", json!({"description": "The file", "content": {"text/plain": {}}})),
+                &[unknown_branch, unauthorized, (400, "No commit, or a malformed one"),
+                  (403, "A path outside the repository"), (404, "Unknown repository or file")])},
             "/api/storage/object/{identifier}": {"get": operation(
                 "get_object", "Raw content of a stored object",
                 vec![path_param("identifier", "Identifier returned by an upload")], None,

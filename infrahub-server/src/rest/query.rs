@@ -87,13 +87,37 @@ async fn run(
             })?,
         ),
     };
-    let (name, document) = find_query(state, &view, query_id).await?;
+    match run_stored(state, account, &branch, at, &view, query_id, variables).await? {
+        Stored::Data(data) => Ok(Json(json!({ "data": data })).into_response()),
+        Stored::Failed(response) => Ok(response),
+    }
+}
+
+/// The outcome of a stored query.
+pub(super) enum Stored {
+    /// The query's `data`.
+    Data(Value),
+    /// The query failed: upstream's 502 answer naming the query in each message.
+    Failed(Response),
+}
+
+/// Runs the stored query `query_id` (an id, else a name) through `view` as `account`.
+pub(super) async fn run_stored(
+    state: &Arc<AppState>,
+    account: Option<Account>,
+    branch: &str,
+    at: Option<&str>,
+    view: &BranchView,
+    query_id: &str,
+    variables: Map<String, Value>,
+) -> Result<Stored, RestError> {
+    let (name, document) = find_query(state, view, query_id).await?;
     let request = GraphqlRequest {
         query: document,
         variables: Some(Value::Object(variables)),
         operation_name: None,
     };
-    let response = graphql::execute(state, &branch, at, request, account).await?;
+    let response = graphql::execute(state, branch, at, request, account).await?;
     let errors = response
         .get("errors")
         .and_then(Value::as_array)
@@ -116,13 +140,14 @@ async fn run(
             })
             .collect();
         let body = json!({"data": null, "errors": errors});
-        return Ok((StatusCode::BAD_GATEWAY, Json(body)).into_response());
+        return Ok(Stored::Failed(
+            (StatusCode::BAD_GATEWAY, Json(body)).into_response(),
+        ));
     }
-    let data = match response.get("data") {
+    Ok(Stored::Data(match response.get("data") {
         Some(Value::Null) | None => json!({}),
         Some(data) => data.clone(),
-    };
-    Ok(Json(json!({ "data": data })).into_response())
+    }))
 }
 
 /// The name and document of the stored query `query_id` (an id, else a name) through `view`.

@@ -12,6 +12,7 @@ use infrahub_core::engine::{
     AttributeInput, Fields, NodeInput, NodeRef, PeerInput, QueryArgs, RelationshipInput,
 };
 use infrahub_core::schema::SchemaFile;
+use infrahub_git::jinja::Renderer;
 use infrahub_git::manifest::RepositoryConfig;
 use infrahub_git::repository::{Mirror, RepositoryError, RepositoryErrorKind};
 use infrahub_graph::BranchView;
@@ -101,6 +102,7 @@ pub(crate) fn read_snapshot(
         })?;
         snapshot.queries.insert(query.name.clone(), content);
     }
+    let mut renderer = None;
     for transform in &manifest.jinja2_transforms {
         match mirror.read_file(commit, &transform.template_path) {
             Ok(_) => {}
@@ -111,6 +113,22 @@ pub(crate) fn read_snapshot(
                 )));
             }
             Err(error) => return Err(error),
+        }
+        // A template that does not parse, or applies a filter that does not exist, fails
+        // the import naming the file and line.
+        if renderer.is_none() {
+            let reader = mirror.commit_reader(commit)?;
+            renderer = Some(Renderer::for_files(move |path: &str| {
+                reader.read_text(path)
+            }));
+        }
+        if let Some(renderer) = &renderer
+            && let Err(error) = renderer.validate(&transform.template_path, false)
+        {
+            return Err(invalid(format!(
+                "jinja2_transforms: transform `{}`: {error}",
+                transform.name
+            )));
         }
     }
     snapshot.manifest = manifest;
@@ -303,6 +321,7 @@ impl Import<'_> {
                 "generator_definitions",
                 !manifest.generator_definitions.is_empty(),
             ),
+            ("graphql_fragments", !manifest.graphql_fragments.is_empty()),
         ];
         let refused: Vec<&str> = unsupported
             .iter()

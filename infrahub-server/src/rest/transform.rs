@@ -1,0 +1,284 @@
+//! Repository content over REST, as upstream:
+//!
+//! - `GET /api/transform/jinja2/{transform_id}?branch=&at=&<variable>=...`: runs the
+//!   transform's stored query (every other parameter is a string variable; a failing query
+//!   answers 502 naming it) and renders its template from the repository's current commit
+//!   with `{"data": <query data>}`; `text/plain`.
+//! - `GET /api/transform/python/{transform_id}`: Python transforms cannot run here yet (501).
+//! - `GET /api/file/{repository_id}/{file_path}?branch=&at=&commit=`: a file of the
+//!   repository at `commit` (default: the repository's current commit); 403 for a path
+//!   outside the repository, 404 for a missing file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use infrahub_core::engine::{Fields, Node, QueryArgs};
+use infrahub_git::repository::RepositoryErrorKind;
+use infrahub_graph::{BranchView, NodeId, Timestamp};
+use infrahub_worker::repositories::{RenderFailure, RepositoryRecord};
+use serde_json::{Map, Value, json};
+
+use super::body::Params;
+use super::branch_schema;
+use super::error::{RestError, engine_error};
+use super::query::{Stored, run_stored};
+use crate::app::{ApiError, AppState};
+use crate::auth::Caller;
+
+/// Query-string parameters that are not variables of a transform's query.
+const RESERVED: [&str; 2] = ["branch", "at"];
+
+/// The branch and instant a request reads.
+fn request_view(state: &AppState, params: &Params) -> Result<(String, BranchView), RestError> {
+    let (branch, _) = branch_schema(state, params)?;
+    let view = match params.get("at").filter(|text| !text.is_empty()) {
+        None => BranchView::now(&branch),
+        Some(text) => BranchView::at(
+            &branch,
+            Timestamp::parse(text).map_err(|error| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {error}"))
+            })?,
+        ),
+    };
+    Ok((branch, view))
+}
+
+/// The node of `kind` whose id, else name, is `id_or_name`, through `view`.
+async fn find_node(
+    state: &AppState,
+    view: &BranchView,
+    kind: &str,
+    id_or_name: &str,
+    fields: &Fields,
+) -> Result<Option<Node>, RestError> {
+    if let Ok(id) = id_or_name.parse::<NodeId>() {
+        let found = state
+            .engine
+            .get(view, kind, &[id], fields)
+            .await
+            .map_err(|error| engine_error(&error))?;
+        if let Some(node) = found.into_iter().next() {
+            return Ok(Some(node));
+        }
+    }
+    let args = QueryArgs {
+        filters: BTreeMap::from([("name__value".to_owned(), Value::from(id_or_name))]),
+        limit: Some(1),
+        ..QueryArgs::default()
+    };
+    Ok(state
+        .engine
+        .query(view, kind, &args, fields)
+        .await
+        .map_err(|error| engine_error(&error))?
+        .0
+        .into_iter()
+        .next())
+}
+
+/// The repository `id` through `view`, as the worker reads it.
+async fn repository(
+    state: &AppState,
+    view: &BranchView,
+    id: &str,
+) -> Result<RepositoryRecord, RestError> {
+    state
+        .repositories
+        .record(view, id)
+        .await
+        .map_err(|error| match error.kind() {
+            infrahub_worker::ErrorKind::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, error.message().to_owned()).into()
+            }
+            _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.message().to_owned()).into(),
+        })
+}
+
+fn text_response(text: Vec<u8>) -> Response {
+    let content_type = if std::str::from_utf8(&text).is_ok() {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// A transform's failure, as upstream's `TransformError` (500).
+fn transform_error(message: String) -> RestError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message).into()
+}
+
+/// `GET /api/transform/jinja2/{transform_id}`.
+pub(super) async fn jinja2(
+    State(state): State<Arc<AppState>>,
+    Caller(account): Caller,
+    Path(transform_id): Path<String>,
+    params: Params,
+) -> Result<Response, RestError> {
+    let (branch, view) = request_view(&state, &params)?;
+    let fields = Fields {
+        attributes: Some(vec!["name".to_owned(), "template_path".to_owned()]),
+        relationships: vec!["query".to_owned(), "repository".to_owned()],
+    };
+    let transform = find_node(&state, &view, "CoreTransformJinja2", &transform_id, &fields)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("Jinja2 transform `{transform_id}` not found on branch `{branch}`"),
+            )
+        })?;
+    let name = transform
+        .value("name")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let template_path = transform
+        .value("template_path")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (Some(query), Some(repository_peer)) = (
+        transform.peers("query").first(),
+        transform.peers("repository").first(),
+    ) else {
+        return Err(transform_error(format!(
+            "transform `{name}` has no query or no repository"
+        )));
+    };
+    let record = repository(&state, &view, &repository_peer.id.to_string()).await?;
+    let Some(commit) = record.commit.clone() else {
+        return Err(transform_error(format!(
+            "repository `{}` of transform `{name}` has no commit yet: its import has not finished or it failed (sync_status {})",
+            record.name, record.sync_status
+        )));
+    };
+    let mut variables = Map::new();
+    for (key, value) in &params.0 {
+        if !RESERVED.contains(&key.as_str()) {
+            variables.insert(key.clone(), Value::String(value.clone()));
+        }
+    }
+    let at = params.get("at").filter(|text| !text.is_empty());
+    let data = match run_stored(
+        &state,
+        account,
+        &branch,
+        at,
+        &view,
+        &query.id.to_string(),
+        variables,
+    )
+    .await?
+    {
+        Stored::Data(data) => data,
+        Stored::Failed(response) => return Ok(response),
+    };
+    let rendered = state
+        .repositories
+        .render_jinja2(&record, &commit, &template_path, json!({ "data": data }))
+        .await
+        .map_err(|error| transform_error(error.message().to_owned()))?;
+    match rendered {
+        Ok(text) => Ok(text_response(text.into_bytes())),
+        Err(failure) => Err(transform_error(match failure {
+            RenderFailure::Template(error) => format!(
+                "transform `{name}` (repository `{}`, commit {commit}): {error}",
+                record.name
+            ),
+            RenderFailure::Repository(error) => format!(
+                "transform `{name}`: repository `{}`: {}",
+                record.name,
+                error.message()
+            ),
+        })),
+    }
+}
+
+/// `GET /api/transform/python/{transform_id}`: refused until Python transforms can run.
+pub(super) async fn python(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(transform_id): Path<String>,
+    params: Params,
+) -> Result<Response, RestError> {
+    let (branch, view) = request_view(&state, &params)?;
+    let found = find_node(
+        &state,
+        &view,
+        "CoreTransformPython",
+        &transform_id,
+        &Fields::minimal(),
+    )
+    .await?;
+    if found.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("Python transform `{transform_id}` not found on branch `{branch}`"),
+        )
+        .into());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Python transforms cannot run on this server yet; Jinja2 transforms can",
+    )
+    .into())
+}
+
+/// `GET /api/file/{repository_id}/{file_path}`.
+pub(super) async fn file(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+    Path((repository_id, file_path)): Path<(String, String)>,
+    params: Params,
+) -> Result<Response, RestError> {
+    let (_, view) = request_view(&state, &params)?;
+    let record = repository(&state, &view, &repository_id).await?;
+    let commit = match params.get("commit").filter(|c| !c.is_empty()) {
+        Some(commit) => {
+            if commit.len() != 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("`{commit}` is not a commit id (40 hexadecimal digits)"),
+                )
+                .into());
+            }
+            commit.to_ascii_lowercase()
+        }
+        None => record.commit.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "repository `{}` has no commit yet; give one with `commit=`",
+                    record.name
+                ),
+            )
+        })?,
+    };
+    let content = state
+        .repositories
+        .read_file(&record, &commit, &file_path)
+        .await
+        .map_err(|error| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.message().to_owned())
+        })?;
+    match content {
+        Ok(bytes) => Ok(text_response(bytes)),
+        Err(error) => {
+            let status = match error.kind() {
+                RepositoryErrorKind::NotFound => StatusCode::NOT_FOUND,
+                RepositoryErrorKind::InvalidInput
+                    if error.message().contains("is not a path inside") =>
+                {
+                    StatusCode::FORBIDDEN
+                }
+                RepositoryErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            Err(ApiError::new(status, error.message().to_owned()).into())
+        }
+    }
+}
