@@ -7,6 +7,20 @@ pub enum AuthMethod {
     AccessToken,
     /// An API token in `X-INFRAHUB-KEY`.
     ApiToken,
+    /// The server itself, running a task's reads (a transform's query for an artifact): no
+    /// request carries it, and it holds every permission.
+    Internal,
+}
+
+impl Account {
+    /// The server itself, for reads a task makes on its own behalf.
+    pub(crate) fn internal() -> Account {
+        Account {
+            id: String::new(),
+            name: "infrahub-internal".to_owned(),
+            method: AuthMethod::Internal,
+        }
+    }
 }
 
 /// An authenticated account.

@@ -31,6 +31,25 @@ fn registry_refresh_schedule(state: &Arc<AppState>) -> infrahub_worker::Schedule
     }
 }
 
+/// Stored queries run for tasks (artifact generation), as the server itself.
+struct StateQueries(std::sync::Weak<AppState>);
+
+#[async_trait::async_trait]
+impl infrahub_worker::repositories::QueryRunner for StateQueries {
+    async fn run(
+        &self,
+        branch: &str,
+        query: &str,
+        variables: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let state = self
+            .0
+            .upgrade()
+            .ok_or_else(|| "the server is shutting down".to_owned())?;
+        crate::rest::query::run_for_task(&state, branch, query, variables).await
+    }
+}
+
 /// Where a server's task records go, how its tasks travel, and whether it runs them.
 #[derive(Debug)]
 pub struct TaskSetup {
@@ -195,6 +214,13 @@ impl AppState {
                 state.cluster.credentials_changed();
             }
         }));
+        state
+            .repositories
+            .attach(infrahub_worker::repositories::ArtifactServices {
+                queries: Arc::new(StateQueries(Arc::downgrade(&state))),
+                objects: Arc::clone(&state.objects),
+                tasks: state.tasks.clone(),
+            });
         if tokio::runtime::Handle::try_current().is_ok() {
             Cluster::start(&state);
             // A process that runs tasks also takes part in the scheduled work (each period's

@@ -6,6 +6,7 @@
 //! read-only repositories import the commit their `ref` names and follow a changed `ref`;
 //! `InfrahubRepositoryConnectivity` and `InfrahubRepositoryProcess`; credentials never show.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -711,4 +712,272 @@ async fn a_read_only_repository_imports_the_commit_its_ref_names() {
     .await;
     let record = h.repository("feature", "lab-ro-2").await;
     assert_eq!(record["internal_status"]["value"], "staging");
+}
+
+const ARTIFACT_MANIFEST: &str = "\
+schemas: [schemas]
+queries:
+  - name: device_config
+    file_path: queries/device_config.gql
+jinja2_transforms:
+  - name: device_config
+    query: device_config
+    template_path: templates/config.j2
+artifact_definitions:
+  - name: device-config
+    artifact_name: startup-config
+    parameters: {name: name__value}
+    content_type: text/plain
+    targets: all-devices
+    transformation: device_config
+";
+
+const ARTIFACT_SCHEMA: &str = r#"
+version: "1.0"
+nodes:
+  - name: Device
+    namespace: Lab
+    inherit_from: [CoreArtifactTarget]
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+"#;
+
+/// The artifacts of `definition`, by target name: (id, status, checksum, storage_id).
+async fn artifacts(h: &Harness) -> BTreeMap<String, (String, String, String, String)> {
+    let data = h
+        .gql(
+            r#"{ CoreArtifact { edges { node { id status { value } checksum { value }
+                storage_id { value } content_type { value } object { node { display_label } } } } } }"#,
+        )
+        .await;
+    data["CoreArtifact"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            assert_eq!(n["content_type"]["value"], "text/plain");
+            (
+                text(&n["object"]["node"]["display_label"]),
+                (
+                    text(&n["id"]),
+                    text(&n["status"]["value"]),
+                    text(&n["checksum"]["value"]),
+                    text(&n["storage_id"]["value"]),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Harness {
+    async fn post(&self, uri: &str, body: Value, authenticated: bool) -> (StatusCode, String) {
+        let mut request = Request::post(uri).header("content-type", "application/json");
+        if authenticated {
+            request = request.header("X-INFRAHUB-KEY", TOKEN);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Waits until the newest generation of definition `id` started after `after` tasks is
+    /// final; returns it.
+    async fn generation(&self, id: &str, after: usize) -> Value {
+        for _ in 0..1_000 {
+            let tasks = self.settled_tasks(id).await;
+            if tasks.len() > after {
+                return tasks[0].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no new generation of {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_are_generated_per_target_and_follow_the_template() {
+    let h = harness(1).await;
+    let dir = temp("artifacts");
+    let repo = Repository::init(&dir).unwrap();
+    commit(
+        &repo,
+        "main",
+        &[
+            (".infrahub.yml", Some(ARTIFACT_MANIFEST)),
+            ("schemas/lab.yml", Some(ARTIFACT_SCHEMA)),
+            (
+                "queries/device_config.gql",
+                Some(
+                    "query ($name: String!) { LabDevice(name__value: $name) { edges { node { name { value } } } } }",
+                ),
+            ),
+            (
+                "templates/config.j2",
+                Some(
+                    "{% for e in data.LabDevice.edges %}\nhostname {{ e.node.name.value }}\n{% endfor %}\n",
+                ),
+            ),
+            ("README.md", Some("lab")),
+        ],
+        "first",
+    );
+    let group = h
+        .gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { object { id } } }"#)
+        .await["CoreStandardGroupCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "configs"}}, location: {{value: "file://{}"}}
+            }}) {{ object {{ id }} }} }}"#,
+            dir.display()
+        ))
+        .await;
+    let repository = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&repository).await;
+    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    let definition = h
+        .gql("{ CoreArtifactDefinition { edges { node { id } } } }")
+        .await["CoreArtifactDefinition"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let generations = h.settled_tasks(&definition).await.len();
+
+    // Two devices join the group; a generation request renders one artifact each.
+    let mut members = Vec::new();
+    for name in ["sw1", "sw2"] {
+        let created = h
+            .gql(&format!(
+                r#"mutation {{ LabDeviceCreate(data: {{name: {{value: "{name}"}}}}) {{ object {{ id }} }} }}"#
+            ))
+            .await;
+        members.push(format!(
+            r#"{{id: "{}"}}"#,
+            created["LabDeviceCreate"]["object"]["id"].as_str().unwrap()
+        ));
+    }
+    h.gql(&format!(
+        r#"mutation {{ CoreStandardGroupUpdate(data: {{id: "{group}", members: [{}]}}) {{ ok }} }}"#,
+        members.join(", ")
+    ))
+    .await;
+    let (status, body) = h
+        .post(
+            &format!("/api/artifact/generate/{definition}"),
+            json!({}),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = h
+        .post(
+            &format!("/api/artifact/generate/{definition}"),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "null"));
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
+    let first = artifacts(&h).await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    for name in ["sw1", "sw2"] {
+        let (id, status, checksum, storage_id) =
+            first.get(name).unwrap_or_else(|| panic!("{first:?}"));
+        assert_eq!(status, "Ready");
+        let expected = format!("hostname {name}\n");
+        assert_eq!(checksum, &md5_hex(&expected));
+        assert!(storage_id.starts_with("artifact-"), "{storage_id}");
+        let (code, content) = h.get(&format!("/api/artifact/{id}")).await;
+        assert_eq!((code, content), (StatusCode::OK, expected));
+    }
+    let (code, _) = h.get("/api/artifact/not-an-id").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // A commit that changes nothing the artifacts use: they are generated again and left as
+    // they are.
+    let generations = h.settled_tasks(&definition).await.len();
+    commit(&repo, "main", &[("README.md", Some("lab, v2"))], "readme");
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
+    assert!(
+        log_text(&task).contains("0 created, 0 updated, 2 unchanged, 0 failed"),
+        "{}",
+        log_text(&task)
+    );
+    assert_eq!(artifacts(&h).await, first);
+
+    // A commit that changes the template: every artifact follows.
+    let generations = h.settled_tasks(&definition).await.len();
+    commit(
+        &repo,
+        "main",
+        &[(
+            "templates/config.j2",
+            Some(
+                "{% for e in data.LabDevice.edges %}\nhostname {{ e.node.name.value | upper }}\n{% endfor %}\n",
+            ),
+        )],
+        "upper",
+    );
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
+    let second = artifacts(&h).await;
+    for name in ["sw1", "sw2"] {
+        assert_eq!(second[name].0, first[name].0, "the same artifact node");
+        assert_ne!(second[name].3, first[name].3, "new content");
+        let (_, content) = h.get(&format!("/api/artifact/{}", second[name].0)).await;
+        assert_eq!(content, format!("hostname {}\n", name.to_uppercase()));
+    }
+
+    // A generation limited to one artifact renders only that one.
+    let generations = h.settled_tasks(&definition).await.len();
+    let (status, _) = h
+        .post(
+            &format!("/api/artifact/generate/{definition}"),
+            json!({"nodes": [second["sw1"].0]}),
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let task = h.generation(&definition, generations).await;
+    assert!(
+        log_text(&task).contains("Generating 1 artifact(s)"),
+        "{}",
+        log_text(&task)
+    );
+    let (status, _) = h
+        .post(
+            &format!("/api/artifact/generate/{definition}"),
+            json!({"nodes": "all"}),
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

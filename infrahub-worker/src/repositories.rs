@@ -112,6 +112,38 @@ pub fn operational_status(error: &RepositoryError) -> &'static str {
 /// One mirror slot: opened on first use, kept.
 type Slot = Arc<Mutex<Option<Mirror>>>;
 
+/// Runs stored GraphQL queries for tasks (artifact generation), as the server itself: the
+/// server hands an implementation to [`Repositories::attach`].
+#[async_trait::async_trait]
+pub trait QueryRunner: Send + Sync + 'static {
+    /// Runs the stored query `query` (an id, else a name) on `branch` with `variables`;
+    /// the query's `data`, or a message naming the query when it fails.
+    async fn run(
+        &self,
+        branch: &str,
+        query: &str,
+        variables: serde_json::Map<String, Value>,
+    ) -> std::result::Result<Value, String>;
+}
+
+/// What artifact generation needs besides the repositories: stored queries, the object store
+/// and the task runtime (to submit generation after an import).
+#[derive(Clone)]
+pub struct ArtifactServices {
+    /// Runs the transforms' queries.
+    pub queries: Arc<dyn QueryRunner>,
+    /// Where rendered artifacts are stored.
+    pub objects: Arc<dyn object_store::ObjectStore>,
+    /// Where generation tasks are submitted.
+    pub tasks: crate::TaskRuntime,
+}
+
+impl std::fmt::Debug for ArtifactServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactServices").finish_non_exhaustive()
+    }
+}
+
 /// How many (repository, commit) template renderers a process keeps.
 const RENDERERS_KEPT: usize = 64;
 
@@ -140,6 +172,7 @@ pub struct Repositories {
     locks: Arc<dyn LockManager>,
     mirrors: Mutex<HashMap<String, Slot>>,
     renderers: Mutex<HashMap<(String, String), Arc<Renderer>>>,
+    services: std::sync::OnceLock<ArtifactServices>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -164,7 +197,18 @@ impl Repositories {
             locks,
             mirrors: Mutex::new(HashMap::new()),
             renderers: Mutex::new(HashMap::new()),
+            services: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands over what artifact generation needs (once; later calls are ignored).
+    pub fn attach(&self, services: ArtifactServices) {
+        let _ = self.services.set(services);
+    }
+
+    /// What [`attach`](Repositories::attach) handed over, if it was called.
+    pub fn services(&self) -> Option<&ArtifactServices> {
+        self.services.get()
     }
 
     /// Where repository locks (`repository.<name>`) are taken.

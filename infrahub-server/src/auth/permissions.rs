@@ -52,6 +52,16 @@ pub async fn permission_set(
     state: &AppState,
     account: &Account,
 ) -> Result<Arc<PermissionSet>, ApiError> {
+    if account.method == AuthMethod::Internal {
+        use infrahub_core::permissions::{GlobalPermission, SUPER_ADMIN};
+        return Ok(Arc::new(PermissionSet {
+            global: vec![GlobalPermission {
+                action: SUPER_ADMIN.to_owned(),
+                decision: decision::ALLOW_ALL,
+            }],
+            object: Vec::new(),
+        }));
+    }
     if let Some(cached) = state.auth_cache.permissions(&account.id) {
         return Ok(cached);
     }

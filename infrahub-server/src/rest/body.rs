@@ -165,6 +165,24 @@ impl<'a> BodyFields<'a> {
         object
     }
 
+    /// An optional list field; `None` when absent (or `null`).
+    pub(crate) fn optional_array(&mut self, name: &str) -> Option<&'a Vec<Value>> {
+        let value = self.object?.get(name)?;
+        if value.is_null() {
+            return None;
+        }
+        let list = value.as_array();
+        if list.is_none() {
+            self.errors.push(detail(
+                "list_type",
+                vec![json!("body"), json!(name)],
+                "Input should be a valid list",
+                value.clone(),
+            ));
+        }
+        list
+    }
+
     /// Records a problem found by the caller.
     pub(crate) fn push(&mut self, entry: Value) {
         self.errors.push(entry);

@@ -14,6 +14,8 @@
 //! | `POST /api/storage/upload/content`, `/upload/file` | `{identifier, checksum}` |
 //! | `GET /api/storage/object/{identifier}` | stored content |
 //! | `GET /api/storage/files/{node_id}`, `/by-storage-id/{id}`, `/by-hfid/{kind}?hfid=` | a file object's content |
+//! | `GET /api/artifact/{artifact_id}?branch=&at=` | an artifact's content, with its content type |
+//! | `POST /api/artifact/generate/{definition_id}?branch=` | `{"nodes"?: [...]}`: generation submitted, `null` |
 //! | `GET /api/transform/jinja2/{transform_id}?branch=&at=&<variable>=` | a Jinja2 transform rendered, `text/plain` |
 //! | `GET /api/transform/python/{transform_id}` | 501: Python transforms cannot run here yet |
 //! | `GET /api/file/{repository_id}/{file_path}?branch=&at=&commit=` | a repository file, `text/plain` |
@@ -25,6 +27,7 @@
 //! default); every other method needs credentials. `/api/config`, `/api/openapi.json` and the
 //! auth endpoints are always public.
 
+mod artifact;
 pub(crate) mod auth;
 mod body;
 mod config;
@@ -32,7 +35,7 @@ pub(crate) mod error;
 mod files;
 pub(crate) mod menu;
 mod openapi;
-mod query;
+pub(crate) mod query;
 mod schema;
 mod storage;
 mod transform;
@@ -96,6 +99,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/storage/upload/file",
             post(storage::upload_file).layer(large()),
+        )
+        .route("/api/artifact/{artifact_id}", get(artifact::get_artifact))
+        .route(
+            "/api/artifact/generate/{definition_id}",
+            post(artifact::generate),
         )
         .route(
             "/api/transform/jinja2/{transform_id}",

@@ -155,6 +155,20 @@ pub(crate) fn document() -> Value {
                     ("200", answer("`{data}` of the query", Some("QueryResult"))),
                     &[unknown_branch, unauthorized, (404, "Unknown query"), validation, (502, "The query failed")]),
             },
+            "/api/artifact/{artifact_id}": {"get": operation(
+                "get_artifact", "Content of an artifact, with its content type",
+                vec![path_param("artifact_id", "Id of the CoreArtifact"), branch_param(), at_param()], None,
+                ("200", json!({"description": "The artifact", "content": {"text/plain": {}}})),
+                &[unknown_branch, unauthorized, (403, "No view permission on CoreArtifact"),
+                  (404, "No such artifact, or no content yet")])},
+            "/api/artifact/generate/{definition_id}": {"post": operation(
+                "generate_artifacts", "Generate the artifacts of a definition (all, or the artifacts listed in `nodes`)",
+                vec![path_param("definition_id", "Id of the CoreArtifactDefinition"), branch_param()],
+                Some(json!({"required": false, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"nodes": {"type": "array", "items": {"type": "string"}}}}}}})),
+                ("200", json!({"description": "Submitted; `null`", "content": {"application/json": {}}})),
+                &[unknown_branch, unauthorized, (403, "Missing create or update on CoreArtifact"),
+                  (404, "No such definition"), validation])},
             "/api/transform/jinja2/{transform_id}": {"get": operation(
                 "transform_jinja2", "Render a Jinja2 transform; other query parameters are its query's variables",
                 vec![path_param("transform_id", "Id or name of the CoreTransformJinja2"), branch_param(), at_param()],

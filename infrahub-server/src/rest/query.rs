@@ -150,6 +150,44 @@ pub(super) async fn run_stored(
     }))
 }
 
+/// Runs the stored query `query_id` on `branch` for a task, as the server itself: the query's
+/// `data`, or a message naming the query.
+pub(crate) async fn run_for_task(
+    state: &Arc<AppState>,
+    branch: &str,
+    query_id: &str,
+    variables: Map<String, Value>,
+) -> Result<Value, String> {
+    let view = BranchView::now(branch);
+    let (name, document) =
+        find_query(state, &view, query_id)
+            .await
+            .map_err(|error| match error {
+                RestError::Api(error) => format!("GraphQLQuery {query_id}: {}", error.message()),
+                RestError::Invalid(_) => format!("GraphQLQuery {query_id}: not found"),
+            })?;
+    let request = GraphqlRequest {
+        query: document,
+        variables: Some(Value::Object(variables)),
+        operation_name: None,
+    };
+    let response = graphql::execute(state, branch, None, request, Some(Account::internal()))
+        .await
+        .map_err(|error| format!("GraphQLQuery {name}: {}", error.message()))?;
+    if let Some(errors) = response
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|errors| !errors.is_empty())
+    {
+        let messages: Vec<&str> = errors
+            .iter()
+            .filter_map(|e| e.get("message").and_then(Value::as_str))
+            .collect();
+        return Err(format!("GraphQLQuery {name}: {}", messages.join("; ")));
+    }
+    Ok(response.get("data").cloned().unwrap_or(Value::Null))
+}
+
 /// The name and document of the stored query `query_id` (an id, else a name) through `view`.
 async fn find_query(
     state: &AppState,

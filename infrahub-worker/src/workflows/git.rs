@@ -300,6 +300,28 @@ async fn sync_repository(
             context
                 .info(format!("Imported commit {commit} into branch {branch}"))
                 .await?;
+            // The artifacts rendered from this repository follow the new commit (those whose
+            // content does not change are not written again).
+            if let Some(services) = repositories.services() {
+                for (id, name) in
+                    super::artifact::definitions_of_repository(repositories, branch, &record.id)
+                        .await?
+                {
+                    services
+                        .tasks
+                        .submit(super::artifact::generate_submission(
+                            &id,
+                            Some(&name),
+                            branch,
+                        ))
+                        .await?;
+                    context
+                        .info(format!(
+                            "Submitted the generation of the artifacts of {name}"
+                        ))
+                        .await?;
+                }
+            }
             Ok(json!({"commit": commit, "imported": true, "summary": summary}))
         }
         Err(error) => {

@@ -9,10 +9,12 @@ use crate::{Error, ErrorKind};
 
 use crate::repositories::Repositories;
 
+mod artifact;
 mod branch;
 mod git;
 mod import;
 
+pub use artifact::{ARTIFACT_DEFINITION_GENERATE, generate_submission};
 pub use branch::{
     BRANCH_CREATE, BRANCH_DELETE, BRANCH_MERGE, BRANCH_REBASE, BRANCH_VALIDATE, DIFF_UPDATE,
 };
@@ -27,6 +29,7 @@ pub fn catalogue(engine: &Arc<Engine>, repositories: &Arc<Repositories>) -> Cata
     let mut catalogue = Catalogue::new();
     branch::register(&mut catalogue, engine);
     git::register(&mut catalogue, repositories);
+    artifact::register(&mut catalogue, repositories);
     catalogue
 }
 
