@@ -898,7 +898,7 @@ async fn artifacts_are_generated_per_target_and_follow_the_template() {
     let (status, body) = h
         .post(
             &format!("/api/artifact/generate/{definition}"),
-            json!({}),
+            json!({"nodes": []}),
             true,
         )
         .await;

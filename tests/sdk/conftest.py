@@ -126,6 +126,8 @@ class Server:
                 "INFRAHUB_INITIAL_ADMIN_TOKEN": ADMIN_TOKEN,
                 "INFRAHUB_INITIAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "INFRAHUB_LOG_LEVEL": "warning",
+                # Pushed commits are imported within a second (test_sdk_repositories).
+                "INFRAHUB_GIT_SYNC_INTERVAL": "1",
             }
         )
         for key in ("INFRAHUB_ADDRESS", "INFRAHUB_API_TOKEN", "INFRAHUB_USERNAME", "INFRAHUB_PASSWORD"):

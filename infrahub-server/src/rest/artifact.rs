@@ -191,7 +191,8 @@ pub(super) async fn generate(
         definition.value("name").as_str(),
         &branch,
     );
-    if let Some(nodes) = nodes {
+    // An empty list means every artifact, as the SDK's `generate()` sends it.
+    if let Some(nodes) = nodes.filter(|nodes| !nodes.is_empty()) {
         submission.parameters["limit"] = Value::from(nodes);
     }
     submission.account = Some(account.id.clone());

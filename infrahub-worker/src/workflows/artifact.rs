@@ -232,7 +232,7 @@ impl Workflow for GenerateWorkflow {
 
         // What exists, by target.
         let existing = existing_artifacts(engine, &view, &plan.definition_id).await?;
-        let limit = parameters.limit.clone();
+        let limit = parameters.limit.clone().filter(|ids| !ids.is_empty());
         let targets: Vec<Node> = targets
             .into_iter()
             .filter(|target| match &limit {
