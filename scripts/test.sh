@@ -8,7 +8,9 @@
 #                                    INFRAHUB_TEST_<SERVICE>_URL is unset (CI sets it)
 #   INFRAHUB_TEST_REDIS_URL, _AMQP_URL, _NATS_URL, _BOLT_URL
 #                                    the services those tests use (.ci/run sets them)
-#   INFRAHUB_PYTHON                  Python used to create the SDK virtualenv (default: python3)
+#   INFRAHUB_PYTHON                  Python used to create the SDK virtualenv (default: python3);
+#                                    the tests of Python transforms run the virtualenv's Python
+#                                    (INFRAHUB_TEST_PYTHON)
 #
 # Installs Debian's chromium and chromium-driver when they are missing (the browser test of the
 # web frontend); screenshots of its pages land in .build/ui-screenshots/.
@@ -48,6 +50,17 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     || echo 'could not install chromium and chromium-driver: the browser test skips'"
 fi
 
+# The SDK's virtualenv: the Python suites below, and the Python runner's tests (Python
+# transforms run with this interpreter, which has infrahub-sdk).
+VENV=$ROOT/.build/venv
+if [ ! -x "$VENV/bin/pytest" ] \
+  || ! "$VENV/bin/python" -c 'import infrahub_sdk, moto, boto3, pytest_asyncio' 2>/dev/null; then
+  timed "python venv" bash -c "rm -rf '$VENV' && ${INFRAHUB_PYTHON:-python3} -m venv '$VENV' \
+    && '$VENV/bin/pip' install --quiet --upgrade pip \
+    && '$VENV/bin/pip' install --quiet 'infrahub-sdk[ctl]' pytest pytest-asyncio 'moto[server]'"
+fi
+export INFRAHUB_TEST_PYTHON=$VENV/bin/python
+
 if cargo nextest --version >/dev/null 2>&1; then
   timed "rust tests (nextest)" cargo nextest run --workspace --no-fail-fast
 else
@@ -70,13 +83,6 @@ timed "examples" bash -c "'$TARGET_DIR/debug/example-embedded-engine' > /dev/nul
   && '$TARGET_DIR/debug/example-custom-server' > /dev/null \
   && '$TARGET_DIR/debug/example-validate' '$ROOT'/examples/validate/data/*.yml > /dev/null"
 
-VENV=$ROOT/.build/venv
-if [ ! -x "$VENV/bin/pytest" ] \
-  || ! "$VENV/bin/python" -c 'import infrahub_sdk, moto, boto3, pytest_asyncio' 2>/dev/null; then
-  timed "python venv" bash -c "rm -rf '$VENV' && ${INFRAHUB_PYTHON:-python3} -m venv '$VENV' \
-    && '$VENV/bin/pip' install --quiet --upgrade pip \
-    && '$VENV/bin/pip' install --quiet 'infrahub-sdk[ctl]' pytest pytest-asyncio 'moto[server]'"
-fi
 export INFRAHUB_BIN_DIR=$TARGET_DIR/debug
 timed "sdk compatibility suite" "$VENV/bin/pytest" -q tests/sdk
 # The SDK's own integration suite (its source release's tests/integration), a fresh server of

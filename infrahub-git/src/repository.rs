@@ -45,6 +45,11 @@ pub struct RepositoryError {
 }
 
 impl RepositoryError {
+    /// A failure to write or read local files (kind `Storage`).
+    pub fn storage(message: impl Into<String>) -> Self {
+        RepositoryError::new(RepositoryErrorKind::Storage, message)
+    }
+
     fn new(kind: RepositoryErrorKind, message: impl Into<String>) -> Self {
         RepositoryError {
             kind,

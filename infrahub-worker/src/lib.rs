@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+pub mod python;
 pub mod repositories;
 mod runtime;
 mod schedule;

@@ -20,6 +20,7 @@ use infrahub_git::repository::{Mirror, Remote, RepositoryError, RepositoryErrorK
 use infrahub_graph::{BranchView, NodeId};
 use serde_json::Value;
 
+use crate::python::{PythonError, PythonOptions, PythonRunner};
 use crate::{Error, ErrorKind, Result};
 
 /// Generic of every repository kind.
@@ -40,6 +41,13 @@ pub struct GitOptions {
     pub sync_interval: Duration,
     /// The longest a fetch or a connectivity check may take.
     pub network_timeout: Duration,
+    /// How Python transforms run.
+    pub python: PythonOptions,
+    /// The API address the SDK client of Python code talks to (upstream's
+    /// `main.internal_address`).
+    pub server_address: Option<String>,
+    /// The API token that client sends (upstream's agent token).
+    pub api_token: Option<String>,
 }
 
 impl Default for GitOptions {
@@ -48,6 +56,9 @@ impl Default for GitOptions {
             repositories_directory: PathBuf::from("repositories"),
             sync_interval: Duration::from_secs(10),
             network_timeout: Duration::from_secs(60),
+            python: PythonOptions::default(),
+            server_address: None,
+            api_token: None,
         }
     }
 }
@@ -173,6 +184,8 @@ pub struct Repositories {
     mirrors: Mutex<HashMap<String, Slot>>,
     renderers: Mutex<HashMap<(String, String), Arc<Renderer>>>,
     services: std::sync::OnceLock<ArtifactServices>,
+    python: PythonRunner,
+    checkouts: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -191,6 +204,7 @@ impl Repositories {
         let locks = engine.options().locks.clone().unwrap_or_else(|| {
             Arc::new(MemoryLocks::new(Duration::from_secs(60))) as Arc<dyn LockManager>
         });
+        let python = options.python.clone();
         Repositories {
             engine,
             options,
@@ -198,6 +212,8 @@ impl Repositories {
             mirrors: Mutex::new(HashMap::new()),
             renderers: Mutex::new(HashMap::new()),
             services: std::sync::OnceLock::new(),
+            python: PythonRunner::new(python),
+            checkouts: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -472,6 +488,110 @@ impl Repositories {
         })
         .await
         .map_err(|e| Error::workflow(format!("rendering {template_path}: {e}")))
+    }
+
+    /// The files of `commit` of `record` on disk (for Python), checked out once under
+    /// `<repositories_directory>/<id>/commits/<commit>`.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_mirror`](Repositories::with_mirror).
+    pub async fn checkout(
+        &self,
+        record: &RepositoryRecord,
+        commit: &str,
+    ) -> Result<std::result::Result<PathBuf, RepositoryError>> {
+        let directory = self.directory(&record.id)?;
+        let base = directory.parent().unwrap_or(&directory).join("commits");
+        let target = base.join(commit);
+        if commit.len() != 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid(format!("`{commit}` is not a commit id")));
+        }
+        if target.is_dir() {
+            return Ok(Ok(target));
+        }
+        let _guard = self.checkouts.lock().await;
+        if target.is_dir() {
+            return Ok(Ok(target));
+        }
+        let remote = self.remote(record).await?;
+        let wanted = commit.to_owned();
+        let staging = base.join(format!(".{commit}.{}", std::process::id()));
+        let (staging_in, target_in) = (staging.clone(), target.clone());
+        self.with_mirror(record, remote, false, move |mirror| {
+            if !mirror.has_commit(&wanted) {
+                mirror.fetch()?;
+            }
+            let _ = std::fs::remove_dir_all(&staging_in);
+            mirror.checkout(&wanted, &staging_in)?;
+            std::fs::rename(&staging_in, &target_in).map_err(|e| {
+                RepositoryError::storage(format!("moving a checkout into place: {e}"))
+            })?;
+            Ok(target_in)
+        })
+        .await
+    }
+
+    /// What the Python class `class_name` of `file_path` at `commit` declares: `{query,
+    /// timeout, name}` (each `null` when absent).
+    ///
+    /// # Errors
+    ///
+    /// The outer error when the checkout fails; the inner one when Python or the module fails.
+    pub async fn describe_python(
+        &self,
+        record: &RepositoryRecord,
+        commit: &str,
+        file_path: &str,
+        class_name: &str,
+    ) -> Result<std::result::Result<Value, PythonError>> {
+        let root = match self.checkout(record, commit).await? {
+            Ok(root) => root,
+            Err(error) => return Err(Error::workflow(error.message().to_owned())),
+        };
+        let request = serde_json::json!({
+            "op": "describe",
+            "root": root.display().to_string(),
+            "file_path": file_path,
+            "class_name": class_name,
+        });
+        Ok(self.python.call(request, Duration::from_secs(60)).await)
+    }
+
+    /// Runs the Python transform `class_name` of `file_path` at `commit` on `data` (the whole
+    /// `{"data": ...}` answer of its query), as upstream's worker does, within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// The outer error when the checkout fails; the inner one when Python or the code fails.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_python_transform(
+        &self,
+        record: &RepositoryRecord,
+        commit: &str,
+        file_path: &str,
+        class_name: &str,
+        branch: &str,
+        convert_query_response: bool,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<std::result::Result<Value, PythonError>> {
+        let root = match self.checkout(record, commit).await? {
+            Ok(root) => root,
+            Err(error) => return Err(Error::workflow(error.message().to_owned())),
+        };
+        let request = serde_json::json!({
+            "op": "transform",
+            "root": root.display().to_string(),
+            "file_path": file_path,
+            "class_name": class_name,
+            "branch": branch,
+            "convert_query_response": convert_query_response,
+            "data": data,
+            "address": self.options.server_address,
+            "token": self.options.api_token,
+        });
+        Ok(self.python.call(request, timeout).await)
     }
 
     /// Forgets this process's mirror of repository `id` and removes its directory (the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,8 +127,10 @@ class Server:
                 "INFRAHUB_INITIAL_ADMIN_TOKEN": ADMIN_TOKEN,
                 "INFRAHUB_INITIAL_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "INFRAHUB_LOG_LEVEL": "warning",
-                # Pushed commits are imported within a second (test_sdk_repositories).
+                # Pushed commits are imported within a second, and Python transforms run with
+                # this interpreter, which has the SDK (test_sdk_repositories).
                 "INFRAHUB_GIT_SYNC_INTERVAL": "1",
+                "INFRAHUB_GIT_PYTHON_EXECUTABLE": sys.executable,
             }
         )
         for key in ("INFRAHUB_ADDRESS", "INFRAHUB_API_TOKEN", "INFRAHUB_USERNAME", "INFRAHUB_PASSWORD"):

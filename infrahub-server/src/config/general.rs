@@ -149,6 +149,13 @@ pub struct GitSettings {
     /// Domains whose HTTP URLs get `.git` appended. Default `["github.com", "gitlab.com"]`; env
     /// `INFRAHUB_GIT_APPEND_GIT_SUFFIX`.
     pub append_git_suffix: Vec<String>,
+    /// The Python interpreter that runs repositories' Python transforms; it needs the
+    /// `infrahub-sdk` package. Default `python3` (found on `PATH`); env
+    /// `INFRAHUB_GIT_PYTHON_EXECUTABLE`. Not an upstream setting (upstream's worker is Python).
+    pub python_executable: PathBuf,
+    /// How many Python processes run transforms at once, 1-64. Default `2`; env
+    /// `INFRAHUB_GIT_PYTHON_PROCESSES`. Not an upstream setting.
+    pub python_processes: u64,
 }
 
 impl Default for GitSettings {
@@ -157,6 +164,8 @@ impl Default for GitSettings {
             repositories_directory: PathBuf::from("repositories"),
             sync_interval: 10,
             append_git_suffix: strings(&["github.com", "gitlab.com"]),
+            python_executable: PathBuf::from("python3"),
+            python_processes: 2,
         }
     }
 }

@@ -236,6 +236,16 @@ impl Settings {
         infrahub_worker::repositories::GitOptions {
             repositories_directory: self.main.data_dir.join(&self.git.repositories_directory),
             sync_interval: std::time::Duration::from_secs(self.git.sync_interval.max(1)),
+            python: infrahub_worker::python::PythonOptions {
+                executable: self.git.python_executable.clone(),
+                processes: usize::try_from(self.git.python_processes.clamp(1, 64)).unwrap_or(2),
+            },
+            server_address: self.main.internal_address.clone(),
+            api_token: self
+                .initial
+                .agent_token
+                .as_ref()
+                .map(|token| token.expose().to_owned()),
             ..infrahub_worker::repositories::GitOptions::default()
         }
     }
@@ -315,6 +325,8 @@ mod tests {
             "git": {
                 "repositories_directory": "repositories",
                 "sync_interval": 10,
+                "python_executable": "python3",
+                "python_processes": 2,
                 "append_git_suffix": ["github.com", "gitlab.com"]
             },
             "dev": {"frontend_redirect_sso": false, "allow_enterprise_configuration": false},

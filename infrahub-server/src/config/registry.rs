@@ -160,6 +160,8 @@ fn build() -> Vec<KeySpec> {
             ("repositories_directory", Str),
             ("sync_interval", U64),
             ("append_git_suffix", List),
+            ("python_executable", Str),
+            ("python_processes", U64),
         ],
     );
     b.section(

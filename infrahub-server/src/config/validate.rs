@@ -71,6 +71,12 @@ impl Settings {
         check.range("database.pool_size", db.pool_size, 1, Some(1024))?;
         check.range("database.query_timeout", db.query_timeout, 1, None)?;
         check.range("git.sync_interval", self.git.sync_interval, 1, Some(86_400))?;
+        check.range(
+            "git.python_processes",
+            self.git.python_processes,
+            1,
+            Some(64),
+        )?;
         if !(db.max_concurrent_queries_delay.is_finite() && db.max_concurrent_queries_delay >= 0.0)
         {
             return Err(check.invalid(

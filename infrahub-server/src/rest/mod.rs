@@ -17,7 +17,7 @@
 //! | `GET /api/artifact/{artifact_id}?branch=&at=` | an artifact's content, with its content type |
 //! | `POST /api/artifact/generate/{definition_id}?branch=` | `{"nodes"?: [...]}`: generation submitted, `null` |
 //! | `GET /api/transform/jinja2/{transform_id}?branch=&at=&<variable>=` | a Jinja2 transform rendered, `text/plain` |
-//! | `GET /api/transform/python/{transform_id}` | 501: Python transforms cannot run here yet |
+//! | `GET /api/transform/python/{transform_id}?branch=&at=&<variable>=` | a Python transform's JSON result |
 //! | `GET /api/file/{repository_id}/{file_path}?branch=&at=&commit=` | a repository file, `text/plain` |
 //! | `GET /api/openapi.json` | OpenAPI description of these routes |
 //!

@@ -176,10 +176,12 @@ pub(crate) fn document() -> Value {
                 &[unknown_branch, unauthorized, (404, "Unknown transform"),
                   (500, "The repository has no commit yet, or the template failed"), (502, "The query failed")])},
             "/api/transform/python/{transform_id}": {"get": operation(
-                "transform_python", "Python transforms cannot run on this server yet",
+                "transform_python", "Run a Python transform; other query parameters are its query's variables",
                 vec![path_param("transform_id", "Id or name of the CoreTransformPython"), branch_param(), at_param()],
-                None, ("501", json!({"description": "Not implemented yet"})),
-                &[unknown_branch, unauthorized, (404, "Unknown transform")])},
+                None, ("200", json!({"description": "The JSON value the transform returned", "content": {"application/json": {}}})),
+                &[unknown_branch, unauthorized, (404, "Unknown transform"),
+                  (500, "The repository has no commit yet, the code failed or timed out, or Python is missing"),
+                  (502, "The query failed")])},
             "/api/file/{repository_id}/{file_path}": {"get": operation(
                 "get_repository_file", "A file of a repository at a commit (default: its current commit)",
                 vec![path_param("repository_id", "Id or name of the repository"),

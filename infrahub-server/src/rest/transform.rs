@@ -4,7 +4,8 @@
 //!   transform's stored query (every other parameter is a string variable; a failing query
 //!   answers 502 naming it) and renders its template from the repository's current commit
 //!   with `{"data": <query data>}`; `text/plain`.
-//! - `GET /api/transform/python/{transform_id}`: Python transforms cannot run here yet (501).
+//! - `GET /api/transform/python/{transform_id}?branch=&at=&<variable>=...`: the same with a
+//!   Python transform run in this process's Python pool; the JSON value it returns.
 //! - `GET /api/file/{repository_id}/{file_path}?branch=&at=&commit=`: a file of the
 //!   repository at `commit` (default: the repository's current commit); 403 for a path
 //!   outside the repository, 404 for a missing file.
@@ -111,33 +112,41 @@ fn transform_error(message: String) -> RestError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message).into()
 }
 
-/// `GET /api/transform/jinja2/{transform_id}`.
-pub(super) async fn jinja2(
-    State(state): State<Arc<AppState>>,
-    Caller(account): Caller,
-    Path(transform_id): Path<String>,
-    params: Params,
-) -> Result<Response, RestError> {
-    let (branch, view) = request_view(&state, &params)?;
+/// What a transform request resolved: the transform, its repository at its commit, and its
+/// query's data.
+struct Resolved {
+    transform: Node,
+    name: String,
+    record: RepositoryRecord,
+    commit: String,
+    data: Value,
+}
+
+/// Finds transform `transform_id` of `kind`, its repository and commit, and runs its query
+/// with the request's other parameters as variables; `Err(response)` for the query's 502.
+async fn resolve(
+    state: &Arc<AppState>,
+    account: Option<crate::account::Account>,
+    kind: &str,
+    label: &str,
+    transform_id: &str,
+    params: &Params,
+) -> Result<Result<Resolved, Response>, RestError> {
+    let (branch, view) = request_view(state, params)?;
     let fields = Fields {
-        attributes: Some(vec!["name".to_owned(), "template_path".to_owned()]),
+        attributes: None,
         relationships: vec!["query".to_owned(), "repository".to_owned()],
     };
-    let transform = find_node(&state, &view, "CoreTransformJinja2", &transform_id, &fields)
+    let transform = find_node(state, &view, kind, transform_id, &fields)
         .await?
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("Jinja2 transform `{transform_id}` not found on branch `{branch}`"),
+                format!("{label} transform `{transform_id}` not found on branch `{branch}`"),
             )
         })?;
     let name = transform
         .value("name")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let template_path = transform
-        .value("template_path")
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -149,7 +158,7 @@ pub(super) async fn jinja2(
             "transform `{name}` has no query or no repository"
         )));
     };
-    let record = repository(&state, &view, &repository_peer.id.to_string()).await?;
+    let record = repository(state, &view, &repository_peer.id.to_string()).await?;
     let Some(commit) = record.commit.clone() else {
         return Err(transform_error(format!(
             "repository `{}` of transform `{name}` has no commit yet: its import has not finished or it failed (sync_status {})",
@@ -164,7 +173,7 @@ pub(super) async fn jinja2(
     }
     let at = params.get("at").filter(|text| !text.is_empty());
     let data = match run_stored(
-        &state,
+        state,
         account,
         &branch,
         at,
@@ -175,8 +184,49 @@ pub(super) async fn jinja2(
     .await?
     {
         Stored::Data(data) => data,
-        Stored::Failed(response) => return Ok(response),
+        Stored::Failed(response) => return Ok(Err(response)),
     };
+    Ok(Ok(Resolved {
+        transform,
+        name,
+        record,
+        commit,
+        data,
+    }))
+}
+
+/// `GET /api/transform/jinja2/{transform_id}`.
+pub(super) async fn jinja2(
+    State(state): State<Arc<AppState>>,
+    Caller(account): Caller,
+    Path(transform_id): Path<String>,
+    params: Params,
+) -> Result<Response, RestError> {
+    let resolved = match resolve(
+        &state,
+        account,
+        "CoreTransformJinja2",
+        "Jinja2",
+        &transform_id,
+        &params,
+    )
+    .await?
+    {
+        Ok(resolved) => resolved,
+        Err(response) => return Ok(response),
+    };
+    let Resolved {
+        transform,
+        name,
+        record,
+        commit,
+        data,
+    } = resolved;
+    let template_path = transform
+        .value("template_path")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let rendered = state
         .repositories
         .render_jinja2(&record, &commit, &template_path, json!({ "data": data }))
@@ -198,34 +248,73 @@ pub(super) async fn jinja2(
     }
 }
 
-/// `GET /api/transform/python/{transform_id}`: refused until Python transforms can run.
+/// `GET /api/transform/python/{transform_id}`: the JSON value the transform returns.
 pub(super) async fn python(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    Caller(account): Caller,
     Path(transform_id): Path<String>,
     params: Params,
 ) -> Result<Response, RestError> {
-    let (branch, view) = request_view(&state, &params)?;
-    let found = find_node(
+    let resolved = match resolve(
         &state,
-        &view,
+        account,
         "CoreTransformPython",
+        "Python",
         &transform_id,
-        &Fields::minimal(),
+        &params,
     )
-    .await?;
-    if found.is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("Python transform `{transform_id}` not found on branch `{branch}`"),
+    .await?
+    {
+        Ok(resolved) => resolved,
+        Err(response) => return Ok(response),
+    };
+    let Resolved {
+        transform,
+        name,
+        record,
+        commit,
+        data,
+    } = resolved;
+    let text = |field: &str| {
+        transform
+            .value(field)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let timeout = std::time::Duration::from_secs(
+        transform
+            .value("timeout")
+            .as_u64()
+            .filter(|t| *t > 0)
+            .unwrap_or(60),
+    );
+    let (branch, _) = request_view(&state, &params)?;
+    let result = state
+        .repositories
+        .run_python_transform(
+            &record,
+            &commit,
+            &text("file_path"),
+            &text("class_name"),
+            &branch,
+            transform
+                .value("convert_query_response")
+                .as_bool()
+                .unwrap_or(false),
+            json!({ "data": data }),
+            timeout,
         )
-        .into());
+        .await
+        .map_err(|error| transform_error(error.message().to_owned()))?;
+    match result {
+        Ok(value) => Ok(axum::Json(value).into_response()),
+        Err(error) => Err(transform_error(format!(
+            "transform `{name}` (repository `{}`, commit {commit}, {}): {error}",
+            record.name,
+            text("file_path")
+        ))),
     }
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Python transforms cannot run on this server yet; Jinja2 transforms can",
-    )
-    .into())
 }
 
 /// `GET /api/file/{repository_id}/{file_path}`.

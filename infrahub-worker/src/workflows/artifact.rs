@@ -33,6 +33,7 @@ pub const ARTIFACT_DEFINITION_GENERATE: &str = "artifact-definition-generate";
 const ARTIFACT: &str = "CoreArtifact";
 const ARTIFACT_DEFINITION: &str = "CoreArtifactDefinition";
 const JINJA2_TRANSFORM: &str = "CoreTransformJinja2";
+const PYTHON_TRANSFORM: &str = "CoreTransformPython";
 /// How many artifacts of one definition render at once.
 const PARALLEL: usize = 8;
 
@@ -140,9 +141,49 @@ struct Plan {
     /// Variable name → attribute path on the target (`name__value`, `site__name__value`).
     parameters: BTreeMap<String, String>,
     query: String,
-    template_path: String,
+    renderer: Rendering,
     record: RepositoryRecord,
     commit: String,
+}
+
+/// How a definition's transformation renders.
+enum Rendering {
+    /// A Jinja2 template of the repository.
+    Jinja2 { template_path: String },
+    /// A Python transform class of the repository.
+    Python {
+        file_path: String,
+        class_name: String,
+        convert_query_response: bool,
+        timeout: std::time::Duration,
+    },
+}
+
+/// A Python transform's result as artifact text, as upstream serialises it: an object as JSON
+/// (indent 2, non-ASCII escaped as Python's `json.dumps` does) for `application/json`, as
+/// YAML for `application/yaml`; a string as it is; anything else as JSON.
+fn serialise(value: &Value, content_type: &str) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Object(_) | Value::Array(_) if content_type.contains("yaml") => {
+            serde_norway::to_string(value).unwrap_or_default()
+        }
+        other => {
+            let pretty = serde_json::to_string_pretty(other).unwrap_or_default();
+            let mut escaped = String::with_capacity(pretty.len());
+            for c in pretty.chars() {
+                if c.is_ascii() {
+                    escaped.push(c);
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        escaped.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+            escaped
+        }
+    }
 }
 
 /// An artifact as it exists.
@@ -355,12 +396,6 @@ impl GenerateWorkflow {
             .into_iter()
             .next()
             .ok_or_else(|| Error::workflow("the definition's transformation does not exist"))?;
-        if transformation.kind != JINJA2_TRANSFORM {
-            return Err(Error::workflow(format!(
-                "transformation `{}` is a {}: only Jinja2 transforms can render artifacts on this server yet",
-                transformation.display_label, transformation.kind
-            )));
-        }
         let text =
             |node: &Node, name: &str| node.value(name).as_str().unwrap_or_default().to_owned();
         let query = transformation
@@ -373,6 +408,32 @@ impl GenerateWorkflow {
             .first()
             .map(|p| p.id.to_string())
             .ok_or_else(|| Error::workflow("the transformation has no repository"))?;
+        let renderer = match transformation.kind.as_str() {
+            JINJA2_TRANSFORM => Rendering::Jinja2 {
+                template_path: text(&transformation, "template_path"),
+            },
+            PYTHON_TRANSFORM => Rendering::Python {
+                file_path: text(&transformation, "file_path"),
+                class_name: text(&transformation, "class_name"),
+                convert_query_response: transformation
+                    .value("convert_query_response")
+                    .as_bool()
+                    .unwrap_or(false),
+                timeout: std::time::Duration::from_secs(
+                    transformation
+                        .value("timeout")
+                        .as_u64()
+                        .filter(|t| *t > 0)
+                        .unwrap_or(60),
+                ),
+            },
+            other => {
+                return Err(Error::workflow(format!(
+                    "transformation `{}` is a {other}, which cannot render artifacts",
+                    transformation.display_label
+                )));
+            }
+        };
         let record = self.repositories.record(&view, &repository).await?;
         let commit = record.commit.clone().ok_or_else(|| {
             Error::workflow(format!(
@@ -398,7 +459,7 @@ impl GenerateWorkflow {
             content_type: text(&definition, "content_type"),
             parameters: variables,
             query,
-            template_path: text(&transformation, "template_path"),
+            renderer,
             record,
             commit,
         })
@@ -608,21 +669,42 @@ async fn generate_one(
         .run(&plan.branch, &plan.query, variables.clone())
         .await
     {
-        Ok(data) => {
-            match repositories
-                .render_jinja2(
+        Ok(data) => match &plan.renderer {
+            Rendering::Jinja2 { template_path } => {
+                match repositories
+                    .render_jinja2(
+                        &plan.record,
+                        &plan.commit,
+                        template_path,
+                        json!({ "data": data }),
+                    )
+                    .await?
+                {
+                    Ok(text) => Ok(text),
+                    Err(RenderFailure::Template(error)) => Err(error.to_string()),
+                    Err(RenderFailure::Repository(error)) => Err(error.message().to_owned()),
+                }
+            }
+            Rendering::Python {
+                file_path,
+                class_name,
+                convert_query_response,
+                timeout,
+            } => repositories
+                .run_python_transform(
                     &plan.record,
                     &plan.commit,
-                    &plan.template_path,
+                    file_path,
+                    class_name,
+                    &plan.branch,
+                    *convert_query_response,
                     json!({ "data": data }),
+                    *timeout,
                 )
                 .await?
-            {
-                Ok(text) => Ok(text),
-                Err(RenderFailure::Template(error)) => Err(error.to_string()),
-                Err(RenderFailure::Repository(error)) => Err(error.message().to_owned()),
-            }
-        }
+                .map(|value| serialise(&value, &plan.content_type))
+                .map_err(|error| format!("{file_path} ({class_name}): {error}")),
+        },
         Err(message) => Err(message),
     };
     let text = match rendered {

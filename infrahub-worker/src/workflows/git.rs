@@ -281,6 +281,7 @@ async fn sync_repository(
                 context,
                 record,
                 branch,
+                commit: &commit,
             }
             .run(&snapshot)
             .await

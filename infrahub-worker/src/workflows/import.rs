@@ -1,6 +1,6 @@
 //! Importing one commit of a repository into one branch: what its `.infrahub.yml` declares
 //! becomes core nodes, in upstream's order (schemas, queries, transforms, artifact
-//! definitions), each set reconciled by name against what the repository imported before.
+//! definitions; Python transforms are found by importing their class), each set reconciled by name against what the repository imported before.
 //!
 //! Everything is read from the commit and checked before the first write: an invalid file, a
 //! reference to a query or transform that exists nowhere, a template that is missing, or a
@@ -26,6 +26,7 @@ use crate::{Error, Result};
 const QUERY: &str = "CoreGraphQLQuery";
 const TRANSFORMATION: &str = "CoreTransformation";
 const JINJA2_TRANSFORM: &str = "CoreTransformJinja2";
+const PYTHON_TRANSFORM: &str = "CoreTransformPython";
 const ARTIFACT_DEFINITION: &str = "CoreArtifactDefinition";
 const GROUP: &str = "CoreGroup";
 
@@ -160,12 +161,24 @@ pub(crate) struct Import<'a> {
     pub(crate) context: &'a TaskContext,
     pub(crate) record: &'a RepositoryRecord,
     pub(crate) branch: &'a str,
+    pub(crate) commit: &'a str,
+}
+
+/// What a Python transform's class declares, found by importing it.
+struct PythonTransform {
+    name: String,
+    file_path: String,
+    class_name: String,
+    convert_query_response: bool,
+    description: Option<String>,
+    query: String,
+    timeout: u64,
 }
 
 impl Import<'_> {
     /// Checks `snapshot`, then writes it.
     pub(crate) async fn run(&self, snapshot: &Snapshot) -> Result<ImportSummary> {
-        let schema_files = self.check(snapshot).await?;
+        let (schema_files, python) = self.check(snapshot).await?;
         let engine = self.repositories.engine();
         let mut summary = ImportSummary::default();
 
@@ -232,6 +245,40 @@ impl Import<'_> {
             .collect();
         let stale_transforms = self
             .reconcile(JINJA2_TRANSFORM, transforms, &mut summary)
+            .await?;
+        self.context.checkpoint().await?;
+
+        // 3b. Python transforms.
+        let python: Vec<(String, NodeInput)> = python
+            .iter()
+            .map(|transform| {
+                let mut input = self.owned_input();
+                for (name, value) in [
+                    ("name", json!(transform.name)),
+                    ("file_path", json!(transform.file_path)),
+                    ("class_name", json!(transform.class_name)),
+                    (
+                        "convert_query_response",
+                        json!(transform.convert_query_response),
+                    ),
+                    ("timeout", json!(transform.timeout)),
+                ] {
+                    input.attributes.insert(name.into(), self.attribute(value));
+                }
+                if let Some(description) = &transform.description {
+                    input
+                        .attributes
+                        .insert("description".into(), self.attribute(json!(description)));
+                }
+                input.relationships.insert(
+                    "query".into(),
+                    RelationshipInput::One(Some(self.peer(&transform.query))),
+                );
+                (transform.name.clone(), input)
+            })
+            .collect();
+        let stale_python = self
+            .reconcile(PYTHON_TRANSFORM, python, &mut summary)
             .await?;
         self.context.checkpoint().await?;
 
@@ -302,6 +349,8 @@ impl Import<'_> {
         // 5. What the repository no longer declares, users before what they use.
         self.delete_stale(JINJA2_TRANSFORM, stale_transforms, &mut summary)
             .await?;
+        self.delete_stale(PYTHON_TRANSFORM, stale_python, &mut summary)
+            .await?;
         self.delete_stale(QUERY, stale_queries, &mut summary)
             .await?;
         Ok(summary)
@@ -309,13 +358,12 @@ impl Import<'_> {
 
     /// Everything that can be checked before writing: the parts this server cannot import
     /// yet, schema files, query syntax, and that every name referred to exists.
-    async fn check(&self, snapshot: &Snapshot) -> Result<Vec<SchemaFile>> {
+    async fn check(&self, snapshot: &Snapshot) -> Result<(Vec<SchemaFile>, Vec<PythonTransform>)> {
         let manifest = &snapshot.manifest;
         let file = &snapshot.manifest_name;
         let unsupported = [
             ("objects", !manifest.objects.is_empty()),
             ("menus", !manifest.menus.is_empty()),
-            ("python_transforms", !manifest.python_transforms.is_empty()),
             ("check_definitions", !manifest.check_definitions.is_empty()),
             (
                 "generator_definitions",
@@ -330,7 +378,7 @@ impl Import<'_> {
             .collect();
         if !refused.is_empty() {
             return Err(Error::workflow(format!(
-                "{file}: `{}` cannot be imported by this server yet (schemas, queries, jinja2_transforms and artifact_definitions can); nothing was imported",
+                "{file}: `{}` cannot be imported by this server yet (schemas, queries, jinja2_transforms, python_transforms and artifact_definitions can); nothing was imported",
                 refused.join("`, `")
             )));
         }
@@ -378,10 +426,56 @@ impl Import<'_> {
                 )));
             }
         }
+        // Python transforms: their query and timeout are attributes of their class, found by
+        // importing it (as upstream's worker does).
+        let mut python = Vec::with_capacity(manifest.python_transforms.len());
+        for transform in &manifest.python_transforms {
+            let described = self
+                .repositories
+                .describe_python(
+                    self.record,
+                    self.commit,
+                    &transform.file_path,
+                    &transform.class_name,
+                )
+                .await?
+                .map_err(|error| {
+                    Error::workflow(format!(
+                        "{file}: python_transforms: transform `{}` ({}, class {}): {error}",
+                        transform.name, transform.file_path, transform.class_name
+                    ))
+                })?;
+            let Some(query) = described.get("query").and_then(Value::as_str) else {
+                return Err(Error::workflow(format!(
+                    "{file}: python_transforms: class {} of {} has no `query` attribute",
+                    transform.class_name, transform.file_path
+                )));
+            };
+            if !declared_queries.contains(query) && self.find(QUERY, query).await?.is_none() {
+                return Err(Error::workflow(format!(
+                    "{file}: python_transforms: query `{query}` of transform `{}` is neither in the file nor on branch {}",
+                    transform.name, self.branch
+                )));
+            }
+            python.push(PythonTransform {
+                name: transform.name.clone(),
+                file_path: transform.file_path.clone(),
+                class_name: transform.class_name.clone(),
+                convert_query_response: transform.convert_query_response,
+                description: transform.description.clone(),
+                query: query.to_owned(),
+                timeout: described
+                    .get("timeout")
+                    .and_then(Value::as_u64)
+                    .filter(|t| *t > 0)
+                    .unwrap_or(60),
+            });
+        }
         let declared_transforms: BTreeSet<&str> = manifest
             .jinja2_transforms
             .iter()
             .map(|t| t.name.as_str())
+            .chain(manifest.python_transforms.iter().map(|t| t.name.as_str()))
             .collect();
         for definition in &manifest.artifact_definitions {
             if !declared_transforms.contains(definition.transformation.as_str())
@@ -402,7 +496,7 @@ impl Import<'_> {
                 )));
             }
         }
-        Ok(schema_files)
+        Ok((schema_files, python))
     }
 
     /// An input owned by the repository (its `repository` relationship set).
