@@ -6,10 +6,12 @@
 //! generation a template change causes.
 //!
 //! ```text
-//! cargo run --release -p example-bench-git -- [--devices N] [--renders N]
+//! cargo run --release -p example-bench-git -- [--devices N] [--renders N] [--python PATH]
 //! ```
 //!
-//! Defaults: 1,000 devices, 2,000 renders. The store, the object store and the repository
+//! Defaults: 1,000 devices, 2,000 renders. With `--python` (a Python with `infrahub-sdk`), a
+//! Python transform is measured too: sequential and 8-way concurrent calls over REST through
+//! the server's pool of 2 Python processes. The store, the object store and the repository
 //! live in a fresh directory under the system's temporary directory, removed at the end.
 
 use std::path::Path;
@@ -37,6 +39,10 @@ schemas: [schemas]
 queries:
   - name: device_config
     file_path: queries/device_config.gql
+python_transforms:
+  - name: device_json
+    file_path: transforms/device_json.py
+    class_name: DeviceJson
 jinja2_transforms:
   - name: device_config
     query: device_config
@@ -62,6 +68,22 @@ nodes:
       - {name: name, kind: Text, unique: true}
       - {name: role, kind: Text, optional: true}
       - {name: asn, kind: Number, optional: true}
+"#;
+
+const PYTHON: &str = r#"
+from infrahub_sdk.transforms import InfrahubTransform
+
+
+class DeviceJson(InfrahubTransform):
+    query = "device_config"
+
+    def transform(self, data):
+        device = data["BenchDevice"]["edges"][0]["node"]
+        return {
+            "hostname": device["name"]["value"],
+            "interfaces": [{"name": f"Ethernet{i}", "trunk": i % 2 == 0} for i in range(1, 25)],
+            "asn": device["asn"]["value"],
+        }
 "#;
 
 const QUERY: &str = "query ($name: String!) { BenchDevice(name__value: $name) { edges { node { \
@@ -211,22 +233,29 @@ fn ms(duration: Duration) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut devices, mut renders) = (1_000usize, 2_000usize);
+    let mut python: Option<std::path::PathBuf> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--devices" => devices = args.next().context("--devices N")?.parse()?,
             "--renders" => renders = args.next().context("--renders N")?.parse()?,
+            "--python" => python = Some(args.next().context("--python PATH")?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
     let dir = std::env::temp_dir().join(format!("infrahub-bench-git-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let result = run(&dir, devices, renders).await;
+    let result = run(&dir, devices, renders, python).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn run(dir: &Path, devices: usize, renders: usize) -> anyhow::Result<()> {
+async fn run(
+    dir: &Path,
+    devices: usize,
+    renders: usize,
+    python: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let store: Arc<dyn GraphStore> = Arc::new(EmbeddedGraph::open(
         &dir.join("store"),
         EmbeddedGraphOptions::default(),
@@ -245,6 +274,9 @@ async fn run(dir: &Path, devices: usize, renders: usize) -> anyhow::Result<()> {
     let mut settings = infrahub_server::config::Settings::default();
     settings.main.data_dir = dir.join("data");
     settings.git.sync_interval = 1;
+    if let Some(python) = &python {
+        settings.git.python_executable = python.clone();
+    }
     std::fs::create_dir_all(dir.join("objects"))?;
     let objects = object_store::local::LocalFileSystem::new_with_prefix(dir.join("objects"))?;
     let state = infrahub_server::AppState::new(
@@ -269,6 +301,8 @@ async fn run(dir: &Path, devices: usize, renders: usize) -> anyhow::Result<()> {
             ("schemas/bench.yml", SCHEMA),
             ("queries/device_config.gql", QUERY),
             ("templates/config.j2", TEMPLATE),
+            ("transforms/__init__.py", ""),
+            ("transforms/device_json.py", PYTHON),
         ],
         "first",
     )?;
@@ -357,6 +391,61 @@ async fn run(dir: &Path, devices: usize, renders: usize) -> anyhow::Result<()> {
         ms(samples[renders / 2]),
         ms(samples[renders * 99 / 100])
     );
+
+    // Python transform over REST: sequential, then 8 callers.
+    if python.is_some() {
+        let calls = renders.min(1_000);
+        let mut samples = Vec::with_capacity(calls);
+        for i in 0..calls {
+            let uri = format!(
+                "/api/transform/python/device_json?name=dev-{:05}",
+                i % devices
+            );
+            let started = Instant::now();
+            let (status, body) = client.get(&uri).await?;
+            samples.push(started.elapsed());
+            if status != StatusCode::OK {
+                bail!("{status}: {}", String::from_utf8_lossy(&body));
+            }
+        }
+        let total: Duration = samples.iter().sum();
+        samples.sort();
+        println!(
+            "Python transform over REST ({calls} sequential calls, 2 Python processes): {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",
+            calls as f64 / total.as_secs_f64(),
+            ms(samples[calls / 2]),
+            ms(samples[calls * 99 / 100])
+        );
+        let started = Instant::now();
+        let mut callers = Vec::new();
+        for caller in 0..8 {
+            let app = client.app.clone();
+            callers.push(tokio::spawn(async move {
+                let client = Client { app };
+                for i in 0..calls / 8 {
+                    let uri = format!(
+                        "/api/transform/python/device_json?name=dev-{:05}",
+                        (caller * 131 + i) % devices
+                    );
+                    let (status, body) = client.get(&uri).await?;
+                    if status != StatusCode::OK {
+                        bail!("{status}: {}", String::from_utf8_lossy(&body));
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for caller in callers {
+            caller.await??;
+        }
+        println!(
+            "Python transform over REST ({} calls from 8 callers): {:.0} calls/s",
+            calls / 8 * 8,
+            (calls / 8 * 8) as f64 / started.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("Python transform: skipped (no --python)");
+    }
 
     // Artifact generation.
     let generate = || async {
