@@ -599,6 +599,27 @@ impl CommitReader {
 pub fn probe(remote: &Remote) -> Result<BTreeMap<String, String>> {
     remote.check()?;
     let url = remote.url.trim();
+    // A local path is reached through the file transport.
+    let local;
+    let url = if url.contains("://") {
+        url
+    } else {
+        let path = Path::new(url);
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| {
+                    RepositoryError::new(
+                        RepositoryErrorKind::Storage,
+                        format!("the working directory: {e}"),
+                    )
+                })?
+                .join(path)
+        };
+        local = format!("file://{}", absolute.display());
+        local.as_str()
+    };
     let mut detached = git2::Remote::create_detached(url).map_err(|e| {
         RepositoryError::new(
             RepositoryErrorKind::InvalidInput,

@@ -369,6 +369,8 @@ fn references_resolve_to_commits_and_changes_between_commits_are_listed() {
     // Probing lists the branches and writes nothing.
     let heads = probe(&Remote::new(url.clone())).unwrap();
     assert_eq!(heads["main"], second);
+    let heads = probe(&Remote::new(dir.display().to_string())).unwrap();
+    assert_eq!(heads["main"], second, "a local path works too");
     let missing = temp("probe-missing");
     let error = probe(&Remote::new(format!("file://{}", missing.display()))).unwrap_err();
     assert_eq!(error.kind(), RepositoryErrorKind::Unavailable, "{error}");

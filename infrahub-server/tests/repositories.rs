@@ -696,6 +696,58 @@ async fn a_read_only_repository_imports_the_commit_its_ref_names() {
         .expect("the pull of the broken template");
     assert!(log.contains("templates/devices.j2:2"), "{log}");
 
+    // On a branch the repository follows another ref: /api/diff/files lists what changed.
+    h.gql(r#"mutation { BranchCreate(data: {name: "other-ref"}) { ok } }"#)
+        .await;
+    // Branch `release` of the repository: `first` plus one file.
+    let base = repo
+        .find_commit(git2::Oid::from_str(&first).unwrap())
+        .unwrap();
+    repo.branch("release", &base, true).unwrap();
+    let mut index = repo.index().unwrap();
+    index.read_tree(&base.tree().unwrap()).unwrap();
+    index.write().unwrap();
+    let next = commit(
+        &repo,
+        "release",
+        &[("templates/extra.j2", Some("extra"))],
+        "release",
+    );
+    h.gql_on(
+        "other-ref",
+        &format!(
+            r#"mutation {{ CoreReadOnlyRepositoryUpdate(data: {{id: "{id}", ref: {{value: "{first}"}}}}) {{ ok }} }}"#
+        ),
+    )
+    .await;
+    h.settled_tasks(&id).await;
+    let (status, body) = h.get("/api/diff/files?branch=other-ref").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let diff: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(diff["other-ref"], json!({}), "same commit on both: {diff}");
+    h.gql_on(
+        "other-ref",
+        &format!(
+            r#"mutation {{ CoreReadOnlyRepositoryUpdate(data: {{id: "{id}", ref: {{value: "release"}}}}) {{ ok }} }}"#
+        ),
+    )
+    .await;
+    h.settled_tasks(&id).await;
+    let (status, body) = h.get("/api/diff/files?branch=other-ref").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let diff: Value = serde_json::from_str(&body).unwrap();
+    let entry = &diff["other-ref"][&id];
+    assert_eq!(entry["commit_from"], first, "{diff}");
+    assert_eq!(entry["commit_to"], next, "{diff}");
+    assert_eq!(entry["display_name"], "lab-ro");
+    assert_eq!(
+        entry["files"],
+        json!([{"branch": "other-ref", "location": "templates/extra.j2", "action": "added"}]),
+        "{diff}"
+    );
+    let (status, _) = h.get("/api/diff/files?branch=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // On another branch the repository is `staging`.
     h.gql(r#"mutation { BranchCreate(data: {name: "feature"}) { ok } }"#)
         .await;

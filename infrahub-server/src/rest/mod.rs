@@ -14,6 +14,7 @@
 //! | `POST /api/storage/upload/content`, `/upload/file` | `{identifier, checksum}` |
 //! | `GET /api/storage/object/{identifier}` | stored content |
 //! | `GET /api/storage/files/{node_id}`, `/by-storage-id/{id}`, `/by-hfid/{kind}?hfid=` | a file object's content |
+//! | `GET /api/diff/files?branch=&time_from=&time_to=` | files each repository's branch commit changes |
 //! | `GET /api/artifact/{artifact_id}?branch=&at=` | an artifact's content, with its content type |
 //! | `POST /api/artifact/generate/{definition_id}?branch=` | `{"nodes"?: [...]}`: generation submitted, `null` |
 //! | `GET /api/transform/jinja2/{transform_id}?branch=&at=&<variable>=` | a Jinja2 transform rendered, `text/plain` |
@@ -31,6 +32,7 @@ mod artifact;
 pub(crate) mod auth;
 mod body;
 mod config;
+mod diff_files;
 pub(crate) mod error;
 mod files;
 pub(crate) mod menu;
@@ -101,6 +103,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(storage::upload_file).layer(large()),
         )
         .route("/api/artifact/{artifact_id}", get(artifact::get_artifact))
+        .route("/api/diff/files", get(diff_files::files))
         .route(
             "/api/artifact/generate/{definition_id}",
             post(artifact::generate),

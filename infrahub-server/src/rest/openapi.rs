@@ -155,6 +155,13 @@ pub(crate) fn document() -> Value {
                     ("200", answer("`{data}` of the query", Some("QueryResult"))),
                     &[unknown_branch, unauthorized, (404, "Unknown query"), validation, (502, "The query failed")]),
             },
+            "/api/diff/files": {"get": operation(
+                "diff_files", "Files each repository's commit on a branch changes against the default branch",
+                vec![branch_param(),
+                     json!({"name": "time_from", "in": "query", "required": false, "schema": {"type": "string"}}),
+                     json!({"name": "time_to", "in": "query", "required": false, "schema": {"type": "string"}})],
+                None, ("200", json!({"description": "`{branch: {repository id: {branch, id, display_name, commit_from, commit_to, files}}}`", "content": {"application/json": {}}})),
+                &[unknown_branch, unauthorized])},
             "/api/artifact/{artifact_id}": {"get": operation(
                 "get_artifact", "Content of an artifact, with its content type",
                 vec![path_param("artifact_id", "Id of the CoreArtifact"), branch_param(), at_param()], None,

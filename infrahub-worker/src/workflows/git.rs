@@ -187,7 +187,9 @@ impl Workflow for RepositoryWorkflow {
             &record,
             &branch,
             &reference,
-            self.operation == Operation::Import,
+            // `InfrahubRepositoryProcess` imports again; the synchronisation's imports (with
+            // a commit) and the others only import what is not imported yet.
+            self.operation == Operation::Import && parameters.commit.is_none(),
         )
         .await?;
         Ok(outcome)
@@ -374,7 +376,7 @@ async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<
         .list(&branch, crate::repositories::READ_WRITE_REPOSITORY)
         .await?;
     for record in records {
-        if record.internal_status != "active" || record.sync_status == "syncing" {
+        if record.internal_status != "active" {
             continue;
         }
         let remote = repositories.remote(&record).await?;
@@ -404,8 +406,9 @@ async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<
         if record.commit.as_deref() == Some(head.as_str()) {
             continue;
         }
-        // A commit that failed to import is not retried every period, only a new one.
-        if record.sync_status == "error-import" && last_failed(runtime, &record, &head).await {
+        // An import of this commit under way, or one that failed, is not submitted again
+        // every period: only a new commit is (or one whose import was lost).
+        if already_tried(runtime, &record, &head).await {
             continue;
         }
         runtime
@@ -429,17 +432,32 @@ async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<
     Ok(())
 }
 
-/// Whether the last import task of `record` tried `commit` and failed.
-async fn last_failed(runtime: &TaskRuntime, record: &RepositoryRecord, commit: &str) -> bool {
+/// How long an import task may stay pending or running before the synchronisation takes it
+/// for lost (its process died) and submits the commit again.
+const IMPORT_LOST_AFTER_MICROS: i64 = 3_600 * 1_000_000;
+
+/// Whether the latest import task of `record` is for `commit` and is under way (and not
+/// older than [`IMPORT_LOST_AFTER_MICROS`]), or failed.
+async fn already_tried(runtime: &TaskRuntime, record: &RepositoryRecord, commit: &str) -> bool {
     let filter = crate::task::TaskFilter {
         related_node: Some(record.id.clone()),
         workflows: Some(vec![REPOSITORY_IMPORT.to_owned()]),
         ..crate::task::TaskFilter::default()
     };
-    match runtime.store().list(&filter, 0, 1).await {
-        Ok(page) => page.tasks.first().is_some_and(|task| {
-            task.parameters.get("commit").and_then(Value::as_str) == Some(commit)
-        }),
-        Err(_) => false,
+    let Ok(page) = runtime.store().list(&filter, 0, 1).await else {
+        return false;
+    };
+    let Some(task) = page.tasks.first() else {
+        return false;
+    };
+    if task.parameters.get("commit").and_then(Value::as_str) != Some(commit) {
+        return false;
+    }
+    let recent =
+        task.updated_at.plus_micros(IMPORT_LOST_AFTER_MICROS) > infrahub_graph::Timestamp::now();
+    match task.state {
+        crate::task::TaskState::Failed => true,
+        state if state.is_in_flight() => recent,
+        _ => false,
     }
 }

@@ -89,6 +89,25 @@ class _Server:
         self.log.close()
 
 
+# Upstream's compose project mounts the class's `remote_repos_dir` at /remote in its
+# containers, and the suite's `GitRepo` names repositories `/remote/<name>`. A server started
+# here sees the same path through a symlink the harness points at the class's directory.
+REMOTE = Path("/remote")
+
+
+def _mount_remote(directory: Path) -> None:
+    try:
+        if REMOTE.is_symlink():
+            REMOTE.unlink()
+        elif REMOTE.exists():
+            raise RuntimeError(f"{REMOTE} exists and is not the harness's symlink")
+        REMOTE.symlink_to(directory)
+    except OSError as error:
+        if os.environ.get("INFRAHUB_TEST_REQUIRE_SERVICES") == "1":
+            raise RuntimeError(f"the repository tests need {REMOTE} -> {directory}: {error}") from error
+        pytest.skip(f"cannot point {REMOTE} at the remote repositories directory: {error}")
+
+
 class TestInfrahubDocker:
     """The base class of the suite's test classes (the name is upstream's)."""
 
@@ -147,13 +166,18 @@ class TestInfrahubDocker:
         return None
 
     @pytest.fixture(scope="class")
-    def infrahub_app(self, request: pytest.FixtureRequest) -> Generator[dict[str, int], None, None]:
+    def infrahub_app(
+        self, request: pytest.FixtureRequest, remote_repos_dir: Path
+    ) -> Generator[dict[str, int], None, None]:
+        _mount_remote(remote_repos_dir)
         data_dir = Path(tempfile.mkdtemp(prefix="infrahub-rs-sdk-"))
         server = _Server(data_dir)
         failed_before = request.session.testsfailed
         yield {"server": server.port}
         failed = request.session.testsfailed - failed_before
         server.stop()
+        if REMOTE.is_symlink() and REMOTE.readlink() == remote_repos_dir:
+            REMOTE.unlink()
         if failed:
             print(f"\n--- infrahub server log ({self.__class__.__name__}) ---\n{server.logs()}")  # noqa: T201
         shutil.rmtree(data_dir, ignore_errors=True)
