@@ -972,6 +972,27 @@ async fn artifacts_are_generated_per_target_and_follow_the_template() {
     let (code, _) = h.get("/api/artifact/not-an-id").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
 
+    // The web pages: an artifact shows its content, a definition links to its tasks.
+    let (code, page) = h
+        .get(&format!("/objects/CoreArtifact/{}", first["sw1"].0))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(page.contains("<h2>Content</h2>"), "{page}");
+    assert!(page.contains("hostname sw1"), "{page}");
+    // A link to the raw content (the page escapes `/` as `&#x2f;`).
+    let raw = format!("/api/artifact/{}", first["sw1"].0).replace('/', "&#x2f;");
+    assert!(page.contains(&raw), "a link to the raw content: {page}");
+    let (code, page) = h.get(&format!("/tasks?related_node={definition}")).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Generating the artifacts of device-config"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Adding repository"),
+        "only the definition's tasks: {page}"
+    );
+
     // A commit that changes nothing the artifacts use: they are generated again and left as
     // they are.
     let generations = h.settled_tasks(&definition).await.len();

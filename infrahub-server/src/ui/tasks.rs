@@ -159,7 +159,14 @@ async fn list(ListPage { page, branch }: ListPage) -> Result<Response, UiError> 
     let state = param(&pairs, "state").to_uppercase();
     let workflow = param(&pairs, "workflow");
     let q = param(&pairs, "q");
-    for (name, value) in [("workflow", &workflow), ("branch", &branch), ("q", &q)] {
+    // Ours: the tasks of one node (a repository's imports, a definition's generations).
+    let related_node = param(&pairs, "related_node");
+    for (name, value) in [
+        ("workflow", &workflow),
+        ("branch", &branch),
+        ("q", &q),
+        ("related_node", &related_node),
+    ] {
         if value.chars().count() > MAX_TEXT {
             return Err(UiError::bad_request(format!(
                 "`{name}` is longer than {MAX_TEXT} characters"
@@ -177,8 +184,9 @@ async fn list(ListPage { page, branch }: ListPage) -> Result<Response, UiError> 
         .graphql(
             &format!(
                 "query($limit: Int, $offset: Int, $state: [TaskState], $workflow: [String], \
-                 $branch: String, $q: String) {{ InfrahubTask(limit: $limit, offset: $offset, \
-                 state: $state, workflow: $workflow, branch: $branch, q: $q) {{ count \
+                 $branch: String, $q: String, $related: [String]) {{ InfrahubTask(limit: $limit, \
+                 offset: $offset, state: $state, workflow: $workflow, branch: $branch, q: $q, \
+                 related_node__ids: $related) {{ count \
                  edges {{ node {{ {LIST_FIELDS} }} }} }} }}"
             ),
             json!({
@@ -188,6 +196,7 @@ async fn list(ListPage { page, branch }: ListPage) -> Result<Response, UiError> 
                 "workflow": optional(&workflow).map(|w| vec![w]),
                 "branch": optional(&branch),
                 "q": optional(&q),
+                "related": optional(&related_node).map(|n| vec![n]),
             }),
         )
         .await?;
@@ -204,6 +213,7 @@ async fn list(ListPage { page, branch }: ListPage) -> Result<Response, UiError> 
         ("workflow", workflow.as_str()),
         ("branch", branch.as_str()),
         ("q", q.as_str()),
+        ("related_node", related_node.as_str()),
     ];
     let kept: Vec<(&str, &str)> = filters.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     // The page's branch is the `branch` filter (or the default branch): `link` replaces it.
@@ -217,7 +227,7 @@ async fn list(ListPage { page, branch }: ListPage) -> Result<Response, UiError> 
             "limit": TASK_PAGE,
             "base": base,
             "states": TaskState::ALL.map(TaskState::as_str),
-            "filter": {"state": state, "workflow": workflow, "branch": branch, "q": q},
+            "filter": {"state": state, "workflow": workflow, "branch": branch, "q": q, "related_node": related_node},
             "filtered": !kept.is_empty(),
         }),
     )

@@ -178,6 +178,12 @@ pub(super) async fn detail(
             ),
         })
     });
+    // An artifact shows its content (the start of it when it is large).
+    let artifact = if kind == "CoreArtifact" {
+        artifact_content(&page, &id, node["storage_id"]["value"].as_str()).await
+    } else {
+        None
+    };
     page.render(
         "objects_detail.html",
         json!({
@@ -192,7 +198,36 @@ pub(super) async fn detail(
             "tab": tab_view,
             "offset": offset,
             "limit": limit,
+            "artifact": artifact,
+            "tasks_path": page.link("/tasks", &[("related_node", id.as_str())]),
         }),
     )
     .await
+}
+
+/// The most of an artifact's content a page shows (bytes).
+const ARTIFACT_PREVIEW: usize = 256 * 1024;
+
+/// An artifact's content for its page: `{text, truncated, raw}`, or `{missing}` when the object
+/// store does not have it; `None` before it is generated.
+async fn artifact_content(page: &Page, id: &str, storage_id: Option<&str>) -> Option<Value> {
+    use object_store::ObjectStoreExt;
+    let storage_id = storage_id?;
+    let raw = page.link(&format!("/api/artifact/{id}"), &[]);
+    let path = object_store::path::Path::from(storage_id);
+    let bytes = match page.state.objects.get(&path).await {
+        Ok(stored) => stored.bytes().await.ok(),
+        Err(_) => None,
+    };
+    let Some(bytes) = bytes else {
+        return Some(json!({"missing": true, "raw": raw}));
+    };
+    let truncated = bytes.len() > ARTIFACT_PREVIEW;
+    let shown = &bytes[..bytes.len().min(ARTIFACT_PREVIEW)];
+    Some(json!({
+        "text": String::from_utf8_lossy(shown),
+        "truncated": truncated,
+        "size": bytes.len(),
+        "raw": raw,
+    }))
 }
