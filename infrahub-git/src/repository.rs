@@ -668,11 +668,14 @@ fn callbacks(remote: &Remote) -> RemoteCallbacks<'static> {
 /// credentials, `Unavailable` otherwise; the message names the URL without credentials.
 fn remote_error(what: &str, url: &str, error: &git2::Error) -> RepositoryError {
     let message = error.message();
+    let lower = message.to_ascii_lowercase();
+    // An HTTP status is only read from an HTTP error: a path may contain "401".
+    let http_refusal = error.class() == git2::ErrorClass::Http
+        && (message.contains("401") || message.contains("403"));
     let kind = if error.code() == git2::ErrorCode::Auth
-        || message.contains("credentials")
-        || message.contains("401")
-        || message.contains("403")
-        || message.contains("authentication")
+        || http_refusal
+        || lower.contains("credentials")
+        || lower.contains("authentication")
     {
         RepositoryErrorKind::Authentication
     } else {

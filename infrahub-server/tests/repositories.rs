@@ -530,6 +530,77 @@ async fn a_read_write_repository_is_imported_and_follows_new_commits() {
     assert_eq!(record["commit"]["value"], fixed);
     assert_eq!(record["sync_status"]["value"], "in-sync");
 
+    // A new Git branch becomes an Infrahub branch with sync_with_git, and its commit is
+    // imported there; the default branch keeps its content.
+    let base = repo
+        .find_commit(git2::Oid::from_str(&fixed).unwrap())
+        .unwrap();
+    repo.branch("feature-x", &base, true).unwrap();
+    let mut index = repo.index().unwrap();
+    index.read_tree(&base.tree().unwrap()).unwrap();
+    index.write().unwrap();
+    let feature = commit(
+        &repo,
+        "feature-x",
+        &[(
+            "queries/device_names.gql",
+            Some("query { LabDevice { edges { node { id name { value } } } } }"),
+        )],
+        "feature",
+    );
+    let mut synced = false;
+    for _ in 0..300 {
+        let branches = h.gql("{ Branch { name } }").await;
+        if !branches["Branch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "feature-x")
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let body = h
+            .answer_on(
+                "feature-x",
+                r#"{ CoreRepository(name__value: "lab") { edges { node { commit { value } } } } }"#,
+            )
+            .await;
+        if body["data"]["CoreRepository"]["edges"][0]["node"]["commit"]["value"] == feature.as_str()
+        {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(synced, "the Git branch was not imported");
+    let branches = h.gql("{ Branch { name sync_with_git } }").await;
+    assert!(
+        branches["Branch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "feature-x" && b["sync_with_git"] == true),
+        "{branches}"
+    );
+    let query_text = |data: Value| {
+        data["CoreGraphQLQuery"]["edges"][0]["node"]["query"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let on_branch = h
+        .gql_on(
+            "feature-x",
+            r#"{ CoreGraphQLQuery(name__value: "device_names") { edges { node { query { value } } } } }"#,
+        )
+        .await;
+    assert!(query_text(on_branch).contains("node { id name"));
+    let on_main = h
+        .gql(r#"{ CoreGraphQLQuery(name__value: "device_names") { edges { node { query { value } } } } }"#)
+        .await;
+    assert!(!query_text(on_main).contains("node { id name"));
+
     // Deleting the repository removes what it owns and this process's mirror.
     let mirror = h
         .state

@@ -8,7 +8,7 @@
 //! work on one mirror is serialised, work on different mirrors runs in parallel on blocking
 //! threads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -252,28 +252,12 @@ impl Repositories {
             attributes: None,
             relationships: vec!["credential".to_owned()],
         };
-        let mut found = Vec::new();
-        if let Ok(id) = id_or_name.parse::<NodeId>() {
-            found = self
-                .engine
-                .get(view, GENERIC_REPOSITORY, &[id], &fields)
-                .await
-                .map_err(|e| crate::workflows::engine_error(&e))?;
-        }
-        if found.is_empty() {
-            let args = QueryArgs {
-                filters: BTreeMap::from([("name__value".to_owned(), Value::from(id_or_name))]),
-                limit: Some(1),
-                ..QueryArgs::default()
-            };
-            found = self
-                .engine
-                .query(view, GENERIC_REPOSITORY, &args, &fields)
-                .await
-                .map_err(|e| crate::workflows::engine_error(&e))?
-                .0;
-        }
-        let node = found.into_iter().next().ok_or_else(|| {
+        let found = self
+            .engine
+            .find(view, GENERIC_REPOSITORY, id_or_name, &fields)
+            .await
+            .map_err(|e| crate::workflows::engine_error(&e))?;
+        let node = found.ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
                 format!(

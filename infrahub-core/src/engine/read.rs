@@ -178,6 +178,35 @@ impl Engine {
         self.to_nodes(view, &schema, data, fields).await
     }
 
+    /// The node of `kind` that `id_or_value` names through `view`: its id, else a value of
+    /// the kind's `default_filter` (usually its name); `None` when no node matches.
+    ///
+    /// # Errors
+    ///
+    /// An unknown kind; the store's errors.
+    pub async fn find(
+        &self,
+        view: &BranchView,
+        kind: &str,
+        id_or_value: &str,
+        fields: &Fields,
+    ) -> Result<Option<Node>> {
+        let reference = super::input::NodeRef {
+            id: Some(id_or_value.to_owned()),
+            hfid: None,
+        };
+        let id = match self.resolve(view, kind, &reference).await {
+            Ok(id) => id,
+            Err(error) if error.kind() == crate::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        Ok(self
+            .get(view, kind, &[id], fields)
+            .await?
+            .into_iter()
+            .next())
+    }
+
     /// Reads any nodes by id through `view`, whatever their kind, with `fields` applied to each
     /// kind (fields a kind does not have are ignored).
     pub async fn get_any(

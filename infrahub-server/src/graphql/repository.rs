@@ -12,9 +12,9 @@ use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
     SchemaBuilder, TypeRef,
 };
-use infrahub_core::engine::{Fields, Node, QueryArgs};
+use infrahub_core::engine::{Fields, Node};
 use infrahub_git::repository::{Remote, RepositoryErrorKind};
-use infrahub_graph::{BranchView, NodeId};
+use infrahub_graph::BranchView;
 use infrahub_worker::repositories::{
     GENERIC_REPOSITORY, PASSWORD_CREDENTIAL, READ_ONLY_REPOSITORY, READ_WRITE_REPOSITORY,
 };
@@ -90,41 +90,20 @@ async fn credential_remote(
     let engine = &request.state.engine;
     let view = BranchView::now(engine.default_branch());
     let fields = Fields::default();
-    let mut found: Vec<Node> = Vec::new();
-    if let Some(id) = reference.get("id").and_then(Value::as_str) {
-        if let Ok(node_id) = id.parse::<NodeId>() {
-            found = engine
-                .get_any(&view, &[node_id], &fields)
-                .await
-                .map_err(engine_error)?;
-        }
-        if found.is_empty() {
-            let args = QueryArgs {
-                filters: BTreeMap::from([("name__value".to_owned(), Value::from(id))]),
-                limit: Some(1),
-                ..QueryArgs::default()
-            };
-            found = engine
-                .query(&view, PASSWORD_CREDENTIAL, &args, &fields)
-                .await
-                .map_err(engine_error)?
-                .0;
-        }
-    } else if let Some(Value::Array(hfid)) = reference.get("hfid")
-        && let [Value::String(name)] = hfid.as_slice()
-    {
-        let args = QueryArgs {
-            filters: BTreeMap::from([("name__value".to_owned(), Value::from(name.as_str()))]),
-            limit: Some(1),
-            ..QueryArgs::default()
-        };
-        found = engine
-            .query(&view, PASSWORD_CREDENTIAL, &args, &fields)
+    let reference = reference.get("id").and_then(Value::as_str).or_else(|| {
+        reference
+            .get("hfid")
+            .and_then(|h| h.get(0))
+            .and_then(Value::as_str)
+    });
+    let found = match reference {
+        Some(reference) => engine
+            .find(&view, "CoreCredential", reference, &fields)
             .await
-            .map_err(engine_error)?
-            .0;
-    }
-    let Some(node) = found.into_iter().next() else {
+            .map_err(engine_error)?,
+        None => None,
+    };
+    let Some(node) = found else {
         return Err(Error::new(
             "credential: no CorePasswordCredential matches the reference",
         ));
@@ -305,39 +284,24 @@ pub(crate) async fn find_existing(
     kind: &str,
     data: &Map<String, Value>,
 ) -> Result<Option<Node>, Error> {
-    let engine = &request.state.engine;
-    if let Some(id) = data.get("id").and_then(Value::as_str)
-        && let Ok(node_id) = id.parse::<NodeId>()
-    {
-        let found = engine
-            .get(&request.view, kind, &[node_id], &Fields::minimal())
-            .await
-            .map_err(engine_error)?;
-        if let Some(node) = found.into_iter().next() {
-            return Ok(Some(node));
-        }
-    }
-    let name = data
-        .get("hfid")
-        .and_then(|h| h.get(0))
+    let reference = data
+        .get("id")
         .and_then(Value::as_str)
-        .or_else(|| attribute_value(data, "name").and_then(Value::as_str))
-        .or_else(|| data.get("id").and_then(Value::as_str));
-    let Some(name) = name else {
+        .or_else(|| {
+            data.get("hfid")
+                .and_then(|h| h.get(0))
+                .and_then(Value::as_str)
+        })
+        .or_else(|| attribute_value(data, "name").and_then(Value::as_str));
+    let Some(reference) = reference else {
         return Ok(None);
     };
-    let args = QueryArgs {
-        filters: BTreeMap::from([("name__value".to_owned(), Value::from(name))]),
-        limit: Some(1),
-        ..QueryArgs::default()
-    };
-    Ok(engine
-        .query(&request.view, kind, &args, &Fields::minimal())
+    request
+        .state
+        .engine
+        .find(&request.view, kind, reference, &Fields::minimal())
         .await
-        .map_err(engine_error)?
-        .0
-        .into_iter()
-        .next())
+        .map_err(engine_error)
 }
 
 /// The repository `id` of mutation data `{id}`, on the request's branch.
@@ -348,30 +312,12 @@ async fn repository_of(ctx: &ResolverContext<'_>) -> Result<Node, Error> {
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::new("data.id is required"))?;
-    let engine = &request.state.engine;
-    let fields = Fields::default();
-    let mut found = Vec::new();
-    if let Ok(node_id) = id.parse::<NodeId>() {
-        found = engine
-            .get(&request.view, GENERIC_REPOSITORY, &[node_id], &fields)
-            .await
-            .map_err(engine_error)?;
-    }
-    if found.is_empty() {
-        let args = QueryArgs {
-            filters: BTreeMap::from([("name__value".to_owned(), Value::from(id))]),
-            limit: Some(1),
-            ..QueryArgs::default()
-        };
-        found = engine
-            .query(&request.view, GENERIC_REPOSITORY, &args, &fields)
-            .await
-            .map_err(engine_error)?
-            .0;
-    }
-    found
-        .into_iter()
-        .next()
+    request
+        .state
+        .engine
+        .find(&request.view, GENERIC_REPOSITORY, id, &Fields::default())
+        .await
+        .map_err(engine_error)?
         .ok_or_else(|| Error::new(format!("repository `{id}` not found")))
 }
 

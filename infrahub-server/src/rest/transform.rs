@@ -10,15 +10,14 @@
 //!   repository at `commit` (default: the repository's current commit); 403 for a path
 //!   outside the repository, 404 for a missing file.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use infrahub_core::engine::{Fields, Node, QueryArgs};
+use infrahub_core::engine::{Fields, Node};
 use infrahub_git::repository::RepositoryErrorKind;
-use infrahub_graph::{BranchView, NodeId, Timestamp};
+use infrahub_graph::{BranchView, Timestamp};
 use infrahub_worker::repositories::{RenderFailure, RepositoryRecord};
 use serde_json::{Map, Value, json};
 
@@ -55,29 +54,11 @@ async fn find_node(
     id_or_name: &str,
     fields: &Fields,
 ) -> Result<Option<Node>, RestError> {
-    if let Ok(id) = id_or_name.parse::<NodeId>() {
-        let found = state
-            .engine
-            .get(view, kind, &[id], fields)
-            .await
-            .map_err(|error| engine_error(&error))?;
-        if let Some(node) = found.into_iter().next() {
-            return Ok(Some(node));
-        }
-    }
-    let args = QueryArgs {
-        filters: BTreeMap::from([("name__value".to_owned(), Value::from(id_or_name))]),
-        limit: Some(1),
-        ..QueryArgs::default()
-    };
-    Ok(state
+    state
         .engine
-        .query(view, kind, &args, fields)
+        .find(view, kind, id_or_name, fields)
         .await
-        .map_err(|error| engine_error(&error))?
-        .0
-        .into_iter()
-        .next())
+        .map_err(|error| engine_error(&error).into())
 }
 
 /// The repository `id` through `view`, as the worker reads it.

@@ -474,28 +474,13 @@ async fn one(
     id: &str,
     fields: &Fields,
 ) -> Result<Node> {
-    let mut found = Vec::new();
-    if let Ok(node_id) = id.parse::<NodeId>() {
-        found = engine
-            .get(view, kind, &[node_id], fields)
-            .await
-            .map_err(|e| engine_error(&e))?;
-    }
-    if found.is_empty() {
-        let args = QueryArgs {
-            filters: BTreeMap::from([("name__value".to_owned(), Value::from(id))]),
-            limit: Some(1),
-            ..QueryArgs::default()
-        };
-        found = engine
-            .query(view, kind, &args, fields)
-            .await
-            .map_err(|e| engine_error(&e))?
-            .0;
-    }
-    found.into_iter().next().ok_or_else(|| {
-        Error::workflow(format!("{kind} `{id}` not found on branch {}", view.branch))
-    })
+    engine
+        .find(view, kind, id, fields)
+        .await
+        .map_err(|e| engine_error(&e))?
+        .ok_or_else(|| {
+            Error::workflow(format!("{kind} `{id}` not found on branch {}", view.branch))
+        })
 }
 
 /// The definition's target group, with its members.

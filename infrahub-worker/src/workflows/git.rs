@@ -381,13 +381,13 @@ async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<
         }
         let remote = repositories.remote(&record).await?;
         let reference = record.tracked_reference();
-        let head = repositories
+        let fetched = repositories
             .with_mirror(&record, remote, true, move |mirror| {
-                mirror.resolve(&reference)
+                Ok((mirror.resolve(&reference)?, mirror.branches()?))
             })
             .await;
-        let head = match head {
-            Ok(Ok(head)) => head,
+        let (head, git_branches) = match fetched {
+            Ok(Ok(fetched)) => fetched,
             Ok(Err(error)) => {
                 let status = operational_status(&error);
                 if record.operational_status != status {
@@ -403,31 +403,106 @@ async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<
                 continue;
             }
         };
-        if record.commit.as_deref() == Some(head.as_str()) {
+        if record.commit.as_deref() != Some(head.as_str()) {
+            submit_import(runtime, &record, &branch, &head).await?;
+        }
+        sync_branches(repositories, runtime, &record, git_branches).await?;
+    }
+    Ok(())
+}
+
+/// Submits the import of `commit` of `record` into `branch`, unless an import of that commit
+/// is under way or failed: a commit is not submitted again every period, only a new commit
+/// (or one whose import was lost).
+async fn submit_import(
+    runtime: &TaskRuntime,
+    record: &RepositoryRecord,
+    branch: &str,
+    commit: &str,
+) -> Result<()> {
+    if already_tried(runtime, record, branch, commit).await {
+        return Ok(());
+    }
+    runtime
+        .submit(Submission {
+            workflow: REPOSITORY_IMPORT.to_owned(),
+            parameters: json!({
+                "repository_id": record.id,
+                "repository_name": record.name,
+                "infrahub_branch_name": branch,
+                "commit": commit,
+            }),
+            branch: Some(branch.to_owned()),
+            related_nodes: vec![RelatedNode {
+                id: record.id.clone(),
+                kind: record.kind.clone(),
+            }],
+            ..Submission::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Git branches other than the default one, as upstream maps them: a Git branch is the
+/// Infrahub branch of the same name. A new one becomes an Infrahub branch with
+/// `sync_with_git` (through the `create-branch` task), and a branch with `sync_with_git`
+/// imports each new commit of its Git branch. A Git branch named like Infrahub's default
+/// branch (when that is not the repository's default branch) or with a name Infrahub does
+/// not accept is left alone.
+async fn sync_branches(
+    repositories: &Repositories,
+    runtime: &TaskRuntime,
+    record: &RepositoryRecord,
+    git_branches: std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let engine = repositories.engine();
+    let default_git = record.tracked_reference();
+    let infrahub_default = engine.default_branch().to_owned();
+    let known: std::collections::HashMap<String, bool> = engine
+        .branches()
+        .await
+        .map_err(|e| super::engine_error(&e))?
+        .into_iter()
+        .map(|b| (b.name, b.sync_with_git))
+        .collect();
+    for (git_branch, commit) in git_branches {
+        if git_branch == default_git
+            || git_branch == infrahub_default
+            || infrahub_core::engine::validate_branch_name(&git_branch).is_err()
+        {
             continue;
         }
-        // An import of this commit under way, or one that failed, is not submitted again
-        // every period: only a new commit is (or one whose import was lost).
-        if already_tried(runtime, &record, &head).await {
-            continue;
+        match known.get(&git_branch) {
+            Some(false) => continue,
+            Some(true) => {}
+            None => {
+                let created = runtime
+                    .execute(
+                        Submission {
+                            workflow: super::BRANCH_CREATE.to_owned(),
+                            parameters: json!({
+                                "name": git_branch,
+                                "description": format!("Git branch of repository {}", record.name),
+                                "sync_with_git": true,
+                            }),
+                            branch: Some(git_branch.clone()),
+                            ..Submission::default()
+                        },
+                        Duration::from_secs(120),
+                    )
+                    .await?;
+                if created.state != crate::task::TaskState::Completed {
+                    tracing::warn!(repository = %record.name, branch = %git_branch, error = ?created.error, "creating the branch of a new Git branch failed");
+                    continue;
+                }
+            }
         }
-        runtime
-            .submit(Submission {
-                workflow: REPOSITORY_IMPORT.to_owned(),
-                parameters: json!({
-                    "repository_id": record.id,
-                    "repository_name": record.name,
-                    "infrahub_branch_name": branch,
-                    "commit": head,
-                }),
-                branch: Some(branch.clone()),
-                related_nodes: vec![RelatedNode {
-                    id: record.id.clone(),
-                    kind: record.kind.clone(),
-                }],
-                ..Submission::default()
-            })
+        let on_branch = repositories
+            .record(&BranchView::now(&git_branch), &record.id)
             .await?;
+        if on_branch.commit.as_deref() != Some(commit.as_str()) {
+            submit_import(runtime, record, &git_branch, &commit).await?;
+        }
     }
     Ok(())
 }
@@ -436,12 +511,18 @@ async fn sync_all(repositories: &Repositories, runtime: &TaskRuntime) -> Result<
 /// for lost (its process died) and submits the commit again.
 const IMPORT_LOST_AFTER_MICROS: i64 = 3_600 * 1_000_000;
 
-/// Whether the latest import task of `record` is for `commit` and is under way (and not
-/// older than [`IMPORT_LOST_AFTER_MICROS`]), or failed.
-async fn already_tried(runtime: &TaskRuntime, record: &RepositoryRecord, commit: &str) -> bool {
+/// Whether the latest import task of `record` on `branch` is for `commit` and is under way
+/// (and not older than [`IMPORT_LOST_AFTER_MICROS`]), or failed.
+async fn already_tried(
+    runtime: &TaskRuntime,
+    record: &RepositoryRecord,
+    branch: &str,
+    commit: &str,
+) -> bool {
     let filter = crate::task::TaskFilter {
         related_node: Some(record.id.clone()),
         workflows: Some(vec![REPOSITORY_IMPORT.to_owned()]),
+        branch: Some(branch.to_owned()),
         ..crate::task::TaskFilter::default()
     };
     let Ok(page) = runtime.store().list(&filter, 0, 1).await else {
