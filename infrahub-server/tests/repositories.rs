@@ -1124,4 +1124,20 @@ async fn artifacts_are_generated_per_target_and_follow_the_template() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let too_many: Vec<String> = (0..10_001).map(|i| format!("id-{i}")).collect();
+    let generations = h.settled_tasks(&definition).await.len();
+    let (status, body) = h
+        .post(
+            &format!("/api/artifact/generate/{definition}"),
+            json!({ "nodes": too_many }),
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("at most 10000"), "{body}");
+    assert_eq!(
+        h.settled_tasks(&definition).await.len(),
+        generations,
+        "a refused request submits nothing"
+    );
 }

@@ -347,6 +347,16 @@ mod tests {
             err.to_string(),
             "infrahub.toml:3: `database.query_size_limit` must be at least 1, found 0"
         );
+        for (text, key) in [
+            ("[git]\nsync_interval = 0\n", "git.sync_interval"),
+            ("[git]\nsync_interval = 86401\n", "git.sync_interval"),
+            ("[git]\npython_processes = 0\n", "git.python_processes"),
+            ("[git]\npython_processes = 65\n", "git.python_processes"),
+        ] {
+            let err = file_error(text);
+            assert_eq!(err.kind(), ConfigErrorKind::InvalidValue, "{text}");
+            assert_eq!(err.key(), Some(key), "{text}");
+        }
         let err = file_error("[workflow]\nworker_polling_interval = 31\n");
         assert_eq!(
             err.to_string(),

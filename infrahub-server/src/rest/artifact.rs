@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use infrahub_core::engine::Fields;
 use infrahub_core::permissions::{object_identifier, required_decision};
-use infrahub_graph::{BranchView, NodeId, Timestamp};
+use infrahub_graph::{BranchView, NodeId};
 use object_store::ObjectStoreExt;
 use serde_json::Value;
 
@@ -47,16 +47,7 @@ pub(super) async fn get_artifact(
     Path(artifact_id): Path<String>,
     params: Params,
 ) -> Result<Response, RestError> {
-    let (branch, _) = branch_schema(&state, &params)?;
-    let view = match params.get("at").filter(|t| !t.is_empty()) {
-        None => BranchView::now(&branch),
-        Some(text) => BranchView::at(
-            &branch,
-            Timestamp::parse(text).map_err(|error| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {error}"))
-            })?,
-        ),
-    };
+    let (branch, view) = super::request_view(&state, &params)?;
     let permissions = crate::auth::caller_permissions(&state, caller.0.as_ref()).await?;
     let on_default = branch == state.engine.default_branch();
     if !permissions.allows_object(ARTIFACT, "view", on_default) {

@@ -27,16 +27,7 @@ fn not_found(what: &str) -> ApiError {
 
 /// The branch (`branch`, see [`super::branch_schema`]) and instant (`at`) a download reads.
 fn view_of(state: &AppState, params: &Params) -> Result<BranchView, RestError> {
-    let (branch, _) = super::branch_schema(state, params)?;
-    Ok(match params.get("at").filter(|text| !text.is_empty()) {
-        Some(at) => {
-            let at = infrahub_graph::Timestamp::parse(at).map_err(|e| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {e}"))
-            })?;
-            BranchView::at(&branch, at)
-        }
-        None => BranchView::now(&branch),
-    })
+    Ok(super::request_view(state, params)?.1)
 }
 
 /// The answer for the file of node `id` on `view`, once the caller may see it.

@@ -132,6 +132,29 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
+/// The branch (see [`branch_schema`]) and instant (`?at=`, now when absent) a request reads;
+/// 400 for an invalid `at`.
+pub(crate) fn request_view(
+    state: &AppState,
+    params: &Params,
+) -> Result<(String, infrahub_graph::BranchView), RestError> {
+    use infrahub_graph::{BranchView, Timestamp};
+    let (branch, _) = branch_schema(state, params)?;
+    let view = match params.get("at").filter(|text| !text.is_empty()) {
+        None => BranchView::now(&branch),
+        Some(text) => BranchView::at(
+            &branch,
+            Timestamp::parse(text).map_err(|error| {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!("invalid `at`: {error}"),
+                )
+            })?,
+        ),
+    };
+    Ok((branch, view))
+}
+
 /// The branch a request names in `?branch=` (the default branch when absent or empty) and
 /// its current schema; 400 when there is no such branch.
 pub(crate) fn branch_schema(

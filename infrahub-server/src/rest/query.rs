@@ -8,11 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use infrahub_core::engine::{Fields, QueryArgs};
-use infrahub_graph::{BranchView, NodeId, Timestamp};
+use infrahub_graph::{BranchView, NodeId};
 use serde_json::{Map, Value, json};
 
 use super::body::{BodyFields, JsonBody, Params};
-use super::branch_schema;
 use super::error::{RestError, engine_error};
 use crate::account::Account;
 use crate::app::{ApiError, AppState};
@@ -69,7 +68,7 @@ async fn run(
     params: &Params,
     variables: Map<String, Value>,
 ) -> Result<Response, RestError> {
-    let (branch, _) = branch_schema(state, params)?;
+    let (branch, view) = super::request_view(state, params)?;
     if params.flag("update_group")? {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -78,15 +77,6 @@ async fn run(
         .into());
     }
     let at = params.get("at").filter(|text| !text.is_empty());
-    let view = match at {
-        None => BranchView::now(&branch),
-        Some(text) => BranchView::at(
-            &branch,
-            Timestamp::parse(text).map_err(|error| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {error}"))
-            })?,
-        ),
-    };
     match run_stored(state, account, &branch, at, &view, query_id, variables).await? {
         Stored::Data(data) => Ok(Json(json!({ "data": data })).into_response()),
         Stored::Failed(response) => Ok(response),

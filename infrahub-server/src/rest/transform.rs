@@ -17,34 +17,19 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use infrahub_core::engine::{Fields, Node};
 use infrahub_git::repository::RepositoryErrorKind;
-use infrahub_graph::{BranchView, Timestamp};
+use infrahub_graph::BranchView;
 use infrahub_worker::repositories::{RenderFailure, RepositoryRecord};
 use serde_json::{Map, Value, json};
 
 use super::body::Params;
-use super::branch_schema;
 use super::error::{RestError, engine_error};
 use super::query::{Stored, run_stored};
+use super::request_view;
 use crate::app::{ApiError, AppState};
 use crate::auth::Caller;
 
 /// Query-string parameters that are not variables of a transform's query.
 const RESERVED: [&str; 2] = ["branch", "at"];
-
-/// The branch and instant a request reads.
-fn request_view(state: &AppState, params: &Params) -> Result<(String, BranchView), RestError> {
-    let (branch, _) = branch_schema(state, params)?;
-    let view = match params.get("at").filter(|text| !text.is_empty()) {
-        None => BranchView::now(&branch),
-        Some(text) => BranchView::at(
-            &branch,
-            Timestamp::parse(text).map_err(|error| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("invalid `at`: {error}"))
-            })?,
-        ),
-    };
-    Ok((branch, view))
-}
 
 /// The node of `kind` whose id, else name, is `id_or_name`, through `view`.
 async fn find_node(
@@ -96,6 +81,7 @@ fn transform_error(message: String) -> RestError {
 /// What a transform request resolved: the transform, its repository at its commit, and its
 /// query's data.
 struct Resolved {
+    branch: String,
     transform: Node,
     name: String,
     record: RepositoryRecord,
@@ -168,6 +154,7 @@ async fn resolve(
         Stored::Failed(response) => return Ok(Err(response)),
     };
     Ok(Ok(Resolved {
+        branch,
         transform,
         name,
         record,
@@ -202,6 +189,7 @@ pub(super) async fn jinja2(
         record,
         commit,
         data,
+        ..
     } = resolved;
     let template_path = transform
         .value("template_path")
@@ -250,6 +238,7 @@ pub(super) async fn python(
         Err(response) => return Ok(response),
     };
     let Resolved {
+        branch,
         transform,
         name,
         record,
@@ -270,7 +259,6 @@ pub(super) async fn python(
             .filter(|t| *t > 0)
             .unwrap_or(60),
     );
-    let (branch, _) = request_view(&state, &params)?;
     let result = state
         .repositories
         .run_python_transform(
