@@ -1016,8 +1016,107 @@ async fn unknown_stored_queries_are_not_found() {
     store_query(&server, "tags", "query { BuiltinTag { count } }").await;
     let bad_at = server.get("/api/query/tags?at=yesterday-ish", &[]).await;
     assert_eq!(bad_at.status, StatusCode::BAD_REQUEST);
+    // Recording the answer's nodes in a group writes: anonymous callers are refused.
     let group = server.get("/api/query/tags?update_group=true", &[]).await;
-    assert_eq!(group.status, StatusCode::BAD_REQUEST);
+    assert_eq!(group.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn update_group_records_the_answers_nodes_and_subscribers() {
+    let server = server().await;
+    let (access, _) = server.login().await;
+    let auth = [("authorization", bearer(&access))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut ids = Vec::new();
+    for name in ["red", "blue", "green"] {
+        let mut input = NodeInput::default();
+        input
+            .attributes
+            .insert("name".into(), AttributeInput::value(json!(name)));
+        let created = server
+            .state
+            .engine
+            .create("main", "BuiltinTag", input)
+            .await
+            .unwrap();
+        ids.push(created.node.id.to_string());
+    }
+    let query_id = store_query(
+        &server,
+        "tags-like",
+        "query Tags($name: String) { BuiltinTag(name__value: $name) { edges { node { id name { id value } } } } }",
+    )
+    .await;
+    // Two subscribers (tags stand in for artifacts).
+    let url = format!(
+        "/api/query/tags-like?name=red&update_group=true&subscribers={}&subscribers={}",
+        ids[2], ids[0]
+    );
+    let answer = server.get(&url, &auth).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json());
+    let group_query = json!({"query": "{ CoreGraphQLQueryGroup { edges { node { name { value } label { value } group_type { value } parameters { value } query { node { id } } members { edges { node { id } } } subscribers { edges { node { id } } } } } } }"});
+    let groups = server.post("/graphql", &auth, group_query.clone()).await;
+    let edges = groups.json()["data"]["CoreGraphQLQueryGroup"]["edges"].clone();
+    assert_eq!(edges.as_array().map(Vec::len), Some(1), "{edges}");
+    let node = &edges[0]["node"];
+    // The name hashes the variables as the SDK's dict_hash: md5('{"name":"red"}').
+    assert_eq!(
+        node["name"]["value"],
+        "tags-like__2e04eee4444a1f8be5aba422f78fe0c6"
+    );
+    assert_eq!(node["label"]["value"], "Query tags-like Hash(2e04eee4)");
+    assert_eq!(node["group_type"]["value"], "internal");
+    assert_eq!(node["parameters"]["value"], json!({"name": "red"}));
+    assert_eq!(node["query"]["node"]["id"], json!(query_id));
+    // Only nodes are members: the attribute ids of the answer are not.
+    assert_eq!(node["members"]["edges"], json!([{"node": {"id": ids[0]}}]));
+    let mut subscribers: Vec<String> = node["subscribers"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", groups.json()))
+        .iter()
+        .map(|e| {
+            e["node"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{e}"))
+                .to_owned()
+        })
+        .collect();
+    subscribers.sort();
+    let mut expected = vec![ids[2].clone(), ids[0].clone()];
+    expected.sort();
+    assert_eq!(subscribers, expected);
+
+    // Again with another subscriber: subscribers accumulate, members follow the answer.
+    let url = format!(
+        "/api/query/tags-like?name=red&update_group=true&subscribers={}",
+        ids[1]
+    );
+    assert_eq!(server.get(&url, &auth).await.status, StatusCode::OK);
+    let groups = server.post("/graphql", &auth, group_query.clone()).await;
+    let node = &groups.json()["data"]["CoreGraphQLQueryGroup"]["edges"][0]["node"];
+    assert_eq!(
+        node["subscribers"]["edges"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    // An unknown subscriber is refused and changes nothing.
+    let url = "/api/query/tags-like?name=red&update_group=true&subscribers=0190a6e1-7c1a-7c3e-8000-0123456789ab";
+    let refused = server.get(url, &auth).await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    let groups = server.post("/graphql", &auth, group_query.clone()).await;
+    let node = &groups.json()["data"]["CoreGraphQLQueryGroup"]["edges"][0]["node"];
+    assert_eq!(
+        node["subscribers"]["edges"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    // Too many subscribers in one request.
+    let many: String = (0..101).map(|i| format!("&subscribers=s{i}")).collect();
+    let url = format!("/api/query/tags-like?update_group=true{many}");
+    assert_eq!(
+        server.get(&url, &auth).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }
 
 /// Needs the real GraphQL module (this worktree holds a placeholder that answers 501).

@@ -38,6 +38,7 @@ mod files;
 pub(crate) mod menu;
 mod openapi;
 pub(crate) mod query;
+mod query_group;
 mod schema;
 mod storage;
 mod transform;

@@ -28,6 +28,21 @@ fn path_param(name: &str, description: &str) -> Value {
            "schema": {"type": "string"}})
 }
 
+/// The parameters of `/api/query/{query_id}`.
+fn query_group_params() -> Vec<Value> {
+    vec![
+        path_param("query_id", "Id or name of the CoreGraphQLQuery"),
+        branch_param(),
+        at_param(),
+        json!({"name": "update_group", "in": "query", "required": false,
+               "description": "Record the nodes of the answer as members of the CoreGraphQLQueryGroup `<query>__<hash of the variables>` (authenticated callers only)",
+               "schema": {"type": "boolean", "default": false}}),
+        json!({"name": "subscribers", "in": "query", "required": false,
+               "description": "Ids of nodes (artifacts, generator instances) to add to that group's subscribers; at most 100",
+               "schema": {"type": "array", "items": {"type": "string"}}}),
+    ]
+}
+
 fn json_body(schema: &str, required: bool) -> Value {
     json!({"required": required,
            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
@@ -145,12 +160,12 @@ pub(crate) fn document() -> Value {
             "/api/query/{query_id}": {
                 "get": operation(
                     "run_query_get", "Run a stored GraphQL query; other query parameters are its variables",
-                    vec![path_param("query_id", "Id or name of the CoreGraphQLQuery"), branch_param(), at_param()],
+                    query_group_params(),
                     None, ("200", answer("`{data}` of the query", Some("QueryResult"))),
-                    &[unknown_branch, unauthorized, (404, "Unknown query"), (502, "The query failed")]),
+                    &[unknown_branch, unauthorized, (404, "Unknown query"), validation, (502, "The query failed")]),
                 "post": operation(
                     "run_query_post", "Run a stored GraphQL query with `{\"variables\": {...}}`",
-                    vec![path_param("query_id", "Id or name of the CoreGraphQLQuery"), branch_param(), at_param()],
+                    query_group_params(),
                     Some(json_body("QueryPayload", false)),
                     ("200", answer("`{data}` of the query", Some("QueryResult"))),
                     &[unknown_branch, unauthorized, (404, "Unknown query"), validation, (502, "The query failed")]),

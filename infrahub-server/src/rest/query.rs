@@ -69,16 +69,44 @@ async fn run(
     variables: Map<String, Value>,
 ) -> Result<Response, RestError> {
     let (branch, view) = super::request_view(state, params)?;
-    if params.flag("update_group")? {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "update_group=true is not supported by this server yet: it cannot record the nodes a query returns in a CoreGraphQLQueryGroup; run the query with update_group=false",
-        )
-        .into());
+    let update_group = params.flag("update_group")?;
+    let subscribers = params.all("subscribers");
+    if update_group {
+        if account.is_none() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "update_group=true records the query's nodes in a CoreGraphQLQueryGroup: authentication is required",
+            )
+            .into());
+        }
+        if subscribers.len() > super::query_group::MAX_SUBSCRIBERS {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "at most {} subscribers per request",
+                    super::query_group::MAX_SUBSCRIBERS
+                ),
+            )
+            .into());
+        }
     }
     let at = params.get("at").filter(|text| !text.is_empty());
+    let group_params = update_group.then(|| variables.clone());
     match run_stored(state, account, &branch, at, &view, query_id, variables).await? {
-        Stored::Data(data) => Ok(Json(json!({ "data": data })).into_response()),
+        Stored::Data(data) => {
+            if let Some(group_params) = group_params {
+                super::query_group::record(
+                    state,
+                    &branch,
+                    query_id,
+                    &group_params,
+                    &data,
+                    &subscribers,
+                )
+                .await?;
+            }
+            Ok(Json(json!({ "data": data })).into_response())
+        }
         Stored::Failed(response) => Ok(response),
     }
 }
@@ -101,7 +129,7 @@ pub(super) async fn run_stored(
     query_id: &str,
     variables: Map<String, Value>,
 ) -> Result<Stored, RestError> {
-    let (name, document) = find_query(state, view, query_id).await?;
+    let (_, name, document) = find_query(state, view, query_id).await?;
     let request = GraphqlRequest {
         query: document,
         variables: Some(Value::Object(variables)),
@@ -149,7 +177,7 @@ pub(crate) async fn run_for_task(
     variables: Map<String, Value>,
 ) -> Result<Value, String> {
     let view = BranchView::now(branch);
-    let (name, document) =
+    let (_, name, document) =
         find_query(state, &view, query_id)
             .await
             .map_err(|error| match error {
@@ -178,12 +206,13 @@ pub(crate) async fn run_for_task(
     Ok(response.get("data").cloned().unwrap_or(Value::Null))
 }
 
-/// The name and document of the stored query `query_id` (an id, else a name) through `view`.
-async fn find_query(
+/// The id, name and document of the stored query `query_id` (an id, else a name) through
+/// `view`.
+pub(super) async fn find_query(
     state: &AppState,
     view: &BranchView,
     query_id: &str,
-) -> Result<(String, String), RestError> {
+) -> Result<(String, String, String), RestError> {
     let fields = Fields {
         attributes: Some(vec!["name".to_string(), "query".to_string()]),
         relationships: Vec::new(),
@@ -219,5 +248,5 @@ async fn find_query(
         )
     })?;
     let text = |name: &str| node.value(name).as_str().unwrap_or_default().to_string();
-    Ok((text("name"), text("query")))
+    Ok((node.id.to_string(), text("name"), text("query")))
 }
