@@ -503,10 +503,22 @@ pub async fn serve_app(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let local = listener.local_addr().ok();
+    let address = local.map(|a| a.to_string()).unwrap_or_default();
+    if let Some(mut local) = local {
+        // Python code the tasks run talks to this server, over loopback when it listens on
+        // every interface.
+        if local.ip().is_unspecified() {
+            local.set_ip(if local.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        state
+            .repositories
+            .set_sdk_client(Some(format!("http://{local}")), None);
+    }
     let api = state.settings.api.clone();
     let limit = connection_limit(api.max_connections);
     let permits = Arc::new(tokio::sync::Semaphore::new(limit));

@@ -221,6 +221,11 @@ impl AppState {
                 objects: Arc::clone(&state.objects),
                 tasks: state.tasks.clone(),
             });
+        // Python code the tasks run reaches the API with the worker key; the address is set
+        // once the server listens (see `serve_app`), or comes from `main.internal_address`.
+        state
+            .repositories
+            .set_sdk_client(None, Some(crate::auth::worker_key(&state.jwt_secret)));
         if tokio::runtime::Handle::try_current().is_ok() {
             Cluster::start(&state);
             // A process that runs tasks also takes part in the scheduled work (each period's

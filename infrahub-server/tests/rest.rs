@@ -1389,3 +1389,34 @@ async fn build_state_serves_the_api_with_the_configured_admin_token() {
     drop(state);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_worker_key_is_accepted_and_a_forged_one_is_not() {
+    let server = server().await;
+    let key = infrahub_server::auth::worker_key(&server.state.jwt_secret);
+    assert!(
+        key.starts_with("infrahub-worker-") && key.len() == 16 + 64,
+        "{key}"
+    );
+    let query = json!({"query": "mutation { BuiltinTagCreate(data: {name: {value: \"from-worker\"}}) { ok } }"});
+    let answer = server
+        .post(
+            "/graphql",
+            &[("x-infrahub-key", key.as_str())],
+            query.clone(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json());
+    assert_eq!(answer.json()["data"]["BuiltinTagCreate"]["ok"], true);
+    // Another secret gives another key; one changed character is refused.
+    assert_ne!(infrahub_server::auth::worker_key(b"another secret"), key);
+    let mut forged = key.clone();
+    let last = if forged.ends_with('0') { "1" } else { "0" };
+    forged.replace_range(forged.len() - 1.., last);
+    for token in [forged.as_str(), "infrahub-worker-", "infrahub-worker-00"] {
+        let refused = server
+            .post("/graphql", &[("x-infrahub-key", token)], query.clone())
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{token}");
+    }
+}

@@ -44,9 +44,11 @@ pub struct GitOptions {
     /// How Python transforms run.
     pub python: PythonOptions,
     /// The API address the SDK client of Python code talks to (upstream's
-    /// `main.internal_address`).
+    /// `main.internal_address`); when unset, the address given to
+    /// [`Repositories::set_sdk_client`].
     pub server_address: Option<String>,
-    /// The API token that client sends (upstream's agent token).
+    /// The API token that client sends; when unset, the one given to
+    /// [`Repositories::set_sdk_client`].
     pub api_token: Option<String>,
 }
 
@@ -186,6 +188,8 @@ pub struct Repositories {
     services: std::sync::OnceLock<ArtifactServices>,
     python: PythonRunner,
     checkouts: tokio::sync::Mutex<()>,
+    /// Address and token of the SDK client Python code gets.
+    client: Mutex<(Option<String>, Option<String>)>,
 }
 
 impl std::fmt::Debug for Repositories {
@@ -205,6 +209,8 @@ impl Repositories {
             Arc::new(MemoryLocks::new(Duration::from_secs(60))) as Arc<dyn LockManager>
         });
         let python = options.python.clone();
+        let (options_address, options_token) =
+            (options.server_address.clone(), options.api_token.clone());
         Repositories {
             engine,
             options,
@@ -214,7 +220,34 @@ impl Repositories {
             services: std::sync::OnceLock::new(),
             python: PythonRunner::new(python),
             checkouts: tokio::sync::Mutex::new(()),
+            client: Mutex::new((options_address, options_token)),
         }
+    }
+
+    /// Where the SDK client of Python code (generators, checks, transforms) reaches the API
+    /// and the token it sends, unless [`GitOptions::server_address`] and
+    /// [`GitOptions::api_token`] name them: the server calls this once it listens.
+    pub fn set_sdk_client(&self, address: Option<String>, token: Option<String>) {
+        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if self.options.server_address.is_none() && address.is_some() {
+            client.0 = address;
+        }
+        if self.options.api_token.is_none() && token.is_some() {
+            client.1 = token;
+        }
+    }
+
+    /// How many Python processes run at once.
+    pub fn python_processes(&self) -> usize {
+        self.options.python.processes
+    }
+
+    /// The SDK client's address and token.
+    pub(crate) fn sdk_client(&self) -> (Option<String>, Option<String>) {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Hands over what artifact generation needs (once; later calls are ignored).
@@ -564,6 +597,7 @@ impl Repositories {
             Ok(root) => root,
             Err(error) => return Err(Error::workflow(error.message().to_owned())),
         };
+        let (address, token) = self.sdk_client();
         let request = serde_json::json!({
             "op": "transform",
             "root": root.display().to_string(),
@@ -572,9 +606,39 @@ impl Repositories {
             "branch": branch,
             "convert_query_response": convert_query_response,
             "data": data,
-            "address": self.options.server_address,
-            "token": self.options.api_token,
+            "address": address,
+            "token": token,
         });
+        Ok(self.python.call(request, timeout).await)
+    }
+
+    /// Runs `request` (a runner operation: `generate`, `check`, ...) on the checkout of
+    /// `commit`, with the SDK client's address and token, within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// The outer error when the checkout fails; the inner one when Python or the code fails.
+    pub async fn run_python(
+        &self,
+        record: &RepositoryRecord,
+        commit: &str,
+        mut request: Value,
+        timeout: Duration,
+    ) -> Result<std::result::Result<Value, PythonError>> {
+        let root = match self.checkout(record, commit).await? {
+            Ok(root) => root,
+            Err(error) => return Err(Error::workflow(error.message().to_owned())),
+        };
+        let (address, token) = self.sdk_client();
+        if address.is_none() {
+            return Ok(Err(PythonError::Unavailable(
+                "the API address Python code talks to is unknown: set main.internal_address"
+                    .to_owned(),
+            )));
+        }
+        request["root"] = Value::String(root.display().to_string());
+        request["address"] = serde_json::json!(address);
+        request["token"] = serde_json::json!(token);
         Ok(self.python.call(request, timeout).await)
     }
 

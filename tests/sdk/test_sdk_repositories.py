@@ -1,6 +1,8 @@
 """Git repositories as Infrahub users drive them: `infrahubctl repository add` and `list`, the
 server's import, `infrahubctl render` (the SDK renders locally with Python's Jinja2) beside the
-server's own rendering over REST, and artifacts generated and fetched through the SDK."""
+server's own rendering over REST, artifacts generated and fetched through the SDK, generators
+run by the server (`CoreGeneratorDefinitionRun`) and by `infrahubctl generator`, and checks
+run by `infrahubctl check`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
+from infrahub_sdk.exceptions import GraphQLError
 
 from conftest import ADMIN_TOKEN, ctl
 
@@ -118,10 +122,10 @@ def git(directory: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def make_repository(path: Path) -> str:
+def make_repository(path: Path, files: dict[str, str] | None = None) -> str:
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
-    for name, text in {
+    files = files or {
         ".infrahub.yml": MANIFEST,
         "schemas/rack.yml": SCHEMA,
         "queries/rack_config.gql": QUERY,
@@ -129,7 +133,8 @@ def make_repository(path: Path) -> str:
         "transforms/__init__.py": "",
         "transforms/rack_json.py": PYTHON,
         "transforms/shared.py": SHARED,
-    }.items():
+    }
+    for name, text in files.items():
         target = path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -250,3 +255,187 @@ def test_repository_render_and_artifacts(server, client, tmp_path: Path) -> None
             break
         time.sleep(0.2)
     assert racks[1].artifact_fetch("rack-sheet").startswith("Rack R2")
+
+
+GENERATOR_MANIFEST = """\
+schemas: [schemas]
+queries:
+  - name: site_tags
+    file_path: queries/site_tags.gql
+  - name: all_sites
+    file_path: queries/all_sites.gql
+generator_definitions:
+  - name: site_tags
+    file_path: generators/site_tags.py
+    class_name: SiteTags
+    query: site_tags
+    targets: gen-sites
+    parameters: {name: name__value}
+check_definitions:
+  - name: site_names
+    file_path: checks/site_names.py
+    class_name: SiteNames
+"""
+
+GENERATOR_SCHEMA = """\
+version: "1.0"
+nodes:
+  - name: Site
+    namespace: Gen
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+      - {name: tag_count, kind: Number, optional: true}
+"""
+
+SITE_TAGS_QUERY = """\
+query ($name: String!) {
+  GenSite(name__value: $name) { edges { node { id name { value } tag_count { value } } } }
+}
+"""
+
+ALL_SITES_QUERY = "query { GenSite { edges { node { id name { value } } } } }\n"
+
+# Creates `<site>-tag-<n>` for n up to the site's tag_count; the SDK's tracking deletes the
+# tags a later run no longer creates.
+GENERATOR = """\
+from infrahub_sdk.generator import InfrahubGenerator
+
+
+class SiteTags(InfrahubGenerator):
+    async def generate(self, data):
+        site = data["GenSite"]["edges"][0]["node"]
+        name = site["name"]["value"]
+        count = site["tag_count"]["value"] or 0
+        if count < 0:
+            raise ValueError(f"{name}: a negative tag count")
+        self.logger.info(f"{name}: {count} tag(s)")
+        for n in range(1, count + 1):
+            tag = await self.client.create(kind="BuiltinTag", data={"name": f"{name}-tag-{n}"})
+            await tag.save(allow_upsert=True)
+"""
+
+CHECK = """\
+from infrahub_sdk.checks import InfrahubCheck
+
+
+class SiteNames(InfrahubCheck):
+    query = "all_sites"
+
+    def validate(self, data):
+        for edge in data["GenSite"]["edges"]:
+            name = edge["node"]["name"]["value"]
+            if name != name.lower():
+                self.log_error(f"site {name} is not lowercase", object_id=edge["node"]["id"], object_type="GenSite")
+"""
+
+
+def tag_names(client, prefix: str) -> list[str]:
+    return sorted(t.name.value for t in client.all("BuiltinTag") if t.name.value.startswith(prefix))
+
+
+def run_generator(client, definition_id: str, nodes: list[str] | None = None) -> dict:
+    data = f'id: "{definition_id}"'
+    if nodes is not None:
+        data += ", nodes: [" + ", ".join(f'"{n}"' for n in nodes) + "]"
+    return client.execute_graphql(query="mutation { CoreGeneratorDefinitionRun(data: {%s}) { ok task { id } } }" % data)
+
+
+def test_generators_and_checks(server, client, tmp_path: Path) -> None:
+    source = tmp_path / "generators"
+    head = make_repository(
+        source,
+        {
+            ".infrahub.yml": GENERATOR_MANIFEST,
+            "schemas/site.yml": GENERATOR_SCHEMA,
+            "queries/site_tags.gql": SITE_TAGS_QUERY,
+            "queries/all_sites.gql": ALL_SITES_QUERY,
+            "generators/__init__.py": "",
+            "generators/site_tags.py": GENERATOR,
+            "checks/__init__.py": "",
+            "checks/site_names.py": CHECK,
+        },
+    )
+    client.create("CoreStandardGroup", name="gen-sites").save(allow_upsert=True)
+    name = f"gen-{uuid.uuid4().hex[:6]}"
+    result = ctl(server, "repository", "add", name, f"file://{source}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_for_commit(client, name, head)
+
+    # The definitions came with the repository, sourced to it.
+    generator = client.get("CoreGeneratorDefinition", name__value="site_tags", include=["query", "targets"])
+    assert generator.class_name.value == "SiteTags"
+    assert generator.parameters.value == {"name": "name__value"}
+    check = client.get("CoreCheckDefinition", name__value="site_names")
+    assert check.class_name.value == "SiteNames"
+    assert check.timeout.value == 60
+
+    sites = []
+    for site_name, count in [("paris", 3), ("lyon", 1)]:
+        site = client.create("GenSite", name=site_name, tag_count=count)
+        site.save()
+        sites.append(site)
+    group = client.get("CoreStandardGroup", name__value="gen-sites")
+    group.members.fetch()
+    group.members.extend(sites)
+    group.save()
+
+    # An unknown definition is refused.
+    with pytest.raises(GraphQLError, match="not found"):
+        run_generator(client, "no-such-definition")
+
+    # The server runs the generator on every target (waiting, as by default).
+    answer = run_generator(client, generator.id)
+    assert answer["CoreGeneratorDefinitionRun"]["ok"] is True
+    assert tag_names(client, "paris-") == ["paris-tag-1", "paris-tag-2", "paris-tag-3"]
+    assert tag_names(client, "lyon-") == ["lyon-tag-1"]
+    instances = client.filters("CoreGeneratorInstance", definition__ids=[generator.id])
+    assert sorted(i.name.value for i in instances) == ["site_tags: lyon", "site_tags: paris"]
+    assert {i.status.value for i in instances} == {"Ready"}
+    # What a generator created is tracked in a generator group, per target.
+    groups = client.execute_graphql(
+        query="{ CoreGeneratorGroup { edges { node { name { value } members { edges { node { display_label } } } } } } }"
+    )["CoreGeneratorGroup"]["edges"]
+    members = [sorted(m["node"]["display_label"] for m in g["node"]["members"]["edges"]) for g in groups]
+    assert ["paris-tag-1", "paris-tag-2", "paris-tag-3"] in members, groups
+
+    # Run again on one target with fewer tags: the tag it no longer makes is deleted.
+    sites[0].tag_count.value = 2
+    sites[0].save()
+    answer = run_generator(client, generator.id, nodes=[sites[0].id])
+    assert answer["CoreGeneratorDefinitionRun"]["ok"] is True
+    assert tag_names(client, "paris-") == ["paris-tag-1", "paris-tag-2"]
+    assert tag_names(client, "lyon-") == ["lyon-tag-1"]
+
+    # A failing generator: the mutation fails naming the error, the instance says Error.
+    sites[1].tag_count.value = -1
+    sites[1].save()
+    answer = client.execute_graphql(
+        query='mutation { CoreGeneratorDefinitionRun(data: {id: "%s"}, wait_until_completion: false) { ok task { id } } }'
+        % generator.id
+    )
+    task_id = answer["CoreGeneratorDefinitionRun"]["task"]["id"]
+    task = client.task.wait_for_completion(id=task_id, timeout=120)
+    assert task.state.value == "FAILED", task
+    lyon = client.filters("CoreGeneratorInstance", definition__ids=[generator.id], object__ids=[sites[1].id])
+    assert lyon[0].status.value == "Error"
+    logs = client.execute_graphql(
+        query='{ InfrahubTask(ids: ["%s"]) { edges { node { logs { edges { node { message } } } } } } }' % task_id
+    )
+    assert "a negative tag count" in json.dumps(logs), logs
+
+    # infrahubctl runs the same generator locally against the server.
+    sites[1].tag_count.value = 2
+    sites[1].save()
+    result = ctl(server, "generator", "site_tags", "name=lyon", cwd=source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tag_names(client, "lyon-") == ["lyon-tag-1", "lyon-tag-2"]
+
+    # infrahubctl check: passes, then fails once a site name breaks the rule.
+    result = ctl(server, "check", "site_names", cwd=source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    client.create("GenSite", name="Nice", tag_count=0).save()
+    result = ctl(server, "check", "site_names", cwd=source)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "site Nice is not lowercase" in result.stdout + result.stderr

@@ -65,6 +65,48 @@ pub use session::{TokenPair, login, logout, refresh};
 use cache::{AccountEntry, TokenEntry};
 use jwt::{unauthorized, unix_now};
 
+/// What every worker key starts with.
+const WORKER_KEY_PREFIX: &str = "infrahub-worker-";
+
+/// The API token the server hands to the SDK client of the Python code its tasks run
+/// (generators, checks, transforms): `infrahub-worker-` and the HMAC-SHA256 of a fixed label
+/// under the deployment's secret key (`security.secret_key`), so every process sharing that
+/// key accepts it and nobody without the key can make it. It acts as the server itself
+/// (every permission), as upstream's agent account does.
+pub fn worker_key(secret: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut key = [0u8; BLOCK];
+    if secret.len() > BLOCK {
+        key[..32].copy_from_slice(&Sha256::digest(secret));
+    } else {
+        key[..secret.len()].copy_from_slice(secret);
+    }
+    let pad = |byte: u8| key.map(|k| k ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(b"infrahub-rs worker key v1")
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    let mut text = String::from(WORKER_KEY_PREFIX);
+    for byte in outer {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+/// Compares two strings in time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// Header carrying an API token.
 pub const API_KEY_HEADER: &str = "x-infrahub-key";
 /// Cookie carrying the access token in browsers.
@@ -92,6 +134,9 @@ pub async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Option<Account>, ApiError> {
     if let Some(token) = api_key(headers)? {
+        if token.starts_with(WORKER_KEY_PREFIX) && same(token, &worker_key(&state.jwt_secret)) {
+            return Ok(Some(Account::internal()));
+        }
         let entry = api_token(state, token).await?;
         let account = active_account(state, &entry.account_id).await?;
         return Ok(Some(Account {

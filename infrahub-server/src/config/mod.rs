@@ -241,11 +241,6 @@ impl Settings {
                 processes: usize::try_from(self.git.python_processes.clamp(1, 64)).unwrap_or(2),
             },
             server_address: self.main.internal_address.clone(),
-            api_token: self
-                .initial
-                .agent_token
-                .as_ref()
-                .map(|token| token.expose().to_owned()),
             ..infrahub_worker::repositories::GitOptions::default()
         }
     }

@@ -1,9 +1,11 @@
-# The Python side of infrahub-rs's Python runner: runs classes of Git repositories (transforms
-# today) with the official infrahub-sdk, one request at a time, as JSON lines: requests on
-# stdin, answers on the original stdout (user code's prints go to stderr).
+# The Python side of infrahub-rs's Python runner: runs classes of Git repositories
+# (transforms, checks, generators) with the official infrahub-sdk, one request at a time, as
+# JSON lines: requests on stdin, answers on the original stdout (user code's prints go to
+# stderr).
 import asyncio
 import importlib
 import json
+import logging
 import os
 import sys
 import traceback
@@ -107,7 +109,60 @@ def transform(request):
     return LOOP.run_until_complete(instance.run(data=request.get("data") or {}))
 
 
-OPERATIONS = {"describe": describe, "transform": transform}
+class Collect(logging.Handler):
+    """Keeps the records a generator logs, for the task's log."""
+
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        if len(self.records) < 1000:
+            self.records.append({"level": record.levelname, "message": record.getMessage()[:2000]})
+
+
+def generate(request):
+    cls = load(request["root"], request["file_path"], request["class_name"])
+    client = client_for(request.get("address") or "http://127.0.0.1:8000", request.get("token"))
+    logger = logging.getLogger(f"infrahub.generator.{request.get('id')}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    collect = Collect()
+    logger.addHandler(collect)
+    try:
+        instance = cls(
+            query=request["query"],
+            client=client,
+            infrahub_node=InfrahubNode,
+            branch=request.get("branch") or "main",
+            root_directory=request["root"],
+            generator_instance=request.get("generator_instance") or "",
+            params=request.get("params") or {},
+            convert_query_response=bool(request.get("convert_query_response")),
+            execute_in_proposed_change=bool(request.get("execute_in_proposed_change", True)),
+            execute_after_merge=bool(request.get("execute_after_merge", True)),
+            logger=logger,
+        )
+        LOOP.run_until_complete(instance.run(identifier=request["identifier"]))
+    finally:
+        logger.removeHandler(collect)
+    return {"logs": collect.records}
+
+
+def check(request):
+    cls = load(request["root"], request["file_path"], request["class_name"])
+    client = client_for(request.get("address") or "http://127.0.0.1:8000", request.get("token"))
+    instance = cls(
+        branch=request.get("branch") or "main",
+        root_directory=request["root"],
+        params=request.get("params") or {},
+        client=client,
+    )
+    passed = LOOP.run_until_complete(instance.run())
+    return {"passed": bool(passed), "logs": instance.logs[:1000]}
+
+
+OPERATIONS = {"describe": describe, "transform": transform, "generate": generate, "check": check}
 
 for line in sys.stdin:
     try:

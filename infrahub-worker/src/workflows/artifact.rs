@@ -467,7 +467,7 @@ impl GenerateWorkflow {
 }
 
 /// The node of `kind` whose id (else name) is `id`.
-async fn one(
+pub(super) async fn one(
     engine: &infrahub_core::engine::Engine,
     view: &BranchView,
     kind: &str,
@@ -522,7 +522,7 @@ async fn parameters_group(
 }
 
 /// For parameters reading a peer (`site__name__value`), the peers' attributes by peer id.
-async fn related_values(
+pub(super) async fn related_values(
     engine: &infrahub_core::engine::Engine,
     view: &BranchView,
     targets: &[Node],
@@ -596,7 +596,11 @@ async fn existing_artifacts(
 }
 
 /// The value of attribute path `path` on `target` (`name__value`, `site__name__value`).
-fn path_value(target: &Node, path: &str, peers: &HashMap<NodeId, Node>) -> Option<Value> {
+pub(super) fn path_value(
+    target: &Node,
+    path: &str,
+    peers: &HashMap<NodeId, Node>,
+) -> Option<Value> {
     let parts: Vec<&str> = path.split("__").collect();
     let (node, attribute, property) = match parts.as_slice() {
         [attribute] => (target, *attribute, "value"),

@@ -1,6 +1,8 @@
 //! Importing one commit of a repository into one branch: what its `.infrahub.yml` declares
-//! becomes core nodes, in upstream's order (schemas, queries, transforms, artifact
-//! definitions; Python transforms are found by importing their class), each set reconciled by name against what the repository imported before.
+//! becomes core nodes, in upstream's order (schemas, queries, check definitions, Python
+//! transforms, generator definitions, Jinja2 transforms, artifact definitions; Python classes
+//! are imported to find what they declare), each set reconciled by name against what the
+//! repository imported before.
 //!
 //! Everything is read from the commit and checked before the first write: an invalid file, a
 //! reference to a query or transform that exists nowhere, a template that is missing, or a
@@ -28,6 +30,8 @@ const TRANSFORMATION: &str = "CoreTransformation";
 const JINJA2_TRANSFORM: &str = "CoreTransformJinja2";
 const PYTHON_TRANSFORM: &str = "CoreTransformPython";
 const ARTIFACT_DEFINITION: &str = "CoreArtifactDefinition";
+const CHECK_DEFINITION: &str = "CoreCheckDefinition";
+const GENERATOR_DEFINITION: &str = "CoreGeneratorDefinition";
 const GROUP: &str = "CoreGroup";
 
 /// The largest number of schema, query or template files one import reads.
@@ -175,10 +179,27 @@ struct PythonTransform {
     timeout: u64,
 }
 
+/// What a check definition's class declares, found by importing it.
+struct PythonCheck {
+    query: Option<String>,
+    timeout: u64,
+}
+
+/// What the checks found in a snapshot, ready to write.
+struct Checked {
+    schema_files: Vec<SchemaFile>,
+    python: Vec<PythonTransform>,
+    checks: Vec<PythonCheck>,
+}
+
 impl Import<'_> {
     /// Checks `snapshot`, then writes it.
     pub(crate) async fn run(&self, snapshot: &Snapshot) -> Result<ImportSummary> {
-        let (schema_files, python) = self.check(snapshot).await?;
+        let Checked {
+            schema_files,
+            python,
+            checks,
+        } = self.check(snapshot).await?;
         let engine = self.repositories.engine();
         let mut summary = ImportSummary::default();
 
@@ -217,7 +238,40 @@ impl Import<'_> {
         let stale_queries = self.reconcile(QUERY, queries, &mut summary).await?;
         self.context.checkpoint().await?;
 
-        // 3. Jinja2 transforms.
+        // 3. Check definitions (their query and timeout from the class).
+        let check_inputs: Vec<(String, NodeInput)> = snapshot
+            .manifest
+            .check_definitions
+            .iter()
+            .zip(&checks)
+            .map(|(definition, described)| {
+                let mut input = self.owned_input();
+                for (name, value) in [
+                    ("name", json!(definition.name)),
+                    ("file_path", json!(definition.file_path)),
+                    ("class_name", json!(definition.class_name)),
+                    ("timeout", json!(described.timeout)),
+                    ("parameters", json!(definition.parameters)),
+                ] {
+                    input.attributes.insert(name.into(), self.attribute(value));
+                }
+                input.relationships.insert(
+                    "query".into(),
+                    RelationshipInput::One(described.query.as_deref().map(|q| self.peer(q))),
+                );
+                input.relationships.insert(
+                    "targets".into(),
+                    RelationshipInput::One(definition.targets.as_deref().map(|t| self.peer(t))),
+                );
+                (definition.name.clone(), input)
+            })
+            .collect();
+        let stale_checks = self
+            .reconcile(CHECK_DEFINITION, check_inputs, &mut summary)
+            .await?;
+        self.context.checkpoint().await?;
+
+        // 3a. Jinja2 transforms.
         let transforms: Vec<(String, NodeInput)> = snapshot
             .manifest
             .jinja2_transforms
@@ -279,6 +333,46 @@ impl Import<'_> {
             .collect();
         let stale_python = self
             .reconcile(PYTHON_TRANSFORM, python, &mut summary)
+            .await?;
+        self.context.checkpoint().await?;
+
+        // 3c. Generator definitions.
+        let generators: Vec<(String, NodeInput)> = snapshot
+            .manifest
+            .generator_definitions
+            .iter()
+            .map(|definition| {
+                let mut input = self.owned_input();
+                for (name, value) in [
+                    ("name", json!(definition.name)),
+                    ("file_path", json!(definition.file_path)),
+                    ("class_name", json!(definition.class_name)),
+                    ("parameters", json!(definition.parameters)),
+                    (
+                        "convert_query_response",
+                        json!(definition.convert_query_response),
+                    ),
+                    (
+                        "execute_in_proposed_change",
+                        json!(definition.execute_in_proposed_change),
+                    ),
+                    ("execute_after_merge", json!(definition.execute_after_merge)),
+                ] {
+                    input.attributes.insert(name.into(), self.attribute(value));
+                }
+                input.relationships.insert(
+                    "query".into(),
+                    RelationshipInput::One(Some(self.peer(&definition.query))),
+                );
+                input.relationships.insert(
+                    "targets".into(),
+                    RelationshipInput::One(Some(self.peer(&definition.targets))),
+                );
+                (definition.name.clone(), input)
+            })
+            .collect();
+        let stale_generators = self
+            .reconcile(GENERATOR_DEFINITION, generators, &mut summary)
             .await?;
         self.context.checkpoint().await?;
 
@@ -351,6 +445,10 @@ impl Import<'_> {
             .await?;
         self.delete_stale(PYTHON_TRANSFORM, stale_python, &mut summary)
             .await?;
+        self.delete_stale(CHECK_DEFINITION, stale_checks, &mut summary)
+            .await?;
+        self.delete_stale(GENERATOR_DEFINITION, stale_generators, &mut summary)
+            .await?;
         self.delete_stale(QUERY, stale_queries, &mut summary)
             .await?;
         Ok(summary)
@@ -358,17 +456,12 @@ impl Import<'_> {
 
     /// Everything that can be checked before writing: the parts this server cannot import
     /// yet, schema files, query syntax, and that every name referred to exists.
-    async fn check(&self, snapshot: &Snapshot) -> Result<(Vec<SchemaFile>, Vec<PythonTransform>)> {
+    async fn check(&self, snapshot: &Snapshot) -> Result<Checked> {
         let manifest = &snapshot.manifest;
         let file = &snapshot.manifest_name;
         let unsupported = [
             ("objects", !manifest.objects.is_empty()),
             ("menus", !manifest.menus.is_empty()),
-            ("check_definitions", !manifest.check_definitions.is_empty()),
-            (
-                "generator_definitions",
-                !manifest.generator_definitions.is_empty(),
-            ),
             ("graphql_fragments", !manifest.graphql_fragments.is_empty()),
         ];
         let refused: Vec<&str> = unsupported
@@ -378,7 +471,7 @@ impl Import<'_> {
             .collect();
         if !refused.is_empty() {
             return Err(Error::workflow(format!(
-                "{file}: `{}` cannot be imported by this server yet (schemas, queries, jinja2_transforms, python_transforms and artifact_definitions can); nothing was imported",
+                "{file}: `{}` cannot be imported by this server yet (schemas, queries, jinja2_transforms, python_transforms, check_definitions, generator_definitions and artifact_definitions can); nothing was imported",
                 refused.join("`, `")
             )));
         }
@@ -496,7 +589,91 @@ impl Import<'_> {
                 )));
             }
         }
-        Ok((schema_files, python))
+        // Check definitions: query and timeout from the class; generators: the class must
+        // load, their query and group must exist.
+        let mut checks = Vec::with_capacity(manifest.check_definitions.len());
+        for definition in &manifest.check_definitions {
+            let described = self
+                .describe(&definition.file_path, &definition.class_name)
+                .await?
+                .map_err(|error| {
+                    Error::workflow(format!(
+                        "{file}: check_definitions: `{}` ({}, class {}): {error}",
+                        definition.name, definition.file_path, definition.class_name
+                    ))
+                })?;
+            let query = described
+                .get("query")
+                .and_then(Value::as_str)
+                .filter(|q| !q.is_empty())
+                .map(str::to_owned);
+            if let Some(query) = &query
+                && !declared_queries.contains(query.as_str())
+                && self.find(QUERY, query).await?.is_none()
+            {
+                return Err(Error::workflow(format!(
+                    "{file}: check_definitions: query `{query}` of `{}` is neither in the file nor on branch {}",
+                    definition.name, self.branch
+                )));
+            }
+            if let Some(targets) = &definition.targets
+                && self.find(GROUP, targets).await?.is_none()
+            {
+                return Err(Error::workflow(format!(
+                    "{file}: check_definitions: target group `{targets}` of `{}` not found on branch {}",
+                    definition.name, self.branch
+                )));
+            }
+            checks.push(PythonCheck {
+                query,
+                timeout: described
+                    .get("timeout")
+                    .and_then(Value::as_u64)
+                    .filter(|t| *t > 0)
+                    .unwrap_or(60),
+            });
+        }
+        for definition in &manifest.generator_definitions {
+            self.describe(&definition.file_path, &definition.class_name)
+                .await?
+                .map_err(|error| {
+                    Error::workflow(format!(
+                        "{file}: generator_definitions: `{}` ({}, class {}): {error}",
+                        definition.name, definition.file_path, definition.class_name
+                    ))
+                })?;
+            if !declared_queries.contains(definition.query.as_str())
+                && self.find(QUERY, &definition.query).await?.is_none()
+            {
+                return Err(Error::workflow(format!(
+                    "{file}: generator_definitions: query `{}` of `{}` is neither in the file nor on branch {}",
+                    definition.query, definition.name, self.branch
+                )));
+            }
+            if self.find(GROUP, &definition.targets).await?.is_none() {
+                return Err(Error::workflow(format!(
+                    "{file}: generator_definitions: target group `{}` of `{}` not found on branch {}",
+                    definition.targets, definition.name, self.branch
+                )));
+            }
+        }
+        Ok(Checked {
+            schema_files,
+            python,
+            checks,
+        })
+    }
+
+    /// Imports class `class_name` of `file_path` at the commit: its `query`, `timeout` and
+    /// `name` attributes.
+    async fn describe(
+        &self,
+        file_path: &str,
+        class_name: &str,
+    ) -> Result<std::result::Result<Value, crate::python::PythonError>> {
+        self.repositories
+            .describe_python(self.record, self.commit, file_path, class_name)
+            .await
     }
 
     /// An input owned by the repository (its `repository` relationship set).

@@ -11,6 +11,7 @@ use crate::repositories::Repositories;
 
 mod artifact;
 mod branch;
+mod generator;
 mod git;
 mod import;
 
@@ -18,6 +19,7 @@ pub use artifact::{ARTIFACT_DEFINITION_GENERATE, generate_submission};
 pub use branch::{
     BRANCH_CREATE, BRANCH_DELETE, BRANCH_MERGE, BRANCH_REBASE, BRANCH_VALIDATE, DIFF_UPDATE,
 };
+pub use generator::{GENERATOR_DEFINITION_RUN, generator_submission};
 pub use git::{
     REPOSITORIES_SYNC, REPOSITORY_ADD_READ_ONLY, REPOSITORY_ADD_READ_WRITE, REPOSITORY_IMPORT,
     REPOSITORY_PULL_READ_ONLY, repository_sync_schedule,
@@ -30,6 +32,7 @@ pub fn catalogue(engine: &Arc<Engine>, repositories: &Arc<Repositories>) -> Cata
     branch::register(&mut catalogue, engine);
     git::register(&mut catalogue, repositories);
     artifact::register(&mut catalogue, repositories);
+    generator::register(&mut catalogue, repositories);
     catalogue
 }
 

@@ -27,6 +27,7 @@ mod account;
 mod branch;
 mod convert;
 mod diff;
+mod generator;
 mod pools;
 mod relationship;
 mod report;
@@ -426,6 +427,7 @@ pub(crate) fn register(
     (builder, query, mutation) = register_diff(builder, query, mutation);
     (builder, query, mutation) = register_tasks(builder, query, mutation);
     (builder, mutation) = super::repository::register_repository_mutations(builder, mutation);
+    (builder, mutation) = generator::register_generator(builder, mutation);
     (builder, query) = report::register_report(builder, query);
     (builder, mutation) = convert::register_convert(builder, mutation);
     register_branch_mutations(builder, query, mutation)
