@@ -189,6 +189,16 @@ pub async fn build_state_as(
             .admin_token
             .as_ref()
             .map(|t| t.expose().to_string()),
+        agent_token: settings
+            .initial
+            .agent_token
+            .as_ref()
+            .map(|t| t.expose().to_string()),
+        agent_password: settings
+            .initial
+            .agent_password
+            .as_ref()
+            .map(|t| t.expose().to_string()),
         strict_mode: settings.main.schema_strict_mode,
         query_size_limit: settings.database.query_size_limit as usize,
         locks: cluster

@@ -38,6 +38,13 @@ fn temp_dir() -> PathBuf {
 
 /// Builds the engine directly to use a low bcrypt cost.
 async fn server_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+    server_with_engine(configure, |_| {}).await
+}
+
+async fn server_with_engine(
+    configure: impl FnOnce(&mut Settings),
+    engine_options: impl FnOnce(&mut EngineOptions),
+) -> TestServer {
     let dir = temp_dir();
     std::fs::create_dir_all(dir.join("storage")).unwrap();
     let mut settings = Settings::default();
@@ -48,11 +55,12 @@ async fn server_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
     })
     .await
     .unwrap();
-    let options = EngineOptions {
+    let mut options = EngineOptions {
         admin_token: Some(ADMIN_TOKEN.to_string()),
         bcrypt_cost: 4,
         ..EngineOptions::default()
     };
+    engine_options(&mut options);
     let engine = Engine::open(store, options).await.unwrap();
     let objects =
         object_store::local::LocalFileSystem::new_with_prefix(dir.join("storage")).unwrap();
@@ -1419,4 +1427,62 @@ async fn the_worker_key_is_accepted_and_a_forged_one_is_not() {
             .await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{token}");
     }
+}
+
+#[tokio::test]
+async fn the_initial_agent_token_and_password_make_an_agent_account() {
+    // Without either setting there is no agent.
+    let plain = server().await;
+    let refused = plain
+        .post(
+            "/api/auth/login",
+            &[],
+            json!({"username": "agent", "password": "agent-secret"}),
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+
+    let server = server_with_engine(
+        |_| {},
+        |options| {
+            options.agent_token = Some("agent-token-123".into());
+            options.agent_password = Some("agent-secret".into());
+        },
+    )
+    .await;
+    let login = server
+        .post(
+            "/api/auth/login",
+            &[],
+            json!({"username": "agent", "password": "agent-secret"}),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.json());
+    // The token acts as the agent, a super administrator (it may write on main).
+    let answer = server
+        .post(
+            "/graphql",
+            &[("x-infrahub-key", "agent-token-123")],
+            json!({"query": "mutation { BuiltinTagCreate(data: {name: {value: \"by-agent\"}}) { ok } } "}),
+        )
+        .await;
+    assert_eq!(
+        answer.json()["data"]["BuiltinTagCreate"]["ok"],
+        true,
+        "{}",
+        answer.json()
+    );
+    let profile = server
+        .post(
+            "/graphql",
+            &[("x-infrahub-key", "agent-token-123")],
+            json!({"query": "{ AccountProfile { name { value } member_of_groups { edges { node { display_label } } } } }"}),
+        )
+        .await;
+    let body = profile.json();
+    assert_eq!(
+        body["data"]["AccountProfile"]["name"]["value"], "agent",
+        "{body}"
+    );
+    assert!(body.to_string().contains("Super Administrators"), "{body}");
 }

@@ -84,8 +84,11 @@ impl Engine {
                         &Fields::minimal(),
                     )
                     .await?;
-                self.seed_roles(main, admin.first().map(|node| node.id))
-                    .await
+                self.seed_roles(
+                    main,
+                    &admin.iter().map(|node| node.id).take(1).collect::<Vec<_>>(),
+                )
+                .await
             }
             2 => self.count_all_usage().await,
             3 => self.rename_pool_resource_links(main).await,

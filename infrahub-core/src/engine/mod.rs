@@ -71,6 +71,12 @@ pub struct EngineOptions {
     pub admin_password: Option<String>,
     /// API token of the initial `admin` account (`initial.admin_token`).
     pub admin_token: Option<String>,
+    /// API token of the initial `agent` account (`initial.agent_token`); the account is
+    /// created, as upstream, when this or `agent_password` is set.
+    pub agent_token: Option<String>,
+    /// Password of the initial `agent` account (`initial.agent_password`; a random one when
+    /// only the token is set).
+    pub agent_password: Option<String>,
     /// Schema strict mode (`main.schema_strict_mode`).
     pub strict_mode: bool,
     /// Largest page a query returns (`database.query_size_limit`).
@@ -94,6 +100,8 @@ impl std::fmt::Debug for EngineOptions {
             .field("default_branch", &self.default_branch)
             .field("admin_password", &hidden(&self.admin_password))
             .field("admin_token", &hidden(&self.admin_token))
+            .field("agent_token", &hidden(&self.agent_token))
+            .field("agent_password", &hidden(&self.agent_password))
             .field("strict_mode", &self.strict_mode)
             .field("query_size_limit", &self.query_size_limit)
             .field("bcrypt_cost", &self.bcrypt_cost)
@@ -109,6 +117,8 @@ impl Default for EngineOptions {
             default_branch: "main".into(),
             admin_password: Some("infrahub".into()),
             admin_token: None,
+            agent_token: None,
+            agent_password: None,
             strict_mode: true,
             query_size_limit: 5000,
             bcrypt_cost: bcrypt::DEFAULT_COST,
@@ -545,7 +555,36 @@ impl Engine {
             );
             self.create(branch, "InternalAccountToken", input).await?;
         }
-        self.seed_roles(branch, Some(admin.node.id)).await?;
+        let mut administrators = vec![admin.node.id];
+        if self.options.agent_token.is_some() || self.options.agent_password.is_some() {
+            // As upstream: an `agent` account for workers and automation, with the agent
+            // token, among the super administrators.
+            let password = self
+                .options
+                .agent_password
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let hash = mutate::hash_password(password, self.options.bcrypt_cost).await?;
+            let mut agent = NodeInput::default();
+            agent.attributes.insert("name".into(), text("agent"));
+            agent.attributes.insert("label".into(), text("Agent"));
+            agent.attributes.insert("account_type".into(), text("User"));
+            agent.attributes.insert("status".into(), text("active"));
+            agent.attributes.insert("password".into(), text(&hash));
+            let agent = self.create(branch, "CoreAccount", agent).await?;
+            if let Some(token) = &self.options.agent_token {
+                let mut input = NodeInput::default();
+                input.attributes.insert("name".into(), text("agent token"));
+                input.attributes.insert("token".into(), text(token));
+                input.relationships.insert(
+                    "account".into(),
+                    RelationshipInput::One(Some(PeerInput::id(agent.node.id.to_string()))),
+                );
+                self.create(branch, "InternalAccountToken", input).await?;
+            }
+            administrators.push(agent.node.id);
+        }
+        self.seed_roles(branch, &administrators).await?;
         let mut namespace = NodeInput::default();
         namespace.attributes.insert("name".into(), text("default"));
         namespace

@@ -86,11 +86,11 @@ impl Engine {
         Ok(found.first().map(|node| node.id))
     }
 
-    /// Creates the seeded permissions, roles and groups on `branch`, `admin` (if any) a member
-    /// of the super administrators. A role or group that already exists by name is left as it
+    /// Creates the seeded permissions, roles and groups on `branch`, `administrators` (the
+    /// initial admin, and the agent when there is one) members of the super administrators. A role or group that already exists by name is left as it
     /// is, so running this again (a migration interrupted half way) completes what is missing
     /// and changes nothing else.
-    pub(super) async fn seed_roles(&self, branch: &str, admin: Option<NodeId>) -> Result<()> {
+    pub(super) async fn seed_roles(&self, branch: &str, administrators: &[NodeId]) -> Result<()> {
         let mut roles = Vec::new();
         for (name, permissions) in ROLES {
             if let Some(existing) = self.named(branch, "CoreAccountRole", name).await? {
@@ -146,10 +146,10 @@ impl Engine {
             let mut group = NodeInput::default();
             group.attributes.insert("name".into(), text(name));
             group.relationships.insert("roles".into(), peers(&ids));
-            if let (true, Some(admin)) = (*with_admin, admin) {
+            if *with_admin && !administrators.is_empty() {
                 group
                     .relationships
-                    .insert("members".into(), peers(&[admin]));
+                    .insert("members".into(), peers(administrators));
             }
             self.create(branch, "CoreAccountGroup", group).await?;
         }
