@@ -439,3 +439,87 @@ def test_generators_and_checks(server, client, tmp_path: Path) -> None:
     result = ctl(server, "check", "site_names", cwd=source)
     assert result.returncode != 0, result.stdout + result.stderr
     assert "site Nice is not lowercase" in result.stdout + result.stderr
+
+
+OBJECTS_MANIFEST = """\
+objects: [objects]
+menus: [menus/main.yml]
+"""
+
+TAG_OBJECTS = """\
+---
+apiVersion: infrahub.app/v1
+kind: Object
+spec:
+  kind: BuiltinTag
+  data:
+    - name: obj-red
+      description: from the repository
+    - name: obj-blue
+"""
+
+MENU = """\
+---
+apiVersion: infrahub.app/v1
+kind: Menu
+spec:
+  data:
+    - namespace: Repo
+      name: Catalog
+      label: Catalog
+      children:
+        data:
+          - namespace: Repo
+            name: CatalogTags
+            label: Tags
+            kind: BuiltinTag
+"""
+
+
+def test_objects_and_menus_are_imported_and_tracked(server, client, tmp_path: Path) -> None:
+    source = tmp_path / "objects"
+    head = make_repository(
+        source,
+        {".infrahub.yml": OBJECTS_MANIFEST, "objects/tags.yml": TAG_OBJECTS, "menus/main.yml": MENU},
+    )
+    name = f"obj-{uuid.uuid4().hex[:6]}"
+    result = ctl(server, "repository", "add", name, f"file://{source}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    repository = wait_for_commit(client, name, head)
+    assert tag_names(client, "obj-") == ["obj-blue", "obj-red"]
+    assert client.get("BuiltinTag", name__value="obj-red").description.value == "from the repository"
+    # Upstream's group per repository and content.
+    group = client.get("CoreRepositoryGroup", name__value=f"group-repo-object-{repository.id}", include=["members"])
+    assert group.content.value == "object"
+    assert len(group.members.peers) == 2
+    item = client.get("CoreMenuItem", name__value="CatalogTags")
+    assert item.path.value == "/objects/BuiltinTag"
+    assert item.label.value == "Tags"
+
+    # The next commit drops a tag and changes the other: the dropped one is deleted.
+    (source / "objects/tags.yml").write_text(TAG_OBJECTS.replace("    - name: obj-blue\n", "").replace("from the", "still from the"))
+    git(source, "commit", "-q", "-am", "one tag")
+    head = git(source, "rev-parse", "HEAD")
+    wait_for_commit(client, name, head)
+    assert tag_names(client, "obj-") == ["obj-red"]
+    assert client.get("BuiltinTag", name__value="obj-red").description.value == "still from the repository"
+
+    # A file the SDK refuses fails the import, naming the file; nothing of it is loaded.
+    (source / "objects/bad.yml").write_text("---\napiVersion: infrahub.app/v1\nkind: Object\nspec:\n  data: 5\n")
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "bad")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        repository = client.get("CoreRepository", name__value=name)
+        if repository.sync_status.value == "error-import":
+            break
+        time.sleep(0.1)
+    assert repository.sync_status.value == "error-import"
+    logs = json.dumps(
+        client.execute_graphql(
+            query='{ InfrahubTask(related_node__ids: ["%s"]) { edges { node { logs { edges { node { message } } } } } } }'
+            % repository.id
+        )
+    )
+    assert "bad.yml" in logs, logs
+    assert tag_names(client, "obj-") == ["obj-red"]

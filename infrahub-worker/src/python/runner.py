@@ -162,7 +162,62 @@ def check(request):
     return {"passed": bool(passed), "logs": instance.logs[:1000]}
 
 
-OPERATIONS = {"describe": describe, "transform": transform, "generate": generate, "check": check}
+def objects(request):
+    """Loads a repository's object or menu files with the SDK, as `infrahubctl object load`
+    does, tracked in the repository's CoreRepositoryGroup so that objects the files no longer
+    hold are deleted; or, with `check_only`, only parses them."""
+    from pathlib import Path
+
+    from infrahub_sdk.spec.menu import MenuFile
+    from infrahub_sdk.spec.object import ObjectFile
+
+    root = os.path.realpath(request["root"])
+    inside = os.path.join(root, "")
+    content = request["content"]
+    file_type = MenuFile if content == "menu" else ObjectFile
+    paths = []
+    for relative in request["paths"]:
+        path = os.path.realpath(os.path.join(root, relative))
+        if not path.startswith(inside):
+            raise ValueError(f"{relative} is not inside the repository")
+        paths.append(Path(path))
+    files = file_type.load_from_disk(paths=paths)
+    names = []
+    for file in files:
+        name = os.path.relpath(str(file.location), root)
+        if not file.valid:
+            raise ValueError(f"{name}: {file.error_message}")
+        names.append(name)
+    if request.get("check_only"):
+        return {"files": names}
+    branch = request.get("branch") or "main"
+    repository = request["repository_id"]
+    client = client_for(request.get("address") or "http://127.0.0.1:8000", request.get("token")).clone(branch=branch)
+
+    async def load():
+        for file in files:
+            await file.validate_format(client=client, branch=branch)
+        async with client.start_tracking(
+            identifier=f"group-repo-{content}-{repository}",
+            delete_unused_nodes=True,
+            group_type="CoreRepositoryGroup",
+            group_params={"content": content, "repository": repository},
+            branch=branch,
+        ):
+            for file in files:
+                await file.process(client=client, branch=branch)
+
+    LOOP.run_until_complete(load())
+    return {"files": names}
+
+
+OPERATIONS = {
+    "describe": describe,
+    "transform": transform,
+    "generate": generate,
+    "check": check,
+    "objects": objects,
+}
 
 for line in sys.stdin:
     try:

@@ -34,6 +34,9 @@ const CHECK_DEFINITION: &str = "CoreCheckDefinition";
 const GENERATOR_DEFINITION: &str = "CoreGeneratorDefinition";
 const GROUP: &str = "CoreGroup";
 
+/// The longest loading a repository's object or menu files may take (seconds).
+const OBJECTS_TIMEOUT: u64 = 1800;
+
 /// The largest number of schema, query or template files one import reads.
 const MAX_FILES: usize = 2_000;
 
@@ -237,6 +240,30 @@ impl Import<'_> {
             .collect();
         let stale_queries = self.reconcile(QUERY, queries, &mut summary).await?;
         self.context.checkpoint().await?;
+
+        // 2a. Objects, then menus, loaded by the SDK into the repository's groups.
+        for (content, paths) in [
+            ("object", &snapshot.manifest.objects),
+            ("menu", &snapshot.manifest.menus),
+        ] {
+            if paths.is_empty() {
+                continue;
+            }
+            let loaded = self.objects(content, paths, false).await.map_err(|error| {
+                Error::workflow(format!("{content} files: {}", error.message()))
+            })?;
+            self.context
+                .info(format!(
+                    "Loaded {} {content} file(s) into branch {}",
+                    loaded, self.branch
+                ))
+                .await?;
+            *summary
+                .updated
+                .entry(format!("{content} files"))
+                .or_default() += loaded;
+            self.context.checkpoint().await?;
+        }
 
         // 3. Check definitions (their query and timeout from the class).
         let check_inputs: Vec<(String, NodeInput)> = snapshot
@@ -459,11 +486,7 @@ impl Import<'_> {
     async fn check(&self, snapshot: &Snapshot) -> Result<Checked> {
         let manifest = &snapshot.manifest;
         let file = &snapshot.manifest_name;
-        let unsupported = [
-            ("objects", !manifest.objects.is_empty()),
-            ("menus", !manifest.menus.is_empty()),
-            ("graphql_fragments", !manifest.graphql_fragments.is_empty()),
-        ];
+        let unsupported = [("graphql_fragments", !manifest.graphql_fragments.is_empty())];
         let refused: Vec<&str> = unsupported
             .iter()
             .filter(|(_, present)| *present)
@@ -471,7 +494,7 @@ impl Import<'_> {
             .collect();
         if !refused.is_empty() {
             return Err(Error::workflow(format!(
-                "{file}: `{}` cannot be imported by this server yet (schemas, queries, jinja2_transforms, python_transforms, check_definitions, generator_definitions and artifact_definitions can); nothing was imported",
+                "{file}: `{}` cannot be imported by this server yet (every other key can); nothing was imported",
                 refused.join("`, `")
             )));
         }
@@ -589,6 +612,17 @@ impl Import<'_> {
                 )));
             }
         }
+        // Object and menu files: they parse (the SDK checks them against the schema when
+        // they load, once the commit's schemas are in).
+        for (content, paths) in [("object", &manifest.objects), ("menu", &manifest.menus)] {
+            if paths.is_empty() {
+                continue;
+            }
+            self.objects(content, paths, true).await.map_err(|error| {
+                Error::workflow(format!("{file}: {content} files: {}", error.message()))
+            })?;
+        }
+
         // Check definitions: query and timeout from the class; generators: the class must
         // load, their query and group must exist.
         let mut checks = Vec::with_capacity(manifest.check_definitions.len());
@@ -662,6 +696,39 @@ impl Import<'_> {
             python,
             checks,
         })
+    }
+
+    /// Parses (`check_only`) or loads the object or menu files `paths` of the commit with the
+    /// SDK, tracked in group `group-repo-<content>-<repository id>`; how many files.
+    async fn objects(&self, content: &str, paths: &[String], check_only: bool) -> Result<usize> {
+        let request = json!({
+            "op": "objects",
+            "content": content,
+            "paths": paths,
+            "check_only": check_only,
+            "branch": self.branch,
+            "repository_id": self.record.id,
+        });
+        let answer = self
+            .repositories
+            .run_python(
+                self.record,
+                self.commit,
+                request,
+                std::time::Duration::from_secs(OBJECTS_TIMEOUT),
+            )
+            .await?
+            .map_err(|error| match error {
+                crate::python::PythonError::Code {
+                    message,
+                    traceback: _,
+                } => Error::workflow(message),
+                other => Error::workflow(other.to_string()),
+            })?;
+        Ok(answer
+            .get("files")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len))
     }
 
     /// Imports class `class_name` of `file_path` at the commit: its `query`, `timeout` and
