@@ -1141,3 +1141,113 @@ async fn artifacts_are_generated_per_target_and_follow_the_template() {
         "a refused request submits nothing"
     );
 }
+
+const FRAGMENT_MANIFEST: &str = "
+queries:
+  - name: tag_names
+    file_path: queries/tag_names.gql
+graphql_fragments:
+  - name: tag fields
+    file_path: fragments
+jinja2_transforms:
+  - name: tag_list
+    query: tag_names
+    template_path: templates/tags.j2
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_get_the_fragments_they_spread_from_the_fragment_files() {
+    let h = harness(1).await;
+    let dir = temp("fragments");
+    let repo = Repository::init(&dir).unwrap();
+    commit(
+        &repo,
+        "main",
+        &[
+            (".infrahub.yml", Some(FRAGMENT_MANIFEST)),
+            (
+                "queries/tag_names.gql",
+                Some("query { BuiltinTag { edges { node { ...TagName } } } }"),
+            ),
+            (
+                "fragments/names.gql",
+                Some(
+                    "# The name of a tag.\nfragment TagName on BuiltinTag { name { value } ...TagId }\n",
+                ),
+            ),
+            (
+                "fragments/ids.gql",
+                Some("fragment TagId on BuiltinTag { id }\n"),
+            ),
+            // Not a .gql file, and one in a subdirectory: neither is read.
+            ("fragments/README.md", Some("fragment {")),
+            ("fragments/old/broken.gql", Some("fragment {")),
+            (
+                "templates/tags.j2",
+                Some("{% for e in data.BuiltinTag.edges %}{{ e.node.name.value }};{% endfor %}"),
+            ),
+        ],
+        "first",
+    );
+    h.gql(r#"mutation { BuiltinTagCreate(data: {name: {value: "red"}}) { ok } }"#)
+        .await;
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "fragments"}}, location: {{value: "file://{}"}}
+            }}) {{ object {{ id }} }} }}"#,
+            dir.display()
+        ))
+        .await;
+    let repository = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&repository).await;
+    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    // The stored query stands alone: it holds the two fragments, dependencies first.
+    let stored = h
+        .gql(r#"{ CoreGraphQLQuery(name__value: "tag_names") { edges { node { query { value } } } } }"#)
+        .await;
+    let text = stored["CoreGraphQLQuery"]["edges"][0]["node"]["query"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        text,
+        "query { BuiltinTag { edges { node { ...TagName } } } }\n\nfragment TagId on BuiltinTag { id }\n\nfragment TagName on BuiltinTag { name { value } ...TagId }\n"
+    );
+    let (status, body) = h.get("/api/transform/jinja2/tag_list").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "red;"));
+
+    // A spread of a fragment no file defines fails the import, naming the query and fragment.
+    commit(
+        &repo,
+        "main",
+        &[(
+            "queries/tag_names.gql",
+            Some("query { BuiltinTag { edges { node { ...TagLabel } } } }"),
+        )],
+        "missing fragment",
+    );
+    for _ in 0..1_000 {
+        if h.repository("main", "fragments").await["sync_status"]["value"] == "error-import" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tasks = h.settled_tasks(&repository).await;
+    let logs: String = tasks.iter().map(log_text).collect::<Vec<_>>().join("\n");
+    assert!(
+        logs.contains("query `tag_names` (queries/tag_names.gql): Fragment 'TagLabel' not found."),
+        "{logs}"
+    );
+    // Nothing changed: the query is still the first one.
+    let stored = h
+        .gql(r#"{ CoreGraphQLQuery(name__value: "tag_names") { edges { node { query { value } } } } }"#)
+        .await;
+    assert_eq!(
+        stored["CoreGraphQLQuery"]["edges"][0]["node"]["query"]["value"],
+        json!(text)
+    );
+}

@@ -110,6 +110,55 @@ pub(crate) fn read_snapshot(
         })?;
         snapshot.queries.insert(query.name.clone(), content);
     }
+    // Fragment files: each entry a `.gql` file, or a directory whose `.gql` files (not
+    // those of its subdirectories) all count, as the SDK reads them.
+    let mut fragment_files = Vec::new();
+    for entry in &manifest.graphql_fragments {
+        let listed = mirror.list_files(commit, &entry.file_path).map_err(|error| {
+            if error.kind() == RepositoryErrorKind::NotFound {
+                invalid(format!(
+                    "graphql_fragments: Fragment file '{}' declared in graphql_fragments does not exist.",
+                    entry.file_path
+                ))
+            } else {
+                error
+            }
+        })?;
+        let single = listed.len() == 1 && listed[0] == entry.file_path.trim_matches('/');
+        let prefix = format!("{}/", entry.file_path.trim_matches('/'));
+        for path in listed {
+            let direct = single
+                || (path.to_ascii_lowercase().ends_with(".gql")
+                    && path
+                        .strip_prefix(&prefix)
+                        .is_some_and(|rest| !rest.contains('/')));
+            if !direct {
+                continue;
+            }
+            if fragment_files.len() >= MAX_FILES {
+                return Err(invalid(format!(
+                    "graphql_fragments: more than {MAX_FILES} fragment files"
+                )));
+            }
+            let content = text(&path)?;
+            fragment_files.push((path, content));
+        }
+    }
+    for query in &manifest.queries {
+        if let Some(content) = snapshot.queries.get_mut(&query.name) {
+            *content = infrahub_git::fragments::render_with_fragments(
+                &query.file_path,
+                content,
+                &fragment_files,
+            )
+            .map_err(|error| {
+                invalid(format!(
+                    "queries: query `{}` ({}): {error}",
+                    query.name, query.file_path
+                ))
+            })?;
+        }
+    }
     let mut renderer = None;
     for transform in &manifest.jinja2_transforms {
         match mirror.read_file(commit, &transform.template_path) {
@@ -486,19 +535,6 @@ impl Import<'_> {
     async fn check(&self, snapshot: &Snapshot) -> Result<Checked> {
         let manifest = &snapshot.manifest;
         let file = &snapshot.manifest_name;
-        let unsupported = [("graphql_fragments", !manifest.graphql_fragments.is_empty())];
-        let refused: Vec<&str> = unsupported
-            .iter()
-            .filter(|(_, present)| *present)
-            .map(|(key, _)| *key)
-            .collect();
-        if !refused.is_empty() {
-            return Err(Error::workflow(format!(
-                "{file}: `{}` cannot be imported by this server yet (every other key can); nothing was imported",
-                refused.join("`, `")
-            )));
-        }
-
         let mut schema_files = Vec::with_capacity(snapshot.schemas.len());
         for (path, text) in &snapshot.schemas {
             let parsed = if path.to_ascii_lowercase().ends_with(".json") {
