@@ -1251,3 +1251,115 @@ async fn queries_get_the_fragments_they_spread_from_the_fragment_files() {
         json!(text)
     );
 }
+
+/// A `git daemon` serving the repositories under `base` on a free 127.0.0.1 port; killed on
+/// drop.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        // `git daemon` would run git-daemon as its child: killing it would leave the server.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git is needed by these tests");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+        let child = std::process::Command::new(Path::new(&exec_path).join("git-daemon"))
+            .arg("--export-all")
+            .arg("--reuseaddr")
+            .arg("--informative-errors")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git-daemon starts (git is needed by these tests)");
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return GitDaemon { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("git daemon did not listen on port {port}");
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_served_over_the_git_protocol_is_imported_and_followed() {
+    let h = harness(1).await;
+    let (dir, repo, first) = source();
+    let base = dir.parent().unwrap().to_path_buf();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let daemon = GitDaemon::start(&base);
+    h.gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { ok } }"#)
+        .await;
+    let location = format!("git://127.0.0.1:{}/{name}", daemon.port);
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "over-the-network"}}, location: {{value: "{location}"}}
+            }}) {{ object {{ id }} }} }}"#
+        ))
+        .await;
+    let id = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&id).await;
+    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    let record = h.repository("main", "over-the-network").await;
+    assert_eq!(record["commit"]["value"], json!(first));
+    assert_eq!(record["operational_status"]["value"], "online");
+    assert_eq!(
+        h.names("main", "CoreTransformJinja2").await,
+        ["device_list"]
+    );
+
+    // A new commit is fetched over the network by the periodic synchronisation.
+    let second = commit(
+        &repo,
+        "main",
+        &[(
+            "templates/devices.j2",
+            Some("{% for e in data.LabDevice.edges %}- {{ e.node.name.value }}\n{% endfor %}"),
+        )],
+        "dashes",
+    );
+    let mut seen = Value::Null;
+    for _ in 0..1_000 {
+        seen = h.repository("main", "over-the-network").await["commit"]["value"].clone();
+        if seen == json!(second) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, json!(second));
+
+    // With the server gone, the connectivity check says so.
+    drop(daemon);
+    let answer = h
+        .gql(&format!(
+            r#"mutation {{ InfrahubRepositoryConnectivity(data: {{id: "{id}"}}) {{ ok message }} }}"#
+        ))
+        .await;
+    assert_eq!(
+        answer["InfrahubRepositoryConnectivity"]["ok"], false,
+        "{answer}"
+    );
+}
