@@ -1271,7 +1271,7 @@ impl GitDaemon {
             .output()
             .expect("git is needed by these tests");
         let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
-        let child = std::process::Command::new(Path::new(&exec_path).join("git-daemon"))
+        let mut child = std::process::Command::new(Path::new(&exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg("--reuseaddr")
             .arg("--informative-errors")
@@ -1289,6 +1289,8 @@ impl GitDaemon {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("git daemon did not listen on port {port}");
     }
 }
