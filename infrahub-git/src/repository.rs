@@ -35,6 +35,9 @@ pub enum RepositoryErrorKind {
     Storage,
     /// The repository's `.infrahub.yml` is invalid.
     Manifest,
+    /// A merge met conflicting changes, or the remote refused a push that is not a
+    /// fast-forward.
+    Conflict,
 }
 
 /// A failure of a repository operation; its message never holds credentials.
@@ -242,6 +245,151 @@ impl Mirror {
             )
             .map_err(|e| remote_error("fetching", url, &e))?;
         self.branches()
+    }
+
+    /// Pushes `commit` to branch `branch` of the remote, creating the branch or moving it
+    /// forward (never forced), and moves this mirror's branch too.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a branch name Git refuses or a malformed commit id, `NotFound` for
+    /// an unknown commit, `Conflict` when the remote refuses the update (its branch moved on,
+    /// or it does not accept pushes to that branch), `Authentication`, `Unavailable`,
+    /// `Storage`.
+    pub fn push(&self, commit: &str, branch: &str) -> Result<()> {
+        let target = format!("refs/heads/{branch}");
+        if !git2::Reference::is_valid_name(&target) {
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::InvalidInput,
+                format!("`{branch}` is not a Git branch name"),
+            ));
+        }
+        let oid = self.commit(commit)?.id();
+        // The pushed commit needs a local reference to be pushed from.
+        let staging = format!("refs/infrahub/push/{branch}");
+        self.repository
+            .reference(&staging, oid, true, "infrahub: push")
+            .map_err(|e| storage("preparing the push", &e))?;
+        let url = self.remote.url.trim();
+        let result = (|| {
+            let mut remote = self
+                .repository
+                .remote_anonymous(url)
+                .map_err(|e| storage("preparing the push", &e))?;
+            let refused = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+            let mut callbacks = callbacks(&self.remote);
+            let seen = std::sync::Arc::clone(&refused);
+            callbacks.push_update_reference(move |_reference, status| {
+                if let Some(status) = status {
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.to_owned());
+                }
+                Ok(())
+            });
+            let mut options = git2::PushOptions::new();
+            options.remote_callbacks(callbacks);
+            remote
+                .push(&[format!("{staging}:{target}")], Some(&mut options))
+                .map_err(|e| {
+                    let lower = e.message().to_ascii_lowercase();
+                    if lower.contains("fast-forward")
+                        || lower.contains("fast forward")
+                        || lower.contains("fastforward")
+                    {
+                        RepositoryError::new(
+                            RepositoryErrorKind::Conflict,
+                            format!(
+                                "pushing to branch {branch} of {}: not a fast-forward",
+                                redact(url)
+                            ),
+                        )
+                    } else {
+                        remote_error("pushing to", url, &e)
+                    }
+                })?;
+            let refused = refused.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(reason) = refused {
+                return Err(RepositoryError::new(
+                    RepositoryErrorKind::Conflict,
+                    format!(
+                        "{} refused the update of branch {branch}: {}",
+                        redact(url),
+                        redact_message(&reason, url)
+                    ),
+                ));
+            }
+            self.repository
+                .reference(&target, oid, true, "infrahub: pushed")
+                .map_err(|e| storage("recording the pushed branch", &e))?;
+            Ok(())
+        })();
+        if let Ok(mut reference) = self.repository.find_reference(&staging) {
+            let _ = reference.delete();
+        }
+        result
+    }
+
+    /// Merges commit `theirs` into commit `ours`: `ours` when it holds `theirs` already,
+    /// `theirs` when it holds `ours` (a fast-forward), else a new merge commit of the two
+    /// (written in this mirror only) with `message`.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` naming the conflicting files; `InvalidInput`, `NotFound` for the commits;
+    /// `Storage`.
+    pub fn merge(&self, ours: &str, theirs: &str, message: &str) -> Result<String> {
+        let (ours, theirs) = (self.commit(ours)?, self.commit(theirs)?);
+        let descends = |a: Oid, b: Oid| -> Result<bool> {
+            Ok(a == b
+                || self
+                    .repository
+                    .graph_descendant_of(a, b)
+                    .map_err(|e| storage("comparing commits", &e))?)
+        };
+        if descends(ours.id(), theirs.id())? {
+            return Ok(ours.id().to_string());
+        }
+        if descends(theirs.id(), ours.id())? {
+            return Ok(theirs.id().to_string());
+        }
+        let mut index = self
+            .repository
+            .merge_commits(&ours, &theirs, None)
+            .map_err(|e| storage("merging", &e))?;
+        if index.has_conflicts() {
+            let mut paths: Vec<String> = index
+                .conflicts()
+                .map_err(|e| storage("reading the conflicts", &e))?
+                .filter_map(|conflict| {
+                    let conflict = conflict.ok()?;
+                    let entry = conflict.our.or(conflict.their).or(conflict.ancestor)?;
+                    String::from_utf8(entry.path).ok()
+                })
+                .collect();
+            paths.sort();
+            paths.dedup();
+            return Err(RepositoryError::new(
+                RepositoryErrorKind::Conflict,
+                format!("merge conflict in {}", paths.join(", ")),
+            ));
+        }
+        let tree = index
+            .write_tree_to(&self.repository)
+            .and_then(|oid| self.repository.find_tree(oid))
+            .map_err(|e| storage("writing the merged tree", &e))?;
+        let signature = git2::Signature::now("Infrahub", "infrahub@infrahub.local")
+            .map_err(|e| storage("signing the merge", &e))?;
+        let merged = self
+            .repository
+            .commit(
+                None,
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &[&ours, &theirs],
+            )
+            .map_err(|e| storage("writing the merge commit", &e))?;
+        Ok(merged.to_string())
     }
 
     /// A reader of the files of `commit` usable from other threads.

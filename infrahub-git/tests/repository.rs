@@ -440,3 +440,101 @@ fn references_resolve_to_commits_and_changes_between_commits_are_listed() {
         ]
     );
 }
+
+#[test]
+fn merges_are_written_in_the_mirror_and_pushed_forward_only() {
+    let (_dir, repo, first) = source();
+    // A feature branch and the main branch both move on, touching different files.
+    let base = repo.find_commit(first.parse().unwrap()).unwrap();
+    repo.branch("feature", &base, false).unwrap();
+    let feature = commit(
+        &repo,
+        "feature",
+        &[("templates/startup.j2", "hostname {{ name }}!")],
+        "feature",
+    );
+    let main = commit(
+        &repo,
+        "main",
+        &[(
+            "queries/devices.gql",
+            "query { InfraDevice { count } } # main",
+        )],
+        "main",
+    );
+    // Pushes go to a bare repository, as to a Git server (libgit2 does not push to a
+    // repository with a working tree).
+    let bare_dir = temp("bare");
+    let bare = Repository::init_bare(&bare_dir).unwrap();
+    let bare_url = format!("file://{}", bare_dir.display());
+    let publish = || {
+        repo.remote_anonymous(&bare_url)
+            .unwrap()
+            .push(
+                &[
+                    "+refs/heads/main:refs/heads/main",
+                    "+refs/heads/feature:refs/heads/feature",
+                ],
+                None,
+            )
+            .unwrap();
+    };
+    publish();
+    let mirror = Mirror::open_or_clone(&temp("mirror"), Remote::new(bare_url.clone())).unwrap();
+    let head = |name: &str| {
+        bare.find_reference(&format!("refs/heads/{name}"))
+            .unwrap()
+            .target()
+            .unwrap()
+            .to_string()
+    };
+
+    // Each holding the other's ancestor: no merge commit.
+    assert_eq!(mirror.merge(&main, &first, "m").unwrap(), main);
+    assert_eq!(
+        mirror.merge(&first, &main, "m").unwrap(),
+        main,
+        "a fast-forward"
+    );
+    // Diverged: a merge commit with both changes.
+    let merged = mirror.merge(&main, &feature, "Merge feature").unwrap();
+    assert_ne!(merged, main);
+    assert_eq!(
+        mirror.read_file(&merged, "templates/startup.j2").unwrap(),
+        b"hostname {{ name }}!"
+    );
+    assert_eq!(
+        mirror.read_file(&merged, "queries/devices.gql").unwrap(),
+        b"query { InfraDevice { count } } # main"
+    );
+
+    // Pushed: the remote's main moves to the merge, a new branch is created.
+    mirror.push(&merged, "main").unwrap();
+    assert_eq!(head("main"), merged);
+    mirror.push(&first, "from-infrahub").unwrap();
+    assert_eq!(head("from-infrahub"), first);
+    assert_eq!(
+        mirror.branches().unwrap().get("from-infrahub"),
+        Some(&first)
+    );
+    // Never backwards.
+    let error = mirror.push(&first, "main").unwrap_err();
+    assert_eq!(error.kind(), RepositoryErrorKind::Conflict, "{error}");
+    assert_eq!(head("main"), merged);
+    let error = mirror.push(&first, "no..good").unwrap_err();
+    assert_eq!(error.kind(), RepositoryErrorKind::InvalidInput);
+
+    // Both sides changing one file: a conflict naming it, nothing written.
+    let left = commit(
+        &repo,
+        "feature",
+        &[("templates/startup.j2", "left")],
+        "left",
+    );
+    let right = commit(&repo, "main", &[("templates/startup.j2", "right")], "right");
+    publish();
+    mirror.fetch().unwrap();
+    let error = mirror.merge(&right, &left, "m").unwrap_err();
+    assert_eq!(error.kind(), RepositoryErrorKind::Conflict);
+    assert!(error.message().contains("templates/startup.j2"), "{error}");
+}
