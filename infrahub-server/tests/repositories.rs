@@ -1365,3 +1365,146 @@ async fn a_repository_served_over_the_git_protocol_is_imported_and_followed() {
         "{answer}"
     );
 }
+
+/// Pushes `refspecs` of `repo` to the bare repository at `url`.
+fn publish(repo: &Repository, url: &str, refspecs: &[&str]) {
+    repo.remote_anonymous(url)
+        .unwrap()
+        .push(refspecs, None)
+        .unwrap();
+}
+
+fn bare_head(bare: &Repository, branch: &str) -> Option<String> {
+    bare.find_reference(&format!("refs/heads/{branch}"))
+        .ok()
+        .and_then(|r| r.target())
+        .map(|oid| oid.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_with_git_branch_becomes_a_git_branch_and_merges_back() {
+    let h = harness(1).await;
+    let (_dir, repo, first) = source();
+    // The remote is a bare repository, as on a Git server.
+    let bare_dir = temp("bare");
+    let bare = Repository::init_bare(&bare_dir).unwrap();
+    let url = format!("file://{}", bare_dir.display());
+    publish(&repo, &url, &["+refs/heads/main:refs/heads/main"]);
+    h.gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { ok } }"#)
+        .await;
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "synced"}}, location: {{value: "{url}"}}
+            }}) {{ object {{ id }} }} }}"#
+        ))
+        .await;
+    let id = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&id).await;
+    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+
+    // An Infrahub branch with sync_with_git: its Git branch is created at main's commit.
+    h.gql(r#"mutation { BranchCreate(data: {name: "feature", sync_with_git: true}) { ok } }"#)
+        .await;
+    let mut pushed = None;
+    for _ in 0..1_000 {
+        pushed = bare_head(&bare, "feature");
+        if pushed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pushed.as_deref(), Some(first.as_str()));
+    let tasks = h.settled_tasks(&id).await;
+    let create = tasks
+        .iter()
+        .find(|t| t["workflow"] == "git-repositories-create-branch")
+        .expect("the Git branch task");
+    assert_eq!(create["state"], "COMPLETED", "{}", log_text(create));
+    assert_eq!(
+        h.repository("feature", "synced").await["commit"]["value"],
+        json!(first)
+    );
+    // A branch without sync_with_git stays out of Git.
+    h.gql(r#"mutation { BranchCreate(data: {name: "local-only"}) { ok } }"#)
+        .await;
+
+    // Git moves on in both branches: the feature branch changes the template, main the README.
+    repo.branch(
+        "feature",
+        &repo.find_commit(first.parse().unwrap()).unwrap(),
+        false,
+    )
+    .unwrap();
+    let feature = commit(
+        &repo,
+        "feature",
+        &[(
+            "templates/devices.j2",
+            Some("{% for e in data.LabDevice.edges %}* {{ e.node.name.value }}\n{% endfor %}"),
+        )],
+        "stars",
+    );
+    let main = commit(
+        &repo,
+        "main",
+        &[("README.md", Some("main moved"))],
+        "readme",
+    );
+    publish(
+        &repo,
+        &url,
+        &[
+            "refs/heads/feature:refs/heads/feature",
+            "refs/heads/main:refs/heads/main",
+        ],
+    );
+    // The synchronisation imports each Git branch into its Infrahub branch.
+    for (branch, expected) in [("feature", &feature), ("main", &main)] {
+        let mut seen = Value::Null;
+        for _ in 0..1_000 {
+            seen = h.repository(branch, "synced").await["commit"]["value"].clone();
+            if seen == json!(expected) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen, json!(expected), "{branch}");
+    }
+    assert!(bare_head(&bare, "local-only").is_none());
+
+    // Merging the Infrahub branch merges the Git branch into main (a merge commit: both
+    // moved), pushes it and imports it into main.
+    h.gql(r#"mutation { BranchMerge(data: {name: "feature"}) { ok } }"#)
+        .await;
+    let mut merged = None;
+    for _ in 0..1_000 {
+        merged = bare_head(&bare, "main").filter(|head| head != &main);
+        if merged.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let merged = merged.expect("main moved");
+    let merge_commit = bare.find_commit(merged.parse().unwrap()).unwrap();
+    let parents: Vec<String> = merge_commit.parent_ids().map(|p| p.to_string()).collect();
+    assert_eq!(parents, [main.clone(), feature.clone()]);
+    let mut seen = Value::Null;
+    for _ in 0..1_000 {
+        seen = h.repository("main", "synced").await["commit"]["value"].clone();
+        if seen == json!(merged) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, json!(merged));
+    let (status, _) = h.get("/api/transform/jinja2/device_list").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, readme) = h.get(&format!("/api/file/{id}/README.md")).await;
+    assert_eq!(readme, "main moved");
+    let (_, template) = h.get(&format!("/api/file/{id}/templates/devices.j2")).await;
+    assert!(template.contains("* {{"), "{template}");
+}

@@ -54,7 +54,28 @@ impl Operation {
 
 struct BranchWorkflow {
     engine: Arc<Engine>,
+    /// Where a `sync_with_git` branch's Git work is submitted.
+    repositories: Arc<crate::repositories::Repositories>,
     operation: Operation,
+}
+
+impl BranchWorkflow {
+    /// Submits `workflow` for `branch` (Git branch creation or merge), when this process can.
+    async fn submit_git(&self, context: &TaskContext, workflow: &str, branch: &str) -> Result<()> {
+        let Some(services) = self.repositories.services() else {
+            return Ok(());
+        };
+        let task = services
+            .tasks
+            .submit(super::branch_sync_submission(workflow, branch))
+            .await?;
+        context
+            .info(format!(
+                "Submitted {workflow} for the Git repositories (task {})",
+                task.id
+            ))
+            .await
+    }
 }
 
 #[derive(Deserialize)]
@@ -142,6 +163,10 @@ impl Workflow for BranchWorkflow {
             context
                 .info(format!("Branch {} created", info.name))
                 .await?;
+            if info.sync_with_git {
+                self.submit_git(context, super::REPOSITORIES_CREATE_BRANCH, &info.name)
+                    .await?;
+            }
             return Ok(json!({"branch": info.name, "id": info.id}));
         }
         let p: BranchParameters = parameters(parameters_value)?;
@@ -188,6 +213,11 @@ impl Workflow for BranchWorkflow {
             }
             Operation::Merge => {
                 context.info(format!("Merging branch {branch}")).await?;
+                let sync_with_git = engine
+                    .branch(branch)
+                    .await
+                    .map(|info| info.sync_with_git)
+                    .unwrap_or(false);
                 let (_, events) = engine
                     .merge_branch(branch)
                     .await
@@ -198,6 +228,10 @@ impl Workflow for BranchWorkflow {
                         events.len()
                     ))
                     .await?;
+                if sync_with_git {
+                    self.submit_git(context, super::REPOSITORIES_MERGE, branch)
+                        .await?;
+                }
                 Ok(json!({"branch": branch}))
             }
             Operation::DiffUpdate => {
@@ -220,8 +254,13 @@ impl Workflow for BranchWorkflow {
     }
 }
 
-/// Registers the branch workflows on `engine`.
-pub(super) fn register(catalogue: &mut Catalogue, engine: &Arc<Engine>) {
+/// Registers the branch workflows on `engine`; a `sync_with_git` branch's Git work goes to
+/// the workflows of `repositories`.
+pub(super) fn register(
+    catalogue: &mut Catalogue,
+    engine: &Arc<Engine>,
+    repositories: &Arc<crate::repositories::Repositories>,
+) {
     for operation in [
         Operation::Create,
         Operation::Delete,
@@ -232,6 +271,7 @@ pub(super) fn register(catalogue: &mut Catalogue, engine: &Arc<Engine>) {
     ] {
         catalogue.register(Arc::new(BranchWorkflow {
             engine: Arc::clone(engine),
+            repositories: Arc::clone(repositories),
             operation,
         }));
     }

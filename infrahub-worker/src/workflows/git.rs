@@ -424,23 +424,32 @@ async fn submit_import(
         return Ok(());
     }
     runtime
-        .submit(Submission {
-            workflow: REPOSITORY_IMPORT.to_owned(),
-            parameters: json!({
-                "repository_id": record.id,
-                "repository_name": record.name,
-                "infrahub_branch_name": branch,
-                "commit": commit,
-            }),
-            branch: Some(branch.to_owned()),
-            related_nodes: vec![RelatedNode {
-                id: record.id.clone(),
-                kind: record.kind.clone(),
-            }],
-            ..Submission::default()
-        })
+        .submit(import_submission(record, branch, commit))
         .await?;
     Ok(())
+}
+
+/// The import of `commit` of `record` into `branch`.
+pub(crate) fn import_submission(
+    record: &RepositoryRecord,
+    branch: &str,
+    commit: &str,
+) -> Submission {
+    Submission {
+        workflow: REPOSITORY_IMPORT.to_owned(),
+        parameters: json!({
+            "repository_id": record.id,
+            "repository_name": record.name,
+            "infrahub_branch_name": branch,
+            "commit": commit,
+        }),
+        branch: Some(branch.to_owned()),
+        related_nodes: vec![RelatedNode {
+            id: record.id.clone(),
+            kind: record.kind.clone(),
+        }],
+        ..Submission::default()
+    }
 }
 
 /// Git branches other than the default one, as upstream maps them: a Git branch is the

@@ -13,6 +13,7 @@ mod artifact;
 mod branch;
 mod generator;
 mod git;
+mod git_branches;
 mod import;
 
 pub use artifact::{ARTIFACT_DEFINITION_GENERATE, generate_submission};
@@ -24,13 +25,15 @@ pub use git::{
     REPOSITORIES_SYNC, REPOSITORY_ADD_READ_ONLY, REPOSITORY_ADD_READ_WRITE, REPOSITORY_IMPORT,
     REPOSITORY_PULL_READ_ONLY, repository_sync_schedule,
 };
+pub use git_branches::{REPOSITORIES_CREATE_BRANCH, REPOSITORIES_MERGE, branch_sync_submission};
 
 /// A catalogue holding every built-in workflow, running on `engine`, with the Git
 /// repositories of `repositories` (which must use the same engine).
 pub fn catalogue(engine: &Arc<Engine>, repositories: &Arc<Repositories>) -> Catalogue {
     let mut catalogue = Catalogue::new();
-    branch::register(&mut catalogue, engine);
+    branch::register(&mut catalogue, engine, repositories);
     git::register(&mut catalogue, repositories);
+    git_branches::register(&mut catalogue, repositories);
     artifact::register(&mut catalogue, repositories);
     generator::register(&mut catalogue, repositories);
     catalogue
