@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod app;
+mod artifact_refresh;
 pub mod auth;
 pub mod cluster;
 pub mod config;

@@ -46,7 +46,45 @@ impl infrahub_worker::repositories::QueryRunner for StateQueries {
             .0
             .upgrade()
             .ok_or_else(|| "the server is shutting down".to_owned())?;
-        crate::rest::query::run_for_task(&state, branch, query, variables).await
+        crate::rest::query::run_for_task(&state, branch, query, variables, false)
+            .await
+            .map(|(data, _)| data)
+    }
+
+    async fn run_tracked(
+        &self,
+        branch: &str,
+        query: &str,
+        variables: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(serde_json::Value, std::collections::BTreeSet<String>), String> {
+        let state = self
+            .0
+            .upgrade()
+            .ok_or_else(|| "the server is shutting down".to_owned())?;
+        crate::rest::query::run_for_task(&state, branch, query, variables, true).await
+    }
+
+    async fn record_group(
+        &self,
+        branch: &str,
+        query: &str,
+        variables: &serde_json::Map<String, serde_json::Value>,
+        nodes: &std::collections::BTreeSet<String>,
+        subscriber: &str,
+    ) -> Result<(), String> {
+        let state = self
+            .0
+            .upgrade()
+            .ok_or_else(|| "the server is shutting down".to_owned())?;
+        crate::rest::record_query_group(
+            &state,
+            branch,
+            query,
+            variables,
+            nodes,
+            &[subscriber.to_owned()],
+        )
+        .await
     }
 }
 
@@ -228,6 +266,7 @@ impl AppState {
             .set_sdk_client(None, Some(crate::auth::worker_key(&state.jwt_secret)));
         if tokio::runtime::Handle::try_current().is_ok() {
             Cluster::start(&state);
+            crate::artifact_refresh::start(&state);
             // A process that runs tasks also takes part in the scheduled work (each period's
             // task is submitted by one process of the deployment).
             if let Ok(mut worker) = state.worker.lock() {

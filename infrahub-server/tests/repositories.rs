@@ -1508,3 +1508,151 @@ async fn a_sync_with_git_branch_becomes_a_git_branch_and_merges_back() {
     let (_, template) = h.get(&format!("/api/file/{id}/templates/devices.j2")).await;
     assert!(template.contains("* {{"), "{template}");
 }
+
+const ROLE_SCHEMA: &str = r#"
+version: "1.0"
+nodes:
+  - name: Device
+    namespace: Lab
+    inherit_from: [CoreArtifactTarget]
+    human_friendly_id: [name__value]
+    display_label: name__value
+    attributes:
+      - {name: name, kind: Text, unique: true}
+      - {name: role, kind: Text, optional: true}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_follows_a_change_to_the_data_it_was_rendered_from() {
+    let h = harness(1).await;
+    let dir = temp("artifact-data");
+    let repo = Repository::init(&dir).unwrap();
+    commit(
+        &repo,
+        "main",
+        &[
+            (".infrahub.yml", Some(ARTIFACT_MANIFEST)),
+            ("schemas/lab.yml", Some(ROLE_SCHEMA)),
+            (
+                "queries/device_config.gql",
+                Some(
+                    "query ($name: String!) { LabDevice(name__value: $name) { edges { node { name { value } role { value } } } } }",
+                ),
+            ),
+            (
+                "templates/config.j2",
+                Some(
+                    "{% for e in data.LabDevice.edges %}\nhostname {{ e.node.name.value }}\n{% if e.node.role.value %}role {{ e.node.role.value }}\n{% endif %}{% endfor %}\n",
+                ),
+            ),
+        ],
+        "first",
+    );
+    let group = h
+        .gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { object { id } } }"#)
+        .await["CoreStandardGroupCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = h
+        .gql(&format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{
+                name: {{value: "configs"}}, location: {{value: "file://{}"}}
+            }}) {{ object {{ id }} }} }}"#,
+            dir.display()
+        ))
+        .await;
+    let repository = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = h.settled_tasks(&repository).await;
+    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    let definition = h
+        .gql("{ CoreArtifactDefinition { edges { node { id } } } }")
+        .await["CoreArtifactDefinition"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut devices = BTreeMap::new();
+    for name in ["sw1", "sw2"] {
+        let created = h
+            .gql(&format!(
+                r#"mutation {{ LabDeviceCreate(data: {{name: {{value: "{name}"}}}}) {{ object {{ id }} }} }}"#
+            ))
+            .await;
+        devices.insert(
+            name,
+            created["LabDeviceCreate"]["object"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    h.gql(&format!(
+        r#"mutation {{ CoreStandardGroupUpdate(data: {{id: "{group}", members: [{{id: "{}"}}, {{id: "{}"}}]}}) {{ ok }} }}"#,
+        devices["sw1"], devices["sw2"]
+    ))
+    .await;
+    let generations = h.settled_tasks(&definition).await.len();
+    let (status, _) = h
+        .post(
+            &format!("/api/artifact/generate/{definition}"),
+            json!({}),
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
+    let first = artifacts(&h).await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    let groups = h
+        .gql("{ CoreGraphQLQueryGroup { edges { node { name { value } members { edges { node { id } } } subscribers { edges { node { id } } } } } } }")
+        .await;
+    // The query selects no id: each group still holds its device (and its artifact
+    // subscribes to it).
+    for group in groups["CoreGraphQLQueryGroup"]["edges"].as_array().unwrap() {
+        assert_eq!(
+            group["node"]["members"]["edges"].as_array().map(Vec::len),
+            Some(1),
+            "{groups}"
+        );
+        assert_eq!(
+            group["node"]["subscribers"]["edges"]
+                .as_array()
+                .map(Vec::len),
+            Some(1),
+            "{groups}"
+        );
+    }
+    // Generation wrote nothing that counts as a change: no generation follows by itself.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let generations = h.settled_tasks(&definition).await.len();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(h.settled_tasks(&definition).await.len(), generations);
+
+    // sw1's role changes: its artifact, and only it, is generated again.
+    h.gql(&format!(
+        r#"mutation {{ LabDeviceUpdate(data: {{id: "{}", role: {{value: "leaf"}}}}) {{ ok }} }}"#,
+        devices["sw1"]
+    ))
+    .await;
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
+    assert!(
+        log_text(&task).contains("Generating 1 artifact(s)"),
+        "{}",
+        log_text(&task)
+    );
+    let second = artifacts(&h).await;
+    let (_, content) = h.get(&format!("/api/artifact/{}", second["sw1"].0)).await;
+    assert_eq!(content, "hostname sw1\nrole leaf\n");
+    assert_eq!(second["sw2"], first["sw2"], "sw2 is untouched");
+    // A change to data no artifact read regenerates nothing.
+    let generations = h.settled_tasks(&definition).await.len();
+    h.gql(r#"mutation { BuiltinTagCreate(data: {name: {value: "unrelated"}}) { ok } }"#)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(h.settled_tasks(&definition).await.len(), generations);
+}

@@ -137,6 +137,27 @@ pub trait QueryRunner: Send + Sync + 'static {
         query: &str,
         variables: serde_json::Map<String, Value>,
     ) -> std::result::Result<Value, String>;
+
+    /// Like [`QueryRunner::run`], also answering the ids of the nodes the answer holds
+    /// (whether or not the query selects them).
+    async fn run_tracked(
+        &self,
+        branch: &str,
+        query: &str,
+        variables: serde_json::Map<String, Value>,
+    ) -> std::result::Result<(Value, std::collections::BTreeSet<String>), String>;
+
+    /// Records `nodes` (those of the answer of `query` with `variables`) in the query's group
+    /// with `subscriber` among its subscribers (upstream's `update_group=true`), so that a
+    /// change to those nodes finds what was built from them.
+    async fn record_group(
+        &self,
+        branch: &str,
+        query: &str,
+        variables: &serde_json::Map<String, Value>,
+        nodes: &std::collections::BTreeSet<String>,
+        subscriber: &str,
+    ) -> std::result::Result<(), String>;
 }
 
 /// What artifact generation needs besides the repositories: stored queries, the object store

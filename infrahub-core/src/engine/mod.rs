@@ -134,6 +134,24 @@ impl Default for EngineOptions {
 /// be quick (invalidate a cache, queue a message).
 pub type CommitObserver = Arc<dyn Fn(&str, &[&str]) + Send + Sync>;
 
+/// Told, right after each committed node mutation, the branch and the ids of the nodes it
+/// created, changed, deleted, or linked or unlinked (an id may repeat). Merges and rebases are
+/// not reported here (see [`CommitObserver`]). Observers run on the committing task: they must
+/// be quick (queue the ids).
+pub type ChangeObserver = Arc<dyn Fn(&str, &[NodeId]) + Send + Sync>;
+
+tokio::task_local! {
+    /// Set while [`unobserved`] runs its future.
+    static UNOBSERVED: ();
+}
+
+/// Runs `future` with the node mutations it commits (on this task) kept from the
+/// [`ChangeObserver`]s: for writes that follow from changes already reported (an artifact
+/// rendered from changed data must not report its own writes as new changes).
+pub async fn unobserved<F: std::future::Future>(future: F) -> F::Output {
+    UNOBSERVED.scope((), future).await
+}
+
 /// The kind a [`CommitObserver`] is told when a commit may have written nodes of any kind.
 pub const ANY_KIND: &str = "*";
 
@@ -167,6 +185,8 @@ pub struct Engine {
     schema_checks: RwLock<Vec<NamedCheck>>,
     /// See [`Engine::observe_commits`].
     commit_observers: RwLock<Vec<Observer>>,
+    /// See [`Engine::observe_changes`].
+    change_observers: RwLock<Vec<ChangeObserverEntry>>,
     /// The hash of each branch's schema in `schemas` (hashing a schema walks every model).
     schema_hashes: std::sync::Mutex<HashMap<String, String>>,
     /// See [`Engine::observe_registry`].
@@ -175,6 +195,14 @@ pub struct Engine {
 
 /// A [`CommitObserver`] with a `Debug` form.
 struct Observer(CommitObserver);
+
+struct ChangeObserverEntry(ChangeObserver);
+
+impl std::fmt::Debug for ChangeObserverEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangeObserver")
+    }
+}
 
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,6 +256,7 @@ impl Engine {
             freed_numbers: std::sync::Mutex::new(HashMap::new()),
             schema_checks: RwLock::new(Vec::new()),
             commit_observers: RwLock::new(Vec::new()),
+            change_observers: RwLock::new(Vec::new()),
             schema_hashes: std::sync::Mutex::new(HashMap::new()),
             registry_observers: RwLock::new(Vec::new()),
         };
@@ -316,6 +345,36 @@ impl Engine {
     pub fn observe_commits(&self, observer: CommitObserver) {
         if let Ok(mut observers) = self.commit_observers.write() {
             observers.push(Observer(observer));
+        }
+    }
+
+    /// Adds an observer told of the nodes every committed node mutation wrote (see
+    /// [`ChangeObserver`]).
+    pub fn observe_changes(&self, observer: ChangeObserver) {
+        if let Ok(mut observers) = self.change_observers.write() {
+            observers.push(ChangeObserverEntry(observer));
+        }
+    }
+
+    /// Whether anyone observes changes (collecting the ids costs a walk of the changeset).
+    pub(crate) fn changes_observed(&self) -> bool {
+        if UNOBSERVED.try_with(|()| ()).is_ok() {
+            return false;
+        }
+        self.change_observers
+            .read()
+            .map(|observers| !observers.is_empty())
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn notify_changes(&self, branch: &str, ids: &[NodeId]) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Ok(observers) = self.change_observers.read() {
+            for ChangeObserverEntry(observer) in observers.iter() {
+                observer(branch, ids);
+            }
         }
     }
 

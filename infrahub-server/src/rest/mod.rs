@@ -39,6 +39,23 @@ pub(crate) mod menu;
 mod openapi;
 pub(crate) mod query;
 mod query_group;
+
+/// Records a stored query's answer in its query group (see `query_group`), for tasks.
+pub(crate) async fn record_query_group(
+    state: &std::sync::Arc<crate::app::AppState>,
+    branch: &str,
+    query: &str,
+    variables: &serde_json::Map<String, serde_json::Value>,
+    nodes: &std::collections::BTreeSet<String>,
+    subscribers: &[String],
+) -> Result<(), String> {
+    query_group::record(state, branch, query, variables, nodes, subscribers)
+        .await
+        .map_err(|error| match error {
+            error::RestError::Api(error) => error.message().to_owned(),
+            error::RestError::Invalid(detail) => serde_json::Value::Array(detail).to_string(),
+        })
+}
 mod schema;
 mod storage;
 mod transform;

@@ -92,15 +92,28 @@ async fn run(
     }
     let at = params.get("at").filter(|text| !text.is_empty());
     let group_params = update_group.then(|| variables.clone());
-    match run_stored(state, account, &branch, at, &view, query_id, variables).await? {
-        Stored::Data(data) => {
+    match run_stored(
+        state,
+        account,
+        &branch,
+        at,
+        &view,
+        query_id,
+        variables,
+        update_group,
+    )
+    .await?
+    {
+        Stored::Data(mut data) => {
             if let Some(group_params) = group_params {
+                let mut nodes = std::collections::BTreeSet::new();
+                super::query_group::take_member_ids(&mut data, &mut nodes);
                 super::query_group::record(
                     state,
                     &branch,
                     query_id,
                     &group_params,
-                    &data,
+                    &nodes,
                     &subscribers,
                 )
                 .await?;
@@ -119,7 +132,10 @@ pub(super) enum Stored {
     Failed(Response),
 }
 
-/// Runs the stored query `query_id` (an id, else a name) through `view` as `account`.
+/// Runs the stored query `query_id` (an id, else a name) through `view` as `account`; with
+/// `track`, every node of the answer also carries its id under
+/// [`super::query_group::MEMBER_ID`] (for the caller to take out).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_stored(
     state: &Arc<AppState>,
     account: Option<Account>,
@@ -128,8 +144,12 @@ pub(super) async fn run_stored(
     view: &BranchView,
     query_id: &str,
     variables: Map<String, Value>,
+    track: bool,
 ) -> Result<Stored, RestError> {
-    let (_, name, document) = find_query(state, view, query_id).await?;
+    let (_, name, mut document) = find_query(state, view, query_id).await?;
+    if track && let Some(tracked) = super::query_group::with_member_ids(&document) {
+        document = tracked;
+    }
     let request = GraphqlRequest {
         query: document,
         variables: Some(Value::Object(variables)),
@@ -169,21 +189,25 @@ pub(super) async fn run_stored(
 }
 
 /// Runs the stored query `query_id` on `branch` for a task, as the server itself: the query's
-/// `data`, or a message naming the query.
+/// `data` and, with `track`, the ids of the nodes it holds; or a message naming the query.
 pub(crate) async fn run_for_task(
     state: &Arc<AppState>,
     branch: &str,
     query_id: &str,
     variables: Map<String, Value>,
-) -> Result<Value, String> {
+    track: bool,
+) -> Result<(Value, std::collections::BTreeSet<String>), String> {
     let view = BranchView::now(branch);
-    let (_, name, document) =
+    let (_, name, mut document) =
         find_query(state, &view, query_id)
             .await
             .map_err(|error| match error {
                 RestError::Api(error) => format!("GraphQLQuery {query_id}: {}", error.message()),
                 RestError::Invalid(_) => format!("GraphQLQuery {query_id}: not found"),
             })?;
+    if track && let Some(tracked) = super::query_group::with_member_ids(&document) {
+        document = tracked;
+    }
     let request = GraphqlRequest {
         query: document,
         variables: Some(Value::Object(variables)),
@@ -203,7 +227,12 @@ pub(crate) async fn run_for_task(
             .collect();
         return Err(format!("GraphQLQuery {name}: {}", messages.join("; ")));
     }
-    Ok(response.get("data").cloned().unwrap_or(Value::Null))
+    let mut data = response.get("data").cloned().unwrap_or(Value::Null);
+    let mut nodes = std::collections::BTreeSet::new();
+    if track {
+        super::query_group::take_member_ids(&mut data, &mut nodes);
+    }
+    Ok((data, nodes))
 }
 
 /// The id, name and document of the stored query `query_id` (an id, else a name) through

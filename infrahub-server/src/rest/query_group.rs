@@ -27,21 +27,20 @@ pub(super) const MAX_SUBSCRIBERS: usize = 100;
 /// The most members one group records (ids beyond are left out, with a warning).
 const MAX_MEMBERS: usize = 50_000;
 
-/// Records the nodes of `data` (the answer of stored query `query_id` on `branch` with
-/// `variables`) in the query's group and adds `subscribers` to it.
+/// Records `nodes` (the ids the answer of stored query `query_id` on `branch` with
+/// `variables` holds, see [`take_member_ids`]) in the query's group and adds `subscribers`
+/// to it.
 pub(super) async fn record(
     state: &Arc<AppState>,
     branch: &str,
     query_id: &str,
     variables: &Map<String, Value>,
-    data: &Value,
+    nodes: &BTreeSet<String>,
     subscribers: &[String],
 ) -> Result<(), RestError> {
     let view = BranchView::now(branch);
     let (id, name, _) = super::query::find_query(state, &view, query_id).await?;
-    let mut candidates = BTreeSet::new();
-    collect_ids(data, &mut candidates);
-    let candidates: Vec<NodeId> = candidates
+    let candidates: Vec<NodeId> = nodes
         .iter()
         .filter_map(|text| text.parse::<NodeId>().ok())
         .take(MAX_MEMBERS)
@@ -135,22 +134,101 @@ async fn existing_group(
     }))
 }
 
-/// Every string under an `id` key of an object of `value`.
-fn collect_ids(value: &Value, ids: &mut BTreeSet<String>) {
+/// The alias under which [`with_member_ids`] selects the id of every node.
+pub(crate) const MEMBER_ID: &str = "_infrahub_member_id";
+
+/// `document` with `_infrahub_member_id: id` selected in every `node { ... }` selection (the
+/// node of an edge, or the peer of a relationship), so that the answer names every node it
+/// holds whether or not the query selects their ids, as upstream's resolvers record them;
+/// `None` when it does not parse (it then fails as it is).
+pub(crate) fn with_member_ids(document: &str) -> Option<String> {
+    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
+    use async_graphql::parser::{Pos, Positioned};
+
+    fn walk(set: &Positioned<SelectionSet>, inside_node: bool, at: &mut Vec<Pos>) {
+        if inside_node {
+            at.push(set.pos);
+        }
+        for item in &set.node.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    if !field.node.selection_set.node.items.is_empty() {
+                        let is_node = field.node.name.node.as_str() == "node";
+                        walk(&field.node.selection_set, is_node, at);
+                    }
+                }
+                Selection::InlineFragment(inline) => walk(&inline.node.selection_set, false, at),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+
+    let parsed = async_graphql::parser::parse_query(document).ok()?;
+    let mut at = Vec::new();
+    match &parsed.operations {
+        DocumentOperations::Single(operation) => {
+            walk(&operation.node.selection_set, false, &mut at);
+        }
+        DocumentOperations::Multiple(operations) => {
+            for operation in operations.values() {
+                walk(&operation.node.selection_set, false, &mut at);
+            }
+        }
+    }
+    // Fragment definitions are left alone: their type may have no `id` (the nodes they
+    // are spread into have theirs selected already).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(document.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let mut offsets: Vec<usize> = at
+        .iter()
+        .filter_map(|pos| {
+            let start = *line_starts.get(pos.line.checked_sub(1)?)?;
+            let line = &document[start..];
+            let within = line.char_indices().nth(pos.column.checked_sub(1)?)?.0;
+            let offset = start + within;
+            (document[offset..].starts_with('{')).then_some(offset + 1)
+        })
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let mut rewritten = String::with_capacity(document.len() + offsets.len() * 32);
+    let mut last = 0;
+    for offset in offsets {
+        rewritten.push_str(&document[last..offset]);
+        rewritten.push_str(&format!(" {MEMBER_ID}: id "));
+        last = offset;
+    }
+    rewritten.push_str(&document[last..]);
+    Some(rewritten)
+}
+
+/// Removes the ids [`with_member_ids`] added from `value`, collecting them into `ids` (and
+/// the strings under `id` keys, which are filtered to nodes later).
+pub(crate) fn take_member_ids(value: &mut Value, ids: &mut BTreeSet<String>) {
     match value {
         Value::Object(object) => {
-            for (key, item) in object {
+            if let Some(Value::String(id)) = object.remove(MEMBER_ID) {
+                ids.insert(id);
+            }
+            for (key, item) in object.iter_mut() {
                 match item {
                     Value::String(text) if key == "id" => {
                         ids.insert(text.clone());
                     }
-                    _ => collect_ids(item, ids),
+                    _ => take_member_ids(item, ids),
                 }
             }
         }
-        Value::Array(items) => items.iter().for_each(|item| collect_ids(item, ids)),
+        Value::Array(items) => items.iter_mut().for_each(|item| take_member_ids(item, ids)),
         _ => {}
     }
+}
+
+/// Every string under an `id` key of an object of `value`.
+#[cfg(test)]
+fn collect_ids(value: &Value, ids: &mut BTreeSet<String>) {
+    take_member_ids(&mut value.clone(), ids);
 }
 
 /// The SDK's `dict_hash`: the MD5 of the value as `ujson.dumps(value, sort_keys=True)`
@@ -250,5 +328,31 @@ mod tests {
             &mut ids,
         );
         assert_eq!(ids, BTreeSet::from(["1".to_owned(), "2".to_owned()]));
+    }
+}
+
+#[cfg(test)]
+mod member_ids {
+    use super::*;
+
+    #[test]
+    fn every_node_selection_gets_its_id() {
+        let query = "query ($n: String) {\n  LabDevice(name__value: $n) { edges { node { name { value } site { node { name { value } } } ...F } } }\n}\nfragment F on LabDevice { role { value } }";
+        let rewritten = with_member_ids(query).unwrap();
+        assert_eq!(
+            rewritten.matches("_infrahub_member_id: id").count(),
+            2,
+            "{rewritten}"
+        );
+        assert!(async_graphql::parser::parse_query(&rewritten).is_ok());
+        assert!(with_member_ids("query {").is_none());
+        let mut answer = json!({"LabDevice": {"edges": [{"node": {"_infrahub_member_id": "a", "name": {"value": "x"}, "site": {"node": {"_infrahub_member_id": "b"}}}}]}});
+        let mut ids = BTreeSet::new();
+        take_member_ids(&mut answer, &mut ids);
+        assert_eq!(ids, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
+        assert_eq!(
+            answer,
+            json!({"LabDevice": {"edges": [{"node": {"name": {"value": "x"}, "site": {"node": {}}}}]}})
+        );
     }
 }

@@ -147,6 +147,7 @@ async fn resolve(
         &view,
         &query.id.to_string(),
         variables,
+        false,
     )
     .await?
     {

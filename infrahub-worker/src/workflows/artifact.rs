@@ -226,6 +226,14 @@ impl Workflow for GenerateWorkflow {
     }
 
     async fn run(&self, context: &TaskContext, parameters: Value) -> Result<Value> {
+        // What generation writes (artifacts, query groups) follows from changes already
+        // reported: it must not report itself as a change that regenerates artifacts.
+        infrahub_core::engine::unobserved(self.generate(context, parameters)).await
+    }
+}
+
+impl GenerateWorkflow {
+    async fn generate(&self, context: &TaskContext, parameters: Value) -> Result<Value> {
         let parameters: Parameters = serde_json::from_value(parameters).map_err(|e| {
             Error::invalid(format!("parameters of {ARTIFACT_DEFINITION_GENERATE}: {e}"))
         })?;
@@ -359,9 +367,7 @@ impl Workflow for GenerateWorkflow {
         }
         Ok(summary)
     }
-}
 
-impl GenerateWorkflow {
     /// Reads the definition, its transformation, the transformation's query and repository.
     async fn plan(&self, parameters: &Parameters) -> Result<Plan> {
         let engine = self.repositories.engine();
@@ -653,12 +659,12 @@ async fn generate_one(
             }
         }
     }
-    let rendered = match services
+    let answer = services
         .queries
-        .run(&plan.branch, &plan.query, variables.clone())
-        .await
-    {
-        Ok(data) => match &plan.renderer {
+        .run_tracked(&plan.branch, &plan.query, variables.clone())
+        .await;
+    let rendered = match &answer {
+        Ok((data, _)) => match &plan.renderer {
             Rendering::Jinja2 { template_path } => {
                 match repositories
                     .render_jinja2(
@@ -694,8 +700,9 @@ async fn generate_one(
                 .map(|value| serialise(&value, &plan.content_type))
                 .map_err(|error| format!("{file_path} ({class_name}): {error}")),
         },
-        Err(message) => Err(message),
+        Err(message) => Err(message.clone()),
     };
+    let nodes = answer.map(|(_, nodes)| nodes).unwrap_or_default();
     let text = match rendered {
         Ok(text) => text,
         Err(message) => {
@@ -711,6 +718,7 @@ async fn generate_one(
         && existing.checksum.as_deref() == Some(checksum.as_str())
         && existing.status.as_deref() == Some("Ready")
     {
+        subscribe(services, plan, &variables, &nodes, &existing.id).await;
         return Ok(Generated::Unchanged);
     }
     let storage_id: String = {
@@ -725,7 +733,7 @@ async fn generate_one(
         .put(&path, object_store::PutPayload::from(text.into_bytes()))
         .await
         .map_err(|e| Error::unavailable(format!("storing an artifact: {e}")))?;
-    record(
+    let (generated, id) = record(
         repositories,
         plan,
         target,
@@ -733,7 +741,27 @@ async fn generate_one(
         &variables,
         Ok((checksum, storage_id)),
     )
-    .await
+    .await?;
+    subscribe(services, plan, &variables, &nodes, &id).await;
+    Ok(generated)
+}
+
+/// Records the nodes of the query's answer in its query group with the artifact as a
+/// subscriber, as upstream's `update_group=true`: a change to any of them regenerates it.
+async fn subscribe(
+    services: &ArtifactServices,
+    plan: &Plan,
+    variables: &Map<String, Value>,
+    nodes: &std::collections::BTreeSet<String>,
+    artifact: &str,
+) {
+    if let Err(message) = services
+        .queries
+        .record_group(&plan.branch, &plan.query, variables, nodes, artifact)
+        .await
+    {
+        tracing::warn!(%message, artifact, "recording an artifact's query group failed");
+    }
 }
 
 /// Creates or updates the artifact of `target`: `Ready` with its checksum and storage id, or
@@ -745,7 +773,7 @@ async fn record(
     existing: Option<&Existing>,
     variables: &Map<String, Value>,
     content: std::result::Result<(String, String), ()>,
-) -> Result<Generated> {
+) -> Result<(Generated, String)> {
     let engine = repositories.engine();
     let mut input = NodeInput::default();
     let mut set = |name: &str, value: Value| {
@@ -771,7 +799,7 @@ async fn record(
                 .update(&plan.branch, ARTIFACT, input)
                 .await
                 .map_err(|e| engine_error(&e))?;
-            Generated::Updated
+            (Generated::Updated, existing.id.clone())
         }
         None => {
             input.relationships.insert(
@@ -782,11 +810,11 @@ async fn record(
                 "definition".to_owned(),
                 RelationshipInput::One(Some(PeerInput::id(plan.definition_id.clone()))),
             );
-            engine
+            let created = engine
                 .create(&plan.branch, ARTIFACT, input)
                 .await
                 .map_err(|e| engine_error(&e))?;
-            Generated::Created
+            (Generated::Created, created.node.id.to_string())
         }
     };
     Ok(outcome)

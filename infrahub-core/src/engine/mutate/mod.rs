@@ -192,6 +192,27 @@ fn split_pending(
     (rest, found)
 }
 
+/// The nodes `changeset` writes: created, deleted, changed, and both ends of every link.
+fn changed_nodes(changeset: &Changeset) -> Vec<NodeId> {
+    use infrahub_graph::Op;
+    let mut ids = Vec::new();
+    for op in &changeset.ops {
+        match op {
+            Op::CreateNode { id, .. } | Op::DeleteNode { id, .. } | Op::ChangeKind { id, .. } => {
+                ids.push(*id);
+            }
+            Op::SetAttribute { node, .. } | Op::RemoveAttribute { node, .. } => ids.push(*node),
+            Op::SetLink { from, to, .. } | Op::RemoveLink { from, to, .. } => {
+                ids.push(*from);
+                ids.push(*to);
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 impl Engine {
     /// Commits a node mutation; once it is committed, the commit observers learn the kinds of
     /// the nodes it wrote (`kinds`) before anything else can fail.
@@ -208,10 +229,16 @@ impl Engine {
             .iter()
             .map(|c| matches!(c, Condition::Unique { .. }))
             .collect();
+        let changed = if self.changes_observed() {
+            changed_nodes(&changeset)
+        } else {
+            Vec::new()
+        };
         match self.store().commit(changeset).await {
             Ok(commit) => {
                 let kinds: Vec<&str> = kinds.into_iter().collect();
                 self.notify_commit(&branch, &kinds);
+                self.notify_changes(&branch, &changed);
                 Ok(commit.at)
             }
             Err(err) if err.kind() == infrahub_graph::ErrorKind::ConditionFailed => {
