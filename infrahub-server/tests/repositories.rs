@@ -1477,9 +1477,18 @@ async fn a_sync_with_git_branch_becomes_a_git_branch_and_merges_back() {
     assert!(bare_head(&bare, "local-only").is_none());
 
     // Merging the Infrahub branch merges the Git branch into main (a merge commit: both
-    // moved), pushes it and imports it into main.
+    // moved), pushes it and imports it into main; the artifact definitions generate again.
+    let definition = h
+        .gql("{ CoreArtifactDefinition { edges { node { id } } } }")
+        .await["CoreArtifactDefinition"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let generations = h.settled_tasks(&definition).await.len();
     h.gql(r#"mutation { BranchMerge(data: {name: "feature"}) { ok } }"#)
         .await;
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
     let mut merged = None;
     for _ in 0..1_000 {
         merged = bare_head(&bare, "main").filter(|head| head != &main);

@@ -60,6 +60,59 @@ struct BranchWorkflow {
 }
 
 impl BranchWorkflow {
+    /// After a merge into the default branch, as upstream's post-merge processing: every
+    /// artifact definition generates its artifacts again (unchanged ones are left alone) and
+    /// every generator definition with `execute_after_merge` runs on its targets.
+    async fn after_merge(&self, context: &TaskContext) -> Result<()> {
+        use infrahub_core::engine::{Fields, QueryArgs};
+        let Some(services) = self.repositories.services() else {
+            return Ok(());
+        };
+        let default = self.engine.default_branch().to_owned();
+        let view = infrahub_graph::BranchView::now(&default);
+        let fields = Fields {
+            attributes: Some(vec!["name".to_owned(), "execute_after_merge".to_owned()]),
+            relationships: Vec::new(),
+        };
+        let mut submitted = 0;
+        for kind in ["CoreArtifactDefinition", "CoreGeneratorDefinition"] {
+            let args = QueryArgs {
+                limit: Some(self.engine.options().query_size_limit),
+                ..QueryArgs::default()
+            };
+            let (definitions, _) = self
+                .engine
+                .query(&view, kind, &args, &fields)
+                .await
+                .map_err(|e| engine_error(&e))?;
+            for definition in definitions {
+                let id = definition.id.to_string();
+                let name = definition.value("name").as_str().map(str::to_owned);
+                let submission = if kind == "CoreArtifactDefinition" {
+                    super::generate_submission(&id, name.as_deref(), &default)
+                } else if definition
+                    .value("execute_after_merge")
+                    .as_bool()
+                    .unwrap_or(true)
+                {
+                    super::generator_submission(&id, name.as_deref(), &default, None)
+                } else {
+                    continue;
+                };
+                services.tasks.submit(submission).await?;
+                submitted += 1;
+            }
+        }
+        if submitted > 0 {
+            context
+                .info(format!(
+                    "Submitted {submitted} artifact generation(s) and generator run(s) on {default}"
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Submits `workflow` for `branch` (Git branch creation or merge), when this process can.
     async fn submit_git(&self, context: &TaskContext, workflow: &str, branch: &str) -> Result<()> {
         let Some(services) = self.repositories.services() else {
@@ -232,6 +285,7 @@ impl Workflow for BranchWorkflow {
                     self.submit_git(context, super::REPOSITORIES_MERGE, branch)
                         .await?;
                 }
+                self.after_merge(context).await?;
                 Ok(json!({"branch": branch}))
             }
             Operation::DiffUpdate => {
