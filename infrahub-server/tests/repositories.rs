@@ -251,6 +251,24 @@ impl Harness {
         panic!("the tasks of {id} never finished");
     }
 
+    /// Posts form `body` to `uri` as the admin: the status and the `Location` header.
+    async fn form_post(&self, uri: &str, body: &str) -> (StatusCode, String) {
+        let request = Request::post(uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-INFRAHUB-KEY", TOKEN)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, location)
+    }
+
     /// `GET uri` as the admin: the status and the body as text.
     async fn get(&self, uri: &str) -> (StatusCode, String) {
         let request = Request::get(uri)
@@ -1063,6 +1081,64 @@ async fn artifacts_are_generated_per_target_and_follow_the_template() {
         !page.contains("Adding repository"),
         "only the definition's tasks: {page}"
     );
+
+    // The pages offer the actions: a definition generates its artifacts (to the task's page),
+    // a repository checks its remote and imports again.
+    let (code, page) = h
+        .get(&format!("/objects/CoreArtifactDefinition/{definition}"))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(page.contains("Generate artifacts"), "{page}");
+    let generations = h.settled_tasks(&definition).await.len();
+    let (code, location) = h
+        .form_post(
+            &format!("/objects/CoreArtifactDefinition/{definition}/action"),
+            "action=generate",
+        )
+        .await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/tasks/"), "{location}");
+    let task = h.generation(&definition, generations).await;
+    assert_eq!(task["state"], "COMPLETED", "{}", log_text(&task));
+    let (code, page) = h
+        .get(&format!("/objects/CoreRepository/{repository}"))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        page.contains("Check connectivity") && page.contains("Import again"),
+        "{page}"
+    );
+    let (code, location) = h
+        .form_post(
+            &format!("/objects/CoreRepository/{repository}/action"),
+            "action=connectivity",
+        )
+        .await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    let (_, page) = h.get(&location).await;
+    assert!(page.contains("its location and credentials work"), "{page}");
+    let (code, _) = h
+        .form_post(
+            &format!("/objects/CoreRepository/{repository}/action"),
+            "action=generate",
+        )
+        .await;
+    assert_eq!(
+        code,
+        StatusCode::BAD_REQUEST,
+        "not an action of a repository"
+    );
+    let (code, location) = h
+        .form_post(
+            &format!("/objects/CoreRepository/{repository}/action"),
+            "action=import",
+        )
+        .await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert!(location.contains("done=import"), "{location}");
+    // The import, then the generation it submits, finish before going on.
+    h.settled_tasks(&repository).await;
+    h.settled_tasks(&definition).await;
 
     // A commit that changes nothing the artifacts use: they are generated again and left as
     // they are.

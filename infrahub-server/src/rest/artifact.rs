@@ -149,14 +149,28 @@ pub(super) async fn generate(
             )
         }
     };
-    let permissions = crate::auth::permission_set(&state, &account).await?;
+    submit_generation(&state, &account, &branch, &definition_id, nodes).await?;
+    Ok(Json(Value::Null).into_response())
+}
+
+/// Submits the generation of the artifacts of definition `definition_id` on `branch` (all, or
+/// the artifacts `nodes` names) as `account`, which needs `create` and `update` on
+/// `CoreArtifact`; the task's id.
+pub(crate) async fn submit_generation(
+    state: &Arc<AppState>,
+    account: &crate::account::Account,
+    branch: &str,
+    definition_id: &str,
+    nodes: Option<Vec<String>>,
+) -> Result<String, RestError> {
+    let permissions = crate::auth::permission_set(state, account).await?;
     let on_default = branch == state.engine.default_branch();
     for action in ["create", "update"] {
         if !permissions.allows_object(ARTIFACT, action, on_default) {
             return Err(forbidden(action, on_default));
         }
     }
-    let view = BranchView::now(&branch);
+    let view = BranchView::now(branch);
     let fields = Fields {
         attributes: Some(vec!["name".to_owned()]),
         relationships: Vec::new(),
@@ -180,18 +194,18 @@ pub(super) async fn generate(
     let mut submission = infrahub_worker::workflows::generate_submission(
         &definition.id.to_string(),
         definition.value("name").as_str(),
-        &branch,
+        branch,
     );
     // An empty list means every artifact, as the SDK's `generate()` sends it.
     if let Some(nodes) = nodes.filter(|nodes| !nodes.is_empty()) {
         submission.parameters["limit"] = Value::from(nodes);
     }
     submission.account = Some(account.id.clone());
-    state.tasks.submit(submission).await.map_err(|error| {
+    let task = state.tasks.submit(submission).await.map_err(|error| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("submitting the generation: {error}"),
         )
     })?;
-    Ok(Json(Value::Null).into_response())
+    Ok(task.id)
 }

@@ -28,7 +28,7 @@
 //! default); every other method needs credentials. `/api/config`, `/api/openapi.json` and the
 //! auth endpoints are always public.
 
-mod artifact;
+pub(crate) mod artifact;
 pub(crate) mod auth;
 mod body;
 mod config;

@@ -200,6 +200,20 @@ pub(super) async fn detail(
             "limit": limit,
             "artifact": artifact,
             "tasks_path": page.link("/tasks", &[("related_node", id.as_str())]),
+            "actions": super::actions::actions_of(&kind)
+                .iter()
+                .map(|(action, label)| json!({"action": action, "label": label}))
+                .collect::<Vec<_>>(),
+            "action_path": page.link(&format!("/objects/{kind}/{id}/action"), &[]),
+            "notice": page
+                .uri
+                .split_once('?')
+                .and_then(|(_, query)| {
+                    crate::ui::form_pairs(query)
+                        .into_iter()
+                        .find(|(name, _)| name == "done")
+                })
+                .and_then(|(_, done)| super::actions::notice(&done)),
         }),
     )
     .await

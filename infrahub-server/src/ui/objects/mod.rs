@@ -11,6 +11,7 @@
 //! - [`form`]: create and edit;
 //! - [`delete`]: the confirmation page and the delete.
 
+mod actions;
 mod delete;
 mod detail;
 mod form;
@@ -19,7 +20,7 @@ mod list;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use infrahub_core::schema::{
     AttributeKind, AttributeSchema, Cardinality, ModelSchema, RelationshipKind, RelationshipSchema,
     SchemaBranch,
@@ -66,6 +67,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             "/objects/{kind}/{id}/delete",
             get(delete::confirm).post(delete::delete_submit),
         )
+        .route("/objects/{kind}/{id}/action", post(actions::act))
 }
 
 /// The schema of the page's branch.
