@@ -523,3 +523,48 @@ def test_objects_and_menus_are_imported_and_tracked(server, client, tmp_path: Pa
     )
     assert "bad.yml" in logs, logs
     assert tag_names(client, "obj-") == ["obj-red"]
+
+    # A proposed change runs the user checks on its source branch, as upstream records them.
+    client.branch.create(branch_name="gen-pc", sync_with_git=False)
+    proposed = client.create(
+        "CoreProposedChange", name="rename sites", source_branch="gen-pc", destination_branch="main"
+    )
+    proposed.save()
+
+    def validator_of(expected: str) -> dict:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = client.execute_graphql(
+                query="""query ($id: ID!) { CoreUserValidator(proposed_change__ids: [$id]) { edges { node {
+                    label { value } state { value } conclusion { value }
+                    checks { edges { node { ... on CoreStandardCheck { name { value } message { value }
+                      conclusion { value } severity { value } kind { value } } } } } } } } }""",
+                variables={"id": proposed.id},
+            )["CoreUserValidator"]["edges"]
+            if found and found[0]["node"]["state"]["value"] == "completed" and found[0]["node"]["conclusion"]["value"] == expected:
+                return found[0]["node"]
+            time.sleep(0.2)
+        raise AssertionError(f"no {expected} validator: {found}")
+
+    validator = validator_of("failure")
+    assert validator["label"]["value"] == "Check: site_names"
+    check = validator["checks"]["edges"][0]["node"]
+    assert check["name"]["value"] == "site_names"
+    assert check["kind"]["value"] == "CheckDefinition"
+    assert (check["conclusion"]["value"], check["severity"]["value"]) == ("failure", "critical")
+    assert "site Nice is not lowercase" in check["message"]["value"]
+
+    # Fixed on the branch, run again: the same validator, now a success.
+    nice = client.get("GenSite", name__value="Nice", branch="gen-pc")
+    nice.name.value = "nice"
+    nice.save()
+    answer = client.execute_graphql(
+        query='mutation { CoreProposedChangeRunCheck(data: {id: "%s", check_type: USER}) { ok } }' % proposed.id
+    )
+    assert answer["CoreProposedChangeRunCheck"]["ok"] is True
+    validator = validator_of("success")
+    assert len(validator["checks"]["edges"]) == 1
+    with pytest.raises(GraphQLError, match="not run by this server yet"):
+        client.execute_graphql(
+            query='mutation { CoreProposedChangeRunCheck(data: {id: "%s", check_type: DATA}) { ok } }' % proposed.id
+        )

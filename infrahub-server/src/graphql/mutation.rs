@@ -536,6 +536,18 @@ pub(crate) async fn write_node(
     } else if repository {
         super::repository::after_update(request, &data, &result.node).await?;
     }
+    if kind == "CoreProposedChange" && operation == Operation::Create {
+        // A new proposed change runs its user checks, in the background.
+        let mut submission =
+            infrahub_worker::workflows::user_checks_submission(&result.node.id.to_string());
+        submission.account = request.account.as_ref().map(|a| a.id.clone());
+        request
+            .state
+            .tasks
+            .submit(submission)
+            .await
+            .map_err(|e| Error::new(format!("submitting the user checks: {e}")))?;
+    }
     if kind == "CoreArtifactDefinition" {
         // A new or changed definition regenerates its artifacts, in the background.
         let mut submission = infrahub_worker::workflows::generate_submission(

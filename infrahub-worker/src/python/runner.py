@@ -159,7 +159,7 @@ def check(request):
         client=client,
     )
     passed = LOOP.run_until_complete(instance.run())
-    return {"passed": bool(passed), "logs": instance.logs[:1000]}
+    return {"passed": bool(passed), "logs": instance.logs[:1000], "log_entries": instance.log_entries[:100000]}
 
 
 def objects(request):

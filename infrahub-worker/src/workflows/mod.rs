@@ -11,6 +11,7 @@ use crate::repositories::Repositories;
 
 mod artifact;
 mod branch;
+mod checks;
 mod generator;
 mod git;
 mod git_branches;
@@ -20,6 +21,7 @@ pub use artifact::{ARTIFACT_DEFINITION_GENERATE, generate_submission};
 pub use branch::{
     BRANCH_CREATE, BRANCH_DELETE, BRANCH_MERGE, BRANCH_REBASE, BRANCH_VALIDATE, DIFF_UPDATE,
 };
+pub use checks::{PROPOSED_CHANGE_USER_CHECKS, user_checks_submission};
 pub use generator::{GENERATOR_DEFINITION_RUN, generator_submission};
 pub use git::{
     REPOSITORIES_SYNC, REPOSITORY_ADD_READ_ONLY, REPOSITORY_ADD_READ_WRITE, REPOSITORY_IMPORT,
@@ -36,6 +38,7 @@ pub fn catalogue(engine: &Arc<Engine>, repositories: &Arc<Repositories>) -> Cata
     git_branches::register(&mut catalogue, repositories);
     artifact::register(&mut catalogue, repositories);
     generator::register(&mut catalogue, repositories);
+    checks::register(&mut catalogue, repositories);
     catalogue
 }
 

@@ -29,6 +29,7 @@ mod convert;
 mod diff;
 mod generator;
 mod pools;
+mod proposed_change;
 mod relationship;
 mod report;
 mod task;
@@ -428,6 +429,7 @@ pub(crate) fn register(
     (builder, query, mutation) = register_tasks(builder, query, mutation);
     (builder, mutation) = super::repository::register_repository_mutations(builder, mutation);
     (builder, mutation) = generator::register_generator(builder, mutation);
+    (builder, mutation) = proposed_change::register_proposed_change(builder, mutation);
     (builder, query) = report::register_report(builder, query);
     (builder, mutation) = convert::register_convert(builder, mutation);
     register_branch_mutations(builder, query, mutation)
