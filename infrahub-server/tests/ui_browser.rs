@@ -445,6 +445,96 @@ fn a_user_works_through_the_frontend_in_chromium() {
         "the token created in the browser works on the API"
     );
 
+    // A Git repository's page: its remote checked, its commit imported again.
+    let source = std::env::temp_dir().join(format!("infrahub-ui-browser-git-{}", server.port));
+    let _ = std::fs::remove_dir_all(&source);
+    std::fs::create_dir_all(source.join("queries")).unwrap();
+    std::fs::write(
+        source.join(".infrahub.yml"),
+        "queries:\n  - {name: sites, file_path: queries/sites.gql}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("queries/sites.gql"),
+        "query { LocationSite { count } }\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "-m",
+            "first",
+        ],
+    ] {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&source)
+            .args(args)
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    }
+    let created = server.graphql(
+        "main",
+        &format!(
+            r#"mutation {{ CoreRepositoryCreate(data: {{name: {{value: "browser-repo"}},
+                location: {{value: "file://{}"}}}}) {{ object {{ id }} }} }}"#,
+            source.display()
+        ),
+    );
+    let repository = created["CoreRepositoryCreate"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let data = server.graphql(
+            "main",
+            r#"{ CoreGraphQLQuery(name__value: "sites") { count } }"#,
+        );
+        if data["CoreGraphQLQuery"]["count"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the repository was not imported");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    visit(
+        &browser,
+        &server,
+        &format!("/objects/CoreRepository/{repository}"),
+        Some("repository"),
+    );
+    submit(
+        &browser,
+        "form:has(input[value='connectivity']) button[type=submit]",
+    );
+    check_page(&browser, Some("repository-connectivity"));
+    assert!(
+        browser
+            .text("main")
+            .contains("its location and credentials work"),
+        "{}",
+        browser.text("main")
+    );
+    submit(
+        &browser,
+        "form:has(input[value='import']) button[type=submit]",
+    );
+    check_page(&browser, None);
+    assert!(
+        browser.text("main").contains("import of the repository"),
+        "{}",
+        browser.text("main")
+    );
+    let _ = std::fs::remove_dir_all(&source);
+
     // Responsive down to 1280x720 already; sign out.
     submit(&browser, ".account button[type=submit]");
     check_page(&browser, None);
