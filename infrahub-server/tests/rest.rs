@@ -1486,3 +1486,59 @@ async fn the_initial_agent_token_and_password_make_an_agent_account() {
     );
     assert!(body.to_string().contains("Super Administrators"), "{body}");
 }
+
+#[tokio::test]
+async fn stored_queries_record_what_they_are_made_of() {
+    let server = server().await;
+    let auth = [("x-infrahub-key", ADMIN_TOKEN)];
+    let create = json!({"query": r#"mutation { CoreGraphQLQueryCreate(data: {name: {value: "tags-with-accounts"},
+        query: {value: "query Tags($name: String!) { BuiltinTag(name__value: $name) { edges { node { name { value } } } } CoreAccount { count } }"}})
+        { object { variables { value } operations { value } models { value } depth { value } height { value } } } }"#});
+    let answer = server.post("/graphql", &auth, create).await.json();
+    let object = &answer["data"]["CoreGraphQLQueryCreate"]["object"];
+    assert_eq!(
+        object["variables"]["value"],
+        json!([{"name": "name", "type": "String", "required": true, "default_value": null}]),
+        "{answer}"
+    );
+    assert_eq!(object["operations"]["value"], json!(["query", "query"]));
+    assert_eq!(
+        object["models"]["value"],
+        json!(["BuiltinTag", "CoreAccount"])
+    );
+    assert_eq!(object["depth"]["value"], 6);
+    assert_eq!(object["height"]["value"], 7);
+    // Not GraphQL: refused, nothing written; the derived values cannot be set by hand.
+    let refused = server
+        .post(
+            "/graphql",
+            &auth,
+            json!({"query": r#"mutation { CoreGraphQLQueryCreate(data: {name: {value: "broken"}, query: {value: "query {"}}) { ok } }"#}),
+        )
+        .await
+        .json();
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a valid GraphQL document")),
+        "{refused}"
+    );
+    let forced = server
+        .post(
+            "/graphql",
+            &auth,
+            json!({"query": r#"mutation { CoreGraphQLQueryCreate(data: {name: {value: "forced"}, query: {value: "{ BuiltinTag { count } }"}, depth: {value: 99}}) { ok } }"#}),
+        )
+        .await
+        .json();
+    assert!(forced["errors"].is_array(), "{forced}");
+    let count = server
+        .post(
+            "/graphql",
+            &auth,
+            json!({"query": "{ CoreGraphQLQuery(name__values: [\"broken\", \"forced\"]) { count } }"}),
+        )
+        .await
+        .json();
+    assert_eq!(count["data"]["CoreGraphQLQuery"]["count"], 0, "{count}");
+}

@@ -31,6 +31,7 @@ pub use convert::ConversionField;
 mod convert;
 mod delete;
 mod lookup;
+mod query_metadata;
 mod resolve;
 mod templates;
 mod unique;
@@ -319,7 +320,8 @@ impl Engine {
         Engine::creatable(model)?;
         Engine::check_attribute_names(model, &input)?;
         let mut input = input;
-        let from_file = Engine::take_file(model, &mut input)?;
+        let mut from_file = Engine::take_file(model, &mut input)?;
+        from_file.extend(query_metadata::derive(&schema, model, &mut input)?);
         let view = BranchView::now(branch);
         let (input, template) = self
             .apply_object_template(&view, &schema, model, input)

@@ -43,7 +43,8 @@ impl Engine {
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("kind `{kind}` not found")))?;
         Engine::check_attribute_names(model, &input)?;
         let mut input = input;
-        let from_file = Engine::take_file(model, &mut input)?;
+        let mut from_file = Engine::take_file(model, &mut input)?;
+        from_file.extend(super::query_metadata::derive(&schema, model, &mut input)?);
         self.take_from_pools(branch, model, &mut input, id).await?;
         // The stored node is kept: the node after the write is this with the write laid over.
         let everything = Fields::everything(model);
