@@ -251,6 +251,34 @@ impl Harness {
         panic!("the tasks of {id} never finished");
     }
 
+    /// Adds read-write repository `name` at `location` and waits for its import, which must
+    /// succeed; its id.
+    async fn add_repository(&self, name: &str, location: &str) -> String {
+        let created = self
+            .gql(&format!(
+                r#"mutation {{ CoreRepositoryCreate(data: {{
+                    name: {{value: "{name}"}}, location: {{value: "{location}"}}
+                }}) {{ object {{ id }} }} }}"#
+            ))
+            .await;
+        let id = created["CoreRepositoryCreate"]["object"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let tasks = self.settled_tasks(&id).await;
+        assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+        id
+    }
+
+    /// The id of the first node of `kind`.
+    async fn first_id(&self, kind: &str) -> String {
+        self.gql(&format!("{{ {kind} {{ edges {{ node {{ id }} }} }} }}"))
+            .await[kind]["edges"][0]["node"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {kind}"))
+            .to_owned()
+    }
+
     /// Posts form `body` to `uri` as the admin: the status and the `Location` header.
     async fn form_post(&self, uri: &str, body: &str) -> (StatusCode, String) {
         let request = Request::post(uri)
@@ -988,26 +1016,10 @@ async fn artifacts_are_generated_per_target_and_follow_the_template() {
         .as_str()
         .unwrap()
         .to_owned();
-    let created = h
-        .gql(&format!(
-            r#"mutation {{ CoreRepositoryCreate(data: {{
-                name: {{value: "configs"}}, location: {{value: "file://{}"}}
-            }}) {{ object {{ id }} }} }}"#,
-            dir.display()
-        ))
+    let repository = h
+        .add_repository("configs", &format!("file://{}", dir.display()))
         .await;
-    let repository = created["CoreRepositoryCreate"]["object"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tasks = h.settled_tasks(&repository).await;
-    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
-    let definition = h
-        .gql("{ CoreArtifactDefinition { edges { node { id } } } }")
-        .await["CoreArtifactDefinition"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let definition = h.first_id("CoreArtifactDefinition").await;
     let generations = h.settled_tasks(&definition).await.len();
 
     // Two devices join the group; a generation request renders one artifact each.
@@ -1267,20 +1279,9 @@ async fn queries_get_the_fragments_they_spread_from_the_fragment_files() {
     );
     h.gql(r#"mutation { BuiltinTagCreate(data: {name: {value: "red"}}) { ok } }"#)
         .await;
-    let created = h
-        .gql(&format!(
-            r#"mutation {{ CoreRepositoryCreate(data: {{
-                name: {{value: "fragments"}}, location: {{value: "file://{}"}}
-            }}) {{ object {{ id }} }} }}"#,
-            dir.display()
-        ))
+    let repository = h
+        .add_repository("fragments", &format!("file://{}", dir.display()))
         .await;
-    let repository = created["CoreRepositoryCreate"]["object"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tasks = h.settled_tasks(&repository).await;
-    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
     // The stored query stands alone: it holds the two fragments, dependencies first.
     let stored = h
         .gql(r#"{ CoreGraphQLQuery(name__value: "tag_names") { edges { node { query { value } } } } }"#)
@@ -1388,19 +1389,7 @@ async fn a_repository_served_over_the_git_protocol_is_imported_and_followed() {
     h.gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { ok } }"#)
         .await;
     let location = format!("git://127.0.0.1:{}/{name}", daemon.port);
-    let created = h
-        .gql(&format!(
-            r#"mutation {{ CoreRepositoryCreate(data: {{
-                name: {{value: "over-the-network"}}, location: {{value: "{location}"}}
-            }}) {{ object {{ id }} }} }}"#
-        ))
-        .await;
-    let id = created["CoreRepositoryCreate"]["object"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tasks = h.settled_tasks(&id).await;
-    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    let id = h.add_repository("over-the-network", &location).await;
     let record = h.repository("main", "over-the-network").await;
     assert_eq!(record["commit"]["value"], json!(first));
     assert_eq!(record["operational_status"]["value"], "online");
@@ -1468,19 +1457,7 @@ async fn a_sync_with_git_branch_becomes_a_git_branch_and_merges_back() {
     publish(&repo, &url, &["+refs/heads/main:refs/heads/main"]);
     h.gql(r#"mutation { CoreStandardGroupCreate(data: {name: {value: "all-devices"}}) { ok } }"#)
         .await;
-    let created = h
-        .gql(&format!(
-            r#"mutation {{ CoreRepositoryCreate(data: {{
-                name: {{value: "synced"}}, location: {{value: "{url}"}}
-            }}) {{ object {{ id }} }} }}"#
-        ))
-        .await;
-    let id = created["CoreRepositoryCreate"]["object"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tasks = h.settled_tasks(&id).await;
-    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
+    let id = h.add_repository("synced", &url).await;
 
     // An Infrahub branch with sync_with_git: its Git branch is created at main's commit.
     h.gql(r#"mutation { BranchCreate(data: {name: "feature", sync_with_git: true}) { ok } }"#)
@@ -1554,12 +1531,7 @@ async fn a_sync_with_git_branch_becomes_a_git_branch_and_merges_back() {
 
     // Merging the Infrahub branch merges the Git branch into main (a merge commit: both
     // moved), pushes it and imports it into main; the artifact definitions generate again.
-    let definition = h
-        .gql("{ CoreArtifactDefinition { edges { node { id } } } }")
-        .await["CoreArtifactDefinition"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let definition = h.first_id("CoreArtifactDefinition").await;
     let generations = h.settled_tasks(&definition).await.len();
     h.gql(r#"mutation { BranchMerge(data: {name: "feature"}) { ok } }"#)
         .await;
@@ -1639,26 +1611,9 @@ async fn an_artifact_follows_a_change_to_the_data_it_was_rendered_from() {
         .as_str()
         .unwrap()
         .to_owned();
-    let created = h
-        .gql(&format!(
-            r#"mutation {{ CoreRepositoryCreate(data: {{
-                name: {{value: "configs"}}, location: {{value: "file://{}"}}
-            }}) {{ object {{ id }} }} }}"#,
-            dir.display()
-        ))
+    h.add_repository("configs", &format!("file://{}", dir.display()))
         .await;
-    let repository = created["CoreRepositoryCreate"]["object"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tasks = h.settled_tasks(&repository).await;
-    assert_eq!(tasks[0]["state"], "COMPLETED", "{}", log_text(&tasks[0]));
-    let definition = h
-        .gql("{ CoreArtifactDefinition { edges { node { id } } } }")
-        .await["CoreArtifactDefinition"]["edges"][0]["node"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let definition = h.first_id("CoreArtifactDefinition").await;
     let mut devices = BTreeMap::new();
     for name in ["sw1", "sw2"] {
         let created = h

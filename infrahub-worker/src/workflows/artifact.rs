@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::engine_error;
+use super::targets::{one, parameter_paths, read_targets, repository_commit, variables_of};
 use crate::repositories::{ArtifactServices, RenderFailure, Repositories, RepositoryRecord};
 use crate::runtime::{Catalogue, Submission, TaskContext, Workflow, WorkflowDefinition};
 use crate::task::{RelatedNode, Severity, WorkflowType};
@@ -260,24 +261,9 @@ impl GenerateWorkflow {
 
         // The targets: the group's members, with what the parameters read.
         let group = parameters_group(engine, &view, &plan.definition_id).await?;
-        let relationships: Vec<String> = plan
-            .parameters
-            .values()
-            .filter_map(|path| {
-                let parts: Vec<&str> = path.split("__").collect();
-                (parts.len() >= 3).then(|| parts[0].to_owned())
-            })
-            .collect();
         let members: Vec<NodeId> = group.peers("members").iter().map(|peer| peer.id).collect();
-        let fields = Fields {
-            attributes: None,
-            relationships,
-        };
-        let targets = engine
-            .get_any(&view, &members, &fields)
-            .await
-            .map_err(|e| engine_error(&e))?;
-        let peer_values = related_values(engine, &view, &targets, &plan.parameters).await?;
+        let (targets, peer_values) =
+            read_targets(engine, &view, &members, &plan.parameters).await?;
 
         // What exists, by target.
         let existing = existing_artifacts(engine, &view, &plan.definition_id).await?;
@@ -440,24 +426,8 @@ impl GenerateWorkflow {
                 )));
             }
         };
-        let record = self.repositories.record(&view, &repository).await?;
-        let commit = record.commit.clone().ok_or_else(|| {
-            Error::workflow(format!(
-                "repository `{}` has no commit on branch {} yet",
-                record.name, parameters.branch
-            ))
-        })?;
-        let mut variables = BTreeMap::new();
-        if let Some(map) = definition.value("parameters").as_object() {
-            for (name, path) in map {
-                let Some(path) = path.as_str() else {
-                    return Err(Error::workflow(format!(
-                        "parameter `{name}` of the definition must be an attribute path such as `name__value`"
-                    )));
-                };
-                variables.insert(name.clone(), path.to_owned());
-            }
-        }
+        let (record, commit) = repository_commit(&self.repositories, &view, &repository).await?;
+        let variables = parameter_paths(&definition)?;
         Ok(Plan {
             branch: parameters.branch.clone(),
             definition_id: definition.id.to_string(),
@@ -470,23 +440,6 @@ impl GenerateWorkflow {
             commit,
         })
     }
-}
-
-/// The node of `kind` whose id (else name) is `id`.
-pub(super) async fn one(
-    engine: &infrahub_core::engine::Engine,
-    view: &BranchView,
-    kind: &str,
-    id: &str,
-    fields: &Fields,
-) -> Result<Node> {
-    engine
-        .find(view, kind, id, fields)
-        .await
-        .map_err(|e| engine_error(&e))?
-        .ok_or_else(|| {
-            Error::workflow(format!("{kind} `{id}` not found on branch {}", view.branch))
-        })
 }
 
 /// The definition's target group, with its members.
@@ -525,34 +478,6 @@ async fn parameters_group(
         .into_iter()
         .next()
         .ok_or_else(|| Error::workflow("the definition's target group does not exist"))
-}
-
-/// For parameters reading a peer (`site__name__value`), the peers' attributes by peer id.
-pub(super) async fn related_values(
-    engine: &infrahub_core::engine::Engine,
-    view: &BranchView,
-    targets: &[Node],
-    parameters: &BTreeMap<String, String>,
-) -> Result<HashMap<NodeId, Node>> {
-    let mut ids = Vec::new();
-    for path in parameters.values() {
-        let parts: Vec<&str> = path.split("__").collect();
-        if parts.len() >= 3 {
-            for target in targets {
-                ids.extend(target.peers(parts[0]).iter().map(|p| p.id));
-            }
-        }
-    }
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    ids.sort();
-    ids.dedup();
-    let peers = engine
-        .get_any(view, &ids, &Fields::default())
-        .await
-        .map_err(|e| engine_error(&e))?;
-    Ok(peers.into_iter().map(|node| (node.id, node)).collect())
 }
 
 /// The definition's artifacts by target id.
@@ -601,31 +526,6 @@ async fn existing_artifacts(
     Ok(found)
 }
 
-/// The value of attribute path `path` on `target` (`name__value`, `site__name__value`).
-pub(super) fn path_value(
-    target: &Node,
-    path: &str,
-    peers: &HashMap<NodeId, Node>,
-) -> Option<Value> {
-    let parts: Vec<&str> = path.split("__").collect();
-    let (node, attribute, property) = match parts.as_slice() {
-        [attribute] => (target, *attribute, "value"),
-        [attribute, property] => (target, *attribute, *property),
-        [relationship, attribute, property, ..] => {
-            let peer = target.peers(relationship).first()?;
-            (peers.get(&peer.id)?, *attribute, *property)
-        }
-        [] => return None,
-    };
-    let found = node.attributes.get(attribute)?;
-    match property {
-        "value" => Some(found.value.clone()),
-        "is_protected" => Some(Value::Bool(found.is_protected)),
-        "is_visible" => Some(Value::Bool(found.is_visible)),
-        _ => None,
-    }
-}
-
 enum Generated {
     Created,
     Updated,
@@ -641,24 +541,13 @@ async fn generate_one(
     existing: Option<&Existing>,
     peers: &HashMap<NodeId, Node>,
 ) -> Result<Generated> {
-    let mut variables = Map::new();
-    for (name, path) in &plan.parameters {
-        let value = path_value(target, path, peers).ok_or_else(|| {
-            Error::workflow(format!(
-                "parameter `{name}`: `{path}` is not a value of {}",
-                target.kind
-            ))
-        });
-        match value {
-            Ok(value) => {
-                variables.insert(name.clone(), value);
-            }
-            Err(error) => {
-                record(repositories, plan, target, existing, &variables, Err(())).await?;
-                return Err(error);
-            }
+    let variables = match variables_of(target, &plan.parameters, peers) {
+        Ok(variables) => variables,
+        Err(error) => {
+            record(repositories, plan, target, existing, &Map::new(), Err(())).await?;
+            return Err(error);
         }
-    }
+    };
     let answer = services
         .queries
         .run_tracked(&plan.branch, &plan.query, variables.clone())

@@ -21,8 +21,8 @@ use infrahub_graph::{BranchView, NodeId, Timestamp};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::artifact::{one, path_value, related_values};
 use super::engine_error;
+use super::targets::{one, parameter_paths, path_value, read_targets, repository_commit};
 use crate::python::PythonError;
 use crate::repositories::Repositories;
 use crate::runtime::{Catalogue, Submission, TaskContext, Workflow, WorkflowDefinition};
@@ -422,13 +422,7 @@ impl UserChecks {
             .first()
             .map(|p| p.id.to_string())
             .ok_or_else(|| Error::workflow("the check definition has no repository"))?;
-        let record = self.repositories.record(&view, &repository).await?;
-        let commit = record.commit.clone().ok_or_else(|| {
-            Error::workflow(format!(
-                "repository `{}` has no commit on branch {branch}",
-                record.name
-            ))
-        })?;
+        let (record, commit) = repository_commit(&self.repositories, &view, &repository).await?;
         let timeout = Duration::from_secs(
             definition
                 .value("timeout")
@@ -436,14 +430,7 @@ impl UserChecks {
                 .filter(|t| *t > 0)
                 .unwrap_or(60),
         );
-        let mut parameters = BTreeMap::new();
-        if let Some(map) = definition.value("parameters").as_object() {
-            for (name, path) in map {
-                if let Some(path) = path.as_str() {
-                    parameters.insert(name.clone(), path.to_owned());
-                }
-            }
-        }
+        let parameters = parameter_paths(definition)?;
         // The targets (with their values), or one global run.
         let mut runs: Vec<(String, Map<String, Value>)> = Vec::new();
         match definition.peers("targets").first() {
@@ -464,25 +451,7 @@ impl UserChecks {
                     .next()
                     .ok_or_else(|| Error::workflow("the check's target group does not exist"))?;
                 let members: Vec<NodeId> = group.peers("members").iter().map(|p| p.id).collect();
-                let relationships: Vec<String> = parameters
-                    .values()
-                    .filter_map(|path| {
-                        let parts: Vec<&str> = path.split("__").collect();
-                        (parts.len() >= 3).then(|| parts[0].to_owned())
-                    })
-                    .collect();
-                let targets = engine
-                    .get_any(
-                        &view,
-                        &members,
-                        &Fields {
-                            attributes: None,
-                            relationships,
-                        },
-                    )
-                    .await
-                    .map_err(|e| engine_error(&e))?;
-                let peers = related_values(engine, &view, &targets, &parameters).await?;
+                let (targets, peers) = read_targets(engine, &view, &members, &parameters).await?;
                 for target in &targets {
                     let mut values = Map::new();
                     for (name, path) in &parameters {

@@ -18,10 +18,10 @@ use infrahub_core::engine::{
 };
 use infrahub_graph::{BranchView, NodeId};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::artifact::{one, path_value, related_values};
 use super::engine_error;
+use super::targets::{one, parameter_paths, read_targets, repository_commit, variables_of};
 use crate::python::PythonError;
 use crate::repositories::{Repositories, RepositoryRecord};
 use crate::runtime::{Catalogue, Submission, TaskContext, Workflow, WorkflowDefinition};
@@ -175,26 +175,8 @@ impl Workflow for RunWorkflow {
                     .is_none_or(|nodes| nodes.contains(&id.to_string()))
             })
             .collect();
-        let relationships: Vec<String> = plan
-            .parameters
-            .values()
-            .filter_map(|path| {
-                let parts: Vec<&str> = path.split("__").collect();
-                (parts.len() >= 3).then(|| parts[0].to_owned())
-            })
-            .collect();
-        let targets = engine
-            .get_any(
-                &view,
-                &members,
-                &Fields {
-                    attributes: None,
-                    relationships,
-                },
-            )
-            .await
-            .map_err(|e| engine_error(&e))?;
-        let peers = Arc::new(related_values(engine, &view, &targets, &plan.parameters).await?);
+        let (targets, peers) = read_targets(engine, &view, &members, &plan.parameters).await?;
+        let peers = Arc::new(peers);
         let instances = Arc::new(existing_instances(engine, &view, &plan.definition_id).await?);
         context
             .info(format!(
@@ -301,24 +283,8 @@ impl RunWorkflow {
             .first()
             .map(|p| p.id.to_string())
             .ok_or_else(|| Error::workflow("the generator definition has no repository"))?;
-        let record = self.repositories.record(&view, &repository).await?;
-        let commit = record.commit.clone().ok_or_else(|| {
-            Error::workflow(format!(
-                "repository `{}` has no commit on branch {} yet",
-                record.name, parameters.branch
-            ))
-        })?;
-        let mut variables = BTreeMap::new();
-        if let Some(map) = definition.value("parameters").as_object() {
-            for (name, path) in map {
-                let Some(path) = path.as_str() else {
-                    return Err(Error::workflow(format!(
-                        "parameter `{name}` of the definition must be an attribute path such as `name__value`"
-                    )));
-                };
-                variables.insert(name.clone(), path.to_owned());
-            }
-        }
+        let (record, commit) = repository_commit(&self.repositories, &view, &repository).await?;
+        let variables = parameter_paths(&definition)?;
         Ok(Plan {
             branch: parameters.branch.clone(),
             definition_id: definition.id.to_string(),
@@ -384,16 +350,7 @@ async fn run_one(
     instances: &HashMap<String, String>,
     peers: &HashMap<NodeId, Node>,
 ) -> Result<Vec<(Severity, String)>> {
-    let mut variables = Map::new();
-    for (name, path) in &plan.parameters {
-        let value = path_value(target, path, peers).ok_or_else(|| {
-            Error::workflow(format!(
-                "parameter `{name}`: `{path}` is not a value of {}",
-                target.kind
-            ))
-        })?;
-        variables.insert(name.clone(), value);
-    }
+    let variables = variables_of(target, &plan.parameters, peers)?;
     let lock_name = format!("generator.{}-{}", target.id, plan.definition_id);
     let _guard = repositories
         .locks()

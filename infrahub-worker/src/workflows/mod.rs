@@ -16,6 +16,7 @@ mod generator;
 mod git;
 mod git_branches;
 mod import;
+mod targets;
 
 pub use artifact::{ARTIFACT_DEFINITION_GENERATE, generate_submission};
 pub use branch::{
