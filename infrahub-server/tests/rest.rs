@@ -1542,3 +1542,62 @@ async fn stored_queries_record_what_they_are_made_of() {
         .json();
     assert_eq!(count["data"]["CoreGraphQLQuery"]["count"], 0, "{count}");
 }
+
+#[tokio::test]
+async fn generator_runs_and_proposed_change_checks_refuse_bad_requests_without_submitting() {
+    let server = server().await;
+    let auth = [("x-infrahub-key", ADMIN_TOKEN)];
+    let tasks = |server: &TestServer| {
+        let state = Arc::clone(&server.state);
+        async move {
+            state
+                .tasks
+                .store()
+                .list(&infrahub_worker::TaskFilter::default(), 0, 1)
+                .await
+                .unwrap()
+                .count
+        }
+    };
+    let before = tasks(&server).await;
+    let nodes: Vec<String> = (0..10_001).map(|i| format!("\"n{i}\"")).collect();
+    let cases = [
+        format!(
+            "mutation {{ CoreGeneratorDefinitionRun(data: {{id: \"x\", nodes: [{}]}}) {{ ok }} }}",
+            nodes.join(",")
+        ),
+        "mutation { CoreGeneratorDefinitionRun(data: {id: \"no-such-definition\"}) { ok } }"
+            .to_owned(),
+        "mutation { CoreProposedChangeRunCheck(data: {id: \"no-such-change\", check_type: USER}) { ok } }"
+            .to_owned(),
+        "mutation { CoreProposedChangeRunCheck(data: {id: \"no-such-change\"}) { ok } }".to_owned(),
+    ];
+    let expected = [
+        "at most 10000 targets",
+        "not found",
+        "not found",
+        "not run by this server yet",
+    ];
+    for (query, expected) in cases.iter().zip(expected) {
+        let answer = server
+            .post("/graphql", &auth, json!({ "query": query }))
+            .await
+            .json();
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{expected}: {answer}");
+    }
+    // Anonymous callers cannot run either.
+    let anonymous = server
+        .post(
+            "/graphql",
+            &[],
+            json!({"query": "mutation { CoreGeneratorDefinitionRun(data: {id: \"x\"}) { ok } }"}),
+        )
+        .await;
+    assert!(
+        anonymous.status == StatusCode::UNAUTHORIZED || anonymous.json()["errors"].is_array(),
+        "{}",
+        anonymous.json()
+    );
+    assert_eq!(tasks(&server).await, before, "nothing was submitted");
+}

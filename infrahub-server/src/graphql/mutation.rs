@@ -536,32 +536,31 @@ pub(crate) async fn write_node(
     } else if repository {
         super::repository::after_update(request, &data, &result.node).await?;
     }
-    if kind == "CoreProposedChange" && operation == Operation::Create {
-        // A new proposed change runs its user checks, in the background.
-        let mut submission =
-            infrahub_worker::workflows::user_checks_submission(&result.node.id.to_string());
+    // A new proposed change runs its user checks, a new or changed artifact definition
+    // regenerates its artifacts: in the background.
+    let follow_up = match kind {
+        "CoreProposedChange" if operation == Operation::Create => Some((
+            infrahub_worker::workflows::user_checks_submission(&result.node.id.to_string()),
+            "the user checks",
+        )),
+        "CoreArtifactDefinition" => Some((
+            infrahub_worker::workflows::generate_submission(
+                &result.node.id.to_string(),
+                result.node.value("name").as_str(),
+                branch,
+            ),
+            "the artifact generation",
+        )),
+        _ => None,
+    };
+    if let Some((mut submission, what)) = follow_up {
         submission.account = request.account.as_ref().map(|a| a.id.clone());
         request
             .state
             .tasks
             .submit(submission)
             .await
-            .map_err(|e| Error::new(format!("submitting the user checks: {e}")))?;
-    }
-    if kind == "CoreArtifactDefinition" {
-        // A new or changed definition regenerates its artifacts, in the background.
-        let mut submission = infrahub_worker::workflows::generate_submission(
-            &result.node.id.to_string(),
-            result.node.value("name").as_str(),
-            branch,
-        );
-        submission.account = request.account.as_ref().map(|a| a.id.clone());
-        request
-            .state
-            .tasks
-            .submit(submission)
-            .await
-            .map_err(|e| Error::new(format!("submitting the artifact generation: {e}")))?;
+            .map_err(|e| Error::new(format!("submitting {what}: {e}")))?;
     }
     Ok(Some(result.node))
 }
