@@ -237,20 +237,48 @@ fn record_params(record: &BranchRecord) -> Value {
     })
 }
 
-/// The branch called `name` and the default branch's name.
-async fn branch_and_default(
+/// What to do with `Root.last_commit` in the statement reading the branch records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RootClock {
+    /// Leave it.
+    Read,
+    /// Advance it to `max(now, last_commit + 1)`: the write that orders commits across every
+    /// process sharing the database.
+    Advance,
+}
+
+/// The branch called `name`, the default branch's name and `Root.last_commit` (advanced first
+/// with [`RootClock::Advance`]), in one statement.
+async fn branch_and_root(
     tx: &mut BoltTransaction,
     name: &str,
-) -> Result<(BranchRecord, String)> {
+    clock: RootClock,
+) -> Result<(BranchRecord, String, i64)> {
+    let root = match clock {
+        RootClock::Read => "MATCH (r:Root {uuid: 'root'}) ",
+        RootClock::Advance => {
+            "MATCH (r:Root {uuid: 'root'}) \
+             SET r.last_commit = CASE WHEN r.last_commit + 1 > $now THEN r.last_commit + 1 ELSE $now END \
+             WITH r "
+        }
+    };
     let rows = tx
         .run(
-            "MATCH (b:Branch) WHERE b.name = $name OR b.is_default = true RETURN properties(b) AS b",
-            params(json!({ "name": name })),
+            &format!(
+                "{root}OPTIONAL MATCH (b:Branch) WHERE b.name = $name OR b.is_default = true \
+                 RETURN r.last_commit AS at, properties(b) AS b"
+            ),
+            params(json!({ "name": name, "now": Timestamp::now().as_micros() })),
         )
         .await?;
+    let at = rows
+        .first()
+        .and_then(|r| r.get("at"))
+        .and_then(Value::as_i64)
+        .ok_or_else(|| corrupt("the Root vertex is missing"))?;
     let mut found = None;
     let mut default = None;
-    for row in &rows {
+    for row in rows.iter().filter(|row| row.get("b").is_some_and(|b| !b.is_null())) {
         let record = record_of(row)?;
         if record.is_default {
             default = Some(record.name.clone());
@@ -260,7 +288,16 @@ async fn branch_and_default(
         }
     }
     let found = found.ok_or_else(|| not_found_branch(name))?;
-    Ok((found, default.unwrap_or_default()))
+    Ok((found, default.unwrap_or_default(), at))
+}
+
+/// The branch called `name` and the default branch's name.
+async fn branch_and_default(
+    tx: &mut BoltTransaction,
+    name: &str,
+) -> Result<(BranchRecord, String)> {
+    let (record, default, _) = branch_and_root(tx, name, RootClock::Read).await?;
+    Ok((record, default))
 }
 
 fn spec_of(record: &BranchRecord, default: &str, at: Option<Timestamp>) -> Spec {
@@ -278,27 +315,12 @@ fn spec_of(record: &BranchRecord, default: &str, at: Option<Timestamp>) -> Spec 
     }
 }
 
-/// The view's spec; a read of "now" reads at the last committed timestamp, so that commits
-/// landing while its statement runs (later timestamps) stay out of it.
+/// The view's spec, in one statement; a read of "now" reads at the last committed timestamp,
+/// so that commits landing while its statement runs (later timestamps) stay out of it.
 async fn view_spec(tx: &mut BoltTransaction, view: &BranchView) -> Result<Spec> {
-    let (record, default) = branch_and_default(tx, &view.branch).await?;
-    let at = match view.at {
-        Some(at) => at,
-        None => {
-            let rows = tx
-                .run(
-                    "MATCH (r:Root {uuid: 'root'}) RETURN r.last_commit AS at",
-                    Map::new(),
-                )
-                .await?;
-            Timestamp::from_micros(
-                rows.first()
-                    .and_then(|r| r.get("at"))
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| corrupt("the Root vertex is missing"))?,
-            )
-        }
-    };
+    let (record, default, last_commit) =
+        branch_and_root(tx, &view.branch, RootClock::Read).await?;
+    let at = view.at.unwrap_or(Timestamp::from_micros(last_commit));
     Ok(spec_of(&record, &default, Some(at)))
 }
 
@@ -630,8 +652,8 @@ fn uuid_value(id: Option<NodeId>) -> Value {
 }
 
 /// Writes the versions of a changeset at `at`: closes the same branch's current edge of each
-/// slot and adds the new one, one statement per kind of slot. Slots of `fresh` nodes (no
-/// vertex before this transaction) have no edge to close, so they skip that statement.
+/// slot and adds the new one, with the change log, all in one statement. Slots of `fresh`
+/// nodes (no vertex before this transaction) have no edge to close, so they skip that part.
 async fn flush(
     tx: &mut BoltTransaction,
     writes: &[Write],
@@ -651,17 +673,10 @@ async fn flush(
             nodes.insert(id.to_string());
         }
     }
-    if !changed.is_empty() {
-        let rows: Vec<Value> = changed
-            .into_iter()
-            .map(|(branch, nodes)| json!({ "branch": branch, "nodes": nodes }))
-            .collect();
-        tx.run(
-            "UNWIND $rows AS r CREATE (:Change {branch: r.branch, at: $at, nodes: r.nodes})",
-            params(json!({ "rows": rows, "at": at })),
-        )
-        .await?;
-    }
+    let changes: Vec<Value> = changed
+        .into_iter()
+        .map(|(branch, nodes)| json!({ "branch": branch, "nodes": nodes }))
+        .collect();
     // Rows of slots that may have a current edge to close.
     let (mut close_nodes, mut close_attributes, mut close_links) =
         (Vec::new(), Vec::new(), Vec::new());
@@ -744,87 +759,100 @@ async fn flush(
             }
         }
     }
-    let with = |rows: Vec<Value>| params(json!({ "rows": rows, "at": at }));
-    if !close_nodes.is_empty() {
-        tx.run(
-            "UNWIND $rows AS r MATCH (n:Node {uuid: r.id})-[e:IS_PART_OF]->(:Root) \
-             WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at",
-            with(close_nodes),
-        )
-        .await?;
-    }
-    if !nodes.is_empty() {
-        tx.run(
-            // ArcadeDB re-creates a vertex whose labels change (failing the uniqueness of
-            // `Node.uuid`), so the labels a node ever had are a list property instead; each
-            // label it gains also links it to that label's `Label` vertex, the index a query
-            // by kind starts from.
-            "MATCH (root:Root {uuid: 'root'}) UNWIND $rows AS r MERGE (n:Node {uuid: r.id}) \
-             CREATE (n)-[:IS_PART_OF {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
-             scope: r.scope, kind: r.kind, labels: r.labels}]->(root) \
-             WITH n, [l IN coalesce(r.labels, []) WHERE NOT l IN coalesce(n.labels, [])] AS added \
-             SET n.labels = coalesce(n.labels, []) + added \
-             WITH n, added UNWIND added AS name \
-             MERGE (l:Label {name: name}) MERGE (n)-[:HAS_LABEL]->(l)",
-            with(nodes),
-        )
-        .await?;
-    }
-    if !close_attributes.is_empty() {
-        tx.run(
-            "UNWIND $rows AS r MATCH (a:Attribute {node: r.node, name: r.name})-[e:HAS_VALUE]->() \
-             WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at",
-            with(close_attributes),
-        )
-        .await?;
-    }
-    if !attributes.is_empty() {
-        // Indexed values are `AttributeValueIndexed` vertices, the others `AttributeValue`:
-        // one label each, as ArcadeDB creates a type per label combination on first use and
-        // concurrent first uses fail.
-        let (indexed, plain): (Vec<Value>, Vec<Value>) = attributes
-            .into_iter()
-            .partition(|row| row.get("indexed").and_then(Value::as_bool) == Some(true));
-        for (value_label, rows) in [
-            ("AttributeValueIndexed", indexed),
-            ("AttributeValue", plain),
-        ] {
-            if rows.is_empty() {
-                continue;
-            }
-            tx.run(
-                &format!(
-                    "UNWIND $rows AS r MERGE (a:Attribute {{node: r.node, name: r.name}}) \
-                     WITH r, a OPTIONAL MATCH (n:Node {{uuid: r.node}}) \
-                     FOREACH (x IN CASE WHEN n IS NULL THEN [] ELSE [n] END | \
-                       MERGE (x)-[:HAS_ATTRIBUTE]->(a)) \
-                     WITH r, a MERGE (v:{value_label} {{key: r.key}}) ON CREATE SET v.value = r.value, v.number = r.number, v.text = r.text \
-                     CREATE (a)-[:HAS_VALUE {{branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
-                     scope: r.scope, indexed: r.indexed, is_default: r.is_default, is_protected: r.is_protected, \
-                     is_visible: r.is_visible, is_from_profile: r.is_from_profile, source: r.source, owner: r.owner}}]->(v)"
-                ),
-                with(rows),
-            )
-            .await?;
+    // Every write goes out in one statement: each part handles its own rows, and
+    // `WITH count(*)` between parts (one row, even after a part that matched nothing) ends
+    // one before the next begins, so a part sees what the earlier ones wrote (closes before
+    // the edges that replace them; nodes before their attributes and links).
+    let mut statement = Vec::new();
+    let mut p = params(json!({ "at": at }));
+    let mut part = |text: String, name: &str, rows: Vec<Value>| {
+        if rows.is_empty() {
+            return;
         }
+        if !statement.is_empty() {
+            statement.push(format!("WITH count(*) AS done_{}", statement.len()));
+        }
+        statement.push(text.replace("$rows", &format!("${name}")));
+        p.insert(name.into(), Value::Array(rows));
+    };
+    part(
+        "UNWIND $rows AS r CREATE (:Change {branch: r.branch, at: $at, nodes: r.nodes})".into(),
+        "changes",
+        changes,
+    );
+    part(
+        "UNWIND $rows AS r MATCH (n:Node {uuid: r.id})-[e:IS_PART_OF]->(:Root) \
+         WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at"
+            .into(),
+        "close_nodes",
+        close_nodes,
+    );
+    part(
+        // ArcadeDB re-creates a vertex whose labels change (failing the uniqueness of
+        // `Node.uuid`), so the labels a node ever had are a list property instead; each
+        // label it gains also links it to that label's `Label` vertex, the index a query
+        // by kind starts from.
+        "MATCH (root:Root {uuid: 'root'}) UNWIND $rows AS r MERGE (n:Node {uuid: r.id}) \
+         CREATE (n)-[:IS_PART_OF {branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
+         scope: r.scope, kind: r.kind, labels: r.labels}]->(root) \
+         WITH n, [l IN coalesce(r.labels, []) WHERE NOT l IN coalesce(n.labels, [])] AS added \
+         SET n.labels = coalesce(n.labels, []) + added \
+         WITH n, added UNWIND added AS name \
+         MERGE (l:Label {name: name}) MERGE (n)-[:HAS_LABEL]->(l)"
+            .into(),
+        "nodes",
+        nodes,
+    );
+    part(
+        "UNWIND $rows AS r MATCH (a:Attribute {node: r.node, name: r.name})-[e:HAS_VALUE]->() \
+         WHERE e.branch = r.branch AND e.to IS NULL SET e.to = $at"
+            .into(),
+        "close_attributes",
+        close_attributes,
+    );
+    // Indexed values are `AttributeValueIndexed` vertices, the others `AttributeValue`: one
+    // label each, as ArcadeDB creates a type per label combination on first use and
+    // concurrent first uses fail.
+    let (indexed, plain): (Vec<Value>, Vec<Value>) = attributes
+        .into_iter()
+        .partition(|row| row.get("indexed").and_then(Value::as_bool) == Some(true));
+    for (value_label, name, rows) in [
+        ("AttributeValueIndexed", "indexed_attributes", indexed),
+        ("AttributeValue", "plain_attributes", plain),
+    ] {
+        part(
+            format!(
+                "UNWIND $rows AS r MERGE (a:Attribute {{node: r.node, name: r.name}}) \
+                 WITH r, a OPTIONAL MATCH (n:Node {{uuid: r.node}}) \
+                 FOREACH (x IN CASE WHEN n IS NULL THEN [] ELSE [n] END | \
+                   MERGE (x)-[:HAS_ATTRIBUTE]->(a)) \
+                 WITH r, a MERGE (v:{value_label} {{key: r.key}}) ON CREATE SET v.value = r.value, v.number = r.number, v.text = r.text \
+                 CREATE (a)-[:HAS_VALUE {{branch: r.branch, branch_level: r.level, from: $at, status: r.status, \
+                 scope: r.scope, indexed: r.indexed, is_default: r.is_default, is_protected: r.is_protected, \
+                 is_visible: r.is_visible, is_from_profile: r.is_from_profile, source: r.source, owner: r.owner}}]->(v)"
+            ),
+            name,
+            rows,
+        );
     }
-    if !close_links.is_empty() {
-        tx.run(
-            "UNWIND $rows AS r MATCH (f:Node {uuid: r.from})-[e:IS_RELATED]->(t:Node {uuid: r.to}) \
-             WHERE e.identifier = r.identifier AND e.branch = r.branch AND e.to IS NULL SET e.to = $at",
-            with(close_links),
-        )
-        .await?;
-    }
-    if !links.is_empty() {
-        tx.run(
-            "UNWIND $rows AS r MATCH (f:Node {uuid: r.from}) MATCH (t:Node {uuid: r.to}) \
-             CREATE (f)-[:IS_RELATED {identifier: r.identifier, branch: r.branch, branch_level: r.level, \
-             from: $at, status: r.status, scope: r.scope, is_protected: r.is_protected, \
-             is_visible: r.is_visible, source: r.source, owner: r.owner, hierarchy: r.hierarchy}]->(t)",
-            with(links),
-        )
-        .await?;
+    part(
+        "UNWIND $rows AS r MATCH (f:Node {uuid: r.from})-[e:IS_RELATED]->(t:Node {uuid: r.to}) \
+         WHERE e.identifier = r.identifier AND e.branch = r.branch AND e.to IS NULL SET e.to = $at"
+            .into(),
+        "close_links",
+        close_links,
+    );
+    part(
+        "UNWIND $rows AS r MATCH (f:Node {uuid: r.from}) MATCH (t:Node {uuid: r.to}) \
+         CREATE (f)-[:IS_RELATED {identifier: r.identifier, branch: r.branch, branch_level: r.level, \
+         from: $at, status: r.status, scope: r.scope, is_protected: r.is_protected, \
+         is_visible: r.is_visible, source: r.source, owner: r.owner, hierarchy: r.hierarchy}]->(t)"
+            .into(),
+        "links",
+        links,
+    );
+    if !statement.is_empty() {
+        tx.run(&statement.join(" "), p).await?;
     }
     Ok(())
 }
@@ -874,9 +902,9 @@ async fn unique_candidates(
 
 /// Applies a changeset inside `tx`: returns its timestamp.
 async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i64> {
-    let (record, default) = branch_and_default(tx, &changeset.branch).await?;
+    let (record, default, at) =
+        branch_and_root(tx, &changeset.branch, RootClock::Advance).await?;
     let spec = spec_of(&record, &default, None);
-    let at = advance(tx).await?;
     let mut raw = Raw::default();
     let mut ids: Vec<NodeId> = changeset.ops.iter().flat_map(op_nodes).collect();
     for condition in &changeset.conditions {
