@@ -1107,6 +1107,41 @@ async fn update_group_records_the_answers_nodes_and_subscribers() {
         Some(3)
     );
 
+    // The same answer and subscribers again: the group already holds them, nothing is written.
+    let before = server.state.engine.store().last_commit().await.unwrap();
+    assert_eq!(server.get(&url, &auth).await.status, StatusCode::OK);
+    assert_eq!(
+        server.state.engine.store().last_commit().await.unwrap(),
+        before
+    );
+    // A changed answer (the member renamed away) is written.
+    let mut input = NodeInput::default();
+    input.id = Some(ids[0].clone());
+    input
+        .attributes
+        .insert("name".into(), AttributeInput::value(json!("crimson")));
+    server
+        .state
+        .engine
+        .update("main", "BuiltinTag", input)
+        .await
+        .unwrap();
+    assert_eq!(server.get(&url, &auth).await.status, StatusCode::OK);
+    let groups = server.post("/graphql", &auth, group_query.clone()).await;
+    let node = &groups.json()["data"]["CoreGraphQLQueryGroup"]["edges"][0]["node"];
+    assert_eq!(node["members"]["edges"], json!([]));
+    let mut input = NodeInput::default();
+    input.id = Some(ids[0].clone());
+    input
+        .attributes
+        .insert("name".into(), AttributeInput::value(json!("red")));
+    server
+        .state
+        .engine
+        .update("main", "BuiltinTag", input)
+        .await
+        .unwrap();
+
     // An unknown subscriber is refused and changes nothing.
     let url = "/api/query/tags-like?name=red&update_group=true&subscribers=0190a6e1-7c1a-7c3e-8000-0123456789ab";
     let refused = server.get(url, &auth).await;

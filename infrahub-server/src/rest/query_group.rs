@@ -57,9 +57,17 @@ pub(super) async fn record(
     let existing = existing_group(state, &view, &group_name).await?;
     let mut all_subscribers: BTreeSet<String> = existing
         .as_ref()
-        .map(|(_, current)| current.clone())
+        .map(|group| group.subscribers.clone())
         .unwrap_or_default();
     all_subscribers.extend(subscribers.iter().cloned());
+    if let Some(group) = &existing {
+        // The name holds the query and the variables' hash: with the same members and no
+        // new subscriber the group already says all this request would write.
+        let member_ids: BTreeSet<String> = members.iter().map(ToString::to_string).collect();
+        if group.members == member_ids && group.subscribers == all_subscribers {
+            return Ok(());
+        }
+    }
     let mut input = NodeInput::default();
     let plain = |value: Value| AttributeInput::value(value);
     input
@@ -93,8 +101,8 @@ pub(super) async fn record(
         RelationshipInput::Many(all_subscribers.into_iter().map(PeerInput::id).collect()),
     );
     let result = match existing {
-        Some((group_id, _)) => {
-            input.id = Some(group_id);
+        Some(group) => {
+            input.id = Some(group.id);
             state.engine.update(branch, GROUP_KIND, input).await
         }
         None => state.engine.create(branch, GROUP_KIND, input).await,
@@ -103,12 +111,19 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// The id and subscribers of the group named `name`, when it exists.
+/// A query group as stored.
+struct ExistingGroup {
+    id: String,
+    subscribers: BTreeSet<String>,
+    members: BTreeSet<String>,
+}
+
+/// The group named `name` with its subscribers and members, when it exists.
 async fn existing_group(
     state: &AppState,
     view: &BranchView,
     name: &str,
-) -> Result<Option<(String, BTreeSet<String>)>, RestError> {
+) -> Result<Option<ExistingGroup>, RestError> {
     let args = QueryArgs {
         filters: std::collections::BTreeMap::from([("name__value".to_owned(), Value::from(name))]),
         limit: Some(1),
@@ -116,21 +131,23 @@ async fn existing_group(
     };
     let fields = Fields {
         attributes: Some(vec!["name".to_owned()]),
-        relationships: vec!["subscribers".to_owned()],
+        relationships: vec!["subscribers".to_owned(), "members".to_owned()],
     };
     let (nodes, _) = state
         .engine
         .query(view, GROUP_KIND, &args, &fields)
         .await
         .map_err(|error| engine_error(&error))?;
-    Ok(nodes.first().map(|node| {
-        (
-            node.id.to_string(),
-            node.peers("subscribers")
-                .iter()
-                .map(|peer| peer.id.to_string())
-                .collect(),
-        )
+    let ids = |node: &infrahub_core::engine::Node, name: &str| -> BTreeSet<String> {
+        node.peers(name)
+            .iter()
+            .map(|peer| peer.id.to_string())
+            .collect()
+    };
+    Ok(nodes.first().map(|node| ExistingGroup {
+        id: node.id.to_string(),
+        subscribers: ids(node, "subscribers"),
+        members: ids(node, "members"),
     }))
 }
 
