@@ -1,5 +1,6 @@
 //! The RabbitMQ backend (AMQP 0-9-1 over lapin), with upstream Infrahub's topology.
 
+mod acks;
 mod link;
 mod settle;
 
@@ -12,14 +13,14 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::Confirmation;
 use lapin::options::{
-    BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicPublishOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use self::acks::AckBook;
 use self::link::{Link, declare_delay, establish, manual_ack, map_error};
 use crate::bus::DeliveryParts;
 use crate::message::HEADER_PREFIX;
@@ -398,10 +399,15 @@ impl Shared {
     }
 
     /// Builds a [`Delivery`] of a work or dead-letter queue.
-    fn delivery(self: &Arc<Self>, delivery: lapin::message::Delivery) -> Delivery {
+    fn delivery(
+        self: &Arc<Self>,
+        book: &Arc<AckBook>,
+        delivery: lapin::message::Delivery,
+    ) -> Delivery {
         let attempt = header_number(&delivery.properties, ATTEMPT_HEADER).unwrap_or(1);
         let (reply_to, correlation_id) = reply_address(&delivery.properties);
-        let acker = delivery.acker.clone();
+        let tag = delivery.delivery_tag;
+        book.delivered(tag, delivery.acker.clone());
         let message = to_message(delivery);
         let parts = DeliveryParts {
             message,
@@ -411,7 +417,7 @@ impl Shared {
             maximum_retries: self.config.maximum_message_retries,
             retry_delay: self.config.retry_delay,
         };
-        let settle = settle::AmqpSettle::new(Arc::clone(self), acker, &parts);
+        let settle = settle::AmqpSettle::new(Arc::clone(self), Arc::clone(book), tag, &parts);
         Delivery::new(parts, Box::new(settle))
     }
 
@@ -420,11 +426,12 @@ impl Shared {
     /// count: it is republished with its attempt header one higher, or dead-lettered once the
     /// retries are used up, and only then acked (after the broker's confirm, so it is never
     /// lost).
-    async fn recount(&self, delivery: lapin::message::Delivery) {
+    async fn recount(&self, book: &Arc<AckBook>, delivery: lapin::message::Delivery) {
         let previous = header_number(&delivery.properties, ATTEMPT_HEADER).unwrap_or(1);
         let previous = u32::try_from(previous).unwrap_or(u32::MAX);
         let (reply_to, correlation_id) = reply_address(&delivery.properties);
-        let acker = delivery.acker.clone();
+        let tag = delivery.delivery_tag;
+        book.delivered(tag, delivery.acker.clone());
         let message = to_message(delivery);
         let outcome = if previous > self.config.maximum_message_retries {
             let reason = format!(
@@ -439,20 +446,11 @@ impl Shared {
                 .await
         };
         match outcome {
-            Ok(()) => {
-                if let Err(err) = acker.ack(BasicAckOptions::default()).await {
-                    tracing::warn!(routing_key = %message.routing_key, "bus: cannot acknowledge a redelivered message, it may come twice: {err}");
-                }
-            }
+            Ok(()) => book.ack(tag),
             Err(err) => {
                 tracing::warn!(routing_key = %message.routing_key, "bus: cannot count a redelivery, giving it back: {err}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let _ = acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await;
+                book.nack(tag, true).await;
             }
         }
     }
@@ -605,6 +603,8 @@ async fn run_consumer(
                 }
             }
         };
+        // Acks of this channel's deliveries (tags are per channel).
+        let book = Arc::new(AckBook::default());
         loop {
             tokio::select! {
                 next = deliveries.next() => match next {
@@ -612,11 +612,12 @@ async fn run_consumer(
                         if delivery.redelivered && queue == shared.names.rpcs {
                             // Counted and republished (or dead-lettered): the consumer gets
                             // the republished copy.
-                            shared.recount(delivery).await;
+                            shared.recount(&book, delivery).await;
                             continue;
                         }
-                        let delivery = shared.delivery(delivery);
+                        let delivery = shared.delivery(&book, delivery);
                         if sender.send(delivery).await.is_err() {
+                            book.drain().await;
                             let _ = channel.close(200, "consumer dropped".into()).await;
                             return;
                         }
@@ -624,6 +625,7 @@ async fn run_consumer(
                     Some(Err(_)) | None => break,
                 },
                 () = sender.closed() => {
+                    book.drain().await;
                     let _ = channel.close(200, "consumer dropped".into()).await;
                     return;
                 }

@@ -4,44 +4,49 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapin::Acker;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 
 use super::Shared;
+use super::acks::AckBook;
 use crate::bus::{DeliveryParts, Settle};
 use crate::{Message, Result};
 
 /// Settles one delivery of `<ns>.rpcs` or `<ns>.dead-letters`.
 pub(super) struct AmqpSettle {
     shared: Arc<Shared>,
-    acker: Acker,
+    book: Arc<AckBook>,
+    tag: u64,
     reply_to: Option<String>,
     correlation_id: Option<String>,
 }
 
 impl AmqpSettle {
-    pub(super) fn new(shared: Arc<Shared>, acker: Acker, parts: &DeliveryParts) -> Self {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        book: Arc<AckBook>,
+        tag: u64,
+        parts: &DeliveryParts,
+    ) -> Self {
         AmqpSettle {
             shared,
-            acker,
+            book,
+            tag,
             reply_to: parts.reply_to.clone(),
             correlation_id: parts.correlation_id.clone(),
         }
     }
 
-    async fn ack_now(&self) -> Result<()> {
-        self.acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map(|_| ())
-            .map_err(|err| self.shared.error("cannot acknowledge a delivery", err))
+    /// Hands the ack to the channel's book, which sends it with the next frame: a consumer
+    /// that dies before that frame gets the message again, as with any unacked delivery.
+    fn ack_now(&self) -> Result<()> {
+        self.book.ack(self.tag);
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(self: Box<Self>) -> Result<()> {
-        self.ack_now().await
+        self.ack_now()
     }
 
     async fn reply(self: Box<Self>, response: Message) -> Result<()> {
@@ -57,7 +62,7 @@ impl Settle for AmqpSettle {
                 .publish_confirmed("", reply_to, &response.payload, properties, false)
                 .await?;
         }
-        self.ack_now().await
+        self.ack_now()
     }
 
     async fn requeue_later(
@@ -70,26 +75,18 @@ impl Settle for AmqpSettle {
         self.shared
             .enqueue(&message, next_attempt, Some(delay), reply)
             .await?;
-        self.ack_now().await
+        self.ack_now()
     }
 
     async fn dead_letter(self: Box<Self>, message: Message, reason: &str) -> Result<()> {
         self.shared.dead_letter(&message, reason).await?;
-        self.ack_now().await
+        self.ack_now()
     }
 
     fn abandon(self: Box<Self>, _message: Message) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                // A closed channel gives its unacked messages back by itself.
-                let _ = self
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await;
-            });
+            // A closed channel gives its unacked messages back by itself.
+            runtime.spawn(async move { self.book.nack(self.tag, true).await });
         }
     }
 }

@@ -52,8 +52,9 @@ use serde::{Deserialize, Serialize};
 pub use broadcast::{broadcast_fan_out, namespaces_isolated};
 pub use rpc::{request_reply, request_timeout};
 pub use work::{
-    delayed_publish, dropped_deliveries_dead_lettered, malformed_dead_lettered, retries_exhausted,
-    retry_with_delay, unsettled_redelivered, work_queue_exactly_once,
+    delayed_publish, dropped_deliveries_dead_lettered, malformed_dead_lettered,
+    out_of_order_settlement, retries_exhausted, retry_with_delay, unsettled_redelivered,
+    work_queue_exactly_once,
 };
 
 use crate::{BusConfig, BusMessage, Consumer, Delivery, Message, MessageBus, Subscription};
@@ -84,6 +85,7 @@ where
     broadcast_fan_out(open().await).await;
     work_queue_exactly_once(open().await).await;
     unsettled_redelivered(open().await).await;
+    out_of_order_settlement(open().await).await;
     retry_with_delay(open().await).await;
     retries_exhausted(open().await).await;
     dropped_deliveries_dead_lettered(open().await).await;

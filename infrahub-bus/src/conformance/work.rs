@@ -322,3 +322,51 @@ pub async fn dropped_deliveries_dead_lettered(bus: Arc<dyn MessageBus>) {
         );
     }
 }
+
+/// Settling out of order: a delivery held unsettled does not stop the others (the prefetch of
+/// 2 would fill if their acks waited for it), acks of later deliveries never settle it, and a
+/// dropped delivery between acked ones is redelivered alone.
+pub async fn out_of_order_settlement(bus: Arc<dyn MessageBus>) {
+    const COUNT: u32 = 20;
+    let mut consumer = bus.consume(&["order.*"]).await.expect("consume");
+    for sequence in 0..COUNT {
+        let message = Message::new("order.item", sequence.to_string().into_bytes());
+        bus.publish(message, None).await.expect("publish");
+    }
+    let held = next_delivery(&mut consumer, PATIENCE)
+        .await
+        .expect("out of order: the first message never arrived");
+    // Every other message is acked once; the tenth is dropped the first time it comes.
+    let mut dropped = None;
+    let mut acked = std::collections::BTreeSet::new();
+    while acked.len() < (COUNT - 1) as usize {
+        let delivery = next_delivery(&mut consumer, PATIENCE).await;
+        let delivery = delivery.unwrap_or_else(|| {
+            panic!("out of order: {} of {} acked while the first was held (acks of later deliveries must not wait for it)", acked.len(), COUNT - 1)
+        });
+        let payload = text(&delivery.message().payload);
+        if dropped.is_none() && acked.len() == (COUNT / 2) as usize {
+            dropped = Some(payload);
+            drop(delivery);
+            continue;
+        }
+        assert!(
+            acked.insert(payload.clone()),
+            "out of order: message {payload} came again though it was acked"
+        );
+        if dropped.as_ref() == Some(&payload) {
+            assert!(
+                delivery.attempt() > 1,
+                "out of order: a redelivery counts as an attempt"
+            );
+        }
+        delivery.ack().await;
+    }
+    held.ack().await;
+    if let Some(extra) = next_delivery(&mut consumer, QUIET).await {
+        panic!(
+            "out of order: message {} came again though it was acked",
+            text(&extra.message().payload)
+        );
+    }
+}
