@@ -278,7 +278,10 @@ async fn branch_and_root(
         .ok_or_else(|| corrupt("the Root vertex is missing"))?;
     let mut found = None;
     let mut default = None;
-    for row in rows.iter().filter(|row| row.get("b").is_some_and(|b| !b.is_null())) {
+    for row in rows
+        .iter()
+        .filter(|row| row.get("b").is_some_and(|b| !b.is_null()))
+    {
         let record = record_of(row)?;
         if record.is_default {
             default = Some(record.name.clone());
@@ -318,8 +321,7 @@ fn spec_of(record: &BranchRecord, default: &str, at: Option<Timestamp>) -> Spec 
 /// The view's spec, in one statement; a read of "now" reads at the last committed timestamp,
 /// so that commits landing while its statement runs (later timestamps) stay out of it.
 async fn view_spec(tx: &mut BoltTransaction, view: &BranchView) -> Result<Spec> {
-    let (record, default, last_commit) =
-        branch_and_root(tx, &view.branch, RootClock::Read).await?;
+    let (record, default, last_commit) = branch_and_root(tx, &view.branch, RootClock::Read).await?;
     let at = view.at.unwrap_or(Timestamp::from_micros(last_commit));
     Ok(spec_of(&record, &default, Some(at)))
 }
@@ -902,8 +904,7 @@ async fn unique_candidates(
 
 /// Applies a changeset inside `tx`: returns its timestamp.
 async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i64> {
-    let (record, default, at) =
-        branch_and_root(tx, &changeset.branch, RootClock::Advance).await?;
+    let (record, default, at) = branch_and_root(tx, &changeset.branch, RootClock::Advance).await?;
     let spec = spec_of(&record, &default, None);
     let mut raw = Raw::default();
     let mut ids: Vec<NodeId> = changeset.ops.iter().flat_map(op_nodes).collect();

@@ -509,12 +509,15 @@ impl Builder {
 
 /// Binds `a` to every `Attribute` named `name` that ever held a value whose key is in `keys`
 /// (both Cypher expressions, parameters in practice). Values live under one of two labels;
-/// each is reached through its key index.
+/// each is reached through its key index, one lookup per key: ArcadeDB plans `v.key IN $keys`
+/// as a scan of every value vertex (measured: 0.23 s at 230,000 values, against 10 ms for the
+/// same lookup through `UNWIND`), which made every unique check and equality filter grow
+/// with the database.
 pub(crate) fn attributes_holding(keys: &str, name: &str) -> String {
     format!(
-        "OPTIONAL MATCH (v1:AttributeValueIndexed) WHERE v1.key IN {keys} \
+        "UNWIND {keys} AS k1 OPTIONAL MATCH (v1:AttributeValueIndexed {{key: k1}}) \
          WITH collect(v1) AS c1 \
-         OPTIONAL MATCH (v2:AttributeValue) WHERE v2.key IN {keys} \
+         UNWIND {keys} AS k2 OPTIONAL MATCH (v2:AttributeValue {{key: k2}}) \
          WITH c1, collect(v2) AS c2 UNWIND c1 + c2 AS v \
          MATCH (v)<-[:HAS_VALUE]-(a:Attribute) WHERE a.name = {name}"
     )
