@@ -1115,8 +1115,10 @@ async fn update_group_records_the_answers_nodes_and_subscribers() {
         before
     );
     // A changed answer (the member renamed away) is written.
-    let mut input = NodeInput::default();
-    input.id = Some(ids[0].clone());
+    let mut input = NodeInput {
+        id: Some(ids[0].clone()),
+        ..NodeInput::default()
+    };
     input
         .attributes
         .insert("name".into(), AttributeInput::value(json!("crimson")));
@@ -1130,8 +1132,10 @@ async fn update_group_records_the_answers_nodes_and_subscribers() {
     let groups = server.post("/graphql", &auth, group_query.clone()).await;
     let node = &groups.json()["data"]["CoreGraphQLQueryGroup"]["edges"][0]["node"];
     assert_eq!(node["members"]["edges"], json!([]));
-    let mut input = NodeInput::default();
-    input.id = Some(ids[0].clone());
+    let mut input = NodeInput {
+        id: Some(ids[0].clone()),
+        ..NodeInput::default()
+    };
     input
         .attributes
         .insert("name".into(), AttributeInput::value(json!("red")));
