@@ -490,7 +490,13 @@ async fn load(
             p,
         )
         .await?;
-    Ok(absorb(rows, select, raw))
+    let found = absorb(rows, select, raw);
+    if select.is_none() {
+        // A node without a vertex has no versions to load: asking again (a created node is
+        // also among the nodes a changeset touches) would find none again.
+        raw.loaded.extend(seen);
+    }
+    Ok(found)
 }
 
 /// The `RETURN` columns (`ex`, `ax`, `ox`, `ix`) loading the versions of node `n` that
