@@ -1115,36 +1115,21 @@ async fn update_group_records_the_answers_nodes_and_subscribers() {
         before
     );
     // A changed answer (the member renamed away) is written.
-    let mut input = NodeInput {
-        id: Some(ids[0].clone()),
-        ..NodeInput::default()
+    let rename = |name: &'static str| {
+        let input = NodeInput {
+            id: Some(ids[0].clone()),
+            attributes: [("name".to_owned(), AttributeInput::value(json!(name)))].into(),
+            ..NodeInput::default()
+        };
+        let engine = &server.state.engine;
+        async move { engine.update("main", "BuiltinTag", input).await.unwrap() }
     };
-    input
-        .attributes
-        .insert("name".into(), AttributeInput::value(json!("crimson")));
-    server
-        .state
-        .engine
-        .update("main", "BuiltinTag", input)
-        .await
-        .unwrap();
+    rename("crimson").await;
     assert_eq!(server.get(&url, &auth).await.status, StatusCode::OK);
     let groups = server.post("/graphql", &auth, group_query.clone()).await;
     let node = &groups.json()["data"]["CoreGraphQLQueryGroup"]["edges"][0]["node"];
     assert_eq!(node["members"]["edges"], json!([]));
-    let mut input = NodeInput {
-        id: Some(ids[0].clone()),
-        ..NodeInput::default()
-    };
-    input
-        .attributes
-        .insert("name".into(), AttributeInput::value(json!("red")));
-    server
-        .state
-        .engine
-        .update("main", "BuiltinTag", input)
-        .await
-        .unwrap();
+    rename("red").await;
 
     // An unknown subscriber is refused and changes nothing.
     let url = "/api/query/tags-like?name=red&update_group=true&subscribers=0190a6e1-7c1a-7c3e-8000-0123456789ab";
