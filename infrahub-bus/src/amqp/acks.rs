@@ -127,19 +127,15 @@ impl AckBook {
                         run = Some((acker, run.is_some()));
                     }
                 }
-                let behind: Vec<u64> = state
-                    .entries
-                    .iter()
-                    .filter(|(_, entry)| matches!(entry, Entry::Acked(_)))
-                    .map(|(tag, _)| *tag)
-                    .collect();
-                let singles: Vec<Acker> = behind
-                    .into_iter()
-                    .filter_map(|tag| match state.entries.remove(&tag) {
-                        Some(Entry::Acked(acker)) => Some(acker),
-                        _ => None,
-                    })
-                    .collect();
+                // Acked behind a delivery still pending or being nacked: one by one.
+                let mut singles = Vec::new();
+                state.entries.retain(|_, entry| match entry {
+                    Entry::Acked(acker) => {
+                        singles.push(acker.clone());
+                        false
+                    }
+                    Entry::Pending(_) | Entry::Nacking => true,
+                });
                 if run.is_none() && singles.is_empty() {
                     state.flushing = false;
                     drop(state);

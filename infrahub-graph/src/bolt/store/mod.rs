@@ -237,6 +237,11 @@ fn record_params(record: &BranchRecord) -> Value {
     })
 }
 
+/// The clause advancing `Root` `r` to `max($now, last_commit + 1)`: the write that orders
+/// commits across every process sharing the database.
+const ADVANCE_ROOT: &str = "SET r.last_commit = \
+    CASE WHEN r.last_commit + 1 > $now THEN r.last_commit + 1 ELSE $now END";
+
 /// What to do with `Root.last_commit` in the statement reading the branch records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RootClock {
@@ -254,21 +259,22 @@ async fn branch_and_root(
     name: &str,
     clock: RootClock,
 ) -> Result<(BranchRecord, String, i64)> {
-    let root = match clock {
-        RootClock::Read => "MATCH (r:Root {uuid: 'root'}) ",
+    let mut p = params(json!({ "name": name }));
+    let advance = match clock {
+        RootClock::Read => "",
         RootClock::Advance => {
-            "MATCH (r:Root {uuid: 'root'}) \
-             SET r.last_commit = CASE WHEN r.last_commit + 1 > $now THEN r.last_commit + 1 ELSE $now END \
-             WITH r "
+            p.insert("now".into(), json!(Timestamp::now().as_micros()));
+            ADVANCE_ROOT
         }
     };
     let rows = tx
         .run(
             &format!(
-                "{root}OPTIONAL MATCH (b:Branch) WHERE b.name = $name OR b.is_default = true \
+                "MATCH (r:Root {{uuid: 'root'}}) {advance} WITH r \
+                 OPTIONAL MATCH (b:Branch) WHERE b.name = $name OR b.is_default = true \
                  RETURN r.last_commit AS at, properties(b) AS b"
             ),
-            params(json!({ "name": name, "now": Timestamp::now().as_micros() })),
+            p,
         )
         .await?;
     let at = rows
@@ -331,9 +337,7 @@ async fn view_spec(tx: &mut BoltTransaction, view: &BranchView) -> Result<Spec> 
 async fn advance(tx: &mut BoltTransaction) -> Result<i64> {
     let rows = tx
         .run(
-            "MATCH (r:Root {uuid: 'root'}) \
-             SET r.last_commit = CASE WHEN r.last_commit + 1 > $now THEN r.last_commit + 1 ELSE $now END \
-             RETURN r.last_commit AS at",
+            &format!("MATCH (r:Root {{uuid: 'root'}}) {ADVANCE_ROOT} RETURN r.last_commit AS at"),
             params(json!({ "now": Timestamp::now().as_micros() })),
         )
         .await?;
@@ -1078,7 +1082,8 @@ async fn replay_in(
     choices: &[(Slot, crate::change::SlotProperty)],
     rebase: bool,
 ) -> Result<BranchOperation> {
-    let (record, default) = branch_and_default(tx, name).await?;
+    // Refused below after `Root` advanced: the transaction then rolls back.
+    let (record, default, at) = branch_and_root(tx, name, RootClock::Advance).await?;
     if record.is_default {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -1089,7 +1094,6 @@ async fn replay_in(
             },
         ));
     }
-    let at = advance(tx).await?;
     let epoch = record.current_epoch();
     let changed = branch_changes(tx, name, epoch.start.as_micros() - 1, i64::MAX).await?;
     let slots: BTreeSet<Slot> = changed.iter().map(|(slot, _)| slot.clone()).collect();
