@@ -350,8 +350,8 @@ async fn advance(tx: &mut BoltTransaction) -> Result<i64> {
 // ---------------------------------------------------------------------------------------------
 // Loading versions
 
-fn status_of(e: &Map<String, Value>) -> Status {
-    if e.get("status").and_then(Value::as_str) == Some("deleted") {
+fn status_of(e: &impl Props) -> Status {
+    if e.prop("status").and_then(Value::as_str) == Some("deleted") {
         Status::Deleted
     } else {
         Status::Active
@@ -362,27 +362,108 @@ fn uuid_of(value: Option<&Value>) -> Option<NodeId> {
     value.and_then(Value::as_str).and_then(|s| s.parse().ok())
 }
 
-fn raw_version(e: &Map<String, Value>, data: VersionData) -> RawVersion {
+/// Read access to the properties of one stored version: the map of `properties(e)`, or a
+/// positional list ([`Listed`]).
+trait Props {
+    /// The property called `key`, if present.
+    fn prop(&self, key: &str) -> Option<&Value>;
+}
+
+impl Props for Map<String, Value> {
+    fn prop(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+/// A version returned as a list of values, in the order of `names` (see [`listed`]): a list
+/// costs the database, the driver and this side far less than a map of the same values.
+struct Listed<'a> {
+    names: &'static [&'static str],
+    values: &'a [Value],
+}
+
+impl Props for Listed<'_> {
+    fn prop(&self, key: &str) -> Option<&Value> {
+        let index = self.names.iter().position(|name| *name == key)?;
+        self.values.get(index).filter(|value| !value.is_null())
+    }
+}
+
+/// A node's existence version as [`load_columns`] returns it.
+const NODE_FIELDS: &[&str] = &[
+    "branch", "from", "status", "scope", "indexed", "kind", "labels",
+];
+/// An attribute version as [`load_columns`] returns it: the attribute's name and stored value,
+/// then properties of its `HAS_VALUE` edge.
+const ATTRIBUTE_FIELDS: &[&str] = &[
+    "name",
+    "value",
+    "branch",
+    "from",
+    "status",
+    "scope",
+    "indexed",
+    "is_default",
+    "is_protected",
+    "is_visible",
+    "source",
+    "owner",
+    "is_from_profile",
+];
+/// A link version as [`load_columns`] returns it: the peer's uuid and existence versions
+/// (lists of [`NODE_FIELDS`]), then properties of its `IS_RELATED` edge.
+const LINK_FIELDS: &[&str] = &[
+    "peer",
+    "pe",
+    "identifier",
+    "branch",
+    "from",
+    "status",
+    "scope",
+    "indexed",
+    "is_protected",
+    "is_visible",
+    "source",
+    "owner",
+    "hierarchy",
+];
+
+/// The Cypher list of `names`, each the property of edge variable `edge` unless `special`
+/// gives its expression.
+fn listed(edge: &str, names: &[&str], special: &[(&str, String)]) -> String {
+    let items: Vec<String> = names
+        .iter()
+        .map(|name| {
+            special
+                .iter()
+                .find(|(special, _)| special == name)
+                .map_or_else(|| format!("{edge}.{name}"), |(_, expr)| expr.clone())
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn raw_version(e: &impl Props, data: VersionData) -> RawVersion {
     RawVersion {
-        branch: Arc::from(e.get("branch").and_then(Value::as_str).unwrap_or_default()),
-        at: e.get("from").and_then(Value::as_i64).unwrap_or_default(),
+        branch: Arc::from(e.prop("branch").and_then(Value::as_str).unwrap_or_default()),
+        at: e.prop("from").and_then(Value::as_i64).unwrap_or_default(),
         status: status_of(e),
-        local: e.get("scope").and_then(Value::as_str) == Some("local"),
-        indexed: e.get("indexed").and_then(Value::as_bool).unwrap_or(false),
+        local: e.prop("scope").and_then(Value::as_str) == Some("local"),
+        indexed: e.prop("indexed").and_then(Value::as_bool).unwrap_or(false),
         data,
     }
 }
 
-fn node_version(e: &Map<String, Value>) -> RawVersion {
+fn node_version(e: &impl Props) -> RawVersion {
     let data = if status_of(e) == Status::Active {
         VersionData::Node {
             kind: e
-                .get("kind")
+                .prop("kind")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
             labels: e
-                .get("labels")
+                .prop("labels")
                 .and_then(Value::as_array)
                 .map(|l| {
                     l.iter()
@@ -398,11 +479,11 @@ fn node_version(e: &Map<String, Value>) -> RawVersion {
     raw_version(e, data)
 }
 
-fn flag(e: &Map<String, Value>, key: &str, default: bool) -> bool {
-    e.get(key).and_then(Value::as_bool).unwrap_or(default)
+fn flag(e: &impl Props, key: &str, default: bool) -> bool {
+    e.prop(key).and_then(Value::as_bool).unwrap_or(default)
 }
 
-fn attribute_version(e: &Map<String, Value>, value: Option<&Value>) -> RawVersion {
+fn attribute_version(e: &impl Props, value: Option<&Value>) -> RawVersion {
     let data = if status_of(e) == Status::Active {
         let value = value
             .and_then(Value::as_str)
@@ -413,8 +494,8 @@ fn attribute_version(e: &Map<String, Value>, value: Option<&Value>) -> RawVersio
             is_default: flag(e, "is_default", false),
             is_protected: flag(e, "is_protected", false),
             is_visible: flag(e, "is_visible", true),
-            source: uuid_of(e.get("source")),
-            owner: uuid_of(e.get("owner")),
+            source: uuid_of(e.prop("source")),
+            owner: uuid_of(e.prop("owner")),
             is_from_profile: flag(e, "is_from_profile", false),
         })
     } else {
@@ -423,15 +504,15 @@ fn attribute_version(e: &Map<String, Value>, value: Option<&Value>) -> RawVersio
     raw_version(e, data)
 }
 
-fn link_version(e: &Map<String, Value>) -> RawVersion {
+fn link_version(e: &impl Props) -> RawVersion {
     let data = if status_of(e) == Status::Active {
         VersionData::Link(LinkProperties {
             is_protected: flag(e, "is_protected", false),
             is_visible: flag(e, "is_visible", true),
-            source: uuid_of(e.get("source")),
-            owner: uuid_of(e.get("owner")),
+            source: uuid_of(e.prop("source")),
+            owner: uuid_of(e.prop("owner")),
             hierarchy: e
-                .get("hierarchy")
+                .prop("hierarchy")
                 .and_then(Value::as_str)
                 .map(str::to_string),
         })
@@ -441,12 +522,17 @@ fn link_version(e: &Map<String, Value>) -> RawVersion {
     raw_version(e, data)
 }
 
-fn edges(value: Option<&Value>) -> impl Iterator<Item = &Map<String, Value>> {
+/// The versions of a column of lists, each read through `names`.
+fn listed_versions<'a>(
+    value: Option<&'a Value>,
+    names: &'static [&'static str],
+) -> impl Iterator<Item = Listed<'a>> {
     value
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(Value::as_object)
+        .filter_map(Value::as_array)
+        .map(move |values| Listed { names, values })
 }
 
 /// The `total` column of a query's or count's first row.
@@ -541,33 +627,55 @@ fn load_columns(
             String::new()
         }
     };
+    let node_list = |e: &str| listed(e, NODE_FIELDS, &[]);
     let link_columns = if links {
+        let link_list = |e: &str, p: &str, x: &str| {
+            let existence = format!(
+                "[({p})-[{x}:IS_PART_OF]->(:Root) WHERE {vx} | {list}]",
+                vx = vis(x),
+                list = node_list(x)
+            );
+            listed(
+                e,
+                LINK_FIELDS,
+                &[("peer", format!("{p}.uuid")), ("pe", existence)],
+            )
+        };
         format!(
-            "[(n)-[o:IS_RELATED]->(p:Node) WHERE {vo}{fo} | {{peer: p.uuid, e: properties(o), \
-             pe: [(p)-[x:IS_PART_OF]->(:Root) WHERE {vx} | properties(x)]}}] AS ox, \
-             [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi}{fi} | {{peer: q.uuid, e: properties(i), \
-             pe: [(q)-[y:IS_PART_OF]->(:Root) WHERE {vy} | properties(y)]}}] AS ix",
+            "[(n)-[o:IS_RELATED]->(p:Node) WHERE {vo}{fo} | {lo}] AS ox, \
+             [(n)<-[i:IS_RELATED]-(q:Node) WHERE {vi}{fi} | {li}] AS ix",
             vo = vis("o"),
             fo = link_filter("o"),
-            vx = vis("x"),
+            lo = link_list("o", "p", "x"),
             vi = vis("i"),
             fi = link_filter("i"),
-            vy = vis("y"),
+            li = link_list("i", "q", "y"),
         )
     } else {
         "[] AS ox, [] AS ix".to_string()
     };
+    let attribute_list = listed(
+        "h",
+        ATTRIBUTE_FIELDS,
+        &[
+            ("name", "a.name".to_string()),
+            ("value", "v.value".to_string()),
+        ],
+    );
     format!(
         // Pattern comprehensions from the matched node, not OPTIONAL MATCH: ArcadeDB evaluates
         // a pattern whose start variable an OPTIONAL MATCH left null as a scan of every edge of
         // its type (measured: 60 ms per node without links at 2,000 nodes, growing with the
         // database), and a comprehension starting at an unbound `Attribute {{node: ...}}` as a
         // scan of every attribute (1.2 ms per node at 7,000 attributes): attributes are reached
-        // through the node's `HAS_ATTRIBUTE` edges.
-        "[(n)-[e:IS_PART_OF]->(:Root) WHERE {ve} | properties(e)] AS ex, \
+        // through the node's `HAS_ATTRIBUTE` edges. Versions come back as lists, not
+        // `properties(e)` maps: 1,000 nodes with one attribute were 510 kB of maps against
+        // 294 kB of lists, and maps cost hashing at every step of decoding.
+        "[(n)-[e:IS_PART_OF]->(:Root) WHERE {ve} | {ne}] AS ex, \
          [(n)-[:HAS_ATTRIBUTE]->(a:Attribute)-[h:HAS_VALUE]->(v) WHERE {vh}{attribute_filter} | \
-          {{name: a.name, e: properties(h), value: v.value}}] AS ax, {link_columns}",
+          {attribute_list}] AS ax, {link_columns}",
         ve = vis("e"),
+        ne = node_list("e"),
         vh = vis("h"),
     )
 }
@@ -584,14 +692,11 @@ fn absorb(rows: Vec<Map<String, Value>>, select: Option<&Selection>, raw: &mut R
             found.push(id);
             continue;
         }
-        for e in edges(row.get("ex")) {
-            raw.insert(Slot::Node { id }, node_version(e));
+        for e in listed_versions(row.get("ex"), NODE_FIELDS) {
+            raw.insert(Slot::Node { id }, node_version(&e));
         }
-        for a in edges(row.get("ax")) {
-            let (Some(name), Some(e)) = (
-                a.get("name").and_then(Value::as_str),
-                a.get("e").and_then(Value::as_object),
-            ) else {
+        for a in listed_versions(row.get("ax"), ATTRIBUTE_FIELDS) {
+            let Some(name) = a.prop("name").and_then(Value::as_str) else {
                 continue;
             };
             raw.insert(
@@ -599,26 +704,23 @@ fn absorb(rows: Vec<Map<String, Value>>, select: Option<&Selection>, raw: &mut R
                     node: id,
                     name: name.to_string(),
                 },
-                attribute_version(e, a.get("value")),
+                attribute_version(&a, a.prop("value")),
             );
         }
         for (column, outgoing) in [("ox", true), ("ix", false)] {
-            for l in edges(row.get(column)) {
-                let (Some(peer), Some(e)) = (
-                    uuid_of(l.get("peer")),
-                    l.get("e").and_then(Value::as_object),
-                ) else {
+            for l in listed_versions(row.get(column), LINK_FIELDS) {
+                let Some(peer) = uuid_of(l.prop("peer")) else {
                     continue;
                 };
-                let identifier = e
-                    .get("identifier")
+                let identifier = l
+                    .prop("identifier")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let (from, to) = if outgoing { (id, peer) } else { (peer, id) };
-                raw.insert(raw::link_slot(identifier, from, to), link_version(e));
+                raw.insert(raw::link_slot(identifier, from, to), link_version(&l));
                 if !raw.loaded.contains(&peer) {
-                    for pe in edges(l.get("pe")) {
-                        raw.insert(Slot::Node { id: peer }, node_version(pe));
+                    for pe in listed_versions(l.prop("pe"), NODE_FIELDS) {
+                        raw.insert(Slot::Node { id: peer }, node_version(&pe));
                     }
                 }
             }
@@ -864,7 +966,8 @@ async fn flush(
         links,
     );
     if !statement.is_empty() {
-        tx.run(&statement.join(" "), p).await?;
+        // Nothing to read back: RUN and DISCARD leave together, one round trip.
+        tx.run_discarding(&statement.join(" "), p).await?;
     }
     Ok(())
 }
@@ -880,36 +983,90 @@ fn op_nodes(op: &Op) -> Vec<NodeId> {
     }
 }
 
-/// Candidates of a `Unique` condition in the database: nodes that ever held one of its
-/// field values.
-async fn unique_candidates(
-    tx: &mut BoltTransaction,
-    fields: &[UniqueField],
-) -> Result<Vec<NodeId>> {
-    let rows = match fields.first() {
-        Some(UniqueField::Attribute { name, value }) => {
-            tx.run(
-                &format!(
-                    "{} RETURN DISTINCT a.node AS id",
-                    select::attributes_holding("$keys", "$name")
-                ),
-                params(json!({ "name": name, "keys": [raw::value_key(&raw::canonical(value))] })),
-            )
-            .await?
-        }
-        Some(UniqueField::Link {
-            identifier, peer, ..
-        }) => {
-            tx.run(
-                "MATCH (p:Node {uuid: $peer})-[e:IS_RELATED]-(x:Node) WHERE e.identifier = $identifier \
-                 RETURN DISTINCT x.uuid AS id",
-                params(json!({ "peer": peer.to_string(), "identifier": identifier })),
-            )
-            .await?
-        }
-        None => Vec::new(),
+/// The `UNION ALL` part finding the candidates of condition `index` when it is `Unique`: the
+/// nodes that ever held its first field's value, as rows with `u` = `index` and the columns
+/// of [`load_columns`] null. `None` for other conditions.
+fn unique_part(index: usize, condition: &Condition, p: &mut Map<String, Value>) -> Option<String> {
+    let Condition::Unique { fields, .. } = condition else {
+        return None;
     };
-    Ok(rows.iter().filter_map(|r| uuid_of(r.get("id"))).collect())
+    let nulls = format!("{index} AS u, null AS ex, null AS ax, null AS ox, null AS ix");
+    match fields.first()? {
+        UniqueField::Attribute { name, value } => {
+            p.insert(format!("un{index}"), json!(name));
+            p.insert(
+                format!("uk{index}"),
+                json!([raw::value_key(&raw::canonical(value))]),
+            );
+            Some(format!(
+                "{} RETURN DISTINCT a.node AS id, {nulls}",
+                select::attributes_holding(&format!("$uk{index}"), &format!("$un{index}"))
+            ))
+        }
+        UniqueField::Link {
+            identifier, peer, ..
+        } => {
+            p.insert(format!("up{index}"), json!(peer.to_string()));
+            p.insert(format!("ui{index}"), json!(identifier));
+            Some(format!(
+                "MATCH (p:Node {{uuid: $up{index}}})-[e:IS_RELATED]-(x:Node) \
+                 WHERE e.identifier = $ui{index} RETURN DISTINCT x.uuid AS id, {nulls}"
+            ))
+        }
+    }
+}
+
+/// [`load`] of `ids` (through `spec`) together with the candidates of every `Unique`
+/// condition of `conditions`, in one statement (`UNION ALL`): returns the ids found and, per
+/// condition, its candidates (none for other conditions).
+async fn load_with_candidates(
+    tx: &mut BoltTransaction,
+    spec: &Spec,
+    ids: &[NodeId],
+    conditions: &[Condition],
+    raw: &mut Raw,
+) -> Result<(Vec<NodeId>, Vec<Vec<NodeId>>)> {
+    let mut p = Map::new();
+    spec.params(&mut p);
+    let mut seen = BTreeSet::new();
+    let ids: Vec<String> = ids
+        .iter()
+        .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
+        .map(ToString::to_string)
+        .collect();
+    let mut parts = Vec::new();
+    if !ids.is_empty() {
+        p.insert("ids".into(), json!(ids));
+        let columns = load_columns(true, None, &mut p);
+        parts.push(format!(
+            "UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) RETURN n.uuid AS id, null AS u, {columns}"
+        ));
+    }
+    for (index, condition) in conditions.iter().enumerate() {
+        parts.extend(unique_part(index, condition, &mut p));
+    }
+    let mut candidates = vec![Vec::new(); conditions.len()];
+    if parts.is_empty() {
+        return Ok((Vec::new(), candidates));
+    }
+    let rows = tx.run(&parts.join(" UNION ALL "), p).await?;
+    let mut loaded = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.get("u").and_then(Value::as_u64) {
+            Some(index) => {
+                if let (Some(found), Some(id)) =
+                    (candidates.get_mut(index as usize), uuid_of(row.get("id")))
+                {
+                    found.push(id);
+                }
+            }
+            None => loaded.push(row),
+        }
+    }
+    let found = absorb(loaded, None, raw);
+    // As in `load`: a node without a vertex has no versions to load.
+    raw.loaded.extend(seen);
+    Ok((found, candidates))
 }
 
 /// Applies a changeset inside `tx`: returns its timestamp.
@@ -929,10 +1086,10 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     }
     ids.sort();
     ids.dedup();
-    let existing: BTreeSet<NodeId> = load(tx, Some(&spec), &ids, None, &mut raw)
-        .await?
-        .into_iter()
-        .collect();
+    // The nodes and the Unique conditions' candidates come back in one statement.
+    let (existing, mut unique_found) =
+        load_with_candidates(tx, &spec, &ids, &changeset.conditions, &mut raw).await?;
+    let existing: BTreeSet<NodeId> = existing.into_iter().collect();
     // Nodes without a vertex yet: nothing of theirs to close when writing.
     let fresh: BTreeSet<NodeId> = ids
         .iter()
@@ -946,10 +1103,10 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     // Links written to nodes not loaded yet, and Unique candidates, are loaded before checks.
     let mut extra: Vec<NodeId> = writer.touched_nodes().into_iter().collect();
     let mut candidates: Vec<Vec<NodeId>> = Vec::new();
-    for condition in &changeset.conditions {
+    for (index, condition) in changeset.conditions.iter().enumerate() {
         let mut found = Vec::new();
-        if let Condition::Unique { fields, .. } = condition {
-            found = unique_candidates(tx, fields).await?;
+        if let Condition::Unique { .. } = condition {
+            found = std::mem::take(&mut unique_found[index]);
             found.extend(writer.touched_nodes());
             found.sort();
             found.dedup();
@@ -1538,5 +1695,102 @@ impl GraphStore for Neo4jGraph {
                 .and_then(Value::as_i64)
                 .unwrap_or_default(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Side;
+
+    /// The `AS` names of a part's columns, in order.
+    fn aliases(text: &str) -> Vec<&str> {
+        text.split(" AS ")
+            .skip(1)
+            .map(|rest| rest.split([',', ' ']).next().unwrap_or_default())
+            .collect()
+    }
+
+    /// What [`raw_version`] reads of every version.
+    const VERSION_FIELDS: [&str; 5] = ["branch", "from", "status", "scope", "indexed"];
+
+    #[test]
+    fn every_listed_version_carries_what_raw_version_reads() {
+        for names in [NODE_FIELDS, ATTRIBUTE_FIELDS, LINK_FIELDS] {
+            for field in VERSION_FIELDS {
+                assert!(names.contains(&field), "{field} missing from {names:?}");
+            }
+        }
+        let values = [json!("main"), json!(7), json!("deleted"), Value::Null];
+        let version = node_version(&Listed {
+            names: NODE_FIELDS,
+            values: &values,
+        });
+        assert_eq!((&*version.branch, version.at), ("main", 7));
+        assert_eq!(version.status, Status::Deleted);
+        // A null in the list reads as absent: defaults apply.
+        let values = [
+            json!("name"),
+            Value::Null,
+            json!("main"),
+            json!(1),
+            json!("active"),
+        ];
+        let version = attribute_version(
+            &Listed {
+                names: ATTRIBUTE_FIELDS,
+                values: &values,
+            },
+            None,
+        );
+        let VersionData::Attribute(value) = version.data else {
+            panic!("{version:?}");
+        };
+        assert!(value.is_visible && !value.is_protected && value.value.is_null());
+    }
+
+    #[test]
+    fn unique_candidates_share_the_load_columns_and_keep_values_in_parameters() {
+        let hostile = "x' }) DETACH DELETE n //";
+        let conditions = [
+            Condition::NodeExists {
+                id: NodeId::nil(),
+                description: String::new(),
+            },
+            Condition::Unique {
+                labels: vec![hostile.into()],
+                fields: vec![UniqueField::Attribute {
+                    name: hostile.into(),
+                    value: json!(hostile),
+                }],
+                except: None,
+                description: String::new(),
+            },
+            Condition::Unique {
+                labels: vec![hostile.into()],
+                fields: vec![UniqueField::Link {
+                    identifier: hostile.into(),
+                    side: Side::Either,
+                    peer: NodeId::nil(),
+                }],
+                except: None,
+                description: String::new(),
+            },
+        ];
+        let mut p = Map::new();
+        assert!(unique_part(0, &conditions[0], &mut p).is_none());
+        let load = format!(
+            "RETURN n.uuid AS id, null AS u, {}",
+            load_columns(true, None, &mut p)
+        );
+        assert_eq!(aliases(&load), ["id", "u", "ex", "ax", "ox", "ix"]);
+        for (index, condition) in conditions.iter().enumerate().skip(1) {
+            let part = unique_part(index, condition, &mut p).unwrap();
+            let returned = &part[part.rfind("RETURN").unwrap()..];
+            assert_eq!(aliases(returned), ["id", "u", "ex", "ax", "ox", "ix"]);
+            assert!(returned.contains(&format!("{index} AS u")), "{part}");
+            assert!(!part.contains("DETACH"), "{part}");
+        }
+        assert!(p.values().any(|v| v == &json!(hostile)));
     }
 }
