@@ -175,6 +175,10 @@ fn rss_kib(pid: u32) -> Option<u64> {
 struct Server {
     child: Child,
     data_dir: std::path::PathBuf,
+    /// The ArcadeDB database made for this server, dropped when it stops: the HTTP API's
+    /// address, `user:password` and the database's name. Databases left open hold the
+    /// ArcadeDB heap, and runs after them ran slower.
+    database: Option<(String, String, String)>,
 }
 
 impl Drop for Server {
@@ -182,6 +186,14 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((http, credentials, name)) = &self.database {
+            let _ = Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "-u", credentials])
+                .args(["-H", "Content-Type: application/json", "-d"])
+                .arg(format!(r#"{{"command":"drop database {name}"}}"#))
+                .arg(format!("{http}/api/v1/server"))
+                .status();
+        }
     }
 }
 
@@ -256,8 +268,29 @@ async fn start_server(
     backend: &Backend,
 ) -> anyhow::Result<(Server, String, Duration)> {
     let environment = backend.environment()?;
-    let remote = matches!(backend, Backend::Bolt { .. });
-    start_server_with(binary, environment, remote, 0).await
+    let setting = |name: &str| {
+        environment
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+    let database = match backend {
+        Backend::Bolt { http, .. } => Some((
+            http.clone(),
+            format!(
+                "{}:{}",
+                setting("INFRAHUB_DB_USERNAME"),
+                setting("INFRAHUB_DB_PASSWORD")
+            ),
+            setting("INFRAHUB_DB_DATABASE"),
+        )),
+        Backend::Embedded => None,
+    };
+    let remote = database.is_some();
+    let (mut server, address, ready) = start_server_with(binary, environment, remote, 0).await?;
+    server.database = database;
+    Ok((server, address, ready))
 }
 
 /// Starts server number `instance` (its own data directory) with `environment`; `remote`
@@ -286,7 +319,11 @@ async fn start_server_with(
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {binary}"))?;
-    let server = Server { child, data_dir };
+    let server = Server {
+        child,
+        data_dir,
+        database: None,
+    };
     let address = format!("http://127.0.0.1:{port}");
     loop {
         // A first start on a Bolt database writes the core schema and initial objects through
