@@ -378,11 +378,7 @@ impl BoltTransaction {
         statement: &str,
         params: Map<String, Value>,
     ) -> Result<Vec<JsonRow>> {
-        let mut query = neo4rs::query(statement);
-        for (name, value) in params {
-            let value = to_bolt(&name, value)?;
-            query = query.param(&name, value);
-        }
+        let query = bolt_query(statement, params)?;
         let txn = &mut self.txn;
         let started = std::time::Instant::now();
         let rows = timeout(self.query_timeout, async move {
@@ -394,21 +390,9 @@ impl BoltTransaction {
             Ok::<_, neo4rs::Error>(rows)
         })
         .await
-        .map_err(|_| {
-            failure(
-                &self.endpoint,
-                Failure::Other,
-                format!("a statement took longer than {:?}", self.query_timeout),
-            )
-        })?
+        .map_err(|_| self.too_long())?
         .map_err(|err| driver_error(&self.endpoint, "", "running a statement", &err))?;
-        // What a slow request spent its time on: each statement with its time and rows.
-        tracing::trace!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            rows = rows.len(),
-            statement = %statement.chars().take(120).collect::<String>(),
-            "bolt statement"
-        );
+        trace_statement(started, rows.len(), statement);
         rows.into_iter().map(row_to_json).collect()
     }
 
@@ -420,30 +404,44 @@ impl BoltTransaction {
         statement: &str,
         params: Map<String, Value>,
     ) -> Result<()> {
-        let mut query = neo4rs::query(statement);
-        for (name, value) in params {
-            let value = to_bolt(&name, value)?;
-            query = query.param(&name, value);
-        }
+        let query = bolt_query(statement, params)?;
         let started = std::time::Instant::now();
         timeout(self.query_timeout, self.txn.run(query))
             .await
-            .map_err(|_| {
-                failure(
-                    &self.endpoint,
-                    Failure::Other,
-                    format!("a statement took longer than {:?}", self.query_timeout),
-                )
-            })?
+            .map_err(|_| self.too_long())?
             .map_err(|err| driver_error(&self.endpoint, "", "running a statement", &err))?;
-        tracing::trace!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            rows = 0,
-            statement = %statement.chars().take(120).collect::<String>(),
-            "bolt statement"
-        );
+        trace_statement(started, 0, statement);
         Ok(())
     }
+
+    /// The error of a statement that outlasted the query timeout.
+    fn too_long(&self) -> Error {
+        failure(
+            &self.endpoint,
+            Failure::Other,
+            format!("a statement took longer than {:?}", self.query_timeout),
+        )
+    }
+}
+
+/// A driver query of `statement` with `params`, refusing parameters Bolt cannot carry.
+fn bolt_query(statement: &str, params: Map<String, Value>) -> Result<neo4rs::Query> {
+    let mut query = neo4rs::query(statement);
+    for (name, value) in params {
+        let value = to_bolt(&name, value)?;
+        query = query.param(&name, value);
+    }
+    Ok(query)
+}
+
+/// What a slow request spent its time on: each statement with its time and rows.
+fn trace_statement(started: std::time::Instant, rows: usize, statement: &str) {
+    tracing::trace!(
+        elapsed_us = started.elapsed().as_micros() as u64,
+        rows,
+        statement = %statement.chars().take(120).collect::<String>(),
+        "bolt statement"
+    );
 }
 
 impl fmt::Debug for BoltTransaction {

@@ -559,12 +559,7 @@ async fn load(
     if let Some(spec) = spec {
         spec.params(&mut p);
     }
-    let mut seen = BTreeSet::new();
-    let ids: Vec<String> = ids
-        .iter()
-        .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
-        .map(ToString::to_string)
-        .collect();
+    let (seen, ids) = to_load(ids, raw);
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -587,6 +582,18 @@ async fn load(
         raw.loaded.extend(seen);
     }
     Ok(found)
+}
+
+/// The nodes of `ids` not loaded yet in `raw`, each once: as ids and as the statement's
+/// parameter.
+fn to_load(ids: &[NodeId], raw: &Raw) -> (BTreeSet<NodeId>, Vec<String>) {
+    let mut seen = BTreeSet::new();
+    let ids = ids
+        .iter()
+        .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
+        .map(ToString::to_string)
+        .collect();
+    (seen, ids)
 }
 
 /// The `RETURN` columns (`ex`, `ax`, `ox`, `ix`) loading the versions of node `n` that
@@ -1028,12 +1035,7 @@ async fn load_with_candidates(
 ) -> Result<(Vec<NodeId>, Vec<Vec<NodeId>>)> {
     let mut p = Map::new();
     spec.params(&mut p);
-    let mut seen = BTreeSet::new();
-    let ids: Vec<String> = ids
-        .iter()
-        .filter(|id| !raw.loaded.contains(id) && seen.insert(**id))
-        .map(ToString::to_string)
-        .collect();
+    let (seen, ids) = to_load(ids, raw);
     let mut parts = Vec::new();
     if !ids.is_empty() {
         p.insert("ids".into(), json!(ids));
