@@ -555,33 +555,9 @@ async fn load(
     select: Option<&Selection>,
     raw: &mut Raw,
 ) -> Result<Vec<NodeId>> {
-    let mut p = Map::new();
-    if let Some(spec) = spec {
-        spec.params(&mut p);
-    }
-    let (seen, ids) = to_load(ids, raw);
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    p.insert("ids".into(), json!(ids));
-    let columns = load_columns(spec.is_some(), select, &mut p);
-    let rows = tx
-        .run(
-            // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more
-            // pattern as a scan.
-            &format!(
-                "UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) RETURN n.uuid AS id, {columns}"
-            ),
-            p,
-        )
-        .await?;
-    let found = absorb(rows, select, raw);
-    if select.is_none() {
-        // A node without a vertex has no versions to load: asking again (a created node is
-        // also among the nodes a changeset touches) would find none again.
-        raw.loaded.extend(seen);
-    }
-    Ok(found)
+    Ok(load_with_candidates(tx, spec, ids, select, &[], raw)
+        .await?
+        .0)
 }
 
 /// The nodes of `ids` not loaded yet in `raw`, each once: as ids and as the statement's
@@ -1023,23 +999,28 @@ fn unique_part(index: usize, condition: &Condition, p: &mut Map<String, Value>) 
     }
 }
 
-/// [`load`] of `ids` (through `spec`) together with the candidates of every `Unique`
-/// condition of `conditions`, in one statement (`UNION ALL`): returns the ids found and, per
-/// condition, its candidates (none for other conditions).
+/// [`load`] together with the candidates of every `Unique` condition of `conditions`, in one
+/// statement (`UNION ALL`): returns the ids found and, per condition, its candidates (none
+/// for other conditions).
 async fn load_with_candidates(
     tx: &mut BoltTransaction,
-    spec: &Spec,
+    spec: Option<&Spec>,
     ids: &[NodeId],
+    select: Option<&Selection>,
     conditions: &[Condition],
     raw: &mut Raw,
 ) -> Result<(Vec<NodeId>, Vec<Vec<NodeId>>)> {
     let mut p = Map::new();
-    spec.params(&mut p);
+    if let Some(spec) = spec {
+        spec.params(&mut p);
+    }
     let (seen, ids) = to_load(ids, raw);
     let mut parts = Vec::new();
     if !ids.is_empty() {
         p.insert("ids".into(), json!(ids));
-        let columns = load_columns(true, None, &mut p);
+        let columns = load_columns(spec.is_some(), select, &mut p);
+        // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more pattern
+        // as a scan.
         parts.push(format!(
             "UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) RETURN n.uuid AS id, null AS u, {columns}"
         ));
@@ -1065,9 +1046,12 @@ async fn load_with_candidates(
             None => loaded.push(row),
         }
     }
-    let found = absorb(loaded, None, raw);
-    // As in `load`: a node without a vertex has no versions to load.
-    raw.loaded.extend(seen);
+    let found = absorb(loaded, select, raw);
+    if select.is_none() {
+        // A node without a vertex has no versions to load: asking again (a created node is
+        // also among the nodes a changeset touches) would find none again.
+        raw.loaded.extend(seen);
+    }
     Ok((found, candidates))
 }
 
@@ -1090,7 +1074,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     ids.dedup();
     // The nodes and the Unique conditions' candidates come back in one statement.
     let (existing, mut unique_found) =
-        load_with_candidates(tx, &spec, &ids, &changeset.conditions, &mut raw).await?;
+        load_with_candidates(tx, Some(&spec), &ids, None, &changeset.conditions, &mut raw).await?;
     let existing: BTreeSet<NodeId> = existing.into_iter().collect();
     // Nodes without a vertex yet: nothing of theirs to close when writing.
     let fresh: BTreeSet<NodeId> = ids
