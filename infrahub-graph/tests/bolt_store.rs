@@ -174,6 +174,30 @@ async fn an_older_layout_is_migrated_at_connect() {
     };
     let view = BranchView::now("main");
     assert_eq!(store.query(&view, &query).await.unwrap().total, Some(1));
+    // A branch with a node of its own: reading it needs the branch's epochs.
+    store
+        .create_branch("feature", CreateBranchOptions::default())
+        .await
+        .expect("branch");
+    let on_branch = infrahub_graph::new_node_id();
+    let mut changeset = Changeset::new("feature");
+    changeset.push(Op::CreateNode {
+        id: on_branch,
+        kind: "TestOld".into(),
+        labels: vec!["TestOld".into(), "TestGeneric".into()],
+        scope: Scope::Branch,
+    });
+    store.commit(changeset).await.expect("commit on the branch");
+    let branch_view = BranchView::now("feature");
+    let all = NodeQuery {
+        labels: vec!["TestGeneric".into()],
+        count: true,
+        ..NodeQuery::default()
+    };
+    assert_eq!(
+        store.query(&branch_view, &all).await.unwrap().total,
+        Some(2)
+    );
 
     // What version 1 wrote: no `Label` vertices, no `HAS_ATTRIBUTE` edges, `graph_version` 1.
     let command = format!(
@@ -206,6 +230,12 @@ async fn an_older_layout_is_migrated_at_connect() {
         r#"{"language":"cypher","command":"MATCH (r:Root) SET r.graph_version = 1"}"#,
     );
     assert_eq!(store.query(&view, &query).await.unwrap().total, Some(0));
+    // Branch epochs only as JSON (before version 5).
+    http_post(
+        &config,
+        &command,
+        r#"{"language":"cypher","command":"MATCH (b:Branch) SET b.epoch_starts = null, b.epoch_froms = null"}"#,
+    );
 
     let store = Neo4jGraph::connect(config.clone())
         .await
@@ -213,6 +243,9 @@ async fn an_older_layout_is_migrated_at_connect() {
     let found = store.query(&view, &query).await.unwrap();
     assert_eq!(found.total, Some(1));
     assert_eq!(found.nodes[0].id, id);
+    let on_feature = store.query(&branch_view, &all).await.unwrap();
+    assert_eq!(on_feature.total, Some(2));
+    assert!(on_feature.nodes.iter().any(|n| n.id == on_branch));
     let changes = store.changes("main", start, end).await.unwrap();
     assert_eq!(changes.len(), 2, "the node and its attribute: {changes:?}");
 
@@ -224,4 +257,136 @@ async fn an_older_layout_is_migrated_at_connect() {
     );
     let error = Neo4jGraph::connect(config).await.unwrap_err();
     assert!(error.to_string().contains("layout version 99"), "{error}");
+}
+
+/// Counts the statements the Bolt client sends (its `bolt statement` trace events).
+#[derive(Clone, Default)]
+struct StatementCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl StatementCounter {
+    fn take(&self) -> usize {
+        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let metadata = event.metadata();
+        if metadata.target() == "infrahub_graph::bolt::connection"
+            && metadata.fields().field("statement").is_some()
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// A logical read is one statement (one round trip: the view is worked out inside it), and a
+/// commit two (Root's advance, the branch, the nodes and the uniqueness candidates in one; the
+/// writes in the other), whatever the number of nodes.
+// One thread: the trace events counted are those of this thread's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn a_read_is_one_statement_and_a_commit_two() {
+    use infrahub_graph::{
+        AttributeValue, BranchView, Changeset, CreateBranchOptions, Filter, Match, NodeQuery, Op,
+        Property, Scope, Selection,
+    };
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let Some((config, _)) = database("statements") else {
+        return;
+    };
+    let counter = StatementCounter::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
+    let store = Neo4jGraph::connect(config).await.expect("connect");
+    store
+        .create_branch(
+            "main",
+            CreateBranchOptions {
+                is_default: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("default branch");
+    let mut ids = Vec::new();
+    for (i, branch) in ["main", "main", "feature"].into_iter().enumerate() {
+        if i == 2 {
+            // Branched off after the two commits on main: it sees all three devices.
+            store
+                .create_branch("feature", CreateBranchOptions::default())
+                .await
+                .expect("branch");
+        }
+        let id = infrahub_graph::new_node_id();
+        let mut changeset = Changeset::new(branch);
+        changeset.push(Op::CreateNode {
+            id,
+            kind: "TestDevice".into(),
+            labels: vec!["TestDevice".into()],
+            scope: Scope::Branch,
+        });
+        changeset.push(Op::SetAttribute {
+            node: id,
+            name: "name".into(),
+            value: AttributeValue::new(serde_json::json!(format!("device-{i}"))),
+            scope: Scope::Branch,
+            indexed: true,
+        });
+        counter.take();
+        store.commit(changeset).await.expect("commit");
+        // The first commit also learns the default branch's name.
+        let expected = if i == 0 { 3 } else { 2 };
+        assert_eq!(counter.take(), expected, "statements of commit {i}");
+        ids.push(id);
+    }
+    let by_name = NodeQuery {
+        labels: vec!["TestDevice".into()],
+        filters: vec![Filter::Attribute {
+            name: "name".into(),
+            property: Property::Value,
+            matches: Match::Equals(serde_json::json!("device-1")),
+        }],
+        count: true,
+        ..NodeQuery::default()
+    };
+    let all = NodeQuery {
+        labels: vec!["TestDevice".into()],
+        count: true,
+        ..NodeQuery::default()
+    };
+    for (branch, devices) in [("main", 2), ("feature", 3)] {
+        let view = BranchView::now(branch);
+        let found = store
+            .get_nodes(&view, &ids, &Selection::all_attributes())
+            .await
+            .unwrap();
+        assert_eq!(found.len(), devices, "{branch}");
+        assert_eq!(counter.take(), 1, "statements of get_nodes on {branch}");
+        assert_eq!(
+            store.query(&view, &all).await.unwrap().total,
+            Some(devices as u64)
+        );
+        assert_eq!(counter.take(), 1, "statements of a query on {branch}");
+        assert_eq!(store.count(&view, &all).await.unwrap(), devices as u64);
+        assert_eq!(counter.take(), 1, "statements of a count on {branch}");
+        let found = store.query(&view, &by_name).await.unwrap();
+        assert_eq!(found.nodes.len(), 1);
+        assert_eq!(counter.take(), 1, "statements of a lookup on {branch}");
+        // A read at an earlier instant too.
+        let earlier = BranchView {
+            branch: branch.into(),
+            at: Some(store.last_commit().await.unwrap()),
+        };
+        counter.take();
+        assert_eq!(
+            store.query(&earlier, &all).await.unwrap().total,
+            Some(devices as u64)
+        );
+        assert_eq!(
+            counter.take(),
+            1,
+            "statements of a query at an instant on {branch}"
+        );
+    }
 }

@@ -159,6 +159,62 @@ impl BoltClient {
         .await
     }
 
+    /// Runs one statement that only reads in an auto-commit transaction and returns its rows.
+    /// Its RUN and first PULL go out together: one round trip when the rows fit one fetch
+    /// (10,000), against the four of [`BoltClient::run`] (BEGIN, RUN, PULL, COMMIT). Retried
+    /// on transient failures and lost connections like [`BoltClient::transaction`], which is
+    /// why the statement must not write.
+    ///
+    /// While the server is known not to answer (an earlier call got no answer), the statement
+    /// runs through [`BoltClient::run`] instead, whose transaction start gives up after a short
+    /// probe; a read that gets no answer within the query timeout fails as unavailable and
+    /// marks the server so.
+    pub async fn read(&self, statement: &str, params: Map<String, Value>) -> Result<Vec<JsonRow>> {
+        if self.silent.load(Ordering::Relaxed) {
+            return self.run(statement, params).await;
+        }
+        let mut retries = 0;
+        loop {
+            match self.read_once(statement, params.clone()).await {
+                Ok(rows) => return Ok(rows),
+                Err(err) if retries < self.retry_limit && is_transient(&err) => {
+                    retries += 1;
+                    let pause = backoff(retries);
+                    tracing::debug!(
+                        endpoint = %self.endpoint,
+                        retry = retries,
+                        pause_ms = pause.as_millis() as u64,
+                        "retrying a bolt read after a transient error: {err}"
+                    );
+                    sleep(pause).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// One attempt of [`BoltClient::read`].
+    async fn read_once(&self, statement: &str, params: Map<String, Value>) -> Result<Vec<JsonRow>> {
+        let query = bolt_query(statement, params)?;
+        let started = std::time::Instant::now();
+        let rows = timeout(self.query_timeout, async {
+            let mut stream = self.graph.execute(query).await?;
+            let mut rows = Vec::new();
+            while let Some(row) = stream.next().await? {
+                rows.push(row);
+            }
+            Ok::<_, neo4rs::Error>(rows)
+        })
+        .await
+        .map_err(|_| {
+            self.silent.store(true, Ordering::Relaxed);
+            self.no_answer("reading", self.query_timeout)
+        })?
+        .map_err(|err| self.error("reading", &err))?;
+        trace_statement(started, rows.len(), statement);
+        rows.into_iter().map(row_to_json).collect()
+    }
+
     /// Runs `work` inside an explicit transaction and commits it when `work` succeeds; rolls it
     /// back when `work` fails.
     ///

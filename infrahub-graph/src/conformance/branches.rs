@@ -5,12 +5,12 @@ use serde_json::json;
 use super::helpers::{
     FEATURE, MAIN, assert_links, assert_value, assert_visible, attribute_is, branch_names,
     changes_of, changeset, commit, create, expect_error, expect_matches, get_branch, history_of,
-    init, link, list_branches, new_branch, node_ops, now, props, set, slot_touches,
+    init, labelled, link, list_branches, new_branch, node_ops, now, props, set, slot_touches,
 };
 use crate::branch::{CreateBranchOptions, GLOBAL_BRANCH};
 use crate::error::ErrorKind;
 use crate::model::{Side, new_node_id};
-use crate::query::{Match, Selection};
+use crate::query::{Match, NodeQuery, Selection};
 use crate::store::GraphStore;
 use crate::time::Timestamp;
 
@@ -336,6 +336,25 @@ pub async fn branch_deletion(store: &dyn GraphStore) {
         ErrorKind::NotFound,
         &format!("{what}: reading a deleted branch"),
     );
+    // Queries and counts too, whether or not nodes would match.
+    for labels in [&["TestNode"][..], &["NoSuchLabel"][..]] {
+        for count in [false, true] {
+            let query = NodeQuery {
+                count,
+                ..labelled(labels)
+            };
+            expect_error(
+                store.query(&now(FEATURE), &query).await,
+                ErrorKind::NotFound,
+                &format!("{what}: querying {labels:?} on a deleted branch (count: {count})"),
+            );
+        }
+        expect_error(
+            store.count(&now(FEATURE), &labelled(labels)).await,
+            ErrorKind::NotFound,
+            &format!("{what}: counting {labels:?} on a deleted branch"),
+        );
+    }
     expect_error(
         store.changes(FEATURE, Timestamp::MIN, Timestamp::MAX).await,
         ErrorKind::NotFound,

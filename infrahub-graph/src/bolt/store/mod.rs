@@ -49,6 +49,9 @@ pub struct Neo4jGraph {
     /// concurrent ones would only fail on the server with write conflicts and retry; queueing
     /// them here leaves the retries to writers in other processes.
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// The default branch's name once known: it never changes once created (the default
+    /// branch is the first one and cannot be deleted), so reads name it without asking.
+    default: Arc<std::sync::OnceLock<String>>,
 }
 
 fn params(value: Value) -> Map<String, Value> {
@@ -99,14 +102,91 @@ impl Neo4jGraph {
         Ok(Neo4jGraph {
             client: Arc::new(client),
             writes: Arc::new(tokio::sync::Mutex::new(())),
+            default: Arc::default(),
         })
     }
+
+    /// The default branch's name, asked of the database until it has one.
+    async fn default_name(&self) -> Result<Option<String>> {
+        if let Some(name) = self.default.get() {
+            return Ok(Some(name.clone()));
+        }
+        let rows = self
+            .client
+            .read(
+                "MATCH (b:Branch) WHERE b.is_default = true RETURN b.name AS name",
+                Map::new(),
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get("name"))
+            .and_then(Value::as_str)
+            .map(|name| self.default.get_or_init(|| name.to_string()).clone()))
+    }
+
+    /// The clauses opening a statement that reads through `view` ([`raw::stored_head`]), its
+    /// parameters added to `params`; not found when there is no default branch yet (hence no
+    /// branch at all).
+    async fn view_head(
+        &self,
+        view: &BranchView,
+        params: &mut Map<String, Value>,
+    ) -> Result<(&'static str, String)> {
+        let default = self
+            .default_name()
+            .await?
+            .ok_or_else(|| not_found_branch(&view.branch))?;
+        let head = raw::stored_head(
+            &view.branch,
+            &default,
+            view.at.map(Timestamp::as_micros),
+            params,
+        );
+        Ok((head, default))
+    }
+
+    /// Fails with not found when branch `name` does not exist: asked when a read through a
+    /// [`raw::stored_head`] came back empty, which it also does for a missing branch.
+    async fn check_branch(&self, name: &str) -> Result<()> {
+        let rows = self
+            .client
+            .read(
+                "MATCH (b:Branch {name: $name}) RETURN b.name AS name",
+                params(json!({ "name": name })),
+            )
+            .await?;
+        if rows.is_empty() {
+            return Err(not_found_branch(name));
+        }
+        Ok(())
+    }
+}
+
+/// The view a statement opened by [`raw::stored_head`] read through, from the variable one
+/// of its rows returns ([`raw::VIEW_VARS`]).
+fn returned_spec(row: &Map<String, Value>, view: &BranchView, default: &str) -> Result<Spec> {
+    let instants: Option<Vec<i64>> = row
+        .get(raw::VIEW_VARS)
+        .and_then(Value::as_array)
+        .and_then(|list| list.iter().map(Value::as_i64).collect());
+    let Some([at, epoch_start, default_at]) = instants.as_deref() else {
+        return Err(corrupt("a read answered without its view"));
+    };
+    Ok(Spec {
+        branch: view.branch.clone(),
+        default: default.to_string(),
+        at: *at,
+        epoch_start: *epoch_start,
+        default_at: *default_at,
+    })
 }
 
 /// The layout version a new database gets (`Root.graph_version`); [`migrate`] brings older
 /// ones forward. 2: nodes link to `Label` vertices; 3: nodes link to their `Attribute`
-/// vertices (`HAS_ATTRIBUTE`); 4: the change log (`Change` vertices).
-const GRAPH_VERSION: i64 = 4;
+/// vertices (`HAS_ATTRIBUTE`); 4: the change log (`Change` vertices); 5: branches carry their
+/// epochs as lists (`epoch_starts`, `epoch_froms`).
+const GRAPH_VERSION: i64 = 5;
 
 /// Brings a database written by an earlier layout version to [`GRAPH_VERSION`]. Each step is
 /// idempotent, so servers starting together may run it at once.
@@ -173,6 +253,25 @@ async fn migrate(client: &BoltClient) -> Result<()> {
                 .await?;
         }
     }
+    if version < 5 {
+        tracing::info!("bolt store: writing branch epochs as lists (layout version 5)");
+        let rows = client
+            .run(
+                "MATCH (b:Branch) WHERE b.epoch_starts IS NULL RETURN properties(b) AS b",
+                Map::new(),
+            )
+            .await?;
+        for row in &rows {
+            let record = record_of(row)?;
+            client
+                .run(
+                    "MATCH (b:Branch {name: $name}) WHERE b.epoch_starts IS NULL \
+                     SET b.epoch_starts = $epoch_starts, b.epoch_froms = $epoch_froms",
+                    params(record_params(&record)),
+                )
+                .await?;
+        }
+    }
     if version < GRAPH_VERSION {
         client
             .run(
@@ -220,13 +319,28 @@ fn record_of(row: &Map<String, Value>) -> Result<BranchRecord> {
     })
 }
 
+/// The properties of a branch's vertex. Its epochs are written twice: as JSON (`epochs`, read
+/// back into the record) and as two parallel lists, `epoch_starts` and `epoch_froms`, never
+/// empty (the creation instant and base when the record has no epoch, as
+/// [`BranchRecord::epoch_at`] falls back to), which [`raw::stored_head`] reads inside a
+/// statement.
 fn record_params(record: &BranchRecord) -> Value {
     let epochs: Vec<(i64, i64)> = record
         .epochs
         .iter()
         .map(|e| (e.start.as_micros(), e.branched_from.as_micros()))
         .collect();
+    let (epoch_starts, epoch_froms): (Vec<i64>, Vec<i64>) = if epochs.is_empty() {
+        (
+            vec![record.created_at.as_micros()],
+            vec![record.branched_from.as_micros()],
+        )
+    } else {
+        epochs.iter().copied().unzip()
+    };
     json!({
+        "epoch_starts": epoch_starts,
+        "epoch_froms": epoch_froms,
         "name": record.name,
         "id": record.id.to_string(),
         "is_default": record.is_default,
@@ -322,14 +436,6 @@ fn spec_of(record: &BranchRecord, default: &str, at: Option<Timestamp>) -> Spec 
         epoch_start: epoch.start.as_micros(),
         default_at: at.min(epoch.branched_from.as_micros()),
     }
-}
-
-/// The view's spec, in one statement; a read of "now" reads at the last committed timestamp,
-/// so that commits landing while its statement runs (later timestamps) stay out of it.
-async fn view_spec(tx: &mut BoltTransaction, view: &BranchView) -> Result<Spec> {
-    let (record, default, last_commit) = branch_and_root(tx, &view.branch, RootClock::Read).await?;
-    let at = view.at.unwrap_or(Timestamp::from_micros(last_commit));
-    Ok(spec_of(&record, &default, Some(at)))
 }
 
 /// Advances `Root.last_commit` to `max(now, last_commit + 1)` and returns it: the write that
@@ -555,9 +661,10 @@ async fn load(
     select: Option<&Selection>,
     raw: &mut Raw,
 ) -> Result<Vec<NodeId>> {
-    Ok(load_with_candidates(tx, spec, ids, select, &[], raw)
+    let view = spec.map_or(LoadView::All, LoadView::Spec);
+    Ok(load_with_candidates(tx, view, ids, select, &[], raw)
         .await?
-        .0)
+        .found)
 }
 
 /// The nodes of `ids` not loaded yet in `raw`, each once: as ids and as the statement's
@@ -973,7 +1080,7 @@ fn unique_part(index: usize, condition: &Condition, p: &mut Map<String, Value>) 
     let Condition::Unique { fields, .. } = condition else {
         return None;
     };
-    let nulls = format!("{index} AS u, null AS ex, null AS ax, null AS ox, null AS ix");
+    let nulls = format!("{index} AS u, {LOAD_NULLS}, null AS at, null AS b");
     match fields.first()? {
         UniqueField::Attribute { name, value } => {
             p.insert(format!("un{index}"), json!(name));
@@ -983,7 +1090,7 @@ fn unique_part(index: usize, condition: &Condition, p: &mut Map<String, Value>) 
             );
             Some(format!(
                 "{} RETURN DISTINCT a.node AS id, {nulls}",
-                select::attributes_holding(&format!("$uk{index}"), &format!("$un{index}"))
+                select::attributes_holding(&format!("$uk{index}"), &format!("$un{index}"), "")
             ))
         }
         UniqueField::Link {
@@ -999,66 +1106,130 @@ fn unique_part(index: usize, condition: &Condition, p: &mut Map<String, Value>) 
     }
 }
 
-/// [`load`] together with the candidates of every `Unique` condition of `conditions`, in one
-/// statement (`UNION ALL`): returns the ids found and, per condition, its candidates (none
-/// for other conditions).
+/// The load columns of [`load_columns`], null: in the rows of a statement's parts that load
+/// nothing.
+const LOAD_NULLS: &str = "null AS ex, null AS ax, null AS ox, null AS ix";
+
+/// Which versions a load returns.
+#[derive(Clone, Copy)]
+enum LoadView<'a> {
+    /// Every version.
+    All,
+    /// Those a known view sees.
+    Spec(&'a Spec),
+    /// Those a commit on `branch` reads (the branch's latest state), `Root.last_commit`
+    /// advanced and the branch's record read in the same statement: the first statement of a
+    /// commit.
+    Commit { branch: &'a str, default: &'a str },
+}
+
+/// What [`load_with_candidates`] found.
+struct Loaded {
+    /// The ids loaded, in the order the server returned them.
+    found: Vec<NodeId>,
+    /// Per condition, its candidates (none for conditions other than `Unique`).
+    candidates: Vec<Vec<NodeId>>,
+    /// With [`LoadView::Commit`]: the branch's record and the commit's instant.
+    commit: Option<(BranchRecord, i64)>,
+}
+
+/// [`load`] together with the candidates of every `Unique` condition of `conditions` and,
+/// for [`LoadView::Commit`], the advance of `Root` and the branch's record, in one statement
+/// (`UNION ALL`; rows carry `u`, the condition a candidate row answers, and `at` and `b`, the
+/// commit's instant and the branch's record, null where they do not apply).
 async fn load_with_candidates(
     tx: &mut BoltTransaction,
-    spec: Option<&Spec>,
+    view: LoadView<'_>,
     ids: &[NodeId],
     select: Option<&Selection>,
     conditions: &[Condition],
     raw: &mut Raw,
-) -> Result<(Vec<NodeId>, Vec<Vec<NodeId>>)> {
+) -> Result<Loaded> {
     let mut p = Map::new();
-    if let Some(spec) = spec {
-        spec.params(&mut p);
-    }
     let (seen, ids) = to_load(ids, raw);
-    let mut parts = Vec::new();
-    if !ids.is_empty() {
-        p.insert("ids".into(), json!(ids));
-        let columns = load_columns(spec.is_some(), select, &mut p);
-        // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more pattern
-        // as a scan.
-        parts.push(format!(
-            "UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) RETURN n.uuid AS id, null AS u, {columns}"
-        ));
-    }
-    for (index, condition) in conditions.iter().enumerate() {
-        parts.extend(unique_part(index, condition, &mut p));
-    }
-    let mut candidates = vec![Vec::new(); conditions.len()];
-    if parts.is_empty() {
-        return Ok((Vec::new(), candidates));
-    }
-    let rows = tx.run(&parts.join(" UNION ALL "), p).await?;
-    let mut loaded = Vec::with_capacity(rows.len());
+    let mut loaded = Loaded {
+        found: Vec::new(),
+        candidates: vec![Vec::new(); conditions.len()],
+        commit: None,
+    };
+    let Some(statement) = load_statement(view, &ids, select, conditions, &mut p) else {
+        return Ok(loaded);
+    };
+    let rows = tx.run(&statement, p).await?;
+    let mut versions = Vec::with_capacity(rows.len());
     for row in rows {
+        if let Some(at) = row.get("at").and_then(Value::as_i64) {
+            loaded.commit = Some((record_of(&row)?, at));
+            continue;
+        }
         match row.get("u").and_then(Value::as_u64) {
             Some(index) => {
-                if let (Some(found), Some(id)) =
-                    (candidates.get_mut(index as usize), uuid_of(row.get("id")))
-                {
+                if let (Some(found), Some(id)) = (
+                    loaded.candidates.get_mut(index as usize),
+                    uuid_of(row.get("id")),
+                ) {
                     found.push(id);
                 }
             }
-            None => loaded.push(row),
+            None => versions.push(row),
         }
     }
-    let found = absorb(loaded, select, raw);
+    if let LoadView::Commit { branch, .. } = view
+        && loaded.commit.is_none()
+    {
+        return Err(not_found_branch(branch));
+    }
+    loaded.found = absorb(versions, select, raw);
     if select.is_none() {
         // A node without a vertex has no versions to load: asking again (a created node is
         // also among the nodes a changeset touches) would find none again.
         raw.loaded.extend(seen);
     }
-    Ok((found, candidates))
+    Ok(loaded)
+}
+
+/// The statement of [`load_with_candidates`] loading nodes `ids` (none when it has nothing to
+/// do), its parameters added to `p`.
+fn load_statement(
+    view: LoadView<'_>,
+    ids: &[String],
+    select: Option<&Selection>,
+    conditions: &[Condition],
+    p: &mut Map<String, Value>,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if let LoadView::Commit { branch, .. } = view {
+        p.insert("now".into(), json!(Timestamp::now().as_micros()));
+        p.insert("vb".into(), json!(branch));
+        parts.push(format!(
+            "MATCH (r:Root {{uuid: 'root'}}) {ADVANCE_ROOT} WITH r \
+             MATCH (b:Branch {{name: $vb}}) \
+             RETURN null AS id, null AS u, {LOAD_NULLS}, r.last_commit AS at, properties(b) AS b"
+        ));
+    }
+    if !ids.is_empty() {
+        let head = match view {
+            LoadView::All => "",
+            LoadView::Spec(spec) => spec.head(p),
+            LoadView::Commit { branch, default } => raw::latest_head(branch, default, p),
+        };
+        p.insert("ids".into(), json!(ids));
+        let columns = load_columns(!matches!(view, LoadView::All), select, p);
+        // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more pattern
+        // as a scan.
+        parts.push(format!(
+            "{head} UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) \
+             RETURN n.uuid AS id, null AS u, {columns}, null AS at, null AS b"
+        ));
+    }
+    for (index, condition) in conditions.iter().enumerate() {
+        parts.extend(unique_part(index, condition, p));
+    }
+    (!parts.is_empty()).then(|| parts.join(" UNION ALL "))
 }
 
 /// Applies a changeset inside `tx`: returns its timestamp.
-async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i64> {
-    let (record, default, at) = branch_and_root(tx, &changeset.branch, RootClock::Advance).await?;
-    let spec = spec_of(&record, &default, None);
+async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset, default: &str) -> Result<i64> {
     let mut raw = Raw::default();
     let mut ids: Vec<NodeId> = changeset.ops.iter().flat_map(op_nodes).collect();
     for condition in &changeset.conditions {
@@ -1072,10 +1243,20 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
     }
     ids.sort();
     ids.dedup();
-    // The nodes and the Unique conditions' candidates come back in one statement.
-    let (existing, mut unique_found) =
-        load_with_candidates(tx, Some(&spec), &ids, None, &changeset.conditions, &mut raw).await?;
-    let existing: BTreeSet<NodeId> = existing.into_iter().collect();
+    // Root's advance, the branch, the nodes and the Unique conditions' candidates: one
+    // statement.
+    let view = LoadView::Commit {
+        branch: &changeset.branch,
+        default,
+    };
+    let loaded =
+        load_with_candidates(tx, view, &ids, None, &changeset.conditions, &mut raw).await?;
+    let (record, at) = loaded
+        .commit
+        .ok_or_else(|| not_found_branch(&changeset.branch))?;
+    let spec = spec_of(&record, default, None);
+    let mut unique_found = loaded.candidates;
+    let existing: BTreeSet<NodeId> = loaded.found.into_iter().collect();
     // Nodes without a vertex yet: nothing of theirs to close when writing.
     let fresh: BTreeSet<NodeId> = ids
         .iter()
@@ -1125,7 +1306,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset) -> Result<i6
         writer.check(index, condition, &candidates[index])?;
     }
     let writes = writer.finish();
-    flush(tx, &writes, &default, at, &fresh).await?;
+    flush(tx, &writes, default, at, &fresh).await?;
     Ok(at)
 }
 
@@ -1279,7 +1460,8 @@ async fn replay_in(
         branched_from: Timestamp::from_micros(at),
     });
     tx.run(
-        "MATCH (b:Branch {name: $name}) SET b.branched_from = $branched_from, b.epochs = $epochs",
+        "MATCH (b:Branch {name: $name}) SET b.branched_from = $branched_from, b.epochs = $epochs, \
+         b.epoch_starts = $epoch_starts, b.epoch_froms = $epoch_froms",
         params(record_params(&updated)),
     )
     .await?;
@@ -1291,10 +1473,6 @@ async fn replay_in(
 
 // ---------------------------------------------------------------------------------------------
 // The trait
-
-fn owned<T: Clone>(value: &T) -> T {
-    value.clone()
-}
 
 #[async_trait]
 impl GraphStore for Neo4jGraph {
@@ -1368,7 +1546,8 @@ impl GraphStore for Neo4jGraph {
                     };
                     tx.run(
                         "CREATE (b:Branch {name: $name, id: $id, is_default: $is_default, created_at: $created_at, \
-                         branched_from: $branched_from, epochs: $epochs, properties: $properties})",
+                         branched_from: $branched_from, epochs: $epochs, epoch_starts: $epoch_starts, \
+                         epoch_froms: $epoch_froms, properties: $properties})",
                         params(record_params(&record)),
                     )
                     .await?;
@@ -1474,12 +1653,16 @@ impl GraphStore for Neo4jGraph {
     }
 
     async fn commit(&self, changeset: Changeset) -> Result<Commit> {
+        let default = self
+            .default_name()
+            .await?
+            .ok_or_else(|| not_found_branch(&changeset.branch))?;
         let _writing = self.writes.lock().await;
         let at = self
             .client
             .transaction(move |tx| {
-                let changeset = changeset.clone();
-                Box::pin(async move { commit_in(tx, &changeset).await })
+                let (changeset, default) = (changeset.clone(), default.clone());
+                Box::pin(async move { commit_in(tx, &changeset, &default).await })
             })
             .await?;
         Ok(Commit {
@@ -1493,21 +1676,39 @@ impl GraphStore for Neo4jGraph {
         ids: &[NodeId],
         select: &Selection,
     ) -> Result<Vec<NodeData>> {
-        let (view, ids, select) = (view.clone(), ids.to_vec(), select.clone());
-        self.client
-            .transaction(move |tx| {
-                let (view, ids, select) = (owned(&view), owned(&ids), owned(&select));
-                Box::pin(async move {
-                    let spec = view_spec(tx, &view).await?;
-                    let mut raw = Raw::default();
-                    load(tx, Some(&spec), &ids, Some(&select), &mut raw).await?;
-                    Ok(ids
-                        .iter()
-                        .filter_map(|id| raw.node_data(&spec, *id, &select))
-                        .collect())
-                })
-            })
-            .await
+        let mut p = Map::new();
+        let (head, default) = self.view_head(view, &mut p).await?;
+        let (_, unique_ids) = to_load(ids, &Raw::default());
+        if unique_ids.is_empty() {
+            self.check_branch(&view.branch).await?;
+            return Ok(Vec::new());
+        }
+        p.insert("ids".into(), json!(unique_ids));
+        let columns = load_columns(true, Some(select), &mut p);
+        // One statement: the view is worked out inside it (one index lookup per id, as in
+        // `load_with_candidates`).
+        let rows = self
+            .client
+            .read(
+                &format!(
+                    "{head} UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) \
+                     RETURN n.uuid AS id, {}, {columns}",
+                    raw::VIEW_COLUMNS
+                ),
+                p,
+            )
+            .await?;
+        let Some(first) = rows.first() else {
+            self.check_branch(&view.branch).await?;
+            return Ok(Vec::new());
+        };
+        let spec = returned_spec(first, view, &default)?;
+        let mut raw = Raw::default();
+        absorb(rows, Some(select), &mut raw);
+        Ok(ids
+            .iter()
+            .filter_map(|id| raw.node_data(&spec, *id, select))
+            .collect())
     }
 
     async fn query(&self, view: &BranchView, query: &NodeQuery) -> Result<QueryResult> {
@@ -1517,64 +1718,59 @@ impl GraphStore for Neo4jGraph {
             select::Answer::Page
         };
         // The page's versions come back with the page, in the same statement.
-        let mut load_params = Map::new();
-        let columns = load_columns(true, Some(&query.select), &mut load_params);
-        let mut statement = select::statement(query, answer, &columns)?;
-        statement.params.extend(load_params);
-        // Only needed when a count is asked and the page comes back empty.
-        let count = if query.count {
-            Some(select::statement(query, select::Answer::Total, "")?)
+        let mut p = Map::new();
+        let columns = load_columns(true, Some(&query.select), &mut p);
+        let statement = select::statement(query, answer, &columns)?;
+        p.extend(statement.params);
+        let (head, default) = self.view_head(view, &mut p).await?;
+        let rows = self
+            .client
+            .read(&format!("{head} {}", statement.text), p)
+            .await?;
+        let Some(first) = rows.first() else {
+            // An empty page carries no row, hence no total, and a missing branch answers no
+            // row either: ask apart.
+            let total = if query.count {
+                Some(self.count(view, query).await?)
+            } else {
+                self.check_branch(&view.branch).await?;
+                None
+            };
+            return Ok(QueryResult {
+                nodes: Vec::new(),
+                total,
+            });
+        };
+        let spec = returned_spec(first, view, &default)?;
+        let total = if query.count {
+            Some(total_of(&rows)?)
         } else {
             None
         };
-        let (view, select) = (view.clone(), query.select.clone());
-        self.client
-            .transaction(move |tx| {
-                let (view, select) = (owned(&view), owned(&select));
-                let (mut p, text) = (statement.params.clone(), statement.text.clone());
-                let count = count.as_ref().map(|c| (c.params.clone(), c.text.clone()));
-                Box::pin(async move {
-                    let spec = view_spec(tx, &view).await?;
-                    spec.params(&mut p);
-                    let rows = tx.run(&text, p).await?;
-                    let total = match (count, rows.is_empty()) {
-                        (None, _) => None,
-                        (Some(_), false) => Some(total_of(&rows)?),
-                        // An empty page carries no row, hence no total: count apart.
-                        (Some((mut count_params, count_text)), true) => {
-                            spec.params(&mut count_params);
-                            Some(total_of(&tx.run(&count_text, count_params).await?)?)
-                        }
-                    };
-                    let mut raw = Raw::default();
-                    let ids = absorb(rows, Some(&select), &mut raw);
-                    let nodes = ids
-                        .iter()
-                        .filter_map(|id| raw.node_data(&spec, *id, &select))
-                        .collect();
-                    Ok(QueryResult { nodes, total })
-                })
-            })
-            .await
+        let mut raw = Raw::default();
+        let ids = absorb(rows, Some(&query.select), &mut raw);
+        let nodes = ids
+            .iter()
+            .filter_map(|id| raw.node_data(&spec, *id, &query.select))
+            .collect();
+        Ok(QueryResult { nodes, total })
     }
 
     async fn count(&self, view: &BranchView, query: &NodeQuery) -> Result<u64> {
-        let (view, statement) = (
-            view.clone(),
-            select::statement(query, select::Answer::Total, "")?,
-        );
-        self.client
-            .transaction(move |tx| {
-                let view = owned(&view);
-                let mut p = statement.params.clone();
-                let text = statement.text.clone();
-                Box::pin(async move {
-                    let spec = view_spec(tx, &view).await?;
-                    spec.params(&mut p);
-                    total_of(&tx.run(&text, p).await?)
-                })
-            })
-            .await
+        let statement = select::statement(query, select::Answer::Total, "")?;
+        let mut p = statement.params;
+        let (head, _) = self.view_head(view, &mut p).await?;
+        let total = total_of(
+            &self
+                .client
+                .read(&format!("{head} {}", statement.text), p)
+                .await?,
+        )?;
+        if total == 0 {
+            // A missing branch counts nothing too.
+            self.check_branch(&view.branch).await?;
+        }
+        Ok(total)
     }
 
     async fn changes(&self, branch: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Change>> {
@@ -1764,19 +1960,28 @@ mod tests {
             },
         ];
         let mut p = Map::new();
-        assert!(unique_part(0, &conditions[0], &mut p).is_none());
-        let load = format!(
-            "RETURN n.uuid AS id, null AS u, {}",
-            load_columns(true, None, &mut p)
-        );
-        assert_eq!(aliases(&load), ["id", "u", "ex", "ax", "ox", "ix"]);
-        for (index, condition) in conditions.iter().enumerate().skip(1) {
-            let part = unique_part(index, condition, &mut p).unwrap();
+        let view = LoadView::Commit {
+            branch: hostile,
+            default: "main",
+        };
+        let ids = [NodeId::nil().to_string()];
+        let statement = load_statement(view, &ids, None, &conditions, &mut p).unwrap();
+        assert!(!statement.contains("DETACH"), "{statement}");
+        let parts: Vec<&str> = statement.split(" UNION ALL ").collect();
+        // Root's advance with the branch, the load, and one part per Unique condition.
+        assert_eq!(parts.len(), 4, "{statement}");
+        for (i, part) in parts.iter().enumerate() {
             let returned = &part[part.rfind("RETURN").unwrap()..];
-            assert_eq!(aliases(returned), ["id", "u", "ex", "ax", "ox", "ix"]);
-            assert!(returned.contains(&format!("{index} AS u")), "{part}");
-            assert!(!part.contains("DETACH"), "{part}");
+            assert_eq!(
+                aliases(returned),
+                ["id", "u", "ex", "ax", "ox", "ix", "at", "b"],
+                "{part}"
+            );
+            if i >= 2 {
+                assert!(returned.contains(&format!("{} AS u", i - 1)), "{part}");
+            }
         }
+        assert!(parts[0].contains("SET r.last_commit"), "{}", parts[0]);
         assert!(p.values().any(|v| v == &json!(hostile)));
     }
 }

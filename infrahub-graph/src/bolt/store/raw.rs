@@ -60,23 +60,87 @@ impl Spec {
             .then_some((2, at))
     }
 
-    /// Parameters of [`visible`]: `vb`, `vd`, `ves`, `vat`, `vdat`.
-    pub(crate) fn params(&self, params: &mut Map<String, Value>) {
-        params.insert("vb".into(), Value::from(self.branch.clone()));
-        params.insert("vd".into(), Value::from(self.default.clone()));
-        params.insert("vg".into(), Value::from(GLOBAL_BRANCH));
-        params.insert("ves".into(), Value::from(self.epoch_start));
+    /// The clause opening a statement that reads through this view: binds the variable
+    /// [`visible`] reads ([`VIEW_VARS`]) from parameters, which it adds to `params` with the
+    /// branch names [`visible`] reads as parameters.
+    pub(crate) fn head(&self, params: &mut Map<String, Value>) -> &'static str {
+        branch_params(&self.branch, &self.default, params);
         params.insert("vat".into(), Value::from(self.at));
+        params.insert("ves".into(), Value::from(self.epoch_start));
         params.insert("vdat".into(), Value::from(self.default_at));
+        "WITH [$vat, $ves, $vdat] AS vv"
     }
 }
 
-/// The Cypher predicate keeping the edges `e` a view may see (parameters of [`Spec::params`]).
+/// The variable a statement reading through a view carries through its `WITH` clauses: the
+/// list of the view's instant, its epoch's start and the default branch's instant (`at`,
+/// `epoch_start`, `default_at` of [`Spec`]). One list rather than three variables: ArcadeDB
+/// pays for every variable carried through `DISTINCT`, `ORDER BY` and grouping (measured on
+/// the query of 1,000 nodes: three variables 51.6 ms, one list 46.5 ms, parameters 42.4 ms,
+/// medians of 30 runs).
+pub(crate) const VIEW_VARS: &str = "vv";
+
+/// [`VIEW_VARS`] as a column of a statement's rows, named as it is.
+pub(crate) const VIEW_COLUMNS: &str = "vv AS vv";
+
+/// The parameters of [`visible`] that are not variables: the branch read, the default branch
+/// and the global branch.
+fn branch_params(branch: &str, default: &str, params: &mut Map<String, Value>) {
+    params.insert("vb".into(), Value::from(branch));
+    params.insert("vd".into(), Value::from(default));
+    params.insert("vg".into(), Value::from(GLOBAL_BRANCH));
+}
+
+/// The clauses opening a statement that reads branch `branch` at `at` (now when `None`)
+/// without knowing its records: the view's variable ([`VIEW_VARS`], as [`Spec::head`] binds
+/// it) is worked out inside the statement from `Root.last_commit` (a read of now reads at the
+/// last committed instant, so commits landing meanwhile stay out of it) and the branch's
+/// epochs (`Branch.epoch_starts` and `Branch.epoch_froms`, parallel lists, the same choice as
+/// [`crate::branch::BranchRecord::epoch_at`]). No row comes out of them when the branch does
+/// not exist. A read then costs one statement instead of two.
+pub(crate) fn stored_head(
+    branch: &str,
+    default: &str,
+    at: Option<i64>,
+    params: &mut Map<String, Value>,
+) -> &'static str {
+    branch_params(branch, default, params);
+    params.insert("vq".into(), at.map_or(Value::Null, Value::from));
+    params.insert("vmin".into(), Value::from(i64::MIN));
+    "MATCH (vr:Root {uuid: 'root'}) MATCH (vbr:Branch {name: $vb}) \
+     WITH vbr, coalesce($vq, vr.last_commit) AS vat \
+     WITH vbr, vat, coalesce(last([i IN range(0, size(vbr.epoch_starts) - 1) \
+     WHERE vbr.epoch_starts[i] <= vat]), 0) AS vei \
+     WITH [vat, CASE WHEN vbr.is_default THEN $vmin ELSE vbr.epoch_starts[vei] END, \
+     CASE WHEN vbr.is_default OR vat < vbr.epoch_froms[vei] THEN vat \
+     ELSE vbr.epoch_froms[vei] END] AS vv"
+}
+
+/// The clauses opening a statement that reads branch `branch` as a commit on it does, its
+/// latest state (the view of [`Spec`] at `i64::MAX` in the branch's current epoch), without
+/// knowing its records: [`VIEW_VARS`] from the branch's epochs. No row comes out of them when
+/// the branch does not exist.
+pub(crate) fn latest_head(
+    branch: &str,
+    default: &str,
+    params: &mut Map<String, Value>,
+) -> &'static str {
+    branch_params(branch, default, params);
+    params.insert("vmin".into(), Value::from(i64::MIN));
+    params.insert("vmax".into(), Value::from(i64::MAX));
+    "MATCH (vbr:Branch {name: $vb}) \
+     WITH [$vmax, CASE WHEN vbr.is_default THEN $vmin ELSE last(vbr.epoch_starts) END, \
+     CASE WHEN vbr.is_default THEN $vmax ELSE last(vbr.epoch_froms) END] AS vv"
+}
+
+/// The Cypher predicate keeping the edges `e` a view may see: its instants come from
+/// [`VIEW_VARS`], bound by [`Spec::head`], [`stored_head`] or [`latest_head`], its branches
+/// are the parameters `vb`, `vd`, `vg`.
 pub(crate) fn visible(e: &str) -> String {
     format!(
-        "(({e}.branch = $vb AND {e}.from >= $ves AND {e}.from <= $vat AND ({e}.to IS NULL OR {e}.to > $vat)) \
-         OR ({e}.branch = $vd AND {e}.from <= $vdat AND ({e}.to IS NULL OR {e}.to > $vdat)) \
-         OR ({e}.branch = $vg AND {e}.from <= $vat AND ({e}.to IS NULL OR {e}.to > $vat)))"
+        "(({e}.branch = $vb AND {e}.from >= vv[1] AND {e}.from <= vv[0] AND ({e}.to IS NULL OR {e}.to > vv[0])) \
+         OR ({e}.branch = $vd AND {e}.from <= vv[2] AND ({e}.to IS NULL OR {e}.to > vv[2])) \
+         OR ({e}.branch = $vg AND {e}.from <= vv[0] AND ({e}.to IS NULL OR {e}.to > vv[0])))"
     )
 }
 

@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::raw::{canonical, value_key, visible};
+use super::raw::{VIEW_VARS, canonical, value_key, visible};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Side;
 use crate::query::{Filter, Match, NodeQuery, OrderBy, Property};
@@ -37,7 +37,9 @@ pub(crate) enum Answer {
 }
 
 /// Builds the statement answering `query` as `answer` says; `columns` are the expressions
-/// (over the node `n`) each row of a page returns besides `id`.
+/// (over the node `n`) each row of a page returns besides `id` and the view's variable
+/// ([`VIEW_VARS`], which the statement expects bound before it: the caller puts the view's
+/// head, [`super::raw::Spec::head`] or [`super::raw::stored_head`], in front).
 pub(crate) fn statement(query: &NodeQuery, answer: Answer, columns: &str) -> Result<Statement> {
     let columns = if columns.is_empty() {
         String::new()
@@ -57,7 +59,7 @@ pub(crate) fn statement(query: &NodeQuery, answer: Answer, columns: &str) -> Res
     let candidates = b.existence_candidates("n");
     let winner = b.winner_of(&candidates);
     text.push_str(&format!(
-        " WITH DISTINCT n WITH n, {winner} AS x \
+        " WITH DISTINCT n, {VIEW_VARS} WITH n, {VIEW_VARS}, {winner} AS x \
          WHERE x.s = 'active' AND any(l IN x.lb WHERE l IN {labels})"
     ));
     for filter in &query.filters {
@@ -94,7 +96,10 @@ pub(crate) fn statement(query: &NodeQuery, answer: Answer, columns: &str) -> Res
         } else {
             format!(", {}", columns.join(", "))
         };
-        text.push_str(&format!(" WITH n{columns} ORDER BY {}", keys.join(", ")));
+        text.push_str(&format!(
+            " WITH n, {VIEW_VARS}{columns} ORDER BY {}",
+            keys.join(", ")
+        ));
     }
     match answer {
         Answer::Total => text.push_str(" RETURN count(n) AS total"),
@@ -107,7 +112,7 @@ pub(crate) fn statement(query: &NodeQuery, answer: Answer, columns: &str) -> Res
                 let limit = b.param(json!(limit));
                 text.push_str(&format!(" LIMIT {limit}"));
             }
-            text.push_str(&format!(" RETURN n.uuid AS id{columns}"));
+            text.push_str(&format!(" RETURN n.uuid AS id, {VIEW_VARS}{columns}"));
         }
         Answer::PageAndTotal => {
             let start = query.offset.min(i64::MAX as usize);
@@ -119,9 +124,9 @@ pub(crate) fn statement(query: &NodeQuery, answer: Answer, columns: &str) -> Res
                 None => String::new(),
             };
             text.push_str(&format!(
-                " WITH collect(n) AS found \
-                 WITH size(found) AS total, found[{start}..{end}] AS page \
-                 UNWIND page AS n RETURN total, n.uuid AS id{columns}"
+                " WITH {VIEW_VARS}, collect(n) AS found \
+                 WITH {VIEW_VARS}, size(found) AS total, found[{start}..{end}] AS page \
+                 UNWIND page AS n RETURN total, n.uuid AS id, {VIEW_VARS}{columns}"
             ));
         }
     }
@@ -189,9 +194,9 @@ impl Builder {
                 let keys = self.param(json!(keys));
                 let name = self.param(json!(name));
                 return format!(
-                    "{holders} WITH DISTINCT a.node AS cid \
+                    "{holders} WITH DISTINCT a.node AS cid, {VIEW_VARS} \
                      MATCH (n:Node) WHERE n.uuid = cid AND {with_labels}",
-                    holders = attributes_holding(&keys, &name),
+                    holders = attributes_holding(&keys, &name, VIEW_VARS),
                 );
             }
         }
@@ -508,17 +513,23 @@ impl Builder {
 }
 
 /// Binds `a` to every `Attribute` named `name` that ever held a value whose key is in `keys`
-/// (both Cypher expressions, parameters in practice). Values live under one of two labels;
+/// (both Cypher expressions, parameters in practice), keeping the variables of `carry` (a
+/// comma-separated list, or empty). Values live under one of two labels;
 /// each is reached through its key index, one lookup per key: ArcadeDB plans `v.key IN $keys`
 /// as a scan of every value vertex (measured: 0.23 s at 230,000 values, against 10 ms for the
 /// same lookup through `UNWIND`), which made every unique check and equality filter grow
 /// with the database.
-pub(crate) fn attributes_holding(keys: &str, name: &str) -> String {
+pub(crate) fn attributes_holding(keys: &str, name: &str, carry: &str) -> String {
+    let carry = if carry.is_empty() {
+        String::new()
+    } else {
+        format!("{carry}, ")
+    };
     format!(
         "UNWIND {keys} AS k1 OPTIONAL MATCH (v1:AttributeValueIndexed {{key: k1}}) \
-         WITH collect(v1) AS c1 \
+         WITH {carry}collect(v1) AS c1 \
          UNWIND {keys} AS k2 OPTIONAL MATCH (v2:AttributeValue {{key: k2}}) \
-         WITH c1, collect(v2) AS c2 UNWIND c1 + c2 AS v \
+         WITH {carry}c1, collect(v2) AS c2 UNWIND c1 + c2 AS v \
          MATCH (v)<-[:HAS_VALUE]-(a:Attribute) WHERE a.name = {name}"
     )
 }
