@@ -53,6 +53,22 @@ fn database(check: &str) -> Option<(BoltConfig, String)> {
     Some((config, http))
 }
 
+/// A store on the database of `config`, with its default branch `main` created.
+async fn with_default_branch(config: BoltConfig) -> Neo4jGraph {
+    let store = Neo4jGraph::connect(config).await.expect("connect");
+    store
+        .create_branch(
+            "main",
+            infrahub_graph::CreateBranchOptions {
+                is_default: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("default branch");
+    store
+}
+
 /// POSTs a JSON body to ArcadeDB's HTTP API as the configured user; panics on failure.
 fn http_post(config: &BoltConfig, url: &str, body: &str) {
     let output = std::process::Command::new("curl")
@@ -135,17 +151,7 @@ async fn an_older_layout_is_migrated_at_connect() {
     let Some((config, http)) = database("migration") else {
         return;
     };
-    let store = Neo4jGraph::connect(config.clone()).await.expect("connect");
-    store
-        .create_branch(
-            "main",
-            CreateBranchOptions {
-                is_default: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("default branch");
+    let store = with_default_branch(config.clone()).await;
     let id = infrahub_graph::new_node_id();
     let mut changeset = Changeset::new("main");
     changeset.push(Op::CreateNode {
@@ -298,17 +304,7 @@ async fn a_read_is_one_statement_and_a_commit_two() {
     let counter = StatementCounter::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
-    let store = Neo4jGraph::connect(config).await.expect("connect");
-    store
-        .create_branch(
-            "main",
-            CreateBranchOptions {
-                is_default: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("default branch");
+    let store = with_default_branch(config).await;
     let mut ids = Vec::new();
     for (i, branch) in ["main", "main", "feature"].into_iter().enumerate() {
         if i == 2 {

@@ -63,6 +63,23 @@ pub struct BoltTransaction {
     query_timeout: Duration,
 }
 
+/// The retries of one transaction or read so far.
+struct Retries {
+    started: Instant,
+    conflicts: u32,
+    transient: u32,
+}
+
+impl Retries {
+    fn new() -> Self {
+        Retries {
+            started: Instant::now(),
+            conflicts: 0,
+            transient: 0,
+        }
+    }
+}
+
 /// How a driver error is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Failure {
@@ -173,22 +190,14 @@ impl BoltClient {
         if self.silent.load(Ordering::Relaxed) {
             return self.run(statement, params).await;
         }
-        let mut retries = 0;
+        let mut retries = Retries::new();
         loop {
             match self.read_once(statement, params.clone()).await {
                 Ok(rows) => return Ok(rows),
-                Err(err) if retries < self.retry_limit && is_transient(&err) => {
-                    retries += 1;
-                    let pause = backoff(retries);
-                    tracing::debug!(
-                        endpoint = %self.endpoint,
-                        retry = retries,
-                        pause_ms = pause.as_millis() as u64,
-                        "retrying a bolt read after a transient error: {err}"
-                    );
-                    sleep(pause).await;
-                }
-                Err(err) => return Err(err),
+                Err(err) => match self.pause_before_retry(&mut retries, &err, "read") {
+                    Some(pause) => sleep(pause).await,
+                    None => return Err(err),
+                },
             }
         }
     }
@@ -227,40 +236,53 @@ impl BoltClient {
         T: Send,
         F: for<'t> FnMut(&'t mut BoltTransaction) -> BoltFuture<'t, T> + Send,
     {
-        let mut retries = 0;
-        let mut conflicts = 0;
-        let started = Instant::now();
+        let mut retries = Retries::new();
         loop {
             match self.attempt(&mut work).await {
                 Ok(value) => return Ok(value),
-                Err(err)
-                    if failure_of(&err) == Some(Failure::Conflict)
-                        && started.elapsed() < self.query_timeout =>
-                {
-                    conflicts += 1;
-                    let pause = conflict_backoff(conflicts);
-                    tracing::debug!(
-                        endpoint = %self.endpoint,
-                        conflicts,
-                        pause_ms = pause.as_millis() as u64,
-                        "retrying a bolt transaction that collided with a concurrent one: {err}"
-                    );
-                    sleep(pause).await;
-                }
-                Err(err) if retries < self.retry_limit && is_transient(&err) => {
-                    retries += 1;
-                    let pause = backoff(retries);
-                    tracing::debug!(
-                        endpoint = %self.endpoint,
-                        retry = retries,
-                        pause_ms = pause.as_millis() as u64,
-                        "retrying a bolt transaction after a transient error: {err}"
-                    );
-                    sleep(pause).await;
-                }
-                Err(err) => return Err(err),
+                Err(err) => match self.pause_before_retry(&mut retries, &err, "transaction") {
+                    Some(pause) => sleep(pause).await,
+                    None => return Err(err),
+                },
             }
         }
+    }
+
+    /// How long to wait before running again a `what` (a transaction or a read) that failed
+    /// with `err`, or `None` when it is not to be retried: a conflict with a concurrent
+    /// transaction is retried until the query timeout has passed since the first attempt, other
+    /// transient failures at most `retry_limit` times.
+    fn pause_before_retry(
+        &self,
+        retries: &mut Retries,
+        err: &Error,
+        what: &str,
+    ) -> Option<Duration> {
+        if failure_of(err) == Some(Failure::Conflict)
+            && retries.started.elapsed() < self.query_timeout
+        {
+            retries.conflicts += 1;
+            let pause = conflict_backoff(retries.conflicts);
+            tracing::debug!(
+                endpoint = %self.endpoint,
+                conflicts = retries.conflicts,
+                pause_ms = pause.as_millis() as u64,
+                "retrying a bolt {what} that collided with a concurrent one: {err}"
+            );
+            return Some(pause);
+        }
+        if retries.transient < self.retry_limit && is_transient(err) {
+            retries.transient += 1;
+            let pause = backoff(retries.transient);
+            tracing::debug!(
+                endpoint = %self.endpoint,
+                retry = retries.transient,
+                pause_ms = pause.as_millis() as u64,
+                "retrying a bolt {what} after a transient error: {err}"
+            );
+            return Some(pause);
+        }
+        None
     }
 
     /// One attempt: begin, run `work`, commit or roll back.
