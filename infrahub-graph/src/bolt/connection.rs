@@ -6,7 +6,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use neo4rs::{ConfigBuilder, Graph, Row, Txn};
@@ -51,6 +52,8 @@ pub struct BoltClient {
     /// While set, starts wait [`PROBE_TIME`] instead of the query timeout, so a request making
     /// several store calls fails within about one timeout rather than one per call.
     silent: AtomicBool,
+    /// Statements sent since connect (the startup checks aside).
+    statements: Arc<AtomicU64>,
 }
 
 /// How long a transaction start waits for an answer while the server is known not to answer.
@@ -61,6 +64,7 @@ pub struct BoltTransaction {
     txn: Txn,
     endpoint: String,
     query_timeout: Duration,
+    statements: Arc<AtomicU64>,
 }
 
 /// The retries of one transaction or read so far.
@@ -154,6 +158,7 @@ impl BoltClient {
             query_timeout: config.query_timeout,
             retry_limit: config.retry_limit,
             silent: AtomicBool::new(false),
+            statements: Arc::default(),
         };
         client.wait_until_ready(config.startup_wait).await?;
         Ok(client)
@@ -162,6 +167,13 @@ impl BoltClient {
     /// `address:port` of the server.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// How many statements this client has sent since it connected (each `RUN`, retries
+    /// included; the connection checks of the startup wait aside): what a store call costs in
+    /// statements, for tests and monitoring.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs one statement in its own transaction (retried like [`BoltClient::transaction`])
@@ -205,6 +217,7 @@ impl BoltClient {
     /// One attempt of [`BoltClient::read`].
     async fn read_once(&self, statement: &str, params: Map<String, Value>) -> Result<Vec<JsonRow>> {
         let query = bolt_query(statement, params)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let rows = timeout(self.query_timeout, async {
             let mut stream = self.graph.execute(query).await?;
@@ -310,6 +323,7 @@ impl BoltClient {
             txn,
             endpoint: self.endpoint.clone(),
             query_timeout: self.query_timeout,
+            statements: Arc::clone(&self.statements),
         };
         match work(&mut tx).await {
             Ok(value) => match timeout(self.query_timeout, tx.txn.commit()).await {
@@ -457,6 +471,7 @@ impl BoltTransaction {
         params: Map<String, Value>,
     ) -> Result<Vec<JsonRow>> {
         let query = bolt_query(statement, params)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let txn = &mut self.txn;
         let started = std::time::Instant::now();
         let rows = timeout(self.query_timeout, async move {
@@ -483,6 +498,7 @@ impl BoltTransaction {
         params: Map<String, Value>,
     ) -> Result<()> {
         let query = bolt_query(statement, params)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         timeout(self.query_timeout, self.txn.run(query))
             .await

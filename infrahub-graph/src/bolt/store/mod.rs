@@ -106,6 +106,12 @@ impl Neo4jGraph {
         })
     }
 
+    /// How many statements the store has sent to the database since it connected (see
+    /// [`BoltClient::statements`]): a logical read is one, a commit two.
+    pub fn statements(&self) -> u64 {
+        self.client.statements()
+    }
+
     /// The default branch's name, asked of the database until it has one.
     async fn default_name(&self) -> Result<Option<String>> {
         if let Some(name) = self.default.get() {
