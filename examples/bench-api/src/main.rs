@@ -175,11 +175,17 @@ fn rss_kib(pid: u32) -> Option<u64> {
 struct Server {
     child: Child,
     data_dir: std::path::PathBuf,
-    /// The ArcadeDB database made for this server, dropped when it stops: the HTTP API's
-    /// address, `user:password` and the database's name. Databases left open hold the
-    /// ArcadeDB heap, and runs after them ran slower.
-    database: Option<(String, String, String)>,
+    /// The ArcadeDB database made for this server, dropped when it stops. Databases left
+    /// open hold the ArcadeDB heap, and runs after them ran slower.
+    database: Option<BoltDatabase>,
 }
+
+/// An ArcadeDB database made for a run: the HTTP API's address, `user:password` and the
+/// database's name.
+type BoltDatabase = (String, String, String);
+
+/// A server's environment: variable names and values.
+type Environment = Vec<(String, String)>;
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -209,9 +215,14 @@ enum Backend {
 
 impl Backend {
     /// The server's environment for this backend (a Bolt database is created first).
-    fn environment(&self) -> anyhow::Result<Vec<(String, String)>> {
+    fn environment(&self) -> anyhow::Result<Environment> {
+        Ok(self.environment_and_database()?.0)
+    }
+
+    /// [`Backend::environment`], with the Bolt database it created (for [`Server::database`]).
+    fn environment_and_database(&self) -> anyhow::Result<(Environment, Option<BoltDatabase>)> {
         let Backend::Bolt { url, http } = self else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let rest = url
             .strip_prefix("bolt://")
@@ -249,7 +260,7 @@ impl Backend {
         if !status.success() {
             bail!("creating database {database} through {http} failed");
         }
-        Ok([
+        let environment = [
             ("INFRAHUB_DB_TYPE", "neo4j"),
             ("INFRAHUB_DB_ADDRESS", host),
             ("INFRAHUB_DB_PORT", port),
@@ -259,7 +270,9 @@ impl Backend {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+        .collect();
+        let created = (http.clone(), format!("{user}:{password}"), database);
+        Ok((environment, Some(created)))
     }
 }
 
@@ -267,26 +280,7 @@ async fn start_server(
     binary: &str,
     backend: &Backend,
 ) -> anyhow::Result<(Server, String, Duration)> {
-    let environment = backend.environment()?;
-    let setting = |name: &str| {
-        environment
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default()
-    };
-    let database = match backend {
-        Backend::Bolt { http, .. } => Some((
-            http.clone(),
-            format!(
-                "{}:{}",
-                setting("INFRAHUB_DB_USERNAME"),
-                setting("INFRAHUB_DB_PASSWORD")
-            ),
-            setting("INFRAHUB_DB_DATABASE"),
-        )),
-        Backend::Embedded => None,
-    };
+    let (environment, database) = backend.environment_and_database()?;
     let remote = database.is_some();
     let (mut server, address, ready) = start_server_with(binary, environment, remote, 0).await?;
     server.database = database;

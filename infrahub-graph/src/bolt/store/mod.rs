@@ -657,20 +657,23 @@ fn total_of(rows: &[Map<String, Value>]) -> Result<u64> {
 
 /// Loads every version (through `spec`'s visibility when given) of nodes `ids`'
 /// existence, attributes and links in both directions, with the existence of their peers, in
-/// one statement; returns the ids found, in the order the server returned them. With
-/// `select`, only the attributes and link identifiers it names are loaded (enough for
-/// [`Raw::node_data`] with that selection; the nodes are then not marked fully loaded).
+/// one statement, and marks the nodes loaded in `raw`.
 async fn load(
     tx: &mut BoltTransaction,
     spec: Option<&Spec>,
     ids: &[NodeId],
-    select: Option<&Selection>,
     raw: &mut Raw,
-) -> Result<Vec<NodeId>> {
+) -> Result<()> {
     let view = spec.map_or(LoadView::All, LoadView::Spec);
-    Ok(load_with_candidates(tx, view, ids, select, &[], raw)
-        .await?
-        .found)
+    load_with_candidates(tx, view, ids, &[], raw).await?;
+    Ok(())
+}
+
+/// The clauses binding `n` to each node of parameter `$ids` that has a vertex, after `head`
+/// (clauses binding the view's variable, or nothing). One index lookup per id: ArcadeDB plans
+/// `n.uuid IN $ids` followed by more pattern as a scan.
+fn nodes_by_id(head: &str) -> String {
+    format!("{head} UNWIND $ids AS id MATCH (n:Node {{uuid: id}})")
 }
 
 /// The nodes of `ids` not loaded yet in `raw`, each once: as ids and as the statement's
@@ -1147,7 +1150,6 @@ async fn load_with_candidates(
     tx: &mut BoltTransaction,
     view: LoadView<'_>,
     ids: &[NodeId],
-    select: Option<&Selection>,
     conditions: &[Condition],
     raw: &mut Raw,
 ) -> Result<Loaded> {
@@ -1158,7 +1160,7 @@ async fn load_with_candidates(
         candidates: vec![Vec::new(); conditions.len()],
         commit: None,
     };
-    let Some(statement) = load_statement(view, &ids, select, conditions, &mut p) else {
+    let Some(statement) = load_statement(view, &ids, conditions, &mut p) else {
         return Ok(loaded);
     };
     let rows = tx.run(&statement, p).await?;
@@ -1180,17 +1182,10 @@ async fn load_with_candidates(
             None => versions.push(row),
         }
     }
-    if let LoadView::Commit { branch, .. } = view
-        && loaded.commit.is_none()
-    {
-        return Err(not_found_branch(branch));
-    }
-    loaded.found = absorb(versions, select, raw);
-    if select.is_none() {
-        // A node without a vertex has no versions to load: asking again (a created node is
-        // also among the nodes a changeset touches) would find none again.
-        raw.loaded.extend(seen);
-    }
+    loaded.found = absorb(versions, None, raw);
+    // A node without a vertex has no versions to load: asking again (a created node is also
+    // among the nodes a changeset touches) would find none again.
+    raw.loaded.extend(seen);
     Ok(loaded)
 }
 
@@ -1199,7 +1194,6 @@ async fn load_with_candidates(
 fn load_statement(
     view: LoadView<'_>,
     ids: &[String],
-    select: Option<&Selection>,
     conditions: &[Condition],
     p: &mut Map<String, Value>,
 ) -> Option<String> {
@@ -1220,12 +1214,10 @@ fn load_statement(
             LoadView::Commit { branch, default } => raw::latest_head(branch, default, p),
         };
         p.insert("ids".into(), json!(ids));
-        let columns = load_columns(!matches!(view, LoadView::All), select, p);
-        // One index lookup per id: ArcadeDB plans `n.uuid IN $ids` followed by more pattern
-        // as a scan.
+        let columns = load_columns(!matches!(view, LoadView::All), None, p);
         parts.push(format!(
-            "{head} UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) \
-             RETURN n.uuid AS id, null AS u, {columns}, null AS at, null AS b"
+            "{} RETURN n.uuid AS id, null AS u, {columns}, null AS at, null AS b",
+            nodes_by_id(head)
         ));
     }
     for (index, condition) in conditions.iter().enumerate() {
@@ -1255,8 +1247,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset, default: &st
         branch: &changeset.branch,
         default,
     };
-    let loaded =
-        load_with_candidates(tx, view, &ids, None, &changeset.conditions, &mut raw).await?;
+    let loaded = load_with_candidates(tx, view, &ids, &changeset.conditions, &mut raw).await?;
     let (record, at) = loaded
         .commit
         .ok_or_else(|| not_found_branch(&changeset.branch))?;
@@ -1293,7 +1284,7 @@ async fn commit_in(tx: &mut BoltTransaction, changeset: &Changeset, default: &st
     if !extra.is_empty() {
         // Loaded versions never override the changeset's writes (later instant).
         let mut more = Raw::default();
-        load(tx, Some(&spec), &extra, None, &mut more).await?;
+        load(tx, Some(&spec), &extra, &mut more).await?;
         for (slot, versions) in more.slots {
             for v in versions {
                 let present = writer
@@ -1431,7 +1422,7 @@ async fn replay_in(
     ids.sort();
     ids.dedup();
     let mut raw = Raw::default();
-    load(tx, None, &ids, None, &mut raw).await?;
+    load(tx, None, &ids, &mut raw).await?;
     let branch_view = spec_of(&record, &default, None);
     let base_view = Spec::default_branch(&default, epoch.branched_from.as_micros());
     let target_view = if rebase {
@@ -1691,14 +1682,13 @@ impl GraphStore for Neo4jGraph {
         }
         p.insert("ids".into(), json!(unique_ids));
         let columns = load_columns(true, Some(select), &mut p);
-        // One statement: the view is worked out inside it (one index lookup per id, as in
-        // `load_with_candidates`).
+        // One statement: the view is worked out inside it.
         let rows = self
             .client
             .read(
                 &format!(
-                    "{head} UNWIND $ids AS id MATCH (n:Node {{uuid: id}}) \
-                     RETURN n.uuid AS id, {}, {columns}",
+                    "{} RETURN n.uuid AS id, {}, {columns}",
+                    nodes_by_id(head),
                     raw::VIEW_COLUMNS
                 ),
                 p,
@@ -1793,7 +1783,7 @@ impl GraphStore for Neo4jGraph {
                     ids.sort();
                     ids.dedup();
                     let mut raw = Raw::default();
-                    load(tx, None, &ids, None, &mut raw).await?;
+                    load(tx, None, &ids, &mut raw).await?;
                     let mut out = Vec::with_capacity(changed.len());
                     for (slot, version) in changed {
                         let just_before = version.at - 1;
@@ -1827,7 +1817,7 @@ impl GraphStore for Neo4jGraph {
             .transaction(move |tx| {
                 Box::pin(async move {
                     let mut raw = Raw::default();
-                    load(tx, None, &[id], None, &mut raw).await?;
+                    load(tx, None, &[id], &mut raw).await?;
                     let mut out: Vec<(Slot, Version)> = raw
                         .slots
                         .iter()
@@ -1971,7 +1961,7 @@ mod tests {
             default: "main",
         };
         let ids = [NodeId::nil().to_string()];
-        let statement = load_statement(view, &ids, None, &conditions, &mut p).unwrap();
+        let statement = load_statement(view, &ids, &conditions, &mut p).unwrap();
         assert!(!statement.contains("DETACH"), "{statement}");
         let parts: Vec<&str> = statement.split(" UNION ALL ").collect();
         // Root's advance with the branch, the load, and one part per Unique condition.
