@@ -1725,7 +1725,11 @@ impl GraphStore for Neo4jGraph {
             .await?;
         let Some(first) = rows.first() else {
             // An empty page carries no row, hence no total, and a missing branch answers no
-            // row either: ask apart.
+            // row either: ask apart. For a read of now the count is read at the last commit
+            // as of its own statement, so a commit landing in between shows in the total but
+            // not in the (empty) page. A placeholder row for an empty page (`UNWIND` over
+            // `[null]`) would keep both in one statement, but ArcadeDB reads a pattern
+            // comprehension over a null node as one over every node.
             let total = if query.count {
                 Some(self.count(view, query).await?)
             } else {
